@@ -1,0 +1,41 @@
+/* Shared pieces of the remodel command line: the command table and the few helpers
+ * every command uses to report errors with the exit codes DESIGN.md promises
+ * (0 ok, 1 a check or diff found a problem, 2 usage error or bad input). Only the
+ * cli_*.c files print or exit. */
+#ifndef RM_CLI_H
+#define RM_CLI_H
+
+#include "rm_error.h"
+
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_FINDINGS = 1, CLI_BAD = 2 };
+
+struct cli_cmd {
+    const char *name;
+    const char *synopsis; /* one line: "MODEL [--json]" */
+    const char *summary;  /* one line of what it does */
+    const char *help;     /* full help text after the synopsis */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+/* Every command, for dispatch and `remodel --help`. */
+extern const struct cli_cmd cli_cmd_info, cli_cmd_check, cli_cmd_save;
+
+/* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */
+int cli_fail(const struct rm_error *err);
+
+/* Print "remodel CMD: <message>" and a pointer to --help on stderr; return CLI_BAD. */
+int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Print the command's full help to f. */
+void cli_print_help(const struct cli_cmd *cmd, FILE *f);
+
+/* Parse a non-negative integer option value; returns 0 or -1. */
+int cli_parse_int(const char *s, long long min, long long max, long long *out);
+
+#endif

@@ -1,0 +1,108 @@
+/* remodel: see, edit, verify and save ONNX CNNs the way PyTorch users think of them.
+ * This file dispatches to the commands in cli_*.c. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cli_cmd *const commands[] = {
+    &cli_cmd_info,
+    &cli_cmd_check,
+    &cli_cmd_save,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+int cli_fail(const struct rm_error *err)
+{
+    fprintf(stderr, "remodel: %s\n", err->msg[0] ? err->msg : rm_error_name(err->code));
+    return CLI_BAD;
+}
+
+int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "remodel %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'remodel %s --help')\n", cmd->name);
+    return CLI_BAD;
+}
+
+void cli_print_help(const struct cli_cmd *cmd, FILE *f)
+{
+    fprintf(f, "usage: remodel %s %s\n\n%s\n\n%s", cmd->name, cmd->synopsis, cmd->summary, cmd->help);
+}
+
+int cli_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    if (!s || !*s)
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (*end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: remodel COMMAND [ARGS]\n\n"
+            "See, edit, verify and save ONNX CNNs by PyTorch module path.\n\n"
+            "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f,
+            "\n'remodel COMMAND --help' shows a command's options.\n"
+            "exit codes: 0 success, 1 a check or diff found a problem,\n"
+            "            2 usage error or bad input (one line on stderr says what, where, why)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_BAD;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        if (argc > 2)
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                if (!strcmp(commands[i]->name, argv[2])) {
+                    cli_print_help(commands[i], stdout);
+                    return CLI_OK;
+                }
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(name, "--version")) {
+        printf("remodel 0.1.0\n");
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(commands[i]->name, name) != 0)
+            continue;
+        for (int k = 2; k < argc; k++) {
+            if (!strcmp(argv[k], "--"))
+                break;
+            if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+                cli_print_help(commands[i], stdout);
+                return CLI_OK;
+            }
+        }
+        optind = 1;
+        opterr = 0;
+        int rc = commands[i]->run(argc - 1, argv + 1);
+        if (fflush(stdout) != 0 && rc == CLI_OK) {
+            fprintf(stderr, "remodel: cannot write to standard output\n");
+            return CLI_BAD;
+        }
+        return rc;
+    }
+    fprintf(stderr, "remodel: unknown command '%s' (see 'remodel --help')\n", name);
+    return CLI_BAD;
+}

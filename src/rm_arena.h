@@ -1,0 +1,40 @@
+/* Bump allocator that owns every byte of an unpacked model.
+ * One arena per model: protobuf-c unpacks into it and edits allocate from it; nothing
+ * is freed individually, rm_arena_free releases everything at once. Blocks come from
+ * anonymous mmap with transparent huge pages, so a 50 MB model costs a few dozen page
+ * faults instead of ten thousand. */
+#ifndef RM_ARENA_H
+#define RM_ARENA_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+struct rm_arena_block;
+
+struct rm_arena {
+    struct rm_arena_block *head; /* newest block first */
+    size_t next_size;            /* size hint for the next block */
+    size_t used;                 /* bytes handed out, for statistics */
+    ProtobufCAllocator pbc;      /* protobuf-c view of this arena */
+};
+
+/* Prepare an empty arena whose first block holds at least first_block bytes
+ * (0 = default). Allocation happens lazily. */
+void rm_arena_init(struct rm_arena *a, size_t first_block);
+
+/* Release every block. Accepts NULL and an already freed arena. */
+void rm_arena_free(struct rm_arena *a);
+
+/* n bytes aligned to 16, uninitialised; NULL when memory is exhausted. */
+void *rm_arena_alloc(struct rm_arena *a, size_t n);
+
+/* n zeroed bytes aligned to 16; NULL on failure. */
+void *rm_arena_calloc(struct rm_arena *a, size_t count, size_t size);
+
+/* Copy of s (NUL-terminated) in the arena; NULL on failure. */
+char *rm_arena_strdup(struct rm_arena *a, const char *s);
+
+/* Copy of n bytes in the arena; NULL on failure. */
+void *rm_arena_memdup(struct rm_arena *a, const void *p, size_t n);
+
+#endif

@@ -1,0 +1,65 @@
+#include "rm_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void rm_error_clear(struct rm_error *err)
+{
+    if (!err)
+        return;
+    err->code = RM_OK;
+    err->msg[0] = '\0';
+}
+
+int rm_error_set(struct rm_error *err, int code, const char *fmt, ...)
+{
+    if (!err)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
+
+int rm_error_prefix(struct rm_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return RM_EFORMAT;
+    char prefix[RM_ERROR_MSG_MAX];
+    char old[RM_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    size_t n = strlen(prefix);
+    if (n > sizeof err->msg - 3)
+        n = sizeof err->msg - 3;
+    memcpy(err->msg, prefix, n);
+    memcpy(err->msg + n, ": ", 2);
+    size_t room = sizeof err->msg - n - 3;
+    size_t k = strlen(old);
+    if (k > room)
+        k = room;
+    memcpy(err->msg + n + 2, old, k);
+    err->msg[n + 2 + k] = '\0';
+    return err->code;
+}
+
+const char *rm_error_name(int code)
+{
+    switch (code) {
+    case RM_OK: return "ok";
+    case RM_EIO: return "I/O error";
+    case RM_EFORMAT: return "malformed input";
+    case RM_EUSAGE: return "usage error";
+    case RM_ENOMEM: return "out of memory";
+    case RM_EUNSUPPORTED: return "unsupported";
+    case RM_ENOTFOUND: return "not found";
+    case RM_EEDIT: return "incompatible edit";
+    default: return "error";
+    }
+}

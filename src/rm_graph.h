@@ -1,0 +1,83 @@
+/* The graph index: a read-mostly view over a model's main GraphProto that maps every
+ * tensor name to its producer, consumers, initializer, graph input/output and known
+ * type/shape. It owns only the index arrays (malloc'd); the ModelProto stays the
+ * single source of truth. After an edit changes the ModelProto, rebuild the index
+ * with rm_graph_free + rm_graph_init. */
+#ifndef RM_GRAPH_H
+#define RM_GRAPH_H
+
+#include "rm_model.h"
+#include "rm_tensor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One tensor name. Indices are -1 when absent. */
+struct rm_value {
+    const char *name;             /* points into the ModelProto */
+    int producer;                 /* node producing it */
+    int producer_slot;            /* which output of that node */
+    int init;                     /* index into graph->initializer */
+    int input;                    /* index into graph->input */
+    int output;                   /* index into graph->output */
+    int n_consumers;              /* uses as a node input (a node using it twice counts twice) */
+    int *consumers;               /* node indices, graph order */
+    const Onnx__ValueInfoProto *vi; /* declared type (input, output or value_info) */
+    /* type and shape: from the initializer or declared type; shape inference may fill
+     * the rest. rank < 0: unknown. dims[i] < 0: unknown (symbolic) dimension. */
+    int32_t elem_type;
+    int rank;
+    int64_t dims[RM_MAX_RANK];
+};
+
+/* One node's inputs/outputs as value indices (-1 for an omitted optional input ""). */
+struct rm_node {
+    Onnx__NodeProto *proto;
+    int *inputs;
+    int *outputs;
+};
+
+struct rm_graph {
+    struct rm_model *model;
+    Onnx__GraphProto *proto;
+    size_t n_nodes;
+    struct rm_node *nodes;
+    size_t n_values;
+    struct rm_value *values;
+    size_t n_slots;       /* hash table of value indices, power of two */
+    int *slots;
+    int *pool;            /* backing store for nodes[].inputs/outputs and consumers */
+    int64_t opset;        /* version of the default ("" / ai.onnx) opset, 0 if missing */
+};
+
+/* Build the index of m's main graph into g (caller-owned struct). Duplicate or
+ * dangling names are recorded, not refused (rm_check reports them); only memory
+ * exhaustion and absurd sizes fail. Returns 0, RM_ENOMEM or RM_EFORMAT. */
+int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err);
+
+/* Release the index (not the model). Accepts a zeroed or already freed graph. */
+void rm_graph_free(struct rm_graph *g);
+
+/* Value index of name, or -1. */
+int rm_graph_find(const struct rm_graph *g, const char *name);
+
+/* Node index by node name, or -1 (linear; names are not required to be unique). */
+int rm_graph_find_node(const struct rm_graph *g, const char *name);
+
+/* Attribute of node by name, or NULL. */
+const Onnx__AttributeProto *rm_node_attr(const Onnx__NodeProto *n, const char *name);
+
+/* Integer attribute, or def when absent. */
+int64_t rm_node_attr_int(const Onnx__NodeProto *n, const char *name, int64_t def);
+
+/* Float attribute, or def when absent. */
+float rm_node_attr_float(const Onnx__NodeProto *n, const char *name, float def);
+
+/* Ints attribute: sets *count and returns the array, or NULL (count 0) when absent. */
+const int64_t *rm_node_attr_ints(const Onnx__NodeProto *n, const char *name, size_t *count);
+
+/* Display name of node i: its name, or "<op_type> #i" when unnamed (static buffer). */
+const char *rm_graph_node_label(const struct rm_graph *g, size_t i);
+
+#endif

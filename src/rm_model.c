@@ -1,0 +1,442 @@
+#include "rm_model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- wire-format validation ------------------------------------------------ */
+
+struct wire_ctx {
+    const uint8_t *base;        /* start of the whole buffer, for offsets */
+    const char *name;           /* file name for messages */
+    const char *stack[RM_MAX_NESTING + 1]; /* field names from the root */
+    int depth;
+    uint64_t mem;               /* running allocation estimate */
+    struct rm_error *err;
+};
+
+/* Decode a varint at *p (< end). Returns 0 or -1 when truncated or over 10 bytes. */
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int i = 0; i < 10; i++) {
+        if (*p >= end)
+            return -1;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            if (i == 9 && b > 1)
+                return -1;
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void wire_where(const struct wire_ctx *c, char *buf, size_t n, const char *leaf)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i <= c->depth && i <= RM_MAX_NESTING; i++) {
+        const char *s = c->stack[i];
+        if (!s)
+            continue;
+        int k = snprintf(buf + off, n - off, "%s%s", off ? "." : "", s);
+        if (k < 0 || (size_t)k >= n - off)
+            return;
+        off += (size_t)k;
+    }
+    if (leaf)
+        snprintf(buf + off, n - off, "%s%s", off ? "." : "", leaf);
+}
+
+static int wire_fail(struct wire_ctx *c, const uint8_t *at, const char *leaf, const char *why)
+{
+    char where[512];
+    wire_where(c, where, sizeof where, leaf);
+    return rm_error_set(c->err, RM_EFORMAT, "%s: malformed protobuf at byte %zu (%s): %s",
+                        c->name, (size_t)(at - c->base), where[0] ? where : "ModelProto", why);
+}
+
+static size_t scalar_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 4;
+    }
+}
+
+static int wire_message(struct wire_ctx *c, const uint8_t *p, const uint8_t *end,
+                        const ProtobufCMessageDescriptor *d)
+{
+    c->mem += d->sizeof_message + 16;
+    while (p < end) {
+        const uint8_t *start = p;
+        uint64_t key;
+        if (wire_varint(&p, end, &key))
+            return wire_fail(c, start, NULL, "truncated field key");
+        uint64_t num = key >> 3;
+        unsigned wt = (unsigned)(key & 7);
+        if (num == 0 || num > 536870911u)
+            return wire_fail(c, start, NULL, "invalid field number");
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)num);
+        const char *fname = f ? f->name : "(unknown field)";
+        int repeated = f && f->label == PROTOBUF_C_LABEL_REPEATED;
+        uint64_t v;
+        switch (wt) {
+        case 0:
+            if (wire_varint(&p, end, &v))
+                return wire_fail(c, start, fname, "truncated varint");
+            c->mem += f ? (repeated ? 8 : 0) : 48;
+            break;
+        case 1:
+            if (end - p < 8)
+                return wire_fail(c, start, fname, "truncated 8-byte value");
+            p += 8;
+            c->mem += f ? (repeated ? 8 : 0) : 48;
+            break;
+        case 5:
+            if (end - p < 4)
+                return wire_fail(c, start, fname, "truncated 4-byte value");
+            p += 4;
+            c->mem += f ? (repeated ? 8 : 0) : 48;
+            break;
+        case 2: {
+            if (wire_varint(&p, end, &v))
+                return wire_fail(c, start, fname, "truncated length");
+            if (v > (uint64_t)(end - p)) {
+                char why[160];
+                snprintf(why, sizeof why, "length %llu runs past the end of its message (%zu bytes left)",
+                         (unsigned long long)v, (size_t)(end - p));
+                return wire_fail(c, start, fname, why);
+            }
+            const uint8_t *sub = p;
+            p += v;
+            if (!f) {
+                c->mem += 48 + v;
+            } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (c->depth >= RM_MAX_NESTING)
+                    return wire_fail(c, start, fname, "messages nested too deeply");
+                c->stack[++c->depth] = fname;
+                int rc = wire_message(c, sub, p, f->descriptor);
+                c->depth--;
+                if (rc)
+                    return rc;
+                c->mem += repeated ? 8 : 0;
+            } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
+                c->mem += v + 1 + 16 + (repeated ? sizeof(ProtobufCBinaryData) : 0);
+            } else if (repeated) {
+                /* packed scalars: at most one element per byte */
+                c->mem += v * scalar_size(f->type) + 16;
+            } else {
+                return wire_fail(c, start, fname, "length-delimited data for a scalar field");
+            }
+            break;
+        }
+        default:
+            return wire_fail(c, start, fname, "unsupported wire type (groups are not ONNX)");
+        }
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && wt != 2)
+            return wire_fail(c, start, fname, "message field with a scalar wire type");
+    }
+    return 0;
+}
+
+int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
+                  const char *name, uint64_t *mem_estimate, struct rm_error *err)
+{
+    struct wire_ctx c = {.base = data, .name = name, .depth = 0, .mem = 0, .err = err};
+    c.stack[0] = NULL;
+    int rc = wire_message(&c, data, data + size, desc);
+    if (mem_estimate)
+        *mem_estimate = c.mem;
+    return rc;
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
+static uint64_t default_memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long psize = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psize <= 0)
+        return (uint64_t)4 << 30;
+    return (uint64_t)pages * (uint64_t)psize / 2;
+}
+
+static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size,
+                            const char *name, const struct rm_load_limits *limits,
+                            struct rm_error *err)
+{
+    if (size == 0)
+        return rm_error_set(err, RM_EFORMAT, "%s: empty file, not an ONNX model", name);
+    uint64_t need = 0;
+    int rc = rm_wire_check(data, size, &onnx__model_proto__descriptor, name, &need, err);
+    if (rc)
+        return rc;
+    uint64_t limit = limits && limits->max_memory ? limits->max_memory : default_memory_limit();
+    if (need > limit)
+        return rm_error_set(err, RM_ENOMEM,
+                            "%s: unpacking would need about %llu MB, over the limit of %llu MB",
+                            name, (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20));
+    rm_arena_init(&m->arena, (size_t)need + ((size_t)1 << 16));
+    m->proto = (Onnx__ModelProto *)protobuf_c_message_unpack(&onnx__model_proto__descriptor,
+                                                             &m->arena.pbc, size, data);
+    if (!m->proto)
+        return rm_error_set(err, RM_EFORMAT, "%s: not a valid ONNX ModelProto (protobuf decoding failed)", name);
+    if (!m->proto->graph)
+        return rm_error_set(err, RM_EFORMAT, "%s: ModelProto has no graph", name);
+    m->file_size = size;
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return NULL;
+    char *d = strdup(dirname(copy));
+    free(copy);
+    return d;
+}
+
+int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size, const char *name,
+                         const struct rm_load_limits *limits, struct rm_error *err)
+{
+    *out = NULL;
+    struct rm_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return rm_error_set(err, RM_ENOMEM, "%s: out of memory", name);
+    rm_arena_init(&m->arena, 0);
+    int rc = model_from_bytes(m, data, size, name, limits, err);
+    if (rc) {
+        rm_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_limits *limits,
+                  struct rm_error *err)
+{
+    int rc = 0, fd = -1;
+    void *map = MAP_FAILED;
+    size_t size = 0;
+    struct rm_model *m = NULL;
+    *out = NULL;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = rm_error_set(err, RM_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
+        rc = rm_error_set(err, RM_ENOMEM, "%s: file too large", path);
+        goto done;
+    }
+    size = (size_t)st.st_size;
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        rc = rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    rm_arena_init(&m->arena, 0);
+    m->path = strdup(path);
+    m->dir = dir_of(path);
+    if (!m->path || !m->dir) {
+        rc = rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    if (size > 0) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map == MAP_FAILED) {
+            rc = rm_error_set(err, RM_EIO, "%s: cannot map: %s", path, strerror(errno));
+            goto done;
+        }
+        madvise(map, size, MADV_SEQUENTIAL);
+    }
+    rc = model_from_bytes(m, map == MAP_FAILED ? (const uint8_t *)"" : map, size, path, limits, err);
+
+done:
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    if (rc) {
+        rm_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void rm_model_free(struct rm_model *m)
+{
+    if (!m)
+        return;
+    rm_arena_free(&m->arena);
+    free(m->path);
+    free(m->dir);
+    free(m);
+}
+
+/* ---- save ------------------------------------------------------------------ */
+
+#define WBUF_SIZE ((size_t)1 << 18)
+
+/* A ProtobufCBuffer that streams to a file descriptor through a fixed buffer;
+ * large appends (tensor bytes) bypass the buffer and go straight to write(2). */
+struct fd_buffer {
+    ProtobufCBuffer base;
+    int fd;
+    int err;   /* first errno seen, 0 if none */
+    size_t len;
+    uint8_t *buf;
+};
+
+static void write_all(struct fd_buffer *b, const uint8_t *p, size_t n)
+{
+    while (n > 0 && !b->err) {
+        ssize_t k = write(b->fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            b->err = errno;
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static void fd_flush(struct fd_buffer *b)
+{
+    write_all(b, b->buf, b->len);
+    b->len = 0;
+}
+
+static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
+{
+    struct fd_buffer *b = (struct fd_buffer *)base;
+    if (b->err)
+        return;
+    if (n >= WBUF_SIZE / 2) {
+        fd_flush(b);
+        write_all(b, data, n);
+        return;
+    }
+    if (b->len + n > WBUF_SIZE)
+        fd_flush(b);
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+}
+
+int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
+{
+    *fd = -1;
+    char *copy = strdup(path);
+    char *copy2 = strdup(path);
+    if (!copy || !copy2) {
+        free(copy);
+        free(copy2);
+        return rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+    }
+    int n = snprintf(tmp, tmp_size, "%s/.%s.tmp-XXXXXX", dirname(copy), basename(copy2));
+    free(copy);
+    free(copy2);
+    if (n < 0 || (size_t)n >= tmp_size)
+        return rm_error_set(err, RM_EIO, "%s: path too long", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return rm_error_set(err, RM_EIO, "%s: is a directory", path);
+    *fd = mkostemp(tmp, O_CLOEXEC);
+    if (*fd < 0)
+        return rm_error_set(err, RM_EIO, "%s: cannot create a file in its folder: %s", path,
+                            strerror(errno));
+    return 0;
+}
+
+int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)
+{
+    int rc = 0;
+    if (!ok) {
+        close(fd);
+        unlink(tmp);
+        return err ? err->code : RM_EIO;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    if (close(fd) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    char *copy = strdup(path);
+    if (copy) {
+        int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        free(copy);
+    }
+    return 0;
+}
+
+int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err)
+{
+    char tmp[PATH_MAX];
+    int fd;
+    int rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
+    if (rc)
+        return rc;
+    struct fd_buffer b = {.base = {.append = fd_append}, .fd = fd, .err = 0, .len = 0};
+    b.buf = malloc(WBUF_SIZE);
+    if (!b.buf) {
+        rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+        return rm_atomic_commit(path, tmp, fd, 0, err);
+    }
+    protobuf_c_message_pack_to_buffer(&m->proto->base, &b.base);
+    fd_flush(&b);
+    free(b.buf);
+    if (b.err) {
+        rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(b.err));
+        return rm_atomic_commit(path, tmp, fd, 0, err);
+    }
+    return rm_atomic_commit(path, tmp, fd, 1, err);
+}
