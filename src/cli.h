@@ -14,7 +14,7 @@ enum { CLI_OK = 0, CLI_FINDINGS = 1, CLI_BAD = 2 };
 struct cli_cmd {
     const char *name;
     const char *synopsis; /* one line: "MODEL [--json]" */
-    const char *summary;  /* one line of what it does */
+    const char *summary;  /* what it does; the first line stands alone in `remodel --help` */
     const char *help;     /* full help text after the synopsis */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 };

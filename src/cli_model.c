@@ -258,8 +258,9 @@ static int run_info(int argc, char **argv)
 
 const struct cli_cmd cli_cmd_info = {
     "info", "MODEL [--json]",
-    "Summarise a model: IR version, opsets, producer, inputs and outputs with shapes,\n"
-    "node count and op histogram, parameter count and bytes, MACs.",
+    "Summarise a model: versions, inputs/outputs, ops, parameters, MACs.\n"
+    "Shows IR version, opsets, producer, graph inputs and outputs with shapes, node\n"
+    "count and op histogram, parameter count and bytes, and MACs of Conv/Gemm/MatMul.",
     "options:\n"
     "  --json   print one JSON document on stdout: file, file_bytes, ir_version,\n"
     "           producer_name, producer_version, opsets, inputs, outputs (name, type,\n"
@@ -301,8 +302,9 @@ static int run_check(int argc, char **argv)
 
 const struct cli_cmd cli_cmd_check = {
     "check", "MODEL",
-    "Structural validation: every node input is produced by an earlier node, an\n"
-    "initializer or a graph input; names are unique; nodes are topologically sorted;\n"
+    "Structural validation; exit 1 with one line per finding.\n"
+    "Checks that every node input is produced by an earlier node, an initializer or a\n"
+    "graph input; names are unique; nodes are topologically sorted;\n"
     "initializer data sizes match their dims and type; opset and IR version present.",
     "Prints one line per finding, 'MODEL: FINDING', then a count.\n"
     "exit status: 0 clean, 1 findings, 2 the file cannot be read as ONNX at all.\n",
@@ -340,7 +342,8 @@ static int run_save(int argc, char **argv)
 
 const struct cli_cmd cli_cmd_save = {
     "save", "MODEL -o OUT",
-    "Load MODEL and write it back to OUT. With no edit the output is byte-identical\n"
+    "Re-serialize a model, atomically.\n"
+    "Loads MODEL and writes it back to OUT. With no edit the output is byte-identical\n"
     "to the input for models written by torch.onnx.export.",
     "options:\n"
     "  -o, --output OUT   file to write; written atomically (temporary file in OUT's\n"

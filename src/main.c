@@ -54,8 +54,12 @@ static void usage(FILE *f)
             "usage: remodel COMMAND [ARGS]\n\n"
             "See, edit, verify and save ONNX CNNs by PyTorch module path.\n\n"
             "commands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        /* the first line of a summary stands alone */
+        const char *s = commands[i]->summary;
+        int len = (int)strcspn(s, "\n");
+        fprintf(f, "  %-8s %.*s\n", commands[i]->name, len, s);
+    }
     fprintf(f,
             "\n'remodel COMMAND --help' shows a command's options.\n"
             "exit codes: 0 success, 1 a check or diff found a problem,\n"

@@ -308,17 +308,36 @@ void rm_model_free(struct rm_model *m)
 
 #define WBUF_SIZE ((size_t)1 << 18)
 
+struct fd_buffer;
+static void write_chunks(struct fd_buffer *b, const uint8_t *p, size_t n);
+
 /* A ProtobufCBuffer that streams to a file descriptor through a fixed buffer;
  * large appends (tensor bytes) bypass the buffer and go straight to write(2). */
 struct fd_buffer {
     ProtobufCBuffer base;
     int fd;
-    int err;   /* first errno seen, 0 if none */
+    int err;          /* first errno seen, 0 if none */
     size_t len;
     uint8_t *buf;
+    uint64_t written; /* bytes written to fd so far */
+    uint64_t synced;  /* bytes whose writeback has been started */
 };
 
+/* Bytes between writeback kicks: the disk works while we keep packing, so the
+ * final fsync waits only for the tail instead of the whole file. */
+#define WRITEBACK_CHUNK ((uint64_t)2 << 20)
+
 static void write_all(struct fd_buffer *b, const uint8_t *p, size_t n)
+{
+    write_chunks(b, p, n);
+    if (!b->err && b->written - b->synced >= WRITEBACK_CHUNK) {
+        sync_file_range(b->fd, (off_t)b->synced, (off_t)(b->written - b->synced),
+                        SYNC_FILE_RANGE_WRITE);
+        b->synced = b->written;
+    }
+}
+
+static void write_chunks(struct fd_buffer *b, const uint8_t *p, size_t n)
 {
     while (n > 0 && !b->err) {
         ssize_t k = write(b->fd, p, n);
@@ -330,6 +349,7 @@ static void write_all(struct fd_buffer *b, const uint8_t *p, size_t n)
         }
         p += k;
         n -= (size_t)k;
+        b->written += (uint64_t)k;
     }
 }
 
@@ -425,7 +445,7 @@ int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *e
     int rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
     if (rc)
         return rc;
-    struct fd_buffer b = {.base = {.append = fd_append}, .fd = fd, .err = 0, .len = 0};
+    struct fd_buffer b = {.base = {.append = fd_append}, .fd = fd};
     b.buf = malloc(WBUF_SIZE);
     if (!b.buf) {
         rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);

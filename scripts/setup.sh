@@ -1,0 +1,30 @@
+#!/bin/bash
+# Install what remodel needs on Debian 12 (only the packages that are missing), then
+# configure the build folders. Idempotent; run as root or with sudo available.
+#   scripts/setup.sh           build dependencies + test data
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+    meson ninja-build pkg-config gcc           # build
+    libprotobuf-c-dev protobuf-c-compiler      # ONNX schema
+    libdnnl-dev                                # inference (oneDNN 2.6)
+    check                                      # unit tests
+    libonnx-testdata                           # ONNX conformance cases
+    python3 python3-onnx python3-numpy         # CLI tests, onnx checker on edited models
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "setup: installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[ -d build ] || meson setup build --buildtype=debugoptimized
+ninja -C build

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Command-line contract tests for remodel (exit codes, one-line errors, --json,
+atomic writes). Standard library only.
+
+usage: test_cli.py REMODEL TESTDATA_DIR
+
+Expected figures for `info` come from testdata/expected/info.json, which
+testdata/make_expected_info.py computes with the onnx Python package and ONNX's
+own shape inference, independently of remodel.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REMODEL, TESTDATA = sys.argv[1], sys.argv[2]
+MODELS = ["resnet18", "tiny_resnet", "mobilenet_tiny", "concat_net", "se_net", "shared_init"]
+COMMANDS = ["info", "check", "save"]
+
+passed = failed = 0
+
+
+def run(*args):
+    p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def case(name):
+    def wrap(fn):
+        global passed, failed
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}")
+        except AssertionError as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+        return fn
+    return wrap
+
+
+def one_error_line(rc, out, err, *needles):
+    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+
+
+def model(name):
+    return os.path.join(TESTDATA, name + ".onnx")
+
+
+@case("help for the tool and every command")
+def _():
+    rc, top, _ = run("--help")
+    assert rc == 0 and "usage: remodel" in top
+    for c in COMMANDS:
+        assert f"\n  {c} " in top, f"{c} missing from --help"
+        rc, out, _ = run(c, "--help")
+        assert rc == 0 and out.startswith(f"usage: remodel {c}"), (c, rc, out[:80])
+        rc2, out2, _ = run("help", c)
+        assert rc2 == 0 and out2 == out
+
+
+@case("unknown command and bad options exit 2")
+def _():
+    one_error_line(*run("frobnicate"), "frobnicate")
+    one_error_line(*run("info", "--bogus", model("se_net")), "--bogus")
+    one_error_line(*run("info"), "missing MODEL")
+    one_error_line(*run("save", model("se_net")), "-o")
+
+
+@case("info --json matches ONNX's own figures")
+def _():
+    with open(os.path.join(TESTDATA, "expected", "info.json")) as f:
+        expected = json.load(f)
+    for m in MODELS:
+        rc, out, err = run("info", "--json", model(m))
+        assert rc == 0, err
+        got = json.loads(out)  # exactly one document on stdout
+        exp = expected[m]
+        for k in ("nodes", "initializers", "params", "param_bytes", "macs", "ir_version"):
+            assert got[k] == exp[k], f"{m}: {k} {got[k]} != {exp[k]}"
+        assert got["ops"] == exp["ops"], f"{m}: ops {got['ops']} != {exp['ops']}"
+        assert [o["version"] for o in got["opsets"] if o["domain"] in ("", "ai.onnx")] == [exp["opset"]]
+        assert got["inputs"][0]["name"] == "input" and got["outputs"][0]["name"] == "output"
+
+
+@case("info text names shapes and MACs")
+def _():
+    rc, out, _ = run("info", model("resnet18"))
+    assert rc == 0
+    assert "input float32 [1, 3, 224, 224]" in out, out
+    assert "output float32 [1, 1000]" in out, out
+    assert "MACs" in out and "1814073344" in out, out
+
+
+@case("check is clean on every testdata model")
+def _():
+    for m in MODELS:
+        rc, out, err = run("check", model(m))
+        assert rc == 0, f"{m}: {out}{err}"
+        assert "ok" in out
+
+
+@case("bad files: exit 2, one line naming the file")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        data = open(model("tiny_resnet"), "rb").read()
+        cases = {
+            "empty.onnx": b"",
+            "garbage.onnx": bytes((i * 131 + 7) % 256 for i in range(5000)),
+            "truncated.onnx": data[: len(data) // 2],
+            "text.onnx": b"this is not a model\n" * 10,
+        }
+        for name, content in cases.items():
+            p = os.path.join(d, name)
+            with open(p, "wb") as f:
+                f.write(content)
+            for cmd in ("info", "check"):
+                one_error_line(*run(cmd, p), p)
+        one_error_line(*run("info", os.path.join(d, "missing.onnx")), "missing.onnx", "cannot open")
+        one_error_line(*run("info", d), "not a regular file")
+
+
+@case("save: byte-identical, atomic, never touches the input")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "m.onnx")
+        shutil.copy(model("mobilenet_tiny"), src)
+        original = open(src, "rb").read()
+        out = os.path.join(d, "out.onnx")
+        rc, _, err = run("save", src, "-o", out)
+        assert rc == 0, err
+        assert open(out, "rb").read() == original
+        # -o naming the input itself
+        rc, _, err = run("save", src, "-o", src)
+        assert rc == 0, err
+        assert open(src, "rb").read() == original
+        assert sorted(os.listdir(d)) == ["m.onnx", "out.onnx"], os.listdir(d)
+        # unwritable target: exit 2, nothing written, input intact
+        one_error_line(*run("save", src, "-o", os.path.join(d, "nope", "x.onnx")), "nope")
+        one_error_line(*run("save", src, "-o", d), "directory")
+        assert sorted(os.listdir(d)) == ["m.onnx", "out.onnx"], os.listdir(d)
+        # a bad input never produces an output file
+        bad = os.path.join(d, "bad.onnx")
+        with open(bad, "wb") as f:
+            f.write(original[:1000])
+        one_error_line(*run("save", bad, "-o", os.path.join(d, "never.onnx")), "bad.onnx")
+        assert not os.path.exists(os.path.join(d, "never.onnx"))
+        assert open(src, "rb").read() == original
+
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

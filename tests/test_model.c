@@ -1,0 +1,503 @@
+/* Tests for loading, saving and checking models (rm_model, rm_graph, rm_check).
+ * Models come from testdata/ (PyTorch exports) or are built here with protobuf-c;
+ * malformed files are derived from real ones by truncation, corruption and edits. */
+#include "rm_check.h"
+#include "rm_graph.h"
+#include "rm_model.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *testdata(void)
+{
+    const char *d = getenv("RM_TESTDATA");
+    return d ? d : "testdata";
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(buf != NULL);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert(f != NULL);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+/* Fresh private folder for files a test writes. */
+static char *tmpdir(void)
+{
+    char *t = strdup("/tmp/rm-test-XXXXXX");
+    ck_assert(mkdtemp(t) != NULL);
+    return t;
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static const char *models[] = {"resnet18", "tiny_resnet", "mobilenet_tiny", "concat_net", "se_net",
+                               "shared_init"};
+#define N_MODELS (int)(sizeof models / sizeof models[0])
+
+/* Every testdata model saves back byte for byte. */
+START_TEST(round_trip_identical)
+{
+    char path[1024], out[1024];
+    char *dir = tmpdir();
+    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), models[_i]);
+    snprintf(out, sizeof out, "%s/out.onnx", dir);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(m, out, &err) == 0, "%s", err.msg);
+    rm_model_free(m);
+    size_t na, nb;
+    char *a = read_file(path, &na), *b = read_file(out, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(a, b, na) == 0, "%s: saved bytes differ", models[_i]);
+    ck_assert_int_eq(count_files(dir), 1); /* no temporary file left */
+    free(a);
+    free(b);
+    unlink(out);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+/* Unknown fields survive a round trip (protobuf-c keeps and re-emits them; here the
+ * unknown field is the last one of the message, where re-emission keeps the order). */
+START_TEST(round_trip_unknown_field)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/shared_init.onnx", testdata());
+    size_t n;
+    char *a = read_file(path, &n);
+    /* append field 99 (varint 7) to ModelProto, and field 1000 (bytes "hi") */
+    const unsigned char extra[] = {0x98, 0x06, 0x07, 0xc2, 0x3e, 0x02, 'h', 'i'};
+    char *b = malloc(n + sizeof extra);
+    memcpy(b, a, n);
+    memcpy(b + n, extra, sizeof extra);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_msg(rm_model_load_buffer(&m, b, n + sizeof extra, "x", NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(m->proto->base.n_unknown_fields, 2);
+    size_t packed = protobuf_c_message_get_packed_size(&m->proto->base);
+    ck_assert_uint_eq(packed, n + sizeof extra);
+    uint8_t *c = malloc(packed);
+    protobuf_c_message_pack(&m->proto->base, c);
+    ck_assert(memcmp(b, c, packed) == 0);
+    rm_model_free(m);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+static void load_expect_fail(const void *data, size_t n, int code, const char *needle)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    struct rm_model *m = (struct rm_model *)1;
+    int rc = rm_model_load_buffer(&m, data, n, "bad.onnx", NULL, &err);
+    ck_assert_int_eq(rc, code);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "bad.onnx") != NULL, "message does not name the file: %s", err.msg);
+    if (needle)
+        ck_assert_msg(strstr(err.msg, needle) != NULL, "expected '%s' in: %s", needle, err.msg);
+}
+
+START_TEST(empty_file)
+{
+    load_expect_fail("", 0, RM_EFORMAT, "empty");
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, "/nonexistent/x.onnx", NULL, &err), RM_EIO);
+    ck_assert(strstr(err.msg, "/nonexistent/x.onnx") != NULL);
+    ck_assert_int_eq(rm_model_load(&m, "/tmp", NULL, &err), RM_EIO);
+    ck_assert(strstr(err.msg, "not a regular file") != NULL);
+}
+END_TEST
+
+/* Truncated at any offset: a clean error, or (at a top-level field boundary) a model
+ * that loads and then fails the structural check. Never a crash. */
+START_TEST(truncated_everywhere)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), "tiny_resnet");
+    size_t n;
+    char *a = read_file(path, &n);
+    int loaded = 0, failed = 0;
+    for (size_t cut = 1; cut < n; cut += (cut < 512 ? 1 : 37)) {
+        struct rm_error err;
+        rm_error_clear(&err);
+        struct rm_model *m;
+        char *copy = malloc(cut); /* exact-size copy so ASan sees overreads */
+        memcpy(copy, a, cut);
+        int rc = rm_model_load_buffer(&m, copy, cut, "t.onnx", NULL, &err);
+        free(copy);
+        if (rc == 0) {
+            struct rm_graph g;
+            ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
+            ck_assert_msg(rm_check_model(&g, NULL, NULL) > 0, "truncated at %zu yet clean", cut);
+            rm_graph_free(&g);
+            rm_model_free(m);
+            loaded++;
+        } else {
+            ck_assert_int_eq(rc, RM_EFORMAT);
+            ck_assert(err.msg[0] != '\0');
+            failed++;
+        }
+    }
+    ck_assert_int_gt(failed, 100);
+    free(a);
+}
+END_TEST
+
+/* Random bytes and a real model with random byte flips: errors or loads, no crash. */
+START_TEST(random_garbage)
+{
+    uint64_t s = 88172645463325252ull;
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n = 1 + (size_t)(iter * 37 % 4096);
+        unsigned char *buf = malloc(n);
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            buf[i] = (unsigned char)s;
+        }
+        struct rm_error err;
+        struct rm_model *m;
+        if (rm_model_load_buffer(&m, buf, n, "r.onnx", NULL, &err) == 0) {
+            struct rm_graph g;
+            if (rm_graph_init(&g, m, &err) == 0) {
+                rm_check_model(&g, NULL, NULL);
+                rm_graph_free(&g);
+            }
+            rm_model_free(m);
+        } else {
+            ck_assert(err.msg[0]);
+        }
+        free(buf);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/se_net.onnx", testdata());
+    size_t n;
+    char *a = read_file(path, &n);
+    for (int iter = 0; iter < 300; iter++) {
+        char *b = malloc(n);
+        memcpy(b, a, n);
+        for (int k = 0; k < 4; k++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            b[s % n] = (char)(s >> 32);
+        }
+        struct rm_error err;
+        struct rm_model *m;
+        if (rm_model_load_buffer(&m, b, n, "f.onnx", NULL, &err) == 0) {
+            struct rm_graph g;
+            if (rm_graph_init(&g, m, &err) == 0) {
+                rm_check_model(&g, NULL, NULL);
+                rm_graph_free(&g);
+            }
+            rm_model_free(m);
+        }
+        free(b);
+    }
+    free(a);
+}
+END_TEST
+
+/* A length prefix that claims more bytes than the file holds. */
+START_TEST(length_past_end)
+{
+    /* ModelProto field 7 (graph), length 1000, only 2 bytes follow */
+    const unsigned char buf[] = {0x3a, 0xe8, 0x07, 0x0a, 0x00};
+    load_expect_fail(buf, sizeof buf, RM_EFORMAT, "graph");
+}
+END_TEST
+
+/* Graphs nested in attributes 200 deep: refused, not a stack overflow. */
+START_TEST(deep_nesting)
+{
+    /* innermost: GraphProto{}; each level wraps it: NodeProto.attribute(5) ->
+     * AttributeProto.g(6) -> GraphProto.node(1) -> ... */
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap), *tmp = malloc(cap);
+    for (int level = 0; level < 200; level++) {
+        /* wrap the current bytes (a GraphProto) as AttributeProto.g, then NodeProto.attribute,
+         * then GraphProto.node */
+        const unsigned char tags[] = {0x32 /* g=6 */, 0x2a /* attribute=5 */, 0x0a /* node=1 */};
+        for (int t = 0; t < 3; t++) {
+            size_t hdr = 1;
+            unsigned char lenb[5];
+            size_t l = len, k = 0;
+            do {
+                lenb[k++] = (unsigned char)((l & 0x7f) | (l > 0x7f ? 0x80 : 0));
+                l >>= 7;
+            } while (l);
+            hdr += k;
+            ck_assert(len + hdr < cap);
+            tmp[0] = tags[t];
+            memcpy(tmp + 1, lenb, k);
+            memcpy(tmp + hdr, buf, len);
+            len += hdr;
+            memcpy(buf, tmp, len);
+        }
+    }
+    /* ModelProto.graph = 7 */
+    tmp[0] = 0x3a;
+    size_t l = len, k = 1;
+    do {
+        tmp[k++] = (unsigned char)((l & 0x7f) | (l > 0x7f ? 0x80 : 0));
+        l >>= 7;
+    } while (l);
+    memcpy(tmp + k, buf, len);
+    load_expect_fail(tmp, len + k, RM_EFORMAT, "nested too deeply");
+    free(buf);
+    free(tmp);
+}
+END_TEST
+
+/* A file whose unpacked form would exceed the memory limit is refused before unpacking. */
+START_TEST(memory_limit)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tiny_resnet.onnx", testdata());
+    struct rm_load_limits lim = {.max_memory = 4096};
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, path, &lim, &err), RM_ENOMEM);
+    ck_assert_msg(strstr(err.msg, "limit") != NULL, "%s", err.msg);
+}
+END_TEST
+
+/* ---- structural checks on models edited in memory --------------------------- */
+
+struct findings {
+    int n;
+    char text[4096];
+};
+
+static void collect(void *ctx, const char *msg)
+{
+    struct findings *f = ctx;
+    f->n++;
+    size_t l = strlen(f->text);
+    snprintf(f->text + l, sizeof f->text - l, "%s\n", msg);
+}
+
+static struct rm_model *load_testdata(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), name);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+static struct findings check_of(struct rm_model *m)
+{
+    struct findings f = {0, ""};
+    struct rm_graph g;
+    struct rm_error err;
+    ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
+    int n = rm_check_model(&g, collect, &f);
+    ck_assert_int_eq(n, f.n);
+    rm_graph_free(&g);
+    return f;
+}
+
+START_TEST(check_clean)
+{
+    struct rm_model *m = load_testdata(models[_i]);
+    struct findings f = check_of(m);
+    ck_assert_msg(f.n == 0, "%s: %s", models[_i], f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(check_dangling_input)
+{
+    struct rm_model *m = load_testdata("tiny_resnet");
+    Onnx__NodeProto *n = m->proto->graph->node[3];
+    n->input[0] = "no_such_tensor";
+    struct findings f = check_of(m);
+    ck_assert_int_eq(f.n, 1);
+    ck_assert_msg(strstr(f.text, "no_such_tensor") && strstr(f.text, "not produced"), "%s", f.text);
+    ck_assert_msg(strstr(f.text, n->name) != NULL, "finding does not name the node: %s", f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(check_unsorted)
+{
+    struct rm_model *m = load_testdata("concat_net");
+    Onnx__GraphProto *g = m->proto->graph;
+    Onnx__NodeProto *t = g->node[0];
+    g->node[0] = g->node[1];
+    g->node[1] = t;
+    struct findings f = check_of(m);
+    ck_assert_msg(f.n >= 1 && strstr(f.text, "topologically"), "%s", f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(check_duplicates)
+{
+    struct rm_model *m = load_testdata("se_net");
+    Onnx__GraphProto *g = m->proto->graph;
+    g->initializer[1]->name = g->initializer[0]->name;
+    g->node[2]->name = g->node[1]->name;
+    g->node[2]->output[0] = g->node[1]->output[0];
+    struct findings f = check_of(m);
+    ck_assert_msg(strstr(f.text, "duplicate initializer"), "%s", f.text);
+    ck_assert_msg(strstr(f.text, "duplicate node"), "%s", f.text);
+    ck_assert_msg(strstr(f.text, "already produced"), "%s", f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(check_bad_tensor_sizes)
+{
+    struct rm_model *m = load_testdata("tiny_resnet");
+    Onnx__GraphProto *g = m->proto->graph;
+    g->initializer[0]->raw_data.len -= 4; /* one float short */
+    static int64_t huge[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
+    g->initializer[1]->dims = huge; /* product overflows int64 */
+    g->initializer[1]->n_dims = 2;
+    struct findings f = check_of(m);
+    ck_assert_int_eq(f.n, 2);
+    ck_assert_msg(strstr(f.text, g->initializer[0]->name) && strstr(f.text, "raw_data"), "%s", f.text);
+    ck_assert_msg(strstr(f.text, g->initializer[1]->name) && strstr(f.text, "overflow"), "%s", f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(check_missing_opset)
+{
+    struct rm_model *m = load_testdata("se_net");
+    m->proto->n_opset_import = 0;
+    struct findings f = check_of(m);
+    ck_assert_msg(f.n == 1 && strstr(f.text, "opset"), "%s", f.text);
+    rm_model_free(m);
+}
+END_TEST
+
+/* ---- atomic save ------------------------------------------------------------ */
+
+START_TEST(save_unwritable_dir)
+{
+    if (geteuid() == 0) {
+        /* root ignores permissions: use a folder that does not exist instead */
+    }
+    struct rm_model *m = load_testdata("se_net");
+    struct rm_error err;
+    ck_assert_int_eq(rm_model_save(m, "/nonexistent-dir/out.onnx", &err), RM_EIO);
+    ck_assert(strstr(err.msg, "/nonexistent-dir/out.onnx") != NULL);
+    char *dir = tmpdir();
+    ck_assert_int_eq(rm_model_save(m, dir, &err), RM_EIO); /* a directory */
+    ck_assert_int_eq(count_files(dir), 0);
+    rmdir(dir);
+    free(dir);
+    rm_model_free(m);
+}
+END_TEST
+
+/* Saving over the file a model was loaded from keeps a complete file at every moment
+ * and ends with the new content. */
+START_TEST(save_over_input)
+{
+    char *dir = tmpdir();
+    char src[1024], path[1024];
+    snprintf(src, sizeof src, "%s/se_net.onnx", testdata());
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    size_t n;
+    char *a = read_file(src, &n);
+    write_file(path, a, n);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
+    m->proto->producer_name = "edited";
+    ck_assert_int_eq(rm_model_save(m, path, &err), 0);
+    rm_model_free(m);
+    ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
+    ck_assert_str_eq(m->proto->producer_name, "edited");
+    rm_model_free(m);
+    ck_assert_int_eq(count_files(dir), 1);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+    free(a);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *t = tcase_create("io");
+    tcase_set_timeout(t, 120);
+    tcase_add_loop_test(t, round_trip_identical, 0, N_MODELS);
+    tcase_add_test(t, round_trip_unknown_field);
+    tcase_add_test(t, empty_file);
+    tcase_add_test(t, missing_file);
+    tcase_add_test(t, truncated_everywhere);
+    tcase_add_test(t, random_garbage);
+    tcase_add_test(t, length_past_end);
+    tcase_add_test(t, deep_nesting);
+    tcase_add_test(t, memory_limit);
+    tcase_add_test(t, save_unwritable_dir);
+    tcase_add_test(t, save_over_input);
+    suite_add_tcase(s, t);
+    TCase *c = tcase_create("check");
+    tcase_add_loop_test(c, check_clean, 0, N_MODELS);
+    tcase_add_test(c, check_dangling_input);
+    tcase_add_test(c, check_unsorted);
+    tcase_add_test(c, check_duplicates);
+    tcase_add_test(c, check_bad_tensor_sizes);
+    tcase_add_test(c, check_missing_opset);
+    suite_add_tcase(s, c);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
