@@ -3,6 +3,7 @@
 #include "rm_check.h"
 #include "rm_info.h"
 #include "rm_json.h"
+#include "rm_extdata.h"
 #include "rm_shape.h"
 
 #include <getopt.h>
@@ -315,12 +316,17 @@ const struct cli_cmd cli_cmd_check = {
 
 static int run_save(int argc, char **argv)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"external-data", required_argument, NULL, 'x'},
+                                         {0, 0, 0, 0}};
     const char *out = NULL;
+    struct rm_save_opts so = {0};
     int c;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if (c == 'o')
             out = optarg;
+        else if (c == 'x')
+            so.external_data = optarg;
         else
             return bad_option(&cli_cmd_save, argv);
     }
@@ -335,19 +341,28 @@ static int run_save(int argc, char **argv)
     struct rm_model *m;
     if (rm_model_load(&m, pos[0], NULL, &err))
         return cli_fail(&err);
-    int rc = rm_model_save(m, out, &err);
+    int rc = rm_model_save_ex(m, out, &so, &err);
     rm_model_free(m);
     return rc ? cli_fail(&err) : CLI_OK;
 }
 
 const struct cli_cmd cli_cmd_save = {
-    "save", "MODEL -o OUT",
+    "save", "MODEL -o OUT [--external-data FILE]",
     "Re-serialize a model, atomically.\n"
     "Loads MODEL and writes it back to OUT. With no edit the output is byte-identical\n"
     "to the input for models written by torch.onnx.export.",
     "options:\n"
     "  -o, --output OUT   file to write; written atomically (temporary file in OUT's\n"
     "                     folder, fsync, rename), so a failure leaves no partial file\n"
-    "                     and OUT may name MODEL itself\n",
+    "                     and OUT may name MODEL itself\n"
+    "  --external-data FILE\n"
+    "                     write every initializer of 1 KB or more to FILE (a plain\n"
+    "                     file name, created beside OUT) at 4096-aligned offsets, and\n"
+    "                     refer to it from OUT as ONNX external data; needed for\n"
+    "                     models over protobuf's 2 GB limit\n"
+    "\n"
+    "Models that use external data are read from files beside them (by mmap); a\n"
+    "location that is absolute, contains '..' or resolves outside the model's folder\n"
+    "is refused.\n",
     run_save,
 };

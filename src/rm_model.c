@@ -1,5 +1,7 @@
 #include "rm_model.h"
 
+#include "rm_extdata.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -223,6 +225,8 @@ int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size, c
         return rm_error_set(err, RM_ENOMEM, "%s: out of memory", name);
     rm_arena_init(&m->arena, 0);
     int rc = model_from_bytes(m, data, size, name, limits, err);
+    if (rc == 0)
+        rc = rm_extdata_resolve(m, err); /* refuses external tensors: no folder */
     if (rc) {
         rm_model_free(m);
         return rc;
@@ -280,6 +284,8 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
         madvise(map, size, MADV_SEQUENTIAL);
     }
     rc = model_from_bytes(m, map == MAP_FAILED ? (const uint8_t *)"" : map, size, path, limits, err);
+    if (rc == 0)
+        rc = rm_extdata_resolve(m, err);
 
 done:
     if (map != MAP_FAILED)
@@ -298,6 +304,7 @@ void rm_model_free(struct rm_model *m)
 {
     if (!m)
         return;
+    rm_extdata_release(m);
     rm_arena_free(&m->arena);
     free(m->path);
     free(m->dir);
@@ -440,23 +447,38 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
 
 int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err)
 {
+    if (rm_model_packed_size(m) > RM_PROTOBUF_LIMIT)
+        return rm_error_set(err, RM_EUSAGE,
+                            "%s: the model is over protobuf's 2 GB limit; save it with --external-data FILE",
+                            path);
     char tmp[PATH_MAX];
     int fd;
     int rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
     if (rc)
         return rc;
+    rc = rm_write_stream(fd, path, &m->proto->base, NULL, 0, err);
+    return rm_atomic_commit(path, tmp, fd, rc == 0, err);
+}
+
+uint64_t rm_model_packed_size(const struct rm_model *m)
+{
+    return protobuf_c_message_get_packed_size(&m->proto->base);
+}
+
+int rm_write_stream(int fd, const char *path, const ProtobufCMessage *msg, const void *raw,
+                    size_t raw_len, struct rm_error *err)
+{
     struct fd_buffer b = {.base = {.append = fd_append}, .fd = fd};
     b.buf = malloc(WBUF_SIZE);
-    if (!b.buf) {
-        rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
-        return rm_atomic_commit(path, tmp, fd, 0, err);
-    }
-    protobuf_c_message_pack_to_buffer(&m->proto->base, &b.base);
+    if (!b.buf)
+        return rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+    if (msg)
+        protobuf_c_message_pack_to_buffer(msg, &b.base);
+    if (raw)
+        fd_append(&b.base, raw_len, raw);
     fd_flush(&b);
     free(b.buf);
-    if (b.err) {
-        rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(b.err));
-        return rm_atomic_commit(path, tmp, fd, 0, err);
-    }
-    return rm_atomic_commit(path, tmp, fd, 1, err);
+    if (b.err)
+        return rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(b.err));
+    return 0;
 }

@@ -16,12 +16,15 @@
 /* Deepest message nesting accepted (graphs inside attributes inside nodes ...). */
 #define RM_MAX_NESTING 64
 
+struct rm_extfile;
+
 struct rm_model {
     Onnx__ModelProto *proto; /* owned by arena */
     struct rm_arena arena;   /* owns proto and everything edits add */
     char *path;              /* file it was loaded from (malloc'd), or NULL */
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
+    struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
 };
 
 /* Limits applied while loading; zero fields mean "use the default". */
@@ -43,6 +46,21 @@ int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size,
 
 /* Free everything. Accepts NULL. */
 void rm_model_free(struct rm_model *m);
+
+/* Options for rm_model_save_ex; zero fields mean "default". */
+struct rm_save_opts {
+    /* Write initializers of at least external_threshold bytes (default 1024) to this
+     * file, beside the output (a bare file name, no folder), at 4096-aligned offsets,
+     * and refer to them from the model as ONNX external data. NULL: all inline. */
+    const char *external_data;
+    uint64_t external_threshold;
+};
+
+/* rm_model_save with options. Both files are written atomically; on failure neither
+ * is left behind. Models whose inline form would pass protobuf's 2 GB limit are
+ * refused unless opts->external_data is set. Returns 0, RM_EIO or RM_EUSAGE. */
+int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
+                     struct rm_error *err);
 
 /* Serialize m to path atomically: temporary file in path's folder, fsync, rename,
  * fsync of the folder. On failure nothing is left behind and an existing file at

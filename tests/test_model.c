@@ -2,6 +2,7 @@
  * Models come from testdata/ (PyTorch exports) or are built here with protobuf-c;
  * malformed files are derived from real ones by truncation, corruption and edits. */
 #include "rm_check.h"
+#include "rm_extdata.h"
 #include "rm_graph.h"
 #include "rm_model.h"
 
@@ -465,6 +466,178 @@ START_TEST(save_over_input)
 }
 END_TEST
 
+
+/* ---- external data ---------------------------------------------------------- */
+
+/* inline -> external -> inline gives back the original bytes, and the external file
+ * has its tensors at 4096-aligned offsets. */
+START_TEST(extdata_round_trip)
+{
+    char *dir = tmpdir();
+    char src[1024], ext[1024], back[1024], data[1024];
+    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", testdata());
+    snprintf(ext, sizeof ext, "%s/m.onnx", dir);
+    snprintf(back, sizeof back, "%s/back.onnx", dir);
+    snprintf(data, sizeof data, "%s/w.bin", dir);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, src, NULL, &err), 0);
+    struct rm_save_opts so = {.external_data = "w.bin"};
+    ck_assert_msg(rm_model_save_ex(m, ext, &so, &err) == 0, "%s", err.msg);
+    rm_model_free(m);
+    ck_assert_msg(rm_model_load(&m, ext, NULL, &err) == 0, "%s", err.msg);
+    ck_assert(m->ext != NULL);
+    ck_assert_int_eq(check_of(m).n, 0);
+    ck_assert_int_eq(rm_model_save(m, back, &err), 0);
+    rm_model_free(m);
+    size_t na, nb;
+    char *a = read_file(src, &na), *b = read_file(back, &nb);
+    ck_assert(na == nb && memcmp(a, b, na) == 0);
+    free(a);
+    free(b);
+    /* every external tensor starts on a 4096 boundary */
+    char *mb = read_file(ext, &nb);
+    Onnx__ModelProto *raw = onnx__model_proto__unpack(NULL, nb, (const uint8_t *)mb);
+    ck_assert(raw != NULL);
+    int n_ext = 0;
+    for (size_t i = 0; i < raw->graph->n_initializer; i++) {
+        const Onnx__TensorProto *t = raw->graph->initializer[i];
+        if (!t->has_data_location)
+            continue;
+        n_ext++;
+        ck_assert_str_eq(t->external_data[1]->key, "offset");
+        ck_assert_int_eq(atoll(t->external_data[1]->value) % 4096, 0);
+    }
+    ck_assert_int_gt(n_ext, 3);
+    onnx__model_proto__free_unpacked(raw, NULL);
+    /* from memory there is no folder to read it from: refused */
+    struct rm_model *mm;
+    ck_assert_int_eq(rm_model_load_buffer(&mm, mb, nb, "m", NULL, &err), RM_EUNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "folder") != NULL, "%s", err.msg);
+    free(mb);
+    unlink(ext);
+    unlink(back);
+    unlink(data);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+/* Write se_net into dir as m.onnx with its first initializer pointing at external data
+ * described by the given key/value pairs (NULL value: key left out). */
+static void write_hostile(const char *dir, const char *loc, const char *off, const char *len)
+{
+    struct rm_model *m = load_testdata("se_net");
+    Onnx__TensorProto *t = m->proto->graph->initializer[0];
+    static Onnx__StringStringEntryProto e[3];
+    static Onnx__StringStringEntryProto *ep[3];
+    const char *keys[3] = {"location", "offset", "length"};
+    const char *vals[3] = {loc, off, len};
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!vals[i])
+            continue;
+        onnx__string_string_entry_proto__init(&e[n]);
+        e[n].key = (char *)keys[i];
+        e[n].value = (char *)vals[i];
+        ep[n] = &e[n];
+        n++;
+    }
+    t->has_raw_data = 0;
+    t->external_data = ep;
+    t->n_external_data = n;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    struct rm_error err;
+    ck_assert_int_eq(rm_model_save(m, path, &err), 0);
+    rm_model_free(m);
+}
+
+static void expect_load_error(const char *dir, int code, const char *needle)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    struct rm_error err;
+    rm_error_clear(&err);
+    struct rm_model *m;
+    int rc = rm_model_load(&m, path, NULL, &err);
+    ck_assert_msg(rc == code, "rc %d (%s), expected %d", rc, err.msg, code);
+    ck_assert_msg(strstr(err.msg, needle) != NULL, "expected '%s' in: %s", needle, err.msg);
+    ck_assert_msg(strstr(err.msg, "m.onnx") != NULL, "message does not name the model: %s", err.msg);
+}
+
+START_TEST(extdata_hostile)
+{
+    char *dir = tmpdir();
+    char sub[512], f[1024], outside[1024];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(f, sizeof f, "%s/w.bin", sub);
+    static char bytes[1000];
+    write_file(f, bytes, sizeof bytes);
+    snprintf(outside, sizeof outside, "%s/secret.bin", dir);
+    write_file(outside, bytes, sizeof bytes);
+    snprintf(f, sizeof f, "%s/link.bin", sub);
+    ck_assert_int_eq(symlink(outside, f), 0);
+
+    write_hostile(sub, "/etc/passwd", NULL, NULL);
+    expect_load_error(sub, RM_EUNSUPPORTED, "absolute");
+    write_hostile(sub, "../secret.bin", NULL, NULL);
+    expect_load_error(sub, RM_EUNSUPPORTED, "'..'");
+    write_hostile(sub, "link.bin", NULL, NULL);
+    expect_load_error(sub, RM_EUNSUPPORTED, "outside the model's folder");
+    write_hostile(sub, "missing.bin", NULL, NULL);
+    expect_load_error(sub, RM_EIO, "cannot open");
+    write_hostile(sub, "w.bin", "2000", NULL);
+    expect_load_error(sub, RM_EFORMAT, "beyond");
+    write_hostile(sub, "w.bin", "996", "8");
+    expect_load_error(sub, RM_EFORMAT, "beyond");
+    write_hostile(sub, "w.bin", "18446744073709551615", "18446744073709551615");
+    expect_load_error(sub, RM_EFORMAT, "beyond");
+    write_hostile(sub, "w.bin", "-4", NULL);
+    expect_load_error(sub, RM_EFORMAT, "not a number");
+    write_hostile(sub, "w.bin", "0", "1e3");
+    expect_load_error(sub, RM_EFORMAT, "not a number");
+    write_hostile(sub, NULL, "0", "8");
+    expect_load_error(sub, RM_EFORMAT, "without a location");
+
+    /* in bounds but the wrong size for the tensor: loads, and check reports it */
+    write_hostile(sub, "w.bin", "0", "12");
+    char path[2048];
+    snprintf(path, sizeof path, "%s/m.onnx", sub);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    struct findings fs = check_of(m);
+    ck_assert_msg(fs.n == 1 && strstr(fs.text, "raw_data"), "%s", fs.text);
+    rm_model_free(m);
+
+    unlink(path);
+    unlink(f);
+    snprintf(f, sizeof f, "%s/w.bin", sub);
+    unlink(f);
+    unlink(outside);
+    rmdir(sub);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(extdata_bad_name)
+{
+    struct rm_model *m = load_testdata("se_net");
+    struct rm_error err;
+    struct rm_save_opts so = {.external_data = "../x.bin"};
+    ck_assert_int_eq(rm_model_save_ex(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
+    so.external_data = "never-written.onnx";
+    ck_assert_int_eq(rm_model_save_ex(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
+    ck_assert_int_eq(access("/tmp/never-written.onnx", F_OK), -1);
+    rm_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -490,6 +663,11 @@ static Suite *suite(void)
     tcase_add_test(c, check_bad_tensor_sizes);
     tcase_add_test(c, check_missing_opset);
     suite_add_tcase(s, c);
+    TCase *x = tcase_create("extdata");
+    tcase_add_test(x, extdata_round_trip);
+    tcase_add_test(x, extdata_hostile);
+    tcase_add_test(x, extdata_bad_name);
+    suite_add_tcase(s, x);
     return s;
 }
 
