@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -638,6 +640,44 @@ START_TEST(extdata_bad_name)
 }
 END_TEST
 
+/* A full disk in the middle of a save (simulated with RLIMIT_FSIZE, which makes
+ * write(2) fail with EFBIG): error, no partial or temporary file, input untouched. */
+START_TEST(save_disk_full)
+{
+    char *dir = tmpdir();
+    char src[1024], path[1024], out[1024];
+    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", testdata());
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    snprintf(out, sizeof out, "%s/out.onnx", dir);
+    size_t n;
+    char *a = read_file(src, &n);
+    write_file(path, a, n);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {.rlim_cur = 16384, .rlim_max = RLIM_INFINITY};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    ck_assert_int_eq(rm_model_save(m, out, &err), RM_EIO);
+    ck_assert_msg(strstr(err.msg, "out.onnx") && strstr(err.msg, "cannot write"), "%s", err.msg);
+    ck_assert_int_eq(rm_model_save(m, path, &err), RM_EIO);
+    struct rm_save_opts so = {.external_data = "w.bin"};
+    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EIO);
+    lim.rlim_cur = RLIM_INFINITY;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    rm_model_free(m);
+    ck_assert_int_eq(count_files(dir), 1);
+    size_t nb;
+    char *b = read_file(path, &nb);
+    ck_assert(nb == n && memcmp(a, b, n) == 0);
+    free(a);
+    free(b);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -654,6 +694,7 @@ static Suite *suite(void)
     tcase_add_test(t, memory_limit);
     tcase_add_test(t, save_unwritable_dir);
     tcase_add_test(t, save_over_input);
+    tcase_add_test(t, save_disk_full);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("check");
     tcase_add_loop_test(c, check_clean, 0, N_MODELS);

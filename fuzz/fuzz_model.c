@@ -1,0 +1,40 @@
+/* libFuzzer harness: arbitrary bytes through everything remodel does with a model
+ * file before running it: load (wire check, unpack, external data refusal), graph
+ * index, structural check, shape inference (lenient and strict) and the info summary.
+ * Built by fuzz/run.sh with clang, -fsanitize=fuzzer,address,undefined. */
+#include "rm_check.h"
+#include "rm_graph.h"
+#include "rm_info.h"
+#include "rm_model.h"
+#include "rm_shape.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct rm_error err;
+    struct rm_model *m = NULL;
+    struct rm_load_limits lim = {.max_memory = (uint64_t)256 << 20};
+    if (rm_model_load_buffer(&m, data, size, "fuzz.onnx", &lim, &err) != 0)
+        return 0;
+    struct rm_graph g;
+    if (rm_graph_init(&g, m, &err) == 0) {
+        rm_check_model(&g, NULL, NULL);
+        struct rm_shape_opts lenient = {.strict = 0, .dynamic_dim = 1};
+        rm_shape_infer(&g, &lenient, &err);
+        struct rm_info info;
+        if (rm_info_compute(&g, &info, &err) == 0)
+            rm_info_free(&info);
+        rm_graph_free(&g);
+        if (rm_graph_init(&g, m, &err) == 0) {
+            struct rm_shape_opts strict = {.strict = 1, .dynamic_dim = 1};
+            rm_shape_infer(&g, &strict, &err);
+            rm_graph_free(&g);
+        }
+    }
+    rm_model_free(m);
+    return 0;
+}

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Fuzz the model loader and everything that reads a model, for a fixed budget.
+#   fuzz/run.sh [SECONDS]     (default 300)
+# Builds build-fuzz/ with clang, libFuzzer, ASan and UBSan; seeds the corpus from
+# testdata/ and from tests/fuzz-regressions/; any crash is written to
+# fuzz/crashes/ — minimise it, add it to tests/fuzz-regressions/ (the test suite
+# loads every file there) and fix the bug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_BUDGET=${1:-300}
+command -v clang >/dev/null || { echo "fuzz: needs clang and libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev)"; exit 2; }
+if [ ! -d build-fuzz ]; then
+    CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Dbuildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
+fi
+ninja -C build-fuzz fuzz/fuzz_model
+CORPUS=build-fuzz/corpus
+mkdir -p "$CORPUS" fuzz/crashes
+for f in testdata/*.onnx tests/fuzz-regressions/*; do
+    [ -f "$f" ] || continue
+    [ "$(stat -c %s "$f")" -le 262144 ] && cp "$f" "$CORPUS/" 2>/dev/null || true
+done
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+build-fuzz/fuzz/fuzz_model "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \
+    -rss_limit_mb=2048 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
+    tee build-fuzz/last-run.log | grep -E "^#[0-9]+.*(pulse|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
+if ls fuzz/crashes/* >/dev/null 2>&1; then
+    echo "fuzz: crashes found in fuzz/crashes/"
+    exit 1
+fi
+echo "fuzz: clean for ${SECONDS_BUDGET}s"
