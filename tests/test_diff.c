@@ -1,0 +1,947 @@
+/* Tests for the model diff (rm_diff, rm_report, `remodel diff`): a model against itself,
+ * a copy with one conv's weights perturbed (the first divergent module is that conv, by
+ * construction), a prune of channels that carry nothing compared layer by layer through
+ * the channel map, the statistics on hand-computed pairs, the JSON document, the HTML
+ * report's self-containment, and the command's exit codes. */
+#include "rm_diff.h"
+#include "rm_graph.h"
+#include "rm_model.h"
+#include "rm_tree.h"
+
+#include <check.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *testdata(void)
+{
+    const char *d = getenv("RM_TESTDATA");
+    return d ? d : "testdata";
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(buf != NULL);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* ---- a strict minimal JSON reader ------------------------------------------------------- */
+
+enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jv {
+    int type;
+    char *str;
+    double num;
+    size_t n;
+    char **keys;
+    struct jv **items;
+};
+
+static void ws(const char **p)
+{
+    while (isspace((unsigned char)**p))
+        (*p)++;
+}
+
+static char *jstr(const char **p)
+{
+    ck_assert_int_eq(**p, '"');
+    (*p)++;
+    size_t cap = 64, n = 0;
+    char *s = malloc(cap);
+    while (**p != '"') {
+        ck_assert_msg(**p, "unterminated JSON string");
+        ck_assert_msg((unsigned char)**p >= 0x20, "raw control character in a JSON string");
+        char c = *(*p)++;
+        if (c == '\\') {
+            char e = *(*p)++;
+            ck_assert_msg(strchr("\"\\/bfnrtu", e) && e, "bad escape \\%c", e);
+            if (e == 'u') {
+                for (int i = 0; i < 4; i++)
+                    ck_assert_msg(isxdigit((unsigned char)(*p)[i]), "bad \\u escape");
+                *p += 4;
+                c = '?';
+            } else {
+                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+            }
+        }
+        if (n + 2 > cap)
+            s = realloc(s, cap *= 2);
+        s[n++] = c;
+    }
+    (*p)++;
+    s[n] = '\0';
+    return s;
+}
+
+static struct jv *jparse(const char **p)
+{
+    struct jv *v = calloc(1, sizeof *v);
+    ws(p);
+    if (**p == '{' || **p == '[') {
+        bool obj = **p == '{';
+        char close = obj ? '}' : ']';
+        v->type = obj ? J_OBJ : J_ARR;
+        (*p)++;
+        ws(p);
+        if (**p == close) {
+            (*p)++;
+            return v;
+        }
+        for (;;) {
+            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+            v->keys[v->n] = NULL;
+            if (obj) {
+                ws(p);
+                v->keys[v->n] = jstr(p);
+                ws(p);
+                ck_assert_msg(**p == ':', "expected ':' near '%.20s'", *p);
+                (*p)++;
+            }
+            v->items[v->n++] = jparse(p);
+            ws(p);
+            if (**p == ',') {
+                (*p)++;
+                continue;
+            }
+            ck_assert_msg(**p == close, "expected ',' or '%c' near '%.20s'", close, *p);
+            (*p)++;
+            break;
+        }
+    } else if (**p == '"') {
+        v->type = J_STR;
+        v->str = jstr(p);
+    } else if (!strncmp(*p, "null", 4)) {
+        *p += 4;
+    } else if (!strncmp(*p, "true", 4) || !strncmp(*p, "false", 5)) {
+        v->type = J_BOOL;
+        v->num = **p == 't';
+        *p += v->num ? 4 : 5;
+    } else {
+        char *end;
+        ck_assert_msg(**p == '-' || isdigit((unsigned char)**p), "bad JSON near '%.20s'", *p);
+        v->type = J_NUM;
+        v->num = strtod(*p, &end);
+        ck_assert_msg(end != *p, "bad JSON near '%.20s'", *p);
+        *p = end;
+    }
+    return v;
+}
+
+static struct jv *jparse_doc(const char *text)
+{
+    const char *p = text;
+    struct jv *v = jparse(&p);
+    ws(&p);
+    ck_assert_msg(*p == '\0', "trailing text after the JSON document: '%.20s'", p);
+    return v;
+}
+
+static void jfree(struct jv *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        free(v->keys[i]);
+        jfree(v->items[i]);
+    }
+    free(v->keys);
+    free(v->items);
+    free(v->str);
+    free(v);
+}
+
+static const struct jv *jget(const struct jv *o, const char *key)
+{
+    for (size_t i = 0; o && o->type == J_OBJ && i < o->n; i++)
+        if (!strcmp(o->keys[i], key))
+            return o->items[i];
+    ck_abort_msg("JSON key '%s' missing", key);
+    return NULL;
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+struct fixture {
+    struct rm_model *m;
+    struct rm_graph g;
+};
+
+static void open_model(struct fixture *f, const char *file)
+{
+    struct rm_error err;
+    char path[1024];
+    rm_error_clear(&err);
+    memset(f, 0, sizeof *f);
+    snprintf(path, sizeof path, "%s/%s", testdata(), file);
+    ck_assert_msg(rm_model_load(&f->m, path, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_graph_init(&f->g, f->m, &err) == 0, "%s", err.msg);
+}
+
+static void reindex(struct fixture *f)
+{
+    struct rm_error err;
+    rm_graph_free(&f->g);
+    ck_assert_msg(rm_graph_init(&f->g, f->m, &err) == 0, "%s", err.msg);
+}
+
+static void close_model(struct fixture *f)
+{
+    rm_graph_free(&f->g);
+    rm_model_free(f->m);
+}
+
+static Onnx__TensorProto *init_named(struct rm_model *m, const char *name)
+{
+    Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (!strcmp(g->initializer[i]->name, name))
+            return g->initializer[i];
+    ck_abort_msg("no initializer '%s'", name);
+    return NULL;
+}
+
+static float get_f(const Onnx__TensorProto *t, size_t i)
+{
+    float v;
+    ck_assert_uint_ge(t->raw_data.len, (i + 1) * 4);
+    memcpy(&v, t->raw_data.data + i * 4, 4);
+    return v;
+}
+
+static void set_f(Onnx__TensorProto *t, size_t i, float v)
+{
+    ck_assert_uint_ge(t->raw_data.len, (i + 1) * 4);
+    memcpy(t->raw_data.data + i * 4, &v, 4);
+}
+
+/* Keep only channels keep[0..nkeep) of t along axis (float raw_data, row-major). */
+static void keep_channels(Onnx__TensorProto *t, int axis, const int *keep, int nkeep)
+{
+    ck_assert_int_lt(axis, (int)t->n_dims);
+    size_t outer = 1, inner = 1, c = (size_t)t->dims[axis];
+    for (int i = 0; i < axis; i++)
+        outer *= (size_t)t->dims[i];
+    for (size_t i = (size_t)axis + 1; i < t->n_dims; i++)
+        inner *= (size_t)t->dims[i];
+    ck_assert_uint_eq(t->raw_data.len, outer * c * inner * 4);
+    float *src = malloc(t->raw_data.len), *dst = malloc(t->raw_data.len);
+    memcpy(src, t->raw_data.data, t->raw_data.len);
+    size_t o = 0;
+    for (size_t a = 0; a < outer; a++)
+        for (int k = 0; k < nkeep; k++)
+            for (size_t i = 0; i < inner; i++) /* [a, keep[k], i] */
+                dst[o++] = src[(a * c + (size_t)keep[k]) * inner + i];
+    memcpy(t->raw_data.data, dst, o * 4);
+    t->raw_data.len = o * 4;
+    t->dims[axis] = nkeep;
+    free(src);
+    free(dst);
+}
+
+static void add_metadata(struct rm_model *m, const char *key, const char *value)
+{
+    Onnx__ModelProto *p = m->proto;
+    Onnx__StringStringEntryProto **arr = rm_arena_alloc(&m->arena, (p->n_metadata_props + 1) * sizeof *arr);
+    Onnx__StringStringEntryProto *e = rm_arena_alloc(&m->arena, sizeof *e);
+    ck_assert(arr && e);
+    onnx__string_string_entry_proto__init(e);
+    e->key = rm_arena_strdup(&m->arena, key);
+    e->value = rm_arena_strdup(&m->arena, value);
+    if (p->n_metadata_props)
+        memcpy(arr, p->metadata_props, p->n_metadata_props * sizeof *arr);
+    arr[p->n_metadata_props++] = e;
+    p->metadata_props = arr;
+}
+
+/* Output tensor name of module path's node: its main node (leaf), or its first node. */
+static const char *module_first_output(const struct rm_graph *g, const char *path, bool first_node)
+{
+    struct rm_tree *t = NULL;
+    struct rm_error err;
+    ck_assert_msg(rm_tree_build(&t, g, &err) == 0, "%s", err.msg);
+    const struct rm_module *m = rm_tree_find(t, path);
+    ck_assert_msg(m != NULL, "no module %s", path);
+    int node = first_node ? m->nodes[0] : m->main_node;
+    ck_assert_int_ge(node, 0);
+    const char *name = g->values[g->nodes[node].outputs[0]].name;
+    rm_tree_free(t);
+    return name;
+}
+
+static int layer_index(const struct rm_diff_result *r, const char *path)
+{
+    for (size_t i = 0; i < r->n_layers; i++)
+        if (!strcmp(r->layers[i].path, path))
+            return (int)i;
+    ck_abort_msg("no layer %s in the result", path);
+    return -1;
+}
+
+static void diff(struct fixture *a, struct fixture *b, bool layers, struct rm_diff_result *r)
+{
+    struct rm_diff_opts o;
+    struct rm_error err;
+    rm_error_clear(&err);
+    rm_diff_opts_default(&o);
+    o.layers = layers;
+    ck_assert_msg(rm_diff_models(&a->g, &b->g, &o, r, &err) == 0, "%s", err.msg);
+}
+
+/* ---- a model against itself --------------------------------------------------------------- */
+
+static const char *const SELF[] = {"tiny_resnet.onnx", "mobilenet_tiny.onnx", "concat_net.onnx",
+                                   "se_net.onnx", "shared_init.onnx"};
+
+START_TEST(self_diff)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    open_model(&a, SELF[_i]);
+    open_model(&b, SELF[_i]);
+    for (int layers = 0; layers < 2; layers++) {
+        diff(&a, &b, layers, &r);
+        ck_assert_msg(r.pass, "%s", SELF[_i]);
+        ck_assert_uint_eq(r.n_outputs, a.g.proto->n_output);
+        for (size_t k = 0; k < r.n_outputs; k++) {
+            const struct rm_diff_output *o = &r.outputs[k];
+            ck_assert(o->s.pass && o->note == NULL);
+            ck_assert(o->s.max_abs == 0 && o->s.max_rel == 0 && o->s.mean_abs == 0);
+            ck_assert(o->s.cosine == 1.0);
+            ck_assert(o->s.n > 0 && o->s.n_fail == 0);
+            if (o->classes)
+                ck_assert(o->top1 == 1.0);
+            if (o->classes > 5)
+                ck_assert(o->top5 == 1.0);
+        }
+        ck_assert_int_eq(r.first_divergent, -1);
+        if (layers) {
+            ck_assert_uint_gt(r.n_layers, 5);
+            for (size_t i = 0; i < r.n_layers; i++) {
+                const struct rm_diff_layer *l = &r.layers[i];
+                ck_assert_msg(l->comparable, "%s: %s", l->path, l->note ? l->note : "");
+                ck_assert_msg(l->s.max_abs == 0 && l->s.cosine == 1.0 && l->s.pass, "%s", l->path);
+                ck_assert(!l->aligned);
+            }
+        } else {
+            ck_assert_uint_eq(r.n_layers, 0);
+        }
+        rm_diff_result_free(&r);
+    }
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+/* ---- one conv perturbed ----------------------------------------------------------------- */
+
+START_TEST(perturbed_conv)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    /* the test's own edit: layer1.1.conv2's weights (parameter name kept by this export) */
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    for (size_t i = 0; i < 9; i++)
+        set_f(w, i, get_f(w, i) + 0.25f);
+    diff(&a, &b, false, &r);
+    ck_assert(!r.pass);
+    ck_assert(!r.outputs[0].s.pass && r.outputs[0].s.max_abs > 1e-3);
+    ck_assert(r.outputs[0].s.cosine < 1.0 && r.outputs[0].s.cosine > 0.5);
+    ck_assert_int_eq(r.outputs[0].classes, 10);
+    ck_assert(r.outputs[0].top1 >= 0 && r.outputs[0].top1 <= 1);
+    rm_diff_result_free(&r);
+
+    diff(&a, &b, true, &r);
+    ck_assert(!r.pass);
+    ck_assert_int_ge(r.first_divergent, 0);
+    ck_assert_str_eq(r.layers[r.first_divergent].path, "layer1.1.conv2");
+    ck_assert_str_eq(r.layers[r.first_divergent].type, "Conv2d");
+    /* everything computed before it is untouched, everything after it that sees it differs */
+    for (int i = 0; i < r.first_divergent; i++)
+        ck_assert_msg(r.layers[i].s.max_abs == 0, "%s", r.layers[i].path);
+    ck_assert(!r.layers[layer_index(&r, "layer1.1.bn2")].s.pass);
+    ck_assert(!r.layers[layer_index(&r, "fc")].s.pass);
+    /* modules are in topological order: the stem before layer1 before layer2 before fc */
+    ck_assert_int_lt(layer_index(&r, "conv1"), layer_index(&r, "layer1.0.conv1"));
+    ck_assert_int_lt(layer_index(&r, "layer1.1.conv2"), layer_index(&r, "layer1.1"));
+    ck_assert_int_lt(layer_index(&r, "layer1"), layer_index(&r, "layer2.0.conv1"));
+    ck_assert_int_lt(layer_index(&r, "avgpool"), layer_index(&r, "fc"));
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+/* ---- channel alignment after a prune -------------------------------------------------------- */
+
+static const int KEEP[] = {0, 1, 3, 4, 6, 7}; /* channels 2 and 5 of layer1.0.conv1 go */
+#define N_KEEP 6
+
+/* Make layer1.0.conv1's channels 2 and 5 carry nothing: zero filters, and bn1 mapping 0
+ * to 0 there (bias and running mean 0), so relu passes 0 and conv2 reads 0. */
+static void zero_channels(struct rm_model *m)
+{
+    Onnx__TensorProto *w = init_named(m, "layer1.0.conv1.weight");
+    static const int gone[] = {2, 5};
+    for (int g = 0; g < 2; g++) {
+        for (size_t i = 0; i < 8 * 9; i++) /* weight [8, 8, 3, 3]: filter gone[g] */
+            set_f(w, (size_t)gone[g] * 72 + i, 0.0f);
+        set_f(init_named(m, "layer1.0.bn1.bias"), (size_t)gone[g], 0.0f);
+        set_f(init_named(m, "layer1.0.bn1.running_mean"), (size_t)gone[g], 0.0f);
+    }
+}
+
+/* a: zero_channels applied; b: the same model with those channels removed from conv1's
+ * outputs, bn1 and conv2's inputs, and (when map is not NULL) the channel maps of the
+ * three tensors that shrank. */
+static void make_pruned_pair(struct fixture *a, struct fixture *b, const char *map)
+{
+    static const char *const bn[] = {"weight", "bias", "running_mean", "running_var"};
+    char name[128];
+    open_model(a, "tiny_resnet.onnx");
+    open_model(b, "tiny_resnet.onnx");
+    zero_channels(a->m);
+    zero_channels(b->m);
+    keep_channels(init_named(b->m, "layer1.0.conv1.weight"), 0, KEEP, N_KEEP);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "layer1.0.bn1.%s", bn[i]);
+        keep_channels(init_named(b->m, name), 0, KEEP, N_KEEP);
+    }
+    keep_channels(init_named(b->m, "layer1.0.conv2.weight"), 1, KEEP, N_KEEP);
+    if (map) {
+        const char *tensors[3] = {module_first_output(&b->g, "layer1.0.conv1", false),
+                                  module_first_output(&b->g, "layer1.0.bn1", false),
+                                  module_first_output(&b->g, "layer1.0.relu", true)};
+        for (int i = 0; i < 3; i++) {
+            char key[512];
+            snprintf(key, sizeof key, "%s%s", RM_CHANNEL_MAP_KEY, tensors[i]);
+            add_metadata(b->m, key, map);
+        }
+    }
+    reindex(a);
+    reindex(b);
+}
+
+START_TEST(pruned_aligned)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    make_pruned_pair(&a, &b, "0,1,3,4,6,7");
+    diff(&a, &b, true, &r);
+    ck_assert(r.pass);
+    ck_assert_int_eq(r.first_divergent, -1);
+    for (size_t i = 0; i < r.n_layers; i++)
+        ck_assert_msg(r.layers[i].comparable && r.layers[i].s.pass, "%s: %s", r.layers[i].path,
+                      r.layers[i].note ? r.layers[i].note : "fails");
+    const char *aligned[] = {"layer1.0.conv1", "layer1.0.bn1"};
+    for (int k = 0; k < 2; k++) {
+        const struct rm_diff_layer *l = &r.layers[layer_index(&r, aligned[k])];
+        ck_assert_msg(l->aligned, "%s", aligned[k]);
+        ck_assert_int_eq(l->s.n, 6 * 32 * 32 / 4); /* [1, 6, 16, 16] compared of [1, 8, 16, 16] */
+        ck_assert(l->s.max_abs == 0); /* same weights, same arithmetic on kept channels */
+    }
+    /* layer1.0.relu's output is its second call (after the residual Add): 8 channels again */
+    ck_assert(!r.layers[layer_index(&r, "layer1.0.relu")].aligned);
+    ck_assert(r.outputs[0].s.pass && r.outputs[0].s.max_abs < 1e-5);
+    rm_diff_result_free(&r);
+    /* the other way round: the map is on A's side now */
+    diff(&b, &a, true, &r);
+    ck_assert(r.pass && r.first_divergent == -1);
+    ck_assert(r.layers[layer_index(&r, "layer1.0.conv1")].aligned);
+    ck_assert(r.layers[layer_index(&r, "layer1.0.conv1")].s.n == 6 * 16 * 16);
+    rm_diff_result_free(&r);
+    /* the edited model against itself: equal shapes are compared directly, maps unused */
+    diff(&b, &b, true, &r);
+    ck_assert(r.pass && r.first_divergent == -1);
+    for (size_t i = 0; i < r.n_layers; i++)
+        ck_assert_msg(r.layers[i].comparable && !r.layers[i].aligned && r.layers[i].s.max_abs == 0, "%s",
+                      r.layers[i].path);
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+START_TEST(pruned_without_map)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    make_pruned_pair(&a, &b, NULL);
+    diff(&a, &b, true, &r);
+    ck_assert(r.pass); /* not comparable is not a failure */
+    ck_assert_int_eq(r.first_divergent, -1);
+    const struct rm_diff_layer *l = &r.layers[layer_index(&r, "layer1.0.conv1")];
+    ck_assert(!l->comparable && l->note && strstr(l->note, "no channel map"));
+    ck_assert(!r.layers[layer_index(&r, "layer1.0.bn1")].comparable);
+    ck_assert(r.layers[layer_index(&r, "layer1.0.conv2")].comparable);
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+START_TEST(pruned_wrong_map)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    /* a map that pairs the wrong channels: the conv output diverges right there */
+    make_pruned_pair(&a, &b, "0,1,2,3,4,5");
+    diff(&a, &b, true, &r);
+    ck_assert_int_ge(r.first_divergent, 0);
+    ck_assert_str_eq(r.layers[r.first_divergent].path, "layer1.0.conv1");
+    ck_assert(r.pass); /* the graph output itself is still right */
+    rm_diff_result_free(&r);
+    /* a map of the wrong length makes the module not comparable, not a crash */
+    close_model(&a);
+    close_model(&b);
+    make_pruned_pair(&a, &b, "0,1,3");
+    diff(&a, &b, true, &r);
+    const struct rm_diff_layer *l = &r.layers[layer_index(&r, "layer1.0.conv1")];
+    ck_assert(!l->comparable && l->note && strstr(l->note, "channel map"));
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+/* ---- the pieces, on hand-computed numbers --------------------------------------------------- */
+
+START_TEST(channel_map_parse)
+{
+    struct rm_error err;
+    int64_t *map, len;
+    ck_assert_int_eq(rm_channel_map_parse("0,1,2,5,7,-", &map, &len, &err), 0);
+    int64_t want[] = {0, 1, 2, 5, 7, -1};
+    ck_assert_int_eq(len, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(map[i], want[i]);
+    free(map);
+    ck_assert_int_eq(rm_channel_map_parse("3", &map, &len, &err), 0);
+    ck_assert_int_eq(len, 1);
+    ck_assert_int_eq(map[0], 3);
+    free(map);
+    const char *bad[] = {"", "1,,2", "a", "1,2,", "-1", "1;2", "0x1", "--", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(rm_channel_map_parse(bad[i], &map, &len, &err) == RM_EFORMAT, "'%s'", bad[i]);
+        ck_assert_ptr_null(map);
+    }
+}
+END_TEST
+
+static struct rm_host_tensor host(float *data, int rank, const int64_t *dims)
+{
+    struct rm_host_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t.rank = rank;
+    t.numel = 1;
+    for (int i = 0; i < rank; i++) {
+        t.dims[i] = dims[i];
+        t.numel *= dims[i];
+    }
+    t.data = data;
+    return t;
+}
+
+START_TEST(tensor_stats)
+{
+    struct rm_error err;
+    struct rm_diff_stats s;
+    int64_t d4[] = {4};
+    float x[] = {1, 2, 0, -4}, y[] = {1, 2.5f, 0, -4};
+    struct rm_host_tensor a = host(x, 1, d4), b = host(y, 1, d4);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 1e-5, 1e-4, &s, &err), 0);
+    /* by hand: one element off by 0.5 of max(2, 2.5) = 2.5 */
+    ck_assert(s.max_abs == 0.5 && fabs(s.max_rel - 0.2) < 1e-12 && s.mean_abs == 0.125);
+    ck_assert(fabs(s.cosine - 22.0 / (sqrt(21.0) * sqrt(23.25))) < 1e-12);
+    ck_assert(!s.pass && s.n_fail == 1 && s.n == 4);
+    /* passes when either tolerance holds */
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0.5, 0, &s, &err), 0);
+    ck_assert(s.pass);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0, 0.2, &s, &err), 0);
+    ck_assert(s.pass);
+    /* NaN against NaN is equal, NaN against a number fails */
+    float n1[] = {NAN, 1, 2, 3}, n2[] = {NAN, 1, 2, NAN};
+    a = host(n1, 1, d4);
+    b = host(n2, 1, d4);
+    ck_assert_int_eq(rm_diff_tensors(&a, &a, NULL, 0, false, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(s.pass && s.max_abs == 0);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(!s.pass && isinf(s.max_abs) && s.n_fail == 1);
+    /* zero tensors: cosine 1 against itself, 0 against anything else */
+    float z[] = {0, 0, 0, 0};
+    a = host(z, 1, d4);
+    ck_assert_int_eq(rm_diff_tensors(&a, &a, NULL, 0, false, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(s.cosine == 1.0);
+    b = host(x, 1, d4);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(s.cosine == 0.0 && s.max_rel == 1.0);
+    /* shapes differ without a map */
+    int64_t d3[] = {3};
+    b = host(x, 1, d3);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 1e-5, 1e-4, &s, &err), RM_EFORMAT);
+    ck_assert(strstr(err.msg, "[4] in A, [3] in B"));
+}
+END_TEST
+
+START_TEST(tensor_map)
+{
+    struct rm_error err;
+    struct rm_diff_stats s;
+    /* A [1, 3, 2]: channels 10 11 | 20 21 | 30 31; B [1, 3, 2] holds A's channels 2, -, 0 */
+    float xa[] = {10, 11, 20, 21, 30, 31}, xb[] = {30, 31, 99, 99, 10, 11};
+    int64_t da[] = {1, 3, 2}, db[] = {1, 3, 2};
+    struct rm_host_tensor a = host(xa, 3, da), b = host(xb, 3, db);
+    int64_t map[] = {2, -1, 0};
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, map, 3, true, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(s.pass && s.max_abs == 0 && s.n == 4);
+    /* the map on A's side: A's channel i is B's map[i] */
+    ck_assert_int_eq(rm_diff_tensors(&b, &a, map, 3, false, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(s.pass && s.n == 4);
+    /* B pruned to 2 channels [1, 2, 2] = A's channels 0 and 2 */
+    float xp[] = {10, 11, 30, 31.5f};
+    int64_t dp[] = {1, 2, 2}, mp[] = {0, 2};
+    b = host(xp, 3, dp);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, mp, 2, true, 1e-5, 1e-4, &s, &err), 0);
+    ck_assert(!s.pass && s.max_abs == 0.5 && s.n == 4 && s.n_fail == 1);
+    /* a map entry past A's channels, or of the wrong length, does not fit */
+    int64_t bad[] = {0, 3};
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, bad, 2, true, 1e-5, 1e-4, &s, &err), RM_EFORMAT);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, mp, 1, true, 1e-5, 1e-4, &s, &err), RM_EFORMAT);
+}
+END_TEST
+
+START_TEST(inputs_must_agree)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    struct rm_diff_opts o;
+    struct rm_error err;
+    rm_diff_opts_default(&o);
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "resnet18.onnx");
+    ck_assert_int_eq(rm_diff_models(&a.g, &b.g, &o, &r, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "input 'input'") && strstr(err.msg, "[1,3,224,224]"), "%s", err.msg);
+    rm_diff_result_free(&r);
+    close_model(&b);
+    /* a renamed input */
+    open_model(&b, "tiny_resnet.onnx");
+    b.m->proto->graph->input[0]->name = rm_arena_strdup(&b.m->arena, "x");
+    b.m->proto->graph->node[0]->input[0] = b.m->proto->graph->input[0]->name;
+    reindex(&b);
+    ck_assert_int_eq(rm_diff_models(&a.g, &b.g, &o, &r, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "'input'"), "%s", err.msg);
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+/* ---- JSON and the HTML report -------------------------------------------------------------- */
+
+START_TEST(json_document)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    set_f(w, 0, get_f(w, 0) + 1.0f);
+    diff(&a, &b, true, &r);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    rm_diff_write_json(&r, f);
+    fclose(f);
+    struct jv *doc = jparse_doc(text);
+    ck_assert_int_eq(jget(doc, "pass")->type, J_BOOL);
+    ck_assert(jget(doc, "pass")->num == 0);
+    ck_assert(jget(doc, "atol")->num == 1e-5 && jget(doc, "rtol")->num == 1e-4);
+    ck_assert_str_eq(jget(doc, "first_divergent")->str, "layer1.1.conv2");
+    const struct jv *outs = jget(doc, "outputs");
+    ck_assert_int_eq(outs->type, J_ARR);
+    ck_assert_uint_eq(outs->n, 1);
+    const struct jv *o = outs->items[0];
+    ck_assert_str_eq(jget(o, "name")->str, "output");
+    ck_assert(jget(o, "max_abs")->type == J_NUM && jget(o, "max_abs")->num > 0);
+    ck_assert(jget(o, "max_rel")->type == J_NUM && jget(o, "mean_abs")->type == J_NUM);
+    ck_assert(jget(o, "cosine")->type == J_NUM && jget(o, "top1")->type == J_NUM);
+    ck_assert(jget(o, "top5")->type == J_NUM);
+    ck_assert(jget(o, "pass")->type == J_BOOL && jget(o, "pass")->num == 0);
+    const struct jv *layers = jget(doc, "layers");
+    ck_assert_uint_eq(layers->n, r.n_layers);
+    for (size_t i = 0; i < layers->n; i++) {
+        const struct jv *l = layers->items[i];
+        ck_assert_str_eq(jget(l, "path")->str, r.layers[i].path);
+        ck_assert_int_eq(jget(l, "type")->type, J_STR);
+        ck_assert_int_eq(jget(l, "max_abs")->type, J_NUM);
+        ck_assert_int_eq(jget(l, "max_rel")->type, J_NUM);
+        ck_assert_int_eq(jget(l, "cosine")->type, J_NUM);
+        ck_assert_int_eq(jget(l, "pass")->type, J_BOOL);
+        ck_assert(jget(l, "comparable")->num == 1);
+    }
+    jfree(doc);
+    free(text);
+    rm_diff_result_free(&r);
+    /* without --layers: an empty layers array and a null first_divergent */
+    diff(&a, &a, false, &r);
+    f = open_memstream(&text, &size);
+    rm_diff_write_json(&r, f);
+    fclose(f);
+    doc = jparse_doc(text);
+    ck_assert(jget(doc, "pass")->num == 1);
+    ck_assert_uint_eq(jget(doc, "layers")->n, 0);
+    ck_assert_int_eq(jget(doc, "first_divergent")->type, J_NULL);
+    jfree(doc);
+    free(text);
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+static char *tmpdir_make(void)
+{
+    char *d = strdup("/tmp/rm_diff_test.XXXXXX");
+    ck_assert(mkdtemp(d) != NULL);
+    return d;
+}
+
+static void rmtree(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void check_self_contained(const char *html)
+{
+    ck_assert(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+    ck_assert(strstr(html, "</html>") != NULL);
+    ck_assert_msg(!strstr(html, "http"), "the report refers to something on the network");
+    ck_assert(!strstr(html, "<script") && !strstr(html, "<link") && !strstr(html, "<img") &&
+              !strstr(html, "<iframe") && !strstr(html, "src=") && !strstr(html, "url(") &&
+              !strstr(html, "@import") && !strstr(html, "href="));
+    ck_assert(strstr(html, "<style>") && strstr(html, "@media print"));
+}
+
+START_TEST(html_report)
+{
+    struct fixture a, b;
+    struct rm_diff_result r;
+    struct rm_error err;
+    char *dir = tmpdir_make(), path[1200];
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    set_f(w, 0, get_f(w, 0) + 1.0f);
+    diff(&a, &b, true, &r);
+    struct rm_report_info info = {"a <&> model.onnx", "b.onnx", "seeded random normal (seed 0)"};
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    ck_assert_msg(rm_diff_write_report(&r, &info, path, &err) == 0, "%s", err.msg);
+    char *html = read_text(path);
+    check_self_contained(html);
+    ck_assert(strstr(html, "<svg") && strstr(html, "</svg>"));
+    ck_assert(strstr(html, "FAIL"));
+    ck_assert(strstr(html, "first divergent: layer1.1.conv2"));
+    ck_assert(strstr(html, "a &lt;&amp;&gt; model.onnx")); /* names are escaped */
+    /* one point (a <g> with a title) per module */
+    size_t groups = 0;
+    for (const char *p = html; (p = strstr(p, "<g><title>")); p++)
+        groups++;
+    ck_assert_uint_eq(groups, r.n_layers);
+    free(html);
+    rm_diff_result_free(&r);
+    /* a passing diff without layers: verdict and output table, no chart */
+    diff(&a, &a, false, &r);
+    ck_assert_msg(rm_diff_write_report(&r, NULL, path, &err) == 0, "%s", err.msg);
+    html = read_text(path);
+    check_self_contained(html);
+    ck_assert(strstr(html, "PASS") && !strstr(html, "<svg"));
+    free(html);
+    /* atomic: a folder that does not exist fails and leaves nothing */
+    char bad[1300];
+    snprintf(bad, sizeof bad, "%s/missing/report.html", dir);
+    ck_assert_int_eq(rm_diff_write_report(&r, NULL, bad, &err), RM_EIO);
+    rm_diff_result_free(&r);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 1", dir);
+    ck_assert_int_eq(system(cmd), 0); /* report.html only, no temporary left */
+    close_model(&a);
+    close_model(&b);
+    rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- the command ------------------------------------------------------------------------------ */
+
+/* Run remodel with argv (NULL-terminated, argv[0] ignored); capture stdout and stderr. */
+static int run_remodel(const char *const *args, char **out, char **errtext)
+{
+    const char *bin = getenv("RM_REMODEL");
+    char *dir = tmpdir_make(), po[1200], pe[1200];
+    snprintf(po, sizeof po, "%s/out", dir);
+    snprintf(pe, sizeof pe, "%s/err", dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(127);
+        char *argv[32];
+        int n = 0;
+        argv[n++] = (char *)bin;
+        for (; args[n - 1] && n < 31; n++)
+            argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        execv(bin, argv);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "remodel died from a signal");
+    *out = read_text(po);
+    *errtext = read_text(pe);
+    rmtree(dir);
+    free(dir);
+    return WEXITSTATUS(status);
+}
+
+START_TEST(cli_diff)
+{
+    if (!getenv("RM_REMODEL"))
+        return; /* run from meson, which passes the binary */
+    struct rm_error err;
+    char *dir = tmpdir_make(), tiny[1200], big[1200], pert[1200], pa[1200], pb[1200], rep[1200], in[1200],
+         *out, *e;
+    snprintf(tiny, sizeof tiny, "%s/tiny_resnet.onnx", testdata());
+    snprintf(big, sizeof big, "%s/resnet18.onnx", testdata());
+    snprintf(in, sizeof in, "input=%s/tiny_resnet/test_data_set_0/input_0.pb", testdata());
+    snprintf(pert, sizeof pert, "%s/perturbed.onnx", dir);
+    snprintf(pa, sizeof pa, "%s/a.onnx", dir);
+    snprintf(pb, sizeof pb, "%s/b.onnx", dir);
+    snprintf(rep, sizeof rep, "%s/report.html", dir);
+
+    /* the model against itself, on PyTorch's reference input: exit 0 */
+    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 0);
+    ck_assert_msg(strstr(out, "PASS") && !*e, "%s%s", out, e);
+    free(out);
+    free(e);
+
+    /* perturbed copy: exit 1, JSON names the conv, the report is written */
+    struct fixture b;
+    open_model(&b, "tiny_resnet.onnx");
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    set_f(w, 4, get_f(w, 4) - 0.5f);
+    ck_assert_msg(rm_model_save(b.m, pert, &err) == 0, "%s", err.msg);
+    close_model(&b);
+    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, pert, "--layers", "--json", "--report", rep,
+                                                  NULL}, &out, &e), 1);
+    ck_assert_str_eq(e, "");
+    struct jv *doc = jparse_doc(out);
+    ck_assert(jget(doc, "pass")->num == 0);
+    ck_assert_str_eq(jget(doc, "first_divergent")->str, "layer1.1.conv2");
+    jfree(doc);
+    free(out);
+    free(e);
+    char *html = read_text(rep);
+    check_self_contained(html);
+    ck_assert(strstr(html, "<svg"));
+    free(html);
+    /* looser tolerances accept the same pair */
+    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, pert, "--atol", "100", NULL}, &out, &e), 0);
+    free(out);
+    free(e);
+
+    /* the pruned pair through files: metadata survives a save and aligns the channels */
+    struct fixture fa, fb;
+    make_pruned_pair(&fa, &fb, "0,1,3,4,6,7");
+    ck_assert_msg(rm_model_save(fa.m, pa, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(fb.m, pb, &err) == 0, "%s", err.msg);
+    close_model(&fa);
+    close_model(&fb);
+    ck_assert_int_eq(run_remodel((const char *[]){"diff", pa, pb, "--layers", NULL}, &out, &e), 0);
+    ck_assert_msg(strstr(out, "layer1.0.conv1") && strstr(out, "(channel-aligned)"), "%s", out);
+    free(out);
+    free(e);
+
+    /* bad input: exit 2 with one line on stderr */
+    const char *const *bad[] = {
+        (const char *[]){"diff", tiny, big, NULL},                       /* inputs differ */
+        (const char *[]){"diff", tiny, "/nonexistent/x.onnx", NULL},     /* unreadable */
+        (const char *[]){"diff", tiny, NULL},                            /* one model */
+        (const char *[]){"diff", tiny, tiny, "-i", "input", NULL},       /* not NAME=FILE */
+        (const char *[]){"diff", tiny, tiny, "-i", "input=/nonexistent.pb", NULL},
+        (const char *[]){"diff", tiny, tiny, "-i", "nosuch=", NULL},
+        (const char *[]){"diff", tiny, tiny, "--atol", "-1", NULL},
+        (const char *[]){"diff", tiny, tiny, "--rtol", "x", NULL},
+        (const char *[]){"diff", tiny, tiny, "--report", "/nonexistent/r.html", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(run_remodel(bad[i], &out, &e) == 2, "case %zu", i);
+        ck_assert_msg(strstr(e, "remodel") == e && strchr(e, '\n') == e + strlen(e) - 1, "case %zu: %s", i, e);
+        free(out);
+        free(e);
+    }
+    /* a wrong-shaped input file: exit 2 naming the input */
+    snprintf(in, sizeof in, "input=%s/mobilenet_tiny/test_data_set_0/output_0.pb", testdata());
+    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 2);
+    ck_assert_msg(strstr(e, "input 'input'"), "%s", e);
+    free(out);
+    free(e);
+    rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("diff");
+    TCase *t = tcase_create("diff");
+    tcase_set_timeout(t, 300);
+    tcase_add_loop_test(t, self_diff, 0, (int)(sizeof SELF / sizeof SELF[0]));
+    tcase_add_test(t, perturbed_conv);
+    tcase_add_test(t, pruned_aligned);
+    tcase_add_test(t, pruned_without_map);
+    tcase_add_test(t, pruned_wrong_map);
+    tcase_add_test(t, channel_map_parse);
+    tcase_add_test(t, tensor_stats);
+    tcase_add_test(t, tensor_map);
+    tcase_add_test(t, inputs_must_agree);
+    tcase_add_test(t, json_document);
+    tcase_add_test(t, html_report);
+    tcase_add_test(t, cli_diff);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
