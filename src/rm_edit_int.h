@@ -1,0 +1,90 @@
+/* Internals shared by the edit modules (rm_edit.c: tensors, attributes, channel
+ * changes, replace; rm_prune.c: channel groups, prune, fold-bn). Not a public API:
+ * only rm_edit*.c and rm_prune.c include it. */
+#ifndef RM_EDIT_INT_H
+#define RM_EDIT_INT_H
+
+#include "rm_edit.h"
+#include "rm_graph.h"
+#include "rm_tree.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_PROBLEMS 16
+
+/* State of one edit. The graph index and tree describe the model as loaded: edits
+ * change initializers, attributes and input names, never which node produces or
+ * consumes an activation, so the index stays valid for walking activations. */
+struct edit {
+    struct rm_model *m;
+    struct rm_graph g;
+    struct rm_tree *t;
+    struct rm_arena *a;
+    struct rm_error *err;
+    struct rm_edit_log *log;
+    int init;
+    uint64_t rng;
+    char *visited;            /* per node: already adjusted by propagation */
+    const char **added;       /* initializer names created by this edit */
+    size_t n_added, cap_added;
+    int *changed;             /* values whose channel count changed */
+    size_t n_changed;
+    int64_t old_c, new_c;     /* the channel change being applied */
+    int64_t *map;             /* new_c entries: old channel of each new channel, -1 = new */
+    bool follow;              /* depthwise convs pass the change on (replace), or the
+                                 channel analysis already lists every member (prune) */
+    int edited_node;          /* the replaced conv, whose input check is reported once */
+    bool input_reported;
+    int n_problems;
+    char problems[MAX_PROBLEMS][240];
+};
+
+#if defined(__GNUC__)
+#define RM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RM_PRINTF(a, b)
+#endif
+
+/* Set up e for model m: graph index, lenient shapes, tree, per-node/value scratch.
+ * Returns 0 or an RM_E* code (e is then safe to rm_edit_end). */
+int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_opts *opts,
+                  struct rm_edit_log *log, struct rm_error *err);
+/* Release what rm_edit_begin set up. */
+void rm_edit_end(struct edit *e);
+
+/* One line for the user's log / one problem that makes the edit fail. */
+void rm_edit_note(struct edit *e, const char *fmt, ...) RM_PRINTF(2, 3);
+void rm_edit_problem(struct edit *e, const char *fmt, ...) RM_PRINTF(2, 3);
+/* Module path of node i ("layer1.0.conv2"), or the node's name; its op type. */
+const char *rm_edit_where(const struct edit *e, int node);
+const char *rm_edit_op(const struct edit *e, int node);
+
+/* Float contents (malloc'd) of input `slot` of node, following Identity helpers to the
+ * initializer; *data NULL and *n 0 when the slot is absent. */
+int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,
+                  const Onnx__TensorProto **tp);
+int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, int64_t *n);
+/* Give input `slot` of node new float data: in place when the initializer is the node's
+ * alone, else as a copy named after fallback (shared initializers never change). */
+int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
+                        const float *data, const char *fallback);
+int rm_edit_set_int(struct edit *e, Onnx__NodeProto *n, const char *name, int64_t v);
+
+/* Channel change old_c -> new_c described by e->map: rows of [old_c, row] picked into
+ * [new_c, row]; BatchNorm, consuming conv (in-channels, or a depthwise conv's
+ * channels) and Gemm over flattened channels follow; rm_edit_mark records a tensor
+ * whose channels changed (for channel maps); rm_edit_propagate follows consumers. */
+void rm_edit_rows(struct edit *e, const float *old, int64_t n_old, int64_t row, float *out, int64_t fan_in);
+int rm_edit_resize_bn(struct edit *e, int node);
+int rm_edit_resize_consumer(struct edit *e, int node);
+int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
+void rm_edit_mark(struct edit *e, int v);
+int rm_edit_propagate(struct edit *e, int v, int depth);
+int rm_edit_record_map(struct edit *e, const char *name);
+
+/* Re-index, re-infer shapes collecting every disagreement, update value_info, and
+ * (record_maps) write channel maps of the marked tensors. RM_EEDIT lists problems. */
+int rm_edit_finish(struct edit *e, bool record_maps, bool channel_change);
+
+#endif

@@ -1,0 +1,933 @@
+/* Structured channel pruning and BatchNorm folding on the ONNX graph.
+ *
+ * Channel groups: every activation tensor has a channel axis (1). Tensors whose channels
+ * are the same channels are joined (union-find): through BatchNorm, activations, pools,
+ * depthwise convs (channel c in is channel c out), elementwise ops whose inputs must
+ * agree (residual Add, squeeze-excite Mul). A group-1 Conv starts a new group with its
+ * output; its input axis is a consumer of the group it reads. Removing channel c of a
+ * group removes output row c of every producing conv, channel c of every BatchNorm and
+ * depthwise conv in it, and input column c of every consuming conv (and features c*S..
+ * of a Linear after Flatten). Concat outputs are groups of their own whose channels are
+ * the inputs' channels at offsets. Whatever the analysis cannot follow (reshapes,
+ * transposes, grouped convs, graph inputs/outputs, unknown ops) makes the group
+ * unprunable, with the reason kept for the report. */
+#include "rm_edit.h"
+#include "rm_edit_int.h"
+#include "rm_info.h"
+#include "rm_shape.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CONCAT_INPUTS 64
+
+struct group {
+    int root;             /* union-find root value */
+    int64_t channels;     /* C, or -1 when unknown */
+    bool unprunable;
+    char reason[200];
+    int *producers;       /* group-1 convs whose output is in the group */
+    int n_producers;
+    int *members;         /* BatchNorm and depthwise Conv nodes inside the group */
+    int n_members;
+    int *consumers;       /* group-1 convs reading a group tensor as input */
+    int n_consumers;
+    int *gemms;           /* Gemm nodes reading the group's channels flattened */
+    int64_t *gemm_spatial;
+    int n_gemms;
+    int *concats;         /* Concat nodes with a group tensor as input */
+    int n_concats;
+    int64_t *keep;        /* chosen kept channels (sorted), NULL = untouched */
+    int64_t n_keep;
+    double *score;        /* per-channel importance */
+};
+
+struct analysis {
+    struct edit *e;
+    int *parent;          /* union-find over values */
+    int *group_of;        /* root value -> group index, -1 */
+    struct group *groups;
+    int n_groups;
+};
+
+static int find(struct analysis *a, int v)
+{
+    while (a->parent[v] != v) {
+        a->parent[v] = a->parent[a->parent[v]];
+        v = a->parent[v];
+    }
+    return v;
+}
+
+static void join(struct analysis *a, int x, int y)
+{
+    if (x < 0 || y < 0)
+        return;
+    x = find(a, x);
+    y = find(a, y);
+    if (x != y)
+        a->parent[y] = x;
+}
+
+static const struct rm_value *val(const struct analysis *a, int v)
+{
+    return &a->e->g.values[v];
+}
+
+static bool is_channel_tensor(const struct analysis *a, int v)
+{
+    return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
+}
+
+static bool passthrough(const char *op)
+{
+    static const char *const ops[] = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
+                                      "Identity", "Dropout", "MaxPool", "AveragePool", "Tanh", "Elu",
+                                      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Selu",
+                                      "Softplus"};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(op, ops[i]))
+            return true;
+    return false;
+}
+
+static bool is_depthwise(const struct edit *e, int node)
+{
+    const struct rm_node *n = &e->g.nodes[node];
+    int64_t group = rm_node_attr_int(n->proto, "group", 1);
+    if (n->proto->n_input < 2 || n->inputs[1] < 0 || n->inputs[0] < 0)
+        return false;
+    const struct rm_value *w = &e->g.values[n->inputs[1]], *x = &e->g.values[n->inputs[0]];
+    return group > 1 && w->rank == 4 && w->dims[1] == 1 && w->dims[0] == group && x->rank == 4 &&
+           x->dims[1] == group;
+}
+
+static int push(int **arr, int *n, int v)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*arr)[i] == v)
+            return 0;
+    int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    p[(*n)++] = v;
+    *arr = p;
+    return 0;
+}
+
+static struct group *group_of_value(struct analysis *a, int v)
+{
+    int r = find(a, v);
+    return a->group_of[r] >= 0 ? &a->groups[a->group_of[r]] : NULL;
+}
+
+static void block(struct analysis *a, int v, const char *why, int node)
+{
+    struct group *gr = v >= 0 ? group_of_value(a, v) : NULL;
+    if (!gr || gr->unprunable)
+        return;
+    gr->unprunable = true;
+    if (node >= 0)
+        snprintf(gr->reason, sizeof gr->reason, "%s (%s, %s)", why, rm_edit_where(a->e, node),
+                 rm_edit_op(a->e, node));
+    else
+        snprintf(gr->reason, sizeof gr->reason, "%s", why);
+}
+
+static void free_analysis(struct analysis *a)
+{
+    for (int i = 0; i < a->n_groups; i++) {
+        struct group *g = &a->groups[i];
+        free(g->producers);
+        free(g->members);
+        free(g->consumers);
+        free(g->gemms);
+        free(g->gemm_spatial);
+        free(g->concats);
+        free(g->keep);
+        free(g->score);
+    }
+    free(a->groups);
+    free(a->parent);
+    free(a->group_of);
+    memset(a, 0, sizeof *a);
+}
+
+/* Join tensors that carry the same channels; then make one group per class. */
+static int analyse(struct analysis *a, struct edit *e)
+{
+    struct rm_graph *g = &e->g;
+    a->e = e;
+    a->parent = malloc((g->n_values + 1) * sizeof *a->parent);
+    a->group_of = malloc((g->n_values + 1) * sizeof *a->group_of);
+    if (!a->parent || !a->group_of)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t v = 0; v < g->n_values; v++) {
+        a->parent[v] = (int)v;
+        a->group_of[v] = -1;
+    }
+    /* pass 1: joins */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const struct rm_node *n = &g->nodes[i];
+        const char *op = rm_edit_op(e, (int)i);
+        int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
+        if (passthrough(op) && is_channel_tensor(a, x)) {
+            join(a, x, y);
+        } else if (!strcmp(op, "Conv") && is_depthwise(e, (int)i)) {
+            join(a, x, y);
+        } else if ((!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) &&
+                   n->proto->n_input == 2) {
+            int u = n->inputs[0], w = n->inputs[1];
+            bool tu = is_channel_tensor(a, u), tw = is_channel_tensor(a, w);
+            if (tu && tw) {
+                int64_t cu = val(a, u)->rank >= 2 ? val(a, u)->dims[1] : -1;
+                int64_t cw = val(a, w)->rank >= 2 ? val(a, w)->dims[1] : -1;
+                if (cu == cw) {
+                    join(a, u, w);
+                    join(a, u, y);
+                } else if (cu == 1) {
+                    join(a, w, y);
+                } else if (cw == 1) {
+                    join(a, u, y);
+                } else {
+                    join(a, u, y); /* will be caught by the shape check; keep it whole */
+                    join(a, u, w);
+                }
+            } else if (tu) {
+                join(a, u, y);
+            } else if (tw) {
+                join(a, w, y);
+            }
+        }
+    }
+    /* groups: one per class that contains a channel tensor */
+    a->groups = calloc(g->n_values + 1, sizeof *a->groups);
+    if (!a->groups)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t v = 0; v < g->n_values; v++) {
+        if (!is_channel_tensor(a, (int)v))
+            continue;
+        int r = find(a, (int)v);
+        if (a->group_of[r] < 0) {
+            a->group_of[r] = a->n_groups;
+            a->groups[a->n_groups].root = r;
+            a->groups[a->n_groups].channels = -1;
+            a->n_groups++;
+        }
+        struct group *gr = &a->groups[a->group_of[r]];
+        const struct rm_value *vv = val(a, (int)v);
+        if (vv->rank >= 2 && vv->dims[1] > 1 && gr->channels < 0)
+            gr->channels = vv->dims[1];
+        if (vv->input >= 0)
+            block(a, (int)v, "it contains a graph input", -1);
+        if (vv->output >= 0)
+            block(a, (int)v, "it reaches a graph output", -1);
+    }
+    /* pass 2: roles */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const struct rm_node *n = &g->nodes[i];
+        const char *op = rm_edit_op(e, (int)i);
+        int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
+        struct group *gx = is_channel_tensor(a, x) ? group_of_value(a, x) : NULL;
+        int fail = 0;
+        if (!strcmp(op, "Conv")) {
+            int64_t group = rm_node_attr_int(n->proto, "group", 1);
+            if (is_depthwise(e, (int)i)) {
+                if (gx)
+                    fail |= push(&gx->members, &gx->n_members, (int)i);
+            } else if (group == 1) {
+                if (gx)
+                    fail |= push(&gx->consumers, &gx->n_consumers, (int)i);
+                struct group *gy = y >= 0 && is_channel_tensor(a, y) ? group_of_value(a, y) : NULL;
+                if (gy)
+                    fail |= push(&gy->producers, &gy->n_producers, (int)i);
+            } else {
+                block(a, x, "a grouped convolution reads it", (int)i);
+                block(a, y, "a grouped convolution produces it", (int)i);
+            }
+            for (size_t k = 1; k < n->proto->n_input; k++)
+                if (is_channel_tensor(a, n->inputs[k]))
+                    block(a, n->inputs[k], "a convolution reads it as a weight", (int)i);
+        } else if (!strcmp(op, "BatchNormalization")) {
+            if (gx)
+                fail |= push(&gx->members, &gx->n_members, (int)i);
+        } else if (passthrough(op)) {
+            /* joined in pass 1 */
+        } else if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+            for (size_t k = 0; k < n->proto->n_input; k++) {
+                int v = n->inputs[k];
+                if (v >= 0 && val(a, v)->init >= 0 && val(a, v)->rank >= 2 && val(a, v)->dims[val(a, v)->rank >= 3 ? 1 : 0] > 1)
+                    block(a, y, "an elementwise op applies a per-channel constant", (int)i);
+            }
+        } else if (!strcmp(op, "Concat")) {
+            int64_t axis = rm_node_attr_int(n->proto, "axis", 0);
+            for (size_t k = 0; k < n->proto->n_input; k++) {
+                struct group *gk = is_channel_tensor(a, n->inputs[k]) ? group_of_value(a, n->inputs[k]) : NULL;
+                if (!gk)
+                    continue;
+                if (axis != 1 || n->proto->n_input > MAX_CONCAT_INPUTS)
+                    block(a, n->inputs[k], "a Concat joins it on an axis other than channels", (int)i);
+                else
+                    fail |= push(&gk->concats, &gk->n_concats, (int)i);
+            }
+        } else if (!strcmp(op, "Flatten")) {
+            if (!gx)
+                continue;
+            const struct rm_value *xv = val(a, x);
+            int64_t spatial = 1;
+            for (int d = 2; d < xv->rank; d++)
+                spatial *= xv->dims[d];
+            if (rm_node_attr_int(n->proto, "axis", 1) != 1 || spatial <= 0 || y < 0) {
+                block(a, x, "a Flatten with axis != 1 reads it", (int)i);
+                continue;
+            }
+            const struct rm_value *yv = val(a, y);
+            if (yv->output >= 0)
+                block(a, x, "it reaches a graph output (flattened)", -1);
+            for (int k = 0; k < yv->n_consumers; k++) {
+                int c = yv->consumers[k];
+                if (strcmp(rm_edit_op(e, c), "Gemm") != 0 || e->g.nodes[c].inputs[0] != y) {
+                    block(a, x, "its flattened features feed something other than a Linear", c);
+                    continue;
+                }
+                if (push(&gx->gemms, &gx->n_gemms, c)) {
+                    fail = 1;
+                    break;
+                }
+                int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
+                if (!sp) {
+                    fail = 1;
+                    break;
+                }
+                gx->gemm_spatial = sp;
+                sp[gx->n_gemms - 1] = spatial;
+            }
+        } else if (!strcmp(op, "Gemm")) {
+            if (gx) {
+                fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
+                int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
+                if (!sp)
+                    fail = 1;
+                else {
+                    gx->gemm_spatial = sp;
+                    sp[gx->n_gemms - 1] = 1;
+                }
+            }
+        } else {
+            /* anything else reading a channel tensor: Reshape, Transpose (channel
+             * shuffles), Shape, Slice, MatMul, ... is not followed */
+            for (size_t k = 0; k < n->proto->n_input; k++)
+                if (is_channel_tensor(a, n->inputs[k]))
+                    block(a, n->inputs[k], "the analysis cannot follow channels through this op", (int)i);
+            for (size_t k = 0; k < n->proto->n_output; k++)
+                if (is_channel_tensor(a, n->outputs[k]))
+                    block(a, n->outputs[k], "its channels come from an op the analysis cannot follow", (int)i);
+        }
+        if (fail)
+            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    /* groups fed by concats are fine, but a concat output group must not be pruned by
+     * itself (it has no producer); groups without producers are never candidates */
+    for (int i = 0; i < a->n_groups; i++) {
+        struct group *gr = &a->groups[i];
+        if (gr->channels <= 0)
+            block(a, gr->root, "its channel count is unknown", -1);
+        /* a producer conv reading a weight that is computed cannot be sliced; checked on use */
+    }
+    return 0;
+}
+
+/* ---- importance --------------------------------------------------------------- */
+
+static int score_group(struct analysis *a, struct group *gr, int criterion)
+{
+    struct edit *e = a->e;
+    gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
+    if (!gr->score)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass ? gr->n_members : gr->n_producers;
+        int *list = pass ? gr->members : gr->producers;
+        for (int k = 0; k < n; k++) {
+            int node = list[k];
+            if (strcmp(rm_edit_op(e, node), "Conv") != 0)
+                continue; /* BatchNorm: no weight norm of its own */
+            float *w;
+            int64_t nw;
+            const Onnx__TensorProto *tp;
+            int rc = rm_edit_param(e, node, 1, &w, &nw, &tp);
+            if (rc)
+                return rc;
+            if (!tp || tp->n_dims < 1 || tp->dims[0] != gr->channels) {
+                free(w);
+                continue;
+            }
+            int64_t row = nw / gr->channels;
+            for (int64_t c = 0; c < gr->channels; c++) {
+                double s = 0;
+                for (int64_t j = 0; j < row; j++) {
+                    double x = w[c * row + j];
+                    s += criterion == 2 ? x * x : fabs(x);
+                }
+                gr->score[c] += criterion == 2 ? sqrt(s) : s;
+            }
+            free(w);
+        }
+    }
+    return 0;
+}
+
+/* ---- applying a group's keep list ------------------------------------------- */
+
+static int set_map(struct edit *e, int64_t old_c, const int64_t *keep, int64_t n_keep)
+{
+    free(e->map);
+    e->map = malloc((size_t)(n_keep ? n_keep : 1) * sizeof *e->map);
+    if (!e->map)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    memcpy(e->map, keep, (size_t)n_keep * sizeof *keep);
+    e->old_c = old_c;
+    e->new_c = n_keep;
+    return 0;
+}
+
+/* Output rows of a producing conv (weight [C, ...], bias [C]) follow the map. */
+static int slice_producer(struct edit *e, int node)
+{
+    float *w = NULL, *nw = NULL;
+    int64_t n;
+    const Onnx__TensorProto *tp;
+    int rc = rm_edit_param(e, node, 1, &w, &n, &tp);
+    if (rc)
+        return rc;
+    if (!tp || tp->n_dims < 2 || tp->dims[0] != e->old_c || tp->n_dims > RM_MAX_RANK) {
+        free(w);
+        return rm_error_set(e->err, RM_EEDIT, "%s: weight does not have %lld output channels", rm_edit_where(e, node),
+                            (long long)e->old_c);
+    }
+    int64_t row = n / e->old_c;
+    int64_t dims[RM_MAX_RANK];
+    for (size_t d = 0; d < tp->n_dims; d++)
+        dims[d] = tp->dims[d];
+    dims[0] = e->new_c;
+    nw = malloc((size_t)(e->new_c * row) * sizeof *nw);
+    if (!nw) {
+        free(w);
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    rm_edit_rows(e, w, e->old_c, row, nw, 0);
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
+    rc = rm_edit_write_param(e, node, 1, dims, (int)tp->n_dims, nw, name);
+    free(w);
+    free(nw);
+    w = nw = NULL;
+    if (!rc && e->g.nodes[node].proto->n_input > 2 && e->g.nodes[node].proto->input[2][0]) {
+        rc = rm_edit_param(e, node, 2, &w, &n, &tp);
+        if (!rc && w) {
+            nw = malloc((size_t)e->new_c * sizeof *nw);
+            if (!nw)
+                rc = rm_error_set(e->err, RM_ENOMEM, "out of memory");
+            else {
+                rm_edit_rows(e, w, n, 1, nw, 0);
+                snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
+                rc = rm_edit_write_param(e, node, 2, &e->new_c, 1, nw, name);
+            }
+        }
+        free(w);
+        free(nw);
+    }
+    return rc;
+}
+
+/* Apply e->map (set by the caller) to every member of group gr and record maps for
+ * its tensors. */
+static int apply_group(struct analysis *a, struct group *gr)
+{
+    struct edit *e = a->e;
+    int rc = 0;
+    for (int k = 0; k < gr->n_producers && !rc; k++)
+        rc = slice_producer(e, gr->producers[k]);
+    for (int k = 0; k < gr->n_members && !rc; k++) {
+        int node = gr->members[k];
+        rc = !strcmp(rm_edit_op(e, node), "BatchNormalization") ? rm_edit_resize_bn(e, node)
+                                                                 : rm_edit_resize_consumer(e, node);
+    }
+    for (int k = 0; k < gr->n_consumers && !rc; k++)
+        rc = rm_edit_resize_consumer(e, gr->consumers[k]);
+    for (int k = 0; k < gr->n_gemms && !rc; k++)
+        rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
+    for (size_t v = 0; v < e->g.n_values && !rc; v++)
+        if (is_channel_tensor(a, (int)v) && find(a, (int)v) == gr->root)
+            rc = rm_edit_record_map(e, e->g.values[v].name);
+    return rc;
+}
+
+/* Concat outputs: their channel map is the concatenation of the inputs' maps (shifted
+ * by the input offsets); their group's members and consumers follow it. */
+static int apply_concats(struct analysis *a)
+{
+    struct edit *e = a->e;
+    for (size_t i = 0; i < e->g.n_nodes; i++) {
+        const struct rm_node *n = &e->g.nodes[i];
+        if (strcmp(rm_edit_op(e, (int)i), "Concat") != 0 || !n->proto->n_output || n->outputs[0] < 0)
+            continue;
+        struct group *go = is_channel_tensor(a, n->outputs[0]) ? group_of_value(a, n->outputs[0]) : NULL;
+        if (!go)
+            continue;
+        bool changed = false;
+        int64_t total_old = 0, total_new = 0;
+        for (size_t k = 0; k < n->proto->n_input; k++) {
+            struct group *gk = n->inputs[k] >= 0 ? group_of_value(a, n->inputs[k]) : NULL;
+            if (!gk || gk->channels <= 0)
+                return rm_error_set(e->err, RM_EEDIT, "%s: Concat input %zu has unknown channels",
+                                    rm_edit_where(e, (int)i), k);
+            changed |= gk->keep != NULL;
+            total_old += gk->channels;
+            total_new += gk->keep ? gk->n_keep : gk->channels;
+        }
+        if (!changed)
+            continue;
+        if (go->keep)
+            return rm_error_set(e->err, RM_EEDIT, "%s: the Concat's output group is pruned twice",
+                                rm_edit_where(e, (int)i));
+        go->keep = malloc((size_t)total_new * sizeof *go->keep);
+        if (!go->keep)
+            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+        int64_t off = 0, j = 0;
+        for (size_t k = 0; k < n->proto->n_input; k++) {
+            struct group *gk = group_of_value(a, n->inputs[k]);
+            if (gk->keep)
+                for (int64_t c = 0; c < gk->n_keep; c++)
+                    go->keep[j++] = off + gk->keep[c];
+            else
+                for (int64_t c = 0; c < gk->channels; c++)
+                    go->keep[j++] = off + c;
+            off += gk->channels;
+        }
+        go->n_keep = total_new;
+        if (go->channels != total_old)
+            return rm_error_set(e->err, RM_EEDIT, "%s: Concat output has %lld channels, inputs add up to %lld",
+                                rm_edit_where(e, (int)i), (long long)go->channels, (long long)total_old);
+        int rc = set_map(e, go->channels, go->keep, go->n_keep);
+        if (!rc)
+            rc = apply_group(a, go);
+        if (rc)
+            return rc;
+        rm_edit_note(e, "%s: Concat output %lld -> %lld channels", rm_edit_where(e, (int)i),
+                     (long long)total_old, (long long)total_new);
+    }
+    return 0;
+}
+
+/* ---- selection ---------------------------------------------------------------- */
+
+
+/* Keep every channel of gr except the n_remove lowest-scored (ties: lower index goes). */
+static int choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
+{
+    int64_t c = gr->channels;
+    int64_t *order = malloc((size_t)c * sizeof *order);
+    char *drop = calloc((size_t)c, 1);
+    gr->keep = malloc((size_t)c * sizeof *gr->keep);
+    if (!order || !drop || !gr->keep) {
+        free(order);
+        free(drop);
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < c; i++)
+        order[i] = i;
+    /* selection by score: simple insertion sort is fine for channel counts */
+    for (int64_t i = 1; i < c; i++) {
+        int64_t t = order[i], j = i;
+        while (j > 0 && gr->score[order[j - 1]] > gr->score[t]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = t;
+    }
+    for (int64_t i = 0; i < n_remove; i++)
+        drop[order[i]] = 1;
+    gr->n_keep = 0;
+    for (int64_t i = 0; i < c; i++)
+        if (!drop[i])
+            gr->keep[gr->n_keep++] = i;
+    free(order);
+    free(drop);
+    return 0;
+}
+
+struct ranked {
+    double s;
+    int group;
+    int64_t ch;
+};
+
+static int cmp_ranked(const void *x, const void *y)
+{
+    const struct ranked *a = x, *b = y;
+    if (a->s != b->s)
+        return a->s < b->s ? -1 : 1;
+    if (a->group != b->group)
+        return a->group - b->group;
+    return (a->ch > b->ch) - (a->ch < b->ch);
+}
+
+static const char *group_name(const struct analysis *a, const struct group *gr, char *buf, size_t n)
+{
+    if (gr->n_producers)
+        snprintf(buf, n, "%s", rm_edit_where(a->e, gr->producers[0]));
+    else
+        snprintf(buf, n, "%s", a->e->g.values[gr->root].name);
+    return buf;
+}
+
+static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, struct rm_error *err)
+{
+    struct rm_graph g;
+    int rc = rm_graph_init(&g, m, err);
+    if (rc)
+        return rc;
+    struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1};
+    rm_shape_infer(&g, &so, err);
+    struct rm_info info;
+    rc = rm_info_compute(&g, &info, err);
+    if (!rc) {
+        *params = info.params;
+        *macs = info.macs;
+        rm_info_free(&info);
+    }
+    rm_graph_free(&g);
+    return rc;
+}
+
+int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_opts *o,
+             struct rm_prune_report *rep, struct rm_edit_log *log, struct rm_error *err)
+{
+    struct edit e;
+    struct analysis a = {0};
+    struct ranked *ranked = NULL;
+    memset(rep, 0, sizeof *rep);
+    int rc = model_totals(m, &rep->params_before, &rep->macs_before, err);
+    if (rc)
+        return rc;
+    rc = rm_edit_begin(&e, m, NULL, log, err);
+    if (!rc)
+        rc = analyse(&a, &e);
+    if (rc)
+        goto done;
+    int criterion = o->criterion == 2 ? 2 : 1;
+    bool any = false;
+    if (o->global) {
+        size_t total = 0;
+        for (int i = 0; i < a.n_groups; i++) {
+            struct group *gr = &a.groups[i];
+            if (gr->unprunable || !gr->n_producers)
+                continue;
+            rc = score_group(&a, gr, criterion);
+            if (rc)
+                goto done;
+            total += (size_t)gr->channels;
+        }
+        ranked = malloc((total ? total : 1) * sizeof *ranked);
+        if (!ranked) {
+            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+            goto done;
+        }
+        size_t k = 0;
+        for (int i = 0; i < a.n_groups; i++) {
+            struct group *gr = &a.groups[i];
+            if (!gr->score)
+                continue;
+            double mx = 0;
+            for (int64_t c = 0; c < gr->channels; c++)
+                mx = fmax(mx, gr->score[c]);
+            for (int64_t c = 0; c < gr->channels; c++)
+                ranked[k++] = (struct ranked){mx > 0 ? gr->score[c] / mx : 0, i, c};
+        }
+        qsort(ranked, k, sizeof *ranked, cmp_ranked);
+        size_t n_remove = (size_t)floor(o->ratio * (double)k + 1e-9);
+        int64_t *removed = calloc((size_t)a.n_groups + 1, sizeof *removed);
+        if (!removed) {
+            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+            goto done;
+        }
+        /* drop the globally least important channels, never a group's last one */
+        for (size_t i = 0, done_n = 0; i < k && done_n < n_remove; i++) {
+            struct group *gr = &a.groups[ranked[i].group];
+            if (removed[ranked[i].group] + 1 >= gr->channels)
+                continue;
+            removed[ranked[i].group]++;
+            gr->score[ranked[i].ch] = -1.0 - (double)i; /* mark: lowest scores go */
+            done_n++;
+        }
+        for (int i = 0; i < a.n_groups && !rc; i++)
+            if (a.groups[i].score && removed[i]) {
+                rc = choose_lowest(&e, &a.groups[i], removed[i]);
+                any = true;
+            }
+        free(removed);
+        if (rc)
+            goto done;
+    } else {
+        if (n_paths == 0) {
+            rc = rm_error_set(err, RM_EUSAGE, "name the Conv2d modules to prune, or use --global");
+            goto done;
+        }
+        if (o->n_channels && n_paths != 1) {
+            rc = rm_error_set(err, RM_EUSAGE, "--channels applies to one module's group; name exactly one PATH");
+            goto done;
+        }
+        for (size_t p = 0; p < n_paths; p++) {
+            const struct rm_module *mod;
+            rc = rm_tree_lookup(e.t, paths[p], &mod, err);
+            if (rc)
+                goto done;
+            if (mod->main_node < 0 || strcmp(rm_edit_op(&e, mod->main_node), "Conv") != 0) {
+                rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d", mod->path, mod->type);
+                goto done;
+            }
+            int y = e.g.nodes[mod->main_node].outputs[0];
+            struct group *gr = y >= 0 && is_channel_tensor(&a, y) ? group_of_value(&a, y) : NULL;
+            if (!gr || gr->unprunable) {
+                rc = rm_error_set(err, RM_EEDIT, "the channels of '%s' cannot be pruned: %s", mod->path,
+                                  gr ? gr->reason : "unknown output shape");
+                goto done;
+            }
+            if (gr->keep)
+                continue; /* two paths in the same coupled group */
+            if (o->n_channels) {
+                char *drop = calloc((size_t)gr->channels, 1);
+                gr->keep = malloc((size_t)gr->channels * sizeof *gr->keep);
+                if (!drop || !gr->keep) {
+                    free(drop);
+                    rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+                    goto done;
+                }
+                for (size_t i = 0; i < o->n_channels; i++) {
+                    if (o->channels[i] < 0 || o->channels[i] >= gr->channels) {
+                        free(drop);
+                        rc = rm_error_set(err, RM_EUSAGE, "--channels: channel %lld is out of range for '%s' (%lld channels)",
+                                          (long long)o->channels[i], mod->path, (long long)gr->channels);
+                        goto done;
+                    }
+                    drop[o->channels[i]] = 1;
+                }
+                gr->n_keep = 0;
+                for (int64_t c = 0; c < gr->channels; c++)
+                    if (!drop[c])
+                        gr->keep[gr->n_keep++] = c;
+                free(drop);
+                if (gr->n_keep == 0) {
+                    rc = rm_error_set(err, RM_EUSAGE, "--channels removes every channel of '%s'", mod->path);
+                    goto done;
+                }
+            } else {
+                rc = score_group(&a, gr, criterion);
+                if (rc)
+                    goto done;
+                int64_t n_remove = (int64_t)floor(o->ratio * (double)gr->channels + 1e-9);
+                if (n_remove >= gr->channels)
+                    n_remove = gr->channels - 1;
+                rc = choose_lowest(&e, gr, n_remove);
+                if (rc)
+                    goto done;
+            }
+            any = true;
+        }
+    }
+    (void)any;
+    /* apply, then concat-derived groups */
+    e.follow = false;
+    for (int i = 0; i < a.n_groups && !rc; i++) {
+        struct group *gr = &a.groups[i];
+        if (!gr->keep || !gr->n_producers)
+            continue;
+        if (gr->n_keep == gr->channels)
+            continue;
+        char name[256];
+        rm_edit_note(&e, "group %s: %lld -> %lld channels (%d producer%s, %d BatchNorm/depthwise, %d consumer%s)",
+                     group_name(&a, gr, name, sizeof name), (long long)gr->channels, (long long)gr->n_keep,
+                     gr->n_producers, gr->n_producers == 1 ? "" : "s", gr->n_members,
+                     gr->n_consumers + gr->n_gemms, gr->n_consumers + gr->n_gemms == 1 ? "" : "s");
+        rc = set_map(&e, gr->channels, gr->keep, gr->n_keep);
+        if (!rc)
+            rc = apply_group(&a, gr);
+    }
+    if (!rc)
+        rc = apply_concats(&a);
+    if (rc)
+        goto done;
+    /* the report: every group with producers, pruned or not, and why not */
+    rep->groups = calloc((size_t)a.n_groups + 1, sizeof *rep->groups);
+    if (!rep->groups) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < a.n_groups; i++) {
+        struct group *gr = &a.groups[i];
+        if (!gr->n_producers)
+            continue;
+        struct rm_prune_group *pg = &rep->groups[rep->n_groups++];
+        group_name(&a, gr, pg->name, sizeof pg->name);
+        pg->producers = gr->n_producers;
+        pg->before = gr->channels;
+        pg->after = gr->keep ? gr->n_keep : gr->channels;
+        pg->prunable = !gr->unprunable;
+        snprintf(pg->reason, sizeof pg->reason, "%s", gr->unprunable ? gr->reason : "");
+    }
+    rc = rm_edit_finish(&e, false, true);
+    if (!rc)
+        rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
+done:
+    free(ranked);
+    free_analysis(&a);
+    rm_edit_end(&e);
+    return rc;
+}
+
+void rm_prune_report_free(struct rm_prune_report *r)
+{
+    if (!r)
+        return;
+    free(r->groups);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- fold-bn ------------------------------------------------------------------ */
+
+struct shape_err {
+    int n;
+    char msg[300];
+};
+
+static void first_error(void *ctx, int node, const char *msg)
+{
+    struct shape_err *se = ctx;
+    if (se->n++ == 0)
+        snprintf(se->msg, sizeof se->msg, "node %d: %s", node, msg);
+}
+
+int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struct rm_error *err)
+{
+    struct edit e;
+    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    char *remove = NULL;
+    *n_folded = 0;
+    if (rc)
+        goto done;
+    Onnx__GraphProto *gp = m->proto->graph;
+    remove = calloc(e.g.n_nodes + 1, 1);
+    if (!remove) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < e.g.n_nodes; i++) {
+        const struct rm_node *bn = &e.g.nodes[i];
+        if (strcmp(rm_edit_op(&e, (int)i), "BatchNormalization") != 0 || bn->proto->n_input < 5 ||
+            bn->proto->n_output != 1 || bn->inputs[0] < 0 || bn->outputs[0] < 0)
+            continue;
+        const struct rm_value *x = &e.g.values[bn->inputs[0]];
+        if (x->producer < 0 || x->n_consumers != 1 || x->output >= 0 ||
+            strcmp(rm_edit_op(&e, x->producer), "Conv") != 0)
+            continue;
+        int conv = x->producer;
+        float *w = NULL, *b = NULL, *p[5] = {NULL};
+        int64_t nw, nb, np[5];
+        const Onnx__TensorProto *wt, *bt, *pt;
+        rc = rm_edit_param(&e, conv, 1, &w, &nw, &wt);
+        if (!rc)
+            rc = rm_edit_param(&e, conv, 2, &b, &nb, &bt);
+        for (int k = 1; k < 5 && !rc; k++)
+            rc = rm_edit_param(&e, (int)i, (size_t)k, &p[k], &np[k], &pt);
+        int64_t c = wt ? wt->dims[0] : 0;
+        bool ok = !rc && wt && wt->n_dims >= 2 && c > 0 && (!b || nb == c);
+        for (int k = 1; k < 5 && ok; k++)
+            ok = p[k] && np[k] == c;
+        if (ok) {
+            /* y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta:
+             * W'[o] = W[o] * s[o], b'[o] = (b[o] - mean[o]) * s[o] + beta[o],
+             * s = gamma / sqrt(var + eps) */
+            double eps = rm_node_attr_float(bn->proto, "epsilon", 1e-5f);
+            int64_t row = nw / c;
+            float *nbias = malloc((size_t)c * sizeof *nbias);
+            if (!nbias) {
+                rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+            } else {
+                for (int64_t o = 0; o < c; o++) {
+                    double s = p[1][o] / sqrt((double)p[4][o] + eps);
+                    for (int64_t j = 0; j < row; j++)
+                        w[o * row + j] = (float)(w[o * row + j] * s);
+                    nbias[o] = (float)(((b ? b[o] : 0.0) - p[3][o]) * s + p[2][o]);
+                }
+                char name[512];
+                snprintf(name, sizeof name, "%s.weight", rm_edit_where(&e, conv));
+                rc = rm_edit_write_param(&e, conv, 1, wt->dims, (int)wt->n_dims, w, name);
+                snprintf(name, sizeof name, "%s.bias", rm_edit_where(&e, conv));
+                if (!rc)
+                    rc = rm_edit_write_param(&e, conv, 2, &c, 1, nbias, name);
+                free(nbias);
+            }
+            if (!rc) {
+                /* the conv now produces the BatchNorm's output tensor; the BN goes */
+                gp->node[conv]->output[0] = gp->node[i]->output[0];
+                remove[i] = 1;
+                (*n_folded)++;
+                rm_edit_note(&e, "%s: folded %s into it", rm_edit_where(&e, conv), rm_edit_where(&e, (int)i));
+            }
+        }
+        free(w);
+        free(b);
+        for (int k = 1; k < 5; k++)
+            free(p[k]);
+        if (rc)
+            goto done;
+    }
+    /* drop the folded nodes, then initializers nothing reads any more */
+    size_t j = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        if (!remove[i])
+            gp->node[j++] = gp->node[i];
+    gp->n_node = j;
+    if (*n_folded) {
+        struct rm_graph g2;
+        rc = rm_graph_init(&g2, m, err);
+        if (rc)
+            goto done;
+        size_t k = 0;
+        for (size_t i = 0; i < gp->n_initializer; i++) {
+            int v = gp->initializer[i]->name ? rm_graph_find(&g2, gp->initializer[i]->name) : -1;
+            if (v >= 0 && (g2.values[v].n_consumers > 0 || g2.values[v].output >= 0))
+                gp->initializer[k++] = gp->initializer[i];
+        }
+        gp->n_initializer = k;
+        /* graph inputs that named removed initializers (old exporters) go too */
+        k = 0;
+        for (size_t i = 0; i < gp->n_input; i++) {
+            int v = gp->input[i]->name ? rm_graph_find(&g2, gp->input[i]->name) : -1;
+            if (v < 0 || g2.values[v].init < 0 || g2.values[v].n_consumers > 0)
+                gp->input[k++] = gp->input[i];
+        }
+        gp->n_input = k;
+        rm_graph_free(&g2);
+    }
+done:
+    free(remove);
+    rm_edit_end(&e);
+    if (!rc && *n_folded) {
+        /* shapes are unchanged by folding; re-check the graph as a whole */
+        struct rm_graph g3;
+        rc = rm_graph_init(&g3, m, err);
+        if (!rc) {
+            struct shape_err se = {0, ""};
+            struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1, .on_error = first_error, .ctx = &se};
+            rc = rm_shape_infer(&g3, &so, err);
+            if (!rc && se.n)
+                rc = rm_error_set(err, RM_EEDIT, "after folding: %s", se.msg);
+            rm_graph_free(&g3);
+        }
+    }
+    return rc;
+}

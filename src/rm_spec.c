@@ -1,0 +1,299 @@
+#include "rm_spec.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One parsed argument value. */
+struct value {
+    enum { V_INT, V_TUPLE, V_BOOL, V_STR } kind;
+    int n;              /* tuple length */
+    int64_t v[4];
+    char s[32];
+};
+
+struct parser {
+    const char *p;
+    const char *text;
+    struct rm_error *err;
+};
+
+static void ws(struct parser *ps)
+{
+    while (isspace((unsigned char)*ps->p))
+        ps->p++;
+}
+
+static int fail(struct parser *ps, const char *what)
+{
+    return rm_error_set(ps->err, RM_EUSAGE, "SPEC '%s': %s at column %d", ps->text, what,
+                        (int)(ps->p - ps->text) + 1);
+}
+
+static int parse_int(struct parser *ps, int64_t *out)
+{
+    ws(ps);
+    int neg = 0;
+    if (*ps->p == '-' || *ps->p == '+')
+        neg = *ps->p++ == '-';
+    if (!isdigit((unsigned char)*ps->p))
+        return fail(ps, "expected an integer");
+    int64_t v = 0;
+    while (isdigit((unsigned char)*ps->p)) {
+        int d = *ps->p++ - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return fail(ps, "integer too large");
+        v = v * 10 + d;
+    }
+    *out = neg ? -v : v;
+    return 0;
+}
+
+static int parse_value(struct parser *ps, struct value *v)
+{
+    ws(ps);
+    if (*ps->p == '(') {
+        ps->p++;
+        v->kind = V_TUPLE;
+        v->n = 0;
+        for (;;) {
+            ws(ps);
+            if (*ps->p == ')') {
+                ps->p++;
+                break;
+            }
+            if (v->n == 4)
+                return fail(ps, "tuple too long");
+            int rc = parse_int(ps, &v->v[v->n++]);
+            if (rc)
+                return rc;
+            ws(ps);
+            if (*ps->p == ',')
+                ps->p++;
+            else if (*ps->p != ')')
+                return fail(ps, "expected ',' or ')' in tuple");
+        }
+        if (v->n == 0)
+            return fail(ps, "empty tuple");
+        return 0;
+    }
+    if (*ps->p == '\'' || *ps->p == '"') {
+        char q = *ps->p++;
+        size_t n = 0;
+        while (*ps->p && *ps->p != q) {
+            if (n + 1 >= sizeof v->s)
+                return fail(ps, "string too long");
+            v->s[n++] = *ps->p++;
+        }
+        if (*ps->p != q)
+            return fail(ps, "unterminated string");
+        ps->p++;
+        v->s[n] = '\0';
+        v->kind = V_STR;
+        return 0;
+    }
+    if (!strncmp(ps->p, "True", 4) && !isalnum((unsigned char)ps->p[4])) {
+        ps->p += 4;
+        v->kind = V_BOOL;
+        v->v[0] = 1;
+        return 0;
+    }
+    if (!strncmp(ps->p, "False", 5) && !isalnum((unsigned char)ps->p[5])) {
+        ps->p += 5;
+        v->kind = V_BOOL;
+        v->v[0] = 0;
+        return 0;
+    }
+    v->kind = V_INT;
+    v->n = 1;
+    return parse_int(ps, &v->v[0]);
+}
+
+static const char *const names[] = {"in_channels", "out_channels", "kernel_size", "stride",
+                                     "padding", "dilation", "groups", "bias", "padding_mode"};
+enum { A_IN, A_OUT, A_KERNEL, A_STRIDE, A_PADDING, A_DILATION, A_GROUPS, A_BIAS, A_MODE, N_ARGS };
+
+/* Expand an int or 2-tuple into pair[2]. */
+static int pair_of(const struct value *v, const char *name, int64_t pair[2], struct rm_error *err,
+                   const char *text)
+{
+    if (v->kind == V_INT) {
+        pair[0] = pair[1] = v->v[0];
+        return 0;
+    }
+    if (v->kind == V_TUPLE && v->n == 2) {
+        pair[0] = v->v[0];
+        pair[1] = v->v[1];
+        return 0;
+    }
+    return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %s must be an int or a pair of ints", text, name);
+}
+
+int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_error *err)
+{
+    struct parser ps = {text, text, err};
+    struct value vals[N_ARGS];
+    bool set[N_ARGS] = {false};
+    int rc;
+
+    ws(&ps);
+    if (!strncmp(ps.p, "torch.nn.", 9))
+        ps.p += 9;
+    else if (!strncmp(ps.p, "nn.", 3))
+        ps.p += 3;
+    const char *id = ps.p;
+    while (isalnum((unsigned char)*ps.p) || *ps.p == '_')
+        ps.p++;
+    size_t idlen = (size_t)(ps.p - id);
+    if (idlen != 6 || strncmp(id, "Conv2d", 6) != 0)
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': only Conv2d(...) specs are supported", text);
+    ws(&ps);
+    if (*ps.p++ != '(')
+        return fail(&ps, "expected '(' after Conv2d");
+    int pos = 0, seen_kw = 0;
+    for (;;) {
+        ws(&ps);
+        if (*ps.p == ')') {
+            ps.p++;
+            break;
+        }
+        /* keyword? */
+        const char *k = ps.p;
+        while (isalnum((unsigned char)*ps.p) || *ps.p == '_')
+            ps.p++;
+        size_t klen = (size_t)(ps.p - k);
+        ws(&ps);
+        int slot;
+        if (klen && isalpha((unsigned char)k[0]) && *ps.p == '=') {
+            ps.p++;
+            slot = -1;
+            for (int i = 0; i < N_ARGS; i++)
+                if (strlen(names[i]) == klen && !strncmp(names[i], k, klen))
+                    slot = i;
+            if (slot < 0) {
+                if ((klen == 6 && !strncmp(k, "device", 6)) || (klen == 5 && !strncmp(k, "dtype", 5)))
+                    return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %.*s is not meaningful in an ONNX file",
+                                        text, (int)klen, k);
+                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': Conv2d has no argument '%.*s'", text,
+                                    (int)klen, k);
+            }
+            seen_kw = 1;
+        } else {
+            ps.p = k; /* not a keyword: re-read it as a value */
+            if (seen_kw)
+                return fail(&ps, "positional argument after a keyword argument");
+            if (pos >= N_ARGS)
+                return fail(&ps, "too many positional arguments");
+            slot = pos++;
+        }
+        if (set[slot])
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %s given twice", text, names[slot]);
+        rc = parse_value(&ps, &vals[slot]);
+        if (rc)
+            return rc;
+        set[slot] = true;
+        ws(&ps);
+        if (*ps.p == ',')
+            ps.p++;
+        else if (*ps.p != ')')
+            return fail(&ps, "expected ',' or ')'");
+    }
+    ws(&ps);
+    if (*ps.p)
+        return fail(&ps, "unexpected text after ')'");
+
+    for (int i = A_IN; i <= A_KERNEL; i++)
+        if (!set[i])
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': missing %s (Conv2d needs in_channels, "
+                                "out_channels and kernel_size)", text, names[i]);
+    memset(spec, 0, sizeof *spec);
+    if (vals[A_IN].kind != V_INT || vals[A_OUT].kind != V_INT)
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': in_channels and out_channels must be ints", text);
+    spec->in_channels = vals[A_IN].v[0];
+    spec->out_channels = vals[A_OUT].v[0];
+    if ((rc = pair_of(&vals[A_KERNEL], "kernel_size", spec->kernel, err, text)))
+        return rc;
+    spec->stride[0] = spec->stride[1] = 1;
+    spec->dilation[0] = spec->dilation[1] = 1;
+    spec->groups = 1;
+    spec->bias = true;
+    if (set[A_STRIDE] && (rc = pair_of(&vals[A_STRIDE], "stride", spec->stride, err, text)))
+        return rc;
+    if (set[A_DILATION] && (rc = pair_of(&vals[A_DILATION], "dilation", spec->dilation, err, text)))
+        return rc;
+    if (set[A_GROUPS]) {
+        if (vals[A_GROUPS].kind != V_INT)
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': groups must be an int", text);
+        spec->groups = vals[A_GROUPS].v[0];
+    }
+    if (set[A_BIAS]) {
+        if (vals[A_BIAS].kind != V_BOOL)
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': bias must be True or False", text);
+        spec->bias = vals[A_BIAS].v[0] != 0;
+    }
+    if (set[A_MODE] && (vals[A_MODE].kind != V_STR || strcmp(vals[A_MODE].s, "zeros") != 0))
+        return rm_error_set(err, RM_EUSAGE,
+                            "SPEC '%s': only padding_mode='zeros' can be expressed by an ONNX Conv", text);
+    if (spec->in_channels <= 0 || spec->out_channels <= 0 || spec->groups <= 0)
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': channels and groups must be positive", text);
+    for (int i = 0; i < 2; i++)
+        if (spec->kernel[i] <= 0 || spec->stride[i] <= 0 || spec->dilation[i] <= 0)
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': kernel_size, stride and dilation must be positive",
+                                text);
+    if (spec->in_channels % spec->groups || spec->out_channels % spec->groups)
+        return rm_error_set(err, RM_EUSAGE,
+                            "SPEC '%s': in_channels and out_channels must be divisible by groups (%lld)",
+                            text, (long long)spec->groups);
+    if (spec->in_channels > (1 << 20) || spec->out_channels > (1 << 20) || spec->kernel[0] > 1024 ||
+        spec->kernel[1] > 1024 || spec->stride[0] > 1024 || spec->stride[1] > 1024 ||
+        spec->dilation[0] > 1024 || spec->dilation[1] > 1024)
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': sizes are implausibly large", text);
+    if (set[A_PADDING]) {
+        const struct value *v = &vals[A_PADDING];
+        if (v->kind == V_STR) {
+            if (!strcmp(v->s, "same")) {
+                if (spec->stride[0] != 1 || spec->stride[1] != 1)
+                    return rm_error_set(err, RM_EUSAGE,
+                                        "SPEC '%s': padding='same' is not supported for strided convolutions",
+                                        text);
+                spec->pad_same = true;
+                for (int i = 0; i < 2; i++) {
+                    int64_t total = spec->dilation[i] * (spec->kernel[i] - 1);
+                    spec->pads[i] = total / 2;
+                    spec->pads[i + 2] = total - total / 2;
+                }
+            } else if (strcmp(v->s, "valid") != 0) {
+                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': padding must be an int, a pair, 'same' or 'valid'",
+                                    text);
+            }
+        } else {
+            int64_t pp[2] = {0, 0};
+            if ((rc = pair_of(v, "padding", pp, err, text)))
+                return rc;
+            if (pp[0] < 0 || pp[1] < 0 || pp[0] > 4096 || pp[1] > 4096)
+                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': padding must be between 0 and 4096", text);
+            spec->pads[0] = spec->pads[2] = pp[0];
+            spec->pads[1] = spec->pads[3] = pp[1];
+        }
+    }
+    return 0;
+}
+
+int rm_conv_spec_repr(const struct rm_conv_spec *s, char *buf, size_t n)
+{
+    char pad[64] = "";
+    if (s->pad_same)
+        snprintf(pad, sizeof pad, ", padding=same");
+    else if (s->pads[0] || s->pads[1])
+        snprintf(pad, sizeof pad, ", padding=(%lld, %lld)", (long long)s->pads[0], (long long)s->pads[1]);
+    char dil[48] = "", grp[32] = "";
+    if (s->dilation[0] != 1 || s->dilation[1] != 1)
+        snprintf(dil, sizeof dil, ", dilation=(%lld, %lld)", (long long)s->dilation[0],
+                 (long long)s->dilation[1]);
+    if (s->groups != 1)
+        snprintf(grp, sizeof grp, ", groups=%lld", (long long)s->groups);
+    return snprintf(buf, n, "Conv2d(%lld, %lld, kernel_size=(%lld, %lld), stride=(%lld, %lld)%s%s%s%s)",
+                    (long long)s->in_channels, (long long)s->out_channels, (long long)s->kernel[0],
+                    (long long)s->kernel[1], (long long)s->stride[0], (long long)s->stride[1], pad, dil, grp,
+                    s->bias ? "" : ", bias=False");
+}
