@@ -7,6 +7,8 @@
 
 #include "rm_error.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { CLI_OK = 0, CLI_FINDINGS = 1, CLI_BAD = 2 };
@@ -21,6 +23,24 @@ struct cli_cmd {
 
 /* Every command, for dispatch and `remodel --help`. */
 extern const struct cli_cmd cli_cmd_info, cli_cmd_check, cli_cmd_save;
+extern const struct cli_cmd cli_cmd_show;
+extern const struct cli_cmd cli_cmd_run;
+extern const struct cli_cmd cli_cmd_diff;
+
+/* One line (rm_diff.h's result for output 0, with the verdict) as edit commands print
+ * it after verifying: "verify: pass  output 'y': max abs 0, max rel 0, cosine 1.000000, ...". */
+struct rm_diff_result;
+void cli_diff_summary(FILE *f, const struct rm_diff_result *r);
+
+extern const struct cli_cmd cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
+
+/* Shared tail of the commands that write an edited model: unless do_verify is false,
+ * run the model at orig_path and `edited` on the same seeded input and print a
+ * summary (exit 2 if either cannot run); then save edited to out atomically
+ * (external_data as `save --external-data`, may be NULL). Returns a CLI exit code. */
+struct rm_model;
+int cli_finish_edit(const char *orig_path, struct rm_model *edited, const char *out, bool do_verify,
+                    uint64_t seed, const char *external_data);
 
 /* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */
 int cli_fail(const struct rm_error *err);

@@ -11,6 +11,12 @@ static const struct cli_cmd *const commands[] = {
     &cli_cmd_info,
     &cli_cmd_check,
     &cli_cmd_save,
+    &cli_cmd_show,
+    &cli_cmd_run,
+    &cli_cmd_diff,
+    &cli_cmd_replace,
+    &cli_cmd_prune,
+    &cli_cmd_fold_bn,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

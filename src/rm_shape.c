@@ -1,13 +1,23 @@
 #include "rm_shape.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Small int64 tensors whose contents are known while inferring (shape arithmetic
+ * such as Shape -> Gather -> Div -> Concat -> Reshape); n < 0: unknown. */
+#define KNOWN_MAX 16
+struct known {
+    int n;
+    int64_t v[KNOWN_MAX];
+};
 
 struct ctx {
     struct rm_graph *g;
     const struct rm_shape_opts *o;
     struct rm_error *err;
     size_t node;
+    struct known *known; /* per value, NULL when out of memory */
 };
 
 static const struct rm_value *in(struct ctx *c, size_t k)
@@ -29,6 +39,10 @@ static struct rm_value *out(struct ctx *c, size_t k)
 
 static int bad(struct ctx *c, const char *why)
 {
+    if (c->o && c->o->on_error) {
+        c->o->on_error(c->o->ctx, (int)c->node, why);
+        return 0;
+    }
     if (!c->o || !c->o->strict)
         return 0;
     const Onnx__NodeProto *np = c->g->nodes[c->node].proto;
@@ -67,11 +81,32 @@ static const Onnx__TensorProto *const_tensor(struct ctx *c, size_t k)
 
 static int const_ints(struct ctx *c, size_t k, int64_t *dst, size_t cap, size_t *n)
 {
+    const struct rm_node *nd = &c->g->nodes[c->node];
+    if (c->known && k < nd->proto->n_input && nd->inputs[k] >= 0 && c->known[nd->inputs[k]].n >= 0) {
+        const struct known *kv = &c->known[nd->inputs[k]];
+        if ((size_t)kv->n > cap)
+            return -1;
+        memcpy(dst, kv->v, sizeof(int64_t) * (size_t)kv->n);
+        *n = (size_t)kv->n;
+        return 0;
+    }
     const Onnx__TensorProto *t = const_tensor(c, k);
     int64_t numel;
     if (!t || rm_tensor_numel(t, &numel, NULL) || numel < 0 || (uint64_t)numel > cap)
         return -1;
     if (rm_tensor_to_i64(t, dst, numel, NULL))
+        return -1;
+    *n = (size_t)numel;
+    return 0;
+}
+
+/* int64 contents of a Constant node's value attribute (small tensors only). */
+static int const_ints_constant(const Onnx__NodeProto *np, int64_t *dst, size_t *n)
+{
+    const Onnx__AttributeProto *a = rm_node_attr(np, "value");
+    int64_t numel;
+    if (!a || !a->t || a->t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+        rm_tensor_numel(a->t, &numel, NULL) || numel > KNOWN_MAX || rm_tensor_to_i64(a->t, dst, numel, NULL))
         return -1;
     *n = (size_t)numel;
     return 0;
@@ -196,8 +231,25 @@ static int infer_node(struct ctx *c)
     if (!strcmp(op, "Relu") || !strcmp(op, "LeakyRelu") || !strcmp(op, "Clip") ||
         !strcmp(op, "Sigmoid") || !strcmp(op, "HardSigmoid") || !strcmp(op, "HardSwish") ||
         !strcmp(op, "Identity") || !strcmp(op, "Dropout") || !strcmp(op, "Softmax") ||
-        !strcmp(op, "BatchNormalization") || !strcmp(op, "Tanh") || !strcmp(op, "Exp") ||
+        !strcmp(op, "Tanh") || !strcmp(op, "Exp") ||
         !strcmp(op, "Neg") || !strcmp(op, "Sqrt") || !strcmp(op, "Abs") || !strcmp(op, "Erf")) {
+        set(out(c, 0), x->elem_type, x->rank, x->dims);
+        return 0;
+    }
+    if (!strcmp(op, "BatchNormalization")) {
+        /* scale, B, mean, var: one value per channel */
+        for (size_t k = 1; k < 5 && k < np->n_input && x->rank >= 2 && x->dims[1] >= 0; k++) {
+            const struct rm_value *p = in(c, k);
+            if (p && p->rank == 1 && p->dims[0] >= 0 && p->dims[0] != x->dims[1]) {
+                char why[160];
+                snprintf(why, sizeof why, "input has %lld channels, parameter %zu has %lld",
+                         (long long)x->dims[1], k, (long long)p->dims[0]);
+                int rc = bad(c, why);
+                if (rc)
+                    return rc;
+                break;
+            }
+        }
         set(out(c, 0), x->elem_type, x->rank, x->dims);
         return 0;
     }
@@ -216,7 +268,9 @@ static int infer_node(struct ctx *c)
             snprintf(why, sizeof why, "input has %lld channels, weight expects %lld (%lld x group %lld)",
                      (long long)x->dims[1], (long long)(w->dims[1] * group), (long long)w->dims[1],
                      (long long)group);
-            return bad(c, why);
+            int rc = bad(c, why);
+            if (rc || !c->o || !c->o->on_error)
+                return rc;
         }
         return infer_window(c, x, w->dims + 2, (size_t)(w->rank - 2), w->dims[0]);
     }
@@ -262,7 +316,9 @@ static int infer_node(struct ctx *c)
             char why[160];
             snprintf(why, sizeof why, "input has %lld features, weight expects %lld", (long long)k1,
                      (long long)k2);
-            return bad(c, why);
+            int rc = bad(c, why);
+            if (rc || !c->o || !c->o->on_error)
+                return rc;
         }
         dims[0] = x->dims[ta ? 1 : 0];
         dims[1] = w->dims[tb ? 0 : 1];
@@ -355,15 +411,222 @@ static int infer_node(struct ctx *c)
         set(out(c, 0), ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, dims);
         return 0;
     }
+    if (!strcmp(op, "Gather")) {
+        const struct rm_value *ix = in(c, 1);
+        int64_t axis = rm_node_attr_int(np, "axis", 0);
+        if (!ix)
+            return 0;
+        if (axis < 0)
+            axis += x->rank;
+        if (axis < 0 || axis >= x->rank || x->rank - 1 + ix->rank > RM_MAX_RANK)
+            return bad(c, "axis out of range");
+        int r = 0;
+        for (int i = 0; i < x->rank; i++) {
+            if (i != axis)
+                dims[r++] = x->dims[i];
+            else
+                for (int j = 0; j < ix->rank; j++)
+                    dims[r++] = ix->dims[j];
+        }
+        set(out(c, 0), x->elem_type, r, dims);
+        return 0;
+    }
+    if (!strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze") || !strcmp(op, "ReduceMean")) {
+        int64_t axes[RM_MAX_RANK];
+        size_t n = 0;
+        int given = 1, mark[RM_MAX_RANK] = {0};
+        const int64_t *a = rm_node_attr_ints(np, "axes", &n);
+        if (a && n <= RM_MAX_RANK)
+            memcpy(axes, a, n * sizeof *a);
+        else if (a || (np->n_input > 1 && const_ints(c, 1, axes, RM_MAX_RANK, &n)))
+            return 0; /* axes unknown at this point */
+        else if (!a && np->n_input < 2)
+            given = 0, n = 0;
+        int sq = op[0] == 'S', red = op[0] == 'R';
+        int orank = sq || red ? x->rank : x->rank + (int)n;
+        if (orank > RM_MAX_RANK)
+            return bad(c, "output rank too large");
+        for (size_t j = 0; j < n; j++) {
+            int64_t ax = axes[j] < 0 ? axes[j] + orank : axes[j];
+            if (ax < 0 || ax >= orank)
+                return bad(c, "axis out of range");
+            mark[ax] = 1;
+        }
+        int r = 0;
+        if (red) {
+            int keep = (int)rm_node_attr_int(np, "keepdims", 1);
+            int all = !given || n == 0;
+            for (int i = 0; i < x->rank; i++)
+                if (!(all || mark[i]))
+                    dims[r++] = x->dims[i];
+                else if (keep)
+                    dims[r++] = 1;
+        } else if (sq) {
+            for (int i = 0; i < x->rank; i++)
+                if (!(given ? mark[i] : x->dims[i] == 1))
+                    dims[r++] = x->dims[i];
+        } else {
+            for (int i = 0, k = 0; i < orank; i++)
+                dims[r++] = mark[i] ? 1 : x->dims[k++];
+        }
+        set(out(c, 0), x->elem_type, r, dims);
+        return 0;
+    }
+    if (!strcmp(op, "Slice") && c->g->opset >= 10) {
+        int64_t st[RM_MAX_RANK], en[RM_MAX_RANK], ax[RM_MAX_RANK], sp[RM_MAX_RANK];
+        size_t ns, ne, na = 0, nsp = 0;
+        if (const_ints(c, 1, st, RM_MAX_RANK, &ns) || const_ints(c, 2, en, RM_MAX_RANK, &ne) || ns != ne)
+            return 0;
+        if (np->n_input > 3 && np->input[3][0] && (const_ints(c, 3, ax, RM_MAX_RANK, &na) || na != ns))
+            return 0;
+        if (np->n_input > 4 && np->input[4][0] && (const_ints(c, 4, sp, RM_MAX_RANK, &nsp) || nsp != ns))
+            return 0;
+        memcpy(dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+        for (size_t j = 0; j < ns; j++) {
+            int64_t a = na ? ax[j] : (int64_t)j, k = nsp ? sp[j] : 1;
+            if (a < 0)
+                a += x->rank;
+            if (a < 0 || a >= x->rank || k == 0)
+                return bad(c, "bad Slice axis or step");
+            int64_t d = x->dims[a], s = st[j], e = en[j];
+            if (d < 0) {
+                dims[a] = -1;
+                continue;
+            }
+            s = s < 0 ? s + d : s;
+            e = e < 0 ? e + d : e;
+            if (k > 0) {
+                s = s < 0 ? 0 : s > d ? d : s;
+                e = e < 0 ? 0 : e > d ? d : e;
+                dims[a] = e > s ? (e - s + k - 1) / k : 0;
+            } else {
+                s = s < 0 ? 0 : s > d - 1 ? d - 1 : s;
+                e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
+                dims[a] = s > e ? (s - e - k - 1) / -k : 0;
+            }
+        }
+        set(out(c, 0), x->elem_type, x->rank, dims);
+        return 0;
+    }
+    if (!strcmp(op, "Pad")) {
+        int64_t pads[2 * RM_MAX_RANK];
+        size_t n;
+        const int64_t *pa = rm_node_attr_ints(np, "pads", &n);
+        if (pa && n == 2 * (size_t)x->rank)
+            memcpy(pads, pa, n * sizeof *pa);
+        else if (pa || const_ints(c, 1, pads, 2 * RM_MAX_RANK, &n) || n != 2 * (size_t)x->rank)
+            return 0;
+        for (int i = 0; i < x->rank; i++) {
+            dims[i] = x->dims[i] < 0 ? -1 : x->dims[i] + pads[i] + pads[i + x->rank];
+            if (x->dims[i] >= 0 && dims[i] < 0)
+                return bad(c, "pads remove more than the input has");
+        }
+        set(out(c, 0), x->elem_type, x->rank, dims);
+        return 0;
+    }
     if (c->o && c->o->strict)
         return rm_error_set(c->err, RM_EUNSUPPORTED, "node '%s': op %s is not supported",
                             rm_graph_node_label(c->g, c->node), op);
     return 0;
 }
 
+/* Contents of node output 0 when they follow from known inputs (int64 only). */
+static void propagate(struct ctx *c)
+{
+    const struct rm_node *nd = &c->g->nodes[c->node];
+    const Onnx__NodeProto *np = nd->proto;
+    const char *op = np->op_type ? np->op_type : "";
+    if (np->n_output < 1 || nd->outputs[0] < 0)
+        return;
+    struct known *o = &c->known[nd->outputs[0]];
+    const struct rm_value *ov = &c->g->values[nd->outputs[0]];
+    int64_t a[KNOWN_MAX], b[KNOWN_MAX];
+    size_t na, nb;
+    o->n = -1;
+    if (ov->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64)
+        return;
+    if (!strcmp(op, "Constant") || !strcmp(op, "Identity") || !strcmp(op, "Squeeze") ||
+        !strcmp(op, "Unsqueeze") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape")) {
+        if (!const_ints(c, 0, a, KNOWN_MAX, &na) || (!strcmp(op, "Constant") && np->n_input == 0 &&
+                                                       !const_ints_constant(np, a, &na)))
+            goto copy_a;
+        return;
+    }
+    if (!strcmp(op, "Shape")) {
+        const struct rm_value *x = in(c, 0);
+        if (!x || x->rank > KNOWN_MAX)
+            return;
+        int64_t st = rm_node_attr_int(np, "start", 0), en = rm_node_attr_int(np, "end", x->rank);
+        st = st < 0 ? st + x->rank : st;
+        en = en < 0 ? en + x->rank : en;
+        st = st < 0 ? 0 : st > x->rank ? x->rank : st;
+        en = en < 0 ? 0 : en > x->rank ? x->rank : en;
+        na = 0;
+        for (int64_t i = st; i < en; i++) {
+            if (x->dims[i] < 0)
+                return;
+            a[na++] = x->dims[i];
+        }
+        goto copy_a;
+    }
+    if (!strcmp(op, "Gather")) {
+        if (rm_node_attr_int(np, "axis", 0) != 0 || const_ints(c, 0, a, KNOWN_MAX, &na) ||
+            const_ints(c, 1, b, KNOWN_MAX, &nb))
+            return;
+        int64_t r[KNOWN_MAX];
+        for (size_t i = 0; i < nb; i++) {
+            int64_t q = b[i] < 0 ? b[i] + (int64_t)na : b[i];
+            if (q < 0 || q >= (int64_t)na)
+                return;
+            r[i] = a[q];
+        }
+        memcpy(a, r, sizeof(int64_t) * nb);
+        na = nb;
+        goto copy_a;
+    }
+    if (!strcmp(op, "Concat")) {
+        na = 0;
+        for (size_t k = 0; k < np->n_input; k++) {
+            if (const_ints(c, k, b, KNOWN_MAX, &nb) || na + nb > KNOWN_MAX)
+                return;
+            memcpy(a + na, b, sizeof(int64_t) * nb);
+            na += nb;
+        }
+        goto copy_a;
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        if (const_ints(c, 0, a, KNOWN_MAX, &na) || const_ints(c, 1, b, KNOWN_MAX, &nb) ||
+            (na != nb && na != 1 && nb != 1))
+            return;
+        size_t n = na > nb ? na : nb;
+        int64_t r[KNOWN_MAX];
+        for (size_t i = 0; i < n; i++) {
+            int64_t x = a[na == 1 ? 0 : i], y = b[nb == 1 ? 0 : i];
+            if (op[0] == 'D' && (y == 0 || (x == INT64_MIN && y == -1)))
+                return;
+            r[i] = op[0] == 'A' ? (int64_t)((uint64_t)x + (uint64_t)y)
+                   : op[0] == 'S' ? (int64_t)((uint64_t)x - (uint64_t)y)
+                   : op[0] == 'M' ? (int64_t)((uint64_t)x * (uint64_t)y) : x / y;
+        }
+        memcpy(a, r, sizeof(int64_t) * n);
+        na = n;
+        goto copy_a;
+    }
+    return;
+copy_a:
+    /* the inferred output size must agree with what was computed */
+    if (ov->rank > 1)
+        return;
+    o->n = (int)na;
+    memcpy(o->v, a, sizeof(int64_t) * na);
+}
+
 int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct rm_error *err)
 {
-    struct ctx c = {g, opts, err, 0};
+    struct ctx c = {g, opts, err, 0, NULL};
+    c.known = malloc((g->n_values ? g->n_values : 1) * sizeof *c.known);
+    for (size_t v = 0; c.known && v < g->n_values; v++)
+        c.known[v].n = -1;
     if (opts && opts->dynamic_dim > 0)
         for (size_t v = 0; v < g->n_values; v++) {
             struct rm_value *val = &g->values[v];
@@ -375,9 +638,14 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
     for (size_t i = 0; i < g->n_nodes; i++) {
         c.node = i;
         int rc = infer_node(&c);
-        if (rc)
+        if (rc) {
+            free(c.known);
             return rc;
+        }
+        if (c.known)
+            propagate(&c);
     }
+    free(c.known);
     return 0;
 }
 

@@ -9,6 +9,13 @@
 struct rm_shape_opts {
     int strict;          /* 1: an op it cannot infer, or inconsistent shapes, is an error */
     int64_t dynamic_dim; /* value given to unknown graph-input dims (0: leave unknown) */
+    /* If set, inconsistent shapes are reported here (node index, one-line message
+     * naming the two sizes) and inference goes on, deriving the output from the
+     * node's own parameters where it can (a Conv's output channels from its weight),
+     * so one edit's every disagreement is found in one pass. Overrides strict for
+     * shape errors; unsupported ops still follow strict. */
+    void (*on_error)(void *ctx, int node, const char *msg);
+    void *ctx;
 };
 
 /* Infer shapes of every node output. Lenient mode (strict 0) leaves outputs of

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Engine benchmark: builds remodel in release mode and prints, for resnet18 at batch 1
+# with 2 threads, the median latency, GFLOP/s and the fraction of the FP32 FMA peak
+# measured in the same process. The machine may be shared: the script runs several
+# rounds and reports the median round (and the best one). With no MODEL argument and
+# Debian's python3-torchvision installed, MobileNetV2 and ResNet-50 (untrained,
+# exported once into build-release/bench-models/) are measured too.
+#
+#   bench/engine.sh [MODEL] [THREADS] [ITERS] [ROUNDS]
+#
+# ONEDNN_VERBOSE=1 bench/engine.sh shows which kernels run (expect brgconv/jit
+# avx512_core convolutions, blocked or nhwc layouts, no per-run weight reorders).
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+models=${1:-$here/testdata/resnet18.onnx}
+threads=${2:-2}
+iters=${3:-50}
+rounds=${4:-5}
+build=$here/build-release
+
+if [ ! -d "$build" ]; then
+    meson setup "$build" "$here" --buildtype=release -Dtests=false >/dev/null
+fi
+ninja -C "$build" src/remodel >/dev/null
+
+bench_one() {
+    model=$1
+    echo "model $(basename "$model"), batch 1, $threads threads, $iters timed runs x $rounds rounds"
+    out=$(mktemp)
+    i=0
+    while [ $i -lt "$rounds" ]; do
+        "$build/src/remodel" run "$model" --threads "$threads" --bench "$iters" --json >>"$out"
+        i=$((i + 1))
+    done
+    /usr/bin/python3 - "$out" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows.sort(key=lambda r: r["latency_ms"]["median"])
+med = rows[len(rows) // 2]
+best = rows[0]
+for r in rows:
+    print("  round: median %.3f ms, min %.3f ms, %.1f GFLOP/s, peak %.1f GFLOP/s, %.1f%% of peak" % (
+        r["latency_ms"]["median"], r["latency_ms"]["min"], r["gflops"], r["peak_gflops"],
+        100 * r["peak_fraction"]))
+print("median round: latency %.3f ms (min %.3f ms), %.1f GFLOP/s = %.1f%% of measured FP32 peak %.1f GFLOP/s"
+      % (med["latency_ms"]["median"], med["latency_ms"]["min"], med["gflops"], 100 * med["peak_fraction"],
+         med["peak_gflops"]))
+print("best round:   latency %.3f ms, %.1f GFLOP/s = %.1f%% of peak"
+      % (best["latency_ms"]["median"], best["gflops"], 100 * best["peak_fraction"]))
+print("MACs %.3f G" % (med["macs"] / 1e9))
+PY
+    rm -f "$out"
+}
+
+if [ -z "${1:-}" ]; then
+    zoo=$build/bench-models
+    if [ ! -f "$zoo/resnet50.onnx" ] && /usr/bin/python3 -c 'import torchvision' 2>/dev/null; then
+        mkdir -p "$zoo"
+        /usr/bin/python3 - "$zoo" <<'PY' 2>/dev/null || true
+import sys, torch, torchvision
+torch.manual_seed(0)
+for name in ("mobilenet_v2", "resnet50"):
+    m = getattr(torchvision.models, name)(weights=None).eval()
+    torch.onnx.export(m, torch.randn(1, 3, 224, 224), f"{sys.argv[1]}/{name}.onnx", opset_version=13,
+                      input_names=["input"], output_names=["output"])
+PY
+    fi
+    for m in "$zoo/mobilenet_v2.onnx" "$zoo/resnet50.onnx"; do
+        if [ -f "$m" ]; then models="$models $m"; fi
+    done
+fi
+for m in $models; do
+    bench_one "$m"
+done

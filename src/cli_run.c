@@ -1,0 +1,333 @@
+/* remodel run: execute a model on given or seeded random inputs, write and summarise
+ * its outputs, optionally benchmark it against the machine's measured FP32 peak. */
+#include "cli.h"
+#include "rm_engine.h"
+#include "rm_json.h"
+#include "rm_shape.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INPUTS 64
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct stats {
+    double min, max, mean;
+};
+
+static double elem(const struct rm_host_tensor *t, int64_t i)
+{
+    return t->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? (double)((int64_t *)t->data)[i]
+                                                            : (double)((float *)t->data)[i];
+}
+
+static struct stats stats_of(const struct rm_host_tensor *t)
+{
+    struct stats s = {0, 0, 0};
+    double sum = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = elem(t, i);
+        if (i == 0 || v < s.min)
+            s.min = v;
+        if (i == 0 || v > s.max)
+            s.max = v;
+        sum += v;
+    }
+    s.mean = t->numel ? sum / (double)t->numel : 0;
+    return s;
+}
+
+static void shape_text(const struct rm_host_tensor *t, char *buf, size_t n)
+{
+    size_t off = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < t->rank && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%" PRId64, i ? ", " : "", t->dims[i]);
+    if (off < n)
+        snprintf(buf + off, n - off, "]");
+}
+
+static int run_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"bench", required_argument, NULL, 'b'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"no-fuse", no_argument, NULL, 'F'},
+                                         {0, 0, 0, 0}};
+    const char *inputs[MAX_INPUTS], *outdir = NULL;
+    int n_inputs = 0, json = 0, fuse = 1, c;
+    long long seed = 0, threads = 0, bench = 0;
+    while ((c = getopt_long(argc, argv, "i:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (n_inputs == MAX_INPUTS)
+                return cli_usage(&cli_cmd_run, "too many -i options (at most %d)", MAX_INPUTS);
+            inputs[n_inputs++] = optarg;
+            break;
+        case 'o':
+            outdir = optarg;
+            break;
+        case 's':
+            if (cli_parse_int(optarg, 0, LLONG_MAX, &seed))
+                return cli_usage(&cli_cmd_run, "--seed needs a non-negative integer, got '%s'", optarg);
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 0, 1024, &threads))
+                return cli_usage(&cli_cmd_run, "--threads needs an integer 0..1024, got '%s'", optarg);
+            break;
+        case 'b':
+            if (cli_parse_int(optarg, 1, 1000000, &bench))
+                return cli_usage(&cli_cmd_run, "--bench needs an integer 1..1000000, got '%s'", optarg);
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'F':
+            fuse = 0;
+            break;
+        default:
+            return cli_usage(&cli_cmd_run, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage(&cli_cmd_run, argc - optind ? "expected one MODEL, got %d arguments"
+                                                     : "missing MODEL%.0d", argc - optind);
+    const char *path = argv[optind];
+    for (int k = 0; k < n_inputs; k++)
+        if (!strchr(inputs[k], '=') || inputs[k][0] == '=' || !strchr(inputs[k], '=')[1])
+            return cli_usage(&cli_cmd_run, "bad -i '%s': expected NAME=FILE", inputs[k]);
+
+    struct rm_error err;
+    rm_error_clear(&err);
+    struct rm_model *m = NULL;
+    struct rm_graph g;
+    struct rm_plan *plan = NULL;
+    struct rm_host_tensor given[MAX_INPUTS];
+    char names[MAX_INPUTS][256];
+    const char *name_ptrs[MAX_INPUTS];
+    int n_read = 0;
+    double *lat = NULL;
+    int rc = CLI_OK;
+    memset(&g, 0, sizeof g);
+    if (rm_model_load(&m, path, NULL, &err) || rm_graph_init(&g, m, &err)) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    /* read every -i first: int64 tensors are fixed at plan time, float ones give
+     * the dims of dynamic input dimensions */
+    for (int k = 0; k < n_inputs; k++) {
+        const char *eq = strchr(inputs[k], '=');
+        int vi;
+        snprintf(names[k], sizeof names[k], "%.*s", (int)(eq - inputs[k]), inputs[k]);
+        if ((vi = rm_graph_find(&g, names[k])) < 0 || g.values[vi].input < 0 || g.values[vi].init >= 0) {
+            fprintf(stderr, "remodel: %s: the model has no input named '%s'\n", path, names[k]);
+            rc = CLI_BAD;
+            goto done;
+        }
+        name_ptrs[k] = names[k];
+        if (rm_tensor_file_read(eq + 1, &given[n_read], NULL, 0, &err)) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        n_read++;
+    }
+    struct rm_plan_opts po;
+    rm_plan_opts_default(&po);
+    po.threads = (int)threads;
+    po.fuse = fuse;
+    po.n_given = n_inputs;
+    po.given_names = name_ptrs;
+    po.given_values = given;
+    if (rm_plan_init(&plan, &g, &po, &err)) {
+        rm_error_prefix(&err, "%s", path);
+        rc = cli_fail(&err);
+        goto done;
+    }
+    rm_plan_random_inputs(plan, (uint64_t)seed);
+    if (rm_plan_run(plan, &err) < 0) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    double median = 0, best = 0, gflops = 0, peak = 0;
+    if (bench) {
+        lat = malloc((size_t)bench * sizeof *lat);
+        if (!lat) {
+            fprintf(stderr, "remodel: out of memory\n");
+            rc = CLI_BAD;
+            goto done;
+        }
+        for (int w = 0; w < 3; w++)
+            if (rm_plan_run(plan, &err) < 0) {
+                rc = cli_fail(&err);
+                goto done;
+            }
+        for (long long i = 0; i < bench; i++) {
+            double t0 = now_ms();
+            if (rm_plan_run(plan, &err) < 0) {
+                rc = cli_fail(&err);
+                goto done;
+            }
+            lat[i] = now_ms() - t0;
+        }
+        qsort(lat, (size_t)bench, sizeof *lat, cmp_double);
+        median = bench % 2 ? lat[bench / 2] : (lat[bench / 2 - 1] + lat[bench / 2]) / 2;
+        best = lat[0];
+        gflops = 2.0 * (double)rm_plan_macs(plan) / (median * 1e6);
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        peak = rm_fma_peak_gflops(threads ? (int)threads : (int)(ncpu > 0 ? ncpu : 1));
+    }
+    if (outdir) {
+        if (mkdir(outdir, 0777) && errno != EEXIST) {
+            fprintf(stderr, "remodel: %s: cannot create folder: %s\n", outdir, strerror(errno));
+            rc = CLI_BAD;
+            goto done;
+        }
+        for (int k = 0; k < rm_plan_n_outputs(plan); k++) {
+            char file[PATH_MAX];
+            struct rm_host_tensor o;
+            snprintf(file, sizeof file, "%s/output_%d.pb", outdir, k);
+            if (rm_plan_output(plan, k, &o, &err) ||
+                rm_tensor_file_write_pb(file, &o, rm_plan_output_name(plan, k), &err)) {
+                rc = cli_fail(&err);
+                goto done;
+            }
+        }
+    }
+    struct rm_json j;
+    if (json) {
+        rm_json_init(&j, stdout);
+        rm_json_obj_begin(&j);
+        rm_json_key(&j, "outputs");
+        rm_json_arr_begin(&j);
+    }
+    for (int k = 0; k < rm_plan_n_outputs(plan); k++) {
+        struct rm_host_tensor o;
+        char shp[256];
+        if (rm_plan_output(plan, k, &o, &err)) {
+            rc = cli_fail(&err);
+            goto done;
+        }
+        struct stats s = stats_of(&o);
+        shape_text(&o, shp, sizeof shp);
+        int64_t nfirst = o.numel < 5 ? o.numel : 5;
+        if (json) {
+            rm_json_obj_begin(&j);
+            rm_json_key(&j, "name");
+            rm_json_str(&j, rm_plan_output_name(plan, k));
+            rm_json_key(&j, "type");
+            rm_json_str(&j, rm_dtype_name(o.dtype));
+            rm_json_key(&j, "shape");
+            rm_json_arr_begin(&j);
+            for (int i = 0; i < o.rank; i++)
+                rm_json_int(&j, o.dims[i]);
+            rm_json_arr_end(&j);
+            rm_json_key(&j, "min");
+            rm_json_num(&j, s.min);
+            rm_json_key(&j, "max");
+            rm_json_num(&j, s.max);
+            rm_json_key(&j, "mean");
+            rm_json_num(&j, s.mean);
+            rm_json_key(&j, "first");
+            rm_json_arr_begin(&j);
+            for (int64_t i = 0; i < nfirst; i++)
+                rm_json_num(&j, elem(&o, i));
+            rm_json_arr_end(&j);
+            if (outdir) {
+                char file[PATH_MAX];
+                snprintf(file, sizeof file, "%s/output_%d.pb", outdir, k);
+                rm_json_key(&j, "file");
+                rm_json_str(&j, file);
+            }
+            rm_json_obj_end(&j);
+        } else {
+            printf("output %d  %s %s %s  min %.6g max %.6g mean %.6g  first", k,
+                   rm_plan_output_name(plan, k), rm_dtype_name(o.dtype), shp, s.min, s.max, s.mean);
+            for (int64_t i = 0; i < nfirst; i++)
+                printf(" %.6g", elem(&o, i));
+            printf("%s\n", o.numel > nfirst ? " ..." : "");
+            if (outdir)
+                printf("          written to %s/output_%d.pb\n", outdir, k);
+        }
+    }
+    if (json) {
+        rm_json_arr_end(&j);
+        if (bench) {
+            rm_json_key(&j, "latency_ms");
+            rm_json_obj_begin(&j);
+            rm_json_key(&j, "median");
+            rm_json_num(&j, median);
+            rm_json_key(&j, "min");
+            rm_json_num(&j, best);
+            rm_json_obj_end(&j);
+            rm_json_key(&j, "iterations");
+            rm_json_int(&j, bench);
+            rm_json_key(&j, "macs");
+            rm_json_int(&j, rm_plan_macs(plan));
+            rm_json_key(&j, "gflops");
+            rm_json_num(&j, gflops);
+            rm_json_key(&j, "peak_gflops");
+            rm_json_num(&j, peak);
+            rm_json_key(&j, "peak_fraction");
+            rm_json_num(&j, peak > 0 ? gflops / peak : NAN);
+        }
+        rm_json_obj_end(&j);
+        rm_json_end(&j);
+    } else if (bench) {
+        printf("latency   median %.3f ms, min %.3f ms over %lld runs\n", median, best, bench);
+        printf("compute   %.2f GMAC, %.1f GFLOP/s; FP32 FMA peak %.1f GFLOP/s measured, %.1f%% of peak\n",
+               (double)rm_plan_macs(plan) * 1e-9, gflops, peak, peak > 0 ? 100 * gflops / peak : 0.0);
+    }
+done:
+    free(lat);
+    for (int k = 0; k < n_read; k++)
+        rm_host_tensor_free(&given[k]);
+    rm_plan_free(plan);
+    rm_graph_free(&g);
+    rm_model_free(m);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_run = {
+    "run", "MODEL [-i NAME=FILE]... [-o DIR] [--seed N] [--threads N] [--bench N] [--json]",
+    "Run a model with oneDNN, optionally timed.\n"
+    "Runs on given inputs (or seeded random normal ones) and summarises each output:\n"
+    "name, type, shape, min/max/mean and the first values.",
+    "options:\n"
+    "  -i, --input NAME=FILE  value of graph input NAME: a TensorProto .pb (as in ONNX\n"
+    "                         test data) or a .npy (float32/int64, C order); inputs\n"
+    "                         not given are seeded standard-normal values\n"
+    "  -o, --output DIR       write output k as DIR/output_<k>.pb (TensorProto)\n"
+    "  --seed N               seed for random inputs (default 0)\n"
+    "  --threads N            oneDNN/OpenMP threads (default: all)\n"
+    "  --bench N              time N runs after 3 warm-up runs: latency median/min,\n"
+    "                         GFLOP/s (2 x MACs / median) and the fraction of the\n"
+    "                         FP32 FMA peak measured in this process\n"
+    "  --no-fuse              keep BatchNorm, activations and Adds as separate steps\n"
+    "  --json                 print one JSON document: outputs, and with --bench\n"
+    "                         latency_ms {median, min}, gflops, peak_gflops, peak_fraction\n"
+    "Dynamic input dimensions are 1. Exit 2 for bad input (unreadable or mismatched\n"
+    "tensor file, bad -i, unsupported op).\n",
+    run_run,
+};

@@ -1,0 +1,98 @@
+/* The inference engine: compiles a graph index into a plan of oneDNN primitives and
+ * small C kernels once, then runs it many times. The plan owns every buffer,
+ * primitive and reordered weight; it borrows the graph (and through it the model),
+ * which must outlive the plan and is never modified. Shape-only subgraphs
+ * (Shape -> Gather -> Concat -> Reshape, ...) are evaluated once at plan time.
+ * A plan is not thread-safe; run different plans from different threads at most. */
+#ifndef RM_ENGINE_H
+#define RM_ENGINE_H
+
+#include "rm_graph.h"
+#include "rm_tensorio.h"
+
+#include <stdint.h>
+
+struct rm_plan;
+
+struct rm_plan_opts {
+    int threads;         /* OpenMP threads for oneDNN (process-wide setting; the C kernels
+                            are single-threaded); 0 = library default */
+    int fuse;            /* 1: fold BN into Conv, fuse Relu/Clip/residual Add as post-ops;
+                            0: every node output stays observable with rm_plan_get */
+    int64_t dynamic_dim; /* value for unknown input dims; 0 means 1 */
+    /* Input values known before planning (borrowed during rm_plan_init only). An
+     * int64 one (shape, axes, pads or index tensor fed as an input, as ONNX's node
+     * tests do) is fixed at plan time: it becomes a constant and is no longer an
+     * rm_plan_set_input target. A float one gives the dims of the input's dynamic
+     * dimensions and its initial value. Declared static dims must match. */
+    int n_given;
+    const char *const *given_names;
+    const struct rm_host_tensor *given_values;
+};
+
+/* Default options: threads 0, fuse 1, dynamic_dim 1, no given inputs. */
+void rm_plan_opts_default(struct rm_plan_opts *o);
+
+/* Compile g into *out (free with rm_plan_free). opts may be NULL (defaults). Every op
+ * is checked first: an unsupported op is RM_EUNSUPPORTED "node 'X': op Foo is not
+ * supported" before anything is allocated; bad shapes or attributes are RM_EFORMAT
+ * naming the node. Inputs start zeroed. */
+int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_opts *opts,
+                 struct rm_error *err);
+
+/* Release everything the plan owns. Accepts NULL. */
+void rm_plan_free(struct rm_plan *p);
+
+/* Number of graph inputs the caller feeds (initializers listed as inputs excluded),
+ * and their names/shapes: rm_plan_input_info fills t's dtype/rank/dims (data NULL). */
+int rm_plan_n_inputs(const struct rm_plan *p);
+const char *rm_plan_input_name(const struct rm_plan *p, int k);
+void rm_plan_input_info(const struct rm_plan *p, int k, struct rm_host_tensor *t);
+
+/* Copy t into the graph input `name`. dtype and dims must match the planned shape.
+ * Returns 0, RM_ENOTFOUND (no such input) or RM_EFORMAT (dtype/shape mismatch). */
+int rm_plan_set_input(struct rm_plan *p, const char *name, const struct rm_host_tensor *t,
+                      struct rm_error *err);
+
+/* Fill every input not set with rm_plan_set_input since the plan was made with seeded
+ * standard-normal values (float) or zeros (int64). Same seed, same values, in input
+ * order: two plans of models with the same inputs get the same data. */
+void rm_plan_random_inputs(struct rm_plan *p, uint64_t seed);
+
+/* Run the whole plan. Returns 0 or a negative RM_E* code. */
+int rm_plan_run(struct rm_plan *p, struct rm_error *err);
+
+/* Step-wise execution: rm_plan_begin rewinds; rm_plan_step runs the next step and
+ * sets *node_done to the index of the last graph node it completed (a fused step
+ * completes several). Returns 1 when a step ran, 0 when the plan is finished, or a
+ * negative RM_E* code. */
+void rm_plan_begin(struct rm_plan *p);
+int rm_plan_step(struct rm_plan *p, int *node_done, struct rm_error *err);
+
+/* Number of steps in the plan (fused nodes and plan-time constants take none). */
+int rm_plan_n_steps(const struct rm_plan *p);
+
+/* Copy the current contents of tensor `name` into *out as a plain row-major tensor
+ * (out is allocated, caller frees with rm_host_tensor_free). Valid for inputs,
+ * constants, and any value produced by a step that has run. RM_ENOTFOUND for unknown
+ * names, values not yet computed, and with fuse=1 values fused away or whose buffer
+ * a later step has already reused (a step's own result is always readable right
+ * after it; with fuse=0 every value stays readable until the next rm_plan_begin). */
+int rm_plan_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out,
+                struct rm_error *err);
+
+/* Graph outputs: count, name, and a borrowed plain view of output k after a run
+ * (data owned by the plan, valid until the next run or rm_plan_free). */
+int rm_plan_n_outputs(const struct rm_plan *p);
+const char *rm_plan_output_name(const struct rm_plan *p, int k);
+int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct rm_error *err);
+
+/* Multiply-accumulates of one run, from planned shapes (Conv, Gemm, MatMul). */
+int64_t rm_plan_macs(const struct rm_plan *p);
+
+/* Measured FP32 FMA peak of this machine in GFLOP/s with `threads` threads (short
+ * register-only probe, about 0.2 s; AVX-512 or AVX2 chosen at run time, 0 when
+ * neither is available). */
+double rm_fma_peak_gflops(int threads);
+
+#endif

@@ -1,0 +1,579 @@
+/* Tests for the inference engine (rm_engine) and tensor files (rm_tensorio).
+ * Expected outputs are PyTorch's (testdata/<model>/test_data_set_0/output_0.pb);
+ * small models and hostile tensor files are built here byte by byte. */
+#include "rm_engine.h"
+#include "rm_model.h"
+#include "rm_tensorio.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+#define I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+
+static const char *const models[] = {"tiny_resnet", "mobilenet_tiny", "concat_net",
+                                     "se_net",      "shared_init",    "resnet18"};
+#define N_MODELS (int)(sizeof models / sizeof models[0])
+
+static const char *testdata(void)
+{
+    const char *d = getenv("RM_TESTDATA");
+    return d ? d : "testdata";
+}
+
+struct loaded {
+    struct rm_model *m;
+    struct rm_graph g;
+    struct rm_plan *p;
+};
+
+static void load(struct loaded *l, const char *name, int fuse)
+{
+    char path[1024];
+    struct rm_error err;
+    struct rm_plan_opts o;
+    rm_error_clear(&err);
+    memset(l, 0, sizeof *l);
+    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), name);
+    ck_assert_msg(rm_model_load(&l->m, path, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_graph_init(&l->g, l->m, &err) == 0, "%s", err.msg);
+    rm_plan_opts_default(&o);
+    o.fuse = fuse;
+    ck_assert_msg(rm_plan_init(&l->p, &l->g, &o, &err) == 0, "%s: %s", name, err.msg);
+}
+
+static void unload(struct loaded *l)
+{
+    rm_plan_free(l->p);
+    rm_graph_free(&l->g);
+    rm_model_free(l->m);
+}
+
+static void read_ref(const char *name, const char *file, struct rm_host_tensor *t)
+{
+    char path[1024];
+    struct rm_error err;
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/%s", testdata(), name, file);
+    ck_assert_msg(rm_tensor_file_read(path, t, NULL, 0, &err) == 0, "%s", err.msg);
+}
+
+/* max |a - b| / max |b| */
+static double rel_err(const struct rm_host_tensor *a, const struct rm_host_tensor *b)
+{
+    ck_assert_int_eq(a->numel, b->numel);
+    double scale = 0, diff = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double x = ((float *)a->data)[i], y = ((float *)b->data)[i];
+        scale = fmax(scale, fabs(y));
+        diff = fmax(diff, fabs(x - y));
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+/* ---- PyTorch reference outputs ------------------------------------------------ */
+
+START_TEST(matches_pytorch)
+{
+    const char *name = models[_i / 2];
+    int fuse = _i % 2 == 0;
+    struct loaded l;
+    struct rm_host_tensor in, ref, out;
+    struct rm_error err;
+    load(&l, name, fuse);
+    read_ref(name, "input_0.pb", &in);
+    read_ref(name, "output_0.pb", &ref);
+    ck_assert_int_eq(rm_plan_n_inputs(l.p), 1);
+    ck_assert_msg(rm_plan_set_input(l.p, rm_plan_input_name(l.p, 0), &in, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_plan_run(l.p, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert_int_eq(out.rank, ref.rank);
+    double e = rel_err(&out, &ref);
+    printf("%-15s fuse=%d  max|err|/max|ref| = %.3g\n", name, fuse, e);
+    ck_assert_msg(e <= 1e-4, "%s fuse=%d: relative error %g", name, fuse, e);
+    /* a second run gives the same result (no state leaks between runs) */
+    ck_assert_int_eq(rm_plan_run(l.p, &err), 0);
+    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert(rel_err(&out, &ref) == e);
+    rm_host_tensor_free(&in);
+    rm_host_tensor_free(&ref);
+    unload(&l);
+}
+END_TEST
+
+/* ---- step-wise execution ------------------------------------------------------- */
+
+START_TEST(steps_expose_every_node_output)
+{
+    struct loaded l;
+    struct rm_error err;
+    struct rm_host_tensor t, out;
+    load(&l, "tiny_resnet", 0);
+    rm_plan_random_inputs(l.p, 7);
+    rm_plan_begin(l.p);
+    int node, rc, steps = 0, last = -1;
+    /* before anything ran, a node output is not available */
+    const char *first_out = l.g.nodes[0].proto->output[0];
+    ck_assert_int_eq(rm_plan_get(l.p, first_out, &t, &err), RM_ENOTFOUND);
+    while ((rc = rm_plan_step(l.p, &node, &err)) > 0) {
+        ck_assert_int_gt(node, last);
+        last = node;
+        steps++;
+        const Onnx__NodeProto *np = l.g.nodes[node].proto;
+        ck_assert_msg(rm_plan_get(l.p, np->output[0], &t, &err) == 0, "%s", err.msg);
+        ck_assert_int_gt(t.numel, 0);
+        rm_host_tensor_free(&t);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(steps, rm_plan_n_steps(l.p));
+    ck_assert_int_eq(rm_plan_get(l.p, rm_plan_output_name(l.p, 0), &t, &err), 0);
+    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert(memcmp(t.data, out.data, (size_t)t.numel * 4) == 0);
+    rm_host_tensor_free(&t);
+    ck_assert_int_eq(rm_plan_get(l.p, "no such tensor", &t, &err), RM_ENOTFOUND);
+    unload(&l);
+}
+END_TEST
+
+START_TEST(fused_steps_hide_intermediates)
+{
+    struct loaded l, u;
+    struct rm_error err;
+    struct rm_host_tensor t;
+    load(&l, "tiny_resnet", 1);
+    load(&u, "tiny_resnet", 0);
+    ck_assert_int_lt(rm_plan_n_steps(l.p), rm_plan_n_steps(u.p));
+    rm_plan_random_inputs(l.p, 1);
+    ck_assert_int_eq(rm_plan_run(l.p, &err), 0);
+    /* the first conv's output feeds a BatchNormalization that is folded into it */
+    int fused = 0;
+    for (size_t i = 0; i < l.g.n_nodes; i++)
+        if (!strcmp(l.g.nodes[i].proto->op_type, "Conv")) {
+            int rc = rm_plan_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
+            if (rc == RM_ENOTFOUND)
+                fused++;
+            else
+                rm_host_tensor_free(&t);
+        }
+    ck_assert_int_gt(fused, 0);
+    /* with fusion and shared buffers, a step's result is still readable right after it */
+    int node, rc, gone = 0;
+    rm_plan_begin(l.p);
+    while ((rc = rm_plan_step(l.p, &node, &err)) > 0) {
+        ck_assert_msg(rm_plan_get(l.p, l.g.nodes[node].proto->output[0], &t, &err) == 0, "%s", err.msg);
+        rm_host_tensor_free(&t);
+    }
+    ck_assert_int_eq(rc, 0);
+    /* ... but early activations are gone once their buffer was handed on */
+    for (size_t i = 0; i < l.g.n_nodes; i++) {
+        rc = rm_plan_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
+        if (rc == 0)
+            rm_host_tensor_free(&t);
+        else
+            gone += strstr(err.msg, "overwritten") != NULL;
+    }
+    ck_assert_int_gt(gone, 0);
+    unload(&l);
+    unload(&u);
+}
+END_TEST
+
+START_TEST(random_inputs_are_seeded)
+{
+    struct loaded a, b;
+    struct rm_error err;
+    struct rm_host_tensor x, y, in;
+    load(&a, "se_net", 1);
+    load(&b, "se_net", 0);
+    rm_plan_random_inputs(a.p, 42);
+    rm_plan_random_inputs(b.p, 42);
+    ck_assert_int_eq(rm_plan_get(a.p, rm_plan_input_name(a.p, 0), &x, &err), 0);
+    ck_assert_int_eq(rm_plan_get(b.p, rm_plan_input_name(b.p, 0), &y, &err), 0);
+    ck_assert(memcmp(x.data, y.data, (size_t)x.numel * 4) == 0);
+    /* roughly standard normal */
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < x.numel; i++) {
+        double v = ((float *)x.data)[i];
+        s += v;
+        s2 += v * v;
+    }
+    ck_assert(fabs(s / (double)x.numel) < 0.1 && fabs(s2 / (double)x.numel - 1) < 0.1);
+    /* a different seed gives different data; an input set by the caller is kept */
+    rm_plan_random_inputs(a.p, 43);
+    ck_assert_int_eq(rm_plan_get(a.p, rm_plan_input_name(a.p, 0), &in, &err), 0);
+    ck_assert(memcmp(x.data, in.data, (size_t)x.numel * 4) != 0);
+    ck_assert_int_eq(rm_plan_set_input(b.p, rm_plan_input_name(b.p, 0), &in, &err), 0);
+    rm_plan_random_inputs(b.p, 42);
+    rm_host_tensor_free(&y);
+    ck_assert_int_eq(rm_plan_get(b.p, rm_plan_input_name(b.p, 0), &y, &err), 0);
+    ck_assert(memcmp(in.data, y.data, (size_t)x.numel * 4) == 0);
+    rm_host_tensor_free(&x);
+    rm_host_tensor_free(&y);
+    rm_host_tensor_free(&in);
+    unload(&a);
+    unload(&b);
+}
+END_TEST
+
+START_TEST(set_input_checks_shape)
+{
+    struct loaded l;
+    struct rm_error err;
+    struct rm_host_tensor t;
+    int64_t dims[4] = {1, 3, 16, 16};
+    load(&l, "tiny_resnet", 1);
+    ck_assert_int_eq(rm_host_tensor_alloc(&t, F32, 4, dims, &err), 0);
+    ck_assert_int_eq(rm_plan_set_input(l.p, "input", &t, &err), RM_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "[1,3,16,16]") && strstr(err.msg, "[1,3,32,32]"), "%s", err.msg);
+    ck_assert_int_eq(rm_plan_set_input(l.p, "nope", &t, &err), RM_ENOTFOUND);
+    rm_host_tensor_free(&t);
+    unload(&l);
+}
+END_TEST
+
+/* ---- models built in code -------------------------------------------------------- */
+
+/* One-node model: float input x [1,2] -> op -> y. Packed bytes, caller frees. */
+static uint8_t *one_node_model(const char *op, size_t *size)
+{
+    Onnx__ModelProto mp;
+    Onnx__GraphProto gp;
+    Onnx__NodeProto np;
+    Onnx__OperatorSetIdProto os;
+    Onnx__ValueInfoProto xi, yi;
+    Onnx__TypeProto xt, yt;
+    Onnx__TypeProto__Tensor xtt, ytt;
+    Onnx__TensorShapeProto xs;
+    Onnx__TensorShapeProto__Dimension d0, d1;
+    onnx__model_proto__init(&mp);
+    onnx__graph_proto__init(&gp);
+    onnx__node_proto__init(&np);
+    onnx__operator_set_id_proto__init(&os);
+    onnx__value_info_proto__init(&xi);
+    onnx__value_info_proto__init(&yi);
+    onnx__type_proto__init(&xt);
+    onnx__type_proto__init(&yt);
+    onnx__type_proto__tensor__init(&xtt);
+    onnx__type_proto__tensor__init(&ytt);
+    onnx__tensor_shape_proto__init(&xs);
+    onnx__tensor_shape_proto__dimension__init(&d0);
+    onnx__tensor_shape_proto__dimension__init(&d1);
+    d0.value_case = d1.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    d0.dim_value = 1;
+    d1.dim_value = 2;
+    Onnx__TensorShapeProto__Dimension *dims[2] = {&d0, &d1};
+    xs.n_dim = 2;
+    xs.dim = dims;
+    xtt.has_elem_type = ytt.has_elem_type = 1;
+    xtt.elem_type = ytt.elem_type = F32;
+    xtt.shape = &xs;
+    xt.value_case = yt.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    xt.tensor_type = &xtt;
+    yt.tensor_type = &ytt;
+    xi.name = "x";
+    xi.type = &xt;
+    yi.name = "y";
+    yi.type = &yt;
+    char *ins[1] = {"x"}, *outs[1] = {"y"};
+    np.op_type = (char *)op;
+    np.name = "weird";
+    np.n_input = 1;
+    np.input = ins;
+    np.n_output = 1;
+    np.output = outs;
+    Onnx__NodeProto *nodes[1] = {&np};
+    Onnx__ValueInfoProto *gi[1] = {&xi}, *go[1] = {&yi};
+    gp.name = "g";
+    gp.n_node = 1;
+    gp.node = nodes;
+    gp.n_input = 1;
+    gp.input = gi;
+    gp.n_output = 1;
+    gp.output = go;
+    os.has_version = 1;
+    os.version = 13;
+    Onnx__OperatorSetIdProto *oss[1] = {&os};
+    mp.has_ir_version = 1;
+    mp.ir_version = 7;
+    mp.n_opset_import = 1;
+    mp.opset_import = oss;
+    mp.graph = &gp;
+    *size = onnx__model_proto__get_packed_size(&mp);
+    uint8_t *buf = malloc(*size);
+    ck_assert(buf != NULL);
+    onnx__model_proto__pack(&mp, buf);
+    return buf;
+}
+
+START_TEST(unsupported_op_is_refused_before_running)
+{
+    size_t n;
+    uint8_t *b = one_node_model("Foo", &n);
+    struct rm_model *m;
+    struct rm_graph g;
+    struct rm_plan *p = (struct rm_plan *)1;
+    struct rm_error err;
+    ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "foo.onnx", NULL, &err), 0);
+    ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
+    ck_assert_int_eq(rm_plan_init(&p, &g, NULL, &err), RM_EUNSUPPORTED);
+    ck_assert_ptr_null(p);
+    ck_assert_str_eq(err.msg, "node 'weird': op Foo is not supported");
+    rm_graph_free(&g);
+    rm_model_free(m);
+    free(b);
+}
+END_TEST
+
+START_TEST(tiny_model_sigmoid)
+{
+    size_t n;
+    uint8_t *b = one_node_model("Sigmoid", &n);
+    struct rm_model *m;
+    struct rm_graph g;
+    struct rm_plan *p;
+    struct rm_error err;
+    struct rm_host_tensor t, o;
+    int64_t dims[2] = {1, 2};
+    ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "sig.onnx", NULL, &err), 0);
+    ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
+    ck_assert_msg(rm_plan_init(&p, &g, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_host_tensor_alloc(&t, F32, 2, dims, &err), 0);
+    ((float *)t.data)[0] = 0.0f;
+    ((float *)t.data)[1] = 2.0f;
+    ck_assert_int_eq(rm_plan_set_input(p, "x", &t, &err), 0);
+    ck_assert_int_eq(rm_plan_run(p, &err), 0);
+    ck_assert_int_eq(rm_plan_output(p, 0, &o, &err), 0);
+    ck_assert_float_eq_tol(((float *)o.data)[0], 0.5f, 1e-7f);
+    ck_assert_float_eq_tol(((float *)o.data)[1], 0.880797077977882f, 1e-6f);
+    rm_host_tensor_free(&t);
+    rm_plan_free(p);
+    rm_graph_free(&g);
+    rm_model_free(m);
+    free(b);
+}
+END_TEST
+
+/* ---- tensor files ----------------------------------------------------------------- */
+
+/* .npy bytes: magic, version, header padded so data starts at a multiple of 64. */
+static size_t make_npy(uint8_t *buf, int major, const char *descr, const char *shape,
+                       const void *data, size_t nbytes)
+{
+    char h[256];
+    int hl = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    size_t pre = major == 1 ? 10 : 12;
+    size_t total = (pre + (size_t)hl + 1 + 63) / 64 * 64;
+    size_t hlen = total - pre;
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (uint8_t)major;
+    buf[7] = 0;
+    if (major == 1) {
+        buf[8] = (uint8_t)(hlen & 0xff);
+        buf[9] = (uint8_t)(hlen >> 8);
+    } else {
+        buf[8] = (uint8_t)(hlen & 0xff);
+        buf[9] = (uint8_t)(hlen >> 8);
+        buf[10] = buf[11] = 0;
+    }
+    memset(buf + pre, ' ', hlen);
+    memcpy(buf + pre, h, (size_t)hl);
+    buf[total - 1] = '\n';
+    memcpy(buf + total, data, nbytes);
+    return total + nbytes;
+}
+
+START_TEST(npy_reader)
+{
+    uint8_t buf[1024];
+    struct rm_host_tensor t;
+    struct rm_error err;
+    float f[6] = {1, 2, 3, 4, 5, 6.5f};
+    size_t n = make_npy(buf, 1, "<f4", "(2, 3)", f, sizeof f);
+    ck_assert_msg(rm_tensor_buffer_read(buf, n, "a.npy", &t, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(t.dtype, F32);
+    ck_assert_int_eq(t.rank, 2);
+    ck_assert_int_eq(t.dims[0], 2);
+    ck_assert_int_eq(t.dims[1], 3);
+    ck_assert(memcmp(t.data, f, sizeof f) == 0);
+    rm_host_tensor_free(&t);
+
+    int64_t v[3] = {-1, 0, 1LL << 40};
+    n = make_npy(buf, 2, "<i8", "(3,)", v, sizeof v);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "b.npy", &t, NULL, 0, &err), 0);
+    ck_assert_int_eq(t.dtype, I64);
+    ck_assert_int_eq(t.rank, 1);
+    ck_assert(memcmp(t.data, v, sizeof v) == 0);
+    rm_host_tensor_free(&t);
+
+    double d[2] = {0.25, -3};
+    n = make_npy(buf, 3, "<f8", "(1, 2)", d, sizeof d);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "c.npy", &t, NULL, 0, &err), 0);
+    ck_assert(((float *)t.data)[0] == 0.25f && ((float *)t.data)[1] == -3.0f);
+    rm_host_tensor_free(&t);
+
+    /* scalar */
+    n = make_npy(buf, 1, "<f4", "()", f, 4);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "s.npy", &t, NULL, 0, &err), 0);
+    ck_assert_int_eq(t.rank, 0);
+    ck_assert_int_eq(t.numel, 1);
+    rm_host_tensor_free(&t);
+}
+END_TEST
+
+START_TEST(npy_hostile)
+{
+    uint8_t buf[1024];
+    struct rm_host_tensor t;
+    struct rm_error err;
+    float f[6] = {0};
+    size_t n = make_npy(buf, 1, "<f4", "(2, 3)", f, sizeof f);
+    /* every truncation is an error, never a crash */
+    for (size_t k = 0; k < n; k++)
+        ck_assert_int_lt(rm_tensor_buffer_read(buf, k, "t.npy", &t, NULL, 0, &err), 0);
+    /* data longer than the shape says */
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n - 4, "t.npy", &t, NULL, 0, &err), RM_EFORMAT);
+    /* dims whose product overflows */
+    n = make_npy(buf, 1, "<f4", "(4294967296, 4294967296, 4294967296)", f, sizeof f);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "big.npy", &t, NULL, 0, &err), RM_EFORMAT);
+    n = make_npy(buf, 1, "<f4", "(99999999999999999999999,)", f, sizeof f);
+    ck_assert_int_lt(rm_tensor_buffer_read(buf, n, "big.npy", &t, NULL, 0, &err), 0);
+    n = make_npy(buf, 1, ">f4", "(6,)", f, sizeof f);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "be.npy", &t, NULL, 0, &err), RM_EUNSUPPORTED);
+    n = make_npy(buf, 1, "<f4", "(2, 3)", f, sizeof f);
+    memcpy(strstr((char *)buf + 10, "False"), "True ", 5);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "f.npy", &t, NULL, 0, &err), RM_EUNSUPPORTED);
+    /* header length pointing past the end */
+    n = make_npy(buf, 1, "<f4", "(2, 3)", f, sizeof f);
+    buf[8] = 0xff;
+    buf[9] = 0xff;
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "h.npy", &t, NULL, 0, &err), RM_EFORMAT);
+    n = make_npy(buf, 9, "<f4", "(2, 3)", f, sizeof f);
+    ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "v.npy", &t, NULL, 0, &err), RM_EUNSUPPORTED);
+}
+END_TEST
+
+static uint8_t *pack_tensor(const int64_t *dims, size_t nd, int32_t dt, const void *raw, size_t rawlen,
+                            size_t *size)
+{
+    Onnx__TensorProto tp;
+    onnx__tensor_proto__init(&tp);
+    tp.n_dims = nd;
+    tp.dims = (int64_t *)dims;
+    tp.has_data_type = 1;
+    tp.data_type = dt;
+    tp.name = "t";
+    tp.has_raw_data = 1;
+    tp.raw_data.len = rawlen;
+    tp.raw_data.data = (uint8_t *)raw;
+    *size = onnx__tensor_proto__get_packed_size(&tp);
+    uint8_t *b = malloc(*size);
+    ck_assert(b != NULL);
+    onnx__tensor_proto__pack(&tp, b);
+    return b;
+}
+
+START_TEST(pb_reader_and_writer)
+{
+    struct rm_host_tensor t, u;
+    struct rm_error err;
+    char name[64];
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tiny_resnet/test_data_set_0/input_0.pb", testdata());
+    ck_assert_int_eq(rm_tensor_file_read(path, &t, name, sizeof name, &err), 0);
+    ck_assert_str_eq(name, "input");
+    ck_assert_int_eq(t.rank, 4);
+    ck_assert_int_eq(t.numel, 3 * 32 * 32);
+    char dir[] = "/tmp/rm-engine-XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/x.pb", dir);
+    ck_assert_int_eq(rm_tensor_file_write_pb(path, &t, "again", &err), 0);
+    ck_assert_int_eq(rm_tensor_file_read(path, &u, name, sizeof name, &err), 0);
+    ck_assert_str_eq(name, "again");
+    ck_assert_int_eq(u.numel, t.numel);
+    ck_assert(memcmp(t.data, u.data, (size_t)t.numel * 4) == 0);
+    unlink(path);
+    rmdir(dir);
+    rm_host_tensor_free(&t);
+    rm_host_tensor_free(&u);
+    ck_assert_int_eq(rm_tensor_file_read("/nonexistent/x.pb", &t, NULL, 0, &err), RM_EIO);
+}
+END_TEST
+
+START_TEST(pb_hostile)
+{
+    struct rm_host_tensor t;
+    struct rm_error err;
+    float f[4] = {1, 2, 3, 4};
+    int64_t dims[2] = {2, 2};
+    size_t n;
+    uint8_t *b = pack_tensor(dims, 2, F32, f, sizeof f, &n);
+    ck_assert_int_eq(rm_tensor_buffer_read(b, n, "ok.pb", &t, NULL, 0, &err), 0);
+    rm_host_tensor_free(&t);
+    for (size_t k = 0; k < n; k++) {
+        int rc = rm_tensor_buffer_read(b, k, "cut.pb", &t, NULL, 0, &err);
+        ck_assert_int_le(rc, 0);
+        if (rc == 0) /* a prefix can be valid protobuf, but then it has fewer fields */
+            rm_host_tensor_free(&t);
+    }
+    free(b);
+    /* raw data shorter than the dims need */
+    b = pack_tensor(dims, 2, F32, f, 12, &n);
+    ck_assert_int_eq(rm_tensor_buffer_read(b, n, "short.pb", &t, NULL, 0, &err), RM_EFORMAT);
+    free(b);
+    /* huge and negative dims */
+    int64_t big[3] = {1LL << 40, 1LL << 40, 1LL << 40};
+    b = pack_tensor(big, 3, F32, f, sizeof f, &n);
+    ck_assert_int_eq(rm_tensor_buffer_read(b, n, "big.pb", &t, NULL, 0, &err), RM_EFORMAT);
+    free(b);
+    int64_t neg[2] = {-1, -4};
+    b = pack_tensor(neg, 2, F32, f, sizeof f, &n);
+    ck_assert_int_eq(rm_tensor_buffer_read(b, n, "neg.pb", &t, NULL, 0, &err), RM_EFORMAT);
+    free(b);
+    /* unsupported element type */
+    b = pack_tensor(dims, 2, ONNX__TENSOR_PROTO__DATA_TYPE__STRING, f, sizeof f, &n);
+    ck_assert_int_eq(rm_tensor_buffer_read(b, n, "str.pb", &t, NULL, 0, &err), RM_EUNSUPPORTED);
+    free(b);
+    /* garbage */
+    uint8_t junk[64];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    ck_assert_int_lt(rm_tensor_buffer_read(junk, sizeof junk, "junk.pb", &t, NULL, 0, &err), 0);
+}
+END_TEST
+
+START_TEST(fma_peak_is_measured)
+{
+    double g = rm_fma_peak_gflops(1);
+    ck_assert(g > 1.0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("pytorch");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, matches_pytorch, 0, 2 * N_MODELS);
+    tcase_add_test(tc, steps_expose_every_node_output);
+    tcase_add_test(tc, fused_steps_hide_intermediates);
+    tcase_add_test(tc, random_inputs_are_seeded);
+    tcase_add_test(tc, set_input_checks_shape);
+    tcase_add_test(tc, unsupported_op_is_refused_before_running);
+    tcase_add_test(tc, tiny_model_sigmoid);
+    suite_add_tcase(s, tc);
+    TCase *io = tcase_create("tensorio");
+    tcase_add_test(io, npy_reader);
+    tcase_add_test(io, npy_hostile);
+    tcase_add_test(io, pb_reader_and_writer);
+    tcase_add_test(io, pb_hostile);
+    tcase_add_test(io, fma_peak_is_measured);
+    suite_add_tcase(s, io);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
