@@ -1,12 +1,17 @@
 /* libFuzzer harness: arbitrary bytes through everything remodel does with a model
  * file before running it: load (wire check, unpack, external data refusal), graph
- * index, structural check, shape inference (lenient and strict) and the info summary.
+ * index, structural check, shape inference (lenient and strict), the info summary,
+ * the module tree and its repr (show), and compiling an inference plan.
  * Built by fuzz/run.sh with clang, -fsanitize=fuzzer,address,undefined. */
 #include "rm_check.h"
 #include "rm_graph.h"
 #include "rm_info.h"
 #include "rm_model.h"
+#include "rm_engine.h"
 #include "rm_shape.h"
+#include "rm_tree.h"
+
+#include <stdlib.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +37,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rm_graph_init(&g, m, &err) == 0) {
             struct rm_shape_opts strict = {.strict = 1, .dynamic_dim = 1};
             rm_shape_infer(&g, &strict, &err);
+            rm_graph_free(&g);
+        }
+        if (rm_graph_init(&g, m, &err) == 0) {
+            struct rm_tree *t = NULL;
+            if (rm_tree_build(&t, &g, &err) == 0) {
+                free(rm_tree_repr(t, t->root, -1));
+                rm_tree_free(t);
+            }
+            struct rm_plan *p = NULL;
+            struct rm_plan_opts po;
+            rm_plan_opts_default(&po);
+            po.threads = 1;
+            if (rm_plan_init(&p, &g, &po, &err) == 0) {
+                rm_plan_random_inputs(p, 1);
+                rm_plan_run(p, &err);
+            }
+            rm_plan_free(p);
             rm_graph_free(&g);
         }
     }

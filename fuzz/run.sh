@@ -2,7 +2,8 @@
 # Fuzz the model loader and everything that reads a model, for a fixed budget.
 #   fuzz/run.sh [SECONDS]     (default 300)
 # Builds build-fuzz/ with clang, libFuzzer, ASan and UBSan; seeds the corpus from
-# testdata/ and from tests/fuzz-regressions/; any crash is written to
+# testdata/, tests/fuzz-regressions/ and ONNX's conformance models (libonnx-testdata);
+# any crash is written to
 # fuzz/crashes/ — minimise it, add it to tests/fuzz-regressions/ (the test suite
 # loads every file there) and fix the bug.
 set -euo pipefail
@@ -16,9 +17,13 @@ fi
 ninja -C build-fuzz fuzz/fuzz_model
 CORPUS=build-fuzz/corpus
 mkdir -p "$CORPUS" fuzz/crashes
-for f in testdata/*.onnx tests/fuzz-regressions/*; do
+for f in testdata/*.onnx testdata/edits/*.onnx tests/fuzz-regressions/*; do
     [ -f "$f" ] || continue
     [ "$(stat -c %s "$f")" -le 262144 ] && cp "$f" "$CORPUS/" 2>/dev/null || true
+done
+# ONNX's conformance models cover every op the engine knows (and many it refuses)
+for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
+    [ -f "$f" ] && cp "$f" "$CORPUS/$(basename "$(dirname "$f")").onnx"
 done
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 build-fuzz/fuzz/fuzz_model "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \

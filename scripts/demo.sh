@@ -1,6 +1,6 @@
 #!/bin/bash
-# The main job on the bundled resnet18: look at it, check it, save it back.
-#   scripts/demo.sh [OUT_DIR]
+# The main job on the bundled resnet18: show its tree, make an edit, verify it, save it.
+#   scripts/demo.sh [OUT_DIR]        (default out/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -10,6 +10,14 @@ R=build/src/remodel
 M=testdata/resnet18.onnx
 set -x
 $R info "$M"
-$R check "$M"
-$R save "$M" -o "$OUT/resnet18.onnx"
-cmp "$M" "$OUT/resnet18.onnx"
+$R show "$M" --depth 2
+$R show "$M" 'layer4[0]'
+# shrink layer4.0.conv1 from 512 to 256 output channels; BatchNorm and conv2 follow
+$R replace "$M" layer4.0.conv1 'Conv2d(256, 256, kernel_size=3, stride=2, padding=1, bias=False)' \
+    --propagate -o "$OUT/resnet18_replaced.onnx"
+$R check "$OUT/resnet18_replaced.onnx"
+# where do the outputs part ways? (exit 1: they differ, as an edited layer should)
+$R diff "$M" "$OUT/resnet18_replaced.onnx" --layers --report "$OUT/replace_report.html" | tail -n 4 || true
+# prune 30% of the channels of every prunable group, coupled layers following
+$R prune "$M" --global --ratio 0.3 -o "$OUT/resnet18_pruned.onnx"
+$R run "$OUT/resnet18_pruned.onnx" --bench 5 --threads 2

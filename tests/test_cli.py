@@ -18,7 +18,7 @@ import tempfile
 
 REMODEL, TESTDATA = sys.argv[1], sys.argv[2]
 MODELS = ["resnet18", "tiny_resnet", "mobilenet_tiny", "concat_net", "se_net", "shared_init"]
-COMMANDS = ["info", "check", "save"]
+COMMANDS = ["info", "check", "save", "show", "run", "diff", "replace", "prune", "fold-bn"]
 
 passed = failed = 0
 
@@ -190,6 +190,83 @@ def _():
         bad = os.path.join(d, "bad.onnx")
         onnx.save(m, bad)
         one_error_line(*run("info", bad), "bad.onnx", "'..'")
+
+
+def onnx_accepts(path):
+    """onnx's checker with full shape inference, and strict shape inference."""
+    import onnx
+    import onnx.shape_inference
+    onnx.checker.check_model(path, full_check=True)
+    onnx.shape_inference.infer_shapes(onnx.load(path), check_type=True, strict_mode=True)
+
+
+def edit_cases():
+    with open(os.path.join(TESTDATA, "edits", "cases.tsv")) as f:
+        for line in f:
+            case, m, path, propagate, spec = line.rstrip("\n").split("\t")
+            yield case, ["replace", model(m), path, spec] + (["--propagate"] if propagate == "1" else [])
+    with open(os.path.join(TESTDATA, "edits", "prune_cases.tsv")) as f:
+        for line in f:
+            case, m, path, chans = line.rstrip("\n").split("\t")
+            yield case, ["prune", model(m), path, "--channels", chans]
+    for m in MODELS:
+        yield f"global_{m}", ["prune", model(m), "--global", "--ratio", "0.3"]
+    for m in ("tiny_resnet", "shared_init"):
+        yield f"fold_{m}", ["fold-bn", model(m)]
+
+
+@case("every edited testdata model passes onnx's checker with full shape inference")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        for case, args in edit_cases():
+            out = os.path.join(d, case + ".onnx")
+            rc, stdout, err = run(*args, "-o", out)
+            assert rc == 0, f"{case}: exit {rc}: {err}"
+            assert "verify: output" in stdout and f"wrote {out}" in stdout, f"{case}: {stdout}"
+            try:
+                onnx_accepts(out)
+            except Exception as e:  # noqa: BLE001 - report which case failed and why
+                raise AssertionError(f"{case}: onnx rejects the edited model: {e}")
+            rc, _, err = run("check", out)
+            assert rc == 0, f"{case}: remodel check: {err}"
+
+
+@case("edits refuse what does not fit: exit 2, one line, nothing written")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "x.onnx")
+        one_error_line(*run("replace", model("resnet18"), "layer4.0.conv1", "Conv2d(111, 111, 3, 2, 1)", "-o", out),
+                       "layer4.0.conv1", "layer4.0.conv2", "256", "512")
+        one_error_line(*run("replace", model("tiny_resnet"), "layer1.0.conv2", "Conv2d(8, 6, 3, padding=1)",
+                            "--propagate", "-o", out), "Add")
+        one_error_line(*run("replace", model("tiny_resnet"), "layer9.conv1", "Conv2d(8, 8, 3)", "-o", out),
+                       "no module 'layer9.conv1'", "nearest")
+        one_error_line(*run("replace", model("tiny_resnet"), "layer1.0.conv1", "Conv2d(8, 8, 3, kernel=2)", "-o", out),
+                       "no argument 'kernel'")
+        one_error_line(*run("replace", model("tiny_resnet"), "layer1.0.conv1", "Conv2d(8, 8, 3)", "--init", "ones",
+                            "-o", out), "--init")
+        one_error_line(*run("prune", model("tiny_resnet"), "layer1.0.conv1", "--ratio", "1.5", "-o", out), "--ratio")
+        one_error_line(*run("prune", model("tiny_resnet"), "layer1.0.conv1", "--channels", "0,99", "-o", out),
+                       "out of range")
+        one_error_line(*run("prune", model("tiny_resnet"), "conv1", "--ratio", "0.5", "--channels", "1", "-o", out),
+                       "exactly one")
+        one_error_line(*run("prune", model("tiny_resnet"), "--ratio", "0.5", "-o", out), "--global")
+        assert os.listdir(d) == [], os.listdir(d)
+
+
+@case("replace with --init kaiming and zeros; -o naming the input")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "m.onnx")
+        shutil.copy(model("tiny_resnet"), src)
+        for init in ("kaiming", "zeros"):
+            rc, out, err = run("replace", src, "layer1[0].conv1", "Conv2d(8, 8, 5, padding=2)", "--init", init,
+                               "--seed", "7", "-o", src)
+            assert rc == 0, err
+            assert "Conv2d(8, 8, kernel_size=(5, 5)" in out, out
+        rc, out, _ = run("show", src, "layer1.0.conv1")
+        assert rc == 0 and "Conv2d(8, 8, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))" in out, out
+        assert os.listdir(d) == ["m.onnx"], os.listdir(d)
 
 
 print(f"{passed} passed, {failed} failed")
