@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_pipeline.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int rm_fuzz_one(const uint8_t *data, size_t size)
 {
     struct rm_error err;
     struct rm_model *m = NULL;
@@ -60,3 +60,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rm_model_free(m);
     return 0;
 }
+
+#ifndef RM_FUZZ_NO_MAIN
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return rm_fuzz_one(data, size);
+}
+#endif

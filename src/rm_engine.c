@@ -1428,6 +1428,23 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
                                     ? g->nodes[i].proto->domain : "",
                                 g->nodes[i].proto->domain && g->nodes[i].proto->domain[0] ? "." : "",
                                 g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
+    /* the plan assumes one producer per tensor, defined before use (fuzzing found a
+     * model with two nodes writing 'y'; buffers were freed under the second one) */
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t k = 0; k < g->nodes[i].proto->n_output; k++) {
+            int v = g->nodes[i].outputs[k];
+            if (v >= 0 && g->values[v].producer != (int)i)
+                return rm_error_set(err, RM_EFORMAT, "node '%s': output '%s' is already produced by node '%s'",
+                                    rm_graph_node_label(g, i), g->values[v].name,
+                                    g->values[v].producer >= 0 ? g->nodes[g->values[v].producer].proto->name
+                                                                     ? g->nodes[g->values[v].producer].proto->name
+                                                                     : "?"
+                                                               : "?");
+            if (v >= 0 && (g->values[v].init >= 0 || g->values[v].input >= 0))
+                return rm_error_set(err, RM_EFORMAT,
+                                    "node '%s': output '%s' has the name of an initializer or graph input",
+                                    rm_graph_node_label(g, i), g->values[v].name);
+        }
     p = calloc(1, sizeof *p);
     if (!p)
         return rm_error_set(err, RM_ENOMEM, "out of memory");

@@ -1,0 +1,59 @@
+/* Replays every input in tests/fuzz-regressions/ (inputs on which fuzz/run.sh once found
+ * a crash) through the fuzzing pipeline. The assertion is that each one finishes: under
+ * AddressSanitizer (scripts/test.sh) a memory error aborts the test. */
+#include "../fuzz/fuzz_pipeline.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *dir(void)
+{
+    const char *d = getenv("RM_REGRESSIONS");
+    return d ? d : "tests/fuzz-regressions";
+}
+
+START_TEST(replay_all)
+{
+    DIR *d = opendir(dir());
+    ck_assert_msg(d != NULL, "cannot open %s", dir());
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir(), e->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_msg(f != NULL, "cannot open %s", path);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *buf = malloc((size_t)size + 1);
+        ck_assert(buf != NULL);
+        ck_assert_int_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+        fclose(f);
+        ck_assert_int_eq(rm_fuzz_one(buf, (size_t)size), 0);
+        free(buf);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_gt(n, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("regressions");
+    TCase *t = tcase_create("fuzz");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, replay_all);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
