@@ -93,6 +93,22 @@ static bool passthrough(const char *op)
     return false;
 }
 
+/* ReduceMean/ReduceMax over spatial axes only (axes attribute, no 0 or 1): a global
+ * pool written as a reduction (ShuffleNetV2 ends so); channels pass through. */
+static bool reduces_space_only(const Onnx__NodeProto *np)
+{
+    if (!np->op_type || (strcmp(np->op_type, "ReduceMean") != 0 && strcmp(np->op_type, "ReduceMax") != 0))
+        return false;
+    size_t n;
+    const int64_t *axes = rm_node_attr_ints(np, "axes", &n);
+    if (!axes || np->n_input > 1)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (axes[i] == 0 || axes[i] == 1 || axes[i] < 0)
+            return false;
+    return true;
+}
+
 static bool is_depthwise(const struct edit *e, int node)
 {
     const struct rm_node *n = &e->g.nodes[node];
@@ -173,7 +189,7 @@ static int analyse(struct analysis *a, struct edit *e)
         const struct rm_node *n = &g->nodes[i];
         const char *op = rm_edit_op(e, (int)i);
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        if (passthrough(op) && is_channel_tensor(a, x)) {
+        if ((passthrough(op) || reduces_space_only(n->proto)) && is_channel_tensor(a, x)) {
             join(a, x, y);
         } else if (!strcmp(op, "Conv") && is_depthwise(e, (int)i)) {
             join(a, x, y);
@@ -253,7 +269,7 @@ static int analyse(struct analysis *a, struct edit *e)
         } else if (!strcmp(op, "BatchNormalization")) {
             if (gx)
                 fail |= push(&gx->members, &gx->n_members, (int)i);
-        } else if (passthrough(op)) {
+        } else if (passthrough(op) || reduces_space_only(n->proto)) {
             /* joined in pass 1 */
         } else if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
             for (size_t k = 0; k < n->proto->n_input; k++) {
@@ -328,13 +344,31 @@ static int analyse(struct analysis *a, struct edit *e)
         if (fail)
             return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     }
-    /* groups fed by concats are fine, but a concat output group must not be pruned by
-     * itself (it has no producer); groups without producers are never candidates */
     for (int i = 0; i < a->n_groups; i++) {
         struct group *gr = &a->groups[i];
         if (gr->channels <= 0)
             block(a, gr->root, "its channel count is unknown", -1);
-        /* a producer conv reading a weight that is computed cannot be sliced; checked on use */
+    }
+    /* a Concat output's channels are its inputs' channels: when the output group cannot
+     * be followed (ShuffleNet's channel shuffle after a concat), neither can the inputs */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const struct rm_node *n = &g->nodes[i];
+            if (strcmp(rm_edit_op(e, (int)i), "Concat") != 0 || !n->proto->n_output)
+                continue;
+            int y = n->outputs[0];
+            struct group *gy = is_channel_tensor(a, y) ? group_of_value(a, y) : NULL;
+            if (!gy || !gy->unprunable)
+                continue;
+            for (size_t k = 0; k < n->proto->n_input; k++) {
+                struct group *gk = is_channel_tensor(a, n->inputs[k]) ? group_of_value(a, n->inputs[k]) : NULL;
+                if (gk && !gk->unprunable) {
+                    block(a, n->inputs[k], "it feeds a Concat whose output channels cannot be followed", (int)i);
+                    changed = true;
+                }
+            }
+        }
     }
     return 0;
 }
