@@ -6,10 +6,12 @@
 # Debian's python3-torchvision installed, MobileNetV2 and ResNet-50 (untrained,
 # exported once into build-release/bench-models/) are measured too.
 #
-#   bench/engine.sh [MODEL] [THREADS] [ITERS] [ROUNDS]
+#   bench/engine.sh [MODEL] [THREADS] [ITERS] [ROUNDS]     (MODEL "" = the default set)
 #
-# ONEDNN_VERBOSE=1 bench/engine.sh shows which kernels run (expect brgconv/jit
-# avx512_core convolutions, blocked or nhwc layouts, no per-run weight reorders).
+# To see which kernels run (oneDNN prints on stdout, so not through this script):
+#   ONEDNN_VERBOSE=1 build-release/src/remodel run testdata/resnet18.onnx --threads 2
+# expect brgconv/jit avx512_core convolutions on nhwc or blocked layouts, weight
+# reorders only at plan time, and no reorders between layers.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 models=${1:-$here/testdata/resnet18.onnx}
