@@ -187,6 +187,8 @@ static int infer_reshape(struct rm_plan *p, int node, struct val *x, struct val 
             at = (int)i;
         } else if (dims[i] < 0) {
             return ERR(RM_EFORMAT, "invalid shape entry %lld", (long long)dims[i]);
+        } else if (dims[i] && known > INT64_MAX / dims[i]) {
+            return ERR(RM_EFORMAT, "shape entries multiply past int64");
         } else {
             known *= dims[i];
         }

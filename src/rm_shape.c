@@ -298,6 +298,8 @@ static int infer_node(struct ctx *c)
             int64_t *p = i < axis ? &a : &b;
             if (x->dims[i] < 0 || *p < 0)
                 *p = -1;
+            else if (x->dims[i] && *p > INT64_MAX / x->dims[i])
+                return bad(c, "shape size overflows");
             else
                 *p *= x->dims[i];
         }
@@ -386,6 +388,8 @@ static int infer_node(struct ctx *c)
                 infer_at = (int)i;
             else if (shape[i] < 0)
                 return bad(c, "invalid shape value");
+            else if (shape[i] && known > INT64_MAX / shape[i])
+                return bad(c, "shape size overflows");
             else
                 known *= shape[i];
         }
