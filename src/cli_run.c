@@ -75,9 +75,10 @@ static int run_run(int argc, char **argv)
                                          {"bench", required_argument, NULL, 'b'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"no-fuse", no_argument, NULL, 'F'},
+                                         {"direct-conv", no_argument, NULL, 'D'},
                                          {0, 0, 0, 0}};
     const char *inputs[MAX_INPUTS], *outdir = NULL;
-    int n_inputs = 0, json = 0, fuse = 1, c;
+    int n_inputs = 0, json = 0, fuse = 1, direct = 0, c;
     long long seed = 0, threads = 0, bench = 0;
     while ((c = getopt_long(argc, argv, "i:o:", opts, NULL)) != -1) {
         switch (c) {
@@ -106,6 +107,9 @@ static int run_run(int argc, char **argv)
             break;
         case 'F':
             fuse = 0;
+            break;
+        case 'D':
+            direct = 1;
             break;
         default:
             return cli_usage(&cli_cmd_run, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -157,6 +161,7 @@ static int run_run(int argc, char **argv)
     rm_plan_opts_default(&po);
     po.threads = (int)threads;
     po.fuse = fuse;
+    po.direct_conv = direct;
     po.n_given = n_inputs;
     po.given_names = name_ptrs;
     po.given_values = given;
@@ -325,6 +330,8 @@ const struct cli_cmd cli_cmd_run = {
     "                         GFLOP/s (2 x MACs / median) and the fraction of the\n"
     "                         FP32 FMA peak measured in this process\n"
     "  --no-fuse              keep BatchNorm, activations and Adds as separate steps\n"
+    "  --direct-conv          direct convolution only (default: Winograd for 3x3\n"
+    "                         stride-1 convs with >= 16 channels where oneDNN has it)\n"
     "  --json                 print one JSON document: outputs, and with --bench\n"
     "                         latency_ms {median, min}, gflops, peak_gflops, peak_fraction\n"
     "Dynamic input dimensions are 1. Exit 2 for bad input (unreadable or mismatched\n"

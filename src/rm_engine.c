@@ -28,6 +28,7 @@ void rm_plan_opts_default(struct rm_plan_opts *o)
     o->threads = 0;
     o->fuse = 1;
     o->dynamic_dim = 1;
+    o->direct_conv = 0;
     o->n_given = 0;
     o->given_names = NULL;
     o->given_values = NULL;
@@ -705,8 +706,13 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         pl[i] = win.pl[i];
         pr[i] = win.pr[i];
     }
+    /* Winograd for the 3x3 stride-1 convs it suits (resnet18: 11.5 -> 9.7 ms on 2 cores);
+     * direct where oneDNN has no Winograd kernel for the shape */
+    bool wino = !p->opts.direct_conv && g == 1 && sp == 2 && w->dims[2] == 3 && w->dims[3] == 3 &&
+                win.s[0] == 1 && win.s[1] == 1 && win.d[0] == 1 && win.d[1] == 1 && ICg >= 16 && OC >= 16;
     dnnl_convolution_desc_t cd;
-    CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+    CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                     wino ? dnnl_convolution_winograd : dnnl_convolution_direct,
                                                      &src_md, &w_md, has_bias ? &b_md : NULL, &dst_md,
                                                      strides, dil, pl, pr));
     CHECK(dnnl_primitive_attr_create(&attr));
@@ -720,7 +726,12 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         }
         CHECK(dnnl_primitive_attr_set_post_ops(attr, pops));
     }
-    CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
+    if (wino && dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL) != dnnl_success) {
+        pd = NULL;
+        cd.alg_kind = dnnl_convolution_direct;
+    }
+    if (!pd)
+        CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *w_q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst_q = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);

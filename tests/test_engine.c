@@ -31,7 +31,7 @@ struct loaded {
     struct rm_plan *p;
 };
 
-static void load(struct loaded *l, const char *name, int fuse)
+static void load_with(struct loaded *l, const char *name, int fuse, int direct_conv)
 {
     char path[1024];
     struct rm_error err;
@@ -43,7 +43,13 @@ static void load(struct loaded *l, const char *name, int fuse)
     ck_assert_msg(rm_graph_init(&l->g, l->m, &err) == 0, "%s", err.msg);
     rm_plan_opts_default(&o);
     o.fuse = fuse;
+    o.direct_conv = direct_conv;
     ck_assert_msg(rm_plan_init(&l->p, &l->g, &o, &err) == 0, "%s: %s", name, err.msg);
+}
+
+static void load(struct loaded *l, const char *name, int fuse)
+{
+    load_with(l, name, fuse, 0);
 }
 
 static void unload(struct loaded *l)
@@ -78,12 +84,13 @@ static double rel_err(const struct rm_host_tensor *a, const struct rm_host_tenso
 
 START_TEST(matches_pytorch)
 {
-    const char *name = models[_i / 2];
-    int fuse = _i % 2 == 0;
+    /* three plans per model: fused, unfused, fused with direct convolution only */
+    const char *name = models[_i / 3];
+    int fuse = _i % 3 != 1, direct = _i % 3 == 2;
     struct loaded l;
     struct rm_host_tensor in, ref, out;
     struct rm_error err;
-    load(&l, name, fuse);
+    load_with(&l, name, fuse, direct);
     read_ref(name, "input_0.pb", &in);
     read_ref(name, "output_0.pb", &ref);
     ck_assert_int_eq(rm_plan_n_inputs(l.p), 1);
@@ -92,7 +99,7 @@ START_TEST(matches_pytorch)
     ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
     ck_assert_int_eq(out.rank, ref.rank);
     double e = rel_err(&out, &ref);
-    printf("%-15s fuse=%d  max|err|/max|ref| = %.3g\n", name, fuse, e);
+    printf("%-15s fuse=%d direct=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, e);
     ck_assert_msg(e <= 1e-4, "%s fuse=%d: relative error %g", name, fuse, e);
     /* a second run gives the same result (no state leaks between runs) */
     ck_assert_int_eq(rm_plan_run(l.p, &err), 0);
@@ -556,7 +563,7 @@ int main(void)
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("pytorch");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, matches_pytorch, 0, 2 * N_MODELS);
+    tcase_add_loop_test(tc, matches_pytorch, 0, 3 * N_MODELS);
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);
