@@ -472,7 +472,8 @@ static void arg_ints(struct rm_module *m, const char *key, const int64_t *v, int
 {
     struct rm_arg *a = add_arg(m, key, RM_ARG_INTS);
     if (a) {
-        a->n = n > 3 ? 3 : n;
+        int cap = (int)(sizeof a->i / sizeof a->i[0]); /* 2-D modules: pairs */
+        a->n = n > cap ? cap : n;
         for (int i = 0; i < a->n; i++)
             a->i[i] = v[i];
         a->scalar_repr = scalar;
