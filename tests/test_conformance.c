@@ -5,6 +5,7 @@
  * data, never from remodel. */
 #include "rm_engine.h"
 #include "rm_model.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -296,9 +297,5 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, conformance);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return rm_test_run(s);
 }

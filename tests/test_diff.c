@@ -7,177 +7,14 @@
 #include "rm_graph.h"
 #include "rm_model.h"
 #include "rm_tree.h"
+#include "test_util.h"
 
 #include <check.h>
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static const char *testdata(void)
-{
-    const char *d = getenv("RM_TESTDATA");
-    return d ? d : "testdata";
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf != NULL);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* ---- a strict minimal JSON reader ------------------------------------------------------- */
-
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jv {
-    int type;
-    char *str;
-    double num;
-    size_t n;
-    char **keys;
-    struct jv **items;
-};
-
-static void ws(const char **p)
-{
-    while (isspace((unsigned char)**p))
-        (*p)++;
-}
-
-static char *jstr(const char **p)
-{
-    ck_assert_int_eq(**p, '"');
-    (*p)++;
-    size_t cap = 64, n = 0;
-    char *s = malloc(cap);
-    while (**p != '"') {
-        ck_assert_msg(**p, "unterminated JSON string");
-        ck_assert_msg((unsigned char)**p >= 0x20, "raw control character in a JSON string");
-        char c = *(*p)++;
-        if (c == '\\') {
-            char e = *(*p)++;
-            ck_assert_msg(strchr("\"\\/bfnrtu", e) && e, "bad escape \\%c", e);
-            if (e == 'u') {
-                for (int i = 0; i < 4; i++)
-                    ck_assert_msg(isxdigit((unsigned char)(*p)[i]), "bad \\u escape");
-                *p += 4;
-                c = '?';
-            } else {
-                c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
-            }
-        }
-        if (n + 2 > cap)
-            s = realloc(s, cap *= 2);
-        s[n++] = c;
-    }
-    (*p)++;
-    s[n] = '\0';
-    return s;
-}
-
-static struct jv *jparse(const char **p)
-{
-    struct jv *v = calloc(1, sizeof *v);
-    ws(p);
-    if (**p == '{' || **p == '[') {
-        bool obj = **p == '{';
-        char close = obj ? '}' : ']';
-        v->type = obj ? J_OBJ : J_ARR;
-        (*p)++;
-        ws(p);
-        if (**p == close) {
-            (*p)++;
-            return v;
-        }
-        for (;;) {
-            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
-            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
-            v->keys[v->n] = NULL;
-            if (obj) {
-                ws(p);
-                v->keys[v->n] = jstr(p);
-                ws(p);
-                ck_assert_msg(**p == ':', "expected ':' near '%.20s'", *p);
-                (*p)++;
-            }
-            v->items[v->n++] = jparse(p);
-            ws(p);
-            if (**p == ',') {
-                (*p)++;
-                continue;
-            }
-            ck_assert_msg(**p == close, "expected ',' or '%c' near '%.20s'", close, *p);
-            (*p)++;
-            break;
-        }
-    } else if (**p == '"') {
-        v->type = J_STR;
-        v->str = jstr(p);
-    } else if (!strncmp(*p, "null", 4)) {
-        *p += 4;
-    } else if (!strncmp(*p, "true", 4) || !strncmp(*p, "false", 5)) {
-        v->type = J_BOOL;
-        v->num = **p == 't';
-        *p += v->num ? 4 : 5;
-    } else {
-        char *end;
-        ck_assert_msg(**p == '-' || isdigit((unsigned char)**p), "bad JSON near '%.20s'", *p);
-        v->type = J_NUM;
-        v->num = strtod(*p, &end);
-        ck_assert_msg(end != *p, "bad JSON near '%.20s'", *p);
-        *p = end;
-    }
-    return v;
-}
-
-static struct jv *jparse_doc(const char *text)
-{
-    const char *p = text;
-    struct jv *v = jparse(&p);
-    ws(&p);
-    ck_assert_msg(*p == '\0', "trailing text after the JSON document: '%.20s'", p);
-    return v;
-}
-
-static void jfree(struct jv *v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < v->n; i++) {
-        free(v->keys[i]);
-        jfree(v->items[i]);
-    }
-    free(v->keys);
-    free(v->items);
-    free(v->str);
-    free(v);
-}
-
-static const struct jv *jget(const struct jv *o, const char *key)
-{
-    for (size_t i = 0; o && o->type == J_OBJ && i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return o->items[i];
-    ck_abort_msg("JSON key '%s' missing", key);
-    return NULL;
-}
 
 /* ---- models ------------------------------------------------------------------------------ */
 
@@ -192,7 +29,7 @@ static void open_model(struct fixture *f, const char *file)
     char path[1024];
     rm_error_clear(&err);
     memset(f, 0, sizeof *f);
-    snprintf(path, sizeof path, "%s/%s", testdata(), file);
+    snprintf(path, sizeof path, "%s/%s", rm_test_testdata(), file);
     ck_assert_msg(rm_model_load(&f->m, path, NULL, &err) == 0, "%s", err.msg);
     ck_assert_msg(rm_graph_init(&f->g, f->m, &err) == 0, "%s", err.msg);
 }
@@ -760,7 +597,7 @@ START_TEST(html_report)
     struct rm_report_info info = {"a <&> model.onnx", "b.onnx", "seeded random normal (seed 0)"};
     snprintf(path, sizeof path, "%s/report.html", dir);
     ck_assert_msg(rm_diff_write_report(&r, &info, path, &err) == 0, "%s", err.msg);
-    char *html = read_text(path);
+    char *html = rm_test_read_file(path, NULL);
     check_self_contained(html);
     ck_assert(strstr(html, "<svg") && strstr(html, "</svg>"));
     ck_assert(strstr(html, "FAIL"));
@@ -776,7 +613,7 @@ START_TEST(html_report)
     /* a passing diff without layers: verdict and output table, no chart */
     diff(&a, &a, false, &r);
     ck_assert_msg(rm_diff_write_report(&r, NULL, path, &err) == 0, "%s", err.msg);
-    html = read_text(path);
+    html = rm_test_read_file(path, NULL);
     check_self_contained(html);
     ck_assert(strstr(html, "PASS") && !strstr(html, "<svg"));
     free(html);
@@ -797,38 +634,6 @@ END_TEST
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
-/* Run remodel with argv (NULL-terminated, argv[0] ignored); capture stdout and stderr. */
-static int run_remodel(const char *const *args, char **out, char **errtext)
-{
-    const char *bin = getenv("RM_REMODEL");
-    char *dir = tmpdir_make(), po[1200], pe[1200];
-    snprintf(po, sizeof po, "%s/out", dir);
-    snprintf(pe, sizeof pe, "%s/err", dir);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(127);
-        char *argv[32];
-        int n = 0;
-        argv[n++] = (char *)bin;
-        for (; args[n - 1] && n < 31; n++)
-            argv[n] = (char *)args[n - 1];
-        argv[n] = NULL;
-        execv(bin, argv);
-        _exit(127);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status), "remodel died from a signal");
-    *out = read_text(po);
-    *errtext = read_text(pe);
-    rmtree(dir);
-    free(dir);
-    return WEXITSTATUS(status);
-}
-
 START_TEST(cli_diff)
 {
     if (!getenv("RM_REMODEL"))
@@ -836,16 +641,16 @@ START_TEST(cli_diff)
     struct rm_error err;
     char *dir = tmpdir_make(), tiny[1200], big[1200], pert[1200], pa[1200], pb[1200], rep[1200], in[1200],
          *out, *e;
-    snprintf(tiny, sizeof tiny, "%s/tiny_resnet.onnx", testdata());
-    snprintf(big, sizeof big, "%s/resnet18.onnx", testdata());
-    snprintf(in, sizeof in, "input=%s/tiny_resnet/test_data_set_0/input_0.pb", testdata());
+    snprintf(tiny, sizeof tiny, "%s/tiny_resnet.onnx", rm_test_testdata());
+    snprintf(big, sizeof big, "%s/resnet18.onnx", rm_test_testdata());
+    snprintf(in, sizeof in, "input=%s/tiny_resnet/test_data_set_0/input_0.pb", rm_test_testdata());
     snprintf(pert, sizeof pert, "%s/perturbed.onnx", dir);
     snprintf(pa, sizeof pa, "%s/a.onnx", dir);
     snprintf(pb, sizeof pb, "%s/b.onnx", dir);
     snprintf(rep, sizeof rep, "%s/report.html", dir);
 
     /* the model against itself, on PyTorch's reference input: exit 0 */
-    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 0);
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 0);
     ck_assert_msg(strstr(out, "PASS") && !*e, "%s%s", out, e);
     free(out);
     free(e);
@@ -857,8 +662,8 @@ START_TEST(cli_diff)
     set_f(w, 4, get_f(w, 4) - 0.5f);
     ck_assert_msg(rm_model_save(b.m, pert, &err) == 0, "%s", err.msg);
     close_model(&b);
-    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, pert, "--layers", "--json", "--report", rep,
-                                                  NULL}, &out, &e), 1);
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", tiny, pert, "--layers", "--json",
+                                                          "--report", rep, NULL}, &out, &e), 1);
     ck_assert_str_eq(e, "");
     struct jv *doc = jparse_doc(out);
     ck_assert(jget(doc, "pass")->num == 0);
@@ -866,12 +671,13 @@ START_TEST(cli_diff)
     jfree(doc);
     free(out);
     free(e);
-    char *html = read_text(rep);
+    char *html = rm_test_read_file(rep, NULL);
     check_self_contained(html);
     ck_assert(strstr(html, "<svg"));
     free(html);
     /* looser tolerances accept the same pair */
-    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, pert, "--atol", "100", NULL}, &out, &e), 0);
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", tiny, pert, "--atol", "100", NULL},
+                                         &out, &e), 0);
     free(out);
     free(e);
 
@@ -882,7 +688,7 @@ START_TEST(cli_diff)
     ck_assert_msg(rm_model_save(fb.m, pb, &err) == 0, "%s", err.msg);
     close_model(&fa);
     close_model(&fb);
-    ck_assert_int_eq(run_remodel((const char *[]){"diff", pa, pb, "--layers", NULL}, &out, &e), 0);
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", pa, pb, "--layers", NULL}, &out, &e), 0);
     ck_assert_msg(strstr(out, "layer1.0.conv1") && strstr(out, "(channel-aligned)"), "%s", out);
     free(out);
     free(e);
@@ -900,14 +706,14 @@ START_TEST(cli_diff)
         (const char *[]){"diff", tiny, tiny, "--report", "/nonexistent/r.html", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_msg(run_remodel(bad[i], &out, &e) == 2, "case %zu", i);
+        ck_assert_msg(rm_test_run_remodel(bad[i], &out, &e) == 2, "case %zu", i);
         ck_assert_msg(strstr(e, "remodel") == e && strchr(e, '\n') == e + strlen(e) - 1, "case %zu: %s", i, e);
         free(out);
         free(e);
     }
     /* a wrong-shaped input file: exit 2 naming the input */
-    snprintf(in, sizeof in, "input=%s/mobilenet_tiny/test_data_set_0/output_0.pb", testdata());
-    ck_assert_int_eq(run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 2);
+    snprintf(in, sizeof in, "input=%s/mobilenet_tiny/test_data_set_0/output_0.pb", rm_test_testdata());
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", tiny, tiny, "-i", in, NULL}, &out, &e), 2);
     ck_assert_msg(strstr(e, "input 'input'"), "%s", e);
     free(out);
     free(e);
@@ -939,9 +745,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rm_test_run(suite());
 }

@@ -7,6 +7,7 @@
 #include "rm_graph.h"
 #include "rm_check.h"
 #include "rm_tree.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <math.h>
@@ -15,29 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *testdata(void)
-{
-    const char *d = getenv("RM_TESTDATA");
-    return d ? d : "testdata";
-}
-
-static struct rm_model *load(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), name);
-    struct rm_error err;
-    struct rm_model *m;
-    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
-    return m;
-}
-
 static void run_input(struct rm_model *m, const char *input, struct rm_host_tensor *out);
 
 /* Run m on its model's reference input; output 0 into *out (owned). */
 static void run_model(struct rm_model *m, const char *model_name, struct rm_host_tensor *out)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_0.pb", testdata(), model_name);
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_0.pb", rm_test_testdata(), model_name);
     run_input(m, path, out);
 }
 
@@ -71,7 +56,7 @@ struct edit_case {
 static int read_cases(const char *file, int nfields, struct edit_case *cases, int max)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/edits/%s", testdata(), file);
+    snprintf(path, sizeof path, "%s/edits/%s", rm_test_testdata(), file);
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -156,7 +141,7 @@ START_TEST(replace_matches_pytorch)
     struct rm_error err;
     struct rm_conv_spec spec;
     ck_assert_msg(rm_conv_spec_parse(c->spec, &spec, &err) == 0, "%s", err.msg);
-    struct rm_model *m = load(c->model);
+    struct rm_model *m = rm_test_load_model(c->model);
     struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = c->propagate != 0};
     struct rm_edit_log log;
     ck_assert_msg(rm_replace_conv(m, c->path, &spec, &o, &log, &err) == 0, "%s: %s", c->name, err.msg);
@@ -165,7 +150,7 @@ START_TEST(replace_matches_pytorch)
     struct rm_host_tensor y;
     run_model(m, c->model, &y);
     char path[1024];
-    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", testdata(), c->name);
+    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
     expect_close(&y, path, 1e-4, c->name);
     rm_host_tensor_free(&y);
     rm_model_free(m);
@@ -178,7 +163,8 @@ START_TEST(same_shape_is_exact)
     struct rm_error err;
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 16, 3, 2, 1, bias=False)", &spec, &err), 0);
-    struct rm_model *orig = load("tiny_resnet"), *m = load("tiny_resnet");
+    struct rm_model *orig = rm_test_load_model("tiny_resnet");
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
     struct rm_replace_opts o = {.init = RM_INIT_KEEP};
     ck_assert_msg(rm_replace_conv(m, "layer2.0.conv1", &spec, &o, NULL, &err) == 0, "%s", err.msg);
     Onnx__GraphProto *ga = orig->proto->graph, *gb = m->proto->graph;
@@ -207,7 +193,7 @@ START_TEST(seed_example_refused)
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(111, 111, 3, 2, 1)", &spec, &err), 0);
     for (int propagate = 0; propagate < 2; propagate++) {
-        struct rm_model *m = load("resnet18");
+        struct rm_model *m = rm_test_load_model("resnet18");
         struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = propagate != 0};
         ck_assert_int_eq(rm_replace_conv(m, "layer4[0].conv1", &spec, &o, NULL, &err), RM_EEDIT);
         ck_assert_msg(strstr(err.msg, "layer4.0.conv1") && strstr(err.msg, "256") && strstr(err.msg, "111"),
@@ -225,14 +211,14 @@ START_TEST(residual_refused)
     struct rm_error err;
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 6, 3, padding=1, bias=False)", &spec, &err), 0);
-    struct rm_model *m = load("tiny_resnet");
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
     struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = true};
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.conv2", &spec, &o, NULL, &err), RM_EEDIT);
     ck_assert_msg(strstr(err.msg, "Add") != NULL, "%s", err.msg);
     rm_model_free(m);
     /* spatial mismatch at the Add: stride 2 in a block without downsample */
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 8, 3, stride=2, padding=1, bias=False)", &spec, &err), 0);
-    m = load("tiny_resnet");
+    m = rm_test_load_model("tiny_resnet");
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.conv1", &spec, &o, NULL, &err), RM_EEDIT);
     ck_assert_msg(strstr(err.msg, "layer1.0") && strstr(err.msg, "broadcast"), "%s", err.msg);
     rm_model_free(m);
@@ -246,7 +232,8 @@ START_TEST(shared_initializer_copied)
     struct rm_error err;
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 8, kernel_size=1, bias=False)", &spec, &err), 0);
-    struct rm_model *orig = load("shared_init"), *m = load("shared_init");
+    struct rm_model *orig = rm_test_load_model("shared_init");
+    struct rm_model *m = rm_test_load_model("shared_init");
     struct rm_replace_opts o = {.init = RM_INIT_KEEP};
     ck_assert_msg(rm_replace_conv(m, "branch_a", &spec, &o, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(m->proto->graph->n_initializer, orig->proto->graph->n_initializer + 1);
@@ -279,7 +266,7 @@ START_TEST(bad_targets)
     struct rm_error err;
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 8, 3)", &spec, &err), 0);
-    struct rm_model *m = load("tiny_resnet");
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
     struct rm_replace_opts o = {.init = RM_INIT_KEEP};
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.bn1", &spec, &o, NULL, &err), RM_EEDIT);
     ck_assert_msg(strstr(err.msg, "not a Conv2d"), "%s", err.msg);
@@ -345,7 +332,7 @@ START_TEST(prune_matches_pytorch)
         if (*p == ',')
             p++;
     }
-    struct rm_model *m = load(c->model);
+    struct rm_model *m = rm_test_load_model(c->model);
     struct rm_error err;
     struct rm_prune_opts o = {.channels = chans, .n_channels = n, .criterion = 1};
     struct rm_prune_report rep;
@@ -358,7 +345,7 @@ START_TEST(prune_matches_pytorch)
     struct rm_host_tensor y;
     run_model(m, c->model, &y);
     char path[1024];
-    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", testdata(), c->name);
+    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
     expect_close(&y, path, 1e-4, c->name);
     rm_host_tensor_free(&y);
     rm_model_free(m);
@@ -370,7 +357,7 @@ END_TEST
 START_TEST(prune_dead_channels)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/edits/zeroed_resnet.onnx", testdata());
+    snprintf(path, sizeof path, "%s/edits/zeroed_resnet.onnx", rm_test_testdata());
     struct rm_error err;
     struct rm_model *m;
     ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
@@ -395,9 +382,9 @@ START_TEST(prune_dead_channels)
     ck_assert_str_eq(map, "0,2,3,4,6,7");
     m = save_reload(m);
     struct rm_host_tensor y;
-    snprintf(path, sizeof path, "%s/edits/zeroed_resnet/test_data_set_0/input_0.pb", testdata());
+    snprintf(path, sizeof path, "%s/edits/zeroed_resnet/test_data_set_0/input_0.pb", rm_test_testdata());
     run_input(m, path, &y);
-    snprintf(path, sizeof path, "%s/edits/zeroed_resnet/test_data_set_0/output_0.pb", testdata());
+    snprintf(path, sizeof path, "%s/edits/zeroed_resnet/test_data_set_0/output_0.pb", rm_test_testdata());
     expect_close(&y, path, 1e-5, "zeroed_resnet pruned");
     rm_host_tensor_free(&y);
     rm_model_free(m);
@@ -409,7 +396,7 @@ static const char *models[] = {"resnet18", "tiny_resnet", "mobilenet_tiny", "con
 /* --global at 0.3 on every testdata model: it prunes, and the result runs and checks. */
 START_TEST(prune_global)
 {
-    struct rm_model *m = load(models[_i]);
+    struct rm_model *m = rm_test_load_model(models[_i]);
     struct rm_error err;
     struct rm_prune_opts o = {.ratio = 0.3, .criterion = 2, .global = true};
     struct rm_prune_report rep;
@@ -431,7 +418,7 @@ END_TEST
 START_TEST(fold_bn_matches_pytorch)
 {
     const char *names[] = {"tiny_resnet", "shared_init"};
-    struct rm_model *m = load(names[_i]);
+    struct rm_model *m = rm_test_load_model(names[_i]);
     size_t before = m->proto->graph->n_node;
     struct rm_error err;
     int n = 0;
@@ -452,7 +439,7 @@ START_TEST(fold_bn_matches_pytorch)
     struct rm_host_tensor y;
     run_model(m, names[_i], &y);
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", testdata(), names[_i]);
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", rm_test_testdata(), names[_i]);
     expect_close(&y, path, 1e-5, names[_i]);
     rm_host_tensor_free(&y);
     rm_model_free(m);
@@ -481,9 +468,5 @@ int main(void)
     tcase_add_loop_test(p, prune_global, 0, (int)(sizeof models / sizeof models[0]));
     tcase_add_loop_test(p, fold_bn_matches_pytorch, 0, 2);
     suite_add_tcase(s, p);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rm_test_run(s);
 }

@@ -4,6 +4,7 @@
 #include "rm_engine.h"
 #include "rm_model.h"
 #include "rm_tensorio.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <math.h>
@@ -19,12 +20,6 @@ static const char *const models[] = {"tiny_resnet", "mobilenet_tiny", "concat_ne
                                      "se_net",      "shared_init",    "resnet18"};
 #define N_MODELS (int)(sizeof models / sizeof models[0])
 
-static const char *testdata(void)
-{
-    const char *d = getenv("RM_TESTDATA");
-    return d ? d : "testdata";
-}
-
 struct loaded {
     struct rm_model *m;
     struct rm_graph g;
@@ -38,7 +33,7 @@ static void load_with(struct loaded *l, const char *name, int fuse, int direct_c
     struct rm_plan_opts o;
     rm_error_clear(&err);
     memset(l, 0, sizeof *l);
-    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), name);
+    snprintf(path, sizeof path, "%s/%s.onnx", rm_test_testdata(), name);
     ck_assert_msg(rm_model_load(&l->m, path, NULL, &err) == 0, "%s", err.msg);
     ck_assert_msg(rm_graph_init(&l->g, l->m, &err) == 0, "%s", err.msg);
     rm_plan_opts_default(&o);
@@ -63,7 +58,7 @@ static void read_ref(const char *name, const char *file, struct rm_host_tensor *
 {
     char path[1024];
     struct rm_error err;
-    snprintf(path, sizeof path, "%s/%s/test_data_set_0/%s", testdata(), name, file);
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/%s", rm_test_testdata(), name, file);
     ck_assert_msg(rm_tensor_file_read(path, t, NULL, 0, &err) == 0, "%s", err.msg);
 }
 
@@ -488,7 +483,7 @@ START_TEST(pb_reader_and_writer)
     struct rm_error err;
     char name[64];
     char path[1024];
-    snprintf(path, sizeof path, "%s/tiny_resnet/test_data_set_0/input_0.pb", testdata());
+    snprintf(path, sizeof path, "%s/tiny_resnet/test_data_set_0/input_0.pb", rm_test_testdata());
     ck_assert_int_eq(rm_tensor_file_read(path, &t, name, sizeof name, &err), 0);
     ck_assert_str_eq(name, "input");
     ck_assert_int_eq(t.rank, 4);
@@ -578,9 +573,5 @@ int main(void)
     tcase_add_test(io, pb_hostile);
     tcase_add_test(io, fma_peak_is_measured);
     suite_add_tcase(s, io);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return rm_test_run(s);
 }

@@ -5,10 +5,10 @@
 #include "rm_extdata.h"
 #include "rm_graph.h"
 #include "rm_model.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,27 +17,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *testdata(void)
-{
-    const char *d = getenv("RM_TESTDATA");
-    return d ? d : "testdata";
-}
-
-static char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf != NULL);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -77,7 +56,7 @@ START_TEST(round_trip_identical)
 {
     char path[1024], out[1024];
     char *dir = tmpdir();
-    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), models[_i]);
+    snprintf(path, sizeof path, "%s/%s.onnx", rm_test_testdata(), models[_i]);
     snprintf(out, sizeof out, "%s/out.onnx", dir);
     struct rm_error err;
     struct rm_model *m;
@@ -85,7 +64,7 @@ START_TEST(round_trip_identical)
     ck_assert_msg(rm_model_save(m, out, &err) == 0, "%s", err.msg);
     rm_model_free(m);
     size_t na, nb;
-    char *a = read_file(path, &na), *b = read_file(out, &nb);
+    char *a = rm_test_read_file(path, &na), *b = rm_test_read_file(out, &nb);
     ck_assert_uint_eq(na, nb);
     ck_assert_msg(memcmp(a, b, na) == 0, "%s: saved bytes differ", models[_i]);
     ck_assert_int_eq(count_files(dir), 1); /* no temporary file left */
@@ -102,9 +81,9 @@ END_TEST
 START_TEST(round_trip_unknown_field)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/shared_init.onnx", testdata());
+    snprintf(path, sizeof path, "%s/shared_init.onnx", rm_test_testdata());
     size_t n;
-    char *a = read_file(path, &n);
+    char *a = rm_test_read_file(path, &n);
     /* append field 99 (varint 7) to ModelProto, and field 1000 (bytes "hi") */
     const unsigned char extra[] = {0x98, 0x06, 0x07, 0xc2, 0x3e, 0x02, 'h', 'i'};
     char *b = malloc(n + sizeof extra);
@@ -161,9 +140,9 @@ END_TEST
 START_TEST(truncated_everywhere)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), "tiny_resnet");
+    snprintf(path, sizeof path, "%s/%s.onnx", rm_test_testdata(), "tiny_resnet");
     size_t n;
-    char *a = read_file(path, &n);
+    char *a = rm_test_read_file(path, &n);
     int loaded = 0, failed = 0;
     for (size_t cut = 1; cut < n; cut += (cut < 512 ? 1 : 37)) {
         struct rm_error err;
@@ -217,9 +196,9 @@ START_TEST(random_garbage)
         free(buf);
     }
     char path[1024];
-    snprintf(path, sizeof path, "%s/se_net.onnx", testdata());
+    snprintf(path, sizeof path, "%s/se_net.onnx", rm_test_testdata());
     size_t n;
-    char *a = read_file(path, &n);
+    char *a = rm_test_read_file(path, &n);
     for (int iter = 0; iter < 300; iter++) {
         char *b = malloc(n);
         memcpy(b, a, n);
@@ -298,7 +277,7 @@ END_TEST
 START_TEST(memory_limit)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/tiny_resnet.onnx", testdata());
+    snprintf(path, sizeof path, "%s/tiny_resnet.onnx", rm_test_testdata());
     struct rm_load_limits lim = {.max_memory = 4096};
     struct rm_error err;
     struct rm_model *m;
@@ -322,16 +301,6 @@ static void collect(void *ctx, const char *msg)
     snprintf(f->text + l, sizeof f->text - l, "%s\n", msg);
 }
 
-static struct rm_model *load_testdata(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.onnx", testdata(), name);
-    struct rm_error err;
-    struct rm_model *m;
-    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
-    return m;
-}
-
 static struct findings check_of(struct rm_model *m)
 {
     struct findings f = {0, ""};
@@ -346,7 +315,7 @@ static struct findings check_of(struct rm_model *m)
 
 START_TEST(check_clean)
 {
-    struct rm_model *m = load_testdata(models[_i]);
+    struct rm_model *m = rm_test_load_model(models[_i]);
     struct findings f = check_of(m);
     ck_assert_msg(f.n == 0, "%s: %s", models[_i], f.text);
     rm_model_free(m);
@@ -355,7 +324,7 @@ END_TEST
 
 START_TEST(check_dangling_input)
 {
-    struct rm_model *m = load_testdata("tiny_resnet");
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
     Onnx__NodeProto *n = m->proto->graph->node[3];
     n->input[0] = "no_such_tensor";
     struct findings f = check_of(m);
@@ -368,7 +337,7 @@ END_TEST
 
 START_TEST(check_unsorted)
 {
-    struct rm_model *m = load_testdata("concat_net");
+    struct rm_model *m = rm_test_load_model("concat_net");
     Onnx__GraphProto *g = m->proto->graph;
     Onnx__NodeProto *t = g->node[0];
     g->node[0] = g->node[1];
@@ -381,7 +350,7 @@ END_TEST
 
 START_TEST(check_duplicates)
 {
-    struct rm_model *m = load_testdata("se_net");
+    struct rm_model *m = rm_test_load_model("se_net");
     Onnx__GraphProto *g = m->proto->graph;
     g->initializer[1]->name = g->initializer[0]->name;
     g->node[2]->name = g->node[1]->name;
@@ -396,7 +365,7 @@ END_TEST
 
 START_TEST(check_bad_tensor_sizes)
 {
-    struct rm_model *m = load_testdata("tiny_resnet");
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
     Onnx__GraphProto *g = m->proto->graph;
     g->initializer[0]->raw_data.len -= 4; /* one float short */
     static int64_t huge[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
@@ -412,7 +381,7 @@ END_TEST
 
 START_TEST(check_missing_opset)
 {
-    struct rm_model *m = load_testdata("se_net");
+    struct rm_model *m = rm_test_load_model("se_net");
     m->proto->n_opset_import = 0;
     struct findings f = check_of(m);
     ck_assert_msg(f.n == 1 && strstr(f.text, "opset"), "%s", f.text);
@@ -427,7 +396,7 @@ START_TEST(save_unwritable_dir)
     if (geteuid() == 0) {
         /* root ignores permissions: use a folder that does not exist instead */
     }
-    struct rm_model *m = load_testdata("se_net");
+    struct rm_model *m = rm_test_load_model("se_net");
     struct rm_error err;
     ck_assert_int_eq(rm_model_save(m, "/nonexistent-dir/out.onnx", &err), RM_EIO);
     ck_assert(strstr(err.msg, "/nonexistent-dir/out.onnx") != NULL);
@@ -446,10 +415,10 @@ START_TEST(save_over_input)
 {
     char *dir = tmpdir();
     char src[1024], path[1024];
-    snprintf(src, sizeof src, "%s/se_net.onnx", testdata());
+    snprintf(src, sizeof src, "%s/se_net.onnx", rm_test_testdata());
     snprintf(path, sizeof path, "%s/m.onnx", dir);
     size_t n;
-    char *a = read_file(src, &n);
+    char *a = rm_test_read_file(src, &n);
     write_file(path, a, n);
     struct rm_error err;
     struct rm_model *m;
@@ -477,7 +446,7 @@ START_TEST(extdata_round_trip)
 {
     char *dir = tmpdir();
     char src[1024], ext[1024], back[1024], data[1024];
-    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", testdata());
+    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", rm_test_testdata());
     snprintf(ext, sizeof ext, "%s/m.onnx", dir);
     snprintf(back, sizeof back, "%s/back.onnx", dir);
     snprintf(data, sizeof data, "%s/w.bin", dir);
@@ -493,12 +462,12 @@ START_TEST(extdata_round_trip)
     ck_assert_int_eq(rm_model_save(m, back, &err), 0);
     rm_model_free(m);
     size_t na, nb;
-    char *a = read_file(src, &na), *b = read_file(back, &nb);
+    char *a = rm_test_read_file(src, &na), *b = rm_test_read_file(back, &nb);
     ck_assert(na == nb && memcmp(a, b, na) == 0);
     free(a);
     free(b);
     /* every external tensor starts on a 4096 boundary */
-    char *mb = read_file(ext, &nb);
+    char *mb = rm_test_read_file(ext, &nb);
     Onnx__ModelProto *raw = onnx__model_proto__unpack(NULL, nb, (const uint8_t *)mb);
     ck_assert(raw != NULL);
     int n_ext = 0;
@@ -529,7 +498,7 @@ END_TEST
  * described by the given key/value pairs (NULL value: key left out). */
 static void write_hostile(const char *dir, const char *loc, const char *off, const char *len)
 {
-    struct rm_model *m = load_testdata("se_net");
+    struct rm_model *m = rm_test_load_model("se_net");
     Onnx__TensorProto *t = m->proto->graph->initializer[0];
     static Onnx__StringStringEntryProto e[3];
     static Onnx__StringStringEntryProto *ep[3];
@@ -629,7 +598,7 @@ END_TEST
 
 START_TEST(extdata_bad_name)
 {
-    struct rm_model *m = load_testdata("se_net");
+    struct rm_model *m = rm_test_load_model("se_net");
     struct rm_error err;
     struct rm_save_opts so = {.external_data = "../x.bin"};
     ck_assert_int_eq(rm_model_save_ex(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
@@ -646,11 +615,11 @@ START_TEST(save_disk_full)
 {
     char *dir = tmpdir();
     char src[1024], path[1024], out[1024];
-    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", testdata());
+    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", rm_test_testdata());
     snprintf(path, sizeof path, "%s/m.onnx", dir);
     snprintf(out, sizeof out, "%s/out.onnx", dir);
     size_t n;
-    char *a = read_file(src, &n);
+    char *a = rm_test_read_file(src, &n);
     write_file(path, a, n);
     struct rm_error err;
     struct rm_model *m;
@@ -668,7 +637,7 @@ START_TEST(save_disk_full)
     rm_model_free(m);
     ck_assert_int_eq(count_files(dir), 1);
     size_t nb;
-    char *b = read_file(path, &nb);
+    char *b = rm_test_read_file(path, &nb);
     ck_assert(nb == n && memcmp(a, b, n) == 0);
     free(a);
     free(b);
@@ -714,9 +683,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rm_test_run(suite());
 }

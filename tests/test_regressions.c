@@ -2,6 +2,7 @@
  * a crash) through the fuzzing pipeline. The assertion is that each one finishes: under
  * AddressSanitizer (scripts/test.sh) a memory error aborts the test. */
 #include "../fuzz/fuzz_pipeline.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -26,16 +27,9 @@ START_TEST(replay_all)
             continue;
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir(), e->d_name);
-        FILE *f = fopen(path, "rb");
-        ck_assert_msg(f != NULL, "cannot open %s", path);
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *buf = malloc((size_t)size + 1);
-        ck_assert(buf != NULL);
-        ck_assert_int_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-        fclose(f);
-        ck_assert_int_eq(rm_fuzz_one(buf, (size_t)size), 0);
+        size_t size;
+        uint8_t *buf = (uint8_t *)rm_test_read_file(path, &size);
+        ck_assert_int_eq(rm_fuzz_one(buf, size), 0);
         free(buf);
         n++;
     }
@@ -51,9 +45,5 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, replay_all);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rm_test_run(s);
 }

@@ -5,155 +5,12 @@
 #include "rm_graph.h"
 #include "rm_model.h"
 #include "rm_tree.h"
+#include "test_util.h"
 
 #include <check.h>
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static const char *testdata(void)
-{
-    const char *d = getenv("RM_TESTDATA");
-    return d ? d : "testdata";
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf != NULL);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* ---- a minimal JSON reader for the expectation files ------------------------------ */
-
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jv {
-    int type;
-    char *str;          /* J_STR */
-    double num;         /* J_NUM, J_BOOL */
-    size_t n;           /* J_ARR / J_OBJ entries */
-    char **keys;        /* J_OBJ */
-    struct jv **items;  /* J_ARR / J_OBJ values */
-};
-
-static void ws(const char **p)
-{
-    while (isspace((unsigned char)**p))
-        (*p)++;
-}
-
-static char *jstr(const char **p)
-{
-    ck_assert_int_eq(**p, '"');
-    (*p)++;
-    size_t cap = 64, n = 0;
-    char *s = malloc(cap);
-    while (**p != '"') {
-        ck_assert_msg(**p, "unterminated JSON string");
-        char c = *(*p)++;
-        if (c == '\\') {
-            char e = *(*p)++;
-            c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
-            ck_assert_msg(e != 'u', "\\u escapes are not expected in test data");
-        }
-        if (n + 2 > cap)
-            s = realloc(s, cap *= 2);
-        s[n++] = c;
-    }
-    (*p)++;
-    s[n] = '\0';
-    return s;
-}
-
-static struct jv *jparse(const char **p)
-{
-    struct jv *v = calloc(1, sizeof *v);
-    ws(p);
-    if (**p == '{' || **p == '[') {
-        bool obj = **p == '{';
-        v->type = obj ? J_OBJ : J_ARR;
-        (*p)++;
-        ws(p);
-        while (**p != (obj ? '}' : ']')) {
-            v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
-            v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
-            v->keys[v->n] = NULL;
-            if (obj) {
-                v->keys[v->n] = jstr(p);
-                ws(p);
-                ck_assert_int_eq(**p, ':');
-                (*p)++;
-            }
-            v->items[v->n++] = jparse(p);
-            ws(p);
-            if (**p == ',') {
-                (*p)++;
-                ws(p);
-            }
-        }
-        (*p)++;
-    } else if (**p == '"') {
-        v->type = J_STR;
-        v->str = jstr(p);
-    } else if (!strncmp(*p, "null", 4)) {
-        *p += 4;
-    } else if (!strncmp(*p, "true", 4) || !strncmp(*p, "false", 5)) {
-        v->type = J_BOOL;
-        v->num = **p == 't';
-        *p += v->num ? 4 : 5;
-    } else {
-        char *end;
-        v->type = J_NUM;
-        v->num = strtod(*p, &end);
-        ck_assert_msg(end != *p, "bad JSON near '%.20s'", *p);
-        *p = end;
-    }
-    return v;
-}
-
-static void jfree(struct jv *v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < v->n; i++) {
-        free(v->keys[i]);
-        jfree(v->items[i]);
-    }
-    free(v->keys);
-    free(v->items);
-    free(v->str);
-    free(v);
-}
-
-static const struct jv *jget(const struct jv *o, const char *key)
-{
-    for (size_t i = 0; o && o->type == J_OBJ && i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return o->items[i];
-    return NULL;
-}
-
-static struct jv *load_json(const char *path)
-{
-    char *text = read_text(path);
-    const char *p = text;
-    struct jv *v = jparse(&p);
-    free(text);
-    return v;
-}
 
 /* ---- fixtures --------------------------------------------------------------------- */
 
@@ -176,7 +33,7 @@ static void open_path(struct fixture *f, const char *path)
 static void open_testdata(struct fixture *f, const char *file)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", testdata(), file);
+    snprintf(path, sizeof path, "%s/%s", rm_test_testdata(), file);
     open_path(f, path);
 }
 
@@ -257,8 +114,8 @@ static void compare_leaves(const char *name, const struct fixture *f, const stru
     size_t expected = 0, convs_expected = 0, convs = 0;
     for (size_t i = 0; i < mods->n; i++) {
         const struct jv *e = mods->items[i];
-        const char *path = jget(e, "path")->str, *type = jget(e, "type")->str;
-        const struct jv *repr = jget(e, "repr");
+        const char *path = jfind(e, "path")->str, *type = jfind(e, "type")->str;
+        const struct jv *repr = jfind(e, "repr");
         const struct rm_module *m = rm_tree_find(f->t, path);
         if (!repr || repr->type != J_STR) {
             /* a container: if the tree has it, a named type must be PyTorch's */
@@ -308,16 +165,16 @@ START_TEST(testdata_modules)
     struct fixture f;
     snprintf(path, sizeof path, "%s.onnx", name);
     open_testdata(&f, path);
-    snprintf(path, sizeof path, "%s/expected/%s.modules.json", testdata(), name);
+    snprintf(path, sizeof path, "%s/expected/%s.modules.json", rm_test_testdata(), name);
     struct jv *exp = load_json(path);
-    const struct jv *mods = jget(exp, "modules");
+    const struct jv *mods = jfind(exp, "modules");
     ck_assert(mods && mods->type == J_ARR);
     compare_leaves(name, &f, mods);
     /* every module of the tree is one PyTorch called */
     for (size_t i = 1; i < f.t->n_modules; i++) {
         bool found = false;
         for (size_t k = 0; k < mods->n && !found; k++)
-            found = !strcmp(jget(mods->items[k], "path")->str, f.t->modules[i]->path);
+            found = !strcmp(jfind(mods->items[k], "path")->str, f.t->modules[i]->path);
         ck_assert_msg(found, "%s: tree module '%s' is not a PyTorch module", name,
                       f.t->modules[i]->path);
     }
@@ -340,9 +197,9 @@ START_TEST(torchvision_conv_paths)
     struct fixture f;
     snprintf(path, sizeof path, "torchvision/%s.skeleton.onnx", name);
     open_testdata(&f, path);
-    snprintf(path, sizeof path, "%s/torchvision/%s.conv_paths.json", testdata(), name);
+    snprintf(path, sizeof path, "%s/torchvision/%s.conv_paths.json", rm_test_testdata(), name);
     struct jv *exp = load_json(path);
-    const struct jv *convs = jget(exp, "conv2d"), *leaves = jget(exp, "leaves");
+    const struct jv *convs = jfind(exp, "conv2d"), *leaves = jfind(exp, "leaves");
     ck_assert(convs && convs->type == J_ARR && leaves && leaves->type == J_OBJ);
 
     /* the Conv2d path set equals PyTorch's, both ways */
@@ -371,7 +228,7 @@ START_TEST(torchvision_conv_paths)
         if (!is_leaf(m))
             continue;
         leaves_in_tree++;
-        const struct jv *r = jget(leaves, m->path);
+        const struct jv *r = jfind(leaves, m->path);
         ck_assert_msg(r != NULL, "%s: tree leaf '%s' (%s) is not a PyTorch leaf", name, m->path,
                       m->type);
         char line[512];
@@ -393,14 +250,14 @@ START_TEST(torchvision_conv_paths)
     }
     /* a container's class, when the tree names one, is PyTorch's; "Sequential" only for
      * nn.Sequential and its subclasses (Conv2dNormActivation, ...) */
-    const struct jv *cont = jget(exp, "containers");
+    const struct jv *cont = jfind(exp, "containers");
     ck_assert(cont && cont->type == J_OBJ);
     size_t named = 0;
     for (size_t i = 0; i < f.t->n_modules; i++) {
         const struct rm_module *m = f.t->modules[i];
         if (!m->n_children)
             continue;
-        const struct jv *c = jget(cont, m->path);
+        const struct jv *c = jfind(cont, m->path);
         ck_assert_msg(c && c->n == 2, "%s: tree container '%s' is not a PyTorch container", name,
                       m->path);
         const char *type = c->items[0]->str;
@@ -429,8 +286,8 @@ START_TEST(resnet18_print)
     struct fixture f;
     char path[1024];
     open_testdata(&f, "resnet18.onnx");
-    snprintf(path, sizeof path, "%s/expected/resnet18.print.txt", testdata());
-    char *print = read_text(path);
+    snprintf(path, sizeof path, "%s/expected/resnet18.print.txt", rm_test_testdata());
+    char *print = rm_test_read_file(path, NULL);
     size_t n = strlen(print);
     char *want = malloc(n + 1), *o = want;
     for (char *line = print; *line;) {
@@ -597,20 +454,20 @@ START_TEST(scopeless_fallback)
     ck_assert(!f.t->scoped);
     ck_assert_uint_eq(f.t->n_unplaced, gp->n_node - with_param);
     char path[1024];
-    snprintf(path, sizeof path, "%s/expected/tiny_resnet.modules.json", testdata());
+    snprintf(path, sizeof path, "%s/expected/tiny_resnet.modules.json", rm_test_testdata());
     struct jv *exp = load_json(path);
-    const struct jv *mods = jget(exp, "modules");
+    const struct jv *mods = jfind(exp, "modules");
     size_t n = 0;
     for (size_t k = 0; k < mods->n; k++) {
-        const char *p = jget(mods->items[k], "path")->str;
-        const char *type = jget(mods->items[k], "type")->str;
+        const char *p = jfind(mods->items[k], "path")->str;
+        const char *type = jfind(mods->items[k], "type")->str;
         if (strcmp(type, "Conv2d") && strcmp(type, "BatchNorm2d") && strcmp(type, "Linear"))
             continue;
         const struct rm_module *m = rm_tree_find(f.t, p);
         ck_assert_msg(m && !strcmp(m->type, type), "%s", p);
         char line[512];
         rm_module_repr_line(m, line, sizeof line);
-        ck_assert_str_eq(line, jget(mods->items[k], "repr")->str);
+        ck_assert_str_eq(line, jfind(mods->items[k], "repr")->str);
         n++;
     }
     ck_assert_uint_eq(n, with_param);
@@ -659,39 +516,11 @@ END_TEST
 
 /* ---- the command line ------------------------------------------------------------ */
 
-/* Run `remodel ARGS` (binary from RM_REMODEL); stdout into *out (malloc'd), stderr into
- * *errtext; returns the exit status. */
-static int run_remodel(const char *args, char **out, char **errtext)
-{
-    const char *exe = getenv("RM_REMODEL");
-    char cmd[2048], errpath[] = "/tmp/rm_test_tree_XXXXXX";
-    int fd = mkstemp(errpath);
-    ck_assert(fd >= 0);
-    close(fd);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", exe, args, errpath);
-    FILE *p = popen(cmd, "r");
-    ck_assert(p != NULL);
-    size_t n = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += k;
-        if (cap - n < 2)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    *errtext = read_text(errpath);
-    unlink(errpath);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void collect_convs(const struct jv *m, size_t *n, char **paths, size_t max)
 {
-    if (!strcmp(jget(m, "type")->str, "Conv2d") && *n < max)
-        paths[(*n)++] = jget(m, "path")->str;
-    const struct jv *c = jget(m, "children");
+    if (!strcmp(jfind(m, "type")->str, "Conv2d") && *n < max)
+        paths[(*n)++] = jfind(m, "path")->str;
+    const struct jv *c = jfind(m, "children");
     for (size_t i = 0; c && i < c->n; i++)
         collect_convs(c->items[i], n, paths, max);
 }
@@ -700,10 +529,11 @@ START_TEST(cli_show)
 {
     if (!getenv("RM_REMODEL"))
         return; /* run from meson, which passes the binary */
-    char args[1024], *out, *errtext;
+    char model[1024], *out, *errtext;
+    snprintf(model, sizeof model, "%s/resnet18.onnx", rm_test_testdata());
     /* unknown path: exit 2, one line naming the file, the path and the nearest paths */
-    snprintf(args, sizeof args, "show '%s/resnet18.onnx' layer9.0", testdata());
-    ck_assert_int_eq(run_remodel(args, &out, &errtext), 2);
+    ck_assert_int_eq(
+        rm_test_run_remodel((const char *[]){"show", model, "layer9.0", NULL}, &out, &errtext), 2);
     ck_assert_str_eq(out, "");
     ck_assert_msg(strstr(errtext, "remodel: ") == errtext && strstr(errtext, "resnet18.onnx: ") &&
                       strstr(errtext, "no module 'layer9.0' (nearest: layer") &&
@@ -712,33 +542,33 @@ START_TEST(cli_show)
     free(out);
     free(errtext);
     /* bracket syntax prints the same subtree */
-    snprintf(args, sizeof args, "show '%s/resnet18.onnx' 'layer4[0].conv1'", testdata());
-    ck_assert_int_eq(run_remodel(args, &out, &errtext), 0);
+    ck_assert_int_eq(rm_test_run_remodel((const char *[]){"show", model, "layer4[0].conv1", NULL},
+                                         &out, &errtext), 0);
     ck_assert_str_eq(out, "Conv2d(256, 512, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
                           "bias=False)\n");
     free(out);
     free(errtext);
-    snprintf(args, sizeof args, "show '%s/resnet18.onnx' --depth x", testdata());
-    ck_assert_int_eq(run_remodel(args, &out, &errtext), 2);
+    ck_assert_int_eq(
+        rm_test_run_remodel((const char *[]){"show", model, "--depth", "x", NULL}, &out, &errtext), 2);
     free(out);
     free(errtext);
     /* --json: the Conv2d paths of every torchvision skeleton equal PyTorch's */
     for (size_t t = 0; t < N_TV; t++) {
-        snprintf(args, sizeof args, "show '%s/torchvision/%s.skeleton.onnx' --json", testdata(),
-                 TV[t]);
-        ck_assert_int_eq(run_remodel(args, &out, &errtext), 0);
+        snprintf(model, sizeof model, "%s/torchvision/%s.skeleton.onnx", rm_test_testdata(), TV[t]);
+        ck_assert_int_eq(
+            rm_test_run_remodel((const char *[]){"show", model, "--json", NULL}, &out, &errtext), 0);
         ck_assert_str_eq(errtext, "");
         const char *p = out;
         struct jv *doc = jparse(&p);
-        ws(&p);
+        jws(&p);
         ck_assert_msg(*p == '\0', "%s: trailing output after the JSON document", TV[t]);
         char path[1024];
-        snprintf(path, sizeof path, "%s/torchvision/%s.conv_paths.json", testdata(), TV[t]);
+        snprintf(path, sizeof path, "%s/torchvision/%s.conv_paths.json", rm_test_testdata(), TV[t]);
         struct jv *exp = load_json(path);
-        const struct jv *convs = jget(exp, "conv2d");
+        const struct jv *convs = jfind(exp, "conv2d");
         char *got[1024];
         size_t n = 0;
-        collect_convs(jget(doc, "module"), &n, got, 1024);
+        collect_convs(jfind(doc, "module"), &n, got, 1024);
         ck_assert_uint_eq(n, convs->n);
         for (size_t k = 0; k < convs->n; k++) {
             bool found = false;
@@ -746,7 +576,7 @@ START_TEST(cli_show)
                 found = !strcmp(got[i], convs->items[k]->str);
             ck_assert_msg(found, "%s: %s missing from show --json", TV[t], convs->items[k]->str);
         }
-        ck_assert_uint_eq(jget(doc, "unplaced")->n, 0);
+        ck_assert_uint_eq(jfind(doc, "unplaced")->n, 0);
         jfree(exp);
         jfree(doc);
         free(out);
@@ -774,9 +604,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rm_test_run(suite());
 }
