@@ -825,6 +825,27 @@ done:
     return rc;
 }
 
+/* One step running the primitive of pd from x to o (o's buffer laid out as pd's dst),
+ * for the single-input ops oneDNN runs on blocked tensors (pooling, eltwise). */
+static int add_src_dst_step(struct rm_plan *p, int node, const_dnnl_primitive_desc_t pd, struct val *x,
+                            struct val *o, struct rm_error *err)
+{
+    int rc;
+    struct step *s = new_step(p, node);
+    dnnl_primitive_t prim;
+    if (!s)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = make_prim(p, &prim, pd, err)) ||
+        (rc = alloc_md(p, o, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), err)))
+        return rc;
+    o->kind = V_ACT;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, x->mem}, {DNNL_ARG_DST, o->mem}};
+    if ((rc = add_ex(p, s, prim, 2, a)))
+        return rc;
+    s->written[s->n_written++] = p->g->nodes[node].outputs[0];
+    return 0;
+}
+
 /* ---- pooling ----------------------------------------------------------------- */
 
 /* oneDNN pooling; *fallback set when oneDNN cannot express the ONNX semantics. */
@@ -883,20 +904,7 @@ static int plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error
         *fallback = 1;
         goto done;
     }
-    struct step *s = new_step(p, node);
-    dnnl_primitive_t prim;
-    if (!s) {
-        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = make_prim(p, &prim, pd, err)) ||
-        (rc = alloc_md(p, o, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), err)))
-        goto done;
-    o->kind = V_ACT;
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, x->mem}, {DNNL_ARG_DST, o->mem}};
-    if ((rc = add_ex(p, s, prim, 2, a)))
-        goto done;
-    s->written[s->n_written++] = p->g->nodes[node].outputs[0];
+    rc = add_src_dst_step(p, node, pd, x, o, err);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -919,20 +927,7 @@ static int plan_eltwise(struct rm_plan *p, int node, int *fallback, struct rm_er
     dnnl_eltwise_desc_t ed;
     CHECK(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, po[0].alg, &x->md, po[0].a, po[0].b));
     CHECK(dnnl_primitive_desc_create(&pd, &ed, NULL, p->eng, NULL));
-    struct step *s = new_step(p, node);
-    dnnl_primitive_t prim;
-    if (!s) {
-        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = make_prim(p, &prim, pd, err)) ||
-        (rc = alloc_md(p, o, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), err)))
-        goto done;
-    o->kind = V_ACT;
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, x->mem}, {DNNL_ARG_DST, o->mem}};
-    if ((rc = add_ex(p, s, prim, 2, a)))
-        goto done;
-    s->written[s->n_written++] = p->g->nodes[node].outputs[0];
+    rc = add_src_dst_step(p, node, pd, x, o, err);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);

@@ -653,7 +653,6 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
     if (rc)
         goto done;
     int criterion = o->criterion == 2 ? 2 : 1;
-    bool any = false;
     if (o->global) {
         size_t total = 0;
         for (int i = 0; i < a.n_groups; i++) {
@@ -698,10 +697,8 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
             done_n++;
         }
         for (int i = 0; i < a.n_groups && !rc; i++)
-            if (a.groups[i].score && removed[i]) {
+            if (a.groups[i].score && removed[i])
                 rc = choose_lowest(&e, &a.groups[i], removed[i]);
-                any = true;
-            }
         free(removed);
         if (rc)
             goto done;
@@ -769,10 +766,8 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
                 if (rc)
                     goto done;
             }
-            any = true;
         }
     }
-    (void)any;
     /* apply, then concat-derived groups */
     e.follow = false;
     for (int i = 0; i < a.n_groups && !rc; i++) {

@@ -132,6 +132,20 @@ static struct rm_model *save_reload(struct rm_model *m)
 static struct edit_case cases[MAX_CASES];
 static int n_cases;
 
+/* Save the edited m, load it back (clean check), run it on its model's reference input
+ * and compare with PyTorch's output for the case; frees m. */
+static void expect_case_output(struct rm_model *m, const struct edit_case *c)
+{
+    m = save_reload(m);
+    struct rm_host_tensor y;
+    run_model(m, c->model, &y);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
+    expect_close(&y, path, 1e-4, c->name);
+    rm_host_tensor_free(&y);
+    rm_model_free(m);
+}
+
 /* Replace as the case says, save, load back, check, run, compare with PyTorch. */
 START_TEST(replace_matches_pytorch)
 {
@@ -146,14 +160,7 @@ START_TEST(replace_matches_pytorch)
     struct rm_edit_log log;
     ck_assert_msg(rm_replace_conv(m, c->path, &spec, &o, &log, &err) == 0, "%s: %s", c->name, err.msg);
     ck_assert_int_gt(log.n, 0);
-    m = save_reload(m);
-    struct rm_host_tensor y;
-    run_model(m, c->model, &y);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
-    expect_close(&y, path, 1e-4, c->name);
-    rm_host_tensor_free(&y);
-    rm_model_free(m);
+    expect_case_output(m, c);
 }
 END_TEST
 
@@ -341,14 +348,7 @@ START_TEST(prune_matches_pytorch)
     ck_assert_int_lt(rep.params_after, rep.params_before);
     ck_assert_int_lt(rep.macs_after, rep.macs_before);
     rm_prune_report_free(&rep);
-    m = save_reload(m);
-    struct rm_host_tensor y;
-    run_model(m, c->model, &y);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
-    expect_close(&y, path, 1e-4, c->name);
-    rm_host_tensor_free(&y);
-    rm_model_free(m);
+    expect_case_output(m, c);
 }
 END_TEST
 
