@@ -5,10 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-meson test -C build --print-errorlogs
+
+# meson's summary ("Ok: N", "Fail: N") of the run whose output is in $1
+count() { awk -v k="$2" '$1 == k":" {print $2}' "$1" | tail -n 1; }
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+meson test -C build --print-errorlogs | tee "$log" || status=1
+ok=$(count "$log" Ok) fail=$(count "$log" Fail)
 
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
 ninja -C build-asan
 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-    meson test -C build-asan --print-errorlogs
+    meson test -C build-asan --print-errorlogs | tee "$log" || status=1
+ok=$((ok + $(count "$log" Ok))) fail=$((fail + $(count "$log" Fail)))
+
+echo "test suites (normal and ASan+UBSan builds):"
+echo "suites: $ok passed, $fail failed"
+exit $status
