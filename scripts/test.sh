@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 # meson's summary ("Ok: N", "Fail: N") of the run whose output is in $1
-count() { awk -v k="$2" '$1 == k":" {print $2}' "$1" | tail -n 1; }
+count() { awk -v k="$2" '$1 == k":" {v = $2} END {print v + 0}' "$1"; }
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
