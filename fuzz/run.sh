@@ -3,7 +3,9 @@
 #   fuzz/run.sh [SECONDS]     (default 300)
 # Builds build-fuzz/ with clang, libFuzzer, ASan and UBSan; seeds the corpus from
 # testdata/, tests/fuzz-regressions/ and ONNX's conformance models (libonnx-testdata);
-# any crash is written to
+# a single input may take up to 60 s (running a plan under the sanitizers is slow:
+# one AveragePool found by fuzzing takes 22 s here and 0.5 s in a release build);
+# any crash or hang is written to
 # fuzz/crashes/ — minimise it, add it to tests/fuzz-regressions/ (the test suite
 # loads every file there) and fix the bug.
 set -euo pipefail
@@ -27,7 +29,7 @@ for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
 done
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 build-fuzz/fuzz/fuzz_model "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \
-    -rss_limit_mb=2048 -timeout=10 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
+    -rss_limit_mb=2048 -timeout=60 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
     tee build-fuzz/last-run.log | grep -E "^#[0-9]+.*(pulse|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
 if ls fuzz/crashes/* >/dev/null 2>&1; then
     echo "fuzz: crashes found in fuzz/crashes/"
