@@ -1331,7 +1331,7 @@ static void release_buf(struct rm_plan *p, void *b)
         }
 }
 
-/* fuse=1 only: activations whose lifetimes do not overlap share buffers (greedy
+/* Activations whose lifetimes do not overlap share buffers (greedy
  * best fit in step order). A value whose buffer was handed on is reported as
  * overwritten by rm_plan_get once the next owner's step has run. */
 static int plan_memory(struct rm_plan *p, struct rm_error *err)
@@ -1509,7 +1509,7 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
         }
         p->out_vals[p->n_out++] = vi;
     }
-    if (p->opts.fuse && (rc = plan_memory(p, err)))
+    if ((rc = plan_memory(p, err)))
         goto done;
     rm_plan_begin(p);
 done:

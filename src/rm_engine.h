@@ -18,7 +18,9 @@ struct rm_plan_opts {
     int threads;         /* OpenMP threads for oneDNN (process-wide setting; the C kernels
                             are single-threaded); 0 = library default */
     int fuse;            /* 1: fold BN into Conv, fuse Relu/Clip/residual Add as post-ops;
-                            0: every node output stays observable with rm_plan_get */
+                            0: every node output is observable with rm_plan_get right
+                            after its step (activation buffers are still shared between
+                            values whose lifetimes do not overlap) */
     int64_t dynamic_dim; /* value for unknown input dims; 0 means 1 */
     int direct_conv;     /* 1: direct convolution only; 0 (default): 3x3 stride-1 convs
                             with >= 16 channels use oneDNN's Winograd kernels where
@@ -79,9 +81,10 @@ int rm_plan_n_steps(const struct rm_plan *p);
 /* Copy the current contents of tensor `name` into *out as a plain row-major tensor
  * (out is allocated, caller frees with rm_host_tensor_free). Valid for inputs,
  * constants, and any value produced by a step that has run. RM_ENOTFOUND for unknown
- * names, values not yet computed, and with fuse=1 values fused away or whose buffer
- * a later step has already reused (a step's own result is always readable right
- * after it; with fuse=0 every value stays readable until the next rm_plan_begin). */
+ * names, values not yet computed, values fused away (fuse=1), and values whose buffer
+ * a later step has already reused. A step's own results are always readable right
+ * after it: stepping two plans in lockstep and reading each value as it appears
+ * (diff --layers) never needs every activation at once. */
 int rm_plan_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out,
                 struct rm_error *err);
 
