@@ -738,17 +738,14 @@ static int update_value_info(struct edit *e, const struct rm_graph *g2)
             }
             for (size_t d = 0; d < sh->n_dim; d++) {
                 Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
-                if (val->dims[d] < 0 ||
-                    (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                     dim->dim_value == val->dims[d]))
+                /* only fixed sizes are rewritten: symbolic ones stay symbolic (shapes were
+                 * inferred with dynamic dimensions set to 1, which must not leak out) */
+                if (val->dims[d] < 0 || dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+                    dim->dim_value == val->dims[d])
                     continue;
-                if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d == 0)
-                    continue; /* keep a symbolic batch dimension */
-                dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
                 dim->dim_value = val->dims[d];
             }
         }
-    (void)e;
     return 0;
 }
 

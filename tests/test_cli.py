@@ -35,9 +35,9 @@ def case(name):
             fn()
             passed += 1
             print(f"ok   {name}")
-        except AssertionError as e:
+        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
             failed += 1
-            print(f"FAIL {name}: {e}")
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
         return fn
     return wrap
 
@@ -229,6 +229,28 @@ def _():
                 raise AssertionError(f"{case}: onnx rejects the edited model: {e}")
             rc, _, err = run("check", out)
             assert rc == 0, f"{case}: remodel check: {err}"
+
+
+@case("edits rewrite stale value_info: a model carrying ONNX's inferred shapes stays consistent")
+def _():
+    import onnx
+    import onnx.shape_inference
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "with_shapes.onnx")
+        m = onnx.shape_inference.infer_shapes(onnx.load(model("tiny_resnet")))
+        assert len(m.graph.value_info) > 10, "onnx did not add value_info"
+        onnx.save(m, src)
+        for args in (["replace", src, "layer1.0.conv1", "Conv2d(8, 5, 3, padding=1, bias=False)", "--propagate"],
+                     ["prune", src, "layer1.0.conv2", "--ratio", "0.5"]):
+            out = os.path.join(d, "out.onnx")
+            rc, _, err = run(*args, "-o", out)
+            assert rc == 0, err
+            onnx_accepts(out)  # strict mode: an inferred shape that contradicts value_info fails
+            got = {vi.name: [x.dim_value for x in vi.type.tensor_type.shape.dim]
+                   for vi in onnx.load(out).graph.value_info}
+            want = {vi.name: [x.dim_value for x in vi.type.tensor_type.shape.dim]
+                    for vi in onnx.shape_inference.infer_shapes(onnx.load(out)).graph.value_info}
+            assert got == want, {k: (got[k], want.get(k)) for k in got if got[k] != want.get(k)}
 
 
 @case("edits refuse what does not fit: exit 2, one line, nothing written")
