@@ -93,24 +93,6 @@ int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, in
     return rc;
 }
 
-/* Follow Identity nodes back from value v to the initializer they pass through;
- * returns the initializer's value index, or -1. */
-static int source_init(const struct edit *e, int v)
-{
-    for (int hops = 0; v >= 0 && hops < 64; hops++) {
-        const struct rm_value *val = &e->g.values[v];
-        if (val->init >= 0)
-            return v;
-        if (val->producer < 0)
-            return -1;
-        const struct rm_node *p = &e->g.nodes[val->producer];
-        if (!p->proto->op_type || strcmp(p->proto->op_type, "Identity") != 0 || p->proto->n_input < 1)
-            return -1;
-        v = p->inputs[0];
-    }
-    return -1;
-}
-
 /* Uses of value v as a node input, counted through Identity nodes. */
 static int uses(const struct edit *e, int v, int depth)
 {
@@ -223,7 +205,7 @@ int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *di
 {
     Onnx__NodeProto *n = e->g.nodes[node].proto;
     int v = slot < n->n_input ? e->g.nodes[node].inputs[slot] : -1;
-    int src = v >= 0 ? source_init(e, v) : -1;
+    int src = v >= 0 ? rm_graph_initializer_of(&e->g, v) : -1;
     if (src >= 0 && uses(e, src, 0) == 1) {
         Onnx__TensorProto *t = e->m->proto->graph->initializer[e->g.values[src].init];
         return fill_tensor(e, t, dims, rank, data);
@@ -257,7 +239,7 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     const struct rm_node *nd = &e->g.nodes[node];
     if (slot >= nd->proto->n_input || nd->inputs[slot] < 0)
         return 0;
-    int src = source_init(e, nd->inputs[slot]);
+    int src = rm_graph_initializer_of(&e->g, nd->inputs[slot]);
     if (src < 0)
         return rm_error_set(e->err, RM_EUNSUPPORTED,
                             "%s: input %zu of its %s node is computed, not an initializer; cannot edit it",

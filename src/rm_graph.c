@@ -201,6 +201,36 @@ int rm_graph_find_node(const struct rm_graph *g, const char *name)
     return -1;
 }
 
+int rm_graph_initializer_of(const struct rm_graph *g, int v)
+{
+    for (int hops = 0; v >= 0 && (size_t)v < g->n_values && hops < 64; hops++) {
+        const struct rm_value *val = &g->values[v];
+        if (val->init >= 0)
+            return v;
+        if (val->producer < 0)
+            return -1;
+        const struct rm_node *p = &g->nodes[val->producer];
+        if (!p->proto->op_type || strcmp(p->proto->op_type, "Identity") != 0 || p->proto->n_input < 1)
+            return -1;
+        v = p->inputs[0];
+    }
+    return -1;
+}
+
+const Onnx__TensorProto *rm_graph_const_tensor(const struct rm_graph *g, int v)
+{
+    if (v < 0 || (size_t)v >= g->n_values)
+        return NULL;
+    int src = rm_graph_initializer_of(g, v);
+    if (src >= 0)
+        return g->proto->initializer[g->values[src].init];
+    int p = g->values[v].producer;
+    if (p < 0 || !g->nodes[p].proto->op_type || strcmp(g->nodes[p].proto->op_type, "Constant") != 0)
+        return NULL;
+    const Onnx__AttributeProto *a = rm_node_attr(g->nodes[p].proto, "value");
+    return a ? a->t : NULL;
+}
+
 const Onnx__AttributeProto *rm_node_attr(const Onnx__NodeProto *n, const char *name)
 {
     for (size_t i = 0; i < n->n_attribute; i++)

@@ -65,6 +65,14 @@ int rm_graph_find(const struct rm_graph *g, const char *name);
 /* Node index by node name, or -1 (linear; names are not required to be unique). */
 int rm_graph_find_node(const struct rm_graph *g, const char *name);
 
+/* Value index of the initializer v is, or that a chain of Identity nodes passes on
+ * to v (torch's exporter shares equal tensors that way); -1 when there is none. */
+int rm_graph_initializer_of(const struct rm_graph *g, int v);
+
+/* The constant tensor behind v: an initializer (through Identity nodes) or the value
+ * of the Constant node producing it; NULL when v is computed. Points into the model. */
+const Onnx__TensorProto *rm_graph_const_tensor(const struct rm_graph *g, int v);
+
 /* Attribute of node by name, or NULL. */
 const Onnx__AttributeProto *rm_node_attr(const Onnx__NodeProto *n, const char *name);
 

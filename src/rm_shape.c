@@ -60,23 +60,13 @@ static void set(struct rm_value *o, int32_t et, int rank, const int64_t *dims)
         o->dims[i] = dims[i];
 }
 
-/* Constant int64 contents of input k (initializer or Constant node), count in *n. */
+/* The constant tensor behind input k (initializer, through Identity, or Constant). */
 static const Onnx__TensorProto *const_tensor(struct ctx *c, size_t k)
 {
     const struct rm_node *n = &c->g->nodes[c->node];
-    if (k >= n->proto->n_input || n->inputs[k] < 0)
+    if (k >= n->proto->n_input)
         return NULL;
-    const struct rm_value *v = &c->g->values[n->inputs[k]];
-    if (v->init >= 0)
-        return c->g->proto->initializer[v->init];
-    if (v->producer >= 0) {
-        const Onnx__NodeProto *p = c->g->nodes[v->producer].proto;
-        if (p->op_type && strcmp(p->op_type, "Constant") == 0) {
-            const Onnx__AttributeProto *a = rm_node_attr(p, "value");
-            return a ? a->t : NULL;
-        }
-    }
-    return NULL;
+    return rm_graph_const_tensor(c->g, n->inputs[k]);
 }
 
 static int const_ints(struct ctx *c, size_t k, int64_t *dst, size_t cap, size_t *n)

@@ -181,15 +181,8 @@ static int node_input(const struct rm_graph *g, int node, size_t slot)
 /* Initializer behind value v, following Identity helpers; -1 if none. */
 static int follow_init(const struct rm_graph *g, int v)
 {
-    for (int hops = 0; v >= 0 && hops < 64; hops++) {
-        if (g->values[v].init >= 0)
-            return g->values[v].init;
-        int p = g->values[v].producer;
-        if (p < 0 || !is_op(g, p, "Identity"))
-            return -1;
-        v = node_input(g, p, 0);
-    }
-    return -1;
+    int src = rm_graph_initializer_of(g, v);
+    return src >= 0 ? g->values[src].init : -1;
 }
 
 /* Dims of value v (following Identity to an initializer); returns rank or -1. */
@@ -216,24 +209,10 @@ static int value_dims(const struct rm_graph *g, int v, int64_t dims[RM_MAX_RANK]
 /* Scalar float held by v: an initializer or a Constant node's value. */
 static bool value_scalar(const struct rm_graph *g, int v, double *out)
 {
-    if (v < 0)
-        return false;
-    const Onnx__TensorProto *t = NULL;
-    int init = follow_init(g, v);
-    if (init >= 0) {
-        t = g->proto->initializer[init];
-    } else {
-        int p = g->values[v].producer;
-        if (p < 0 || !is_op(g, p, "Constant"))
-            return false;
-        const Onnx__AttributeProto *a = rm_node_attr(g->nodes[p].proto, "value");
-        if (!a || !a->t)
-            return false;
-        t = a->t;
-    }
+    const Onnx__TensorProto *t = rm_graph_const_tensor(g, v);
     int64_t n;
     float f;
-    if (rm_tensor_numel(t, &n, NULL) || n != 1 || rm_tensor_check(t, NULL) ||
+    if (!t || rm_tensor_numel(t, &n, NULL) || n != 1 || rm_tensor_check(t, NULL) ||
         rm_tensor_to_f32(t, &f, 1, NULL))
         return false;
     *out = f;
@@ -243,23 +222,9 @@ static bool value_scalar(const struct rm_graph *g, int v, double *out)
 /* int64 vector held by a Constant node or initializer behind v; returns count or -1. */
 static int value_ints(const struct rm_graph *g, int v, int64_t *out, int max)
 {
-    if (v < 0)
-        return -1;
-    const Onnx__TensorProto *t = NULL;
-    int init = follow_init(g, v);
-    if (init >= 0) {
-        t = g->proto->initializer[init];
-    } else {
-        int p = g->values[v].producer;
-        if (p < 0 || !is_op(g, p, "Constant"))
-            return -1;
-        const Onnx__AttributeProto *a = rm_node_attr(g->nodes[p].proto, "value");
-        if (!a || !a->t)
-            return -1;
-        t = a->t;
-    }
+    const Onnx__TensorProto *t = rm_graph_const_tensor(g, v);
     int64_t n;
-    if (rm_tensor_numel(t, &n, NULL) || n > max || rm_tensor_check(t, NULL) ||
+    if (!t || rm_tensor_numel(t, &n, NULL) || n > max || rm_tensor_check(t, NULL) ||
         rm_tensor_to_i64(t, out, n, NULL))
         return -1;
     return (int)n;
