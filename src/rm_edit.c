@@ -374,11 +374,12 @@ void rm_edit_mark(struct edit *e, int v)
         e->changed[e->n_changed++] = v;
 }
 
-static bool is_passthrough(const char *op)
+bool rm_edit_channelwise(const char *op)
 {
     static const char *const ops[] = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-                                      "Identity", "Dropout", "MaxPool", "AveragePool", "Tanh",
-                                      "GlobalAveragePool", "GlobalMaxPool", "Elu", "Selu", "Softplus"};
+                                      "Identity", "Dropout", "MaxPool", "AveragePool", "Tanh", "Elu",
+                                      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Selu",
+                                      "Softplus"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(op, ops[i]))
             return true;
@@ -570,7 +571,7 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_bn(e, node);
             if (!rc && nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (is_passthrough(op)) {
+        } else if (rm_edit_channelwise(op)) { /* BatchNormalization was handled above */
             if (nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
         } else if (!strcmp(op, "Conv")) {
@@ -632,28 +633,21 @@ int rm_edit_record_map(struct edit *e, const char *name)
     char *s = rm_arena_alloc(e->a, cap), *p = s;
     if (!s)
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    const char *pv = prev && prev->value ? prev->value : NULL;
+    /* an earlier edit's map of the same tensor: compose, so the map keeps pointing at
+     * the original model's channels */
+    int64_t *earlier = NULL, n_earlier = 0;
+    if (prev && prev->value && rm_channel_map_parse(prev->value, &earlier, &n_earlier, e->err))
+        return rm_error_prefix(e->err, "metadata %s", key);
     for (int64_t i = 0; i < e->new_c; i++) {
-        char item[24] = "-";
         int64_t src = e->map[i];
-        if (src >= 0) {
-            if (pv) { /* the i-th entry of the earlier map */
-                const char *q = pv;
-                for (int64_t j = 0; j < src && q; j++) {
-                    q = strchr(q, ',');
-                    q = q ? q + 1 : NULL;
-                }
-                size_t l = q ? strcspn(q, ",") : 0;
-                if (q && l < sizeof item) {
-                    memcpy(item, q, l);
-                    item[l] = '\0';
-                }
-            } else {
-                snprintf(item, sizeof item, "%lld", (long long)src);
-            }
-        }
-        p += snprintf(p, cap - (size_t)(p - s), "%s%s", i ? "," : "", item);
+        if (src >= 0 && earlier)
+            src = src < n_earlier ? earlier[src] : -1;
+        if (src >= 0)
+            p += snprintf(p, cap - (size_t)(p - s), "%s%lld", i ? "," : "", (long long)src);
+        else
+            p += snprintf(p, cap - (size_t)(p - s), "%s-", i ? "," : "");
     }
+    free(earlier);
     if (prev) {
         prev->value = s;
         return 0;

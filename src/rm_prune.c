@@ -81,18 +81,6 @@ static bool is_channel_tensor(const struct analysis *a, int v)
     return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
 }
 
-static bool passthrough(const char *op)
-{
-    static const char *const ops[] = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-                                      "Identity", "Dropout", "MaxPool", "AveragePool", "Tanh", "Elu",
-                                      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Selu",
-                                      "Softplus"};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (!strcmp(op, ops[i]))
-            return true;
-    return false;
-}
-
 /* ReduceMean/ReduceMax over spatial axes only (axes attribute, no 0 or 1): a global
  * pool written as a reduction (ShuffleNetV2 ends so); channels pass through. */
 static bool reduces_space_only(const Onnx__NodeProto *np)
@@ -189,7 +177,7 @@ static int analyse(struct analysis *a, struct edit *e)
         const struct rm_node *n = &g->nodes[i];
         const char *op = rm_edit_op(e, (int)i);
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        if ((passthrough(op) || reduces_space_only(n->proto)) && is_channel_tensor(a, x)) {
+        if ((rm_edit_channelwise(op) || reduces_space_only(n->proto)) && is_channel_tensor(a, x)) {
             join(a, x, y);
         } else if (!strcmp(op, "Conv") && is_depthwise(e, (int)i)) {
             join(a, x, y);
@@ -269,7 +257,7 @@ static int analyse(struct analysis *a, struct edit *e)
         } else if (!strcmp(op, "BatchNormalization")) {
             if (gx)
                 fail |= push(&gx->members, &gx->n_members, (int)i);
-        } else if (passthrough(op) || reduces_space_only(n->proto)) {
+        } else if (rm_edit_channelwise(op) || reduces_space_only(n->proto)) {
             /* joined in pass 1 */
         } else if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
             for (size_t k = 0; k < n->proto->n_input; k++) {

@@ -374,10 +374,7 @@ START_TEST(prune_dead_channels)
         }
     ck_assert(found);
     rm_prune_report_free(&rep);
-    const char *map = NULL;
-    for (size_t i = 0; i < m->proto->n_metadata_props; i++)
-        if (!strcmp(m->proto->metadata_props[i]->key, RM_CHANNEL_MAP_KEY "/layer1/layer1.0/conv1/Conv_output_0"))
-            map = m->proto->metadata_props[i]->value;
+    const char *map = rm_channel_map_find(m, "/layer1/layer1.0/conv1/Conv_output_0");
     ck_assert_ptr_nonnull(map);
     ck_assert_str_eq(map, "0,2,3,4,6,7");
     m = save_reload(m);
@@ -392,6 +389,32 @@ START_TEST(prune_dead_channels)
 END_TEST
 
 static const char *models[] = {"resnet18", "tiny_resnet", "mobilenet_tiny", "concat_net", "se_net", "shared_init"};
+
+/* A second edit composes its channel map with the first one's: the map keeps naming
+ * channels of the original model. */
+START_TEST(channel_maps_compose)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/edits/zeroed_resnet.onnx", rm_test_testdata());
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
+    const char *paths[1] = {"layer1.0.conv1"};
+    int64_t first[] = {1, 5}, second[] = {0, 3}; /* second: channels 0 and 4 of the original */
+    struct rm_prune_opts o = {.channels = first, .n_channels = 2, .criterion = 1};
+    struct rm_prune_report rep;
+    ck_assert_msg(rm_prune(m, paths, 1, &o, &rep, NULL, &err) == 0, "%s", err.msg);
+    rm_prune_report_free(&rep);
+    m = save_reload(m);
+    o.channels = second;
+    ck_assert_msg(rm_prune(m, paths, 1, &o, &rep, NULL, &err) == 0, "%s", err.msg);
+    rm_prune_report_free(&rep);
+    const char *map = rm_channel_map_find(m, "/layer1/layer1.0/conv1/Conv_output_0");
+    ck_assert_ptr_nonnull(map);
+    ck_assert_str_eq(map, "2,3,6,7");
+    rm_model_free(m);
+}
+END_TEST
 
 /* --global at 0.3 on every testdata model: it prunes, and the result runs and checks. */
 START_TEST(prune_global)
@@ -465,6 +488,7 @@ int main(void)
     tcase_set_timeout(p, 300);
     tcase_add_loop_test(p, prune_matches_pytorch, 0, n_prunes);
     tcase_add_test(p, prune_dead_channels);
+    tcase_add_test(p, channel_maps_compose);
     tcase_add_loop_test(p, prune_global, 0, (int)(sizeof models / sizeof models[0]));
     tcase_add_loop_test(p, fold_bn_matches_pytorch, 0, 2);
     suite_add_tcase(s, p);
