@@ -84,12 +84,8 @@ def tensor_pb(array, name):
     return onnx.numpy_helper.from_array(np.ascontiguousarray(array), name).SerializeToString()
 
 
-def called_modules(model, x):
-    """PyTorch's module tree as tests of `remodel show` expect it.
-
-    Returns the modules, in named_modules() order, whose forward ran during one eval
-    forward pass (the root, path "", excluded). Leaves carry their repr.
-    """
+def called_module_ids(model, x):
+    """ids of the modules whose forward runs during one no-grad forward pass of model."""
     called = set()
     handles = [m.register_forward_hook(lambda mod, inp, out: called.add(id(mod)))
                for m in model.modules()]
@@ -99,6 +95,16 @@ def called_modules(model, x):
     finally:
         for h in handles:
             h.remove()
+    return called
+
+
+def called_modules(model, x):
+    """PyTorch's module tree as tests of `remodel show` expect it.
+
+    Returns the modules, in named_modules() order, whose forward ran during one eval
+    forward pass (the root, path "", excluded). Leaves carry their repr.
+    """
+    called = called_module_ids(model, x)
     modules = []
     for path, m in model.named_modules():
         if path == "" or id(m) not in called:

@@ -35,6 +35,9 @@ import torch
 import torch.nn as nn
 import torchvision.models as tvm
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_models as mm  # noqa: E402  (shared PyTorch helpers)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "torchvision")
 OPSET = 13
@@ -61,15 +64,7 @@ MODELS = [
 def called_modules(model, x):
     """Conv2d paths, {leaf path: repr} and {container path: [class name, is a Sequential]}
     of the modules whose forward ran, in named_modules() order."""
-    called = set()
-    handles = [m.register_forward_hook(lambda mod, inp, out: called.add(id(mod)))
-               for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    called = mm.called_module_ids(model, x)
     convs = [p for p, m in model.named_modules()
              if isinstance(m, nn.Conv2d) and id(m) in called]
     leaves = {p: repr(m) for p, m in model.named_modules()
