@@ -606,6 +606,20 @@ static const char *group_name(const struct analysis *a, const struct group *gr, 
     return buf;
 }
 
+/* Parameters and MACs of g, whose shapes are inferred. */
+static int graph_totals(const struct rm_graph *g, int64_t *params, int64_t *macs, struct rm_error *err)
+{
+    struct rm_info info;
+    int rc = rm_info_compute(g, &info, err);
+    if (!rc) {
+        *params = info.params;
+        *macs = info.macs;
+        rm_info_free(&info);
+    }
+    return rc;
+}
+
+/* The same for model m, indexed and shape-inferred afresh (after an edit). */
 static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, struct rm_error *err)
 {
     struct rm_graph g;
@@ -614,13 +628,7 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
         return rc;
     struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1};
     rm_shape_infer(&g, &so, err);
-    struct rm_info info;
-    rc = rm_info_compute(&g, &info, err);
-    if (!rc) {
-        *params = info.params;
-        *macs = info.macs;
-        rm_info_free(&info);
-    }
+    rc = graph_totals(&g, params, macs, err);
     rm_graph_free(&g);
     return rc;
 }
@@ -632,10 +640,10 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
     struct analysis a = {0};
     struct ranked *ranked = NULL;
     memset(rep, 0, sizeof *rep);
-    int rc = model_totals(m, &rep->params_before, &rep->macs_before, err);
-    if (rc)
-        return rc;
-    rc = rm_edit_begin(&e, m, NULL, log, err);
+    /* rm_edit_begin indexes the model and infers its shapes as model_totals would */
+    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    if (!rc)
+        rc = graph_totals(&e.g, &rep->params_before, &rep->macs_before, err);
     if (!rc)
         rc = analyse(&a, &e);
     if (rc)
