@@ -572,6 +572,69 @@ static int can_clobber(struct rm_plan *p, int vi, const dnnl_memory_desc_t *md)
     return uses_here == 1;
 }
 
+/* Whether a 2-D conv with weights [OC, ICg, kh, kw] runs on oneDNN's Winograd kernels:
+ * 3x3, stride 1, no dilation, no groups, at least 16 channels each way (resnet18:
+ * 11.5 -> 8.4 ms on 2 cores); oneDNN has no Winograd kernel for other shapes. */
+static bool conv_is_wino(const struct rm_plan *p, int node, const int64_t *wdims, int wrank)
+{
+    const Onnx__NodeProto *np = p->g->nodes[node].proto;
+    size_t ns, nd;
+    const int64_t *st = rm_node_attr_ints(np, "strides", &ns);
+    const int64_t *di = rm_node_attr_ints(np, "dilations", &nd);
+    if (p->opts.direct_conv || wrank != 4 || rm_node_attr_int(np, "group", 1) != 1 || wdims[2] != 3 ||
+        wdims[3] != 3 || wdims[0] < 16 || wdims[1] < 16)
+        return false;
+    for (size_t i = 0; st && i < ns; i++)
+        if (st[i] != 1)
+            return false;
+    for (size_t i = 0; di && i < nd; i++)
+        if (di[i] != 1)
+            return false;
+    return true;
+}
+
+/* Winograd kernels take only the channel-blocked layout (nChw16c) while oneDNN's own
+ * pick for a direct conv is channels-last, so a model that mixes them pays a reorder on
+ * each side of every direct conv (resnet18: 20 reorders, ~0.05 ms each). A model with
+ * any Winograd conv therefore runs its other convs blocked too; a model without keeps
+ * channels-last, where the brgemm kernels are faster (mobilenet_v2: 3.6 vs 3.8 ms). */
+static void choose_conv_layout(struct rm_plan *p)
+{
+    for (size_t i = 0; i < p->g->n_nodes && !p->blocked_convs; i++) {
+        const Onnx__NodeProto *np = p->g->nodes[i].proto;
+        if (!rm_eng_is(p, (int)i, "Conv") || np->n_input < 2)
+            continue;
+        const Onnx__TensorProto *w = rm_graph_const_tensor(p->g, p->g->nodes[i].inputs[1]);
+        if (w && w->n_dims == 4)
+            p->blocked_convs = conv_is_wino(p, (int)i, w->dims, 4);
+    }
+}
+
+/* Descriptor for a conv that should run blocked (see choose_conv_layout): src and dst
+ * nChw16c (src plain when it has under 16 channels, as for a first conv on RGB). The
+ * pd is kept only when oneDNN has a jit kernel for it; otherwise *pd stays NULL and the
+ * caller lets oneDNN choose. */
+static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *cd,
+                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
+{
+    dnnl_convolution_desc_t b = *cd;
+    const char *impl = NULL;
+    *pd = NULL;
+    if (b.src_desc.ndims != 4 ||
+        dnnl_memory_desc_init_by_tag(&b.src_desc, 4, cd->src_desc.dims, dnnl_f32,
+                                     cd->src_desc.dims[1] < 16 ? dnnl_abcd : dnnl_aBcd16b) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success ||
+        dnnl_primitive_desc_create(pd, &b, attr, p->eng, NULL) != dnnl_success) {
+        *pd = NULL;
+        return;
+    }
+    if (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
+        strncmp(impl, "jit", 3)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+    }
+}
+
 static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
 {
     int rc = 0;
@@ -706,10 +769,7 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         pl[i] = win.pl[i];
         pr[i] = win.pr[i];
     }
-    /* Winograd for the 3x3 stride-1 convs it suits (resnet18: 11.5 -> 9.7 ms on 2 cores);
-     * direct where oneDNN has no Winograd kernel for the shape */
-    bool wino = !p->opts.direct_conv && g == 1 && sp == 2 && w->dims[2] == 3 && w->dims[3] == 3 &&
-                win.s[0] == 1 && win.s[1] == 1 && win.d[0] == 1 && win.d[1] == 1 && ICg >= 16 && OC >= 16;
+    bool wino = conv_is_wino(p, node, w->dims, w->rank);
     dnnl_convolution_desc_t cd;
     CHECK(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
                                                      wino ? dnnl_convolution_winograd : dnnl_convolution_direct,
@@ -730,6 +790,8 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         pd = NULL;
         cd.alg_kind = dnnl_convolution_direct;
     }
+    if (!pd && p->blocked_convs)
+        try_blocked_conv(p, &cd, attr, &pd);
     if (!pd)
         CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -1478,6 +1540,7 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
     CHECK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
 
+    choose_conv_layout(p);
     for (size_t i = 0; i < g->proto->n_input; i++) {
         int vi = g->proto->input[i]->name ? rm_graph_find(g, g->proto->input[i]->name) : -1;
         if (vi < 0 || g->values[vi].init >= 0)

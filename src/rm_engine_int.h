@@ -72,6 +72,7 @@ struct rm_plan {
     int n_in, *in_vals;
     int n_out, *out_vals;
     int64_t macs;
+    bool blocked_convs;         /* direct convs forced to nChw16c (choose_conv_layout) */
     uint64_t stamp;
     void **bufs;
     int n_bufs, cap_bufs;
