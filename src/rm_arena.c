@@ -55,14 +55,24 @@ static struct rm_arena_block *block_new(size_t min_payload, size_t hint)
         return NULL;
     size_t size = hint > min_payload + hdr ? hint : min_payload + hdr;
     size = (size + 4095) & ~(size_t)4095;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* blocks of 4 MB and more start on a 2 MB boundary, so that every 2 MB of them
+     * can be a huge page (a mapping is only page-aligned: map 2 MB more and trim) */
+    size_t huge = (size_t)2 << 20, slack = size >= 2 * huge && size <= SIZE_MAX - huge ? huge : 0;
+    char *p = mmap(NULL, size + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (slack) {
+        size_t head = (huge - (uintptr_t)p % huge) % huge;
+        if (head)
+            munmap(p, head);
+        if (slack - head)
+            munmap(p + head + size, slack - head);
+        p += head;
 #ifdef MADV_HUGEPAGE
-    if (size >= ((size_t)4 << 20))
         madvise(p, size, MADV_HUGEPAGE);
 #endif
-    struct rm_arena_block *b = p;
+    }
+    struct rm_arena_block *b = (struct rm_arena_block *)p;
     b->next = NULL;
     b->size = size;
     b->off = hdr;

@@ -64,6 +64,19 @@ void *rm_eng_buf(struct rm_plan *p, size_t bytes)
     return b;
 }
 
+void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
+{
+    /* the arena aligns to 16: over-allocate to place the buffer on a cache line */
+    if (bytes > SIZE_MAX - 128)
+        return NULL;
+    char *b = rm_arena_alloc(&p->hp, bytes + 48);
+    if (!b)
+        return NULL;
+    b += (64 - (uintptr_t)b % 64) % 64;
+    memset(b, 0, bytes);
+    return b;
+}
+
 static int own_prim(struct rm_plan *p, dnnl_primitive_t prim)
 {
     if (grow((void **)&p->prims, &p->cap_prims, p->n_prims, sizeof prim)) {
@@ -467,15 +480,33 @@ static struct step *new_step(struct rm_plan *p, int node)
 static int add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int nargs,
                   const dnnl_exec_arg_t *args)
 {
+    int rc = 0;
+    struct rm_error *err = p->err;
     struct exec *e = &s->ex[s->n_ex];
-    e->args = rm_eng_buf(p, sizeof(dnnl_exec_arg_t) * (size_t)nargs);
-    if (!e->args)
-        return rm_error_set(p->err, RM_ENOMEM, "out of memory");
+    const_dnnl_primitive_desc_t pd;
+    CHECK(dnnl_primitive_get_primitive_desc(prim, &pd));
+    /* a primitive made with a user scratchpad gets the plan's shared one */
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    e->args = rm_eng_buf(p, sizeof(dnnl_exec_arg_t) * (size_t)(nargs + 1));
+    if (!e->args || grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch, sizeof *p->scratch))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
     s->n_ex++;
     e->prim = prim;
     e->nargs = nargs;
     memcpy(e->args, args, sizeof(dnnl_exec_arg_t) * (size_t)nargs);
-    return 0;
+    if (sbytes) {
+        dnnl_memory_t m;
+        if ((rc = make_mem(p, &m, smd, DNNL_MEMORY_NONE, err)))
+            return rc;
+        p->scratch[p->n_scratch++] = m;
+        e->args[e->nargs].arg = DNNL_ARG_SCRATCHPAD;
+        e->args[e->nargs++].memory = m;
+        if (sbytes > p->scratch_bytes)
+            p->scratch_bytes = sbytes;
+    }
+done:
+    return rc;
 }
 
 /* Reorder step entry: v's buffer into a new scratch buffer of layout md; *mem is
@@ -776,6 +807,8 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
                                                      &src_md, &w_md, has_bias ? &b_md : NULL, &dst_md,
                                                      strides, dil, pl, pr));
     CHECK(dnnl_primitive_attr_create(&attr));
+    /* Winograd's transform buffers are the plan's shared scratchpad (on huge pages) */
+    CHECK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     if (npo) {
         CHECK(dnnl_post_ops_create(&pops));
         for (int i = 0; i < npo; i++) {
@@ -815,8 +848,8 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         dnnl_memory_t wsrc;
         dnnl_primitive_t r;
         CHECK(dnnl_memory_desc_init_by_tag(&wp, wr, wd, dnnl_f32, plain_tags[wr]));
-        void *wb = rm_eng_buf(p, dnnl_memory_desc_get_size(w_q));
-        void *bb = rm_eng_buf(p, (size_t)OC * 4);
+        void *wb = rm_eng_hp_buf(p, dnnl_memory_desc_get_size(w_q));
+        void *bb = rm_eng_hp_buf(p, (size_t)OC * 4);
         if (!wb || !bb) {
             rc = rm_error_set(err, RM_ENOMEM, "out of memory");
             goto done;
@@ -1439,7 +1472,7 @@ static int plan_memory(struct rm_plan *p, struct rm_error *err)
                     best = j;
             if (best < 0) {
                 best = np++;
-                pool[best].buf = rm_eng_buf(p, v->bytes);
+                pool[best].buf = rm_eng_hp_buf(p, v->bytes);
                 pool[best].size = v->bytes;
                 pool[best].owner = -1;
                 if (!pool[best].buf) {
@@ -1460,6 +1493,16 @@ static int plan_memory(struct rm_plan *p, struct rm_error *err)
     for (int i = 0; i < p->n_refs; i++) {
         struct val *v = &p->vals[p->refs[i].val];
         CHECK(dnnl_memory_set_data_handle(p->refs[i].mem, p->refs[i].plain ? v->plain : v->buf));
+    }
+    /* steps run one at a time, so every primitive can share one scratchpad */
+    if (p->scratch_bytes) {
+        void *sb = rm_eng_hp_buf(p, p->scratch_bytes);
+        if (!sb) {
+            rc = rm_error_set(err, RM_ENOMEM, "out of memory for a %zu byte scratchpad", p->scratch_bytes);
+            goto done;
+        }
+        for (int i = 0; i < p->n_scratch; i++)
+            CHECK(dnnl_memory_set_data_handle(p->scratch[i], sb));
     }
 done:
     free(def);
@@ -1518,6 +1561,7 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     p->g = g;
     p->err = err;
+    rm_arena_init(&p->hp, (size_t)8 << 20);
     if (opts)
         p->opts = *opts;
     else
@@ -1603,6 +1647,8 @@ void rm_plan_free(struct rm_plan *p)
     free(p->mems);
     free(p->refs);
     free(p->bufs);
+    free(p->scratch);
+    rm_arena_free(&p->hp);
     free(p->steps);
     free(p->vals);
     free(p->node_state);

@@ -3,6 +3,7 @@
 #ifndef RM_ENGINE_INT_H
 #define RM_ENGINE_INT_H
 
+#include "rm_arena.h"
 #include "rm_engine.h"
 
 #include <dnnl.h>
@@ -76,6 +77,10 @@ struct rm_plan {
     uint64_t stamp;
     void **bufs;
     int n_bufs, cap_bufs;
+    struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
+    dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
+    int n_scratch, cap_scratch;
+    size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
     dnnl_primitive_t *prims;
     int n_prims, cap_prims;
     dnnl_memory_t *mems;
@@ -86,6 +91,10 @@ struct rm_plan {
 
 /* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory. */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
+/* The same on transparent huge pages, for memory every run streams through (weights,
+ * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
+ * weight costs a TLB miss. Lives as long as the plan; never released early. */
+void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes);
 /* Plain f32 descriptor for rank <= 6 (rank 0 as [1]); 0 or -1. */
 int rm_eng_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims);
 int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
