@@ -641,11 +641,11 @@ static void choose_conv_layout(struct rm_plan *p)
     }
 }
 
-/* Descriptor for a conv that should run blocked (see choose_conv_layout): src and dst
- * nChw16c (src plain when it has under 16 channels, as for a first conv on RGB). The
- * pd is kept only when oneDNN has a jit kernel for it; otherwise *pd stays NULL and the
- * caller lets oneDNN choose. */
-static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *cd,
+/* Descriptor for a conv that should run blocked (see choose_conv_layout): dst nChw16c,
+ * src too unless it arrives plain with under 16 channels (a first conv on RGB reads it
+ * as it is). The pd is kept only when oneDNN has a jit kernel for it; otherwise *pd
+ * stays NULL and the caller lets oneDNN choose. */
+static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *cd, const struct val *x,
                              const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
 {
     dnnl_convolution_desc_t b = *cd;
@@ -653,7 +653,8 @@ static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *c
     *pd = NULL;
     if (b.src_desc.ndims != 4 ||
         dnnl_memory_desc_init_by_tag(&b.src_desc, 4, cd->src_desc.dims, dnnl_f32,
-                                     cd->src_desc.dims[1] < 16 ? dnnl_abcd : dnnl_aBcd16b) != dnnl_success ||
+                                     cd->src_desc.dims[1] < 16 && !x->blocked ? dnnl_abcd : dnnl_aBcd16b) !=
+            dnnl_success ||
         dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success ||
         dnnl_primitive_desc_create(pd, &b, attr, p->eng, NULL) != dnnl_success) {
         *pd = NULL;
@@ -824,7 +825,7 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         cd.alg_kind = dnnl_convolution_direct;
     }
     if (!pd && p->blocked_convs)
-        try_blocked_conv(p, &cd, attr, &pd);
+        try_blocked_conv(p, &cd, x, attr, &pd);
     if (!pd)
         CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
