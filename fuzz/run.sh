@@ -31,8 +31,11 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 build-fuzz/fuzz/fuzz_model "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \
     -rss_limit_mb=2048 -timeout=60 -report_slow_units=60 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 2>&1 |
     tee build-fuzz/last-run.log | grep -E "^#[0-9]+.*(pulse|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
-if ls fuzz/crashes/crash-* fuzz/crashes/leak-* fuzz/crashes/timeout-* fuzz/crashes/oom-* >/dev/null 2>&1; then
-    echo "fuzz: crashes found in fuzz/crashes/"
+# (one unmatched pattern made `ls` of all four fail: a crash was once reported clean)
+shopt -s nullglob
+found=(fuzz/crashes/crash-* fuzz/crashes/leak-* fuzz/crashes/timeout-* fuzz/crashes/oom-*)
+if [ ${#found[@]} -gt 0 ]; then
+    echo "fuzz: ${#found[@]} finding(s) in fuzz/crashes/: ${found[*]}"
     exit 1
 fi
 echo "fuzz: clean for ${SECONDS_BUDGET}s"

@@ -502,7 +502,7 @@ static int add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int 
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
     e->args = rm_eng_buf(p, sizeof(dnnl_exec_arg_t) * (size_t)(nargs + 1));
-    if (!e->args || grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch, sizeof *p->scratch))
+    if (!e->args || (sbytes && grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch, sizeof *p->scratch)))
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     s->n_ex++;
     e->prim = prim;
@@ -1134,7 +1134,8 @@ static int plan_bn(struct rm_plan *p, int node, int *fallback, struct rm_error *
     unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift;
     int last = node, ov = p->g->nodes[node].outputs[0];
     int c = p->opts.fuse ? sole_consumer(p, ov) : -1;
-    if (c >= 0 && rm_eng_is(p, c, "Relu") && p->g->nodes[c].inputs[0] == ov) {
+    /* (a Relu with no output name has nothing to write: fuzzing found one) */
+    if (c >= 0 && rm_eng_is(p, c, "Relu") && p->g->nodes[c].inputs[0] == ov && rm_eng_out(p, c, 0)) {
         flags |= dnnl_fuse_norm_relu;
         last = c;
     }
