@@ -2,6 +2,7 @@
  * Expected outputs are PyTorch's (testdata/<model>/test_data_set_0/output_0.pb);
  * small models and hostile tensor files are built here byte by byte. */
 #include "rm_engine.h"
+#include "rm_engine_int.h"
 #include "rm_model.h"
 #include "rm_tensorio.h"
 #include "test_util.h"
@@ -102,6 +103,29 @@ START_TEST(matches_pytorch)
     ck_assert(rel_err(&out, &ref) == e);
     rm_host_tensor_free(&in);
     rm_host_tensor_free(&ref);
+    unload(&l);
+}
+END_TEST
+
+/* ---- layouts ----------------------------------------------------------------------- */
+
+/* Winograd convs only take nChw16c: a model with them runs every conv blocked, so no
+ * step of resnet18 reorders its input (there were 20 reorders before); a model without
+ * them (mobilenet_tiny) keeps oneDNN's channels-last choice. */
+START_TEST(winograd_model_runs_blocked_without_reorders)
+{
+    struct loaded l;
+    load(&l, "resnet18", 1);
+    ck_assert(l.p->blocked_convs);
+    for (int i = 0; i < l.p->n_steps; i++)
+        ck_assert_msg(l.p->steps[i].n_ex <= 1, "step %d (%s) reorders its input", i,
+                      rm_graph_node_label(&l.g, (size_t)l.p->steps[i].first_node));
+    unload(&l);
+    load(&l, "mobilenet_tiny", 1);
+    ck_assert(!l.p->blocked_convs);
+    unload(&l);
+    load_with(&l, "resnet18", 1, 1);
+    ck_assert(!l.p->blocked_convs);
     unload(&l);
 }
 END_TEST
@@ -559,6 +583,7 @@ int main(void)
     TCase *tc = tcase_create("pytorch");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, matches_pytorch, 0, 3 * N_MODELS);
+    tcase_add_test(tc, winograd_model_runs_blocked_without_reorders);
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);
