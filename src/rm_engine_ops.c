@@ -126,6 +126,11 @@ int rm_eng_window(struct rm_plan *p, int node, const struct val *x, const int64_
             w->pr[i] = pa ? pa[i + sp] : 0;
             if (w->pl[i] < 0 || w->pr[i] < 0)
                 return ERR(RM_EFORMAT, "negative pads");
+            /* a pooling window wholly inside padding pools nothing (onnxruntime refuses
+             * it too); fuzzing found pads of 2097151 asking for a 3.4 GB output */
+            if (!rm_eng_is(p, node, "Conv") && (w->pl[i] >= eff || w->pr[i] >= eff))
+                return ERR(RM_EFORMAT, "pads (%lld, %lld) must be smaller than the pooling window (%lld)",
+                           (long long)w->pl[i], (long long)w->pr[i], (long long)eff);
         } else {
             return ERR(RM_EFORMAT, "unknown auto_pad '%s'", ap);
         }

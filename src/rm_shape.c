@@ -117,8 +117,9 @@ static int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p
     return o;
 }
 
+/* Output dims of a Conv (pool 0) or pooling window (pool 1) over x. */
 static int infer_window(struct ctx *c, const struct rm_value *x, const int64_t *kernel, size_t nk,
-                        int64_t out_channels)
+                        int64_t out_channels, int pool)
 {
     const Onnx__NodeProto *np = c->g->nodes[c->node].proto;
     int sp = x->rank - 2;
@@ -154,6 +155,10 @@ static int infer_window(struct ctx *c, const struct rm_value *x, const int64_t *
         } else {
             int64_t pb = pa && npd == 2 * (size_t)sp ? pa[i] : 0;
             int64_t pe = pa && npd == 2 * (size_t)sp ? pa[i + sp] : 0;
+            /* a pooling window wholly inside padding pools nothing (onnxruntime refuses it) */
+            if (pool && d > 0 && kernel[i] > 0 && kernel[i] <= INT32_MAX && d <= INT32_MAX &&
+                (pb >= (kernel[i] - 1) * d + 1 || pe >= (kernel[i] - 1) * d + 1))
+                return bad(c, "pads must be smaller than the pooling window");
             dims[2 + i] = window_out(in_sz, kernel[i], s, d, pb, pe, ceil_mode);
         }
         if (dims[2 + i] <= 0)
@@ -262,14 +267,14 @@ static int infer_node(struct ctx *c)
             if (rc || !c->o || !c->o->on_error)
                 return rc;
         }
-        return infer_window(c, x, w->dims + 2, (size_t)(w->rank - 2), w->dims[0]);
+        return infer_window(c, x, w->dims + 2, (size_t)(w->rank - 2), w->dims[0], 0);
     }
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         size_t nk;
         const int64_t *k = rm_node_attr_ints(np, "kernel_shape", &nk);
         if (!k)
             return bad(c, "kernel_shape missing");
-        return infer_window(c, x, k, nk, x->rank > 1 ? x->dims[1] : -1);
+        return infer_window(c, x, k, nk, x->rank > 1 ? x->dims[1] : -1, 1);
     }
     if (!strcmp(op, "GlobalAveragePool") || !strcmp(op, "GlobalMaxPool")) {
         for (int i = 0; i < x->rank; i++)
