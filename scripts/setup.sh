@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install what remodel needs on Debian 12 (only the packages that are missing), then
 # configure the build folders. Idempotent; run as root or with sudo available.
-#   scripts/setup.sh           build dependencies + test data
+#   scripts/setup.sh           build dependencies, test data, onnxruntime for the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,23 @@ if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]}"
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# onnxruntime (CPU) from the npm registry, the independent runtime the tests run every
+# edited model in (Debian 12 packages none); --ignore-scripts: its install script only
+# fetches GPU providers, from outside the registry
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "setup: installing nodejs npm"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+if [ ! -f tests/ort/node_modules/.package-lock.json ] ||
+    ! cmp -s tests/ort/package-lock.json tests/ort/node_modules/.remodel-lock; then
+    echo "setup: installing onnxruntime-node into tests/ort"
+    (cd tests/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error &&
+        cp package-lock.json node_modules/.remodel-lock)
 fi
 
 [ -d build ] || meson setup build --buildtype=debugoptimized

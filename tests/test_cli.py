@@ -224,6 +224,44 @@ def onnx_accepts(path):
     onnx.shape_inference.infer_shapes(onnx.load(path), check_type=True, strict_mode=True)
 
 
+ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+
+
+def ort_agrees(path, work):
+    """onnxruntime's CPU provider (tests/ort, installed by scripts/setup.sh) loads and
+    runs the model, and every output matches remodel's on the same seeded input to 1e-4
+    of the output's scale. Returns the worst relative error."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    assert os.path.isdir(os.path.join(os.path.dirname(ORT_RUN), "node_modules", "onnxruntime-node")), \
+        "onnxruntime is not installed: run scripts/setup.sh"
+    m = onnx.load(path)
+    inits = {i.name for i in m.graph.initializer}
+    rng = np.random.default_rng(0)
+    feeds = []
+    for k, vi in enumerate(v for v in m.graph.input if v.name not in inits):
+        shape = [x.dim_value if x.dim_value > 0 else 1 for x in vi.type.tensor_type.shape.dim]
+        f = os.path.join(work, f"input_{k}.npy")
+        np.save(f, rng.standard_normal(shape).astype(np.float32))
+        feeds.append(f"{vi.name}={f}")
+    ours, theirs = os.path.join(work, "remodel"), os.path.join(work, "ort")
+    os.makedirs(ours, exist_ok=True)
+    rc, _, err = run("run", path, *[a for x in feeds for a in ("-i", x)], "-o", ours)
+    assert rc == 0, f"remodel run: {err}"
+    p = subprocess.run(["node", ORT_RUN, path, theirs, *feeds], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"onnxruntime refuses the model: {p.stderr.strip()}"
+    worst = 0.0
+    for k in range(len(m.graph.output)):
+        a = numpy_helper.to_array(onnx.load_tensor(os.path.join(ours, f"output_{k}.pb")))
+        b = np.load(os.path.join(theirs, f"output_{k}.npy"))
+        assert a.shape == b.shape, f"output {k}: remodel {a.shape}, onnxruntime {b.shape}"
+        e = float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-30))
+        assert e <= 1e-4, f"output {k}: remodel and onnxruntime differ by {e:.3g} of the output scale"
+        worst = max(worst, e)
+    return worst
+
+
 def edit_cases():
     with open(os.path.join(TESTDATA, "edits", "cases.tsv")) as f:
         for line in f:
@@ -239,8 +277,9 @@ def edit_cases():
         yield f"fold_{m}", ["fold-bn", model(m)]
 
 
-@case("every edited testdata model passes onnx's checker with full shape inference")
+@case("every edited testdata model passes onnx's checker and runs in onnxruntime as in remodel")
 def _():
+    worst = 0.0
     with tempfile.TemporaryDirectory() as d:
         for case, args in edit_cases():
             out = os.path.join(d, case + ".onnx")
@@ -253,6 +292,22 @@ def _():
                 raise AssertionError(f"{case}: onnx rejects the edited model: {e}")
             rc, _, err = run("check", out)
             assert rc == 0, f"{case}: remodel check: {err}"
+            work = os.path.join(d, case)
+            os.makedirs(work)
+            try:
+                worst = max(worst, ort_agrees(out, work))
+            except AssertionError as e:
+                raise AssertionError(f"{case}: {e}")
+    print(f"     onnxruntime vs remodel on every edited model: worst {worst:.3g} of the output scale")
+
+
+@case("onnxruntime agrees with remodel on every testdata model")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        for m in MODELS:
+            work = os.path.join(d, m)
+            os.makedirs(work)
+            ort_agrees(model(m), work)
 
 
 @case("edits rewrite stale value_info: a model carrying ONNX's inferred shapes stays consistent")
