@@ -707,7 +707,9 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
     int cur = p->g->nodes[node].outputs[0];
     while (p->opts.fuse && npo < 6) {
         int c = sole_consumer(p, cur);
-        if (c < 0 || p->g->nodes[c].inputs[0] < 0)
+        /* a consumer must have an output to fuse into (fuzzing found a BN without) */
+        if (c < 0 || p->g->nodes[c].inputs[0] < 0 || p->g->nodes[c].proto->n_output < 1 ||
+            p->g->nodes[c].outputs[0] < 0)
             break;
         const Onnx__NodeProto *cp = p->g->nodes[c].proto;
         int nout = p->g->nodes[c].outputs[0];
