@@ -12,6 +12,16 @@ void rm_error_clear(struct rm_error *err)
     err->msg[0] = '\0';
 }
 
+/* Messages quote names taken from the file, which may hold newlines or escape codes:
+ * '?' for every control character keeps a message on one line and the terminal sane
+ * (fuzzing produced an input name with three newlines in it). */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 int rm_error_set(struct rm_error *err, int code, const char *fmt, ...)
 {
     if (!err)
@@ -20,6 +30,7 @@ int rm_error_set(struct rm_error *err, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    one_line(err->msg);
     err->code = code;
     return code;
 }
@@ -46,6 +57,7 @@ int rm_error_prefix(struct rm_error *err, const char *fmt, ...)
         k = room;
     memcpy(err->msg + n + 2, old, k);
     err->msg[n + 2 + k] = '\0';
+    one_line(err->msg);
     return err->code;
 }
 

@@ -135,6 +135,18 @@ START_TEST(missing_file)
 }
 END_TEST
 
+/* Names quoted from a file may hold control characters: messages stay on one line. */
+START_TEST(error_messages_are_one_line)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    ck_assert_int_eq(rm_error_set(&err, RM_EFORMAT, "input '%s' is bad", "a\nb\r\x1b[2Jc\x7f"), RM_EFORMAT);
+    ck_assert_str_eq(err.msg, "input 'a?b??[2Jc?' is bad");
+    rm_error_prefix(&err, "node '%s'", "n\tm");
+    ck_assert_str_eq(err.msg, "node 'n?m': input 'a?b??[2Jc?' is bad");
+}
+END_TEST
+
 /* Truncated at any offset: a clean error, or (at a top-level field boundary) a model
  * that loads and then fails the structural check. Never a crash. */
 START_TEST(truncated_everywhere)
@@ -652,6 +664,7 @@ static Suite *suite(void)
     tcase_add_loop_test(t, round_trip_identical, 0, N_MODELS);
     tcase_add_test(t, round_trip_unknown_field);
     tcase_add_test(t, empty_file);
+    tcase_add_test(t, error_messages_are_one_line);
     tcase_add_test(t, missing_file);
     tcase_add_test(t, truncated_everywhere);
     tcase_add_test(t, random_garbage);
