@@ -1557,8 +1557,13 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
                                 g->nodes[i].proto->domain && g->nodes[i].proto->domain[0] ? "." : "",
                                 g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
     /* the plan assumes one producer per tensor, defined before use (fuzzing found a
-     * model with two nodes writing 'y'; buffers were freed under the second one) */
-    for (size_t i = 0; i < g->n_nodes; i++)
+     * model with two nodes writing 'y'; buffers were freed under the second one), and
+     * a first output on every node: every supported op has one, and fusion writes it
+     * (fuzzing found a BatchNorm and a Relu without) */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].proto->n_output < 1 || g->nodes[i].outputs[0] < 0)
+            return rm_error_set(err, RM_EFORMAT, "node '%s' (%s): has no output", rm_graph_node_label(g, i),
+                                g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
         for (size_t k = 0; k < g->nodes[i].proto->n_output; k++) {
             int v = g->nodes[i].outputs[k];
             if (v >= 0 && g->values[v].producer != (int)i)
@@ -1573,6 +1578,7 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
                                     "node '%s': output '%s' has the name of an initializer or graph input",
                                     rm_graph_node_label(g, i), g->values[v].name);
         }
+    }
     p = calloc(1, sizeof *p);
     if (!p)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
