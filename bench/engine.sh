@@ -4,7 +4,9 @@
 # measured in the same process. The machine may be shared: the script runs several
 # rounds and reports the median round (and the best one). With no MODEL argument and
 # Debian's python3-torchvision installed, MobileNetV2 and ResNet-50 (untrained,
-# exported once into build-release/bench-models/) are measured too.
+# exported once into build-release/bench-models/) are measured too. With onnxruntime
+# installed (scripts/setup.sh puts it in tests/ort/), each model also runs there in
+# alternating rounds, and the script prints remodel's time as a multiple of its time.
 #
 #   bench/engine.sh [MODEL] [THREADS] [ITERS] [ROUNDS]     (MODEL "" = the default set)
 #
@@ -25,16 +27,29 @@ if [ ! -d "$build" ]; then
 fi
 ninja -C "$build" src/remodel >/dev/null
 
+ort=$here/tests/ort/ort_run.js
+have_ort=0
+if command -v node >/dev/null && [ -d "$here/tests/ort/node_modules/onnxruntime-node" ]; then
+    have_ort=1
+else
+    echo "onnxruntime not installed (scripts/setup.sh installs it): no baseline"
+fi
+
 bench_one() {
     model=$1
     echo "model $(basename "$model"), batch 1, $threads threads, $iters timed runs x $rounds rounds"
     out=$(mktemp)
+    ortout=$(mktemp)
     i=0
+    # rounds alternate remodel and onnxruntime, so both see the same machine
     while [ $i -lt "$rounds" ]; do
         "$build/src/remodel" run "$model" --threads "$threads" --bench "$iters" --json >>"$out"
+        if [ $have_ort = 1 ]; then
+            node "$ort" "$model" --bench "$iters" --threads "$threads" >>"$ortout"
+        fi
         i=$((i + 1))
     done
-    /usr/bin/python3 - "$out" <<'PY'
+    /usr/bin/python3 - "$out" "$ortout" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows.sort(key=lambda r: r["latency_ms"]["median"])
@@ -50,8 +65,14 @@ print("median round: latency %.3f ms (min %.3f ms), %.1f GFLOP/s = %.1f%% of mea
 print("best round:   latency %.3f ms, %.1f GFLOP/s = %.1f%% of peak"
       % (best["latency_ms"]["median"], best["gflops"], 100 * best["peak_fraction"]))
 print("MACs %.3f G" % (med["macs"] / 1e9))
+ort = [json.loads(l)["latency_ms"]["median"] for l in open(sys.argv[2]) if l.strip()]
+if ort:
+    o = statistics.median(ort)
+    m = statistics.median(r["latency_ms"]["median"] for r in rows)
+    print("onnxruntime (CPU provider, same threads, alternating rounds): median %.3f ms; "
+          "remodel takes %.2fx its time" % (o, m / o))
 PY
-    rm -f "$out"
+    rm -f "$out" "$ortout"
 }
 
 if [ -z "${1:-}" ]; then
