@@ -351,8 +351,6 @@ static int load_constant_node(struct rm_plan *p, int node, struct rm_error *err)
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
     struct val *o = rm_eng_out(p, node, 0);
     const Onnx__AttributeProto *a;
-    if (!o)
-        return rm_eng_node_err(p, node, RM_EFORMAT, "has no output");
     if ((a = rm_node_attr(np, "value")) && a->t)
         return load_const(p, o, a->t, rm_graph_node_label(p->g, (size_t)node), err);
     int rc;
@@ -707,9 +705,7 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
     int cur = p->g->nodes[node].outputs[0];
     while (p->opts.fuse && npo < 6) {
         int c = sole_consumer(p, cur);
-        /* a consumer must have an output to fuse into (fuzzing found a BN without) */
-        if (c < 0 || p->g->nodes[c].inputs[0] < 0 || p->g->nodes[c].proto->n_output < 1 ||
-            p->g->nodes[c].outputs[0] < 0)
+        if (c < 0 || p->g->nodes[c].inputs[0] < 0)
             break;
         const Onnx__NodeProto *cp = p->g->nodes[c].proto;
         int nout = p->g->nodes[c].outputs[0];
@@ -1136,8 +1132,7 @@ static int plan_bn(struct rm_plan *p, int node, int *fallback, struct rm_error *
     unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift;
     int last = node, ov = p->g->nodes[node].outputs[0];
     int c = p->opts.fuse ? sole_consumer(p, ov) : -1;
-    /* (a Relu with no output name has nothing to write: fuzzing found one) */
-    if (c >= 0 && rm_eng_is(p, c, "Relu") && p->g->nodes[c].inputs[0] == ov && rm_eng_out(p, c, 0)) {
+    if (c >= 0 && rm_eng_is(p, c, "Relu") && p->g->nodes[c].inputs[0] == ov) {
         flags |= dnnl_fuse_norm_relu;
         last = c;
     }
@@ -1558,8 +1553,9 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
                                 g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
     /* the plan assumes one producer per tensor, defined before use (fuzzing found a
      * model with two nodes writing 'y'; buffers were freed under the second one), and
-     * a first output on every node: every supported op has one, and fusion writes it
-     * (fuzzing found a BatchNorm and a Relu without) */
+     * a first output on every node: every supported op has one, so from here on
+     * rm_eng_out(p, node, 0) is never NULL (fuzzing found a BatchNorm and a Relu that
+     * fusion wrote through without one) */
     for (size_t i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].proto->n_output < 1 || g->nodes[i].outputs[0] < 0)
             return rm_error_set(err, RM_EFORMAT, "node '%s' (%s): has no output", rm_graph_node_label(g, i),

@@ -342,8 +342,6 @@ int rm_eng_infer(struct rm_plan *p, int node)
     if (!strcmp(op, "Constant")) {
         return 0; /* materialized by the planner */
     }
-    if (!o)
-        return ERR(RM_EFORMAT, "has no output");
     if (!x)
         return ERR(RM_EFORMAT, "input 0 is missing");
     if (!strcmp(op, "Shape")) {
