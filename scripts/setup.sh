@@ -18,6 +18,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js runs onnxruntime for the tests (below); Debian's only when none is installed,
+# since a Node.js from elsewhere may bundle its own npm
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
     SUDO=
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -29,13 +32,6 @@ fi
 # onnxruntime (CPU) from the npm registry, the independent runtime the tests run every
 # edited model in (Debian 12 packages none); --ignore-scripts: its install script only
 # fetches GPU providers, from outside the registry
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    echo "setup: installing nodejs npm"
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
-fi
 if [ ! -f tests/ort/node_modules/.package-lock.json ] ||
     ! cmp -s tests/ort/package-lock.json tests/ort/node_modules/.remodel-lock; then
     echo "setup: installing onnxruntime-node into tests/ort"
