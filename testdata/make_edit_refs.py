@@ -182,14 +182,19 @@ def keep_list(n, removed):
     return [c for c in range(n) if c not in set(removed)]
 
 
-def slice_out(conv, keep):
-    new = nn.Conv2d(conv.in_channels, len(keep), conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, conv.bias is not None).eval()
+def keep_rows(conv, keep, in_channels, groups):
+    """conv with only the output channels in keep."""
+    new = nn.Conv2d(in_channels, len(keep), conv.kernel_size, conv.stride, conv.padding,
+                    conv.dilation, groups, conv.bias is not None).eval()
     with torch.no_grad():
         new.weight.copy_(conv.weight[keep])
         if conv.bias is not None:
             new.bias.copy_(conv.bias[keep])
     return new
+
+
+def slice_out(conv, keep):
+    return keep_rows(conv, keep, conv.in_channels, conv.groups)
 
 
 def slice_bn(bn, keep):
@@ -201,13 +206,7 @@ def slice_bn(bn, keep):
 
 
 def slice_dw(conv, keep):
-    new = nn.Conv2d(len(keep), len(keep), conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                    len(keep), conv.bias is not None).eval()
-    with torch.no_grad():
-        new.weight.copy_(conv.weight[keep])
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias[keep])
-    return new
+    return keep_rows(conv, keep, len(keep), len(keep))
 
 
 def slice_in(conv, keep):
