@@ -128,7 +128,7 @@ int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx)
                         label, val->name);
             seen[v] = 1;
         }
-        if (np->op_type && strcmp(np->op_type, "Constant") == 0) {
+        if (g->nodes[i].op == RM_OP_CONSTANT) {
             const Onnx__AttributeProto *a = rm_node_attr(np, "value");
             struct rm_error err;
             if (a && a->t && rm_tensor_check(a->t, &err))

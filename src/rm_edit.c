@@ -102,7 +102,7 @@ static int uses(const struct edit *e, int v, int depth)
         n++;
     for (int k = 0; k < val->n_consumers; k++) {
         const struct rm_node *c = &e->g.nodes[val->consumers[k]];
-        if (c->proto->op_type && !strcmp(c->proto->op_type, "Identity") && depth < 64 &&
+        if (c->op == RM_OP_IDENTITY && depth < 64 &&
             c->proto->n_output >= 1 && c->outputs[0] >= 0)
             n += uses(e, c->outputs[0], depth + 1);
         else
@@ -374,18 +374,6 @@ void rm_edit_mark(struct edit *e, int v)
         e->changed[e->n_changed++] = v;
 }
 
-bool rm_edit_channelwise(const char *op)
-{
-    static const char *const ops[] = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-                                      "Identity", "Dropout", "MaxPool", "AveragePool", "Tanh", "Elu",
-                                      "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Selu",
-                                      "Softplus"};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (!strcmp(op, ops[i]))
-            return true;
-    return false;
-}
-
 /* BatchNormalization following the change: per-channel parameters resized, new
  * channels an identity (scale 1, shift 0, mean 0, var 1). */
 int rm_edit_resize_bn(struct edit *e, int node)
@@ -563,24 +551,25 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
         e->visited[node] = 1;
         const struct rm_node *nd = &e->g.nodes[node];
         const char *op = rm_edit_op(e, node);
+        enum rm_op kind = nd->op;
         int rc = 0;
         if (nd->inputs[0] != v) {
             rm_edit_problem(e, "%s: %s reads the changed tensor '%s' as a parameter; cannot propagate", rm_edit_where(e, node),
                     op, val->name);
-        } else if (!strcmp(op, "BatchNormalization")) {
+        } else if (kind == RM_OP_BATCH_NORM) {
             rc = rm_edit_resize_bn(e, node);
             if (!rc && nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (rm_edit_channelwise(op)) { /* BatchNormalization was handled above */
+        } else if (rm_op_passes_channels(kind)) { /* BatchNormalization was handled above */
             if (nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (!strcmp(op, "Conv")) {
+        } else if (kind == RM_OP_CONV) {
             rc = rm_edit_resize_consumer(e, node);
-        } else if (!strcmp(op, "Flatten") || !strcmp(op, "Gemm")) {
+        } else if (kind == RM_OP_FLATTEN || kind == RM_OP_GEMM) {
             int64_t spatial = 1;
             for (int d = 2; d < val->rank; d++)
                 spatial *= val->dims[d] > 0 ? val->dims[d] : 1;
-            if (!strcmp(op, "Gemm")) {
+            if (kind == RM_OP_GEMM) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {
                 rm_edit_problem(e, "%s: Flatten with axis != 1 reads the changed channels", rm_edit_where(e, node));
@@ -592,7 +581,7 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
                 if (e->visited[gn])
                     continue;
                 e->visited[gn] = 1;
-                if (strcmp(rm_edit_op(e, gn), "Gemm") != 0 || e->g.nodes[gn].inputs[0] != nd->outputs[0])
+                if (e->g.nodes[gn].op != RM_OP_GEMM || e->g.nodes[gn].inputs[0] != nd->outputs[0])
                     rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn), rm_edit_op(e, gn));
                 else
                     rc = rm_edit_resize_gemm(e, gn, spatial);
@@ -601,7 +590,7 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
         } else {
             rm_edit_problem(e, "%s: cannot carry %lld -> %lld channels through %s node '%s'%s", rm_edit_where(e, node),
                     (long long)e->old_c, (long long)e->new_c, op, rm_graph_node_label(&e->g, (size_t)node),
-                    !strcmp(op, "Add") || !strcmp(op, "Mul") || !strcmp(op, "Concat")
+                    kind == RM_OP_ADD || kind == RM_OP_MUL || kind == RM_OP_CONCAT
                         ? " (its other inputs keep their channels; prune the coupled group instead)"
                         : "");
         }
@@ -854,7 +843,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     rc = rm_tree_lookup(e.t, path, &mod, err);
     if (rc)
         goto done;
-    if (mod->main_node < 0 || strcmp(rm_edit_op(&e, mod->main_node), "Conv") != 0) {
+    if (mod->main_node < 0 || e.g.nodes[mod->main_node].op != RM_OP_CONV) {
         rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d; replace works on Conv2d modules",
                           mod->path, mod->type);
         goto done;

@@ -80,9 +80,6 @@ int rm_edit_resize_bn(struct edit *e, int node);
 int rm_edit_resize_consumer(struct edit *e, int node);
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
 void rm_edit_mark(struct edit *e, int v);
-/* Ops whose output channel c depends on input channel c alone (activations, pools,
- * BatchNorm, Identity, Dropout): a channel change passes straight through them. */
-bool rm_edit_channelwise(const char *op);
 int rm_edit_propagate(struct edit *e, int v, int depth);
 int rm_edit_record_map(struct edit *e, const char *name);
 

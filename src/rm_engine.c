@@ -270,27 +270,14 @@ int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
 
 /* ---- supported ops ----------------------------------------------------------- */
 
-static const char *const supported_ops[] = {
-    "Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid",
-    "HardSwish", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sub",
-    "Mul", "Div", "Gemm", "MatMul", "Flatten", "Reshape", "Transpose", "Concat", "Softmax",
-    "ReduceMean", "Pad", "Identity", "Constant", "Shape", "Gather", "Slice", "Squeeze",
-    "Unsqueeze", "Dropout", NULL};
-
-static int op_supported(const Onnx__NodeProto *np)
+static int op_supported(const struct rm_node *n)
 {
-    if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
-        return 0;
-    for (int i = 0; supported_ops[i]; i++)
-        if (np->op_type && !strcmp(np->op_type, supported_ops[i]))
-            return 1;
-    return 0;
+    return (rm_op_def(n->op)->flags & RM_OPF_ENGINE) != 0;
 }
 
-int rm_eng_is(const struct rm_plan *p, int node, const char *op)
+int rm_eng_is(const struct rm_plan *p, int node, enum rm_op op)
 {
-    const char *t = p->g->nodes[node].proto->op_type;
-    return t && !strcmp(t, op);
+    return p->g->nodes[node].op == op;
 }
 
 /* ---- constants and inputs -------------------------------------------------- */
@@ -395,7 +382,7 @@ static int early_const(struct rm_plan *p, int vi, struct rm_error *err)
         return 0;
     if (gv->init >= 0)
         return load_const(p, v, p->g->proto->initializer[gv->init], gv->name, err);
-    if (gv->producer >= 0 && p->node_state[gv->producer] == -2 && rm_eng_is(p, gv->producer, "Constant")) {
+    if (gv->producer >= 0 && p->node_state[gv->producer] == -2 && rm_eng_is(p, gv->producer, RM_OP_CONSTANT)) {
         p->node_state[gv->producer] = -1;
         return load_constant_node(p, gv->producer, err);
     }
@@ -549,14 +536,14 @@ static int eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo)
 {
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
     struct postop e = {0, dnnl_eltwise_relu, 0, 0};
-    if (rm_eng_is(p, node, "Relu")) {
-    } else if (rm_eng_is(p, node, "LeakyRelu")) {
+    if (rm_eng_is(p, node, RM_OP_RELU)) {
+    } else if (rm_eng_is(p, node, RM_OP_LEAKY_RELU)) {
         e.a = rm_node_attr_float(np, "alpha", 0.01f);
-    } else if (rm_eng_is(p, node, "Sigmoid")) {
+    } else if (rm_eng_is(p, node, RM_OP_SIGMOID)) {
         e.alg = dnnl_eltwise_logistic;
-    } else if (rm_eng_is(p, node, "HardSwish")) {
+    } else if (rm_eng_is(p, node, RM_OP_HARD_SWISH)) {
         e.alg = dnnl_eltwise_hardswish;
-    } else if (rm_eng_is(p, node, "Clip")) {
+    } else if (rm_eng_is(p, node, RM_OP_CLIP)) {
         struct val *lo = rm_eng_in(p, node, 1), *hi = rm_eng_in(p, node, 2);
         if ((lo && (lo->kind != V_CONST || lo->dtype != RM_F32 || lo->numel != 1)) ||
             (hi && (hi->kind != V_CONST || hi->dtype != RM_F32 || hi->numel != 1)))
@@ -564,7 +551,7 @@ static int eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo)
         e.alg = dnnl_eltwise_clip_v2;
         e.a = lo ? ((float *)lo->plain)[0] : rm_node_attr_float(np, "min", -FLT_MAX);
         e.b = hi ? ((float *)hi->plain)[0] : rm_node_attr_float(np, "max", FLT_MAX);
-    } else if (rm_eng_is(p, node, "HardSigmoid")) {
+    } else if (rm_eng_is(p, node, RM_OP_HARD_SIGMOID)) {
         e.alg = dnnl_eltwise_linear;
         e.a = rm_node_attr_float(np, "alpha", 0.2f);
         e.b = rm_node_attr_float(np, "beta", 0.5f);
@@ -644,7 +631,7 @@ static void choose_conv_layout(struct rm_plan *p)
 {
     for (size_t i = 0; i < p->g->n_nodes && !p->blocked_convs; i++) {
         const Onnx__NodeProto *np = p->g->nodes[i].proto;
-        if (!rm_eng_is(p, (int)i, "Conv") || np->n_input < 2)
+        if (!rm_eng_is(p, (int)i, RM_OP_CONV) || np->n_input < 2)
             continue;
         const Onnx__TensorProto *w = rm_graph_const_tensor(p->g, p->g->nodes[i].inputs[1]);
         if (w && w->n_dims == 4)
@@ -712,7 +699,7 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
         for (size_t k = 1; k < cp->n_input; k++)
             if (p->g->nodes[c].inputs[k] >= 0 && (rc = early_const(p, p->g->nodes[c].inputs[k], err)))
                 goto done;
-        if (rm_eng_is(p, c, "BatchNormalization") && npo == 0 && bn < 0 && wconst &&
+        if (rm_eng_is(p, c, RM_OP_BATCH_NORM) && npo == 0 && bn < 0 && wconst &&
             p->g->nodes[c].inputs[0] == cur && (cp->n_output == 1 || !cp->output[1][0]) &&
             !rm_node_attr_int(cp, "training_mode", 0)) {
             int ok = 1;
@@ -723,13 +710,13 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
             if (!ok)
                 break;
             bn = c;
-        } else if ((rm_eng_is(p, c, "Relu") || rm_eng_is(p, c, "LeakyRelu") ||
-                    rm_eng_is(p, c, "Sigmoid") || rm_eng_is(p, c, "HardSwish") ||
-                    rm_eng_is(p, c, "Clip") || rm_eng_is(p, c, "HardSigmoid")) &&
+        } else if ((rm_eng_is(p, c, RM_OP_RELU) || rm_eng_is(p, c, RM_OP_LEAKY_RELU) ||
+                    rm_eng_is(p, c, RM_OP_SIGMOID) || rm_eng_is(p, c, RM_OP_HARD_SWISH) ||
+                    rm_eng_is(p, c, RM_OP_CLIP) || rm_eng_is(p, c, RM_OP_HARD_SIGMOID)) &&
                    p->g->nodes[c].inputs[0] == cur) {
             if (!eltwise_of(p, c, po, &npo))
                 break;
-        } else if (rm_eng_is(p, c, "Add") && sum_val < 0 && cp->n_input == 2) {
+        } else if (rm_eng_is(p, c, RM_OP_ADD) && sum_val < 0 && cp->n_input == 2) {
             int other = p->g->nodes[c].inputs[0] == cur ? p->g->nodes[c].inputs[1]
                                                         : p->g->nodes[c].inputs[0];
             if (other < 0 || other == cur)
@@ -962,8 +949,8 @@ static int plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
     struct val *x = rm_eng_in(p, node, 0), *o = rm_eng_out(p, node, 0);
     dnnl_primitive_desc_t pd = NULL;
-    int global = rm_eng_is(p, node, "GlobalAveragePool") || rm_eng_is(p, node, "GlobalMaxPool");
-    int is_max = rm_eng_is(p, node, "MaxPool") || rm_eng_is(p, node, "GlobalMaxPool");
+    int global = rm_eng_is(p, node, RM_OP_GLOBAL_AVERAGE_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL);
+    int is_max = rm_eng_is(p, node, RM_OP_MAX_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL);
     int incl = (int)rm_node_attr_int(np, "count_include_pad", 0);
     int sp = x->rank - 2;
     dnnl_dims_t st, k, dl, pl, pr, od;
@@ -1028,7 +1015,7 @@ static int plan_eltwise(struct rm_plan *p, int node, int *fallback, struct rm_er
     struct postop po[2];
     int npo = 0;
     *fallback = 1;
-    if (!x->blocked || rm_eng_is(p, node, "HardSigmoid") || !eltwise_of(p, node, po, &npo))
+    if (!x->blocked || rm_eng_is(p, node, RM_OP_HARD_SIGMOID) || !eltwise_of(p, node, po, &npo))
         return 0;
     *fallback = 0;
     dnnl_eltwise_desc_t ed;
@@ -1048,7 +1035,7 @@ static int plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_err
     int rc = 0;
     struct val *a = rm_eng_in(p, node, 0), *b = rm_eng_in(p, node, 1), *o = rm_eng_out(p, node, 0);
     dnnl_primitive_desc_t pd = NULL;
-    int commut = rm_eng_is(p, node, "Add") || rm_eng_is(p, node, "Mul");
+    int commut = rm_eng_is(p, node, RM_OP_ADD) || rm_eng_is(p, node, RM_OP_MUL);
     *fallback = 1;
     if (o->dtype != RM_F32 || !(a->blocked || b->blocked) || !a->has_md || !b->has_md)
         return 0;
@@ -1060,9 +1047,9 @@ static int plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_err
         b = t;
     }
     *fallback = 0;
-    dnnl_alg_kind_t alg = rm_eng_is(p, node, "Add")   ? dnnl_binary_add
-                          : rm_eng_is(p, node, "Sub") ? dnnl_binary_sub
-                          : rm_eng_is(p, node, "Mul") ? dnnl_binary_mul
+    dnnl_alg_kind_t alg = rm_eng_is(p, node, RM_OP_ADD)   ? dnnl_binary_add
+                          : rm_eng_is(p, node, RM_OP_SUB) ? dnnl_binary_sub
+                          : rm_eng_is(p, node, RM_OP_MUL) ? dnnl_binary_mul
                                                       : dnnl_binary_div;
     struct step *s = new_step(p, node);
     if (!s)
@@ -1132,7 +1119,7 @@ static int plan_bn(struct rm_plan *p, int node, int *fallback, struct rm_error *
     unsigned flags = dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift;
     int last = node, ov = p->g->nodes[node].outputs[0];
     int c = p->opts.fuse ? sole_consumer(p, ov) : -1;
-    if (c >= 0 && rm_eng_is(p, c, "Relu") && p->g->nodes[c].inputs[0] == ov) {
+    if (c >= 0 && rm_eng_is(p, c, RM_OP_RELU) && p->g->nodes[c].inputs[0] == ov) {
         flags |= dnnl_fuse_norm_relu;
         last = c;
     }
@@ -1304,7 +1291,7 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
         if (v && v->kind != V_CONST)
             all_const = 0;
     }
-    if (rm_eng_is(p, node, "Shape"))
+    if (rm_eng_is(p, node, RM_OP_SHAPE))
         all_const = 1; /* shapes are static */
     if (all_const && rm_eng_foldable(p, node)) {
         if ((rc = rm_eng_kernel(p, node)))
@@ -1330,9 +1317,9 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
             s->written[s->n_written++] = n->outputs[k];
         }
     }
-    if (rm_eng_is(p, node, "Gemm") || rm_eng_is(p, node, "MatMul")) {
+    if (rm_eng_is(p, node, RM_OP_GEMM) || rm_eng_is(p, node, RM_OP_MATMUL)) {
         struct val *a = rm_eng_in(p, node, 0), *o = rm_eng_out(p, node, 0);
-        int64_t K = rm_eng_is(p, node, "Gemm") && rm_node_attr_int(n->proto, "transA", 0)
+        int64_t K = rm_eng_is(p, node, RM_OP_GEMM) && rm_node_attr_int(n->proto, "transA", 0)
                         ? a->dims[0] : a->dims[a->rank - 1];
         p->macs += o->numel * K;
     }
@@ -1344,7 +1331,7 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
     int rc, fallback = 1;
     if (p->node_state[node] != -2)
         return 0; /* fused into an earlier step */
-    if (rm_eng_is(p, node, "Constant")) {
+    if (rm_eng_is(p, node, RM_OP_CONSTANT)) {
         p->node_state[node] = -1;
         return load_constant_node(p, node, err);
     }
@@ -1373,24 +1360,24 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
             all_const = 0;
     }
     if (!all_const && o->numel > 0) {
-        if (rm_eng_is(p, node, "Conv"))
+        if (rm_eng_is(p, node, RM_OP_CONV))
             return plan_conv(p, node, err);
-        if (rm_eng_is(p, node, "MaxPool") || rm_eng_is(p, node, "AveragePool") ||
-            rm_eng_is(p, node, "GlobalAveragePool") || rm_eng_is(p, node, "GlobalMaxPool")) {
+        if (rm_eng_is(p, node, RM_OP_MAX_POOL) || rm_eng_is(p, node, RM_OP_AVERAGE_POOL) ||
+            rm_eng_is(p, node, RM_OP_GLOBAL_AVERAGE_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL)) {
             if ((rc = plan_pool(p, node, &fallback, err)))
                 return rc;
-        } else if (rm_eng_is(p, node, "BatchNormalization")) {
+        } else if (rm_eng_is(p, node, RM_OP_BATCH_NORM)) {
             if ((rc = plan_bn(p, node, &fallback, err)))
                 return rc;
-        } else if (rm_eng_is(p, node, "Concat")) {
+        } else if (rm_eng_is(p, node, RM_OP_CONCAT)) {
             if ((rc = plan_concat(p, node, &fallback, err)))
                 return rc;
-        } else if (rm_eng_is(p, node, "Identity") || rm_eng_is(p, node, "Dropout") ||
-                   rm_eng_is(p, node, "Pad")) {
+        } else if (rm_eng_is(p, node, RM_OP_IDENTITY) || rm_eng_is(p, node, RM_OP_DROPOUT) ||
+                   rm_eng_is(p, node, RM_OP_PAD)) {
             /* only a Pad whose pads are all zero is a copy (pads that crop on one side
              * and pad on the other also keep the dims, hence the check of the values) */
             int nothing = 1;
-            if (rm_eng_is(p, node, "Pad")) {
+            if (rm_eng_is(p, node, RM_OP_PAD)) {
                 struct val *pv = rm_eng_in(p, node, 1);
                 size_t na;
                 const int64_t *pa = rm_node_attr_ints(p->g->nodes[node].proto, "pads", &na);
@@ -1406,8 +1393,8 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
             }
             if (nothing && (rc = plan_copy(p, node, &fallback, err)))
                 return rc;
-        } else if (rm_eng_is(p, node, "Add") || rm_eng_is(p, node, "Sub") ||
-                   rm_eng_is(p, node, "Mul") || rm_eng_is(p, node, "Div")) {
+        } else if (rm_eng_is(p, node, RM_OP_ADD) || rm_eng_is(p, node, RM_OP_SUB) ||
+                   rm_eng_is(p, node, RM_OP_MUL) || rm_eng_is(p, node, RM_OP_DIV)) {
             if ((rc = plan_binary(p, node, &fallback, err)))
                 return rc;
         } else if (x->dtype == RM_F32) {
@@ -1420,9 +1407,9 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
         if (!fallback)
             return 0;
     }
-    if (rm_eng_is(p, node, "Conv"))
+    if (rm_eng_is(p, node, RM_OP_CONV))
         return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "constant or empty convolution is not supported");
-    if (rm_eng_is(p, node, "GlobalAveragePool") || rm_eng_is(p, node, "GlobalMaxPool"))
+    if (rm_eng_is(p, node, RM_OP_GLOBAL_AVERAGE_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL))
         return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "empty or constant input is not supported");
     return plan_c_node(p, node, err);
 }
@@ -1544,7 +1531,7 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
     struct rm_plan *p = NULL;
     *out = NULL;
     for (size_t i = 0; i < g->n_nodes; i++)
-        if (!op_supported(g->nodes[i].proto))
+        if (!op_supported(&g->nodes[i]))
             return rm_error_set(err, RM_EUNSUPPORTED, "node '%s': op %s%s%s is not supported",
                                 rm_graph_node_label(g, i),
                                 g->nodes[i].proto->domain && g->nodes[i].proto->domain[0]

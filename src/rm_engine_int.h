@@ -104,7 +104,7 @@ int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-int rm_eng_is(const struct rm_plan *p, int node, const char *op);
+int rm_eng_is(const struct rm_plan *p, int node, enum rm_op op);
 
 /* Value of node input k, or NULL when absent. */
 struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);

@@ -128,7 +128,7 @@ int rm_eng_window(struct rm_plan *p, int node, const struct val *x, const int64_
                 return ERR(RM_EFORMAT, "negative pads");
             /* a pooling window wholly inside padding pools nothing (onnxruntime refuses
              * it too); fuzzing found pads of 2097151 asking for a 3.4 GB output */
-            if (!rm_eng_is(p, node, "Conv") && (w->pl[i] >= eff || w->pr[i] >= eff))
+            if (!rm_eng_is(p, node, RM_OP_CONV) && (w->pl[i] >= eff || w->pr[i] >= eff))
                 return ERR(RM_EFORMAT, "pads (%lld, %lld) must be smaller than the pooling window (%lld)",
                            (long long)w->pl[i], (long long)w->pr[i], (long long)eff);
         } else {
@@ -321,14 +321,7 @@ static int pad_params(struct rm_plan *p, int node, const struct val *x, int64_t 
 
 int rm_eng_foldable(const struct rm_plan *p, int node)
 {
-    static const char *const ops[] = {"Shape",   "Gather",   "Slice",   "Concat",    "Reshape",
-                                      "Squeeze", "Unsqueeze", "Identity", "Flatten", "Transpose",
-                                      "Add",     "Sub",       "Mul",     "Div",       "Constant",
-                                      "Dropout", "ReduceMean", "Pad",    NULL};
-    for (int i = 0; ops[i]; i++)
-        if (rm_eng_is(p, node, ops[i]))
-            return 1;
-    return 0;
+    return (rm_op_def(p->g->nodes[node].op)->flags & RM_OPF_FOLD) != 0;
 }
 
 int rm_eng_infer(struct rm_plan *p, int node)
@@ -773,7 +766,7 @@ static int k_pool(struct rm_plan *p, int node)
 {
     struct val *x = rm_eng_in(p, node, 0), *o = rm_eng_out(p, node, 0), *ixv = rm_eng_out(p, node, 1);
     const Onnx__NodeProto *np = NP(p, node);
-    int is_max = rm_eng_is(p, node, "MaxPool");
+    int is_max = rm_eng_is(p, node, RM_OP_MAX_POOL);
     int64_t *ix = ixv ? ixv->plain : NULL;
     int colmajor = (int)rm_node_attr_int(np, "storage_order", 0);
     int incl = (int)rm_node_attr_int(np, "count_include_pad", 0);

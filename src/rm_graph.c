@@ -158,6 +158,7 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *n = gp->node[i];
         g->nodes[i].proto = gp->node[i];
+        g->nodes[i].op = rm_op_lookup(n->domain, n->op_type);
         g->nodes[i].inputs = pool;
         pool += n->n_input;
         g->nodes[i].outputs = pool;
@@ -210,7 +211,7 @@ int rm_graph_initializer_of(const struct rm_graph *g, int v)
         if (val->producer < 0)
             return -1;
         const struct rm_node *p = &g->nodes[val->producer];
-        if (!p->proto->op_type || strcmp(p->proto->op_type, "Identity") != 0 || p->proto->n_input < 1)
+        if (p->op != RM_OP_IDENTITY || p->proto->n_input < 1)
             return -1;
         v = p->inputs[0];
     }
@@ -225,7 +226,7 @@ const Onnx__TensorProto *rm_graph_const_tensor(const struct rm_graph *g, int v)
     if (src >= 0)
         return g->proto->initializer[g->values[src].init];
     int p = g->values[v].producer;
-    if (p < 0 || !g->nodes[p].proto->op_type || strcmp(g->nodes[p].proto->op_type, "Constant") != 0)
+    if (p < 0 || g->nodes[p].op != RM_OP_CONSTANT)
         return NULL;
     const Onnx__AttributeProto *a = rm_node_attr(g->nodes[p].proto, "value");
     return a ? a->t : NULL;

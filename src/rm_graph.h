@@ -7,6 +7,7 @@
 #define RM_GRAPH_H
 
 #include "rm_model.h"
+#include "rm_op.h"
 #include "rm_tensor.h"
 
 #include <stdbool.h>
@@ -34,6 +35,7 @@ struct rm_value {
 /* One node's inputs/outputs as value indices (-1 for an omitted optional input ""). */
 struct rm_node {
     Onnx__NodeProto *proto;
+    enum rm_op op;                /* resolved from domain and op_type */
     int *inputs;
     int *outputs;
 };

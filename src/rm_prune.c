@@ -81,17 +81,21 @@ static bool is_channel_tensor(const struct analysis *a, int v)
     return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
 }
 
-/* ReduceMean/ReduceMax over spatial axes only (axes attribute, no 0 or 1): a global
- * pool written as a reduction (ShuffleNetV2 ends so); channels pass through. */
-static bool reduces_space_only(const Onnx__NodeProto *np)
+/* Channels pass through node n: a channel-wise op, or a reduction over spatial axes
+ * only (axes attribute, no 0 or 1): a global pool written as a reduction (ShuffleNetV2
+ * ends so). */
+static bool passes_channels(const struct rm_node *n)
 {
-    if (!np->op_type || (strcmp(np->op_type, "ReduceMean") != 0 && strcmp(np->op_type, "ReduceMax") != 0))
+    if (rm_op_passes_channels(n->op))
+        return true;
+    const Onnx__NodeProto *np = n->proto;
+    if (rm_op_def(n->op)->chan != RM_CHAN_REDUCE)
         return false;
-    size_t n;
-    const int64_t *axes = rm_node_attr_ints(np, "axes", &n);
+    size_t na;
+    const int64_t *axes = rm_node_attr_ints(np, "axes", &na);
     if (!axes || np->n_input > 1)
         return false;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < na; i++)
         if (axes[i] == 0 || axes[i] == 1 || axes[i] < 0)
             return false;
     return true;
@@ -175,14 +179,13 @@ static int analyse(struct analysis *a, struct edit *e)
     /* pass 1: joins */
     for (size_t i = 0; i < g->n_nodes; i++) {
         const struct rm_node *n = &g->nodes[i];
-        const char *op = rm_edit_op(e, (int)i);
+        enum rm_chan role = rm_op_def(n->op)->chan;
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        if ((rm_edit_channelwise(op) || reduces_space_only(n->proto)) && is_channel_tensor(a, x)) {
+        if (passes_channels(n) && is_channel_tensor(a, x)) {
             join(a, x, y);
-        } else if (!strcmp(op, "Conv") && is_depthwise(e, (int)i)) {
+        } else if (role == RM_CHAN_CONV && is_depthwise(e, (int)i)) {
             join(a, x, y);
-        } else if ((!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) &&
-                   n->proto->n_input == 2) {
+        } else if (role == RM_CHAN_ELTWISE && n->proto->n_input == 2) {
             int u = n->inputs[0], w = n->inputs[1];
             bool tu = is_channel_tensor(a, u), tw = is_channel_tensor(a, w);
             if (tu && tw) {
@@ -232,11 +235,11 @@ static int analyse(struct analysis *a, struct edit *e)
     /* pass 2: roles */
     for (size_t i = 0; i < g->n_nodes; i++) {
         const struct rm_node *n = &g->nodes[i];
-        const char *op = rm_edit_op(e, (int)i);
+        enum rm_chan role = rm_op_def(n->op)->chan;
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
         struct group *gx = is_channel_tensor(a, x) ? group_of_value(a, x) : NULL;
         int fail = 0;
-        if (!strcmp(op, "Conv")) {
+        if (role == RM_CHAN_CONV) {
             int64_t group = rm_node_attr_int(n->proto, "group", 1);
             if (is_depthwise(e, (int)i)) {
                 if (gx)
@@ -254,18 +257,18 @@ static int analyse(struct analysis *a, struct edit *e)
             for (size_t k = 1; k < n->proto->n_input; k++)
                 if (is_channel_tensor(a, n->inputs[k]))
                     block(a, n->inputs[k], "a convolution reads it as a weight", (int)i);
-        } else if (!strcmp(op, "BatchNormalization")) {
+        } else if (role == RM_CHAN_PARAM) {
             if (gx)
                 fail |= push(&gx->members, &gx->n_members, (int)i);
-        } else if (rm_edit_channelwise(op) || reduces_space_only(n->proto)) {
+        } else if (passes_channels(n)) {
             /* joined in pass 1 */
-        } else if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        } else if (role == RM_CHAN_ELTWISE) {
             for (size_t k = 0; k < n->proto->n_input; k++) {
                 int v = n->inputs[k];
                 if (v >= 0 && val(a, v)->init >= 0 && val(a, v)->rank >= 2 && val(a, v)->dims[val(a, v)->rank >= 3 ? 1 : 0] > 1)
                     block(a, y, "an elementwise op applies a per-channel constant", (int)i);
             }
-        } else if (!strcmp(op, "Concat")) {
+        } else if (role == RM_CHAN_CONCAT) {
             int64_t axis = rm_node_attr_int(n->proto, "axis", 0);
             for (size_t k = 0; k < n->proto->n_input; k++) {
                 struct group *gk = is_channel_tensor(a, n->inputs[k]) ? group_of_value(a, n->inputs[k]) : NULL;
@@ -276,7 +279,7 @@ static int analyse(struct analysis *a, struct edit *e)
                 else
                     fail |= push(&gk->concats, &gk->n_concats, (int)i);
             }
-        } else if (!strcmp(op, "Flatten")) {
+        } else if (role == RM_CHAN_FLATTEN) {
             if (!gx)
                 continue;
             const struct rm_value *xv = val(a, x);
@@ -292,7 +295,7 @@ static int analyse(struct analysis *a, struct edit *e)
                 block(a, x, "it reaches a graph output (flattened)", -1);
             for (int k = 0; k < yv->n_consumers; k++) {
                 int c = yv->consumers[k];
-                if (strcmp(rm_edit_op(e, c), "Gemm") != 0 || e->g.nodes[c].inputs[0] != y) {
+                if (e->g.nodes[c].op != RM_OP_GEMM || e->g.nodes[c].inputs[0] != y) {
                     block(a, x, "its flattened features feed something other than a Linear", c);
                     continue;
                 }
@@ -308,7 +311,7 @@ static int analyse(struct analysis *a, struct edit *e)
                 gx->gemm_spatial = sp;
                 sp[gx->n_gemms - 1] = spatial;
             }
-        } else if (!strcmp(op, "Gemm")) {
+        } else if (role == RM_CHAN_GEMM) {
             if (gx) {
                 fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
                 int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
@@ -343,7 +346,7 @@ static int analyse(struct analysis *a, struct edit *e)
         changed = false;
         for (size_t i = 0; i < g->n_nodes; i++) {
             const struct rm_node *n = &g->nodes[i];
-            if (strcmp(rm_edit_op(e, (int)i), "Concat") != 0 || !n->proto->n_output)
+            if (n->op != RM_OP_CONCAT || !n->proto->n_output)
                 continue;
             int y = n->outputs[0];
             struct group *gy = is_channel_tensor(a, y) ? group_of_value(a, y) : NULL;
@@ -374,7 +377,7 @@ static int score_group(struct analysis *a, struct group *gr, int criterion)
         int *list = pass ? gr->members : gr->producers;
         for (int k = 0; k < n; k++) {
             int node = list[k];
-            if (strcmp(rm_edit_op(e, node), "Conv") != 0)
+            if (e->g.nodes[node].op != RM_OP_CONV)
                 continue; /* BatchNorm: no weight norm of its own */
             float *w;
             int64_t nw;
@@ -474,7 +477,7 @@ static int apply_group(struct analysis *a, struct group *gr)
         rc = slice_producer(e, gr->producers[k]);
     for (int k = 0; k < gr->n_members && !rc; k++) {
         int node = gr->members[k];
-        rc = !strcmp(rm_edit_op(e, node), "BatchNormalization") ? rm_edit_resize_bn(e, node)
+        rc = e->g.nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node)
                                                                  : rm_edit_resize_consumer(e, node);
     }
     for (int k = 0; k < gr->n_consumers && !rc; k++)
@@ -494,7 +497,7 @@ static int apply_concats(struct analysis *a)
     struct edit *e = a->e;
     for (size_t i = 0; i < e->g.n_nodes; i++) {
         const struct rm_node *n = &e->g.nodes[i];
-        if (strcmp(rm_edit_op(e, (int)i), "Concat") != 0 || !n->proto->n_output || n->outputs[0] < 0)
+        if (n->op != RM_OP_CONCAT || !n->proto->n_output || n->outputs[0] < 0)
             continue;
         struct group *go = is_channel_tensor(a, n->outputs[0]) ? group_of_value(a, n->outputs[0]) : NULL;
         if (!go)
@@ -712,7 +715,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
             rc = rm_tree_lookup(e.t, paths[p], &mod, err);
             if (rc)
                 goto done;
-            if (mod->main_node < 0 || strcmp(rm_edit_op(&e, mod->main_node), "Conv") != 0) {
+            if (mod->main_node < 0 || e.g.nodes[mod->main_node].op != RM_OP_CONV) {
                 rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d", mod->path, mod->type);
                 goto done;
             }
@@ -851,12 +854,12 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struc
     }
     for (size_t i = 0; i < e.g.n_nodes; i++) {
         const struct rm_node *bn = &e.g.nodes[i];
-        if (strcmp(rm_edit_op(&e, (int)i), "BatchNormalization") != 0 || bn->proto->n_input < 5 ||
+        if (bn->op != RM_OP_BATCH_NORM || bn->proto->n_input < 5 ||
             bn->proto->n_output != 1 || bn->inputs[0] < 0 || bn->outputs[0] < 0)
             continue;
         const struct rm_value *x = &e.g.values[bn->inputs[0]];
         if (x->producer < 0 || x->n_consumers != 1 || x->output >= 0 ||
-            strcmp(rm_edit_op(&e, x->producer), "Conv") != 0)
+            e.g.nodes[x->producer].op != RM_OP_CONV)
             continue;
         int conv = x->producer;
         float *w = NULL, *b = NULL, *p[5] = {NULL};

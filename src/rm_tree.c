@@ -7,6 +7,7 @@
  * ("conv") or repeats the tail of its parent's path plus one more index ("conv.0" under
  * "...conv"). A module called a second time gets "_1" on its component ("relu_1"). */
 #include "rm_tree.h"
+#include "rm_tree_int.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -159,17 +160,6 @@ static void smap_free(struct smap *m)
 }
 
 /* ---- graph helpers -------------------------------------------------------------- */
-
-static const char *op_of(const struct rm_graph *g, int node)
-{
-    const char *op = g->nodes[node].proto->op_type;
-    return op ? op : "";
-}
-
-static bool is_op(const struct rm_graph *g, int node, const char *op)
-{
-    return !strcmp(op_of(g, node), op);
-}
 
 static int node_input(const struct rm_graph *g, int node, size_t slot)
 {
@@ -510,15 +500,25 @@ static void add_param(struct rm_tree *t, struct rm_module *m, const char *role, 
     m->n_params++;
 }
 
-static int first_op(const struct rm_tree *t, const struct rm_module *m, const char *op)
+static int first_op(const struct rm_tree *t, const struct rm_module *m, enum rm_op op)
 {
     for (size_t i = 0; i < m->n_nodes; i++)
-        if (is_op(t->g, m->nodes[i], op))
+        if (t->g->nodes[m->nodes[i]].op == op)
             return m->nodes[i];
     return -1;
 }
 
-static void leaf_conv(struct rm_tree *t, struct rm_module *m, int node, bool transpose)
+/* ---- leaf kinds: one function per op that can define a leaf (rm_op_def.leaf) ----
+ * Each gets the leaf, its first node of that op, and the other (non-helper) ops of the
+ * leaf; it returns false when those companions do not make a module it knows. */
+
+/* Whether the companions are exactly `allowed` (RM_OP_UNKNOWN: none) or none. */
+static bool companions(const enum rm_op *others, int n, enum rm_op allowed)
+{
+    return n == 0 || (n == 1 && others[0] == allowed && allowed != RM_OP_UNKNOWN);
+}
+
+static bool leaf_conv_any(struct rm_tree *t, struct rm_module *m, int node, bool transpose)
 {
     const struct rm_graph *g = t->g;
     const Onnx__NodeProto *n = g->nodes[node].proto;
@@ -574,12 +574,27 @@ static void leaf_conv(struct rm_tree *t, struct rm_module *m, int node, bool tra
     add_param(t, m, "weight", node, 1);
     if (bias)
         add_param(t, m, "bias", node, 2);
+    return true;
 }
 
-static void leaf_pool(struct rm_tree *t, struct rm_module *m, int node, bool max)
+bool rm_leaf_conv(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
 {
+    return companions(others, n, RM_OP_UNKNOWN) && leaf_conv_any(t, m, node, false);
+}
+
+bool rm_leaf_conv_transpose(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    return companions(others, n, RM_OP_UNKNOWN) && leaf_conv_any(t, m, node, true);
+}
+
+/* MaxPool/AveragePool, alone or after the Pad that avg_pool2d with padding exports. */
+bool rm_leaf_pool(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n_others)
+{
+    if (!companions(others, n_others, RM_OP_PAD))
+        return false;
     const struct rm_graph *g = t->g;
     const Onnx__NodeProto *n = g->nodes[node].proto;
+    bool max = g->nodes[node].op == RM_OP_MAX_POOL;
     size_t kcnt;
     const int64_t *ks = rm_node_attr_ints(n, "kernel_shape", &kcnt);
     int nsp = ks && kcnt >= 1 && kcnt <= 3 ? (int)kcnt : 2;
@@ -591,8 +606,7 @@ static void leaf_pool(struct rm_tree *t, struct rm_module *m, int node, bool max
     spatial(n, "strides", nsp, 1, s);
     spatial(n, "pads", 2 * nsp, 0, p);
     spatial(n, "dilations", nsp, 1, d);
-    /* avg_pool2d with padding is exported as Pad + AveragePool */
-    int pad = first_op(t, m, "Pad");
+    int pad = first_op(t, m, RM_OP_PAD);
     if (pad >= 0) {
         int64_t pads[2 * (3 + 2)];
         int np = value_ints(g, node_input(g, pad, 1), pads, 2 * (3 + 2));
@@ -607,174 +621,236 @@ static void leaf_pool(struct rm_tree *t, struct rm_module *m, int node, bool max
         arg_ints(m, "dilation", d, nsp, true, true);
         arg_bool(m, "ceil_mode", rm_node_attr_int(n, "ceil_mode", 0) != 0, true);
     }
+    return true;
 }
 
-/* Give a leaf its PyTorch kind, arguments and parameters from its nodes. */
+/* Gemm, or MatMul with an optional Add for the bias. */
+bool rm_leaf_linear(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    const struct rm_graph *g = t->g;
+    bool gemm = g->nodes[node].op == RM_OP_GEMM;
+    if (!companions(others, n, gemm ? RM_OP_UNKNOWN : RM_OP_ADD))
+        return false;
+    int64_t w[RM_MAX_RANK];
+    int rank = value_dims(g, node_input(g, node, 1), w);
+    bool tb = gemm && rm_node_attr_int(g->nodes[node].proto, "transB", 0);
+    int64_t in = -1, out = -1;
+    if (rank == 2) {
+        in = tb ? w[1] : w[0];
+        out = tb ? w[0] : w[1];
+    }
+    m->type = "Linear";
+    arg_int(m, "in_features", in, false, true);
+    arg_int(m, "out_features", out, false, true);
+    int add = first_op(t, m, RM_OP_ADD);
+    bool bias = gemm ? node_input(g, node, 2) >= 0 : add >= 0;
+    arg_bool(m, "bias", bias, true);
+    add_param(t, m, "weight", node, 1);
+    if (gemm && bias)
+        add_param(t, m, "bias", node, 2);
+    else if (bias) /* MatMul + Add: the bias is the Add input that is an initializer */
+        add_param(t, m, "bias", add, follow_init(g, node_input(g, add, 1)) >= 0 ? 1 : 0);
+    return true;
+}
+
+bool rm_leaf_batch_norm(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n_others)
+{
+    if (!companions(others, n_others, RM_OP_UNKNOWN))
+        return false;
+    const struct rm_graph *g = t->g;
+    const Onnx__NodeProto *n = g->nodes[node].proto;
+    int64_t w[RM_MAX_RANK], x[RM_MAX_RANK];
+    int xr = value_dims(g, node_input(g, node, 0), x);
+    m->type = xr == 2 || xr == 3 ? "BatchNorm1d" : xr == 5 ? "BatchNorm3d" : "BatchNorm2d";
+    arg_int(m, "num_features", value_dims(g, node_input(g, node, 1), w) == 1 ? w[0] : -1, true, true);
+    arg_float(m, "eps", rm_node_attr_float(n, "epsilon", 1e-5f));
+    arg_float(m, "momentum", momentum_from_onnx(rm_node_attr_float(n, "momentum", 0.9f)));
+    arg_bool(m, "affine", true, true);
+    arg_bool(m, "track_running_stats", true, true);
+    add_param(t, m, "weight", node, 1);
+    add_param(t, m, "bias", node, 2);
+    add_param(t, m, "running_mean", node, 3);
+    add_param(t, m, "running_var", node, 4);
+    return true;
+}
+
+/* Activations that print as `Name(inplace=True)` or `Name()`. */
+bool rm_leaf_activation(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    const struct rm_graph *g = t->g;
+    switch (g->nodes[node].op) {
+    case RM_OP_RELU:
+        if (!companions(others, n, RM_OP_UNKNOWN))
+            return false;
+        m->type = "ReLU";
+        arg_bool(m, "inplace", true, true);
+        return true;
+    case RM_OP_SIGMOID: /* x * sigmoid(x) is SiLU */
+        if (!companions(others, n, RM_OP_MUL))
+            return false;
+        m->type = n ? "SiLU" : "Sigmoid";
+        if (n)
+            arg_bool(m, "inplace", true, true);
+        return true;
+    case RM_OP_HARD_SIGMOID: /* x * hardsigmoid(x) is Hardswish */
+        if (!companions(others, n, RM_OP_MUL))
+            return false;
+        m->type = n ? "Hardswish" : "Hardsigmoid";
+        return true;
+    case RM_OP_HARD_SWISH:
+        m->type = "Hardswish";
+        return companions(others, n, RM_OP_UNKNOWN);
+    case RM_OP_TANH:
+        m->type = "Tanh";
+        return companions(others, n, RM_OP_UNKNOWN);
+    case RM_OP_LEAKY_RELU:
+        if (!companions(others, n, RM_OP_UNKNOWN))
+            return false;
+        m->type = "LeakyReLU";
+        arg_float(m, "negative_slope", rm_node_attr_float(g->nodes[node].proto, "alpha", 0.01f));
+        return true;
+    case RM_OP_ELU:
+        if (!companions(others, n, RM_OP_UNKNOWN))
+            return false;
+        m->type = "ELU";
+        arg_float(m, "alpha", rm_node_attr_float(g->nodes[node].proto, "alpha", 1.0f));
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Clip: ReLU6 for [0, 6], else Hardtanh. */
+bool rm_leaf_clip(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n_others)
+{
+    if (!companions(others, n_others, RM_OP_UNKNOWN))
+        return false;
+    const struct rm_graph *g = t->g;
+    const Onnx__NodeProto *n = g->nodes[node].proto;
+    double lo = -INFINITY, hi = INFINITY;
+    if (g->opset && g->opset < 11) {
+        lo = rm_node_attr_float(n, "min", -INFINITY);
+        hi = rm_node_attr_float(n, "max", INFINITY);
+    } else {
+        value_scalar(g, node_input(g, node, 1), &lo);
+        value_scalar(g, node_input(g, node, 2), &hi);
+    }
+    if (lo == 0 && hi == 6) {
+        m->type = "ReLU6";
+        arg_bool(m, "inplace", true, true);
+    } else {
+        m->type = "Hardtanh";
+        arg_float(m, "min_val", lo);
+        arg_float(m, "max_val", hi);
+    }
+    return true;
+}
+
+bool rm_leaf_softmax(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    if (!companions(others, n, RM_OP_UNKNOWN))
+        return false;
+    const struct rm_graph *g = t->g;
+    m->type = g->nodes[node].op == RM_OP_SOFTMAX ? "Softmax" : "LogSoftmax";
+    arg_int(m, "dim", rm_node_attr_int(g->nodes[node].proto, "axis", g->opset >= 13 ? -1 : 1), false, true);
+    return true;
+}
+
+bool rm_leaf_global_pool(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    if (!companions(others, n, RM_OP_UNKNOWN))
+        return false;
+    m->type = t->g->nodes[node].op == RM_OP_GLOBAL_AVERAGE_POOL ? "AdaptiveAvgPool2d" : "AdaptiveMaxPool2d";
+    static const int64_t one[2] = {1, 1};
+    arg_ints(m, "output_size", one, 2, false, true);
+    return true;
+}
+
+bool rm_leaf_flatten(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    if (!companions(others, n, RM_OP_UNKNOWN))
+        return false;
+    m->type = "Flatten";
+    arg_int(m, "start_dim", rm_node_attr_int(t->g->nodes[node].proto, "axis", 1), false, true);
+    arg_int(m, "end_dim", -1, false, true);
+    return true;
+}
+
+bool rm_leaf_dropout(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    if (!companions(others, n, RM_OP_UNKNOWN))
+        return false;
+    m->type = "Dropout";
+    double p = 0.5;
+    value_scalar(t->g, node_input(t->g, node, 1), &p);
+    arg_float(m, "p", p);
+    arg_bool(m, "inplace", false, true);
+    return true;
+}
+
+bool rm_leaf_prelu(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    if (!companions(others, n, RM_OP_UNKNOWN))
+        return false;
+    m->type = "PReLU";
+    int64_t w[RM_MAX_RANK];
+    int r = value_dims(t->g, node_input(t->g, node, 1), w);
+    int64_t num = 1;
+    for (int i = 0; i < r; i++)
+        if (w[i] > 1)
+            num = w[i];
+    arg_int(m, "num_parameters", num, false, true);
+    add_param(t, m, "weight", node, 1);
+    return true;
+}
+
+/* Give a leaf its PyTorch kind, arguments and parameters from its nodes: the one op of
+ * the leaf that has a leaf function in the op table decides, given the others. */
 static void classify_leaf(struct rm_tree *t, struct rm_module *m)
 {
     const struct rm_graph *g = t->g;
     /* distinct op types, helpers (Constant, Identity) left out */
-    const char *ops[4];
+    enum rm_op ops[4];
     int nops = 0;
-    bool many = false;
     for (size_t i = 0; i < m->n_nodes; i++) {
-        const char *op = op_of(g, m->nodes[i]);
-        if (!strcmp(op, "Constant") || !strcmp(op, "Identity"))
+        enum rm_op op = g->nodes[m->nodes[i]].op;
+        if (rm_op_def(op)->flags & RM_OPF_HELPER)
             continue;
         int k = 0;
-        while (k < nops && strcmp(ops[k], op))
+        while (k < nops && ops[k] != op)
             k++;
         if (k == nops) {
             if (nops == 4)
-                many = true;
-            else
-                ops[nops++] = op;
+                return; /* too many kinds of op for one leaf module */
+            ops[nops++] = op;
         }
     }
-    if (many || nops == 0)
+    int main = -1;
+    for (int k = 0; k < nops; k++)
+        if (rm_op_def(ops[k])->leaf) {
+            if (main >= 0)
+                return; /* two ops that each define a module */
+            main = k;
+        }
+    if (main < 0)
         return;
-#define HAS(op) (first_op(t, m, op) >= 0)
-#define ONLY1(op) (nops == 1 && !strcmp(ops[0], op))
-#define ONLY2(a, b) (nops == 2 && HAS(a) && HAS(b))
-    int node;
-    m->type_known = true;
-    if (ONLY1("Conv")) {
-        m->main_node = first_op(t, m, "Conv");
-        leaf_conv(t, m, m->main_node, false);
-    } else if (ONLY1("ConvTranspose")) {
-        m->main_node = first_op(t, m, "ConvTranspose");
-        leaf_conv(t, m, m->main_node, true);
-    } else if (ONLY1("Gemm") || ONLY1("MatMul") || ONLY2("MatMul", "Add")) {
-        node = m->main_node = HAS("Gemm") ? first_op(t, m, "Gemm") : first_op(t, m, "MatMul");
-        int64_t w[RM_MAX_RANK];
-        int rank = value_dims(g, node_input(g, node, 1), w);
-        bool gemm = is_op(g, node, "Gemm");
-        bool tb = gemm && rm_node_attr_int(g->nodes[node].proto, "transB", 0);
-        int64_t in = -1, out = -1;
-        if (rank == 2) {
-            in = tb ? w[1] : w[0];
-            out = tb ? w[0] : w[1];
-        }
-        m->type = "Linear";
-        arg_int(m, "in_features", in, false, true);
-        arg_int(m, "out_features", out, false, true);
-        int add = first_op(t, m, "Add");
-        bool bias = gemm ? node_input(g, node, 2) >= 0 : add >= 0;
-        arg_bool(m, "bias", bias, true);
-        add_param(t, m, "weight", node, 1);
-        if (gemm && bias)
-            add_param(t, m, "bias", node, 2);
-        else if (bias) /* MatMul + Add: the bias is the Add input that is an initializer */
-            add_param(t, m, "bias", add, follow_init(g, node_input(g, add, 1)) >= 0 ? 1 : 0);
-    } else if (ONLY1("BatchNormalization")) {
-        node = m->main_node = first_op(t, m, "BatchNormalization");
-        const Onnx__NodeProto *n = g->nodes[node].proto;
-        int64_t w[RM_MAX_RANK], x[RM_MAX_RANK];
-        int xr = value_dims(g, node_input(g, node, 0), x);
-        m->type = xr == 2 || xr == 3 ? "BatchNorm1d" : xr == 5 ? "BatchNorm3d" : "BatchNorm2d";
-        arg_int(m, "num_features", value_dims(g, node_input(g, node, 1), w) == 1 ? w[0] : -1, true,
-                true);
-        arg_float(m, "eps", rm_node_attr_float(n, "epsilon", 1e-5f));
-        arg_float(m, "momentum", momentum_from_onnx(rm_node_attr_float(n, "momentum", 0.9f)));
-        arg_bool(m, "affine", true, true);
-        arg_bool(m, "track_running_stats", true, true);
-        add_param(t, m, "weight", node, 1);
-        add_param(t, m, "bias", node, 2);
-        add_param(t, m, "running_mean", node, 3);
-        add_param(t, m, "running_var", node, 4);
-    } else if (ONLY1("Relu")) {
-        m->main_node = first_op(t, m, "Relu");
-        m->type = "ReLU";
-        arg_bool(m, "inplace", true, true);
-    } else if (ONLY1("Clip")) {
-        node = m->main_node = first_op(t, m, "Clip");
-        const Onnx__NodeProto *n = g->nodes[node].proto;
-        double lo = -INFINITY, hi = INFINITY;
-        if (g->opset && g->opset < 11) {
-            lo = rm_node_attr_float(n, "min", -INFINITY);
-            hi = rm_node_attr_float(n, "max", INFINITY);
-        } else {
-            value_scalar(g, node_input(g, node, 1), &lo);
-            value_scalar(g, node_input(g, node, 2), &hi);
-        }
-        if (lo == 0 && hi == 6) {
-            m->type = "ReLU6";
-            arg_bool(m, "inplace", true, true);
-        } else {
-            m->type = "Hardtanh";
-            arg_float(m, "min_val", lo);
-            arg_float(m, "max_val", hi);
-        }
-    } else if (ONLY2("Sigmoid", "Mul")) {
-        m->main_node = first_op(t, m, "Sigmoid");
-        m->type = "SiLU";
-        arg_bool(m, "inplace", true, true);
-    } else if (ONLY2("HardSigmoid", "Mul") || ONLY1("HardSwish")) {
-        m->main_node = first_op(t, m, HAS("HardSwish") ? "HardSwish" : "HardSigmoid");
-        m->type = "Hardswish";
-    } else if (ONLY1("HardSigmoid")) {
-        m->main_node = first_op(t, m, "HardSigmoid");
-        m->type = "Hardsigmoid";
-    } else if (ONLY1("Sigmoid")) {
-        m->main_node = first_op(t, m, "Sigmoid");
-        m->type = "Sigmoid";
-    } else if (ONLY1("Tanh")) {
-        m->main_node = first_op(t, m, "Tanh");
-        m->type = "Tanh";
-    } else if (ONLY1("LeakyRelu")) {
-        node = m->main_node = first_op(t, m, "LeakyRelu");
-        m->type = "LeakyReLU";
-        arg_float(m, "negative_slope", rm_node_attr_float(g->nodes[node].proto, "alpha", 0.01f));
-    } else if (ONLY1("Elu")) {
-        node = m->main_node = first_op(t, m, "Elu");
-        m->type = "ELU";
-        arg_float(m, "alpha", rm_node_attr_float(g->nodes[node].proto, "alpha", 1.0f));
-    } else if (ONLY1("Softmax") || ONLY1("LogSoftmax")) {
-        node = m->main_node = first_op(t, m, HAS("Softmax") ? "Softmax" : "LogSoftmax");
-        m->type = is_op(g, node, "Softmax") ? "Softmax" : "LogSoftmax";
-        arg_int(m, "dim", rm_node_attr_int(g->nodes[node].proto, "axis", g->opset >= 13 ? -1 : 1),
-                false, true);
-    } else if (ONLY1("MaxPool") || ONLY2("Pad", "MaxPool")) {
-        m->main_node = first_op(t, m, "MaxPool");
-        leaf_pool(t, m, m->main_node, true);
-    } else if (ONLY1("AveragePool") || ONLY2("Pad", "AveragePool")) {
-        m->main_node = first_op(t, m, "AveragePool");
-        leaf_pool(t, m, m->main_node, false);
-    } else if (ONLY1("GlobalAveragePool") || ONLY1("GlobalMaxPool")) {
-        bool avg = HAS("GlobalAveragePool");
-        m->main_node = first_op(t, m, avg ? "GlobalAveragePool" : "GlobalMaxPool");
-        m->type = avg ? "AdaptiveAvgPool2d" : "AdaptiveMaxPool2d";
-        static const int64_t one[2] = {1, 1};
-        arg_ints(m, "output_size", one, 2, false, true);
-    } else if (ONLY1("Flatten")) {
-        node = m->main_node = first_op(t, m, "Flatten");
-        m->type = "Flatten";
-        arg_int(m, "start_dim", rm_node_attr_int(g->nodes[node].proto, "axis", 1), false, true);
-        arg_int(m, "end_dim", -1, false, true);
-    } else if (ONLY1("Dropout")) {
-        node = m->main_node = first_op(t, m, "Dropout");
-        m->type = "Dropout";
-        double p = 0.5;
-        value_scalar(g, node_input(g, node, 1), &p);
-        arg_float(m, "p", p);
-        arg_bool(m, "inplace", false, true);
-    } else if (ONLY1("PRelu")) {
-        node = m->main_node = first_op(t, m, "PRelu");
-        m->type = "PReLU";
-        int64_t w[RM_MAX_RANK];
-        int r = value_dims(g, node_input(g, node, 1), w);
-        int64_t num = 1;
-        for (int i = 0; i < r; i++)
-            if (w[i] > 1)
-                num = w[i];
-        arg_int(m, "num_parameters", num, false, true);
-        add_param(t, m, "weight", node, 1);
-    } else {
-        m->type_known = false;
+    enum rm_op others[3];
+    int n_others = 0;
+    for (int k = 0; k < nops; k++)
+        if (k != main)
+            others[n_others++] = ops[k];
+    int node = first_op(t, m, ops[main]);
+    m->main_node = node;
+    if (rm_op_def(ops[main])->leaf(t, m, node, others, n_others)) {
+        m->type_known = true;
+        return;
     }
-#undef HAS
-#undef ONLY1
-#undef ONLY2
+    /* companions it does not know: an unknown leaf, as if never classified */
+    m->main_node = -1;
+    m->type = "Module";
+    m->n_args = 0;
+    m->n_params = 0;
+    m->bn_folded = false;
 }
 
 /* Containers whose class can be recognised from the names of their children (those
@@ -913,7 +989,7 @@ static void preorder(struct rm_tree *t, struct rm_module *m, size_t *k)
 
 static bool is_helper(const struct rm_graph *g, int node)
 {
-    return is_op(g, node, "Identity") || is_op(g, node, "Constant");
+    return rm_op_def(g->nodes[node].op)->flags & RM_OPF_HELPER;
 }
 
 int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_error *err)
@@ -1424,7 +1500,7 @@ static void repr_rec(const struct rm_tree *t, const struct rm_module *m, int lev
         for (size_t i = 0; i < t->n_unplaced; i++) {
             indent(b, level + 2);
             sb_puts(b, rm_graph_node_label(t->g, (size_t)t->unplaced[i]));
-            sb_printf(b, " (%s)\n", op_of(t->g, t->unplaced[i]));
+            sb_printf(b, " (%s)\n", t->g->nodes[t->unplaced[i]].proto->op_type ? t->g->nodes[t->unplaced[i]].proto->op_type : "");
         }
         indent(b, level + 1);
         sb_puts(b, ")\n");

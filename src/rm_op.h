@@ -1,0 +1,132 @@
+/* The op table: everything remodel knows about an ONNX operator, in one entry.
+ * Every node is resolved to an enum rm_op once, when the graph is indexed; the rest of
+ * the library asks the table (rm_op_def) instead of comparing op names. Adding an
+ * operator means adding it to RM_OPS below, filling its entry in rm_op.c, and writing
+ * its shape rule, kernel and tests. The table is static and read-only. */
+#ifndef RM_OP_H
+#define RM_OP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Every operator remodel knows, as X(ENUM_SUFFIX, "OpType"), all in the default ONNX
+ * domain (ai.onnx). */
+#define RM_OPS(X)                                                                            \
+    X(ABS, "Abs")                                                                            \
+    X(ADD, "Add")                                                                            \
+    X(AVERAGE_POOL, "AveragePool")                                                           \
+    X(BATCH_NORM, "BatchNormalization")                                                      \
+    X(CLIP, "Clip")                                                                          \
+    X(CONCAT, "Concat")                                                                      \
+    X(CONSTANT, "Constant")                                                                  \
+    X(CONV, "Conv")                                                                          \
+    X(CONV_TRANSPOSE, "ConvTranspose")                                                       \
+    X(DIV, "Div")                                                                            \
+    X(DROPOUT, "Dropout")                                                                    \
+    X(ELU, "Elu")                                                                            \
+    X(ERF, "Erf")                                                                            \
+    X(EXP, "Exp")                                                                            \
+    X(FLATTEN, "Flatten")                                                                    \
+    X(GATHER, "Gather")                                                                      \
+    X(GEMM, "Gemm")                                                                          \
+    X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool")                                              \
+    X(GLOBAL_MAX_POOL, "GlobalMaxPool")                                                      \
+    X(HARD_SIGMOID, "HardSigmoid")                                                           \
+    X(HARD_SWISH, "HardSwish")                                                               \
+    X(IDENTITY, "Identity")                                                                  \
+    X(LEAKY_RELU, "LeakyRelu")                                                               \
+    X(LOG_SOFTMAX, "LogSoftmax")                                                             \
+    X(MATMUL, "MatMul")                                                                      \
+    X(MAX_POOL, "MaxPool")                                                                   \
+    X(MUL, "Mul")                                                                            \
+    X(NEG, "Neg")                                                                            \
+    X(PAD, "Pad")                                                                            \
+    X(POW, "Pow")                                                                            \
+    X(PRELU, "PRelu")                                                                        \
+    X(REDUCE_MAX, "ReduceMax")                                                               \
+    X(REDUCE_MEAN, "ReduceMean")                                                             \
+    X(RELU, "Relu")                                                                          \
+    X(RESHAPE, "Reshape")                                                                    \
+    X(SELU, "Selu")                                                                          \
+    X(SHAPE, "Shape")                                                                        \
+    X(SIGMOID, "Sigmoid")                                                                    \
+    X(SLICE, "Slice")                                                                        \
+    X(SOFTMAX, "Softmax")                                                                    \
+    X(SOFTPLUS, "Softplus")                                                                  \
+    X(SQRT, "Sqrt")                                                                          \
+    X(SQUEEZE, "Squeeze")                                                                    \
+    X(SUB, "Sub")                                                                            \
+    X(TANH, "Tanh")                                                                          \
+    X(TRANSPOSE, "Transpose")                                                                \
+    X(UNSQUEEZE, "Unsqueeze")
+
+enum rm_op {
+    RM_OP_UNKNOWN = 0, /* not in the table, or not in the default domain */
+#define RM_OP_ENUM_(id, name) RM_OP_##id,
+    RM_OPS(RM_OP_ENUM_)
+#undef RM_OP_ENUM_
+        RM_OP_COUNT
+};
+
+/* How channels (axis 1 of an activation) flow through an op, for replace and prune. */
+enum rm_chan {
+    RM_CHAN_BLOCK = 0, /* cannot be followed: a group that reaches it is not prunable */
+    RM_CHAN_PASS,      /* output channel c is input channel c (activations, pools, Identity) */
+    RM_CHAN_PARAM,     /* the same, with per-channel parameters that follow (BatchNormalization) */
+    RM_CHAN_REDUCE,    /* passes when it reduces spatial axes only (a global pool as a reduction) */
+    RM_CHAN_CONV,      /* group 1: consumes its input's channels, produces new ones; depthwise:
+                          passes them (with per-channel weights); other groups: blocks */
+    RM_CHAN_ELTWISE,   /* broadcasting binary op: inputs with the same channels are one group */
+    RM_CHAN_CONCAT,    /* output channels are its inputs' channels at offsets (axis 1 only) */
+    RM_CHAN_FLATTEN,   /* channels become the features of a following Linear */
+    RM_CHAN_GEMM,      /* consumes features: a Linear's input columns */
+};
+
+/* Op flags. */
+enum {
+    RM_OPF_HELPER = 1 << 0, /* carries no computation of its own (Identity, Constant): the
+                               module tree gives it to the module it feeds */
+    RM_OPF_ENGINE = 1 << 1, /* the engine runs it */
+    RM_OPF_FOLD = 1 << 2,   /* its C kernel may run at plan time on constant inputs */
+};
+
+struct rm_tree;
+struct rm_module;
+
+/* Module-tree kind of a leaf whose defining op this is: sets the leaf's PyTorch type,
+ * constructor arguments and parameters from its first node of this op (node); `others`
+ * are the leaf's other ops (helpers excluded). Returns false when they do not form a
+ * module it knows (the leaf then stays of unknown type). Defined in rm_tree_kinds. */
+typedef bool (*rm_leaf_fn)(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others,
+                           int n_others);
+
+struct rm_op_def {
+    enum rm_chan chan;  /* channel role */
+    unsigned flags;     /* RM_OPF_* */
+    rm_leaf_fn leaf;    /* module-tree kind, or NULL: it never defines a leaf */
+};
+
+/* The table, indexed by enum rm_op. */
+extern const struct rm_op_def rm_op_defs[RM_OP_COUNT];
+
+/* Op of a node from its domain (NULL, "" or "ai.onnx" is the default domain) and
+ * op_type; RM_OP_UNKNOWN when remodel does not know it. */
+enum rm_op rm_op_lookup(const char *domain, const char *op_type);
+
+/* ONNX op_type of op ("?" for RM_OP_UNKNOWN and out-of-range values). */
+const char *rm_op_name(enum rm_op op);
+
+/* The entry of op (RM_OP_UNKNOWN's for out-of-range values). */
+static inline const struct rm_op_def *rm_op_def(enum rm_op op)
+{
+    return &rm_op_defs[(unsigned)op < RM_OP_COUNT ? op : RM_OP_UNKNOWN];
+}
+
+/* Whether channels pass straight through op (RM_CHAN_PASS or RM_CHAN_PARAM). */
+static inline bool rm_op_passes_channels(enum rm_op op)
+{
+    enum rm_chan c = rm_op_def(op)->chan;
+    return c == RM_CHAN_PASS || c == RM_CHAN_PARAM;
+}
+
+#endif
