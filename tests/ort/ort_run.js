@@ -3,6 +3,10 @@
 // load and agree with, and the baseline bench/engine.sh measures against.
 //
 //   node ort_run.js MODEL OUTDIR [NAME=FILE.npy]...   run once, write OUTDIR/output_<k>.npy
+//   node ort_run.js MODEL OUTDIR --chunk B [NAME=FILE.npy]...
+//                                                     run the inputs B rows (axis 0) at a time,
+//                                                     in one session; outputs concatenated on
+//                                                     axis 0 (a batch-1 model over N samples)
 //   node ort_run.js MODEL --bench N [--threads T]     time N runs after 5 warm-ups on a fixed
 //                                                     input; print {"latency_ms": {...}}
 //
@@ -50,9 +54,44 @@ function writeNpy(file, t) {
                                         Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)]));
 }
 
+// Run feeds `chunk` rows at a time along axis 0 and concatenate each output along axis 0.
+async function runChunked(s, feeds, chunk) {
+  const names = Object.keys(feeds);
+  const n = feeds[names[0]].dims[0];
+  for (const name of names) {
+    if (feeds[name].dims.length === 0 || feeds[name].dims[0] !== n)
+      die(`--chunk: every input needs the same first dimension (${names[0]} has ${n}, ${name} has ${feeds[name].dims[0]})`);
+    if (n % chunk) die(`--chunk ${chunk} does not divide the ${n} rows of ${name}`);
+  }
+  const parts = {};
+  for (let i = 0; i < n; i += chunk) {
+    const f = {};
+    for (const name of names) {
+      const t = feeds[name];
+      const row = t.data.length / n;
+      f[name] = new ort.Tensor('float32', t.data.slice(i * row, (i + chunk) * row), [chunk, ...t.dims.slice(1)]);
+    }
+    const o = await s.run(f);
+    for (const name of s.outputNames) (parts[name] = parts[name] || []).push(o[name]);
+  }
+  const out = {};
+  for (const name of s.outputNames) {
+    const ts = parts[name];
+    if (ts[0].type !== 'float32') die(`output of type ${ts[0].type} is not written`);
+    const data = new Float32Array(ts.reduce((a, t) => a + t.data.length, 0));
+    let off = 0;
+    for (const t of ts) {
+      data.set(t.data, off);
+      off += t.data.length;
+    }
+    out[name] = new ort.Tensor('float32', data, [ts.reduce((a, t) => a + t.dims[0], 0), ...ts[0].dims.slice(1)]);
+  }
+  return out;
+}
+
 async function main() {
   const args = process.argv.slice(2);
-  if (args.length < 2) die('usage: ort_run.js MODEL OUTDIR [NAME=FILE.npy]... | MODEL --bench N [--threads T]');
+  if (args.length < 2) die('usage: ort_run.js MODEL OUTDIR [--chunk B] [NAME=FILE.npy]... | MODEL --bench N [--threads T]');
   const model = args[0];
   const bench = args[1] === '--bench' ? Number(args[2]) : 0;
   let threads = 0;
@@ -85,13 +124,21 @@ async function main() {
     return;
   }
   const outdir = args[1];
-  for (const a of args.slice(2)) {
+  let chunk = 0;
+  const rest = args.slice(2);
+  const ci = rest.indexOf('--chunk');
+  if (ci >= 0) {
+    chunk = Number(rest[ci + 1]);
+    if (!(Number.isInteger(chunk) && chunk > 0)) die('--chunk needs a positive integer');
+    rest.splice(ci, 2);
+  }
+  for (const a of rest) {
     const eq = a.indexOf('=');
     if (eq <= 0) die(`bad input '${a}', expected NAME=FILE.npy`);
     feeds[a.slice(0, eq)] = readNpy(a.slice(eq + 1));
   }
   for (const name of s.inputNames) if (!feeds[name]) die(`input ${name} not given`);
-  const out = await s.run(feeds);
+  const out = chunk ? await runChunked(s, feeds, chunk) : await s.run(feeds);
   fs.mkdirSync(outdir, {recursive: true});
   s.outputNames.forEach((name, k) => writeNpy(path.join(outdir, `output_${k}.npy`), out[name]));
 }
