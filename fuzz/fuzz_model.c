@@ -1,6 +1,6 @@
 /* libFuzzer harness: arbitrary bytes through everything remodel does with a model
  * file before running it: load (wire check, unpack, external data refusal), graph
- * index, structural check, shape inference (lenient and strict), the info summary,
+ * index, structural check, shape inference, the info summary,
  * the module tree and its repr (show), and compiling an inference plan.
  * Built by fuzz/run.sh with clang, -fsanitize=fuzzer,address,undefined. */
 #include "rm_check.h"
@@ -28,17 +28,13 @@ int rm_fuzz_one(const uint8_t *data, size_t size)
     struct rm_graph g;
     if (rm_graph_init(&g, m, &err) == 0) {
         rm_check_model(&g, NULL, NULL);
-        struct rm_shape_opts lenient = {.strict = 0, .dynamic_dim = 1};
-        rm_shape_infer(&g, &lenient, &err);
+        struct rm_shape_opts so = {.dynamic_dim = 1};
+        if (rm_shape_infer(&g, &so, &err) == 0)
+            rm_shape_check(&g, &err);
         struct rm_info info;
         if (rm_info_compute(&g, &info, &err) == 0)
             rm_info_free(&info);
         rm_graph_free(&g);
-        if (rm_graph_init(&g, m, &err) == 0) {
-            struct rm_shape_opts strict = {.strict = 1, .dynamic_dim = 1};
-            rm_shape_infer(&g, &strict, &err);
-            rm_graph_free(&g);
-        }
         if (rm_graph_init(&g, m, &err) == 0) {
             struct rm_tree *t = NULL;
             if (rm_tree_build(&t, &g, &err) == 0) {

@@ -162,7 +162,7 @@ static int run_info(int argc, char **argv)
     if (rc)
         return rc;
     struct rm_error err;
-    struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1};
+    struct rm_shape_opts so = {.dynamic_dim = 1};
     rm_shape_infer(&g, &so, &err);
     struct rm_info info;
     if (rm_info_compute(&g, &info, &err)) {

@@ -765,8 +765,11 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
     if (rc)
         return rc;
     struct shape_problems sp = {e, &g2};
-    struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1, .on_error = on_shape_error, .ctx = &sp};
+    struct rm_shape_opts so = {.dynamic_dim = 1};
     rc = rm_shape_infer(&g2, &so, e->err);
+    for (size_t i = 0; !rc && i < g2.n_issues; i++)
+        if (g2.issues[i].code == RM_EFORMAT)
+            on_shape_error(&sp, g2.issues[i].node, g2.issues[i].why);
     if (!rc && e->n_problems == 0)
         rc = update_value_info(e, &g2);
     rm_graph_free(&g2);
@@ -807,7 +810,7 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
     int rc = rm_graph_init(&e->g, m, err);
     if (rc)
         return rc;
-    struct rm_shape_opts lenient = {.strict = 0, .dynamic_dim = 1};
+    struct rm_shape_opts lenient = {.dynamic_dim = 1};
     rm_shape_infer(&e->g, &lenient, err);
     rc = rm_tree_build(&e->t, &e->g, err);
     if (rc)

@@ -3,6 +3,8 @@
  * ops and rare cases live in rm_engine_ops.c. */
 #include "rm_engine.h"
 #include "rm_engine_int.h"
+#include "rm_ops_int.h"
+#include "rm_shape.h"
 
 #include <dlfcn.h>
 #include <float.h>
@@ -398,10 +400,11 @@ static void dims_str(char *buf, size_t n, int rank, const int64_t *dims)
         snprintf(buf + off, n - off, "]");
 }
 
-static int setup_input(struct rm_plan *p, int vi, struct rm_error *err)
+/* The declared type of graph input vi, or an error for what the engine cannot feed. */
+static int input_type(const struct rm_graph *g, int vi, const Onnx__TypeProto__Tensor **out,
+                      struct rm_error *err)
 {
-    struct val *v = &p->vals[vi];
-    const struct rm_value *gv = &p->g->values[vi];
+    const struct rm_value *gv = &g->values[vi];
     const Onnx__ValueInfoProto *info = gv->vi;
     if (!info || !info->type || info->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': not a tensor", gv->name);
@@ -413,42 +416,84 @@ static int setup_input(struct rm_plan *p, int vi, struct rm_error *err)
         return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': shape is not declared", gv->name);
     if (tt->shape->n_dim > RM_MAX_RANK)
         return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': rank above %d", gv->name, RM_MAX_RANK);
-    v->dtype = tt->elem_type;
-    v->rank = (int)tt->shape->n_dim;
-    for (int i = 0; i < v->rank; i++) {
-        const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
-        int64_t x = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ? d->dim_value : -1;
-        v->dims[i] = x < 0 ? p->opts.dynamic_dim : x;
+    *out = tt;
+    return 0;
+}
+
+/* The value given for graph input `name`, or NULL. */
+static const struct rm_host_tensor *given_value(const struct rm_plan_opts *o, const char *name)
+{
+    for (int i = 0; i < o->n_given; i++)
+        if (!strcmp(o->given_names[i], name))
+            return &o->given_values[i];
+    return NULL;
+}
+
+/* Shapes of the given inputs for shape inference (their declared type and static dims
+ * must agree); int64 ones also give their contents. *specs is malloc'd. */
+static int given_specs(const struct rm_graph *g, const struct rm_plan_opts *o, struct rm_input_spec **specs,
+                       size_t *n, struct rm_error *err)
+{
+    *n = 0;
+    *specs = calloc((size_t)o->n_given + 1, sizeof **specs);
+    if (!*specs)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->proto->n_input; i++) {
+        int vi = g->proto->input[i]->name ? rm_graph_find(g, g->proto->input[i]->name) : -1;
+        if (vi < 0 || g->values[vi].init >= 0)
+            continue;
+        const struct rm_host_tensor *fx = given_value(o, g->values[vi].name);
+        const Onnx__TypeProto__Tensor *tt;
+        if (!fx)
+            continue;
+        int rc = input_type(g, vi, &tt, err);
+        if (rc)
+            return rc;
+        int ok = fx->dtype == tt->elem_type && (size_t)fx->rank == tt->shape->n_dim;
+        for (int d = 0; ok && d < fx->rank; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+            ok = dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || dim->dim_value == fx->dims[d];
+        }
+        if (!ok) {
+            char a[160], b[160];
+            int64_t decl[RM_MAX_RANK];
+            for (size_t d = 0; d < tt->shape->n_dim; d++)
+                decl[d] = tt->shape->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                              ? tt->shape->dim[d]->dim_value : o->dynamic_dim;
+            dims_str(a, sizeof a, fx->rank, fx->dims);
+            dims_str(b, sizeof b, (int)tt->shape->n_dim, decl);
+            return rm_error_set(err, RM_EFORMAT, "input '%s': got %s %s, the model expects %s %s", g->values[vi].name,
+                                rm_dtype_name(fx->dtype), a, rm_dtype_name(tt->elem_type), b);
+        }
+        struct rm_input_spec *sp = &(*specs)[(*n)++];
+        sp->name = g->values[vi].name;
+        sp->rank = fx->rank;
+        memcpy(sp->dims, fx->dims, sizeof sp->dims);
+        sp->value = fx->dtype == RM_I64 ? fx : NULL;
     }
-    if (rm_dims_numel(v->dims, (size_t)v->rank, &v->numel) || v->numel > ((int64_t)1 << 34))
+    return 0;
+}
+
+static int setup_input(struct rm_plan *p, int vi, struct rm_error *err)
+{
+    struct val *v = &p->vals[vi];
+    const struct rm_value *gv = &p->g->values[vi];
+    const Onnx__TypeProto__Tensor *tt;
+    int rc = input_type(p->g, vi, &tt, err);
+    if (rc)
+        return rc;
+    v->dtype = tt->elem_type;
+    v->rank = gv->rank;
+    memcpy(v->dims, gv->dims, sizeof v->dims);
+    if (gv->rank != (int)tt->shape->n_dim || rm_dims_numel(v->dims, (size_t)v->rank, &v->numel) ||
+        v->numel > ((int64_t)1 << 34))
         return rm_error_set(err, RM_EFORMAT, "input '%s': bad dims", gv->name);
-    const struct rm_host_tensor *fx = NULL;
-    for (int i = 0; i < p->opts.n_given; i++)
-        if (!strcmp(p->opts.given_names[i], gv->name))
-            fx = &p->opts.given_values[i];
+    const struct rm_host_tensor *fx = given_value(&p->opts, gv->name);
     v->kind = V_INPUT;
     v->computed = 1;
     if (!fx)
         return rm_eng_alloc_plain(p, v, err);
-    /* given input: declared type and static dims must agree */
-    int ok = fx->dtype == v->dtype && fx->rank == v->rank;
-    for (int i = 0; ok && i < v->rank; i++) {
-        const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
-        ok = d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
-             d->dim_value == fx->dims[i];
-    }
-    if (!ok)
-    {
-        char a[160], b[160];
-        dims_str(a, sizeof a, fx->rank, fx->dims);
-        dims_str(b, sizeof b, v->rank, v->dims);
-        return rm_error_set(err, RM_EFORMAT, "input '%s': got %s %s, the model expects %s %s", gv->name,
-                            rm_dtype_name(fx->dtype), a, rm_dtype_name(v->dtype), b);
-    }
-    memcpy(v->dims, fx->dims, sizeof v->dims);
-    v->numel = fx->numel;
-    int rc = rm_eng_alloc_plain(p, v, err);
-    if (rc)
+    if ((rc = rm_eng_alloc_plain(p, v, err)))
         return rc;
     memcpy(v->buf, fx->data, (size_t)v->numel * dtype_bytes(v->dtype));
     v->stamp = ++p->stamp;
@@ -665,7 +710,7 @@ static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *c
     }
 }
 
-static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
+int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
@@ -685,8 +730,10 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
     for (int i = 2; i < rank; i++)
         ksz *= w->dims[i];
     struct rm_window win;
-    if ((rc = rm_eng_window(p, node, x, w->dims + 2, &win)))
-        return rc;
+    char why[200];
+    *fallback = 0;
+    if ((rc = rm_window_of(np, x->rank, x->dims, w->dims + 2, false, &win, why, sizeof why)))
+        return rm_eng_node_err(p, node, rc, "%s", why);
 
     /* fusion chain: [BN] then eltwise / residual Add in graph order */
     int cur = p->g->nodes[node].outputs[0];
@@ -906,7 +953,6 @@ static int plan_conv(struct rm_plan *p, int node, struct rm_error *err)
     s->written[s->n_written++] = cur;
     for (int i = 0; i < nfused; i++)
         p->vals[fused_vals[i]].kind = V_FUSED;
-    p->macs += o->numel * ICg * ksz;
 done:
     free(wtmp);
     free(btmp);
@@ -943,7 +989,7 @@ static int add_src_dst_step(struct rm_plan *p, int node, const_dnnl_primitive_de
 /* ---- pooling ----------------------------------------------------------------- */
 
 /* oneDNN pooling; *fallback set when oneDNN cannot express the ONNX semantics. */
-static int plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+int rm_plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
@@ -968,8 +1014,10 @@ static int plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error
     } else {
         struct rm_window w;
         size_t nk;
-        if ((rc = rm_eng_window(p, node, x, rm_node_attr_ints(np, "kernel_shape", &nk), &w)))
-            return rc;
+        char why[200];
+        if ((rc = rm_window_of(np, x->rank, x->dims, rm_node_attr_ints(np, "kernel_shape", &nk), true, &w, why,
+                               sizeof why)))
+            return rm_eng_node_err(p, node, rc, "%s", why);
         for (int i = 0; i < sp; i++) {
             int64_t eff = (w.k[i] - 1) * w.d[i] + 1;
             st[i] = w.s[i];
@@ -1030,7 +1078,7 @@ done:
 
 /* ---- binary on blocked tensors ------------------------------------------------- */
 
-static int plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     struct val *a = rm_eng_in(p, node, 0), *b = rm_eng_in(p, node, 1), *o = rm_eng_out(p, node, 0);
@@ -1099,7 +1147,7 @@ done:
 /* Inference BatchNormalization with constant statistics that could not be folded
  * into a convolution (a BN after a Concat, as in DenseNet), keeping the input's
  * layout; a following Relu joins it. fuse=1 only. */
-static int plan_bn(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+int rm_plan_batch_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
@@ -1180,7 +1228,7 @@ static dnnl_format_tag_t tag_of(const struct val *v)
     return dnnl_format_tag_any;
 }
 
-static int plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
@@ -1253,7 +1301,7 @@ done:
 
 /* Identity, Dropout and a Pad that pads nothing keep a blocked input's layout: one
  * reorder (a plain copy) instead of a round trip through the plain layout. */
-static int plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+int rm_plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
     int rc = 0;
     struct val *x = rm_eng_in(p, node, 0), *o = rm_eng_out(p, node, 0);
@@ -1275,6 +1323,39 @@ static int plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error
     return 0;
 }
 
+/* Relu, LeakyRelu, Clip, Sigmoid, HardSwish on a blocked float input: oneDNN eltwise. */
+int rm_plan_unary(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+{
+    struct val *x = rm_eng_in(p, node, 0);
+    struct postop tmp[2];
+    int n = 0;
+    *fallback = 1;
+    if (x->dtype != RM_F32 || !eltwise_of(p, node, tmp, &n))
+        return 0;
+    return plan_eltwise(p, node, fallback, err);
+}
+
+/* A Pad that pads nothing is a copy. Only all-zero pads count: pads that crop on one
+ * side and pad on the other also keep the dims. */
+int rm_plan_pad(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+{
+    struct val *pv = rm_eng_in(p, node, 1);
+    size_t na;
+    const int64_t *pa = rm_node_attr_ints(p->g->nodes[node].proto, "pads", &na);
+    int nothing = 1;
+    *fallback = 1;
+    if (pv && pv->kind == V_CONST && pv->dtype == RM_I64) {
+        for (int64_t k = 0; k < pv->numel; k++)
+            nothing &= ((int64_t *)pv->plain)[k] == 0;
+    } else if (pa) {
+        for (size_t k = 0; k < na; k++)
+            nothing &= pa[k] == 0;
+    } else {
+        nothing = 0;
+    }
+    return nothing ? rm_plan_copy(p, node, fallback, err) : 0;
+}
+
 /* ---- planning -------------------------------------------------------------------- */
 
 static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
@@ -1293,7 +1374,7 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
     }
     if (rm_eng_is(p, node, RM_OP_SHAPE))
         all_const = 1; /* shapes are static */
-    if (all_const && rm_eng_foldable(p, node)) {
+    if (all_const && (rm_op_def(n->op)->flags & RM_OPF_FOLD)) {
         if ((rc = rm_eng_kernel(p, node)))
             return rc;
         p->node_state[node] = -1;
@@ -1317,11 +1398,48 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
             s->written[s->n_written++] = n->outputs[k];
         }
     }
-    if (rm_eng_is(p, node, RM_OP_GEMM) || rm_eng_is(p, node, RM_OP_MATMUL)) {
-        struct val *a = rm_eng_in(p, node, 0), *o = rm_eng_out(p, node, 0);
-        int64_t K = rm_eng_is(p, node, RM_OP_GEMM) && rm_node_attr_int(n->proto, "transA", 0)
-                        ? a->dims[0] : a->dims[a->rank - 1];
-        p->macs += o->numel * K;
+    return 0;
+}
+
+/* What the engine cannot run of an op it supports: types other than float32 where the
+ * kernels need them, training outputs and modes. */
+static int check_node(struct rm_plan *p, int node)
+{
+    const struct rm_node *n = &p->g->nodes[node];
+    unsigned flags = rm_op_def(n->op)->flags;
+    struct val *x = rm_eng_in(p, node, 0);
+    if ((flags & RM_OPF_F32) && x && x->dtype != RM_F32)
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "input type %s is not supported", rm_dtype_name(x->dtype));
+    if (flags & RM_OPF_ONE_OUTPUT)
+        for (size_t k = 1; k < n->proto->n_output; k++)
+            if (n->outputs[k] >= 0)
+                return rm_eng_node_err(p, node, RM_EUNSUPPORTED,
+                                       "output %zu (training outputs / mask) is not supported", k);
+    if (n->op == RM_OP_BATCH_NORM && rm_node_attr_int(n->proto, "training_mode", 0))
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "training mode is not supported");
+    return 0;
+}
+
+/* Type and shape of node's outputs, as shape inference derived them. */
+static int take_shapes(struct rm_plan *p, int node)
+{
+    const struct rm_node *n = &p->g->nodes[node];
+    for (size_t k = 0; k < n->proto->n_output; k++) {
+        int vi = n->outputs[k];
+        if (vi < 0)
+            continue;
+        const struct rm_value *gv = &p->g->values[vi];
+        struct val *o = &p->vals[vi];
+        if (gv->rank < 0)
+            return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "the shape of output %zu cannot be inferred", k);
+        if (gv->elem_type != RM_F32 && gv->elem_type != RM_I64)
+            return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "output type %s is not supported",
+                                   rm_dtype_name(gv->elem_type));
+        o->dtype = gv->elem_type;
+        o->rank = gv->rank;
+        memcpy(o->dims, gv->dims, sizeof o->dims);
+        if (rm_dims_numel(o->dims, (size_t)o->rank, &o->numel) || o->numel > ((int64_t)1 << 36))
+            return rm_eng_node_err(p, node, RM_EFORMAT, "output is too large");
     }
     return 0;
 }
@@ -1349,68 +1467,24 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
             return rm_eng_node_err(p, node, RM_EFORMAT, "input '%s' was fused away",
                                    p->g->values[vi].name);
     }
-    if ((rc = rm_eng_infer(p, node)))
+    if ((rc = check_node(p, node)) || (rc = take_shapes(p, node)))
         return rc;
+    const struct rm_op_def *def = rm_op_def(p->g->nodes[node].op);
     struct val *o = rm_eng_out(p, node, 0);
-    struct val *x = rm_eng_in(p, node, 0);
     int all_const = 1;
     for (size_t k = 0; k < p->g->nodes[node].proto->n_input; k++) {
         struct val *v = rm_eng_in(p, node, k);
         if (v && v->kind != V_CONST)
             all_const = 0;
     }
-    if (!all_const && o->numel > 0) {
-        if (rm_eng_is(p, node, RM_OP_CONV))
-            return plan_conv(p, node, err);
-        if (rm_eng_is(p, node, RM_OP_MAX_POOL) || rm_eng_is(p, node, RM_OP_AVERAGE_POOL) ||
-            rm_eng_is(p, node, RM_OP_GLOBAL_AVERAGE_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL)) {
-            if ((rc = plan_pool(p, node, &fallback, err)))
-                return rc;
-        } else if (rm_eng_is(p, node, RM_OP_BATCH_NORM)) {
-            if ((rc = plan_bn(p, node, &fallback, err)))
-                return rc;
-        } else if (rm_eng_is(p, node, RM_OP_CONCAT)) {
-            if ((rc = plan_concat(p, node, &fallback, err)))
-                return rc;
-        } else if (rm_eng_is(p, node, RM_OP_IDENTITY) || rm_eng_is(p, node, RM_OP_DROPOUT) ||
-                   rm_eng_is(p, node, RM_OP_PAD)) {
-            /* only a Pad whose pads are all zero is a copy (pads that crop on one side
-             * and pad on the other also keep the dims, hence the check of the values) */
-            int nothing = 1;
-            if (rm_eng_is(p, node, RM_OP_PAD)) {
-                struct val *pv = rm_eng_in(p, node, 1);
-                size_t na;
-                const int64_t *pa = rm_node_attr_ints(p->g->nodes[node].proto, "pads", &na);
-                if (pv && pv->kind == V_CONST && pv->dtype == RM_I64) {
-                    for (int64_t k = 0; k < pv->numel; k++)
-                        nothing &= ((int64_t *)pv->plain)[k] == 0;
-                } else if (pa) {
-                    for (size_t k = 0; k < na; k++)
-                        nothing &= pa[k] == 0;
-                } else {
-                    nothing = 0;
-                }
-            }
-            if (nothing && (rc = plan_copy(p, node, &fallback, err)))
-                return rc;
-        } else if (rm_eng_is(p, node, RM_OP_ADD) || rm_eng_is(p, node, RM_OP_SUB) ||
-                   rm_eng_is(p, node, RM_OP_MUL) || rm_eng_is(p, node, RM_OP_DIV)) {
-            if ((rc = plan_binary(p, node, &fallback, err)))
-                return rc;
-        } else if (x->dtype == RM_F32) {
-            /* Relu, LeakyRelu, Clip, Sigmoid, HardSwish on a blocked input */
-            struct postop tmp[2];
-            int n = 0;
-            if (eltwise_of(p, node, tmp, &n) && (rc = plan_eltwise(p, node, &fallback, err)))
-                return rc;
-        }
+    if (!all_const && o->numel > 0 && def->plan) {
+        if ((rc = def->plan(p, node, &fallback, err)))
+            return rc;
         if (!fallback)
             return 0;
     }
-    if (rm_eng_is(p, node, RM_OP_CONV))
-        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "constant or empty convolution is not supported");
-    if (rm_eng_is(p, node, RM_OP_GLOBAL_AVERAGE_POOL) || rm_eng_is(p, node, RM_OP_GLOBAL_MAX_POOL))
-        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "empty or constant input is not supported");
+    if (!def->kernel)
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "constant or empty input is not supported");
     return plan_c_node(p, node, err);
 }
 
@@ -1587,6 +1661,22 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
         p->node_state[i] = -2;
     for (size_t i = 0; i < g->n_values; i++)
         p->vals[i].clobber_step = p->vals[i].overwrite_step = -1;
+    /* every value's type and shape, for the inputs given (a model that cannot run as
+     * written is refused here, naming the node) */
+    struct rm_input_spec *specs = NULL;
+    size_t n_specs = 0;
+    rc = given_specs(g, &p->opts, &specs, &n_specs, err);
+    if (!rc) {
+        struct rm_shape_opts so = {.dynamic_dim = p->opts.dynamic_dim, .n_inputs = n_specs, .inputs = specs};
+        rc = rm_shape_infer(g, &so, err);
+    }
+    free(specs);
+    if (rc || (rc = rm_shape_check(g, err)))
+        goto done;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int64_t m = rm_node_macs(g, i);
+        p->macs += m > 0 ? m : 0;
+    }
     CHECK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
 

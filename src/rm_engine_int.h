@@ -5,13 +5,16 @@
 
 #include "rm_arena.h"
 #include "rm_engine.h"
+#include "rm_planners.h"
 
 #include <dnnl.h>
 #include <dnnl_debug.h>
 #include <stdint.h>
 
+#ifndef RM_F32
 #define RM_F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define RM_I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+#endif
 
 enum { V_UNSET = 0, V_CONST, V_INPUT, V_ACT, V_FUSED };
 
@@ -110,21 +113,7 @@ int rm_eng_is(const struct rm_plan *p, int node, enum rm_op op);
 struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);
 struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
 
-/* Window geometry of Conv/MaxPool/AveragePool along each spatial axis. */
-struct rm_window {
-    int sp;
-    int64_t k[RM_MAX_RANK], s[RM_MAX_RANK], d[RM_MAX_RANK];
-    int64_t pl[RM_MAX_RANK], pr[RM_MAX_RANK], out[RM_MAX_RANK];
-    int ceil_mode;
-};
-int rm_eng_window(struct rm_plan *p, int node, const struct val *x, const int64_t *kernel,
-                  struct rm_window *w);
-
-/* Shape rule: set dtype/rank/dims/numel of every output of node (inputs known). */
-int rm_eng_infer(struct rm_plan *p, int node);
-/* C kernel: compute node's outputs (already allocated plain) from plain inputs. */
+/* Run node's C kernel (the op table's) on its values' plain buffers. */
 int rm_eng_kernel(struct rm_plan *p, int node);
-/* Whether op has a C kernel that can run at plan time on constant inputs. */
-int rm_eng_foldable(const struct rm_plan *p, int node);
 
 #endif

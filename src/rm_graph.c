@@ -45,7 +45,7 @@ static int intern(struct rm_graph *g, const char *name)
     memset(val, 0, sizeof *val);
     val->name = name;
     val->producer = val->producer_slot = val->init = val->input = val->output = -1;
-    val->rank = -1;
+    val->rank = val->decl_rank = -1;
     g->slots[i] = idx;
     return idx;
 }
@@ -57,14 +57,14 @@ static void set_type_from_vi(struct rm_value *v, const Onnx__ValueInfoProto *vi)
         return;
     const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
     if (tt->has_elem_type)
-        v->elem_type = tt->elem_type;
+        v->decl_type = tt->elem_type;
     if (!tt->shape || tt->shape->n_dim > RM_MAX_RANK)
         return;
-    v->rank = (int)tt->shape->n_dim;
+    v->decl_rank = (int)tt->shape->n_dim;
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
-        v->dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                             d->dim_value >= 0 ? d->dim_value : -1;
+        v->decl_dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                                  d->dim_value >= 0 ? d->dim_value : -1;
     }
 }
 
@@ -76,6 +76,9 @@ void rm_graph_free(struct rm_graph *g)
     free(g->values);
     free(g->slots);
     free(g->pool);
+    free(g->known);
+    free(g->issues);
+    rm_arena_free(&g->shape_arena);
     memset(g, 0, sizeof *g);
 }
 
@@ -123,11 +126,11 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
         struct rm_value *v = &g->values[intern(g, t->name)];
         if (v->init < 0) {
             v->init = (int)i;
-            v->elem_type = t->has_data_type ? t->data_type : 0;
+            v->decl_type = t->has_data_type ? t->data_type : 0;
             if (t->n_dims <= RM_MAX_RANK) {
-                v->rank = (int)t->n_dims;
+                v->decl_rank = (int)t->n_dims;
                 for (size_t d = 0; d < t->n_dims; d++)
-                    v->dims[d] = t->dims[d];
+                    v->decl_dims[d] = t->dims[d];
             }
         }
     }
@@ -181,6 +184,10 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
         }
     }
     for (size_t v = 0; v < g->n_values; v++) {
+        struct rm_value *val = &g->values[v];
+        val->elem_type = val->decl_type;
+        val->rank = val->decl_rank;
+        memcpy(val->dims, val->decl_dims, sizeof val->dims);
         g->values[v].consumers = pool;
         pool += g->values[v].n_consumers;
         g->values[v].n_consumers = 0;

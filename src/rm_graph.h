@@ -9,6 +9,7 @@
 #include "rm_model.h"
 #include "rm_op.h"
 #include "rm_tensor.h"
+#include "rm_tensorio.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,11 +26,24 @@ struct rm_value {
     int n_consumers;              /* uses as a node input (a node using it twice counts twice) */
     int *consumers;               /* node indices, graph order */
     const Onnx__ValueInfoProto *vi; /* declared type (input, output or value_info) */
-    /* type and shape: from the initializer or declared type; shape inference may fill
-     * the rest. rank < 0: unknown. dims[i] < 0: unknown (symbolic) dimension. */
+    /* type and shape: from the initializer or declared type, then what shape inference
+     * (rm_shape.h) derived. rank < 0: unknown. dims[i] < 0: unknown (symbolic) dimension. */
     int32_t elem_type;
     int rank;
     int64_t dims[RM_MAX_RANK];
+    /* the same as declared in the file (initializer dims or value info), which each
+     * shape inference starts from */
+    int32_t decl_type;
+    int decl_rank;
+    int64_t decl_dims[RM_MAX_RANK];
+};
+
+/* A problem shape inference found at one node (the first per node). */
+struct rm_shape_issue {
+    int node;
+    int code;            /* RM_EFORMAT: shapes disagree; RM_EUNSUPPORTED: cannot be followed */
+    const char *msg;     /* "node 'X' (Op): why" */
+    const char *why;     /* the "why" part of msg */
 };
 
 /* One node's inputs/outputs as value indices (-1 for an omitted optional input ""). */
@@ -51,6 +65,12 @@ struct rm_graph {
     int *slots;
     int *pool;            /* backing store for nodes[].inputs/outputs and consumers */
     int64_t opset;        /* version of the default ("" / ai.onnx) opset, 0 if missing */
+    /* results of the last rm_shape_infer (rm_shape.h), which owns them */
+    bool shaped;                          /* shapes inferred since the index was built */
+    struct rm_arena shape_arena;          /* known contents and issue messages */
+    const struct rm_host_tensor **known;  /* per value: contents known while inferring, or NULL */
+    struct rm_shape_issue *issues;        /* graph order */
+    size_t n_issues;
 };
 
 /* Build the index of m's main graph into g (caller-owned struct). Duplicate or

@@ -629,7 +629,7 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
     int rc = rm_graph_init(&g, m, err);
     if (rc)
         return rc;
-    struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1};
+    struct rm_shape_opts so = {.dynamic_dim = 1};
     rm_shape_infer(&g, &so, err);
     rc = graph_totals(&g, params, macs, err);
     rm_graph_free(&g);
@@ -826,18 +826,6 @@ void rm_prune_report_free(struct rm_prune_report *r)
 
 /* ---- fold-bn ------------------------------------------------------------------ */
 
-struct shape_err {
-    int n;
-    char msg[300];
-};
-
-static void first_error(void *ctx, int node, const char *msg)
-{
-    struct shape_err *se = ctx;
-    if (se->n++ == 0)
-        snprintf(se->msg, sizeof se->msg, "node %d: %s", node, msg);
-}
-
 int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struct rm_error *err)
 {
     struct edit e;
@@ -949,11 +937,12 @@ done:
         struct rm_graph g3;
         rc = rm_graph_init(&g3, m, err);
         if (!rc) {
-            struct shape_err se = {0, ""};
-            struct rm_shape_opts so = {.strict = 0, .dynamic_dim = 1, .on_error = first_error, .ctx = &se};
+            struct rm_shape_opts so = {.dynamic_dim = 1};
             rc = rm_shape_infer(&g3, &so, err);
-            if (!rc && se.n)
-                rc = rm_error_set(err, RM_EEDIT, "after folding: %s", se.msg);
+            for (size_t i = 0; !rc && i < g3.n_issues; i++)
+                if (g3.issues[i].code == RM_EFORMAT)
+                    rc = rm_error_set(err, RM_EEDIT, "after folding: node %d: %s", g3.issues[i].node,
+                                      g3.issues[i].why);
             rm_graph_free(&g3);
         }
     }

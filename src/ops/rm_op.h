@@ -88,22 +88,44 @@ enum {
                                module tree gives it to the module it feeds */
     RM_OPF_ENGINE = 1 << 1, /* the engine runs it */
     RM_OPF_FOLD = 1 << 2,   /* its C kernel may run at plan time on constant inputs */
+    RM_OPF_F32 = 1 << 3,    /* the engine runs it on float32 input 0 only */
+    RM_OPF_ONE_OUTPUT = 1 << 4, /* the engine computes output 0 only (not training outputs,
+                                   Dropout's mask) */
 };
 
 struct rm_tree;
 struct rm_module;
+struct rm_snode;
+struct rm_kcall;
+struct rm_graph;
+struct rm_plan;
+struct rm_error;
 
+/* Shape rule: sets the types and shapes of a node's outputs from its inputs' (see
+ * rm_ops_int.h). Returns 0, or RM_ENOMEM. */
+typedef int (*rm_shape_fn)(struct rm_snode *s);
+/* Multiply-accumulates of a node from inferred shapes; -1 when a shape is unknown. */
+typedef int64_t (*rm_macs_fn)(const struct rm_graph *g, int node);
+/* C kernel on plain row-major tensors (see rm_ops_int.h). Returns 0 or an RM_E* code. */
+typedef int (*rm_kernel_fn)(const struct rm_kcall *k);
+/* Engine planner: builds the node's oneDNN step(s), or sets *fallback to run the C
+ * kernel instead. Returns 0 or an RM_E* code. */
+typedef int (*rm_plan_fn)(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 /* Module-tree kind of a leaf whose defining op this is: sets the leaf's PyTorch type,
  * constructor arguments and parameters from its first node of this op (node); `others`
  * are the leaf's other ops (helpers excluded). Returns false when they do not form a
- * module it knows (the leaf then stays of unknown type). Defined in rm_tree_kinds. */
+ * module it knows (the leaf then stays of unknown type). */
 typedef bool (*rm_leaf_fn)(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others,
                            int n_others);
 
 struct rm_op_def {
-    enum rm_chan chan;  /* channel role */
-    unsigned flags;     /* RM_OPF_* */
-    rm_leaf_fn leaf;    /* module-tree kind, or NULL: it never defines a leaf */
+    enum rm_chan chan;    /* channel role */
+    unsigned flags;       /* RM_OPF_* */
+    rm_shape_fn shape;    /* NULL: outputs keep their declared shapes */
+    rm_macs_fn macs;      /* NULL: no multiply-accumulates counted */
+    rm_kernel_fn kernel;  /* NULL: no C kernel */
+    rm_plan_fn plan;      /* NULL: the engine runs the C kernel */
+    rm_leaf_fn leaf;      /* NULL: it never defines a leaf module */
 };
 
 /* The table, indexed by enum rm_op. */

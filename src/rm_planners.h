@@ -1,0 +1,19 @@
+/* The engine's planners, one per op family, as the op table refers to them: each
+ * builds the oneDNN step(s) of a node, or sets *fallback to have the node's C kernel
+ * run instead (a layout oneDNN does not cover, a constant input, ...). */
+#ifndef RM_PLANNERS_H
+#define RM_PLANNERS_H
+
+struct rm_plan;
+struct rm_error;
+
+int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_batch_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_pad(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_unary(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+
+#endif
