@@ -45,7 +45,7 @@ int rm_fuzz_one(const uint8_t *data, size_t size)
             struct rm_plan_opts po;
             rm_plan_opts_default(&po);
             po.threads = 1;
-            if (rm_plan_init(&p, &g, &po, &err) == 0) {
+            if (rm_plan_init(&p, m, &po, &err) == 0) {
                 rm_plan_random_inputs(p, 1);
                 rm_plan_run(p, &err);
             }

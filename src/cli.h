@@ -35,11 +35,11 @@ void cli_diff_summary(FILE *f, const struct rm_diff_result *r);
 extern const struct cli_cmd cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
 
 /* Shared tail of the commands that write an edited model: unless do_verify is false,
- * run the model at orig_path and `edited` on the same seeded input and print a
- * summary (exit 2 if either cannot run); then save edited to out atomically
- * (external_data as `save --external-data`, may be NULL). Returns a CLI exit code. */
+ * run the original model and `edited` on the same seeded input and print a summary
+ * (exit 2 if either cannot run); then save edited to out atomically (external_data as
+ * `save --external-data`, may be NULL). Returns a CLI exit code. */
 struct rm_model;
-int cli_finish_edit(const char *orig_path, struct rm_model *edited, const char *out, bool do_verify,
+int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
                     uint64_t seed, const char *external_data);
 
 /* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */

@@ -137,7 +137,6 @@ static int parse_tol(const char *s, double *out)
 
 struct loaded {
     struct rm_model *m;
-    struct rm_graph g;
 };
 
 static int run_diff(int argc, char **argv)
@@ -225,8 +224,7 @@ static int run_diff(int argc, char **argv)
             rc = cli_fail(&err);
             goto done;
         }
-    if (rm_model_load(&a.m, pa, NULL, &err) || rm_graph_init(&a.g, a.m, &err) ||
-        rm_model_load(&b.m, pb, NULL, &err) || rm_graph_init(&b.g, b.m, &err)) {
+    if (rm_model_load(&a.m, pa, NULL, &err) || rm_model_load(&b.m, pb, NULL, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -235,7 +233,7 @@ static int run_diff(int argc, char **argv)
     o.n_inputs = n_inputs;
     o.input_names = name_ptrs;
     o.input_values = values;
-    if (rm_diff_models(&a.g, &b.g, &o, &r, &err)) {
+    if (rm_diff_models(a.m, b.m, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -262,8 +260,6 @@ done:
     for (int k = 0; k < n_read; k++)
         rm_host_tensor_free(&values[k]);
     rm_diff_result_free(&r);
-    rm_graph_free(&a.g);
-    rm_graph_free(&b.g);
     rm_model_free(a.m);
     rm_model_free(b.m);
     return rc;

@@ -10,27 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Run the original (loaded again from orig_path) and the edited model on the same
- * seeded input and print a one-line summary of output 0. Returns CLI_OK, or CLI_BAD
- * when either model cannot run. */
-static int verify(const char *orig_path, struct rm_model *edited, uint64_t seed)
+/* Load the model at path and a clone to edit: the original stays as loaded, to verify
+ * the edit against (the clone shares its weights until the edit changes them). */
+static int load_for_edit(const char *path, struct rm_model **orig, struct rm_model **m, struct rm_error *err)
+{
+    *m = NULL;
+    if (rm_model_load(orig, path, NULL, err))
+        return err->code;
+    if (rm_model_clone(m, *orig, err)) {
+        rm_model_free(*orig);
+        *orig = NULL;
+        return err->code;
+    }
+    return 0;
+}
+
+/* Run the original and the edited model on the same seeded input and print a one-line
+ * summary of output 0. Returns CLI_OK, or CLI_BAD when either model cannot run. */
+static int verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed)
 {
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_model *orig = NULL;
-    struct rm_graph ga = {0}, gb = {0};
     struct rm_diff_result r = {0};
-    int rc = rm_model_load(&orig, orig_path, NULL, &err);
-    if (!rc)
-        rc = rm_graph_init(&ga, orig, &err);
-    if (!rc)
-        rc = rm_graph_init(&gb, edited, &err);
-    if (!rc) {
-        struct rm_diff_opts o;
-        rm_diff_opts_default(&o);
-        o.seed = seed;
-        rc = rm_diff_models(&ga, &gb, &o, &r, &err);
-    }
+    struct rm_diff_opts o;
+    rm_diff_opts_default(&o);
+    o.seed = seed;
+    int rc = rm_diff_models(orig, edited, &o, &r, &err);
     if (rc) {
         rm_error_prefix(&err, "verification failed, nothing written");
     } else if (r.n_outputs > 0) {
@@ -42,17 +47,14 @@ static int verify(const char *orig_path, struct rm_model *edited, uint64_t seed)
         printf("%s\n", r.pass ? " (identical within tolerance)" : "");
     }
     rm_diff_result_free(&r);
-    rm_graph_free(&ga);
-    rm_graph_free(&gb);
-    rm_model_free(orig);
     return rc ? cli_fail(&err) : CLI_OK;
 }
 
-int cli_finish_edit(const char *orig_path, struct rm_model *edited, const char *out, bool do_verify,
+int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
                     uint64_t seed, const char *external_data)
 {
     if (do_verify) {
-        int rc = verify(orig_path, edited, seed);
+        int rc = verify(orig, edited, seed);
         if (rc)
             return rc;
     }
@@ -141,20 +143,21 @@ static int run_replace(int argc, char **argv)
     struct rm_conv_spec spec;
     if (rm_conv_spec_parse(spec_text, &spec, &err))
         return cli_fail(&err);
-    struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
+    struct rm_model *orig, *m;
+    if (load_for_edit(model, &orig, &m, &err))
         return cli_fail(&err);
     struct rm_edit_log log;
     int rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: replace %s", model, path);
-        rm_model_free(m);
-        return cli_fail(&err);
+        rc = cli_fail(&err);
+    } else {
+        for (int i = 0; i < log.n; i++)
+            printf("%s\n", log.line[i]);
+        rc = cli_finish_edit(orig, m, ec.out, ec.verify, ro.seed, ec.ext);
     }
-    for (int i = 0; i < log.n; i++)
-        printf("%s\n", log.line[i]);
-    rc = cli_finish_edit(model, m, ec.out, ec.verify, ro.seed, ec.ext);
     rm_model_free(m);
+    rm_model_free(orig);
     return rc;
 }
 
@@ -299,21 +302,22 @@ static int run_prune(int argc, char **argv)
 
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
+    struct rm_model *orig, *m;
+    if (load_for_edit(model, &orig, &m, &err))
         return cli_fail(&err);
     struct rm_prune_report rep;
     struct rm_edit_log log;
     int rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: prune", model);
-        rm_model_free(m);
-        return cli_fail(&err);
+        rc = cli_fail(&err);
+    } else {
+        print_prune_report(&rep);
+        rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     }
-    print_prune_report(&rep);
     rm_prune_report_free(&rep);
-    rc = cli_finish_edit(model, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     rm_model_free(m);
+    rm_model_free(orig);
     return rc;
 }
 
@@ -366,22 +370,23 @@ static int run_fold_bn(int argc, char **argv)
     const char *model = argv[optind];
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
+    struct rm_model *orig, *m;
+    if (load_for_edit(model, &orig, &m, &err))
         return cli_fail(&err);
     struct rm_edit_log log;
     int n = 0;
     int rc = rm_fold_bn(m, &n, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: fold-bn", model);
-        rm_model_free(m);
-        return cli_fail(&err);
+        rc = cli_fail(&err);
+    } else {
+        for (int i = 0; i < log.n; i++)
+            printf("%s\n", log.line[i]);
+        printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
+        rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     }
-    for (int i = 0; i < log.n; i++)
-        printf("%s\n", log.line[i]);
-    printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
-    rc = cli_finish_edit(model, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     rm_model_free(m);
+    rm_model_free(orig);
     return rc;
 }
 

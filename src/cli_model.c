@@ -27,15 +27,15 @@ static int bad_option(const struct cli_cmd *cmd, char **argv)
     return cli_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
 }
 
-/* Load path and index its graph; on failure print and return CLI_BAD. */
-static int open_model(const char *path, struct rm_model **m, struct rm_graph *g)
+/* Load path and index its graph (with shapes when `shapes`); on failure print and
+ * return CLI_BAD. */
+static int open_model(const char *path, struct rm_model **m, const struct rm_graph **g, bool shapes)
 {
     struct rm_error err;
     rm_error_clear(&err);
-    memset(g, 0, sizeof *g);
     if (rm_model_load(m, path, NULL, &err))
         return cli_fail(&err);
-    if (rm_graph_init(g, *m, &err)) {
+    if (!(*g = shapes ? rm_model_graph(*m, &err) : rm_model_index(*m, &err))) {
         rm_model_free(*m);
         *m = NULL;
         return cli_fail(&err);
@@ -157,16 +157,13 @@ static int run_info(int argc, char **argv)
         return cli_usage(&cli_cmd_info, npos ? "expected one MODEL, got %d arguments" : "missing MODEL%.0d", npos);
 
     struct rm_model *m;
-    struct rm_graph g;
-    int rc = open_model(pos[0], &m, &g);
+    const struct rm_graph *g;
+    int rc = open_model(pos[0], &m, &g, true);
     if (rc)
         return rc;
     struct rm_error err;
-    struct rm_shape_opts so = {.dynamic_dim = 1};
-    rm_shape_infer(&g, &so, &err);
     struct rm_info info;
-    if (rm_info_compute(&g, &info, &err)) {
-        rm_graph_free(&g);
+    if (rm_info_compute(g, &info, &err)) {
         rm_model_free(m);
         return cli_fail(&err);
     }
@@ -198,9 +195,9 @@ static int run_info(int argc, char **argv)
         }
         rm_json_arr_end(&j);
         rm_json_key(&j, "inputs");
-        json_io(&j, gp->input, gp->n_input, &g);
+        json_io(&j, gp->input, gp->n_input, g);
         rm_json_key(&j, "outputs");
-        json_io(&j, gp->output, gp->n_output, &g);
+        json_io(&j, gp->output, gp->n_output, g);
         rm_json_key(&j, "nodes");
         rm_json_int(&j, (int64_t)gp->n_node);
         rm_json_key(&j, "ops");
@@ -234,8 +231,8 @@ static int run_info(int argc, char **argv)
                    mp->opset_import[i]->domain && mp->opset_import[i]->domain[0]
                        ? mp->opset_import[i]->domain : "ai.onnx",
                    mp->opset_import[i]->version);
-        text_io("inputs", gp->input, gp->n_input, &g);
-        text_io("outputs", gp->output, gp->n_output, &g);
+        text_io("inputs", gp->input, gp->n_input, g);
+        text_io("outputs", gp->output, gp->n_output, g);
         printf("%-12s %zu:", "nodes", gp->n_node);
         for (size_t i = 0; i < info.n_ops; i++)
             printf(" %s %d%s", info.ops[i].op, info.ops[i].count, i + 1 < info.n_ops ? "," : "");
@@ -252,7 +249,6 @@ static int run_info(int argc, char **argv)
         }
     }
     rm_info_free(&info);
-    rm_graph_free(&g);
     rm_model_free(m);
     return CLI_OK;
 }
@@ -287,16 +283,15 @@ static int run_check(int argc, char **argv)
     if (npos != 1)
         return cli_usage(&cli_cmd_check, "expected one MODEL, got %d arguments", npos);
     struct rm_model *m;
-    struct rm_graph g;
-    int rc = open_model(pos[0], &m, &g);
+    const struct rm_graph *g;
+    int rc = open_model(pos[0], &m, &g, false);
     if (rc)
         return rc;
-    int n = rm_check_model(&g, print_finding, pos[0]);
+    int n = rm_check_model(g, print_finding, pos[0]);
     if (n == 0)
-        printf("%s: ok (%zu nodes, %zu initializers)\n", pos[0], g.n_nodes, g.proto->n_initializer);
+        printf("%s: ok (%zu nodes, %zu initializers)\n", pos[0], g->n_nodes, g->proto->n_initializer);
     else
         printf("%s: %d finding%s\n", pos[0], n, n == 1 ? "" : "s");
-    rm_graph_free(&g);
     rm_model_free(m);
     return n ? CLI_FINDINGS : CLI_OK;
 }

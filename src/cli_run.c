@@ -126,7 +126,7 @@ static int run_run(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m = NULL;
-    struct rm_graph g;
+    const struct rm_graph *g = NULL;
     struct rm_plan *plan = NULL;
     struct rm_host_tensor given[MAX_INPUTS];
     char names[MAX_INPUTS][256];
@@ -134,8 +134,7 @@ static int run_run(int argc, char **argv)
     int n_read = 0;
     double *lat = NULL;
     int rc = CLI_OK;
-    memset(&g, 0, sizeof g);
-    if (rm_model_load(&m, path, NULL, &err) || rm_graph_init(&g, m, &err)) {
+    if (rm_model_load(&m, path, NULL, &err) || !(g = rm_model_index(m, &err))) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -145,7 +144,7 @@ static int run_run(int argc, char **argv)
         const char *eq = strchr(inputs[k], '=');
         int vi;
         snprintf(names[k], sizeof names[k], "%.*s", (int)(eq - inputs[k]), inputs[k]);
-        if ((vi = rm_graph_find(&g, names[k])) < 0 || g.values[vi].input < 0 || g.values[vi].init >= 0) {
+        if ((vi = rm_graph_find(g, names[k])) < 0 || g->values[vi].input < 0 || g->values[vi].init >= 0) {
             fprintf(stderr, "remodel: %s: the model has no input named '%s'\n", path, names[k]);
             rc = CLI_BAD;
             goto done;
@@ -165,7 +164,7 @@ static int run_run(int argc, char **argv)
     po.n_given = n_inputs;
     po.given_names = name_ptrs;
     po.given_values = given;
-    if (rm_plan_init(&plan, &g, &po, &err)) {
+    if (rm_plan_init(&plan, m, &po, &err)) {
         rm_error_prefix(&err, "%s", path);
         rc = cli_fail(&err);
         goto done;
@@ -309,7 +308,6 @@ done:
     for (int k = 0; k < n_read; k++)
         rm_host_tensor_free(&given[k]);
     rm_plan_free(plan);
-    rm_graph_free(&g);
     rm_model_free(m);
     return rc;
 }

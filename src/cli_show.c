@@ -111,12 +111,9 @@ static int run_show(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m = NULL;
-    struct rm_graph g;
-    struct rm_tree *t = NULL;
+    const struct rm_tree *t = NULL;
     int rc = CLI_BAD;
-    memset(&g, 0, sizeof g);
-    if (rm_model_load(&m, file, NULL, &err) || rm_graph_init(&g, m, &err) ||
-        rm_tree_build(&t, &g, &err)) {
+    if (rm_model_load(&m, file, NULL, &err) || !(t = rm_model_tree(m, &err))) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -141,9 +138,9 @@ static int run_show(int argc, char **argv)
         for (size_t i = 0; i < t->n_unplaced; i++) {
             rm_json_obj_begin(&j);
             rm_json_key(&j, "name");
-            rm_json_str(&j, rm_graph_node_label(&g, (size_t)t->unplaced[i]));
+            rm_json_str(&j, rm_graph_node_label(t->g, (size_t)t->unplaced[i]));
             rm_json_key(&j, "op");
-            rm_json_str(&j, g.nodes[t->unplaced[i]].proto->op_type);
+            rm_json_str(&j, t->g->nodes[t->unplaced[i]].proto->op_type);
             rm_json_obj_end(&j);
         }
         rm_json_arr_end(&j);
@@ -162,8 +159,6 @@ static int run_show(int argc, char **argv)
     }
     rc = CLI_OK;
 done:
-    rm_tree_free(t);
-    rm_graph_free(&g);
     rm_model_free(m);
     return rc;
 }

@@ -475,8 +475,9 @@ done:
     return rc;
 }
 
-static int layers_run(struct rm_graph *a, struct rm_graph *b, struct rm_plan *pa, struct rm_plan *pb,
-                      const struct rm_diff_opts *o, struct rm_diff_result *r, struct rm_error *err)
+static int layers_run(struct rm_model *ma, struct rm_model *mb, struct rm_graph *a, struct rm_graph *b,
+                      struct rm_plan *pa, struct rm_plan *pb, const struct rm_diff_opts *o, struct rm_diff_result *r,
+                      struct rm_error *err)
 {
     struct rm_tree *ta = NULL, *tb = NULL;
     struct job *jobs = NULL;
@@ -484,8 +485,13 @@ static int layers_run(struct rm_graph *a, struct rm_graph *b, struct rm_plan *pa
     const char *prev_a = NULL, *prev_b = NULL;
     size_t n_jobs = 0;
     int rc;
-    if ((rc = rm_tree_build(&ta, a, err)) || (rc = rm_tree_build(&tb, b, err)))
+    if (!(ta = rm_model_tree(ma, err)) || !(tb = rm_model_tree(mb, err))) {
+        ta = tb = NULL;
+        rc = err->code;
         goto done;
+    }
+    rm_tree_hold(ta);
+    rm_tree_hold(tb);
     jobs = calloc(ta->n_modules ? ta->n_modules : 1, sizeof *jobs);
     if (!jobs) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", ta->n_modules);
@@ -583,10 +589,11 @@ static int compare_outputs(struct rm_graph *a, struct rm_graph *b, struct rm_pla
     return 0;
 }
 
-int rm_diff_models(struct rm_graph *a, struct rm_graph *b, const struct rm_diff_opts *o,
+int rm_diff_models(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_opts *o,
                    struct rm_diff_result *r, struct rm_error *err)
 {
     struct rm_plan *pa = NULL, *pb = NULL;
+    struct rm_graph *a = NULL, *b = NULL;
     struct rm_plan_opts po;
     struct rm_host_tensor t;
     int rc;
@@ -598,12 +605,17 @@ int rm_diff_models(struct rm_graph *a, struct rm_graph *b, const struct rm_diff_
     rm_plan_opts_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;
-    if ((rc = rm_plan_init(&pa, a, &po, err))) {
-        rm_error_prefix(err, "%s", model_label(a, "A"));
+    if ((rc = rm_plan_init(&pa, ma, &po, err))) {
+        rm_error_prefix(err, "%s", ma->path ? ma->path : "A");
         goto done;
     }
-    if ((rc = rm_plan_init(&pb, b, &po, err))) {
-        rm_error_prefix(err, "%s", model_label(b, "B"));
+    if ((rc = rm_plan_init(&pb, mb, &po, err))) {
+        rm_error_prefix(err, "%s", mb->path ? mb->path : "B");
+        goto done;
+    }
+    /* the indexes the plans were made from */
+    if (!(a = rm_model_graph(ma, err)) || !(b = rm_model_graph(mb, err))) {
+        rc = err->code;
         goto done;
     }
     if ((rc = check_io(pa, pb, err)))
@@ -626,7 +638,7 @@ int rm_diff_models(struct rm_graph *a, struct rm_graph *b, const struct rm_diff_
     if (o->layers) {
         rm_plan_begin(pa);
         rm_plan_begin(pb);
-        if ((rc = layers_run(a, b, pa, pb, o, r, err)))
+        if ((rc = layers_run(ma, mb, a, b, pa, pb, o, r, err)))
             goto done;
     } else {
         if ((rc = rm_plan_run(pa, err))) {

@@ -84,7 +84,7 @@ struct rm_diff_result {
 /* Defaults: atol RM_DIFF_ATOL, rtol RM_DIFF_RTOL, seed 0, no layers, no given inputs. */
 void rm_diff_opts_default(struct rm_diff_opts *o);
 
-/* Run graphs a (the reference) and b on the same inputs and compare them into *r (caller
+/* Run models a (the reference) and b on the same inputs and compare them into *r (caller
  * frees with rm_diff_result_free, also after a failure). Inputs must agree in names,
  * types and shapes; outputs are matched by position and must agree in number. With
  * o->layers every module of A (root excluded) with nodes is matched by path in B; its
@@ -96,7 +96,7 @@ void rm_diff_opts_default(struct rm_diff_opts *o);
  * differ), RM_EUNSUPPORTED/RM_EFORMAT (the engine refuses a model), RM_ENOMEM; err names
  * the model ("A: ..." or "B: ..."). This is what edit commands call to verify their
  * result: r->outputs[0].s.max_abs / max_rel / cosine and top1 summarise it. */
-int rm_diff_models(struct rm_graph *a, struct rm_graph *b, const struct rm_diff_opts *o,
+int rm_diff_models(struct rm_model *a, struct rm_model *b, const struct rm_diff_opts *o,
                    struct rm_diff_result *r, struct rm_error *err);
 
 /* Free everything r owns and zero it. Accepts NULL and a zeroed result. */

@@ -45,12 +45,12 @@ const char *rm_edit_where(const struct edit *e, int node)
     int mi = e->t->node_module[node];
     if (mi >= 0 && e->t->modules[mi]->path[0])
         return e->t->modules[mi]->path;
-    return rm_graph_node_label(&e->g, (size_t)node);
+    return rm_graph_node_label(e->g, (size_t)node);
 }
 
 const char *rm_edit_op(const struct edit *e, int node)
 {
-    const char *op = e->g.nodes[node].proto->op_type;
+    const char *op = e->g->nodes[node].proto->op_type;
     return op ? op : "?";
 }
 
@@ -97,11 +97,11 @@ int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, in
 static int uses(const struct edit *e, int v, int depth)
 {
     int n = 0;
-    const struct rm_value *val = &e->g.values[v];
+    const struct rm_value *val = &e->g->values[v];
     if (val->output >= 0)
         n++;
     for (int k = 0; k < val->n_consumers; k++) {
-        const struct rm_node *c = &e->g.nodes[val->consumers[k]];
+        const struct rm_node *c = &e->g->nodes[val->consumers[k]];
         if (c->op == RM_OP_IDENTITY && depth < 64 &&
             c->proto->n_output >= 1 && c->outputs[0] >= 0)
             n += uses(e, c->outputs[0], depth + 1);
@@ -111,121 +111,24 @@ static int uses(const struct edit *e, int v, int depth)
     return n;
 }
 
-static bool name_taken(const struct edit *e, const char *name)
-{
-    if (rm_graph_find(&e->g, name) >= 0)
-        return true;
-    for (size_t i = 0; i < e->n_added; i++)
-        if (!strcmp(e->added[i], name))
-            return true;
-    return false;
-}
-
-/* A name based on base that no tensor uses yet, in the arena. */
-static const char *unique_name(struct edit *e, const char *base)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", base);
-    for (int i = 1; name_taken(e, buf) && i < 100000; i++)
-        snprintf(buf, sizeof buf, "%s_%d", base, i);
-    char *s = rm_arena_strdup(e->a, buf);
-    if (s && e->n_added == e->cap_added) {
-        size_t cap = e->cap_added ? 2 * e->cap_added : 16;
-        const char **p = rm_arena_alloc(e->a, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        if (e->n_added)
-            memcpy(p, e->added, e->n_added * sizeof *p);
-        e->added = p;
-        e->cap_added = cap;
-    }
-    if (s)
-        e->added[e->n_added++] = s;
-    return s;
-}
-
-/* Point t at new float data with the given dims (arena copies). */
-static int fill_tensor(struct edit *e, Onnx__TensorProto *t, const int64_t *dims, int rank, const float *data)
-{
-    int64_t n;
-    if (rm_dims_numel(dims, (size_t)rank, &n))
-        return rm_error_set(e->err, RM_EEDIT, "tensor size overflows");
-    int64_t *d = rm_arena_memdup(e->a, dims, (size_t)rank * sizeof *dims);
-    uint8_t *raw = rm_arena_memdup(e->a, data, (size_t)n * sizeof(float)); /* little-endian host */
-    if (!d || !raw)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    t->dims = d;
-    t->n_dims = (size_t)rank;
-    t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    t->has_raw_data = 1;
-    t->raw_data.data = raw;
-    t->raw_data.len = (size_t)n * sizeof(float);
-    t->n_float_data = t->n_int32_data = t->n_int64_data = t->n_double_data = t->n_uint64_data = 0;
-    t->n_string_data = 0;
-    t->has_data_location = 0;
-    t->n_external_data = 0;
-    return 0;
-}
-
-static int append_initializer(struct edit *e, Onnx__TensorProto *t)
-{
-    Onnx__GraphProto *g = e->m->proto->graph;
-    Onnx__TensorProto **arr = rm_arena_alloc(e->a, (g->n_initializer + 1) * sizeof *arr);
-    if (!arr)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    if (g->n_initializer)
-        memcpy(arr, g->initializer, g->n_initializer * sizeof *arr);
-    arr[g->n_initializer] = t;
-    g->initializer = arr;
-    g->n_initializer++;
-    return 0;
-}
-
-static int set_input(struct edit *e, Onnx__NodeProto *n, size_t slot, const char *name)
-{
-    if (slot >= n->n_input) {
-        char **arr = rm_arena_alloc(e->a, (slot + 1) * sizeof *arr);
-        if (!arr)
-            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-        for (size_t i = 0; i <= slot; i++)
-            arr[i] = i < n->n_input ? n->input[i] : (char *)"";
-        n->input = arr;
-        n->n_input = slot + 1;
-    }
-    n->input[slot] = (char *)name;
-    return 0;
-}
-
 /* Give input `slot` of node the float tensor (dims, data). An initializer used only
  * by this node is rewritten in place (its name kept); one shared with other nodes
  * is left alone and the node gets a copy named after `fallback`. */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
-    Onnx__NodeProto *n = e->g.nodes[node].proto;
-    int v = slot < n->n_input ? e->g.nodes[node].inputs[slot] : -1;
-    int src = v >= 0 ? rm_graph_initializer_of(&e->g, v) : -1;
-    if (src >= 0 && uses(e, src, 0) == 1) {
-        Onnx__TensorProto *t = e->m->proto->graph->initializer[e->g.values[src].init];
-        return fill_tensor(e, t, dims, rank, data);
-    }
-    Onnx__TensorProto *t = rm_arena_alloc(e->a, sizeof *t);
-    if (!t)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    onnx__tensor_proto__init(t);
-    const char *name = unique_name(e, fallback);
-    if (!name)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    t->name = (char *)name;
-    int rc = fill_tensor(e, t, dims, rank, data);
+    const Onnx__NodeProto *n = e->g->nodes[node].proto;
+    int v = slot < n->n_input ? e->g->nodes[node].inputs[slot] : -1;
+    int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
+    if (src >= 0 && uses(e, src, 0) == 1)
+        return rm_model_set_initializer(e->m, e->g->values[src].name, rank, dims, data, e->err);
+    const char *name;
+    int rc = rm_model_add_initializer(e->m, fallback, rank, dims, data, &name, e->err);
     if (!rc)
-        rc = append_initializer(e, t);
-    if (!rc)
-        rc = set_input(e, n, slot, name);
+        rc = rm_model_set_node_input(e->m, node, slot, name, e->err);
     if (!rc && src >= 0)
         rm_edit_note(e, "%s: %s is shared with other nodes; copied to '%s'", rm_edit_where(e, node),
-              e->g.values[src].name, name);
+              e->g->values[src].name, name);
     return rc;
 }
 
@@ -236,79 +139,16 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     *data = NULL;
     *n = 0;
     *tp = NULL;
-    const struct rm_node *nd = &e->g.nodes[node];
+    const struct rm_node *nd = &e->g->nodes[node];
     if (slot >= nd->proto->n_input || nd->inputs[slot] < 0)
         return 0;
-    int src = rm_graph_initializer_of(&e->g, nd->inputs[slot]);
+    int src = rm_graph_initializer_of(e->g, nd->inputs[slot]);
     if (src < 0)
         return rm_error_set(e->err, RM_EUNSUPPORTED,
                             "%s: input %zu of its %s node is computed, not an initializer; cannot edit it",
                             rm_edit_where(e, node), slot, rm_edit_op(e, node));
-    *tp = e->m->proto->graph->initializer[e->g.values[src].init];
+    *tp = e->m->proto->graph->initializer[e->g->values[src].init];
     return rm_edit_read_f32(e, *tp, data, n);
-}
-
-/* ---- attributes ------------------------------------------------------------- */
-
-static Onnx__AttributeProto *attr_slot(struct edit *e, Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, name))
-            return n->attribute[i];
-    Onnx__AttributeProto **arr = rm_arena_alloc(e->a, (n->n_attribute + 1) * sizeof *arr);
-    Onnx__AttributeProto *a = rm_arena_alloc(e->a, sizeof *a);
-    if (!arr || !a)
-        return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = rm_arena_strdup(e->a, name);
-    if (!a->name)
-        return NULL;
-    /* keep attributes sorted by name, as torch writes them */
-    size_t k = 0, j = 0;
-    while (k < n->n_attribute && n->attribute[k]->name && strcmp(n->attribute[k]->name, name) < 0)
-        arr[j++] = n->attribute[k++];
-    arr[j++] = a;
-    while (k < n->n_attribute)
-        arr[j++] = n->attribute[k++];
-    n->attribute = arr;
-    n->n_attribute++;
-    return a;
-}
-
-static int set_ints(struct edit *e, Onnx__NodeProto *n, const char *name, const int64_t *v, size_t count)
-{
-    Onnx__AttributeProto *a = attr_slot(e, n, name);
-    int64_t *copy = rm_arena_memdup(e->a, v, count * sizeof *v);
-    if (!a || !copy)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    a->ints = copy;
-    a->n_ints = count;
-    a->has_i = 0;
-    return 0;
-}
-
-int rm_edit_set_int(struct edit *e, Onnx__NodeProto *n, const char *name, int64_t v)
-{
-    Onnx__AttributeProto *a = attr_slot(e, n, name);
-    if (!a)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1;
-    a->i = v;
-    a->n_ints = 0;
-    return 0;
-}
-
-static void del_attr(Onnx__NodeProto *n, const char *name)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (!n->attribute[i]->name || strcmp(n->attribute[i]->name, name) != 0)
-            n->attribute[j++] = n->attribute[i];
-    n->n_attribute = j;
 }
 
 /* ---- weights ---------------------------------------------------------------- */
@@ -370,7 +210,7 @@ void rm_edit_mark(struct edit *e, int v)
     for (size_t i = 0; i < e->n_changed; i++)
         if (e->changed[i] == v)
             return;
-    if (e->n_changed < e->g.n_values)
+    if (e->n_changed < e->g->n_values)
         e->changed[e->n_changed++] = v;
 }
 
@@ -381,7 +221,7 @@ int rm_edit_resize_bn(struct edit *e, int node)
     static const float fill[5] = {0, 1, 0, 0, 1};
     static const char *const role[5] = {"", "weight", "bias", "running_mean", "running_var"};
     int64_t c2 = e->new_c;
-    for (size_t s = 1; s < 5 && s < e->g.nodes[node].proto->n_input; s++) {
+    for (size_t s = 1; s < 5 && s < e->g->nodes[node].proto->n_input; s++) {
         float *old, *nw = malloc((size_t)c2 * sizeof *nw);
         int64_t n;
         const Onnx__TensorProto *tp;
@@ -408,7 +248,7 @@ int rm_edit_resize_bn(struct edit *e, int node)
  * depthwise conv, its channels and groups follow and the change goes on. */
 int rm_edit_resize_consumer(struct edit *e, int node)
 {
-    Onnx__NodeProto *np = e->g.nodes[node].proto;
+    Onnx__NodeProto *np = e->g->nodes[node].proto;
     int64_t group = rm_node_attr_int(np, "group", 1);
     float *old = NULL, *w = NULL;
     int64_t n;
@@ -468,12 +308,12 @@ int rm_edit_resize_consumer(struct edit *e, int node)
             free(nb);
         }
         if (!rc)
-            rc = rm_edit_set_int(e, np, "group", e->new_c);
+            rc = rm_model_set_attr_int(e->m, node, "group", e->new_c, e->err);
         if (!rc) {
             rm_edit_note(e, "%s: depthwise Conv2d %lld -> %lld channels (groups follow)", rm_edit_where(e, node),
                   (long long)e->old_c, (long long)e->new_c);
-            if (e->follow && np->n_output >= 1 && e->g.nodes[node].outputs[0] >= 0)
-                rc = rm_edit_propagate(e, e->g.nodes[node].outputs[0], 1);
+            if (e->follow && np->n_output >= 1 && e->g->nodes[node].outputs[0] >= 0)
+                rc = rm_edit_propagate(e, e->g->nodes[node].outputs[0], 1);
         }
     } else {
         rm_edit_problem(e, "%s: grouped Conv2d (groups=%lld) reads the changed channels; cannot carry %lld -> %lld "
@@ -488,7 +328,7 @@ int rm_edit_resize_consumer(struct edit *e, int node)
 /* Gemm reading flattened channels: features c * spatial + s follow the channels. */
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
 {
-    Onnx__NodeProto *np = e->g.nodes[node].proto;
+    Onnx__NodeProto *np = e->g->nodes[node].proto;
     int tb = (int)rm_node_attr_int(np, "transB", 0);
     float *old = NULL;
     int64_t n;
@@ -543,13 +383,13 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
     if (depth > 256)
         return rm_error_set(e->err, RM_EEDIT, "channel propagation too deep");
     rm_edit_mark(e, v);
-    const struct rm_value *val = &e->g.values[v];
+    const struct rm_value *val = &e->g->values[v];
     for (int k = 0; k < val->n_consumers; k++) {
         int node = val->consumers[k];
         if (e->visited[node])
             continue;
         e->visited[node] = 1;
-        const struct rm_node *nd = &e->g.nodes[node];
+        const struct rm_node *nd = &e->g->nodes[node];
         const char *op = rm_edit_op(e, node);
         enum rm_op kind = nd->op;
         int rc = 0;
@@ -575,13 +415,13 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
                 rm_edit_problem(e, "%s: Flatten with axis != 1 reads the changed channels", rm_edit_where(e, node));
             } else {
             rm_edit_mark(e, nd->outputs[0]);
-            const struct rm_value *fo = &e->g.values[nd->outputs[0]];
+            const struct rm_value *fo = &e->g->values[nd->outputs[0]];
             for (int j = 0; j < fo->n_consumers && !rc; j++) {
                 int gn = fo->consumers[j];
                 if (e->visited[gn])
                     continue;
                 e->visited[gn] = 1;
-                if (e->g.nodes[gn].op != RM_OP_GEMM || e->g.nodes[gn].inputs[0] != nd->outputs[0])
+                if (e->g->nodes[gn].op != RM_OP_GEMM || e->g->nodes[gn].inputs[0] != nd->outputs[0])
                     rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn), rm_edit_op(e, gn));
                 else
                     rc = rm_edit_resize_gemm(e, gn, spatial);
@@ -589,7 +429,7 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             }
         } else {
             rm_edit_problem(e, "%s: cannot carry %lld -> %lld channels through %s node '%s'%s", rm_edit_where(e, node),
-                    (long long)e->old_c, (long long)e->new_c, op, rm_graph_node_label(&e->g, (size_t)node),
+                    (long long)e->old_c, (long long)e->new_c, op, rm_graph_node_label(e->g, (size_t)node),
                     kind == RM_OP_ADD || kind == RM_OP_MUL || kind == RM_OP_CONCAT
                         ? " (its other inputs keep their channels; prune the coupled group instead)"
                         : "");
@@ -602,31 +442,24 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
 
 /* ---- channel maps in metadata ------------------------------------------------ */
 
-static Onnx__StringStringEntryProto *find_meta(Onnx__ModelProto *mp, const char *key)
-{
-    for (size_t i = 0; i < mp->n_metadata_props; i++)
-        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key))
-            return mp->metadata_props[i];
-    return NULL;
-}
-
 /* Record that channel i of tensor `name` now holds old channel i (i < min), composed
  * with any map an earlier edit left for the same tensor. */
 int rm_edit_record_map(struct edit *e, const char *name)
 {
-    Onnx__ModelProto *mp = e->m->proto;
     char key[600];
     snprintf(key, sizeof key, "%s%s", RM_CHANNEL_MAP_KEY, name);
-    Onnx__StringStringEntryProto *prev = find_meta(mp, key);
+    const char *prev = rm_model_metadata(e->m, key);
     size_t cap = (size_t)e->new_c * 21 + 1;
-    char *s = rm_arena_alloc(e->a, cap), *p = s;
+    char *s = malloc(cap), *p = s;
     if (!s)
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     /* an earlier edit's map of the same tensor: compose, so the map keeps pointing at
      * the original model's channels */
     int64_t *earlier = NULL, n_earlier = 0;
-    if (prev && prev->value && rm_channel_map_parse(prev->value, &earlier, &n_earlier, e->err))
+    if (prev && rm_channel_map_parse(prev, &earlier, &n_earlier, e->err)) {
+        free(s);
         return rm_error_prefix(e->err, "metadata %s", key);
+    }
     for (int64_t i = 0; i < e->new_c; i++) {
         int64_t src = e->map[i];
         if (src >= 0 && earlier)
@@ -636,25 +469,11 @@ int rm_edit_record_map(struct edit *e, const char *name)
         else
             p += snprintf(p, cap - (size_t)(p - s), "%s-", i ? "," : "");
     }
+    *p = '\0';
     free(earlier);
-    if (prev) {
-        prev->value = s;
-        return 0;
-    }
-    Onnx__StringStringEntryProto *kv = rm_arena_alloc(e->a, sizeof *kv);
-    Onnx__StringStringEntryProto **arr = rm_arena_alloc(e->a, (mp->n_metadata_props + 1) * sizeof *arr);
-    if (!kv || !arr)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    onnx__string_string_entry_proto__init(kv);
-    kv->key = rm_arena_strdup(e->a, key);
-    kv->value = s;
-    if (!kv->key)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    if (mp->n_metadata_props)
-        memcpy(arr, mp->metadata_props, mp->n_metadata_props * sizeof *arr);
-    arr[mp->n_metadata_props++] = kv;
-    mp->metadata_props = arr;
-    return 0;
+    int rc = rm_model_set_metadata(e->m, key, s, e->err);
+    free(s);
+    return rc;
 }
 
 /* ---- shapes after the edit --------------------------------------------------- */
@@ -670,8 +489,8 @@ static void on_shape_error(void *ctx, int node, const char *msg)
     struct edit *e = sp->e;
     /* dead nodes may have been dropped: find the node of the edit's own index by its proto */
     const Onnx__NodeProto *np = sp->g2->nodes[node].proto;
-    for (size_t i = 0; i < e->g.n_nodes; i++)
-        if (e->g.nodes[i].proto == np) {
+    for (size_t i = 0; i < e->g->n_nodes; i++)
+        if (e->g->nodes[i].proto == np) {
             node = (int)i;
             break;
         }
@@ -680,101 +499,20 @@ static void on_shape_error(void *ctx, int node, const char *msg)
     rm_edit_problem(e, "%s (%s): %s", rm_edit_where(e, node), rm_edit_op(e, node), msg);
 }
 
-/* Write inferred shapes into graph outputs and value_info entries so the saved file
- * carries no stale shapes. */
-static int update_value_info(struct edit *e, const struct rm_graph *g2)
-{
-    Onnx__GraphProto *gp = e->m->proto->graph;
-    Onnx__ValueInfoProto **lists[2] = {gp->output, gp->value_info};
-    size_t counts[2] = {gp->n_output, gp->n_value_info};
-    for (int l = 0; l < 2; l++)
-        for (size_t i = 0; i < counts[l]; i++) {
-            Onnx__ValueInfoProto *vi = lists[l][i];
-            int v = vi->name ? rm_graph_find(g2, vi->name) : -1;
-            if (v < 0 || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
-                !vi->type->tensor_type->shape)
-                continue;
-            const struct rm_value *val = &g2->values[v];
-            Onnx__TensorShapeProto *sh = vi->type->tensor_type->shape;
-            if (val->rank < 0 || (size_t)val->rank != sh->n_dim) {
-                if (l == 1 && val->rank >= 0)
-                    vi->type->tensor_type->shape = NULL; /* rank changed: drop the stale shape */
-                continue;
-            }
-            for (size_t d = 0; d < sh->n_dim; d++) {
-                Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
-                /* only fixed sizes are rewritten: symbolic ones stay symbolic (shapes were
-                 * inferred with dynamic dimensions set to 1, which must not leak out) */
-                if (val->dims[d] < 0 || dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
-                    dim->dim_value == val->dims[d])
-                    continue;
-                dim->dim_value = val->dims[d];
-            }
-        }
-    return 0;
-}
-
-/* Remove what the edit left unread: nodes none of whose outputs is used (the Identity
- * helpers that routed a shared initializer which every user now reads a copy of), then
- * initializers nothing reads. Repeats until nothing changes. */
-static int drop_dead(struct edit *e)
-{
-    Onnx__GraphProto *gp = e->m->proto->graph;
-    for (int round = 0; round < 64; round++) {
-        struct rm_graph g2;
-        int rc = rm_graph_init(&g2, e->m, e->err);
-        if (rc)
-            return rc;
-        size_t j = 0, removed = 0;
-        for (size_t i = 0; i < gp->n_node; i++) {
-            const struct rm_node *n = &g2.nodes[i];
-            bool used = n->proto->n_output == 0;
-            for (size_t k = 0; k < n->proto->n_output && !used; k++) {
-                int v = n->outputs[k];
-                used = v >= 0 && (g2.values[v].n_consumers > 0 || g2.values[v].output >= 0);
-            }
-            if (used)
-                gp->node[j++] = gp->node[i];
-            else
-                removed++;
-        }
-        gp->n_node = j;
-        j = 0;
-        for (size_t i = 0; i < gp->n_initializer; i++) {
-            int v = gp->initializer[i]->name ? rm_graph_find(&g2, gp->initializer[i]->name) : -1;
-            if (v < 0 || g2.values[v].n_consumers > 0 || g2.values[v].output >= 0 || g2.values[v].input >= 0)
-                gp->initializer[j++] = gp->initializer[i];
-            else
-                removed++;
-        }
-        gp->n_initializer = j;
-        rm_graph_free(&g2);
-        if (!removed)
-            return 0;
-    }
-    return 0;
-}
-
 int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
 {
-    struct rm_graph g2;
-    int rc = drop_dead(e);
+    /* what the edit left unread goes (the Identity helpers that routed a shared
+     * initializer every user now reads a copy of, the initializer itself) */
+    int rc = rm_model_sweep(e->m, RM_SWEEP_NODES, NULL, e->err);
     if (rc)
         return rc;
-    rc = rm_graph_init(&g2, e->m, e->err);
-    if (rc)
-        return rc;
-    struct shape_problems sp = {e, &g2};
-    struct rm_shape_opts so = {.dynamic_dim = 1};
-    rc = rm_shape_infer(&g2, &so, e->err);
-    for (size_t i = 0; !rc && i < g2.n_issues; i++)
-        if (g2.issues[i].code == RM_EFORMAT)
-            on_shape_error(&sp, g2.issues[i].node, g2.issues[i].why);
-    if (!rc && e->n_problems == 0)
-        rc = update_value_info(e, &g2);
-    rm_graph_free(&g2);
-    if (rc)
-        return rc;
+    struct rm_graph *g2 = rm_model_graph(e->m, e->err);
+    if (!g2)
+        return e->err->code;
+    struct shape_problems sp = {e, g2};
+    for (size_t i = 0; i < g2->n_issues; i++)
+        if (g2->issues[i].code == RM_EFORMAT)
+            on_shape_error(&sp, g2->issues[i].node, g2->issues[i].why);
     if (e->n_problems) {
         char msg[RM_ERROR_MSG_MAX];
         size_t off = 0;
@@ -784,8 +522,10 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
                             channel_change && !propagated ? " (--propagate carries channel changes to dependents)"
                                                           : "");
     }
+    if ((rc = rm_model_write_shapes(e->m, e->err)))
+        return rc;
     for (size_t i = 0; i < e->n_changed && propagated; i++) {
-        rc = rm_edit_record_map(e, e->g.values[e->changed[i]].name);
+        rc = rm_edit_record_map(e, e->g->values[e->changed[i]].name);
         if (rc)
             return rc;
     }
@@ -799,7 +539,6 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
 {
     memset(e, 0, sizeof *e);
     e->m = m;
-    e->a = &m->arena;
     e->err = err;
     e->log = log;
     e->edited_node = -1;
@@ -807,16 +546,16 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
         log->n = 0;
     e->init = opts ? opts->init : RM_INIT_KEEP;
     e->rng = opts ? opts->seed : 0;
-    int rc = rm_graph_init(&e->g, m, err);
-    if (rc)
-        return rc;
-    struct rm_shape_opts lenient = {.dynamic_dim = 1};
-    rm_shape_infer(&e->g, &lenient, err);
-    rc = rm_tree_build(&e->t, &e->g, err);
-    if (rc)
-        return rc;
-    e->visited = calloc(e->g.n_nodes + 1, 1);
-    e->changed = calloc(e->g.n_values + 1, sizeof *e->changed);
+    /* the index and tree of the model as it is now; held, so that they still describe
+     * it (for messages) after the edit has changed it */
+    if (!(e->g = rm_model_graph(m, err)))
+        return err->code;
+    rm_graph_hold(e->g);
+    if (!(e->t = rm_model_tree(m, err)))
+        return err->code;
+    rm_tree_hold(e->t);
+    e->visited = calloc(e->g->n_nodes + 1, 1);
+    e->changed = calloc(e->g->n_values + 1, sizeof *e->changed);
     if (!e->visited || !e->changed)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     return 0;
@@ -828,7 +567,7 @@ void rm_edit_end(struct edit *e)
     free(e->changed);
     free(e->map);
     rm_tree_free(e->t);
-    rm_graph_free(&e->g);
+    rm_graph_drop(e->g);
     memset(e, 0, sizeof *e);
 }
 
@@ -846,14 +585,14 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     rc = rm_tree_lookup(e.t, path, &mod, err);
     if (rc)
         goto done;
-    if (mod->main_node < 0 || e.g.nodes[mod->main_node].op != RM_OP_CONV) {
+    if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV) {
         rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d; replace works on Conv2d modules",
                           mod->path, mod->type);
         goto done;
     }
     int node = mod->main_node;
     e.edited_node = node;
-    Onnx__NodeProto *np = e.g.nodes[node].proto;
+    Onnx__NodeProto *np = e.g->nodes[node].proto;
     e.visited[node] = 1;
     const Onnx__TensorProto *wt, *bt;
     int64_t nw, nb;
@@ -870,7 +609,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     int64_t od[4] = {wt->dims[0], wt->dims[1], wt->dims[2], wt->dims[3]};
 
     /* the input side cannot change: the spec must take what the conv is given */
-    const struct rm_value *x = &e.g.values[e.g.nodes[node].inputs[0]];
+    const struct rm_value *x = &e.g->values[e.g->nodes[node].inputs[0]];
     if (x->rank == 4 && x->dims[1] >= 0 && x->dims[1] != spec->in_channels) {
         const char *from = x->producer >= 0 ? rm_edit_where(&e, x->producer) : x->name;
         rm_edit_problem(&e, "%s: the spec takes %lld input channels, its input '%s' has %lld (from %s)", mod->path,
@@ -913,24 +652,26 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
         rc = rm_edit_write_param(&e, node, 2, &spec->out_channels, 1, new_b, name);
         if (rc)
             goto done;
-    } else if (np->n_input > 2) {
-        np->n_input = 2; /* bias=False: the node no longer reads one */
+    } else if (np->n_input > 2 && (rc = rm_model_trim_inputs(m, node, 2, err))) {
+        goto done; /* bias=False: the node no longer reads one */
     }
 
     /* attributes */
     int64_t kernel[2] = {spec->kernel[0], spec->kernel[1]};
-    if ((rc = set_ints(&e, np, "dilations", spec->dilation, 2)) || (rc = rm_edit_set_int(&e, np, "group", spec->groups)) ||
-        (rc = set_ints(&e, np, "kernel_shape", kernel, 2)) || (rc = set_ints(&e, np, "pads", spec->pads, 4)) ||
-        (rc = set_ints(&e, np, "strides", spec->stride, 2)))
+    if ((rc = rm_model_set_attr_ints(m, node, "dilations", spec->dilation, 2, err)) ||
+        (rc = rm_model_set_attr_int(m, node, "group", spec->groups, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "kernel_shape", kernel, 2, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "pads", spec->pads, 4, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "strides", spec->stride, 2, err)) ||
+        (rc = rm_model_del_attr(m, node, "auto_pad", err)))
         goto done;
-    del_attr(np, "auto_pad");
 
     char repr[256];
     rm_conv_spec_repr(spec, repr, sizeof repr);
     rm_edit_note(&e, "%s: %s -> %s", mod->path, mod->type, repr);
 
     bool channel_change = spec->out_channels != od[0];
-    if (channel_change && opts && opts->propagate && np->n_output >= 1 && e.g.nodes[node].outputs[0] >= 0) {
+    if (channel_change && opts && opts->propagate && np->n_output >= 1 && e.g->nodes[node].outputs[0] >= 0) {
         e.old_c = od[0];
         e.new_c = spec->out_channels;
         e.follow = true;
@@ -941,7 +682,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
         }
         for (int64_t i = 0; i < e.new_c; i++)
             e.map[i] = i < e.old_c ? i : -1; /* keep the first channels, new ones after */
-        rc = rm_edit_propagate(&e, e.g.nodes[node].outputs[0], 0);
+        rc = rm_edit_propagate(&e, e.g->nodes[node].outputs[0], 0);
         if (rc)
             goto done;
     }

@@ -18,16 +18,13 @@
  * consumes an activation, so the index stays valid for walking activations. */
 struct edit {
     struct rm_model *m;
-    struct rm_graph g;
-    struct rm_tree *t;
-    struct rm_arena *a;
+    struct rm_graph *g;       /* the model before the edit (held) */
+    struct rm_tree *t;        /* its module tree (held) */
     struct rm_error *err;
     struct rm_edit_log *log;
     int init;
     uint64_t rng;
     char *visited;            /* per node: already adjusted by propagation */
-    const char **added;       /* initializer names created by this edit */
-    size_t n_added, cap_added;
     int *changed;             /* values whose channel count changed */
     size_t n_changed;
     int64_t old_c, new_c;     /* the channel change being applied */
@@ -69,7 +66,6 @@ int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, in
  * alone, else as a copy named after fallback (shared initializers never change). */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                         const float *data, const char *fallback);
-int rm_edit_set_int(struct edit *e, Onnx__NodeProto *n, const char *name, int64_t v);
 
 /* Channel change old_c -> new_c described by e->map: rows of [old_c, row] picked into
  * [new_c, row]; BatchNorm, consuming conv (in-channels, or a depthwise conv's

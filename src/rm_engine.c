@@ -29,7 +29,6 @@ void rm_plan_opts_default(struct rm_plan_opts *o)
 {
     o->threads = 0;
     o->fuse = 1;
-    o->dynamic_dim = 1;
     o->direct_conv = 0;
     o->n_given = 0;
     o->given_names = NULL;
@@ -459,7 +458,7 @@ static int given_specs(const struct rm_graph *g, const struct rm_plan_opts *o, s
             int64_t decl[RM_MAX_RANK];
             for (size_t d = 0; d < tt->shape->n_dim; d++)
                 decl[d] = tt->shape->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
-                              ? tt->shape->dim[d]->dim_value : o->dynamic_dim;
+                              ? tt->shape->dim[d]->dim_value : 1;
             dims_str(a, sizeof a, fx->rank, fx->dims);
             dims_str(b, sizeof b, (int)tt->shape->n_dim, decl);
             return rm_error_set(err, RM_EFORMAT, "input '%s': got %s %s, the model expects %s %s", g->values[vi].name,
@@ -1598,12 +1597,15 @@ static void set_threads(int n)
     f(n);
 }
 
-int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_opts *opts,
+int rm_plan_init(struct rm_plan **out, struct rm_model *model, const struct rm_plan_opts *opts,
                  struct rm_error *err)
 {
     int rc = 0;
     struct rm_plan *p = NULL;
     *out = NULL;
+    struct rm_graph *g = rm_model_index(model, err);
+    if (!g)
+        return err->code;
     for (size_t i = 0; i < g->n_nodes; i++)
         if (!op_supported(&g->nodes[i]))
             return rm_error_set(err, RM_EUNSUPPORTED, "node '%s': op %s%s%s is not supported",
@@ -1636,18 +1638,34 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
                                     rm_graph_node_label(g, i), g->values[v].name);
         }
     }
+    /* every value's type and shape, for the inputs given: the model's shapes when the
+     * inputs are those it was inferred for (a model that cannot run as written is
+     * refused here, naming the node) */
+    struct rm_plan_opts o;
+    if (opts)
+        o = *opts;
+    else
+        rm_plan_opts_default(&o);
+    struct rm_input_spec *specs = NULL;
+    size_t n_specs = 0;
+    rc = given_specs(g, &o, &specs, &n_specs, err);
+    if (!rc)
+        rc = rm_model_set_inputs(model, specs, n_specs, err);
+    free(specs);
+    if (rc)
+        return rc;
+    if (!(g = rm_model_graph(model, err)))
+        return err->code;
+    if ((rc = rm_shape_check(g, err)))
+        return rc;
     p = calloc(1, sizeof *p);
     if (!p)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     p->g = g;
+    rm_graph_hold(g);
     p->err = err;
     rm_arena_init(&p->hp, (size_t)8 << 20);
-    if (opts)
-        p->opts = *opts;
-    else
-        rm_plan_opts_default(&p->opts);
-    if (p->opts.dynamic_dim <= 0)
-        p->opts.dynamic_dim = 1;
+    p->opts = o;
     set_threads(p->opts.threads);
     p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
     p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
@@ -1661,18 +1679,6 @@ int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_
         p->node_state[i] = -2;
     for (size_t i = 0; i < g->n_values; i++)
         p->vals[i].clobber_step = p->vals[i].overwrite_step = -1;
-    /* every value's type and shape, for the inputs given (a model that cannot run as
-     * written is refused here, naming the node) */
-    struct rm_input_spec *specs = NULL;
-    size_t n_specs = 0;
-    rc = given_specs(g, &p->opts, &specs, &n_specs, err);
-    if (!rc) {
-        struct rm_shape_opts so = {.dynamic_dim = p->opts.dynamic_dim, .n_inputs = n_specs, .inputs = specs};
-        rc = rm_shape_infer(g, &so, err);
-    }
-    free(specs);
-    if (rc || (rc = rm_shape_check(g, err)))
-        goto done;
     for (size_t i = 0; i < g->n_nodes; i++) {
         int64_t m = rm_node_macs(g, i);
         p->macs += m > 0 ? m : 0;
@@ -1750,6 +1756,7 @@ void rm_plan_free(struct rm_plan *p)
     free(p->node_state);
     free(p->in_vals);
     free(p->out_vals);
+    rm_graph_drop(p->g);
     free(p);
 }
 

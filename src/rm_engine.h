@@ -1,13 +1,15 @@
-/* The inference engine: compiles a graph index into a plan of oneDNN primitives and
- * small C kernels once, then runs it many times. The plan owns every buffer,
- * primitive and reordered weight; it borrows the graph (and through it the model),
- * which must outlive the plan and is never modified. Shape-only subgraphs
+/* The inference engine: compiles a model into a plan of oneDNN primitives and small
+ * C kernels once, then runs it many times. The plan owns every buffer, primitive and
+ * reordered weight and holds the model's graph index; the model must outlive the plan
+ * and must not change while it exists (the plan never changes it, except that given
+ * inputs set its input shapes, as rm_model_set_inputs does). Shape-only subgraphs
  * (Shape -> Gather -> Concat -> Reshape, ...) are evaluated once at plan time.
  * A plan is not thread-safe; run different plans from different threads at most. */
 #ifndef RM_ENGINE_H
 #define RM_ENGINE_H
 
 #include "rm_graph.h"
+#include "rm_model.h"
 #include "rm_tensorio.h"
 
 #include <stdint.h>
@@ -21,7 +23,6 @@ struct rm_plan_opts {
                             0: every node output is observable with rm_plan_get right
                             after its step (activation buffers are still shared between
                             values whose lifetimes do not overlap) */
-    int64_t dynamic_dim; /* value for unknown input dims; 0 means 1 */
     int direct_conv;     /* 1: direct convolution only; 0 (default): 3x3 stride-1 convs
                             with >= 16 channels use oneDNN's Winograd kernels where
                             implemented (about 15% faster on resnet18, error ~1e-6
@@ -30,20 +31,21 @@ struct rm_plan_opts {
      * int64 one (shape, axes, pads or index tensor fed as an input, as ONNX's node
      * tests do) is fixed at plan time: it becomes a constant and is no longer an
      * rm_plan_set_input target. A float one gives the dims of the input's dynamic
-     * dimensions and its initial value. Declared static dims must match. */
+     * dimensions and its initial value. Declared static dims must match. They become
+     * the model's input shapes (rm_model_set_inputs). */
     int n_given;
     const char *const *given_names;
     const struct rm_host_tensor *given_values;
 };
 
-/* Default options: threads 0, fuse 1, dynamic_dim 1, no given inputs. */
+/* Default options: threads 0, fuse 1, no given inputs. */
 void rm_plan_opts_default(struct rm_plan_opts *o);
 
-/* Compile g into *out (free with rm_plan_free). opts may be NULL (defaults). Every op
- * is checked first: an unsupported op is RM_EUNSUPPORTED "node 'X': op Foo is not
- * supported" before anything is allocated; bad shapes or attributes are RM_EFORMAT
+/* Compile model m into *out (free with rm_plan_free). opts may be NULL (defaults).
+ * Every op is checked first: an unsupported op is RM_EUNSUPPORTED "node 'X': op Foo is
+ * not supported" before anything is allocated; bad shapes or attributes are RM_EFORMAT
  * naming the node. Inputs start zeroed. */
-int rm_plan_init(struct rm_plan **out, struct rm_graph *g, const struct rm_plan_opts *opts,
+int rm_plan_init(struct rm_plan **out, struct rm_model *m, const struct rm_plan_opts *opts,
                  struct rm_error *err);
 
 /* Release everything the plan owns. Accepts NULL. */

@@ -201,6 +201,36 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
     return 0;
 }
 
+int rm_graph_new(struct rm_graph **out, struct rm_model *m, struct rm_error *err)
+{
+    *out = NULL;
+    struct rm_graph *g = malloc(sizeof *g);
+    if (!g)
+        return rm_error_set(err, RM_ENOMEM, "out of memory indexing the graph");
+    int rc = rm_graph_init(g, m, err);
+    if (rc) {
+        free(g);
+        return rc;
+    }
+    g->refs = 1;
+    *out = g;
+    return 0;
+}
+
+void rm_graph_hold(struct rm_graph *g)
+{
+    if (g && g->refs > 0)
+        g->refs++;
+}
+
+void rm_graph_drop(struct rm_graph *g)
+{
+    if (!g || g->refs <= 0 || --g->refs > 0)
+        return;
+    rm_graph_free(g);
+    free(g);
+}
+
 int rm_graph_find_node(const struct rm_graph *g, const char *name)
 {
     for (size_t i = 0; i < g->n_nodes; i++)

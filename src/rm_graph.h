@@ -55,6 +55,7 @@ struct rm_node {
 };
 
 struct rm_graph {
+    int refs;             /* 0: caller-owned (rm_graph_init); else freed by the last rm_graph_drop */
     struct rm_model *model;
     Onnx__GraphProto *proto;
     size_t n_nodes;
@@ -80,6 +81,13 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err);
 
 /* Release the index (not the model). Accepts a zeroed or already freed graph. */
 void rm_graph_free(struct rm_graph *g);
+
+/* The same on the heap, reference-counted (1 reference, the caller's): how a model
+ * keeps its index (rm_model_graph). rm_graph_hold adds a reference, rm_graph_drop
+ * removes one and frees the index with the last. Both accept NULL. */
+int rm_graph_new(struct rm_graph **out, struct rm_model *m, struct rm_error *err);
+void rm_graph_hold(struct rm_graph *g);
+void rm_graph_drop(struct rm_graph *g);
 
 /* Value index of name, or -1. */
 int rm_graph_find(const struct rm_graph *g, const char *name);

@@ -304,11 +304,20 @@ void rm_model_free(struct rm_model *m)
 {
     if (!m)
         return;
-    rm_extdata_release(m);
-    rm_arena_free(&m->arena);
-    free(m->path);
-    free(m->dir);
-    free(m);
+    rm_model_drop_state(m);
+    m->freed = true;
+    while (m && m->freed && m->refs == 0) {
+        struct rm_model *base = m->base;
+        rm_extdata_release(m);
+        rm_arena_free(&m->arena);
+        free(m->path);
+        free(m->dir);
+        free(m);
+        /* the model this clone shared bytes with may now go too */
+        if (base)
+            base->refs--;
+        m = base;
+    }
 }
 
 /* ---- save ------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include "rm_arena.h"
 #include "rm_error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,15 @@
 #define RM_MAX_NESTING 64
 
 struct rm_extfile;
+struct rm_graph;
+struct rm_tree;
+struct rm_input_spec;
+struct rm_host_tensor;
+
+/* How often a model's derived state was computed (for tests and benchmarks). */
+struct rm_model_stats {
+    unsigned index_builds, shape_runs, tree_builds;
+};
 
 struct rm_model {
     Onnx__ModelProto *proto; /* owned by arena */
@@ -25,6 +35,27 @@ struct rm_model {
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
+
+    /* derived state, computed on demand and kept until the model changes
+     * (rm_model_state.c); every change goes through the mutation API (rm_model_edit.c),
+     * which bumps gen */
+    uint64_t gen;                    /* generation of proto */
+    struct rm_graph *graph;          /* index and shapes of proto at graph_gen, or NULL */
+    uint64_t graph_gen;
+    uint64_t shapes_key;             /* inputs_gen the graph's shapes were inferred for */
+    struct rm_tree *tree;            /* module tree of graph, or NULL */
+    struct rm_input_spec *inputs;    /* given input shapes (malloc'd, values owned) */
+    size_t n_inputs;
+    uint64_t inputs_gen;
+    int64_t dynamic_dim;             /* unknown input dims not given take this (1) */
+    const char **added;              /* names created since graph was built (malloc'd) */
+    size_t n_added, cap_added;
+    void *init_arr;                  /* the initializer array edits allocated, and its room */
+    size_t init_cap;
+    struct rm_model_stats stats;
+    int refs;                        /* clones sharing this model's tensor bytes */
+    bool freed;                      /* rm_model_free was called; storage stays for clones */
+    struct rm_model *base;           /* a clone: the model whose tensor bytes it shares */
 };
 
 /* Limits applied while loading; zero fields mean "use the default". */
@@ -44,8 +75,98 @@ int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size,
                          const char *name, const struct rm_load_limits *limits,
                          struct rm_error *err);
 
-/* Free everything. Accepts NULL. */
+/* Free everything. Accepts NULL. A model cloned from stays in memory (its tensor
+ * bytes) until its clones are freed too. */
 void rm_model_free(struct rm_model *m);
+
+/* ---- derived state (rm_model_state.c) ------------------------------------------------
+ * The index, the shapes and the module tree of a model are computed when first asked
+ * for and kept until the model changes. The pointers returned are borrowed: valid until
+ * the next call after a change (rm_graph_hold / rm_tree_hold keep one longer). */
+
+/* The graph index with shapes inferred for the model's input shapes. NULL on failure
+ * (err says why: out of memory, a graph too large to index). */
+struct rm_graph *rm_model_graph(struct rm_model *m, struct rm_error *err);
+
+/* The graph index alone (shapes as last inferred, possibly stale): for walking names,
+ * producers and consumers. NULL on failure. */
+struct rm_graph *rm_model_index(struct rm_model *m, struct rm_error *err);
+
+/* For code that changes proto directly (tests building hostile models): mark the
+ * derived state stale. Library code uses the mutation API below instead. */
+void rm_model_touch(struct rm_model *m);
+
+/* Free the derived state (rm_model_free does it). */
+void rm_model_drop_state(struct rm_model *m);
+
+/* The module tree. NULL on failure. */
+struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err);
+
+/* Give graph inputs shapes (and int64 inputs contents) for shape inference and the
+ * engine; replaces the earlier ones. Dims not given stay as declared, unknown ones
+ * taking the dynamic dim (1). The values are copied. Returns 0 or RM_ENOMEM. */
+int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, size_t n, struct rm_error *err);
+
+/* A copy of m that edits can change without touching m. Tensor bytes are shared, not
+ * copied (edits give a tensor new bytes, never overwrite them), so a clone costs the
+ * model's structure, not its weights. Returns 0 or RM_ENOMEM. */
+int rm_model_clone(struct rm_model **out, struct rm_model *m, struct rm_error *err);
+
+/* ---- mutation (rm_model_edit.c) ---------------------------------------------------------
+ * The only way library code changes a model. Nodes are numbered as in the graph index
+ * (graph order); numbers stay valid until rm_model_remove_nodes or rm_model_sweep. New
+ * strings and tensor bytes live in the model's arena; existing tensor bytes are never
+ * written (a clone may share them). Each function returns 0, RM_ENOMEM or RM_EEDIT
+ * (no such node or initializer), and marks the derived state stale where it depends on
+ * what changed. */
+
+/* Give initializer `name` new float32 contents and dims. Graph inputs declaring it (as
+ * exporters with keep_initializers_as_inputs write) get the new shape too. */
+int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
+                             const float *data, struct rm_error *err);
+
+/* Add a float32 initializer named base, or base_1, base_2, ... when base is taken;
+ * *name receives the name used (arena string). */
+int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
+                             const float *data, const char **name, struct rm_error *err);
+
+/* Whether a tensor, node output or graph input/output of the model is called name. */
+bool rm_model_name_taken(struct rm_model *m, const char *name);
+
+/* Node input `slot` reads `name` ("" for an omitted optional input); the input list
+ * grows as needed. rm_model_trim_inputs drops inputs from slot n on. */
+int rm_model_set_node_input(struct rm_model *m, int node, size_t slot, const char *name, struct rm_error *err);
+int rm_model_trim_inputs(struct rm_model *m, int node, size_t n, struct rm_error *err);
+
+/* Node output `slot` is called name. */
+int rm_model_set_node_output(struct rm_model *m, int node, size_t slot, const char *name, struct rm_error *err);
+
+/* Set an ints / int attribute (added in name order when missing), or remove one. */
+int rm_model_set_attr_ints(struct rm_model *m, int node, const char *name, const int64_t *v, size_t n,
+                           struct rm_error *err);
+int rm_model_set_attr_int(struct rm_model *m, int node, const char *name, int64_t v, struct rm_error *err);
+int rm_model_del_attr(struct rm_model *m, int node, const char *name, struct rm_error *err);
+
+/* Remove the nodes flagged in dead (one flag per node). Node numbers change. */
+int rm_model_remove_nodes(struct rm_model *m, const bool *dead, struct rm_error *err);
+
+/* Remove what nothing uses any more, in one pass from the graph outputs back: with
+ * RM_SWEEP_NODES nodes none of whose outputs is read, then initializers no remaining
+ * node reads, and graph inputs that declared a removed initializer. *removed (may be
+ * NULL) counts what went. */
+enum { RM_SWEEP_INITIALIZERS = 0, RM_SWEEP_NODES = 1 };
+int rm_model_sweep(struct rm_model *m, unsigned what, size_t *removed, struct rm_error *err);
+
+/* Set a metadata_props entry (added when missing). Derived state stays valid. */
+int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value, struct rm_error *err);
+
+/* Write the inferred shapes into the graph outputs and value_info entries, so a saved
+ * file carries no stale shapes: fixed sizes that changed are rewritten, symbolic ones
+ * stay, a value_info whose rank changed loses its shape. Derived state stays valid. */
+int rm_model_write_shapes(struct rm_model *m, struct rm_error *err);
+
+/* Metadata value of key, or NULL. */
+const char *rm_model_metadata(const struct rm_model *m, const char *key);
 
 /* Options for rm_model_save_ex; zero fields mean "default". */
 struct rm_save_opts {

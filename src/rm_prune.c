@@ -73,7 +73,7 @@ static void join(struct analysis *a, int x, int y)
 
 static const struct rm_value *val(const struct analysis *a, int v)
 {
-    return &a->e->g.values[v];
+    return &a->e->g->values[v];
 }
 
 static bool is_channel_tensor(const struct analysis *a, int v)
@@ -103,11 +103,11 @@ static bool passes_channels(const struct rm_node *n)
 
 static bool is_depthwise(const struct edit *e, int node)
 {
-    const struct rm_node *n = &e->g.nodes[node];
+    const struct rm_node *n = &e->g->nodes[node];
     int64_t group = rm_node_attr_int(n->proto, "group", 1);
     if (n->proto->n_input < 2 || n->inputs[1] < 0 || n->inputs[0] < 0)
         return false;
-    const struct rm_value *w = &e->g.values[n->inputs[1]], *x = &e->g.values[n->inputs[0]];
+    const struct rm_value *w = &e->g->values[n->inputs[1]], *x = &e->g->values[n->inputs[0]];
     return group > 1 && w->rank == 4 && w->dims[1] == 1 && w->dims[0] == group && x->rank == 4 &&
            x->dims[1] == group;
 }
@@ -166,7 +166,7 @@ static void free_analysis(struct analysis *a)
 /* Join tensors that carry the same channels; then make one group per class. */
 static int analyse(struct analysis *a, struct edit *e)
 {
-    struct rm_graph *g = &e->g;
+    struct rm_graph *g = e->g;
     a->e = e;
     a->parent = malloc((g->n_values + 1) * sizeof *a->parent);
     a->group_of = malloc((g->n_values + 1) * sizeof *a->group_of);
@@ -295,7 +295,7 @@ static int analyse(struct analysis *a, struct edit *e)
                 block(a, x, "it reaches a graph output (flattened)", -1);
             for (int k = 0; k < yv->n_consumers; k++) {
                 int c = yv->consumers[k];
-                if (e->g.nodes[c].op != RM_OP_GEMM || e->g.nodes[c].inputs[0] != y) {
+                if (e->g->nodes[c].op != RM_OP_GEMM || e->g->nodes[c].inputs[0] != y) {
                     block(a, x, "its flattened features feed something other than a Linear", c);
                     continue;
                 }
@@ -377,7 +377,7 @@ static int score_group(struct analysis *a, struct group *gr, int criterion)
         int *list = pass ? gr->members : gr->producers;
         for (int k = 0; k < n; k++) {
             int node = list[k];
-            if (e->g.nodes[node].op != RM_OP_CONV)
+            if (e->g->nodes[node].op != RM_OP_CONV)
                 continue; /* BatchNorm: no weight norm of its own */
             float *w;
             int64_t nw;
@@ -449,7 +449,7 @@ static int slice_producer(struct edit *e, int node)
     free(w);
     free(nw);
     w = nw = NULL;
-    if (!rc && e->g.nodes[node].proto->n_input > 2 && e->g.nodes[node].proto->input[2][0]) {
+    if (!rc && e->g->nodes[node].proto->n_input > 2 && e->g->nodes[node].proto->input[2][0]) {
         rc = rm_edit_param(e, node, 2, &w, &n, &tp);
         if (!rc && w) {
             nw = malloc((size_t)e->new_c * sizeof *nw);
@@ -477,16 +477,16 @@ static int apply_group(struct analysis *a, struct group *gr)
         rc = slice_producer(e, gr->producers[k]);
     for (int k = 0; k < gr->n_members && !rc; k++) {
         int node = gr->members[k];
-        rc = e->g.nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node)
+        rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node)
                                                                  : rm_edit_resize_consumer(e, node);
     }
     for (int k = 0; k < gr->n_consumers && !rc; k++)
         rc = rm_edit_resize_consumer(e, gr->consumers[k]);
     for (int k = 0; k < gr->n_gemms && !rc; k++)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
-    for (size_t v = 0; v < e->g.n_values && !rc; v++)
+    for (size_t v = 0; v < e->g->n_values && !rc; v++)
         if (is_channel_tensor(a, (int)v) && find(a, (int)v) == gr->root)
-            rc = rm_edit_record_map(e, e->g.values[v].name);
+            rc = rm_edit_record_map(e, e->g->values[v].name);
     return rc;
 }
 
@@ -495,8 +495,8 @@ static int apply_group(struct analysis *a, struct group *gr)
 static int apply_concats(struct analysis *a)
 {
     struct edit *e = a->e;
-    for (size_t i = 0; i < e->g.n_nodes; i++) {
-        const struct rm_node *n = &e->g.nodes[i];
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        const struct rm_node *n = &e->g->nodes[i];
         if (n->op != RM_OP_CONCAT || !n->proto->n_output || n->outputs[0] < 0)
             continue;
         struct group *go = is_channel_tensor(a, n->outputs[0]) ? group_of_value(a, n->outputs[0]) : NULL;
@@ -605,7 +605,7 @@ static const char *group_name(const struct analysis *a, const struct group *gr, 
     if (gr->n_producers)
         snprintf(buf, n, "%s", rm_edit_where(a->e, gr->producers[0]));
     else
-        snprintf(buf, n, "%s", a->e->g.values[gr->root].name);
+        snprintf(buf, n, "%s", a->e->g->values[gr->root].name);
     return buf;
 }
 
@@ -622,18 +622,11 @@ static int graph_totals(const struct rm_graph *g, int64_t *params, int64_t *macs
     return rc;
 }
 
-/* The same for model m, indexed and shape-inferred afresh (after an edit). */
+/* The same for model m as it is now (after an edit: the index its finish built). */
 static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, struct rm_error *err)
 {
-    struct rm_graph g;
-    int rc = rm_graph_init(&g, m, err);
-    if (rc)
-        return rc;
-    struct rm_shape_opts so = {.dynamic_dim = 1};
-    rm_shape_infer(&g, &so, err);
-    rc = graph_totals(&g, params, macs, err);
-    rm_graph_free(&g);
-    return rc;
+    const struct rm_graph *g = rm_model_graph(m, err);
+    return g ? graph_totals(g, params, macs, err) : err->code;
 }
 
 int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_opts *o,
@@ -646,7 +639,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
     /* rm_edit_begin indexes the model and infers its shapes as model_totals would */
     int rc = rm_edit_begin(&e, m, NULL, log, err);
     if (!rc)
-        rc = graph_totals(&e.g, &rep->params_before, &rep->macs_before, err);
+        rc = graph_totals(e.g, &rep->params_before, &rep->macs_before, err);
     if (!rc)
         rc = analyse(&a, &e);
     if (rc)
@@ -715,11 +708,11 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
             rc = rm_tree_lookup(e.t, paths[p], &mod, err);
             if (rc)
                 goto done;
-            if (mod->main_node < 0 || e.g.nodes[mod->main_node].op != RM_OP_CONV) {
+            if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV) {
                 rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d", mod->path, mod->type);
                 goto done;
             }
-            int y = e.g.nodes[mod->main_node].outputs[0];
+            int y = e.g->nodes[mod->main_node].outputs[0];
             struct group *gr = y >= 0 && is_channel_tensor(&a, y) ? group_of_value(&a, y) : NULL;
             if (!gr || gr->unprunable) {
                 rc = rm_error_set(err, RM_EEDIT, "the channels of '%s' cannot be pruned: %s", mod->path,
@@ -830,24 +823,23 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struc
 {
     struct edit e;
     int rc = rm_edit_begin(&e, m, NULL, log, err);
-    char *remove = NULL;
+    bool *remove = NULL;
     *n_folded = 0;
     if (rc)
         goto done;
-    Onnx__GraphProto *gp = m->proto->graph;
-    remove = calloc(e.g.n_nodes + 1, 1);
+    remove = calloc(e.g->n_nodes + 1, sizeof *remove);
     if (!remove) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < e.g.n_nodes; i++) {
-        const struct rm_node *bn = &e.g.nodes[i];
+    for (size_t i = 0; i < e.g->n_nodes; i++) {
+        const struct rm_node *bn = &e.g->nodes[i];
         if (bn->op != RM_OP_BATCH_NORM || bn->proto->n_input < 5 ||
             bn->proto->n_output != 1 || bn->inputs[0] < 0 || bn->outputs[0] < 0)
             continue;
-        const struct rm_value *x = &e.g.values[bn->inputs[0]];
+        const struct rm_value *x = &e.g->values[bn->inputs[0]];
         if (x->producer < 0 || x->n_consumers != 1 || x->output >= 0 ||
-            e.g.nodes[x->producer].op != RM_OP_CONV)
+            e.g->nodes[x->producer].op != RM_OP_CONV)
             continue;
         int conv = x->producer;
         float *w = NULL, *b = NULL, *p[5] = {NULL};
@@ -888,8 +880,8 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struc
             }
             if (!rc) {
                 /* the conv now produces the BatchNorm's output tensor; the BN goes */
-                gp->node[conv]->output[0] = gp->node[i]->output[0];
-                remove[i] = 1;
+                rc = rm_model_set_node_output(m, conv, 0, bn->proto->output[0], err);
+                remove[i] = true;
                 (*n_folded)++;
                 rm_edit_note(&e, "%s: folded %s into it", rm_edit_where(&e, conv), rm_edit_where(&e, (int)i));
             }
@@ -901,50 +893,22 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struc
         if (rc)
             goto done;
     }
-    /* drop the folded nodes, then initializers nothing reads any more */
-    size_t j = 0;
-    for (size_t i = 0; i < gp->n_node; i++)
-        if (!remove[i])
-            gp->node[j++] = gp->node[i];
-    gp->n_node = j;
-    if (*n_folded) {
-        struct rm_graph g2;
-        rc = rm_graph_init(&g2, m, err);
-        if (rc)
-            goto done;
-        size_t k = 0;
-        for (size_t i = 0; i < gp->n_initializer; i++) {
-            int v = gp->initializer[i]->name ? rm_graph_find(&g2, gp->initializer[i]->name) : -1;
-            if (v >= 0 && (g2.values[v].n_consumers > 0 || g2.values[v].output >= 0))
-                gp->initializer[k++] = gp->initializer[i];
-        }
-        gp->n_initializer = k;
-        /* graph inputs that named removed initializers (old exporters) go too */
-        k = 0;
-        for (size_t i = 0; i < gp->n_input; i++) {
-            int v = gp->input[i]->name ? rm_graph_find(&g2, gp->input[i]->name) : -1;
-            if (v < 0 || g2.values[v].init < 0 || g2.values[v].n_consumers > 0)
-                gp->input[k++] = gp->input[i];
-        }
-        gp->n_input = k;
-        rm_graph_free(&g2);
-    }
+    /* drop the folded nodes, then initializers nothing reads any more (and graph inputs
+     * that declared them, as old exporters write) */
+    if (*n_folded && !(rc = rm_model_remove_nodes(m, remove, err)))
+        rc = rm_model_sweep(m, RM_SWEEP_INITIALIZERS, NULL, err);
 done:
     free(remove);
     rm_edit_end(&e);
     if (!rc && *n_folded) {
         /* shapes are unchanged by folding; re-check the graph as a whole */
-        struct rm_graph g3;
-        rc = rm_graph_init(&g3, m, err);
-        if (!rc) {
-            struct rm_shape_opts so = {.dynamic_dim = 1};
-            rc = rm_shape_infer(&g3, &so, err);
-            for (size_t i = 0; !rc && i < g3.n_issues; i++)
-                if (g3.issues[i].code == RM_EFORMAT)
-                    rc = rm_error_set(err, RM_EEDIT, "after folding: node %d: %s", g3.issues[i].node,
-                                      g3.issues[i].why);
-            rm_graph_free(&g3);
-        }
+        const struct rm_graph *g3 = rm_model_graph(m, err);
+        if (!g3)
+            return err->code;
+        for (size_t i = 0; !rc && i < g3->n_issues; i++)
+            if (g3->issues[i].code == RM_EFORMAT)
+                rc = rm_error_set(err, RM_EEDIT, "after folding: node %d: %s", g3->issues[i].node,
+                                  g3->issues[i].why);
     }
     return rc;
 }

@@ -1003,7 +1003,9 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
     if (!t)
         goto done;
     rm_arena_init(&t->arena, 0);
+    t->refs = 1;
     t->g = g;
+    rm_graph_hold((struct rm_graph *)g);
     b.t = t;
     b.g = g;
     size_t nn = g->n_nodes;
@@ -1165,10 +1167,17 @@ done:
     return rc;
 }
 
+void rm_tree_hold(struct rm_tree *t)
+{
+    if (t)
+        t->refs++;
+}
+
 void rm_tree_free(struct rm_tree *t)
 {
-    if (!t)
+    if (!t || --t->refs > 0)
         return;
+    rm_graph_drop((struct rm_graph *)t->g);
     rm_arena_free(&t->arena);
     free(t);
 }

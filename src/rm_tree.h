@@ -71,7 +71,8 @@ struct rm_module {
 };
 
 struct rm_tree {
-    const struct rm_graph *g;
+    const struct rm_graph *g;    /* held (rm_graph_hold) when reference-counted */
+    int refs;                    /* freed by the last rm_tree_free */
     struct rm_module *root;
     struct rm_module **modules;  /* every module, preorder (root first) */
     size_t n_modules;
@@ -86,8 +87,10 @@ struct rm_tree {
  * names: nodes that cannot be placed go to tree->unplaced. Returns 0 or RM_ENOMEM. */
 int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_error *err);
 
-/* Free the tree. Accepts NULL. */
+/* Drop a reference to the tree, freeing it with the last (a new tree has one).
+ * Accepts NULL. rm_tree_hold adds a reference. */
 void rm_tree_free(struct rm_tree *t);
+void rm_tree_hold(struct rm_tree *t);
 
 /* Module at path, or NULL. Accepts "layer4.0.conv1", "layer4[0].conv1" and "" (root). */
 const struct rm_module *rm_tree_find(const struct rm_tree *t, const char *path);

@@ -176,7 +176,7 @@ static int run_case(const char *dir, const char *name, char *why, size_t wn)
         o.n_given = nfix;
         o.given_names = fnames;
         o.given_values = fvals;
-        if (!bad && rm_plan_init(&plan, &g, &o, &err)) {
+        if (!bad && rm_plan_init(&plan, m, &o, &err)) {
             snprintf(why, wn, "plan: %.900s", err.msg);
             bad = 1;
         }

@@ -33,7 +33,7 @@ static void run_input(struct rm_model *m, const char *input, struct rm_host_tens
     struct rm_graph g;
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
     struct rm_plan *p;
-    ck_assert_msg(rm_plan_init(&p, &g, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_plan_init(&p, m, NULL, &err) == 0, "%s", err.msg);
     struct rm_host_tensor x;
     ck_assert_msg(rm_tensor_file_read(input, &x, NULL, 0, &err) == 0, "%s", err.msg);
     ck_assert_msg(rm_plan_set_input(p, rm_plan_input_name(p, 0), &x, &err) == 0, "%s", err.msg);
@@ -437,6 +437,44 @@ START_TEST(prune_global)
 }
 END_TEST
 
+/* The model keeps what it derives: an edit and its verification, as the CLI runs them
+ * (the original, a clone edited, both run on one input), index each model at most twice
+ * and infer its shapes at most twice. */
+START_TEST(derived_state_built_twice_at_most)
+{
+    struct rm_error err;
+    for (int edit = 0; edit < 3; edit++) {
+        struct rm_model *orig = rm_test_load_model("resnet18"), *m;
+        ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
+        if (edit == 0) {
+            struct rm_conv_spec spec;
+            struct rm_replace_opts ro = {RM_INIT_KEEP, 0, true};
+            ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 256, 3, 2, 1, bias=False)", &spec, &err), 0);
+            ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
+        } else if (edit == 1) {
+            struct rm_prune_opts po = {.ratio = 0.3, .criterion = 1, .global = true};
+            struct rm_prune_report rep;
+            ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
+            rm_prune_report_free(&rep);
+        } else {
+            int n;
+            ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
+        }
+        struct rm_diff_opts o;
+        struct rm_diff_result r;
+        rm_diff_opts_default(&o);
+        ck_assert_msg(rm_diff_models(orig, m, &o, &r, &err) == 0, "%s", err.msg);
+        rm_diff_result_free(&r);
+        const struct rm_model_stats *a = &orig->stats, *b = &m->stats;
+        ck_assert_msg(a->index_builds <= 2 && a->shape_runs <= 2 && b->index_builds <= 2 && b->shape_runs <= 2,
+                      "edit %d: original indexed %u times, shapes %u; edited %u, %u", edit, a->index_builds,
+                      a->shape_runs, b->index_builds, b->shape_runs);
+        rm_model_free(m);
+        rm_model_free(orig);
+    }
+}
+END_TEST
+
 /* fold-bn on the BatchNorm-kept exports matches PyTorch's output to 1e-5 of its scale. */
 START_TEST(fold_bn_matches_pytorch)
 {
@@ -483,6 +521,7 @@ int main(void)
     tcase_add_test(t, shared_initializer_copied);
     tcase_add_test(t, bad_targets);
     tcase_add_test(t, spec_parse);
+    tcase_add_test(t, derived_state_built_twice_at_most);
     suite_add_tcase(s, t);
     TCase *p = tcase_create("prune");
     tcase_set_timeout(p, 300);

@@ -40,7 +40,7 @@ static void load_with(struct loaded *l, const char *name, int fuse, int direct_c
     rm_plan_opts_default(&o);
     o.fuse = fuse;
     o.direct_conv = direct_conv;
-    ck_assert_msg(rm_plan_init(&l->p, &l->g, &o, &err) == 0, "%s: %s", name, err.msg);
+    ck_assert_msg(rm_plan_init(&l->p, l->m, &o, &err) == 0, "%s: %s", name, err.msg);
 }
 
 static void load(struct loaded *l, const char *name, int fuse)
@@ -344,7 +344,7 @@ START_TEST(unsupported_op_is_refused_before_running)
     struct rm_error err;
     ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "foo.onnx", NULL, &err), 0);
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    ck_assert_int_eq(rm_plan_init(&p, &g, NULL, &err), RM_EUNSUPPORTED);
+    ck_assert_int_eq(rm_plan_init(&p, m, NULL, &err), RM_EUNSUPPORTED);
     ck_assert_ptr_null(p);
     ck_assert_str_eq(err.msg, "node 'weird': op Foo is not supported");
     rm_graph_free(&g);
@@ -365,7 +365,7 @@ START_TEST(tiny_model_sigmoid)
     int64_t dims[2] = {1, 2};
     ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "sig.onnx", NULL, &err), 0);
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    ck_assert_msg(rm_plan_init(&p, &g, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_plan_init(&p, m, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(rm_host_tensor_alloc(&t, F32, 2, dims, &err), 0);
     ((float *)t.data)[0] = 0.0f;
     ((float *)t.data)[1] = 2.0f;

@@ -1,0 +1,496 @@
+/* The mutation API (rm_model.h): every change library code makes to a model, so that
+ * the protobuf-c arrays are touched in one place and the derived state knows when it
+ * is stale. New strings, arrays and tensor bytes are allocated in the model's arena;
+ * bytes already there are never written (a clone may share them). */
+#include "rm_model.h"
+
+#include "rm_graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void changed(struct rm_model *m)
+{
+    m->gen++;
+}
+
+static int oom(struct rm_error *err)
+{
+    return rm_error_set(err, RM_ENOMEM, "out of memory editing the model");
+}
+
+static Onnx__NodeProto *node_at(struct rm_model *m, int node, struct rm_error *err)
+{
+    Onnx__GraphProto *gp = m->proto->graph;
+    if (node < 0 || (size_t)node >= gp->n_node) {
+        rm_error_set(err, RM_EEDIT, "no node %d", node);
+        return NULL;
+    }
+    return gp->node[node];
+}
+
+/* The index as last built: still right about the names it knows (names are only
+ * added between index builds), so a lookup there, verified against the proto, avoids a
+ * scan of the whole graph on every edit. */
+static const struct rm_value *indexed(const struct rm_model *m, const char *name)
+{
+    int v = m->graph ? rm_graph_find(m->graph, name) : -1;
+    return v >= 0 ? &m->graph->values[v] : NULL;
+}
+
+static Onnx__TensorProto *find_initializer(struct rm_model *m, const char *name)
+{
+    Onnx__GraphProto *gp = m->proto->graph;
+    const struct rm_value *v = indexed(m, name);
+    if (v && v->init >= 0 && (size_t)v->init < gp->n_initializer && gp->initializer[v->init]->name &&
+        !strcmp(gp->initializer[v->init]->name, name))
+        return gp->initializer[v->init];
+    for (size_t i = gp->n_initializer; i-- > 0;) /* the newest first: edits' own */
+        if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, name))
+            return gp->initializer[i];
+    return NULL;
+}
+
+bool rm_model_name_taken(struct rm_model *m, const char *name)
+{
+    if (indexed(m, name))
+        return true;
+    for (size_t i = 0; i < m->n_added; i++)
+        if (!strcmp(m->added[i], name))
+            return true;
+    if (m->graph && m->graph_gen == m->gen)
+        return false; /* the index is current: it knows every name */
+    const Onnx__GraphProto *gp = m->proto->graph;
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, name))
+            return true;
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t k = 0; k < gp->node[i]->n_output; k++)
+            if (!strcmp(gp->node[i]->output[k], name))
+                return true;
+    for (size_t i = 0; i < gp->n_input; i++)
+        if (gp->input[i]->name && !strcmp(gp->input[i]->name, name))
+            return true;
+    return false;
+}
+
+static int note_added(struct rm_model *m, const char *name)
+{
+    if (m->n_added == m->cap_added) {
+        size_t cap = m->cap_added ? 2 * m->cap_added : 16;
+        const char **p = realloc(m->added, cap * sizeof *p);
+        if (!p)
+            return -1;
+        m->added = p;
+        m->cap_added = cap;
+    }
+    m->added[m->n_added++] = name;
+    return 0;
+}
+
+/* ---- tensors ------------------------------------------------------------------------ */
+
+/* Point t at a copy of float32 data with the given dims. */
+static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const int64_t *dims, const float *data,
+                       struct rm_error *err)
+{
+    int64_t n;
+    if (rank < 0 || rm_dims_numel(dims, (size_t)rank, &n) || (uint64_t)n > SIZE_MAX / sizeof(float))
+        return rm_error_set(err, RM_EEDIT, "tensor '%s': size overflows", t->name ? t->name : "?");
+    int64_t *d = rank ? rm_arena_memdup(&m->arena, dims, (size_t)rank * sizeof *dims) : NULL;
+    uint8_t *raw = n ? rm_arena_memdup(&m->arena, data, (size_t)n * sizeof(float)) : NULL; /* little-endian host */
+    if ((rank && !d) || (n && !raw))
+        return oom(err);
+    t->dims = d;
+    t->n_dims = (size_t)rank;
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t->has_raw_data = 1;
+    t->raw_data.data = raw;
+    t->raw_data.len = (size_t)n * sizeof(float);
+    t->n_float_data = t->n_int32_data = t->n_int64_data = t->n_double_data = t->n_uint64_data = 0;
+    t->n_string_data = 0;
+    t->has_data_location = 0;
+    t->n_external_data = 0;
+    return 0;
+}
+
+/* A graph input that declares initializer `name` (keep_initializers_as_inputs) takes
+ * its new type and shape. */
+static int sync_input(struct rm_model *m, const char *name, int rank, const int64_t *dims, struct rm_error *err)
+{
+    Onnx__GraphProto *gp = m->proto->graph;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        Onnx__ValueInfoProto *vi = gp->input[i];
+        if (!vi->name || strcmp(vi->name, name))
+            continue;
+        if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+            continue;
+        Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+        Onnx__TensorShapeProto *sh = rm_arena_alloc(&m->arena, sizeof *sh);
+        Onnx__TensorShapeProto__Dimension **dv = rm_arena_alloc(&m->arena, ((size_t)rank + 1) * sizeof *dv);
+        if (!sh || !dv)
+            return oom(err);
+        onnx__tensor_shape_proto__init(sh);
+        for (int d = 0; d < rank; d++) {
+            if (!(dv[d] = rm_arena_alloc(&m->arena, sizeof **dv)))
+                return oom(err);
+            onnx__tensor_shape_proto__dimension__init(dv[d]);
+            dv[d]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            dv[d]->dim_value = dims[d];
+        }
+        sh->dim = dv;
+        sh->n_dim = (size_t)rank;
+        tt->shape = sh;
+        tt->has_elem_type = 1;
+        tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    }
+    return 0;
+}
+
+int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
+                             const float *data, struct rm_error *err)
+{
+    Onnx__TensorProto *t = find_initializer(m, name);
+    if (!t)
+        return rm_error_set(err, RM_EEDIT, "no initializer '%s'", name);
+    int rc = fill_tensor(m, t, rank, dims, data, err);
+    if (!rc)
+        rc = sync_input(m, name, rank, dims, err);
+    changed(m);
+    return rc;
+}
+
+/* Append p to a protobuf-c array of pointers, reallocating in the arena with room to
+ * grow when it is full (*cap tracks the room of the array the model allocated). */
+static int append_ptr(struct rm_model *m, void ***arr, size_t *n, void *p, void **owned, size_t *cap)
+{
+    if (*arr != *owned || *n >= *cap) {
+        size_t nc = *n < 8 ? 16 : 2 * *n;
+        void **na = rm_arena_alloc(&m->arena, nc * sizeof *na);
+        if (!na)
+            return -1;
+        if (*n)
+            memcpy(na, *arr, *n * sizeof *na);
+        *arr = na;
+        *owned = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = p;
+    return 0;
+}
+
+int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
+                             const float *data, const char **name, struct rm_error *err)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", base);
+    for (int i = 1; rm_model_name_taken(m, buf); i++) {
+        if (i > 1000000)
+            return rm_error_set(err, RM_EEDIT, "no free name for a copy of '%s'", base);
+        snprintf(buf, sizeof buf, "%s_%d", base, i);
+    }
+    Onnx__TensorProto *t = rm_arena_alloc(&m->arena, sizeof *t);
+    char *nm = rm_arena_strdup(&m->arena, buf);
+    if (!t || !nm || note_added(m, nm))
+        return oom(err);
+    onnx__tensor_proto__init(t);
+    t->name = nm;
+    int rc = fill_tensor(m, t, rank, dims, data, err);
+    if (rc)
+        return rc;
+    Onnx__GraphProto *gp = m->proto->graph;
+    if (append_ptr(m, (void ***)&gp->initializer, &gp->n_initializer, t, &m->init_arr, &m->init_cap))
+        return oom(err);
+    changed(m);
+    *name = nm;
+    return 0;
+}
+
+/* ---- nodes ---------------------------------------------------------------------------- */
+
+int rm_model_set_node_input(struct rm_model *m, int node, size_t slot, const char *name, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    char *nm = rm_arena_strdup(&m->arena, name);
+    if (!nm)
+        return oom(err);
+    if (slot >= n->n_input) {
+        char **arr = rm_arena_alloc(&m->arena, (slot + 1) * sizeof *arr);
+        if (!arr)
+            return oom(err);
+        for (size_t i = 0; i <= slot; i++)
+            arr[i] = i < n->n_input ? n->input[i] : (char *)"";
+        n->input = arr;
+        n->n_input = slot + 1;
+    }
+    n->input[slot] = nm;
+    changed(m);
+    return 0;
+}
+
+int rm_model_trim_inputs(struct rm_model *m, int node, size_t count, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    if (count < n->n_input) {
+        n->n_input = count;
+        changed(m);
+    }
+    return 0;
+}
+
+int rm_model_set_node_output(struct rm_model *m, int node, size_t slot, const char *name, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    if (slot >= n->n_output)
+        return rm_error_set(err, RM_EEDIT, "node %d has no output %zu", node, slot);
+    char *nm = rm_arena_strdup(&m->arena, name);
+    if (!nm)
+        return oom(err);
+    n->output[slot] = nm;
+    changed(m);
+    return 0;
+}
+
+/* The attribute called name, added (in name order, as torch writes them) when missing. */
+static Onnx__AttributeProto *attr_slot(struct rm_model *m, Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && !strcmp(n->attribute[i]->name, name))
+            return n->attribute[i];
+    Onnx__AttributeProto **arr = rm_arena_alloc(&m->arena, (n->n_attribute + 1) * sizeof *arr);
+    Onnx__AttributeProto *a = rm_arena_alloc(&m->arena, sizeof *a);
+    if (!arr || !a)
+        return NULL;
+    onnx__attribute_proto__init(a);
+    a->name = rm_arena_strdup(&m->arena, name);
+    if (!a->name)
+        return NULL;
+    size_t k = 0, j = 0;
+    while (k < n->n_attribute && n->attribute[k]->name && strcmp(n->attribute[k]->name, name) < 0)
+        arr[j++] = n->attribute[k++];
+    arr[j++] = a;
+    while (k < n->n_attribute)
+        arr[j++] = n->attribute[k++];
+    n->attribute = arr;
+    n->n_attribute++;
+    return a;
+}
+
+int rm_model_set_attr_ints(struct rm_model *m, int node, const char *name, const int64_t *v, size_t count,
+                           struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    Onnx__AttributeProto *a = attr_slot(m, n, name);
+    int64_t *copy = count ? rm_arena_memdup(&m->arena, v, count * sizeof *v) : NULL;
+    if (!a || (count && !copy))
+        return oom(err);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->ints = copy;
+    a->n_ints = count;
+    a->has_i = 0;
+    changed(m);
+    return 0;
+}
+
+int rm_model_set_attr_int(struct rm_model *m, int node, const char *name, int64_t v, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    Onnx__AttributeProto *a = attr_slot(m, n, name);
+    if (!a)
+        return oom(err);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = v;
+    a->n_ints = 0;
+    changed(m);
+    return 0;
+}
+
+int rm_model_del_attr(struct rm_model *m, int node, const char *name, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    size_t j = 0;
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!n->attribute[i]->name || strcmp(n->attribute[i]->name, name) != 0)
+            n->attribute[j++] = n->attribute[i];
+    if (j != n->n_attribute) {
+        n->n_attribute = j;
+        changed(m);
+    }
+    return 0;
+}
+
+int rm_model_remove_nodes(struct rm_model *m, const bool *dead, struct rm_error *err)
+{
+    (void)err;
+    Onnx__GraphProto *gp = m->proto->graph;
+    size_t j = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        if (!dead[i])
+            gp->node[j++] = gp->node[i];
+    if (j != gp->n_node) {
+        gp->n_node = j;
+        changed(m);
+    }
+    return 0;
+}
+
+int rm_model_sweep(struct rm_model *m, unsigned what, size_t *removed, struct rm_error *err)
+{
+    struct rm_graph *g = rm_model_index(m, err);
+    if (removed)
+        *removed = 0;
+    if (!g)
+        return err ? err->code : RM_ENOMEM;
+    Onnx__GraphProto *gp = m->proto->graph;
+    bool *live = calloc(g->n_nodes + 1, sizeof *live), *gone = calloc(g->n_values + 1, sizeof *gone);
+    if (!live || !gone) {
+        free(live);
+        free(gone);
+        return oom(err);
+    }
+    /* from the last node back: a node lives when a graph output or a living node reads
+     * one of its outputs (readers come later in a sorted graph), or it has no output */
+    for (size_t i = g->n_nodes; i-- > 0;) {
+        const struct rm_node *n = &g->nodes[i];
+        live[i] = n->proto->n_output == 0 || !(what & RM_SWEEP_NODES);
+        for (size_t k = 0; k < n->proto->n_output && !live[i]; k++) {
+            int v = n->outputs[k];
+            if (v < 0)
+                continue;
+            live[i] = g->values[v].output >= 0;
+            for (int c = 0; c < g->values[v].n_consumers && !live[i]; c++)
+                live[i] = g->values[v].consumers[c] > (int)i ? live[g->values[v].consumers[c]] : true;
+        }
+    }
+    size_t nd = 0, ni = 0, nin = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < gp->n_node; i++)
+        if (live[i])
+            gp->node[j++] = gp->node[i];
+    nd = gp->n_node - j;
+    gp->n_node = j;
+    j = 0;
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        int v = gp->initializer[i]->name ? rm_graph_find(g, gp->initializer[i]->name) : -1;
+        bool used = v < 0 || g->values[v].output >= 0;
+        for (int c = 0; v >= 0 && c < g->values[v].n_consumers && !used; c++)
+            used = live[g->values[v].consumers[c]];
+        if (used)
+            gp->initializer[j++] = gp->initializer[i];
+        else if (v >= 0)
+            gone[v] = true;
+    }
+    ni = gp->n_initializer - j;
+    gp->n_initializer = j;
+    /* a graph input that declared a removed initializer would now be a required input */
+    j = 0;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        int v = gp->input[i]->name ? rm_graph_find(g, gp->input[i]->name) : -1;
+        if (v < 0 || !gone[v])
+            gp->input[j++] = gp->input[i];
+    }
+    nin = gp->n_input - j;
+    gp->n_input = j;
+    free(live);
+    free(gone);
+    if (nd + ni + nin)
+        changed(m);
+    if (removed)
+        *removed = nd + ni + nin;
+    return 0;
+}
+
+/* ---- model-level facts that the derived state does not depend on ------------------ */
+
+const char *rm_model_metadata(const struct rm_model *m, const char *key)
+{
+    const Onnx__ModelProto *mp = m->proto;
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key))
+            return mp->metadata_props[i]->value;
+    return NULL;
+}
+
+int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value, struct rm_error *err)
+{
+    Onnx__ModelProto *mp = m->proto;
+    char *v = rm_arena_strdup(&m->arena, value);
+    if (!v)
+        return oom(err);
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key)) {
+            mp->metadata_props[i]->value = v;
+            return 0;
+        }
+    Onnx__StringStringEntryProto *kv = rm_arena_alloc(&m->arena, sizeof *kv);
+    Onnx__StringStringEntryProto **arr = rm_arena_alloc(&m->arena, (mp->n_metadata_props + 1) * sizeof *arr);
+    if (!kv || !arr)
+        return oom(err);
+    onnx__string_string_entry_proto__init(kv);
+    kv->key = rm_arena_strdup(&m->arena, key);
+    kv->value = v;
+    if (!kv->key)
+        return oom(err);
+    if (mp->n_metadata_props)
+        memcpy(arr, mp->metadata_props, mp->n_metadata_props * sizeof *arr);
+    arr[mp->n_metadata_props++] = kv;
+    mp->metadata_props = arr;
+    return 0;
+}
+
+int rm_model_write_shapes(struct rm_model *m, struct rm_error *err)
+{
+    struct rm_graph *g = rm_model_graph(m, err);
+    if (!g)
+        return err ? err->code : RM_ENOMEM;
+    Onnx__GraphProto *gp = m->proto->graph;
+    Onnx__ValueInfoProto **lists[2] = {gp->output, gp->value_info};
+    size_t counts[2] = {gp->n_output, gp->n_value_info};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < counts[l]; i++) {
+            Onnx__ValueInfoProto *vi = lists[l][i];
+            int v = vi->name ? rm_graph_find(g, vi->name) : -1;
+            if (v < 0 || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+                !vi->type->tensor_type->shape)
+                continue;
+            struct rm_value *val = &g->values[v];
+            Onnx__TensorShapeProto *sh = vi->type->tensor_type->shape;
+            if (val->rank < 0 || (size_t)val->rank != sh->n_dim) {
+                if (l == 1 && val->rank >= 0) {
+                    vi->type->tensor_type->shape = NULL; /* rank changed: drop the stale shape */
+                    if (val->vi == vi)
+                        val->decl_rank = -1;
+                }
+                continue;
+            }
+            for (size_t d = 0; d < sh->n_dim; d++) {
+                Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+                /* only fixed sizes are rewritten: symbolic ones stay symbolic (shapes may
+                 * have been inferred with dynamic dimensions set to 1, which must not leak) */
+                if (val->dims[d] < 0 || dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+                    dim->dim_value == val->dims[d])
+                    continue;
+                dim->dim_value = val->dims[d];
+                if (val->vi == vi)
+                    val->decl_dims[d] = val->dims[d]; /* the index stays in step with the file */
+            }
+        }
+    return 0;
+}

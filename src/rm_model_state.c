@@ -1,0 +1,259 @@
+/* What a model derives from its ModelProto, kept with it: the graph index with shapes
+ * and the module tree, rebuilt only after the model changed (rm_model.h); the input
+ * shapes they are inferred for; and clones that share a model's tensor bytes. */
+#include "rm_model.h"
+
+#include "rm_graph.h"
+#include "rm_shape.h"
+#include "rm_tree.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void drop_tree(struct rm_model *m)
+{
+    rm_tree_free(m->tree);
+    m->tree = NULL;
+}
+
+static void drop_graph(struct rm_model *m)
+{
+    drop_tree(m);
+    rm_graph_drop(m->graph);
+    m->graph = NULL;
+}
+
+static void free_inputs(struct rm_model *m)
+{
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        free((char *)m->inputs[i].name);
+        if (m->inputs[i].value) {
+            rm_host_tensor_free((struct rm_host_tensor *)m->inputs[i].value);
+            free((struct rm_host_tensor *)m->inputs[i].value);
+        }
+    }
+    free(m->inputs);
+    m->inputs = NULL;
+    m->n_inputs = 0;
+}
+
+void rm_model_drop_state(struct rm_model *m)
+{
+    drop_graph(m);
+    free_inputs(m);
+    free(m->added);
+    m->added = NULL;
+    m->n_added = m->cap_added = 0;
+}
+
+void rm_model_touch(struct rm_model *m)
+{
+    m->gen++;
+}
+
+/* The index of the current proto, without shapes (they may be stale). */
+struct rm_graph *rm_model_index(struct rm_model *m, struct rm_error *err)
+{
+    if (m->graph && m->graph_gen != m->gen)
+        drop_graph(m);
+    if (!m->graph) {
+        if (rm_graph_new(&m->graph, m, err))
+            return NULL;
+        m->graph_gen = m->gen;
+        m->stats.index_builds++;
+        m->n_added = 0;
+    }
+    return m->graph;
+}
+
+struct rm_graph *rm_model_graph(struct rm_model *m, struct rm_error *err)
+{
+    struct rm_graph *g = rm_model_index(m, err);
+    if (!g)
+        return NULL;
+    if (g->shaped && m->shapes_key == m->inputs_gen)
+        return g;
+    if (g->refs > 1) {
+        /* someone still reads the shapes of this index: infer on a fresh one */
+        drop_graph(m);
+        m->gen++;
+        if (!(g = rm_model_index(m, err)))
+            return NULL;
+    }
+    drop_tree(m); /* leaves' arguments come from shapes */
+    struct rm_shape_opts so = {m->dynamic_dim > 0 ? m->dynamic_dim : 1, m->n_inputs, m->inputs};
+    if (rm_shape_infer(g, &so, err))
+        return NULL;
+    m->shapes_key = m->inputs_gen;
+    m->stats.shape_runs++;
+    return g;
+}
+
+struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err)
+{
+    struct rm_graph *g = rm_model_graph(m, err);
+    if (!g)
+        return NULL;
+    if (!m->tree) {
+        if (rm_tree_build(&m->tree, g, err))
+            return NULL;
+        m->stats.tree_builds++;
+    }
+    return m->tree;
+}
+
+static bool same_inputs(const struct rm_model *m, const struct rm_input_spec *s, size_t n)
+{
+    if (n != m->n_inputs)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const struct rm_input_spec *a = &m->inputs[i], *b = &s[i];
+        if (strcmp(a->name, b->name) || a->rank != b->rank ||
+            memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) || !a->value != !b->value)
+            return false;
+        if (a->value && (a->value->numel != b->value->numel || a->value->dtype != b->value->dtype ||
+                         memcmp(a->value->data, b->value->data, (size_t)a->value->numel * 8)))
+            return false;
+    }
+    return true;
+}
+
+int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, size_t n, struct rm_error *err)
+{
+    if (same_inputs(m, specs, n))
+        return 0;
+    free_inputs(m);
+    m->inputs_gen++;
+    if (!n)
+        return 0;
+    m->inputs = calloc(n, sizeof *m->inputs);
+    if (!m->inputs)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++, m->n_inputs++) {
+        struct rm_input_spec *d = &m->inputs[i];
+        *d = specs[i];
+        d->value = NULL;
+        if (!(d->name = strdup(specs[i].name)))
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        if (specs[i].value) {
+            const struct rm_host_tensor *v = specs[i].value;
+            struct rm_host_tensor *c = calloc(1, sizeof *c);
+            if (!c || rm_host_tensor_alloc(c, v->dtype, v->rank, v->dims, err)) {
+                free(c);
+                return rm_error_set(err, RM_ENOMEM, "out of memory");
+            }
+            if (v->numel)
+                memcpy(c->data, v->data, (size_t)v->numel * (v->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4));
+            d->value = c;
+        }
+    }
+    return 0;
+}
+
+/* ---- clones ------------------------------------------------------------------------ */
+
+/* Bytes one element of a repeated field of type t takes in its array. */
+static size_t elem_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    default:
+        return 4;
+    }
+}
+
+/* Copy of a string in the arena (NULL stays NULL). */
+static char *copy_str(struct rm_arena *a, const char *s, bool *oom)
+{
+    if (!s)
+        return NULL;
+    char *c = rm_arena_strdup(a, s);
+    *oom |= !c;
+    return c;
+}
+
+/* Deep copy of a message into a, except bytes fields (tensor data), which are shared. */
+static void *copy_msg(struct rm_arena *a, const ProtobufCMessage *src, bool *oom, int depth)
+{
+    const ProtobufCMessageDescriptor *d = src->descriptor;
+    char *dst = rm_arena_memdup(a, src, d->sizeof_message);
+    if (!dst || depth > 100) {
+        *oom = true;
+        return NULL;
+    }
+    for (unsigned i = 0; i < d->n_fields && !*oom; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char *member = dst + f->offset;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && *(const uint32_t *)((const char *)src + f->quantifier_offset) != f->id)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)src + f->quantifier_offset);
+            void *arr = *(void **)member;
+            if (!n || !arr)
+                continue;
+            void *copy = rm_arena_memdup(a, arr, n * elem_size(f->type));
+            if (!copy) {
+                *oom = true;
+                break;
+            }
+            *(void **)member = copy;
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+                for (size_t k = 0; k < n; k++)
+                    ((void **)copy)[k] = copy_msg(a, ((ProtobufCMessage **)copy)[k], oom, depth + 1);
+            else if (f->type == PROTOBUF_C_TYPE_STRING)
+                for (size_t k = 0; k < n; k++)
+                    ((char **)copy)[k] = copy_str(a, ((char **)copy)[k], oom);
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = *(ProtobufCMessage **)member;
+            if (sub)
+                *(void **)member = copy_msg(a, sub, oom, depth + 1);
+        } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+            const char *s = *(char **)member;
+            if (s && s != f->default_value)
+                *(char **)member = copy_str(a, s, oom);
+        }
+    }
+    ProtobufCMessage *m = (ProtobufCMessage *)dst;
+    if (!*oom && m->n_unknown_fields) {
+        m->unknown_fields = rm_arena_memdup(a, m->unknown_fields, m->n_unknown_fields * sizeof *m->unknown_fields);
+        *oom |= !m->unknown_fields;
+    }
+    return dst;
+}
+
+int rm_model_clone(struct rm_model **out, struct rm_model *m, struct rm_error *err)
+{
+    *out = NULL;
+    struct rm_model *c = calloc(1, sizeof *c);
+    if (!c)
+        return rm_error_set(err, RM_ENOMEM, "out of memory cloning the model");
+    rm_arena_init(&c->arena, 0);
+    bool oom = false;
+    c->proto = copy_msg(&c->arena, &m->proto->base, &oom, 0);
+    c->path = m->path ? strdup(m->path) : NULL;
+    c->dir = m->dir ? strdup(m->dir) : NULL;
+    c->file_size = m->file_size;
+    c->dynamic_dim = m->dynamic_dim;
+    oom |= (m->path && !c->path) || (m->dir && !c->dir);
+    c->base = m;
+    m->refs++;
+    if (oom || rm_model_set_inputs(c, m->inputs, m->n_inputs, err)) {
+        rm_model_free(c);
+        return rm_error_set(err, RM_ENOMEM, "out of memory cloning the model");
+    }
+    *out = c;
+    return 0;
+}
