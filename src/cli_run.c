@@ -1,6 +1,7 @@
 /* remodel run: execute a model on given or seeded random inputs, write and summarise
  * its outputs, optionally benchmark it against the machine's measured FP32 peak. */
 #include "cli.h"
+#include "rm_cpu.h"
 #include "rm_engine.h"
 #include "rm_json.h"
 #include "rm_shape.h"

@@ -5,6 +5,8 @@
 #include "rm_shape.h"
 #include "rm_tree.h"
 
+#include "rm_prng.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,21 +58,12 @@ const char *rm_edit_op(const struct edit *e, int node)
 
 /* ---- random numbers for kaiming init (splitmix64) ---------------------------- */
 
-static double uniform01(struct edit *e)
-{
-    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* PyTorch's Conv2d default: kaiming_uniform_(a=sqrt(5)) gives bound 1/sqrt(fan_in),
  * and the bias is uniform in the same bound. */
 static float kaiming(struct edit *e, int64_t fan_in)
 {
     double bound = fan_in > 0 ? 1.0 / sqrt((double)fan_in) : 0.0;
-    return (float)((2.0 * uniform01(e) - 1.0) * bound);
+    return (float)((2.0 * rm_uniform01(&e->rng) - 1.0) * bound);
 }
 
 /* ---- tensors and initializers ----------------------------------------------- */

@@ -110,24 +110,8 @@ static struct rm_host_tensor *new_tensor(struct rm_shape_run *r, int32_t dtype, 
 /* Contents of a TensorProto as float32 (float types) or int64 (integer and bool types). */
 static const struct rm_host_tensor *from_proto(struct rm_shape_run *r, const Onnx__TensorProto *t)
 {
-    int32_t want;
-    switch (t->data_type) {
-    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
-        want = RM_F32;
-        break;
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
-    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
-        want = RM_I64;
-        break;
-    default:
-        return NULL;
-    }
-    if (t->n_dims > RM_MAX_RANK || rm_tensor_is_external(t) || rm_tensor_check(t, NULL))
+    int32_t want = rm_dtype_host(t->data_type);
+    if (!want || t->n_dims > RM_MAX_RANK || rm_tensor_is_external(t) || rm_tensor_check(t, NULL))
         return NULL;
     struct rm_host_tensor *h = new_tensor(r, want, (int)t->n_dims, t->dims);
     if (!h)

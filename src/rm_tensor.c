@@ -43,6 +43,24 @@ const char *rm_dtype_name(int32_t dtype)
     return "unknown-type";
 }
 
+int32_t rm_dtype_host(int32_t dtype)
+{
+    switch (dtype) {
+    case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE:
+        return ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        return ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    default:
+        return 0;
+    }
+}
+
 int rm_dims_numel(const int64_t *dims, size_t n, int64_t *out)
 {
     int64_t p = 1;

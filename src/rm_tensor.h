@@ -22,6 +22,10 @@ size_t rm_dtype_size(int32_t dtype);
  * (static storage, not thread-safe for unknown values). */
 const char *rm_dtype_name(int32_t dtype);
 
+/* The type remodel computes a tensor of dtype in: FLOAT for float types, INT64 for
+ * integer and bool types (rm_tensor_to_f32 / rm_tensor_to_i64 convert), 0 for the rest. */
+int32_t rm_dtype_host(int32_t dtype);
+
 /* Product of n dims into *out. Returns 0, or RM_EFORMAT for a negative dim or an
  * overflow past INT64_MAX. */
 int rm_dims_numel(const int64_t *dims, size_t n, int64_t *out);

@@ -1,6 +1,7 @@
 /* Tests for the inference engine (rm_engine) and tensor files (rm_tensorio).
  * Expected outputs are PyTorch's (testdata/<model>/test_data_set_0/output_0.pb);
  * small models and hostile tensor files are built here byte by byte. */
+#include "rm_cpu.h"
 #include "rm_engine.h"
 #include "rm_engine_int.h"
 #include "rm_model.h"

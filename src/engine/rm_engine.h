@@ -99,9 +99,4 @@ int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct 
 /* Multiply-accumulates of one run, from planned shapes (Conv, Gemm, MatMul). */
 int64_t rm_plan_macs(const struct rm_plan *p);
 
-/* Measured FP32 FMA peak of this machine in GFLOP/s with `threads` threads (short
- * register-only probe, about 0.2 s; AVX-512 or AVX2 chosen at run time, 0 when
- * neither is available). */
-double rm_fma_peak_gflops(int threads);
-
 #endif

@@ -1,7 +1,10 @@
 /* FP32 FMA peak probe: each thread runs a register-only loop of independent fused
  * multiply-adds (AVX-512 or AVX2, picked at run time) and the rate of all threads
- * together is the machine's practical FP32 peak. */
-#include "rm_engine.h"
+ * together is the machine's practical FP32 peak. On other architectures there is no
+ * probe and the peak is reported as unknown (0). */
+#include "rm_cpu.h"
+
+#if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
 #include <pthread.h>
@@ -124,3 +127,13 @@ double rm_fma_peak_gflops(int threads)
     }
     return best * 1e-9;
 }
+
+#else
+
+double rm_fma_peak_gflops(int threads)
+{
+    (void)threads;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,308 @@
+/* The plan's memory and oneDNN objects: buffers it owns (plain heap or huge pages),
+ * memory objects, primitives and reorders, the layout of a value, the steps that run
+ * them, and errors naming a node. */
+#include "rm_engine_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ownership lists --------------------------------------------------------- */
+
+int rm_eng_grow(void **arr, int *cap, int n, size_t es)
+{
+    if (n < *cap)
+        return 0;
+    int nc = *cap ? *cap * 2 : 64;
+    void *q = realloc(*arr, (size_t)nc * es);
+    if (!q)
+        return -1;
+    *arr = q;
+    *cap = nc;
+    return 0;
+}
+
+void *rm_eng_buf(struct rm_plan *p, size_t bytes)
+{
+    size_t sz = (bytes + 63) / 64 * 64;
+    if (!sz)
+        sz = 64;
+    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof(void *)))
+        return NULL;
+    void *b = aligned_alloc(64, sz);
+    if (!b)
+        return NULL;
+    memset(b, 0, sz);
+    p->bufs[p->n_bufs++] = b;
+    return b;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RM_ASAN 1
+#endif
+#endif
+
+void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
+{
+#ifdef RM_ASAN
+    /* heap blocks keep AddressSanitizer's overflow checks on weights and activations */
+    return rm_eng_buf(p, bytes);
+#else
+    /* the arena aligns to 16: over-allocate to place the buffer on a cache line */
+    if (bytes > SIZE_MAX - 128)
+        return NULL;
+    char *b = rm_arena_alloc(&p->hp, bytes + 48);
+    if (!b)
+        return NULL;
+    b += (64 - (uintptr_t)b % 64) % 64;
+    memset(b, 0, bytes);
+    return b;
+#endif
+}
+
+static int own_prim(struct rm_plan *p, dnnl_primitive_t prim)
+{
+    if (rm_eng_grow((void **)&p->prims, &p->cap_prims, p->n_prims, sizeof prim)) {
+        dnnl_primitive_destroy(prim);
+        return -1;
+    }
+    p->prims[p->n_prims++] = prim;
+    return 0;
+}
+
+static int own_mem(struct rm_plan *p, dnnl_memory_t m)
+{
+    if (rm_eng_grow((void **)&p->mems, &p->cap_mems, p->n_mems, sizeof m)) {
+        dnnl_memory_destroy(m);
+        return -1;
+    }
+    p->mems[p->n_mems++] = m;
+    return 0;
+}
+
+/* Memory object over buf with layout md, owned by the plan. */
+int rm_eng_make_mem(struct rm_plan *p, dnnl_memory_t *out, const dnnl_memory_desc_t *md, void *buf,
+                    struct rm_error *err)
+{
+    int rc = 0;
+    dnnl_memory_t m = NULL;
+    CHECK(dnnl_memory_create(&m, md, p->eng, buf));
+    if (own_mem(p, m))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    *out = m;
+done:
+    return rc;
+}
+
+/* Remember that memory m wraps value vi's buffer (plain 0) or plain shadow (plain 1),
+ * so the memory planner can move the value to a shared buffer later. */
+int rm_eng_reg_mem(struct rm_plan *p, dnnl_memory_t m, struct val *v, int plain, struct rm_error *err)
+{
+    if (rm_eng_grow((void **)&p->refs, &p->cap_refs, p->n_refs, sizeof *p->refs))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    p->refs[p->n_refs].mem = m;
+    p->refs[p->n_refs].val = (int)(v - p->vals);
+    p->refs[p->n_refs].plain = plain;
+    p->n_refs++;
+    return 0;
+}
+
+/* Primitive from a primitive descriptor (pd is not consumed). */
+int rm_eng_make_prim(struct rm_plan *p, dnnl_primitive_t *out, const_dnnl_primitive_desc_t pd,
+                     struct rm_error *err)
+{
+    int rc = 0;
+    dnnl_primitive_t prim = NULL;
+    CHECK(dnnl_primitive_create(&prim, pd));
+    if (own_prim(p, prim))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    *out = prim;
+done:
+    return rc;
+}
+
+int rm_eng_make_reorder(struct rm_plan *p, dnnl_primitive_t *out, const dnnl_memory_desc_t *from,
+                        const dnnl_memory_desc_t *to, struct rm_error *err)
+{
+    int rc = 0;
+    dnnl_primitive_desc_t pd = NULL;
+    CHECK(dnnl_reorder_primitive_desc_create(&pd, from, p->eng, to, p->eng, NULL));
+    rc = rm_eng_make_prim(p, out, pd, err);
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* ---- values ------------------------------------------------------------------ */
+
+const dnnl_format_tag_t rm_eng_plain_tags[7] = {dnnl_a,    dnnl_a,     dnnl_ab,    dnnl_abc,
+                                                dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+
+/* Plain row-major f32 descriptor of dims (rank 0 is treated as [1]). */
+int rm_eng_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims)
+{
+    dnnl_dims_t d;
+    if (rank > 6)
+        return -1;
+    if (rank == 0) {
+        d[0] = 1;
+        rank = 1;
+    } else {
+        for (int i = 0; i < rank; i++)
+            d[i] = dims[i];
+    }
+    return dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32, rm_eng_plain_tags[rank]) == dnnl_success
+               ? 0 : -1;
+}
+
+size_t rm_eng_dtype_bytes(int32_t dt)
+{
+    return dt == RM_I64 ? 8 : 4;
+}
+
+/* Allocate v's buffer as a plain row-major array (dtype, rank, dims, numel set). */
+int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
+{
+    v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
+    v->buf = rm_eng_buf(p, v->bytes);
+    if (!v->buf)
+        return rm_error_set(err, RM_ENOMEM, "out of memory for a tensor of %lld elements",
+                            (long long)v->numel);
+    v->plain = v->buf;
+    v->blocked = 0;
+    v->has_md = 0;
+    if (v->dtype == RM_F32 && v->numel > 0 && v->rank <= 6) {
+        if (rm_eng_plain_md(&v->md, v->rank, v->dims))
+            return rm_error_set(err, RM_EFORMAT, "cannot describe tensor of rank %d", v->rank);
+        v->has_md = 1;
+        int rc = rm_eng_make_mem(p, &v->mem, &v->md, v->buf, err);
+        return rc ? rc : rm_eng_reg_mem(p, v->mem, v, 0, err);
+    }
+    return 0;
+}
+
+/* Allocate v (f32, dims set) in layout md; a plain shadow and its reorder are made
+ * when md is not plain. */
+int rm_eng_alloc_md(struct rm_plan *p, struct val *v, const dnnl_memory_desc_t *md,
+                    struct rm_error *err)
+{
+    dnnl_memory_desc_t pm;
+    int rc;
+    if (rm_eng_plain_md(&pm, v->rank, v->dims))
+        return rm_error_set(err, RM_EFORMAT, "cannot describe tensor of rank %d", v->rank);
+    if (dnnl_memory_desc_equal(md, &pm)) {
+        return rm_eng_alloc_plain(p, v, err);
+    }
+    v->md = *md;
+    v->has_md = 1;
+    v->blocked = 1;
+    v->bytes = dnnl_memory_desc_get_size(md);
+    v->buf = rm_eng_buf(p, v->bytes);
+    v->plain = rm_eng_buf(p, (size_t)v->numel * 4);
+    if (!v->buf || !v->plain)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = rm_eng_make_mem(p, &v->mem, md, v->buf, err)) || (rc = rm_eng_reg_mem(p, v->mem, v, 0, err)) ||
+        (rc = rm_eng_make_mem(p, &v->plain_mem, &pm, v->plain, err)) ||
+        (rc = rm_eng_reg_mem(p, v->plain_mem, v, 1, err)) ||
+        (rc = rm_eng_make_reorder(p, &v->to_plain, md, &pm, err)))
+        return rc;
+    return 0;
+}
+
+/* Bring v's plain shadow up to date (no-op for plain values). */
+int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
+{
+    int rc = 0;
+    if (!v->blocked || v->plain_stamp == v->stamp)
+        return 0;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, v->mem}, {DNNL_ARG_TO, v->plain_mem}};
+    CHECK(dnnl_primitive_execute(v->to_plain, p->strm, 2, a));
+    CHECK(dnnl_stream_wait(p->strm));
+    v->plain_stamp = v->stamp;
+done:
+    return rc;
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
+{
+    char msg[RM_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const Onnx__NodeProto *np = p->g->nodes[node].proto;
+    return rm_error_set(p->err, code, "node '%s' (%s): %s", rm_graph_node_label(p->g, (size_t)node),
+                        np->op_type ? np->op_type : "?", msg);
+}
+
+
+/* ---- steps ------------------------------------------------------------------- */
+
+struct step *rm_eng_new_step(struct rm_plan *p, int node)
+{
+    if (rm_eng_grow((void **)&p->steps, &p->cap_steps, p->n_steps, sizeof(struct step)))
+        return NULL;
+    struct step *s = &p->steps[p->n_steps];
+    memset(s, 0, sizeof *s);
+    s->first_node = s->last_node = node;
+    s->c_node = -1;
+    p->node_state[node] = p->n_steps;
+    p->n_steps++;
+    return s;
+}
+
+int rm_eng_add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int nargs,
+                  const dnnl_exec_arg_t *args)
+{
+    int rc = 0;
+    struct rm_error *err = p->err;
+    struct exec *e = &s->ex[s->n_ex];
+    const_dnnl_primitive_desc_t pd;
+    CHECK(dnnl_primitive_get_primitive_desc(prim, &pd));
+    /* a primitive made with a user scratchpad gets the plan's shared one */
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    e->args = rm_eng_buf(p, sizeof(dnnl_exec_arg_t) * (size_t)(nargs + 1));
+    if (!e->args || (sbytes && rm_eng_grow((void **)&p->scratch, &p->cap_scratch, p->n_scratch, sizeof *p->scratch)))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    s->n_ex++;
+    e->prim = prim;
+    e->nargs = nargs;
+    memcpy(e->args, args, sizeof(dnnl_exec_arg_t) * (size_t)nargs);
+    if (sbytes) {
+        dnnl_memory_t m;
+        if ((rc = rm_eng_make_mem(p, &m, smd, DNNL_MEMORY_NONE, err)))
+            return rc;
+        p->scratch[p->n_scratch++] = m;
+        e->args[e->nargs].arg = DNNL_ARG_SCRATCHPAD;
+        e->args[e->nargs++].memory = m;
+        if (sbytes > p->scratch_bytes)
+            p->scratch_bytes = sbytes;
+    }
+done:
+    return rc;
+}
+
+/* Reorder step entry: v's buffer into a new scratch buffer of layout md; *mem is
+ * the scratch memory. */
+int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
+                          dnnl_memory_t *mem, struct rm_error *err)
+{
+    dnnl_primitive_t r;
+    int rc;
+    void *b = rm_eng_buf(p, dnnl_memory_desc_get_size(md));
+    if (!b)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = rm_eng_make_mem(p, mem, md, b, err)) || (rc = rm_eng_make_reorder(p, &r, &v->md, md, err)))
+        return rc;
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, v->mem}, {DNNL_ARG_TO, *mem}};
+    return rm_eng_add_ex(p, s, r, 2, a);
+}
+

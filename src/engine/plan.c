@@ -1,0 +1,345 @@
+/* Plan compilation: every node, in graph order, to a oneDNN step, a C-kernel step, a
+ * plan-time constant, or into an earlier step (fusion), after shape inference has
+ * given every value its shape. */
+#include "rm_engine_int.h"
+#include "rm_shape.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rm_plan_opts_default(struct rm_plan_opts *o)
+{
+    o->threads = 0;
+    o->fuse = 1;
+    o->direct_conv = 0;
+    o->n_given = 0;
+    o->given_names = NULL;
+    o->given_values = NULL;
+}
+
+
+/* ---- supported ops ----------------------------------------------------------- */
+
+int rm_eng_op_supported(const struct rm_node *n)
+{
+    return (rm_op_def(n->op)->flags & RM_OPF_ENGINE) != 0;
+}
+
+int rm_eng_is(const struct rm_plan *p, int node, enum rm_op op)
+{
+    return p->g->nodes[node].op == op;
+}
+
+
+/* ---- planning -------------------------------------------------------------------- */
+
+static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
+{
+    const struct rm_node *n = &p->g->nodes[node];
+    int rc, all_const = 1;
+    for (size_t k = 0; k < n->proto->n_output; k++) {
+        struct val *o = rm_eng_out(p, node, k);
+        if (o && o->dtype && (rc = rm_eng_alloc_plain(p, o, err)))
+            return rc;
+    }
+    for (size_t k = 0; k < n->proto->n_input; k++) {
+        struct val *v = rm_eng_in(p, node, k);
+        if (v && v->kind != V_CONST)
+            all_const = 0;
+    }
+    if (rm_eng_is(p, node, RM_OP_SHAPE))
+        all_const = 1; /* shapes are static */
+    if (all_const && (rm_op_def(n->op)->flags & RM_OPF_FOLD)) {
+        if ((rc = rm_eng_kernel(p, node)))
+            return rc;
+        p->node_state[node] = -1;
+        for (size_t k = 0; k < n->proto->n_output; k++) {
+            struct val *o = rm_eng_out(p, node, k);
+            if (o && o->dtype) {
+                o->kind = V_CONST;
+                o->computed = 1;
+            }
+        }
+        return 0;
+    }
+    struct step *s = rm_eng_new_step(p, node);
+    if (!s)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    s->c_node = node;
+    for (size_t k = 0; k < n->proto->n_output && s->n_written < 4; k++) {
+        struct val *o = rm_eng_out(p, node, k);
+        if (o && o->dtype) {
+            o->kind = V_ACT;
+            s->written[s->n_written++] = n->outputs[k];
+        }
+    }
+    return 0;
+}
+
+/* What the engine cannot run of an op it supports: types other than float32 where the
+ * kernels need them, training outputs and modes. */
+static int check_node(struct rm_plan *p, int node)
+{
+    const struct rm_node *n = &p->g->nodes[node];
+    unsigned flags = rm_op_def(n->op)->flags;
+    struct val *x = rm_eng_in(p, node, 0);
+    if ((flags & RM_OPF_F32) && x && x->dtype != RM_F32)
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "input type %s is not supported", rm_dtype_name(x->dtype));
+    if (flags & RM_OPF_ONE_OUTPUT)
+        for (size_t k = 1; k < n->proto->n_output; k++)
+            if (n->outputs[k] >= 0)
+                return rm_eng_node_err(p, node, RM_EUNSUPPORTED,
+                                       "output %zu (training outputs / mask) is not supported", k);
+    if (n->op == RM_OP_BATCH_NORM && rm_node_attr_int(n->proto, "training_mode", 0))
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "training mode is not supported");
+    return 0;
+}
+
+/* Type and shape of node's outputs, as shape inference derived them. */
+static int take_shapes(struct rm_plan *p, int node)
+{
+    const struct rm_node *n = &p->g->nodes[node];
+    for (size_t k = 0; k < n->proto->n_output; k++) {
+        int vi = n->outputs[k];
+        if (vi < 0)
+            continue;
+        const struct rm_value *gv = &p->g->values[vi];
+        struct val *o = &p->vals[vi];
+        if (gv->rank < 0)
+            return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "the shape of output %zu cannot be inferred", k);
+        if (gv->elem_type != RM_F32 && gv->elem_type != RM_I64)
+            return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "output type %s is not supported",
+                                   rm_dtype_name(gv->elem_type));
+        o->dtype = gv->elem_type;
+        o->rank = gv->rank;
+        memcpy(o->dims, gv->dims, sizeof o->dims);
+        if (rm_dims_numel(o->dims, (size_t)o->rank, &o->numel) || o->numel > ((int64_t)1 << 36))
+            return rm_eng_node_err(p, node, RM_EFORMAT, "output is too large");
+    }
+    return 0;
+}
+
+static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
+{
+    int rc, fallback = 1;
+    if (p->node_state[node] != -2)
+        return 0; /* fused into an earlier step */
+    if (rm_eng_is(p, node, RM_OP_CONSTANT)) {
+        p->node_state[node] = -1;
+        return rm_eng_load_constant_node(p, node, err);
+    }
+    for (size_t k = 0; k < p->g->nodes[node].proto->n_input; k++) {
+        int vi = p->g->nodes[node].inputs[k];
+        if (vi < 0)
+            continue;
+        struct val *v = &p->vals[vi];
+        if ((rc = rm_eng_early_const(p, vi, err)))
+            return rc;
+        if (v->kind == V_UNSET)
+            return rm_eng_node_err(p, node, RM_EFORMAT, "input '%s' is not produced before use",
+                                   p->g->values[vi].name);
+        if (v->kind == V_FUSED)
+            return rm_eng_node_err(p, node, RM_EFORMAT, "input '%s' was fused away",
+                                   p->g->values[vi].name);
+    }
+    if ((rc = check_node(p, node)) || (rc = take_shapes(p, node)))
+        return rc;
+    const struct rm_op_def *def = rm_op_def(p->g->nodes[node].op);
+    struct val *o = rm_eng_out(p, node, 0);
+    int all_const = 1;
+    for (size_t k = 0; k < p->g->nodes[node].proto->n_input; k++) {
+        struct val *v = rm_eng_in(p, node, k);
+        if (v && v->kind != V_CONST)
+            all_const = 0;
+    }
+    if (!all_const && o->numel > 0 && def->plan) {
+        if ((rc = def->plan(p, node, &fallback, err)))
+            return rc;
+        if (!fallback)
+            return 0;
+    }
+    if (!def->kernel)
+        return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "constant or empty input is not supported");
+    return plan_c_node(p, node, err);
+}
+
+/* Free one plan-owned buffer early (it is being replaced). */
+
+typedef void (*omp_set_fn)(int);
+
+static void set_threads(int n)
+{
+    if (n <= 0)
+        return;
+    void *sym = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    omp_set_fn f;
+    if (!sym)
+        return;
+    memcpy(&f, &sym, sizeof f);
+    f(n);
+}
+
+int rm_plan_init(struct rm_plan **out, struct rm_model *model, const struct rm_plan_opts *opts,
+                 struct rm_error *err)
+{
+    int rc = 0;
+    struct rm_plan *p = NULL;
+    *out = NULL;
+    struct rm_graph *g = rm_model_index(model, err);
+    if (!g)
+        return err->code;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (!rm_eng_op_supported(&g->nodes[i]))
+            return rm_error_set(err, RM_EUNSUPPORTED, "node '%s': op %s%s%s is not supported",
+                                rm_graph_node_label(g, i),
+                                g->nodes[i].proto->domain && g->nodes[i].proto->domain[0]
+                                    ? g->nodes[i].proto->domain : "",
+                                g->nodes[i].proto->domain && g->nodes[i].proto->domain[0] ? "." : "",
+                                g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
+    /* the plan assumes one producer per tensor, defined before use (fuzzing found a
+     * model with two nodes writing 'y'; buffers were freed under the second one), and
+     * a first output on every node: every supported op has one, so from here on
+     * rm_eng_out(p, node, 0) is never NULL (fuzzing found a BatchNorm and a Relu that
+     * fusion wrote through without one) */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].proto->n_output < 1 || g->nodes[i].outputs[0] < 0)
+            return rm_error_set(err, RM_EFORMAT, "node '%s' (%s): has no output", rm_graph_node_label(g, i),
+                                g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
+        for (size_t k = 0; k < g->nodes[i].proto->n_output; k++) {
+            int v = g->nodes[i].outputs[k];
+            if (v >= 0 && g->values[v].producer != (int)i)
+                return rm_error_set(err, RM_EFORMAT, "node '%s': output '%s' is already produced by node '%s'",
+                                    rm_graph_node_label(g, i), g->values[v].name,
+                                    g->values[v].producer >= 0 ? g->nodes[g->values[v].producer].proto->name
+                                                                     ? g->nodes[g->values[v].producer].proto->name
+                                                                     : "?"
+                                                               : "?");
+            if (v >= 0 && (g->values[v].init >= 0 || g->values[v].input >= 0))
+                return rm_error_set(err, RM_EFORMAT,
+                                    "node '%s': output '%s' has the name of an initializer or graph input",
+                                    rm_graph_node_label(g, i), g->values[v].name);
+        }
+    }
+    /* every value's type and shape, for the inputs given: the model's shapes when the
+     * inputs are those it was inferred for (a model that cannot run as written is
+     * refused here, naming the node) */
+    struct rm_plan_opts o;
+    if (opts)
+        o = *opts;
+    else
+        rm_plan_opts_default(&o);
+    struct rm_input_spec *specs = NULL;
+    size_t n_specs = 0;
+    rc = rm_eng_given_specs(g, &o, &specs, &n_specs, err);
+    if (!rc)
+        rc = rm_model_set_inputs(model, specs, n_specs, err);
+    free(specs);
+    if (rc)
+        return rc;
+    if (!(g = rm_model_graph(model, err)))
+        return err->code;
+    if ((rc = rm_shape_check(g, err)))
+        return rc;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    p->g = g;
+    rm_graph_hold(g);
+    p->err = err;
+    rm_arena_init(&p->hp, (size_t)8 << 20);
+    p->opts = o;
+    set_threads(p->opts.threads);
+    p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
+    p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
+    p->in_vals = malloc((g->proto->n_input + 1) * sizeof(int));
+    p->out_vals = malloc((g->proto->n_output + 1) * sizeof(int));
+    if (!p->vals || !p->node_state || !p->in_vals || !p->out_vals) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++)
+        p->node_state[i] = -2;
+    for (size_t i = 0; i < g->n_values; i++)
+        p->vals[i].clobber_step = p->vals[i].overwrite_step = -1;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int64_t m = rm_node_macs(g, i);
+        p->macs += m > 0 ? m : 0;
+    }
+    CHECK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
+    CHECK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
+
+    rm_eng_choose_conv_layout(p);
+    for (size_t i = 0; i < g->proto->n_input; i++) {
+        int vi = g->proto->input[i]->name ? rm_graph_find(g, g->proto->input[i]->name) : -1;
+        if (vi < 0 || g->values[vi].init >= 0)
+            continue;
+        if ((rc = rm_eng_setup_input(p, vi, err)) < 0)
+            goto done;
+        if (rc == 0)
+            p->in_vals[p->n_in++] = vi;
+        rc = 0;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if ((rc = plan_node(p, (int)i, err))) {
+            if (!strstr(err->msg, "node '"))
+                rm_error_prefix(err, "node '%s' (%s)", rm_graph_node_label(g, i),
+                                g->nodes[i].proto->op_type);
+            goto done;
+        }
+    for (size_t i = 0; i < g->proto->n_output; i++) {
+        const char *nm = g->proto->output[i]->name;
+        int vi = nm ? rm_graph_find(g, nm) : -1;
+        if (vi < 0)
+            continue;
+        if (p->vals[vi].kind == V_UNSET && g->values[vi].init >= 0)
+            if ((rc = rm_eng_load_const(p, &p->vals[vi], g->proto->initializer[g->values[vi].init], nm, err)))
+                goto done;
+        if (p->vals[vi].kind == V_UNSET || p->vals[vi].kind == V_FUSED) {
+            rc = rm_error_set(err, RM_EFORMAT, "graph output '%s' is never produced", nm);
+            goto done;
+        }
+        p->out_vals[p->n_out++] = vi;
+    }
+    if ((rc = rm_eng_plan_memory(p, err)))
+        goto done;
+    rm_plan_begin(p);
+done:
+    if (rc) {
+        rm_plan_free(p);
+        return rc;
+    }
+    p->err = NULL;
+    *out = p;
+    return 0;
+}
+
+void rm_plan_free(struct rm_plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_prims; i++)
+        dnnl_primitive_destroy(p->prims[i]);
+    for (int i = 0; i < p->n_mems; i++)
+        dnnl_memory_destroy(p->mems[i]);
+    for (int i = 0; i < p->n_bufs; i++)
+        free(p->bufs[i]);
+    if (p->strm)
+        dnnl_stream_destroy(p->strm);
+    if (p->eng)
+        dnnl_engine_destroy(p->eng);
+    free(p->prims);
+    free(p->mems);
+    free(p->refs);
+    free(p->bufs);
+    free(p->scratch);
+    rm_arena_free(&p->hp);
+    free(p->steps);
+    free(p->vals);
+    free(p->node_state);
+    free(p->in_vals);
+    free(p->out_vals);
+    rm_graph_drop(p->g);
+    free(p);
+}
+

@@ -1,0 +1,208 @@
+/* Internals of the engine (src/engine/): the plan and its values and steps, and what
+ * its files share. Not a public header: the plan owns everything declared here.
+ *   buffers.c    memory it owns, oneDNN memory objects, primitives, reorders, steps
+ *   consts.c     initializers and Constant nodes at plan time, graph inputs
+ *   plan.c       rm_plan_init/free: every node to a step, a constant or a fusion
+ *   plan_conv.c  Conv with fused post-ops, Winograd and layout choice
+ *   plan_ops.c   pooling, eltwise, binary, BatchNorm, Concat, copies on oneDNN
+ *   memory.c     buffer sharing between values and the shared scratchpad
+ *   run.c        inputs, runs, reading values and outputs
+ *   kernel_call.c  values as plain tensors for the ops' C kernels */
+#ifndef RM_ENGINE_INT_H
+#define RM_ENGINE_INT_H
+
+#include "rm_arena.h"
+#include "rm_engine.h"
+#include "rm_planners.h"
+#include "rm_shape.h"
+
+#include <dnnl.h>
+#include <dnnl_debug.h>
+#include <stdint.h>
+
+#ifndef RM_F32
+#define RM_F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+#define RM_I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+#endif
+
+enum { V_UNSET = 0, V_CONST, V_INPUT, V_ACT, V_FUSED };
+
+struct val {
+    int kind;
+    int32_t dtype;                 /* RM_F32 or RM_I64 */
+    int rank;
+    int64_t dims[RM_MAX_RANK];
+    int64_t numel;
+    void *buf;                     /* data in layout md (blocked) or plain */
+    size_t bytes;
+    int blocked;                   /* buf is not plain row-major */
+    int has_md;                    /* md/mem valid (f32, numel > 0, rank <= 6) */
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;             /* over buf */
+    void *plain;                   /* == buf when not blocked, else a shadow */
+    dnnl_memory_t plain_mem;
+    dnnl_primitive_t to_plain;
+    uint64_t stamp, plain_stamp;   /* shadow is fresh when equal */
+    int computed;                  /* written since rm_plan_begin (or const/input) */
+    int set_by_user;
+    int clobber_step;              /* >= 0: buffer reused in place by that step */
+    int overwrite_step;            /* >= 0: buffer handed to a value that step writes */
+    int aliased;                   /* buf belongs to another value (in-place sum) */
+};
+
+/* A memory object over a value's buffer (plain 0) or plain shadow (plain 1). */
+struct memref {
+    dnnl_memory_t mem;
+    int val, plain;
+};
+
+struct exec {
+    dnnl_primitive_t prim;
+    int nargs;
+    dnnl_exec_arg_t *args;      /* plan-owned */
+};
+
+struct step {
+    int first_node, last_node;
+    int n_plain, plain_vals[8]; /* shadows refreshed before the step */
+    int n_ex;
+    struct exec ex[4];          /* reorders then the main primitive */
+    int c_node;                 /* >= 0: run this node's C kernel instead */
+    int n_written, written[4];  /* values this step produces */
+};
+
+struct rm_plan {
+    struct rm_graph *g;
+    struct rm_plan_opts opts;
+    struct rm_error *err;       /* current error sink while compiling/running */
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    struct val *vals;           /* parallel to g->values */
+    struct step *steps;
+    int n_steps, cap_steps;
+    int cursor;
+    int *node_state;            /* per node: step index, -1 folded at plan time, -2 pending */
+    int n_in, *in_vals;
+    int n_out, *out_vals;
+    int64_t macs;
+    bool blocked_convs;         /* direct convs forced to nChw16c (choose_conv_layout) */
+    uint64_t stamp;
+    void **bufs;
+    int n_bufs, cap_bufs;
+    struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
+    dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
+    int n_scratch, cap_scratch;
+    size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
+    dnnl_primitive_t *prims;
+    int n_prims, cap_prims;
+    dnnl_memory_t *mems;
+    int n_mems, cap_mems;
+    struct memref *refs;
+    int n_refs, cap_refs;
+};
+
+/* Every dnnl_* call: on failure set err (in scope) and rc, and jump to the function's
+ * cleanup label `done`. */
+#define CHECK(call)                                                                          \
+    do {                                                                                     \
+        dnnl_status_t s_ = (call);                                                           \
+        if (s_ != dnnl_success) {                                                            \
+            rc = rm_error_set(err, RM_EUNSUPPORTED, "oneDNN: %s failed (%s)", #call,         \
+                              dnnl_status2str(s_));                                          \
+            goto done;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+/* ---- buffers.c ---- */
+
+/* Room for one more element in a growing array of *cap elements of es bytes. */
+int rm_eng_grow(void **arr, int *cap, int n, size_t es);
+/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory. */
+void *rm_eng_buf(struct rm_plan *p, size_t bytes);
+/* The same on transparent huge pages, for memory every run streams through (weights,
+ * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
+ * weight costs a TLB miss. Lives as long as the plan; never released early. */
+void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes);
+/* Plain f32 descriptor for rank <= 6 (rank 0 as [1]); 0 or -1. */
+int rm_eng_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims);
+int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+int rm_eng_is(const struct rm_plan *p, int node, enum rm_op op);
+/* Plain layouts by rank (0..6). */
+extern const dnnl_format_tag_t rm_eng_plain_tags[7];
+size_t rm_eng_dtype_bytes(int32_t dt);
+/* Memory object over buf with layout md, owned by the plan. */
+int rm_eng_make_mem(struct rm_plan *p, dnnl_memory_t *out, const dnnl_memory_desc_t *md, void *buf,
+                    struct rm_error *err);
+/* Register m as a view of v's buffer (plain 1: its plain shadow), re-pointed when
+ * buffers are shared after planning. */
+int rm_eng_reg_mem(struct rm_plan *p, dnnl_memory_t m, struct val *v, int plain, struct rm_error *err);
+int rm_eng_make_prim(struct rm_plan *p, dnnl_primitive_t *out, const_dnnl_primitive_desc_t pd,
+                     struct rm_error *err);
+int rm_eng_make_reorder(struct rm_plan *p, dnnl_primitive_t *out, const dnnl_memory_desc_t *from,
+                        const dnnl_memory_desc_t *to, struct rm_error *err);
+/* Give v a buffer in layout md (blocked or plain). */
+int rm_eng_alloc_md(struct rm_plan *p, struct val *v, const dnnl_memory_desc_t *md, struct rm_error *err);
+/* A new step for node (its state set to the step's index); NULL when out of memory. */
+struct step *rm_eng_new_step(struct rm_plan *p, int node);
+/* Append a primitive execution to step s (a scratchpad-using one gets the shared one). */
+int rm_eng_add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args);
+/* Reorder v into a new buffer of layout md as part of step s; *mem is that buffer. */
+int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
+                          dnnl_memory_t *mem, struct rm_error *err);
+
+/* ---- consts.c ---- */
+
+/* Materialize a TensorProto as a plan-time constant in v (what names it in messages). */
+int rm_eng_load_const(struct rm_plan *p, struct val *v, const Onnx__TensorProto *t, const char *what,
+                      struct rm_error *err);
+int rm_eng_load_constant_node(struct rm_plan *p, int node, struct rm_error *err);
+/* Make value vi available at plan time if it is an initializer or a later Constant. */
+int rm_eng_early_const(struct rm_plan *p, int vi, struct rm_error *err);
+/* The given inputs as shapes for inference (*specs malloc'd), after checking them against
+ * the declared types and static dims. */
+int rm_eng_given_specs(const struct rm_graph *g, const struct rm_plan_opts *o, struct rm_input_spec **specs,
+                       size_t *n, struct rm_error *err);
+/* Graph input vi as a plan value: 0, 1 when it became a constant (a given int64), or an
+ * RM_E* code. */
+int rm_eng_setup_input(struct rm_plan *p, int vi, struct rm_error *err);
+
+/* "[1,3,224,224]" into buf. */
+void rm_eng_dims_str(char *buf, size_t n, int rank, const int64_t *dims);
+
+/* ---- plan_conv.c ---- */
+
+/* A oneDNN post-op: an eltwise algorithm, or a sum with another value. */
+struct postop {
+    int sum;
+    dnnl_alg_kind_t alg;
+    float a, b;
+};
+/* Eltwise equivalent of node (constant parameters) appended to po; 0 when none. */
+int rm_eng_eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo);
+/* The single consumer of value vi if it may be fused into its producer, else -1. */
+int rm_eng_sole_consumer(struct rm_plan *p, int vi);
+/* Decide once whether convs run channel-blocked (any Winograd conv) or channels-last. */
+void rm_eng_choose_conv_layout(struct rm_plan *p);
+
+/* ---- plan.c, memory.c ---- */
+
+int rm_eng_op_supported(const struct rm_node *n);
+/* Share buffers between values whose lifetimes do not overlap; one scratchpad. */
+int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err);
+
+/* Value of node input k, or NULL when absent. */
+struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);
+struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
+
+/* ---- kernel_call.c ---- */
+
+/* Run node's C kernel (the op table's) on its values' plain buffers. */
+int rm_eng_kernel(struct rm_plan *p, int node);
+
+#endif
