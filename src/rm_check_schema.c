@@ -26,6 +26,8 @@ struct sc {
     /* problems reported once per domain or op type, with a count */
     struct tally *tallies;
     size_t n_tallies, cap_tallies;
+    int64_t tally_overflow[4]; /* nodes of further keys, past MAX_TALLIES, per kind */
+    const Onnx__FunctionProto **functions; /* model-local functions by (domain, name) */
     int oom;
 };
 
@@ -59,6 +61,10 @@ struct tally {
     int count;
 };
 
+/* Distinct domains/op types tallied one by one; more (a hostile file) are only counted,
+ * so that the linear search below stays bounded. */
+#define MAX_TALLIES 64
+
 static void tally(struct sc *c, enum tally_kind kind, const char *key, const char *label,
                   const char *op, int64_t version, int limit)
 {
@@ -67,6 +73,10 @@ static void tally(struct sc *c, enum tally_kind kind, const char *key, const cha
             c->tallies[i].count++;
             return;
         }
+    if (c->n_tallies >= MAX_TALLIES) {
+        c->tally_overflow[kind]++;
+        return;
+    }
     if (c->n_tallies == c->cap_tallies) {
         size_t cap = c->cap_tallies ? 2 * c->cap_tallies : 8;
         struct tally *t = realloc(c->tallies, cap * sizeof *t);
@@ -121,6 +131,11 @@ static void flush_tallies(struct sc *c)
             break;
         }
     }
+    static const char *const what[4] = {"in further domains that are not imported", "in further custom domains",
+                                        "in further domains with newer opsets", "of further experimental op types"};
+    for (int k = 0; k < 4; k++)
+        if (c->tally_overflow[k])
+            say(c, k != T_NOT_IMPORTED, "%lld more nodes %s", (long long)c->tally_overflow[k], what[k]);
 }
 
 /* ---- small helpers -------------------------------------------------------------- */
@@ -134,6 +149,23 @@ static int cmp_attr(const void *a, const void *b)
 {
     return strcmp((*(const Onnx__AttributeProto *const *)a)->name,
                   (*(const Onnx__AttributeProto *const *)b)->name);
+}
+
+static int cmp_function(const void *a, const void *b)
+{
+    const Onnx__FunctionProto *x = *(const Onnx__FunctionProto *const *)a;
+    const Onnx__FunctionProto *y = *(const Onnx__FunctionProto *const *)b;
+    int r = strcmp(x->domain ? x->domain : "", y->domain ? y->domain : "");
+    return r ? r : strcmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
+/* bsearch: key is {domain, name} */
+static int cmp_function_key(const void *key, const void *b)
+{
+    const char *const *k = key;
+    const Onnx__FunctionProto *y = *(const Onnx__FunctionProto *const *)b;
+    int r = strcmp(k[0], y->domain ? y->domain : "");
+    return r ? r : strcmp(k[1], y->name ? y->name : "");
 }
 
 static const char *str_or(const char *s, const char *dflt)
@@ -729,12 +761,9 @@ static const struct rm_onnx_schema *check_node(struct sc *c, const Onnx__NodePro
     }
     int dom = domain_index(domain);
     if (dom < 0) {
-        int local = 0;
-        for (size_t i = 0; i < c->m->n_functions; i++) {
-            const Onnx__FunctionProto *f = c->m->functions[i];
-            if (f->name && strcmp(f->name, op) == 0 && strcmp(f->domain ? f->domain : "", domain) == 0)
-                local = 1;
-        }
+        const char *key[2] = {domain, op};
+        int local = c->functions && bsearch(key, c->functions, c->m->n_functions, sizeof *c->functions,
+                                            cmp_function_key) != NULL;
         if (!local && !is_known_domain(domain))
             tally(c, T_CUSTOM_DOMAIN, domain, node, op, version, 0);
         *no_schema = !local;
@@ -1278,6 +1307,15 @@ void rm_check_schema(const struct rm_graph *g, void (*report)(void *ctx, int war
     size_t ni = m->n_opset_import;
     c.imp_domain = calloc(ni ? ni : 1, sizeof *c.imp_domain);
     c.imp_version = calloc(ni ? ni : 1, sizeof *c.imp_version);
+    if (m->n_functions) {
+        c.functions = malloc(m->n_functions * sizeof *c.functions);
+        if (!c.functions) {
+            c.oom = 1;
+            goto done;
+        }
+        memcpy(c.functions, m->functions, m->n_functions * sizeof *c.functions);
+        qsort(c.functions, m->n_functions, sizeof *c.functions, cmp_function);
+    }
     schemas = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *schemas);
     no_schema = calloc(g->n_nodes ? g->n_nodes : 1, 1);
     if (!c.imp_domain || !c.imp_version || !schemas || !no_schema) {
@@ -1359,4 +1397,5 @@ done:
     free(c.imp_domain);
     free(c.imp_version);
     free(c.tallies);
+    free(c.functions);
 }

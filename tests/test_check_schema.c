@@ -96,6 +96,45 @@ START_TEST(many_duplicate_attributes)
 }
 END_TEST
 
+/* 100000 nodes, each in its own domain that is not imported: a bounded number of lines
+ * (one per domain up to a cap, then a count), in linear time. */
+START_TEST(many_unimported_domains)
+{
+    struct rm_model *m = rm_test_load_model("se_net");
+    Onnx__GraphProto *gp = m->proto->graph;
+    enum { N = 100000 };
+    Onnx__NodeProto *nodes = malloc(N * sizeof *nodes);
+    Onnx__NodeProto **list = malloc(N * sizeof *list);
+    char *domains = malloc(N * 16);
+    ck_assert(nodes && list && domains);
+    static char *inputs[1] = {"input"};
+    for (size_t i = 0; i < N; i++) {
+        Onnx__NodeProto init = ONNX__NODE_PROTO__INIT;
+        nodes[i] = init;
+        nodes[i].op_type = "Relu";
+        snprintf(domains + 16 * i, 16, "d%zu", i);
+        nodes[i].domain = domains + 16 * i;
+        nodes[i].n_input = 1;
+        nodes[i].input = inputs;
+        list[i] = &nodes[i];
+    }
+    size_t n_saved = gp->n_node;
+    Onnx__NodeProto **saved = gp->node;
+    gp->node = list;
+    gp->n_node = N;
+    struct calls c;
+    int n = check_model(m, &c);
+    gp->node = saved;
+    gp->n_node = n_saved;
+    free(nodes);
+    free(list);
+    free(domains);
+    ck_assert_msg(n > 64 && n < 70 && strstr(c.text, "more nodes in further domains that are not imported"),
+                  "%d: %.300s", n, c.text);
+    rm_model_free(m);
+}
+END_TEST
+
 /* The lookups binary-search the table by (domain, name) and its attributes by name. */
 START_TEST(table_sorted)
 {
@@ -126,6 +165,7 @@ static Suite *suite(void)
     tcase_add_test(t, warning_not_counted);
     tcase_add_test(t, error_counted);
     tcase_add_test(t, many_duplicate_attributes);
+    tcase_add_test(t, many_unimported_domains);
     tcase_add_test(t, table_sorted);
     suite_add_tcase(s, t);
     return s;
