@@ -146,6 +146,18 @@ def _():
         assert ok, msg
 
 
+@case("src/rm_onnx_schemas.[ch] are what tools/gen_onnx_schemas.py writes (not edited by hand)")
+def _():
+    top = os.path.dirname(os.path.abspath(TESTDATA))
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run([sys.executable, os.path.join(top, "tools", "gen_onnx_schemas.py"), d],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        for name in ("rm_onnx_schemas.c", "rm_onnx_schemas.h"):
+            with open(os.path.join(d, name), "rb") as a, open(os.path.join(top, "src", name), "rb") as b:
+                assert a.read() == b.read(), f"src/{name} differs from the generator's output"
+
+
 def verdicts():
     rows = []
     with open(os.path.join(BROKEN, "oracle_verdicts.tsv")) as f:
