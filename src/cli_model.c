@@ -298,11 +298,16 @@ static int run_check(int argc, char **argv)
 
 const struct cli_cmd cli_cmd_check = {
     "check", "MODEL",
-    "Structural validation; exit 1 with one line per finding.\n"
+    "Validation at least as strict as onnx's checker; exit 1 with one line per finding.\n"
     "Checks that every node input is produced by an earlier node, an initializer or a\n"
-    "graph input; names are unique; nodes are topologically sorted;\n"
-    "initializer data sizes match their dims and type; opset and IR version present.",
-    "Prints one line per finding, 'MODEL: FINDING', then a count.\n"
+    "graph input; names are unique; nodes are topologically sorted; tensor data\n"
+    "matches its dims and type; and, against the ONNX operator schemas, that every\n"
+    "op exists in its imported opset with known, well-typed and required attributes,\n"
+    "input/output counts and element types the schema accepts, and that graph inputs\n"
+    "naming an initializer agree with it.",
+    "Prints one line per finding, 'MODEL: FINDING', then a count; warnings\n"
+    "('MODEL: warning: ...': custom domains, opsets newer than the schemas) do not\n"
+    "count.\n"
     "exit status: 0 clean, 1 findings, 2 the file cannot be read as ONNX at all.\n",
     run_check,
 };

@@ -11,6 +11,23 @@ struct checker {
     int count;
 };
 
+/* rm_check_schema's findings: errors counted, warnings passed on with their prefix */
+static void schema_finding(void *ctx, int warning, const char *msg)
+{
+    struct checker *c = ctx;
+    if (!warning)
+        c->count++;
+    if (!c->fn)
+        return;
+    if (!warning) {
+        c->fn(c->ctx, msg);
+        return;
+    }
+    char buf[1100];
+    snprintf(buf, sizeof buf, "warning: %s", msg);
+    c->fn(c->ctx, buf);
+}
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -46,12 +63,11 @@ int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx)
     const Onnx__ModelProto *m = g->model->proto;
     const Onnx__GraphProto *gp = g->proto;
 
-    if (!m->has_ir_version)
+    if (!m->has_ir_version || m->ir_version <= 0)
         finding(&c, "model: ir_version missing");
-    if (m->n_opset_import == 0)
+    if (m->n_opset_import == 0 && !(m->ir_version > 0 && m->ir_version < 3))
         finding(&c, "model: no opset_import (the ONNX opset version is required)");
-    else if (g->opset <= 0)
-        finding(&c, "model: no opset_import for the default ONNX domain");
+    /* a node of a domain that is not imported is reported by rm_check_schema */
 
     size_t nmax = gp->n_initializer + gp->n_input + gp->n_node;
     const char **names = malloc((nmax ? nmax : 1) * sizeof *names);
@@ -144,5 +160,6 @@ int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx)
             finding(&c, "graph output '%s' is not produced by any node", name);
     }
     free(seen);
+    rm_check_schema(g, schema_finding, &c);
     return c.count;
 }
