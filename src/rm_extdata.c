@@ -1,5 +1,6 @@
 #include "rm_extdata.h"
 
+#include "rm_fs.h"
 #include "rm_tensor.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 struct rm_extfile {
     struct rm_extfile *next;
     char *resolved; /* canonical path (malloc'd) */
+    struct rm_file_id id;
     uint8_t *map;   /* private writable mapping (copy-on-write), NULL for an empty file */
     size_t size;
 };
@@ -73,12 +75,15 @@ static const char *location_problem(const char *loc)
     return NULL;
 }
 
-/* Open, check and map the file at dir/loc, reusing an earlier mapping of the same file. */
+/* Check, open and map the file at dir/loc, reusing an earlier mapping of the same file.
+ * The location is resolved (symbolic links included) and kept inside the model's folder
+ * before anything is opened, and only a regular file is opened: a FIFO or a device,
+ * inside the folder or behind a link out of it, is refused without being waited on. */
 static int map_file(struct rm_model *m, const char *tname, const char *loc, struct rm_extfile **out,
                     struct rm_error *err)
 {
     int rc = 0, fd = -1;
-    char full[PATH_MAX], dirreal[PATH_MAX], proc[64], real[PATH_MAX];
+    char full[PATH_MAX], dirreal[PATH_MAX], real[PATH_MAX];
     struct rm_extfile *f = NULL;
     const char *why = location_problem(loc);
     if (why)
@@ -87,42 +92,33 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
                             m->path, tname, loc, why);
     if (snprintf(full, sizeof full, "%s/%s", m->dir, loc) >= (int)sizeof full)
         return rm_error_set(err, RM_EFORMAT, "%s: tensor '%s': external data location too long", m->path, tname);
-    fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!realpath(full, real))
         return rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot open external data '%s': %s", m->path,
                             tname, full, strerror(errno));
-    /* resolve what was actually opened (symlinks included) and keep it inside the folder */
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, real, sizeof real - 1);
-    if (n < 0 || !realpath(m->dir, dirreal)) {
-        rc = rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot resolve '%s'", m->path, tname, full);
-        goto done;
-    }
-    real[n] = '\0';
+    if (!realpath(m->dir, dirreal))
+        return rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot resolve the model's folder '%s': %s", m->path,
+                            tname, m->dir, strerror(errno));
     size_t dl = strlen(dirreal);
-    if (strncmp(real, dirreal, dl) != 0 || (dl > 1 && real[dl] != '/')) {
-        rc = rm_error_set(err, RM_EUNSUPPORTED,
-                          "%s: tensor '%s': external data '%s' resolves to '%s', outside the model's folder",
-                          m->path, tname, loc, real);
-        goto done;
-    }
+    if (strncmp(real, dirreal, dl) != 0 || (dl > 1 && real[dl] != '/'))
+        return rm_error_set(err, RM_EUNSUPPORTED,
+                            "%s: tensor '%s': external data '%s' resolves to '%s', outside the model's folder",
+                            m->path, tname, loc, real);
+    struct stat st;
+    if (rm_fs_open_input(real, &fd, &st, err))
+        return rm_error_prefix(err, "%s: tensor '%s': external data '%s'", m->path, tname, loc);
+    struct rm_file_id id = rm_file_id_of(&st);
     for (f = m->ext; f; f = f->next)
-        if (strcmp(f->resolved, real) == 0) {
+        if (rm_file_id_eq(&f->id, &id)) {
             *out = f;
             goto done;
         }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = rm_error_set(err, RM_EFORMAT, "%s: tensor '%s': external data '%s' is not a regular file",
-                          m->path, tname, full);
-        goto done;
-    }
     f = calloc(1, sizeof *f);
     if (!f || !(f->resolved = strdup(real))) {
         free(f);
         rc = rm_error_set(err, RM_ENOMEM, "%s: out of memory", m->path);
         goto done;
     }
+    f->id = id;
     f->size = (size_t)st.st_size;
     if (f->size) {
         void *p = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);

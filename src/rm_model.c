@@ -1,6 +1,7 @@
 #include "rm_model.h"
 
 #include "rm_extdata.h"
+#include "rm_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -244,20 +245,10 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     struct rm_model *m = NULL;
     *out = NULL;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
-        goto done;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    rc = rm_fs_open_input(path, &fd, &st, err); /* a FIFO or device is refused, never waited on */
+    if (rc)
         goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = rm_error_set(err, RM_EIO, "%s: not a regular file", path);
-        goto done;
-    }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
         rc = rm_error_set(err, RM_ENOMEM, "%s: file too large", path);
         goto done;
