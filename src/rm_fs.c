@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,5 +54,145 @@ int rm_fs_open_input(const char *path, int *fd, struct stat *st, struct rm_error
     if (flags >= 0)
         fcntl(f, F_SETFL, flags & ~O_NONBLOCK);
     *fd = f;
+    return 0;
+}
+
+/* ---- output checks ------------------------------------------------------------ */
+
+/* Split path into folder and final component. Returns 0, or -1 when there is no final
+ * component (empty, trailing '/', "." or ".."). */
+static int split_path(const char *path, char *dir, size_t dn, char *name, size_t nn)
+{
+    size_t len = strlen(path);
+    if (len == 0 || path[len - 1] == '/')
+        return -1;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!strcmp(base, ".") || !strcmp(base, ".."))
+        return -1;
+    if (!slash)
+        snprintf(dir, dn, ".");
+    else if (slash == path)
+        snprintf(dir, dn, "/");
+    else
+        snprintf(dir, dn, "%.*s", (int)(slash - path), path);
+    snprintf(name, nn, "%s", base);
+    return 0;
+}
+
+/* The folder must exist, be a folder and let us create files. */
+static int check_folder(const char *path, const char *dir, struct stat *st, struct rm_error *err)
+{
+    if (stat(dir, st) != 0) {
+        if (errno == ENOENT)
+            return rm_error_set(err, RM_EIO, "%s: the folder '%s' does not exist (create it first: mkdir -p %s)",
+                                path, dir, dir);
+        if (errno == ENOTDIR)
+            return rm_error_set(err, RM_EIO, "%s: '%s' is not a folder", path, dir);
+        return rm_error_set(err, RM_EIO, "%s: cannot reach the folder '%s': %s", path, dir, strerror(errno));
+    }
+    if (!S_ISDIR(st->st_mode))
+        return rm_error_set(err, RM_EIO, "%s: '%s' is not a folder", path, dir);
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
+        return rm_error_set(err, RM_EIO, "%s: cannot create a file in the folder '%s': %s", path, dir,
+                            strerror(errno));
+    return 0;
+}
+
+int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (strlen(path) >= sizeof t->path)
+        return rm_error_set(err, RM_EIO, "%.200s...: path too long", path);
+    snprintf(t->path, sizeof t->path, "%s", path);
+    if (!path[0])
+        return rm_error_set(err, RM_EIO, "empty output file name");
+    const char *slash = strrchr(path, '/');
+    if (strlen(slash ? slash + 1 : path) > NAME_MAX)
+        return rm_error_set(err, RM_EIO, "%s: file name too long (%zu bytes, at most %d)", path,
+                            strlen(slash ? slash + 1 : path), NAME_MAX);
+    if (split_path(path, t->dir, sizeof t->dir, t->name, sizeof t->name))
+        return rm_error_set(err, RM_EIO, "%s: names a folder, not a file; give a file name", path);
+    struct stat st;
+    int rc = check_folder(path, t->dir, &st, err);
+    if (rc)
+        return rc;
+    t->dir_id = rm_file_id_of(&st);
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return rm_error_set(err, RM_EIO, "%s: cannot check: %s", path, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return rm_error_set(err, RM_EIO, "%s: is a directory; give a file name", path);
+    if (S_ISLNK(st.st_mode)) {
+        if (stat(path, &st) != 0)
+            return rm_error_set(err, RM_EIO, "%s: is a symbolic link to a missing file; remodel writes only "
+                                "regular files", path);
+        if (!S_ISREG(st.st_mode))
+            return rm_error_set(err, RM_EIO, "%s: is a symbolic link to %s, not to a regular file; remodel "
+                                "writes only regular files", path, rm_fs_kind(st.st_mode));
+    } else if (!S_ISREG(st.st_mode)) {
+        return rm_error_set(err, RM_EIO, "%s: is %s, not a regular file; remodel writes only regular files",
+                            path, rm_fs_kind(st.st_mode));
+    }
+    t->exists = 1;
+    t->id = rm_file_id_of(&st);
+    return 0;
+}
+
+/* ---- atomic writes ------------------------------------------------------------- */
+
+int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
+{
+    *fd = -1;
+    struct rm_fs_target t;
+    int rc = rm_fs_target_check(path, &t, err);
+    if (rc)
+        return rc;
+    int n = snprintf(tmp, tmp_size, "%s/.%s.tmp-XXXXXX", t.dir, t.name);
+    if (n < 0 || (size_t)n >= tmp_size)
+        return rm_error_set(err, RM_EIO, "%s: path too long", path);
+    *fd = mkostemp(tmp, O_CLOEXEC);
+    if (*fd < 0)
+        return rm_error_set(err, RM_EIO, "%s: cannot create a file in its folder: %s", path,
+                            strerror(errno));
+    return 0;
+}
+
+int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)
+{
+    int rc = 0;
+    if (!ok) {
+        close(fd);
+        unlink(tmp);
+        return err ? err->code : RM_EIO;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return rc;
+    }
+    if (close(fd) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    char dir[PATH_MAX], name[NAME_MAX + 1];
+    if (split_path(path, dir, sizeof dir, name, sizeof name) == 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
     return 0;
 }

@@ -1,6 +1,8 @@
 /* Every file remodel reads or writes goes through here. Inputs are opened without
  * blocking and refused unless they are regular files (a FIFO or device never hangs a
- * command). Nothing here prints. */
+ * command). Outputs are checked before anything is written (the folder exists and is
+ * writable, the target is absent or a regular file) and written atomically: a temporary
+ * file in the target folder, fsync, rename, fsync of the folder. Nothing here prints. */
 #ifndef RM_FS_H
 #define RM_FS_H
 
@@ -35,5 +37,33 @@ const char *rm_fs_kind(mode_t mode);
  * fstat shows a regular file). On success *fd is open (O_CLOEXEC) and *st describes it.
  * Returns 0 or RM_EIO ("PATH: cannot open: ..." / "PATH: not a regular file (a FIFO)"). */
 int rm_fs_open_input(const char *path, int *fd, struct stat *st, struct rm_error *err);
+
+/* An output path as checked by rm_fs_target_check. */
+struct rm_fs_target {
+    char path[PATH_MAX];     /* as given */
+    char dir[PATH_MAX];      /* its folder as given ("." for a bare name) */
+    char name[NAME_MAX + 1]; /* the final component */
+    struct rm_file_id dir_id;
+    int exists;              /* a regular file, or a symbolic link to one, is there */
+    struct rm_file_id id;    /* that file's identity (links followed) when it exists */
+};
+
+/* Check that path can be written as an output file: its folder exists, is a folder and
+ * is writable; the final component is absent, a regular file, or a symbolic link to a
+ * regular file (which the write replaces; the file it points to is left alone). Folders,
+ * FIFOs, devices, sockets and links to anything else are refused. Fills *t.
+ * Returns 0 or RM_EIO with a one-line message naming the path (and the folder). */
+int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err);
+
+/* Start an atomic write of path: check it (rm_fs_target_check), then create a temporary
+ * file in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
+ * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */
+int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
+
+/* Finish an atomic write started by rm_atomic_open: fsync, set permissions as a plain
+ * create would, rename over path, fsync the folder. If ok is 0 (the caller failed) or
+ * anything fails, the temporary file is removed. Closes fd. Returns 0, RM_EIO, or
+ * err->code when !ok. */
+int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
 
 #endif

@@ -373,69 +373,6 @@ static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
     b->len += n;
 }
 
-int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
-{
-    *fd = -1;
-    char *copy = strdup(path);
-    char *copy2 = strdup(path);
-    if (!copy || !copy2) {
-        free(copy);
-        free(copy2);
-        return rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
-    }
-    int n = snprintf(tmp, tmp_size, "%s/.%s.tmp-XXXXXX", dirname(copy), basename(copy2));
-    free(copy);
-    free(copy2);
-    if (n < 0 || (size_t)n >= tmp_size)
-        return rm_error_set(err, RM_EIO, "%s: path too long", path);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return rm_error_set(err, RM_EIO, "%s: is a directory", path);
-    *fd = mkostemp(tmp, O_CLOEXEC);
-    if (*fd < 0)
-        return rm_error_set(err, RM_EIO, "%s: cannot create a file in its folder: %s", path,
-                            strerror(errno));
-    return 0;
-}
-
-int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)
-{
-    int rc = 0;
-    if (!ok) {
-        close(fd);
-        unlink(tmp);
-        return err ? err->code : RM_EIO;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    if (close(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    char *copy = strdup(path);
-    if (copy) {
-        int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(copy);
-    }
-    return 0;
-}
-
 int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err)
 {
     if (rm_model_packed_size(m) > RM_PROTOBUF_LIMIT)

@@ -9,6 +9,7 @@
 #include "onnx.pb-c.h"
 #include "rm_arena.h"
 #include "rm_error.h"
+#include "rm_fs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -73,14 +74,5 @@ int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *e
  * name is used in messages. Returns 0 or RM_EFORMAT. */
 int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
                   const char *name, uint64_t *mem_estimate, struct rm_error *err);
-
-/* Open a temporary file next to path for an atomic write. On success *fd is open
- * for writing and tmp (PATH_MAX bytes) holds its name. Returns 0 or RM_EIO. */
-int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
-
-/* Finish an atomic write started by rm_atomic_open: fsync, set permissions as a
- * plain create would, rename over path, fsync the folder. If ok is 0 (the caller
- * failed) or anything fails, the temporary file is removed. Closes fd. */
-int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
 
 #endif

@@ -98,5 +98,74 @@ def _():
                             timeout=20), "fifo.onnx", "not a regular file")
 
 
+# ---- outputs onto special files: refused, the special file left as it was -------------
+
+def special_targets(d):
+    """Paths in d that are not regular files, with a description and a check that each is
+    still what it was: a FIFO, a character device (a copy of /dev/null, where mknod is
+    allowed), a link to /proc/self/fd/1, a dangling link, a folder."""
+    out = []
+    fifo = os.path.join(d, "fifo.out")
+    os.mkfifo(fifo)
+    out.append((fifo, "FIFO", lambda p=fifo: stat.S_ISFIFO(os.lstat(p).st_mode)))
+    dev = os.path.join(d, "null.out")
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        out.append((dev, "character device", lambda p=dev: stat.S_ISCHR(os.lstat(p).st_mode)))
+    except OSError:
+        print("     (mknod not permitted here: the character-device case is skipped)")
+    link = os.path.join(d, "stdout.out")
+    os.symlink("/proc/self/fd/1", link)
+    out.append((link, "symbolic link", lambda p=link: os.readlink(p) == "/proc/self/fd/1"))
+    dangling = os.path.join(d, "dangling.out")
+    os.symlink(os.path.join(d, "nowhere", "x"), dangling)
+    out.append((dangling, "missing file", lambda p=dangling: os.path.islink(p)))
+    sub = os.path.join(d, "folder.out")
+    os.makedirs(sub)
+    out.append((sub, "directory", lambda p=sub: os.path.isdir(p) and not os.listdir(p)))
+    return out
+
+
+@case("-o, --external-data, --report and run -o onto a FIFO, a device or a link to one: exit 2, left as it was")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("tiny_resnet")
+        for target, what, intact in special_targets(d):
+            name = os.path.basename(target)
+            for args in (["save", src, "-o", target],
+                         ["prune", src, "layer1.0.conv1", "--ratio", "0.5", "-o", target],
+                         ["fold-bn", src, "-o", target, "--no-verify"],
+                         ["save", src, "-o", os.path.join(d, "ok.onnx"), "--external-data", name],
+                         ["diff", src, src, "--report", target]):
+                rc, out, err = run(*args, timeout=30)
+                one_error_line(rc, out, err, name, what)
+                assert intact(), f"{' '.join(args)}: {target} was replaced"
+                assert not os.path.exists(os.path.join(d, "ok.onnx")), f"{' '.join(args)}: wrote the model"
+        # run -o DIR writes DIR/output_0.pb: a FIFO there stays a FIFO
+        outdir = os.path.join(d, "outdir")
+        os.makedirs(outdir)
+        os.mkfifo(os.path.join(outdir, "output_0.pb"))
+        one_error_line(*run("run", src, "-o", outdir, timeout=30), "output_0.pb", "FIFO")
+        assert stat.S_ISFIFO(os.lstat(os.path.join(outdir, "output_0.pb")).st_mode)
+        # only what remodel made is left: no temporary files
+        leftovers = [n for n in os.listdir(d) if n.startswith(".")] + \
+                    [n for n in os.listdir(outdir) if n.startswith(".")]
+        assert not leftovers, leftovers
+
+
+@case("-o onto a link to a regular file replaces the link; the file it points to is untouched")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        real = os.path.join(d, "real.onnx")
+        shutil.copy(model("se_net"), real)
+        before = read(real)
+        link = os.path.join(d, "link.onnx")
+        os.symlink("real.onnx", link)
+        rc, _, err = run("save", model("tiny_resnet"), "-o", link)
+        assert rc == 0, err
+        assert not os.path.islink(link) and read(link) == read(model("tiny_resnet"))
+        assert read(real) == before
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
