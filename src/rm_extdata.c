@@ -19,6 +19,7 @@
 struct rm_extfile {
     struct rm_extfile *next;
     char *resolved; /* canonical path (malloc'd) */
+    char *shown;    /* path as the model names it, folder/location (malloc'd), for messages */
     struct rm_file_id id;
     uint8_t *map;   /* private writable mapping (copy-on-write), NULL for an empty file */
     size_t size;
@@ -32,6 +33,7 @@ void rm_extdata_release(struct rm_model *m)
         if (f->map)
             munmap(f->map, f->size);
         free(f->resolved);
+        free(f->shown);
         free(f);
         f = next;
     }
@@ -113,7 +115,9 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
             goto done;
         }
     f = calloc(1, sizeof *f);
-    if (!f || !(f->resolved = strdup(real))) {
+    if (!f || !(f->resolved = strdup(real)) || !(f->shown = strdup(full))) {
+        if (f)
+            free(f->resolved);
         free(f);
         rc = rm_error_set(err, RM_ENOMEM, "%s: out of memory", m->path);
         goto done;
@@ -124,6 +128,7 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
         void *p = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             free(f->resolved);
+            free(f->shown);
             free(f);
             rc = rm_error_set(err, RM_EIO, "%s: cannot map external data '%s': %s", m->path, full,
                               strerror(errno));
@@ -210,6 +215,23 @@ int rm_extdata_resolve(struct rm_model *m, struct rm_error *err)
     return 0;
 }
 
+int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
+                          int allow_model, struct rm_error *err)
+{
+    if (!t->exists)
+        return 0;
+    if (m->path && !allow_model && rm_file_id_eq(&t->id, &m->file_id))
+        return rm_error_set(err, RM_EUSAGE, "%s: %s would overwrite the model being read (%s); choose another name",
+                            t->path, opt, m->path);
+    for (const struct rm_extfile *f = m->ext; f; f = f->next)
+        if (rm_file_id_eq(&t->id, &f->id))
+            return rm_error_set(err, RM_EUSAGE,
+                                "%s: %s would overwrite the weights of the model being read (%s reads them from "
+                                "'%s'); choose another name",
+                                t->path, opt, m->path ? m->path : "model", f->shown);
+    return 0;
+}
+
 /* ---- save with external data ------------------------------------------------ */
 
 /* What a tensor looked like before it was pointed at the external file. */
@@ -258,23 +280,32 @@ int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_
                             "--external-data '%s': give a plain file name; it is written beside the output",
                             name);
     uint64_t threshold = opts->external_threshold ? opts->external_threshold : 1024;
-    char *copy = strdup(path);
-    if (!copy)
-        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    struct rm_fs_target to, td;
+    int rc = rm_fs_target_check(path, &to, err);
+    if (rc)
+        return rc;
     char data_path[PATH_MAX];
-    int n = snprintf(data_path, sizeof data_path, "%s/%s", dirname(copy), name);
-    free(copy);
+    int n = snprintf(data_path, sizeof data_path, "%s/%s", to.dir, name);
     if (n < 0 || n >= (int)sizeof data_path)
         return rm_error_set(err, RM_EUSAGE, "%s: path too long", name);
-    if (!strcmp(data_path, path) || (m->path && !strcmp(data_path, m->path)))
-        return rm_error_set(err, RM_EUSAGE, "--external-data '%s' would overwrite a model file", name);
+    if ((rc = rm_fs_target_check(data_path, &td, err)))
+        return rc;
+    if (rm_fs_same_target(&td, &to))
+        return rm_error_set(err, RM_EUSAGE,
+                            "%s: --external-data names the output file itself (-o %s); choose another name",
+                            data_path, path);
+    /* the output may replace the model's own file, never the data it reads (its file on
+     * disk would point at the new bytes); the data file may replace neither */
+    if ((rc = rm_model_guard_output(m, &to, "-o", 1, err)) ||
+        (rc = rm_model_guard_output(m, &td, "--external-data", 0, err)))
+        return rc;
 
     Onnx__GraphProto *g = m->proto->graph;
     struct saved_tensor *saved = calloc(g->n_initializer ? g->n_initializer : 1, sizeof *saved);
     if (!saved)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     char dtmp[PATH_MAX], mtmp[PATH_MAX];
-    int dfd = -1, mfd = -1, rc = 0, ok = 0;
+    int dfd = -1, mfd = -1, ok = 0;
     size_t ns = 0;
     rc = rm_atomic_open(data_path, dtmp, sizeof dtmp, &dfd, err);
     if (rc)

@@ -20,6 +20,14 @@ int rm_extdata_resolve(struct rm_model *m, struct rm_error *err);
 /* Unmap everything rm_extdata_resolve mapped. Safe to call twice. */
 void rm_extdata_release(struct rm_model *m);
 
+/* Refuse to write the file t (named by the option opt in messages: "-o",
+ * "--external-data", "--report") when m is read from it: one of m's external data files
+ * always (m's file on disk would then point at other bytes), m's own file unless
+ * allow_model (an edited model may replace the file it came from, which is read whole).
+ * Files are compared by identity, not by name. Returns 0 or RM_EUSAGE. */
+int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
+                          int allow_model, struct rm_error *err);
+
 /* Bytes the inline serialization of m would take. */
 uint64_t rm_model_packed_size(const struct rm_model *m);
 

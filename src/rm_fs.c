@@ -141,6 +141,13 @@ int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error
     return 0;
 }
 
+int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b)
+{
+    if (rm_file_id_eq(&a->dir_id, &b->dir_id) && !strcmp(a->name, b->name))
+        return 1;
+    return a->exists && b->exists && rm_file_id_eq(&a->id, &b->id);
+}
+
 /* ---- atomic writes ------------------------------------------------------------- */
 
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)

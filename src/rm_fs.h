@@ -55,6 +55,10 @@ struct rm_fs_target {
  * Returns 0 or RM_EIO with a one-line message naming the path (and the folder). */
 int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err);
 
+/* Would writing a and b write one file: the same folder and name, or two names of one
+ * existing file? */
+int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b);
+
 /* Start an atomic write of path: check it (rm_fs_target_check), then create a temporary
  * file in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
  * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */

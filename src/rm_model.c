@@ -260,6 +260,7 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
         goto done;
     }
     rm_arena_init(&m->arena, 0);
+    m->file_id = rm_file_id_of(&st);
     m->path = strdup(path);
     m->dir = dir_of(path);
     if (!m->path || !m->dir) {
@@ -379,9 +380,15 @@ int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *e
         return rm_error_set(err, RM_EUSAGE,
                             "%s: the model is over protobuf's 2 GB limit; save it with --external-data FILE",
                             path);
+    struct rm_fs_target t;
+    int rc = rm_fs_target_check(path, &t, err);
+    if (rc == 0)
+        rc = rm_model_guard_output(m, &t, "-o", 1, err);
+    if (rc)
+        return rc;
     char tmp[PATH_MAX];
     int fd;
-    int rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
+    rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
     if (rc)
         return rc;
     rc = rm_write_stream(fd, path, &m->proto->base, NULL, 0, err);

@@ -167,5 +167,44 @@ def _():
         assert read(real) == before
 
 
+# ---- outputs naming a file a loaded model reads from -----------------------------------
+
+def weights(path):
+    """name -> numpy array of every initializer, read by the onnx package."""
+    import onnx
+    from onnx import numpy_helper
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+
+
+def same_weights(a, b):
+    assert a.keys() == b.keys()
+    bad = [k for k in a if a[k].shape != b[k].shape or not (a[k] == b[k]).all()]
+    assert not bad, f"{len(bad)} of {len(a)} weights differ: {bad[:3]}"
+
+
+@case("never rewrite the external data a loaded model reads: save/prune --external-data onto it exit 2")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        external_copy(model("tiny_resnet"), a, "w.bin")
+        data, ref = read(os.path.join(d, "w.bin")), weights(model("tiny_resnet"))
+        same_weights(weights(a), ref)
+        for args in (["save", "a.onnx", "-o", "b.onnx", "--external-data", "w.bin"],
+                     ["prune", "a.onnx", "layer1.0.conv1", "--ratio", "0.5", "-o", "a.onnx", "--external-data", "w.bin"],
+                     ["fold-bn", "a.onnx", "-o", "c.onnx", "--external-data", "w.bin"],
+                     ["save", "a.onnx", "-o", "w.bin"]):
+            one_error_line(*run(*args, cwd=d), "w.bin", "a.onnx", "choose another name")
+            assert read(os.path.join(d, "w.bin")) == data, f"{' '.join(args)}: w.bin rewritten"
+            same_weights(weights(a), ref)
+            assert sorted(os.listdir(d)) == ["a.onnx", "w.bin"], os.listdir(d)
+        # what is allowed: a new data file, and replacing the model file itself inline
+        rc, _, err = run("save", "a.onnx", "-o", "b.onnx", "--external-data", "w2.bin", cwd=d)
+        assert rc == 0, err
+        same_weights(weights(os.path.join(d, "b.onnx")), ref)
+        rc, _, err = run("save", "a.onnx", "-o", "a.onnx", cwd=d)
+        assert rc == 0, err
+        same_weights(weights(a), ref)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
