@@ -6,6 +6,7 @@
 #define RM_CLI_H
 
 #include "rm_error.h"
+#include "rm_fs.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +42,28 @@ extern const struct cli_cmd cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
 struct rm_model;
 int cli_finish_edit(const char *orig_path, struct rm_model *edited, const char *out, bool do_verify,
                     uint64_t seed, const char *external_data);
+
+/* The files one command writes (cli_out.c), checked before any work starts. */
+#define CLI_MAX_OUTPUTS 4
+struct cli_output {
+    const char *opt;        /* the option naming it, for messages: "-o", "--report" */
+    struct rm_fs_target t;
+    bool may_replace_model; /* an edited model may replace the file it was read from */
+};
+struct cli_outputs {
+    int n;
+    struct cli_output o[CLI_MAX_OUTPUTS];
+};
+
+/* Check path, named by opt, as one more output of os: it can be written (its folder
+ * exists and is writable, it is absent or a regular file) and is not a file an earlier
+ * entry names. Prints the error and returns CLI_BAD otherwise. */
+int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model);
+
+/* Refuse (print, CLI_BAD) when an output of os is a file m is read from: its external
+ * data always, its model file unless the entry may replace it. */
+struct rm_model;
+int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m);
 
 /* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */
 int cli_fail(const struct rm_error *err);

@@ -230,6 +230,13 @@ static int run_diff(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    /* the report may not replace either model or a file they read their weights from */
+    struct cli_outputs outs = {0};
+    if (report && (cli_output_add(&outs, "--report", report, false) || cli_outputs_guard(&outs, a.m) ||
+                   cli_outputs_guard(&outs, b.m))) {
+        rc = CLI_BAD;
+        goto done;
+    }
     o.seed = (uint64_t)seed;
     o.threads = (int)threads;
     o.n_inputs = n_inputs;

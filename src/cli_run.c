@@ -66,6 +66,28 @@ static void shape_text(const struct rm_host_tensor *t, char *buf, size_t n)
         snprintf(buf + off, n - off, "]");
 }
 
+/* -o DIR: DIR can take files, and none of the DIR/output_<k>.pb to be written is a file
+ * m is read from. Prints and returns CLI_BAD otherwise. */
+static int check_outdir(const char *outdir, const struct rm_graph *g, const struct rm_model *m)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    int exists;
+    if (rm_fs_dir_check(outdir, &exists, &err))
+        return cli_fail(&err);
+    for (size_t k = 0; exists && k < g->proto->n_output; k++) {
+        char file[PATH_MAX];
+        struct cli_outputs outs = {0};
+        if (snprintf(file, sizeof file, "%s/output_%zu.pb", outdir, k) >= (int)sizeof file) {
+            fprintf(stderr, "remodel: %s: path too long\n", outdir);
+            return CLI_BAD;
+        }
+        if (cli_output_add(&outs, "-o", file, false) || cli_outputs_guard(&outs, m))
+            return CLI_BAD;
+    }
+    return CLI_OK;
+}
+
 static int run_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
@@ -139,6 +161,8 @@ static int run_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    if (outdir && (rc = check_outdir(outdir, &g, m)))
+        goto done;
     /* read every -i first: int64 tensors are fixed at plan time, float ones give
      * the dims of dynamic input dimensions */
     for (int k = 0; k < n_inputs; k++) {

@@ -141,6 +141,37 @@ int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error
     return 0;
 }
 
+int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err)
+{
+    struct stat st;
+    *exists = 0;
+    if (!dir[0])
+        return rm_error_set(err, RM_EIO, "empty output folder name");
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return rm_error_set(err, RM_EIO, "%s: is %s, not a folder", dir, rm_fs_kind(st.st_mode));
+        if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
+            return rm_error_set(err, RM_EIO, "%s: cannot create a file in the folder '%s': %s", dir, dir,
+                                strerror(errno));
+        *exists = 1;
+        return 0;
+    }
+    if (errno != ENOENT)
+        return rm_error_set(err, RM_EIO, "%s: cannot check: %s", dir, strerror(errno));
+    if (lstat(dir, &st) == 0) /* a dangling symbolic link */
+        return rm_error_set(err, RM_EIO, "%s: is a symbolic link to a missing folder", dir);
+    char copy[PATH_MAX], parent[PATH_MAX], name[NAME_MAX + 1];
+    size_t len = strlen(dir);
+    if (len >= sizeof copy)
+        return rm_error_set(err, RM_EIO, "%.200s...: path too long", dir);
+    memcpy(copy, dir, len + 1);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    if (split_path(copy, parent, sizeof parent, name, sizeof name))
+        return rm_error_set(err, RM_EIO, "%s: cannot create this folder", dir);
+    return check_folder(dir, parent, &st, err);
+}
+
 int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b)
 {
     if (rm_file_id_eq(&a->dir_id, &b->dir_id) && !strcmp(a->name, b->name))

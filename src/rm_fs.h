@@ -55,6 +55,11 @@ struct rm_fs_target {
  * Returns 0 or RM_EIO with a one-line message naming the path (and the folder). */
 int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err);
 
+/* Check that dir can receive output files: it is a folder (or a link to one) and is
+ * writable, or it does not exist and its parent folder can take it. *exists says which.
+ * Returns 0 or RM_EIO. */
+int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err);
+
 /* Would writing a and b write one file: the same folder and name, or two names of one
  * existing file? */
 int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b);

@@ -206,5 +206,45 @@ def _():
         same_weights(weights(a), ref)
 
 
+@case("outputs are compared with the files being read by identity, not by spelling (-o, --external-data, --report, run -o)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        shutil.copy(model("tiny_resnet"), a)
+        e = os.path.join(d, "e.onnx")
+        external_copy(model("tiny_resnet"), e, "output_0.pb")  # weights in a file run -o would write
+        os.link(os.path.join(d, "output_0.pb"), os.path.join(d, "hard.bin"))
+        os.symlink(d, os.path.join(d, "here"))
+        originals = {n: read(os.path.join(d, n)) for n in ("a.onnx", "e.onnx", "output_0.pb")}
+
+        def intact():
+            for n, b in originals.items():
+                assert read(os.path.join(d, n)) == b, f"{n} changed"
+            assert sorted(os.listdir(d)) == ["a.onnx", "e.onnx", "hard.bin", "here", "output_0.pb"], os.listdir(d)
+
+        # the input model by another spelling, as external data or a report
+        one_error_line(*run("save", "a.onnx", "-o", "c.onnx", "--external-data", "a.onnx", cwd=d),
+                       "a.onnx", "model being read")
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "./a.onnx", cwd=d), "a.onnx", "--report")
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "here/e.onnx", cwd=d), "e.onnx", "--report")
+        # external data by another name (a hard link) or through a linked folder
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "hard.bin", cwd=d), "hard.bin", "e.onnx")
+        one_error_line(*run("save", "e.onnx", "-o", "c.onnx", "--external-data", "hard.bin", cwd=d),
+                       "hard.bin", "e.onnx")
+        one_error_line(*run("save", "e.onnx", "-o", "here/output_0.pb", cwd=d), "output_0.pb", "e.onnx")
+        # run -o DIR: output_0.pb is the model itself, or the data it reads
+        one_error_line(*run("run", "e.onnx", "-o", ".", cwd=d), "output_0.pb", "e.onnx")
+        sub = os.path.join(d, "s")
+        os.makedirs(sub)
+        shutil.copy(a, os.path.join(sub, "output_0.pb"))
+        one_error_line(*run("run", "s/output_0.pb", "-o", "here/s", cwd=d), "output_0.pb", "model being read")
+        assert read(os.path.join(sub, "output_0.pb")) == originals["a.onnx"]
+        shutil.rmtree(sub)
+        # the data file named like the output
+        one_error_line(*run("save", "a.onnx", "-o", "b.onnx", "--external-data", "b.onnx", cwd=d),
+                       "b.onnx", "output file itself")
+        intact()
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -1,0 +1,39 @@
+/* Output paths of a command, checked before any work: each must be writable (rm_fs.h),
+ * no two may name one file, and none may be a file a loaded model is read from. */
+#include "cli.h"
+#include "rm_extdata.h"
+
+#include <string.h>
+
+int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    if (os->n == CLI_MAX_OUTPUTS) {
+        fprintf(stderr, "remodel: too many outputs\n");
+        return CLI_BAD;
+    }
+    struct cli_output *o = &os->o[os->n];
+    if (rm_fs_target_check(path, &o->t, &err))
+        return cli_fail(&err);
+    for (int i = 0; i < os->n; i++)
+        if (rm_fs_same_target(&o->t, &os->o[i].t)) {
+            fprintf(stderr, "remodel: %s: %s names the same file as %s %s; choose another name\n", path, opt,
+                    os->o[i].opt, os->o[i].t.path);
+            return CLI_BAD;
+        }
+    o->opt = opt;
+    o->may_replace_model = may_replace_model;
+    os->n++;
+    return CLI_OK;
+}
+
+int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    for (int i = 0; i < os->n; i++)
+        if (rm_model_guard_output(m, &os->o[i].t, os->o[i].opt, os->o[i].may_replace_model, &err))
+            return cli_fail(&err);
+    return CLI_OK;
+}
