@@ -60,6 +60,10 @@ struct cli_outputs {
  * entry names. Prints the error and returns CLI_BAD otherwise. */
 int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model);
 
+/* The outputs of save and the edit commands: -o OUT (which may replace the model read)
+ * and, when external_data is not NULL, the data file beside it. */
+int cli_model_outputs(struct cli_outputs *os, const char *out, const char *external_data);
+
 /* Refuse (print, CLI_BAD) when an output of os is a file m is read from: its external
  * data always, its model file unless the entry may replace it. */
 struct rm_model;

@@ -220,6 +220,9 @@ static int run_diff(int argc, char **argv)
     memset(&b, 0, sizeof b);
     memset(&r, 0, sizeof r);
     memset(values, 0, sizeof values);
+    struct cli_outputs outs = {0};
+    if (report && cli_output_add(&outs, "--report", report, false))
+        return CLI_BAD;
     for (; n_read < n_inputs; n_read++)
         if (rm_tensor_file_read(strchr(inputs[n_read], '=') + 1, &values[n_read], NULL, 0, &err)) {
             rc = cli_fail(&err);
@@ -231,9 +234,7 @@ static int run_diff(int argc, char **argv)
         goto done;
     }
     /* the report may not replace either model or a file they read their weights from */
-    struct cli_outputs outs = {0};
-    if (report && (cli_output_add(&outs, "--report", report, false) || cli_outputs_guard(&outs, a.m) ||
-                   cli_outputs_guard(&outs, b.m))) {
+    if (report && (cli_outputs_guard(&outs, a.m) || cli_outputs_guard(&outs, b.m))) {
         rc = CLI_BAD;
         goto done;
     }

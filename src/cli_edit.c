@@ -94,6 +94,27 @@ static int edit_common_opt(const struct cli_cmd *cmd, int c, struct edit_common 
     }
 }
 
+/* Check the outputs (before any work: the folder exists, nothing there that cannot be
+ * replaced), then load model and make sure no output is a file it is read from. Prints
+ * and returns CLI_BAD on failure. */
+static int load_for_edit(const char *model, const struct edit_common *ec, struct rm_model **m)
+{
+    struct cli_outputs outs = {0};
+    struct rm_error err;
+    rm_error_clear(&err);
+    *m = NULL;
+    if (cli_model_outputs(&outs, ec->out, ec->ext))
+        return CLI_BAD;
+    if (rm_model_load(m, model, NULL, &err))
+        return cli_fail(&err);
+    if (cli_outputs_guard(&outs, *m)) {
+        rm_model_free(*m);
+        *m = NULL;
+        return CLI_BAD;
+    }
+    return CLI_OK;
+}
+
 static int parse_init(const char *s, int *init)
 {
     if (!strcmp(s, "keep"))
@@ -115,7 +136,7 @@ static int run_replace(int argc, char **argv)
                                          {0, 0, 0, 0}};
     struct edit_common ec = {.verify = true};
     struct rm_replace_opts ro = {.init = RM_INIT_KEEP, .seed = 0, .propagate = false};
-    int c, k;
+    int c, k, rc;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if ((k = edit_common_opt(&cli_cmd_replace, c, &ec)) != 0) {
             if (k < 0)
@@ -142,10 +163,10 @@ static int run_replace(int argc, char **argv)
     if (rm_conv_spec_parse(spec_text, &spec, &err))
         return cli_fail(&err);
     struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
-        return cli_fail(&err);
+    if ((rc = load_for_edit(model, &ec, &m)))
+        return rc;
     struct rm_edit_log log;
-    int rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
+    rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: replace %s", model, path);
         rm_model_free(m);
@@ -300,11 +321,12 @@ static int run_prune(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
-        return cli_fail(&err);
+    int rc = load_for_edit(model, &ec, &m);
+    if (rc)
+        return rc;
     struct rm_prune_report rep;
     struct rm_edit_log log;
-    int rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
+    rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: prune", model);
         rm_model_free(m);
@@ -367,11 +389,12 @@ static int run_fold_bn(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m;
-    if (rm_model_load(&m, model, NULL, &err))
-        return cli_fail(&err);
+    int rc = load_for_edit(model, &ec, &m);
+    if (rc)
+        return rc;
     struct rm_edit_log log;
     int n = 0;
-    int rc = rm_fold_bn(m, &n, &log, &err);
+    rc = rm_fold_bn(m, &n, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: fold-bn", model);
         rm_model_free(m);

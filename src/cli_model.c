@@ -336,11 +336,18 @@ static int run_save(int argc, char **argv)
         return cli_usage(&cli_cmd_save, "expected one MODEL, got %d arguments", npos);
     if (!out)
         return cli_usage(&cli_cmd_save, "missing -o OUT");
+    struct cli_outputs outs = {0};
+    if (cli_model_outputs(&outs, out, so.external_data))
+        return CLI_BAD;
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m;
     if (rm_model_load(&m, pos[0], NULL, &err))
         return cli_fail(&err);
+    if (cli_outputs_guard(&outs, m)) {
+        rm_model_free(m);
+        return CLI_BAD;
+    }
     int rc = rm_model_save_ex(m, out, &so, &err);
     rm_model_free(m);
     return rc ? cli_fail(&err) : CLI_OK;

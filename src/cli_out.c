@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "rm_extdata.h"
 
+#include <limits.h>
 #include <string.h>
 
 int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model)
@@ -18,7 +19,7 @@ int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bo
         return cli_fail(&err);
     for (int i = 0; i < os->n; i++)
         if (rm_fs_same_target(&o->t, &os->o[i].t)) {
-            fprintf(stderr, "remodel: %s: %s names the same file as %s %s; choose another name\n", path, opt,
+            fprintf(stderr, "remodel: %s: %s names the same file as %s (%s); choose another name\n", path, opt,
                     os->o[i].opt, os->o[i].t.path);
             return CLI_BAD;
         }
@@ -36,4 +37,18 @@ int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m)
         if (rm_model_guard_output(m, &os->o[i].t, os->o[i].opt, os->o[i].may_replace_model, &err))
             return cli_fail(&err);
     return CLI_OK;
+}
+
+int cli_model_outputs(struct cli_outputs *os, const char *out, const char *external_data)
+{
+    if (cli_output_add(os, "-o", out, true))
+        return CLI_BAD;
+    if (!external_data)
+        return CLI_OK;
+    struct rm_error err;
+    char path[PATH_MAX];
+    rm_error_clear(&err);
+    if (rm_extdata_path(out, external_data, path, sizeof path, &err))
+        return cli_fail(&err);
+    return cli_output_add(os, "--external-data", path, false);
 }

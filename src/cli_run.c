@@ -73,7 +73,7 @@ static int check_outdir(const char *outdir, const struct rm_graph *g, const stru
     struct rm_error err;
     rm_error_clear(&err);
     int exists;
-    if (rm_fs_dir_check(outdir, &exists, &err))
+    if (rm_fs_dir_check(outdir, &exists, &err)) /* checked before loading, and again now */
         return cli_fail(&err);
     for (size_t k = 0; exists && k < g->proto->n_output; k++) {
         char file[PATH_MAX];
@@ -147,6 +147,9 @@ static int run_run(int argc, char **argv)
 
     struct rm_error err;
     rm_error_clear(&err);
+    int outdir_exists = 0;
+    if (outdir && rm_fs_dir_check(outdir, &outdir_exists, &err))
+        return cli_fail(&err);
     struct rm_model *m = NULL;
     struct rm_graph g;
     struct rm_plan *plan = NULL;

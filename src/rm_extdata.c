@@ -269,30 +269,34 @@ static Onnx__StringStringEntryProto *entry(struct rm_arena *a, const char *key, 
     return e->key && e->value ? e : NULL;
 }
 
+int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err)
+{
+    if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return rm_error_set(err, RM_EUSAGE,
+                            "--external-data '%s': give a plain file name; it is written beside the output",
+                            name);
+    const char *slash = strrchr(out, '/');
+    int n = slash ? snprintf(buf, size, "%.*s/%s", (int)(slash - out), out, name)
+                  : snprintf(buf, size, "./%s", name);
+    if (n < 0 || (size_t)n >= size)
+        return rm_error_set(err, RM_EUSAGE, "%s: path too long", name);
+    return 0;
+}
+
 int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
                      struct rm_error *err)
 {
     if (!opts || !opts->external_data)
         return rm_model_save(m, path, err);
     const char *name = opts->external_data;
-    if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-        return rm_error_set(err, RM_EUSAGE,
-                            "--external-data '%s': give a plain file name; it is written beside the output",
-                            name);
     uint64_t threshold = opts->external_threshold ? opts->external_threshold : 1024;
     struct rm_fs_target to, td;
-    int rc = rm_fs_target_check(path, &to, err);
-    if (rc)
-        return rc;
     char data_path[PATH_MAX];
-    int n = snprintf(data_path, sizeof data_path, "%s/%s", to.dir, name);
-    if (n < 0 || n >= (int)sizeof data_path)
-        return rm_error_set(err, RM_EUSAGE, "%s: path too long", name);
-    if ((rc = rm_fs_target_check(data_path, &td, err)))
+    int rc = rm_extdata_path(path, name, data_path, sizeof data_path, err);
+    if (rc || (rc = rm_fs_target_check(path, &to, err)) || (rc = rm_fs_target_check(data_path, &td, err)))
         return rc;
     if (rm_fs_same_target(&td, &to))
-        return rm_error_set(err, RM_EUSAGE,
-                            "%s: --external-data names the output file itself (-o %s); choose another name",
+        return rm_error_set(err, RM_EUSAGE, "%s: --external-data names the same file as -o (%s); choose another name",
                             data_path, path);
     /* the output may replace the model's own file, never the data it reads (its file on
      * disk would point at the new bytes); the data file may replace neither */

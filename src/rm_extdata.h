@@ -28,6 +28,11 @@ void rm_extdata_release(struct rm_model *m);
 int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
                           int allow_model, struct rm_error *err);
 
+/* The path of the external data file `name` written beside the model file out (what
+ * --external-data names): out's folder and name, into buf. name must be a plain file name
+ * (no '/', not "." or ".."). Returns 0 or RM_EUSAGE. */
+int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err);
+
 /* Bytes the inline serialization of m would take. */
 uint64_t rm_model_packed_size(const struct rm_model *m);
 

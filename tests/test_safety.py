@@ -242,8 +242,40 @@ def _():
         shutil.rmtree(sub)
         # the data file named like the output
         one_error_line(*run("save", "a.onnx", "-o", "b.onnx", "--external-data", "b.onnx", cwd=d),
-                       "b.onnx", "output file itself")
+                       "b.onnx", "same file as -o")
         intact()
+
+
+# ---- every output path is checked before any work starts (issue 18) -------------------
+
+@case("a missing output folder fails before any work, naming the folder")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("tiny_resnet")
+        for args in (["replace", src, "layer1.0.conv1", "Conv2d(8, 8, 3, padding=1, bias=False)", "-o", "out/r.onnx"],
+                     ["prune", src, "layer1.0.conv1", "--ratio", "0.5", "-o", "out/r.onnx"],
+                     ["fold-bn", src, "-o", "out/r.onnx"],
+                     ["save", src, "-o", "out/r.onnx"],
+                     ["save", src, "-o", "r.onnx", "--external-data", "w.bin/x"],
+                     ["run", src, "-o", "out/tensors"],
+                     ["diff", src, src, "--report", "out/r.html"]):
+            rc, out, err = run(*args, cwd=d)
+            assert out == "", f"{' '.join(args)}: work was done before the output was checked: {out!r}"
+            if args[-1] == "w.bin/x":
+                one_error_line(rc, out, err, "plain file name")
+            else:
+                one_error_line(rc, out, err, "the folder 'out' does not exist", "mkdir -p out")
+        # a file where the folder should be; -o naming a folder; the input as a folder
+        shutil.copy(src, os.path.join(d, "a.onnx"))
+        one_error_line(*run("prune", "a.onnx", "conv1", "--ratio", "0.5", "-o", "a.onnx/x.onnx", cwd=d),
+                       "'a.onnx' is not a folder")
+        one_error_line(*run("fold-bn", "a.onnx", "-o", ".", cwd=d), "names a folder")
+        one_error_line(*run("run", "a.onnx", "-o", "a.onnx", cwd=d), "a.onnx", "not a folder")
+        assert sorted(os.listdir(d)) == ["a.onnx"], os.listdir(d)
+        if os.geteuid() != 0:  # root writes anywhere
+            ro = os.path.join(d, "ro")
+            os.makedirs(ro, 0o555)
+            one_error_line(*run("fold-bn", "a.onnx", "-o", "ro/x.onnx", cwd=d), "cannot create a file in the folder 'ro'")
 
 
 print(f"{passed} passed, {failed} failed")
