@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *rm_fs_kind(mode_t mode)
@@ -181,6 +183,30 @@ int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b
 
 /* ---- atomic writes ------------------------------------------------------------- */
 
+/* Temporary files are ".rm-XXXXXX.tmp" in the target's folder: short, so that any name
+ * up to NAME_MAX can be written, and recognisable as remodel's. */
+#define TEMP_PREFIX ".rm-"
+#define TEMP_SUFFIX ".tmp"
+#define TEMP_RAND 6
+
+static void random_suffix(char *out)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static atomic_uint counter;
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 40) ^
+            (uint64_t)atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull;
+    }
+    for (int i = 0; i < TEMP_RAND; i++) {
+        out[i] = alphabet[r % 62];
+        r /= 62;
+    }
+    out[TEMP_RAND] = '\0';
+}
+
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
 {
     *fd = -1;
@@ -188,14 +214,20 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
     int rc = rm_fs_target_check(path, &t, err);
     if (rc)
         return rc;
-    int n = snprintf(tmp, tmp_size, "%s/.%s.tmp-XXXXXX", t.dir, t.name);
-    if (n < 0 || (size_t)n >= tmp_size)
-        return rm_error_set(err, RM_EIO, "%s: path too long", path);
-    *fd = mkostemp(tmp, O_CLOEXEC);
-    if (*fd < 0)
-        return rm_error_set(err, RM_EIO, "%s: cannot create a file in its folder: %s", path,
-                            strerror(errno));
-    return 0;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[TEMP_RAND + 1];
+        random_suffix(suffix);
+        int n = snprintf(tmp, tmp_size, "%s/" TEMP_PREFIX "%s" TEMP_SUFFIX, t.dir, suffix);
+        if (n < 0 || (size_t)n >= tmp_size)
+            return rm_error_set(err, RM_EIO, "%s: path too long", path);
+        *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (*fd >= 0)
+            return 0;
+        if (errno != EEXIST)
+            return rm_error_set(err, RM_EIO, "%s: cannot create a file in the folder '%s': %s", path, t.dir,
+                                strerror(errno));
+    }
+    return rm_error_set(err, RM_EIO, "%s: cannot create a temporary file in the folder '%s'", path, t.dir);
 }
 
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)

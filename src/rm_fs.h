@@ -65,7 +65,7 @@ int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err);
 int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b);
 
 /* Start an atomic write of path: check it (rm_fs_target_check), then create a temporary
- * file in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
+ * file ".rm-XXXXXX.tmp" in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
  * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
 

@@ -278,5 +278,22 @@ def _():
             one_error_line(*run("fold-bn", "a.onnx", "-o", "ro/x.onnx", cwd=d), "cannot create a file in the folder 'ro'")
 
 
+@case("output names up to NAME_MAX (255 bytes) are written; longer ones are refused in one line")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("se_net")
+        for n in (244, 250, 255):
+            name = "m" * (n - 5) + ".onnx"
+            rc, _, err = run("save", src, "-o", name, cwd=d)
+            assert rc == 0, f"{n} bytes: {err}"
+            assert read(os.path.join(d, name)) == read(src)
+            rc, _, err = run("save", src, "-o", "x.onnx", "--external-data", name[:-4] + "bin", cwd=d)
+            assert rc == 0, f"{n} bytes, --external-data: {err}"
+            rc, _, err = run("diff", src, src, "--report", name[:-4] + "html", cwd=d)
+            assert rc == 0, f"{n} bytes, --report: {err}"
+        one_error_line(*run("save", src, "-o", "m" * 256, cwd=d), "file name too long")
+        assert not [f for f in os.listdir(d) if f.startswith(".")], os.listdir(d)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
