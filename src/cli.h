@@ -52,12 +52,14 @@ struct cli_output {
 };
 struct cli_outputs {
     int n;
+    bool quiet; /* do not mention stale temporary files (already done for this folder) */
     struct cli_output o[CLI_MAX_OUTPUTS];
 };
 
 /* Check path, named by opt, as one more output of os: it can be written (its folder
  * exists and is writable, it is absent or a regular file) and is not a file an earlier
- * entry names. Prints the error and returns CLI_BAD otherwise. */
+ * entry names. Prints the error and returns CLI_BAD otherwise. Unless os->quiet, notes on
+ * stderr the temporary files an interrupted remodel left in a folder new to os. */
 int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model);
 
 /* The outputs of save and the edit commands: -o OUT (which may replace the model read)

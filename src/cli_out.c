@@ -6,6 +6,13 @@
 #include <limits.h>
 #include <string.h>
 
+static void note_stale(void *ctx, const char *path, uint64_t bytes)
+{
+    (void)ctx;
+    fprintf(stderr, "remodel: note: %s (%.1f MB) looks left behind by an interrupted remodel; delete it if no "
+            "remodel is writing there\n", path, (double)bytes / 1e6);
+}
+
 int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model)
 {
     struct rm_error err;
@@ -26,6 +33,12 @@ int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bo
     o->opt = opt;
     o->may_replace_model = may_replace_model;
     os->n++;
+    /* once per folder: temporary files no running remodel holds are mentioned, never deleted */
+    for (int i = 0; i < os->n - 1; i++)
+        if (rm_file_id_eq(&os->o[i].t.dir_id, &o->t.dir_id))
+            return CLI_OK;
+    if (!os->quiet)
+        rm_fs_stale_temps(path, note_stale, NULL);
     return CLI_OK;
 }
 

@@ -77,7 +77,7 @@ static int check_outdir(const char *outdir, const struct rm_graph *g, const stru
         return cli_fail(&err);
     for (size_t k = 0; exists && k < g->proto->n_output; k++) {
         char file[PATH_MAX];
-        struct cli_outputs outs = {0};
+        struct cli_outputs outs = {.quiet = k > 0}; /* one folder: stale files noted once */
         if (snprintf(file, sizeof file, "%s/output_%zu.pb", outdir, k) >= (int)sizeof file) {
             fprintf(stderr, "remodel: %s: path too long\n", outdir);
             return CLI_BAD;

@@ -2,10 +2,12 @@
 #include "rm_fs.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,6 +190,43 @@ int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b
 #define TEMP_PREFIX ".rm-"
 #define TEMP_SUFFIX ".tmp"
 #define TEMP_RAND 6
+#define TEMP_SLOTS 16
+
+/* Temporary files being written, for rm_fs_remove_temps. A slot is 0 free, 1 being
+ * filled, 2 armed (the handler unlinks its path). The path is written before the slot is
+ * armed and the slot armed before the file is created, so a signal at any moment leaves
+ * no temporary file behind; atomics because the signal may land on any thread. */
+static char temp_path[TEMP_SLOTS][PATH_MAX];
+static atomic_int temp_state[TEMP_SLOTS];
+
+static int slot_arm(const char *path)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&temp_state[i], &expected, 1)) {
+            snprintf(temp_path[i], sizeof temp_path[i], "%s", path);
+            atomic_store(&temp_state[i], 2);
+            return i;
+        }
+    }
+    return -1; /* more writes at once than slots: no cleanup on a signal, still correct */
+}
+
+static void slot_release(const char *path)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (atomic_load(&temp_state[i]) == 2 && !strcmp(temp_path[i], path)) {
+            atomic_store(&temp_state[i], 0);
+            return;
+        }
+}
+
+void rm_fs_remove_temps(void)
+{
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (atomic_load(&temp_state[i]) == 2)
+            unlink(temp_path[i]);
+}
 
 static void random_suffix(char *out)
 {
@@ -207,6 +246,58 @@ static void random_suffix(char *out)
     out[TEMP_RAND] = '\0';
 }
 
+static int is_temp_name(const char *name)
+{
+    size_t lp = strlen(TEMP_PREFIX), ls = strlen(TEMP_SUFFIX);
+    if (strlen(name) != lp + TEMP_RAND + ls || strncmp(name, TEMP_PREFIX, lp) ||
+        strcmp(name + lp + TEMP_RAND, TEMP_SUFFIX))
+        return 0;
+    for (size_t i = lp; i < lp + TEMP_RAND; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* ".NAME.tmp-XXXXXX", what remodel 0.1 wrote beside NAME. */
+static int is_old_temp_name(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+    return entry[0] == '.' && !strncmp(entry + 1, name, n) && !strncmp(entry + 1 + n, ".tmp-", 5) &&
+           strlen(entry + 1 + n + 5) == 6;
+}
+
+int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx)
+{
+    char dir[PATH_MAX], name[NAME_MAX + 1];
+    if (split_path(path, dir, sizeof dir, name, sizeof name))
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_temp_name(e->d_name) && !is_old_temp_name(e->d_name, name))
+            continue;
+        int f = openat(dirfd(d), e->d_name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (f < 0)
+            continue;
+        struct stat st;
+        /* a writer holds an exclusive lock on its temporary file until it is renamed */
+        if (fstat(f, &st) == 0 && S_ISREG(st.st_mode) && flock(f, LOCK_SH | LOCK_NB) == 0) {
+            char full[PATH_MAX + NAME_MAX + 2];
+            snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+            if (fn)
+                fn(ctx, full, (uint64_t)st.st_size);
+            n++;
+        }
+        close(f);
+    }
+    closedir(d);
+    return n;
+}
+
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
 {
     *fd = -1;
@@ -220,42 +311,55 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
         int n = snprintf(tmp, tmp_size, "%s/" TEMP_PREFIX "%s" TEMP_SUFFIX, t.dir, suffix);
         if (n < 0 || (size_t)n >= tmp_size)
             return rm_error_set(err, RM_EIO, "%s: path too long", path);
+        int slot = slot_arm(tmp);
         *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (*fd >= 0)
+        if (*fd >= 0) {
+            flock(*fd, LOCK_EX | LOCK_NB); /* tells rm_fs_stale_temps someone is writing it */
             return 0;
-        if (errno != EEXIST)
+        }
+        int e = errno;
+        if (slot >= 0)
+            atomic_store(&temp_state[slot], 0);
+        if (e != EEXIST)
             return rm_error_set(err, RM_EIO, "%s: cannot create a file in the folder '%s': %s", path, t.dir,
-                                strerror(errno));
+                                strerror(e));
     }
     return rm_error_set(err, RM_EIO, "%s: cannot create a temporary file in the folder '%s'", path, t.dir);
 }
 
+static void discard(const char *tmp, int fd)
+{
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    slot_release(tmp);
+}
+
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)
 {
-    int rc = 0;
     if (!ok) {
-        close(fd);
-        unlink(tmp);
-        return err ? err->code : RM_EIO;
+        discard(tmp, fd);
+        return err && err->code ? err->code : RM_EIO;
     }
     mode_t mask = umask(0);
     umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
+    fchmod(fd, 0666 & ~mask);
+    if (fsync(fd) != 0) {
+        int rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        discard(tmp, fd);
         return rc;
     }
     if (close(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
+        int rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
+        discard(tmp, -1);
         return rc;
     }
     if (rename(tmp, path) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
-        unlink(tmp);
+        int rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
+        discard(tmp, -1);
         return rc;
     }
+    slot_release(tmp);
     char dir[PATH_MAX], name[NAME_MAX + 1];
     if (split_path(path, dir, sizeof dir, name, sizeof name) == 0) {
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -2,7 +2,9 @@
  * blocking and refused unless they are regular files (a FIFO or device never hangs a
  * command). Outputs are checked before anything is written (the folder exists and is
  * writable, the target is absent or a regular file) and written atomically: a temporary
- * file in the target folder, fsync, rename, fsync of the folder. Nothing here prints. */
+ * file in the target folder, fsync, rename, fsync of the folder. Temporary files in
+ * flight are registered so a signal handler can remove them; nothing here prints or
+ * installs handlers. */
 #ifndef RM_FS_H
 #define RM_FS_H
 
@@ -64,6 +66,13 @@ int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err);
  * existing file? */
 int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b);
 
+/* Temporary files remodel left beside path (in its folder) that no running remodel is
+ * writing: ".rm-XXXXXX.tmp", and the ".NAME.tmp-XXXXXX" of older versions for path's own
+ * name. Calls fn for each with its path and size; never deletes anything. Returns the
+ * count. */
+typedef void (*rm_fs_stale_fn)(void *ctx, const char *path, uint64_t bytes);
+int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx);
+
 /* Start an atomic write of path: check it (rm_fs_target_check), then create a temporary
  * file ".rm-XXXXXX.tmp" in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
  * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */
@@ -74,5 +83,9 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
  * anything fails, the temporary file is removed. Closes fd. Returns 0, RM_EIO, or
  * err->code when !ok. */
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
+
+/* Remove every temporary file an unfinished rm_atomic_open created. Async-signal-safe:
+ * a fatal-signal handler calls it before re-raising the signal. */
+void rm_fs_remove_temps(void);
 
 #endif

@@ -295,5 +295,75 @@ def _():
         assert not [f for f in os.listdir(d) if f.startswith(".")], os.listdir(d)
 
 
+# ---- signals, file-size limits, temporary files ----------------------------------------
+
+def temporaries(d):
+    return [n for n in os.listdir(d) if n.startswith(".rm-") or ".tmp-" in n]
+
+
+@case("a save killed by SIGTERM, SIGINT or SIGHUP leaves no temporary file")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src, out = model("resnet18"), os.path.join(d, "out.onnx")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            hit = False
+            for _attempt in range(20):
+                if os.path.exists(out):
+                    os.unlink(out)
+                p = subprocess.Popen([REMODEL, "save", src, "-o", out], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+                while p.poll() is None and not temporaries(d):
+                    pass
+                if p.poll() is None:
+                    p.send_signal(sig)
+                    hit = True
+                rc = p.wait(timeout=60)
+                left = temporaries(d)
+                assert not left, f"{sig.name}: temporary files left: {left}"
+                if hit:
+                    assert rc == -sig, f"{sig.name}: exit {rc}, expected death by the signal"
+                    assert not os.path.exists(out) or read(out) == read(src), "a partial output"
+                    break
+            assert hit, f"{sig.name}: never caught the save while it was writing"
+
+
+@case("past a file-size limit (ulimit -f) a save exits 2 in one line and leaves nothing")
+def _():
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    with tempfile.TemporaryDirectory() as d:
+        for args in (["save", model("resnet18"), "-o", "out.onnx"],
+                     ["save", model("resnet18"), "-o", "out.onnx", "--external-data", "w.bin"]):
+            one_error_line(*run(*args, cwd=d, preexec_fn=limit), "cannot write", "too large")
+            assert os.listdir(d) == [], os.listdir(d)
+
+
+@case("stale temporary files are mentioned on stderr, never deleted; a live one is not mentioned")
+def _():
+    import fcntl
+    with tempfile.TemporaryDirectory() as d:
+        stale = [".rm-Ab12Cd.tmp", ".out.onnx.tmp-Xy34Zw"]
+        others = [".rm-notours.tmp", ".rm-live01.tmp", "keep.tmp"]
+        for n in stale + others:
+            with open(os.path.join(d, n), "wb") as f:
+                f.write(b"x" * 1000)
+        live = open(os.path.join(d, ".rm-live01.tmp"), "rb")
+        fcntl.flock(live, fcntl.LOCK_EX)  # as a remodel writing it would
+        try:
+            rc, _, err = run("save", model("se_net"), "-o", os.path.join(d, "out.onnx"))
+        finally:
+            live.close()
+        assert rc == 0, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 2 and all("note:" in x for x in lines), lines
+        for n in stale:
+            assert any(n in x for x in lines), (n, lines)
+        assert not any("live01" in x or "notours" in x or "keep" in x for x in lines), lines
+        assert sorted(os.listdir(d)) == sorted(stale + others + ["out.onnx"]), os.listdir(d)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
