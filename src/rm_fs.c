@@ -327,6 +327,26 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
     return rm_error_set(err, RM_EIO, "%s: cannot create a temporary file in the folder '%s'", path, t.dir);
 }
 
+/* Mode and owner for the new file: those of the regular file it replaces (a symbolic
+ * link's target), else a plain create's. */
+static void apply_mode(int fd, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* root keeps the owner; anyone else keeps the group if a member of it. Failing
+         * that the file keeps ours; the mode below still applies */
+        int r = geteuid() == 0            ? fchown(fd, st.st_uid, st.st_gid)
+                : st.st_gid != getegid() ? fchown(fd, (uid_t)-1, st.st_gid)
+                                          : 0;
+        (void)r;
+        fchmod(fd, st.st_mode & 07777);
+        return;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+}
+
 static void discard(const char *tmp, int fd)
 {
     if (fd >= 0)
@@ -341,9 +361,7 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
         discard(tmp, fd);
         return err && err->code ? err->code : RM_EIO;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    apply_mode(fd, path);
     if (fsync(fd) != 0) {
         int rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
         discard(tmp, fd);

@@ -2,9 +2,9 @@
  * blocking and refused unless they are regular files (a FIFO or device never hangs a
  * command). Outputs are checked before anything is written (the folder exists and is
  * writable, the target is absent or a regular file) and written atomically: a temporary
- * file in the target folder, fsync, rename, fsync of the folder. Temporary files in
- * flight are registered so a signal handler can remove them; nothing here prints or
- * installs handlers. */
+ * file in the target folder, fsync, rename, fsync of the folder, keeping the mode (and,
+ * as root, the owner) of the file replaced. Temporary files in flight are registered so
+ * a signal handler can remove them; nothing here prints or installs handlers. */
 #ifndef RM_FS_H
 #define RM_FS_H
 
@@ -78,8 +78,10 @@ int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx);
  * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
 
-/* Finish an atomic write started by rm_atomic_open: fsync, set permissions as a plain
- * create would, rename over path, fsync the folder. If ok is 0 (the caller failed) or
+/* Finish an atomic write started by rm_atomic_open: give the file the mode (and, as
+ * root, the owner; otherwise the group when we belong to it) of the regular file it
+ * replaces, or 0666 less the umask for a new file; fsync, rename over path, fsync the
+ * folder. If ok is 0 (the caller failed) or
  * anything fails, the temporary file is removed. Closes fd. Returns 0, RM_EIO, or
  * err->code when !ok. */
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);

@@ -365,5 +365,31 @@ def _():
         assert sorted(os.listdir(d)) == sorted(stale + others + ["out.onnx"]), os.listdir(d)
 
 
+@case("a replaced file keeps its mode (and its owner, as root)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        shutil.copy(model("tiny_resnet"), a)
+        for mode in (0o600, 0o640, 0o444):
+            os.chmod(a, mode)
+            rc, _, err = run("prune", a, "layer1.0.conv1", "--ratio", "0.25", "-o", a)
+            assert rc == 0, err
+            got = stat.S_IMODE(os.stat(a).st_mode)
+            assert got == mode, f"mode {oct(mode)} became {oct(got)}"
+        os.chmod(a, 0o600)
+        if os.geteuid() == 0:
+            os.chown(a, 12345, 23456)
+            rc, _, err = run("fold-bn", a, "-o", a)
+            assert rc == 0, err
+            st = os.stat(a)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 23456, 0o600), \
+                (st.st_uid, st.st_gid, oct(st.st_mode))
+        # a new file gets what a plain create gives: 0666 less the umask
+        new = os.path.join(d, "new.onnx")
+        rc, _, err = run("save", a, "-o", new, preexec_fn=lambda: os.umask(0o027))
+        assert rc == 0, err
+        assert stat.S_IMODE(os.stat(new).st_mode) == 0o640, oct(os.stat(new).st_mode)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
