@@ -391,5 +391,77 @@ def _():
         assert stat.S_IMODE(os.stat(new).st_mode) == 0o640, oct(os.stat(new).st_mode)
 
 
+# ---- --json is valid UTF-8 whatever bytes the model's names hold -----------------------
+
+# byte-for-byte replacements (same lengths, so every length prefix stays right) applied to
+# every name: an overlong and a surrogate, a lone 0xff and a control character, a code point
+# past U+10FFFF, and a well-formed two-byte character that must come through unchanged
+PATCHES = [(b"pytorch", b"py\xc0\x80\xed\xa0\x80"), (b"layer1", b"l\xffy\x1fr1"),
+           (b"output", b"out\xf4\x90\x80"), (b"conv1", b"c\xc3\xa9v1")]
+
+
+def patched(text):
+    """What text reads as in the patched model: its bytes patched, then decoded the way Unicode
+    recommends (Python's errors='replace': one U+FFFD per maximal ill-formed subpart)."""
+    b = text.encode()
+    for old, new in PATCHES:
+        b = b.replace(old, new)
+    return b.decode("utf-8", "replace")
+
+
+def json_doc(*args):
+    p = subprocess.run([REMODEL, *args], capture_output=True, timeout=120)
+    assert p.returncode in (0, 1), f"{' '.join(args)}: exit {p.returncode}: {p.stderr!r}"
+    p.stdout.decode("utf-8")  # strict: json.loads on bytes lets encoded surrogates through
+    return json.loads(p.stdout)
+
+
+def all_strings(v):
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, list):
+        for x in v:
+            yield from all_strings(x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from all_strings(x)
+
+
+@case("--json is valid UTF-8 for names that are not (info, show, run, diff --layers)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        data = read(model("tiny_resnet"))
+        for old, new in PATCHES:
+            assert len(old) == len(new) and data.count(old) > 0
+            data = data.replace(old, new)
+        bad = os.path.join(d, "bad.onnx")
+        with open(bad, "wb") as f:
+            f.write(data)
+        rc, out, err = run("check", bad)
+        assert rc == 0, out + err
+
+        info = json_doc("info", "--json", bad)
+        assert info["producer_name"] == patched("pytorch") == "py\ufffd\ufffd\ufffd\ufffd\ufffd", info["producer_name"]
+        assert info["outputs"][0]["name"] == patched("output"), info["outputs"]
+        show = json_doc("show", "--json", bad)
+        paths = []
+
+        def walk(mod):
+            paths.append(mod["path"])
+            for c in mod["children"]:
+                walk(c)
+        walk(show["module"])
+        assert patched("layer1.0.conv1") in paths, paths
+        assert patched("layer1.0.conv1") == "l\ufffdy\x1fr1.0.c\u00e9v1"
+        nodes = list(all_strings(show))
+        assert patched("/layer1/layer1.0/conv1/Conv") in nodes
+        run_doc = json_doc("run", "--json", bad)
+        assert run_doc["outputs"][0]["name"] == patched("output"), run_doc["outputs"]
+        diff = json_doc("diff", "--layers", "--json", bad, bad)
+        assert diff["outputs"][0]["name"] == patched("output")
+        assert patched("layer1.0.conv1") in [x["path"] for x in diff["layers"]]
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
