@@ -181,6 +181,36 @@ static uint64_t default_memory_limit(void)
     return (uint64_t)pages * (uint64_t)psize / 2;
 }
 
+/* The arena seen by protobuf-c, remembering the largest request it could not meet: a
+ * failed unpack is then "out of memory", not "not a valid ModelProto". */
+struct counting_alloc {
+    ProtobufCAllocator base;
+    struct rm_arena *arena;
+    size_t failed; /* bytes of the largest failed request, 0 if none */
+};
+
+static void *counting_alloc_fn(void *ctx, size_t n)
+{
+    struct counting_alloc *c = ctx;
+    void *p = rm_arena_alloc(c->arena, n);
+    if (!p && n > c->failed)
+        c->failed = n;
+    return p;
+}
+
+static void counting_free_fn(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p; /* arena memory is released all at once */
+}
+
+/* "out of memory (N MB wanted)", N rounded up. */
+static int out_of_memory(struct rm_error *err, const char *name, uint64_t bytes)
+{
+    return rm_error_set(err, RM_ENOMEM, "%s: out of memory (%llu MB wanted)", name,
+                        (unsigned long long)((bytes + ((1u << 20) - 1)) >> 20));
+}
+
 static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size,
                             const char *name, const struct rm_load_limits *limits,
                             struct rm_error *err)
@@ -197,8 +227,12 @@ static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size
                             "%s: unpacking would need about %llu MB, over the limit of %llu MB",
                             name, (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20));
     rm_arena_init(&m->arena, (size_t)need + ((size_t)1 << 16));
-    m->proto = (Onnx__ModelProto *)protobuf_c_message_unpack(&onnx__model_proto__descriptor,
-                                                             &m->arena.pbc, size, data);
+    struct counting_alloc ca = {{counting_alloc_fn, counting_free_fn, NULL}, &m->arena, 0};
+    ca.base.allocator_data = &ca;
+    m->proto = (Onnx__ModelProto *)protobuf_c_message_unpack(&onnx__model_proto__descriptor, &ca.base, size,
+                                                             data);
+    if (!m->proto && ca.failed)
+        return out_of_memory(err, name, need > ca.failed ? need : ca.failed);
     if (!m->proto)
         return rm_error_set(err, RM_EFORMAT, "%s: not a valid ONNX ModelProto (protobuf decoding failed)", name);
     if (!m->proto->graph)
@@ -270,7 +304,8 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (map == MAP_FAILED) {
-            rc = rm_error_set(err, RM_EIO, "%s: cannot map: %s", path, strerror(errno));
+            rc = errno == ENOMEM ? out_of_memory(err, path, size)
+                                 : rm_error_set(err, RM_EIO, "%s: cannot map: %s", path, strerror(errno));
             goto done;
         }
         madvise(map, size, MADV_SEQUENTIAL);

@@ -463,5 +463,33 @@ def _():
         assert patched("layer1.0.conv1") in [x["path"] for x in diff["layers"]]
 
 
+# ---- memory limits ------------------------------------------------------------------------
+
+@case("out of memory while loading says so (with the size wanted), not 'not a valid ModelProto'")
+def _():
+    import re
+    import resource
+
+    def limit(kb):
+        return lambda: resource.setrlimit(resource.RLIMIT_AS, (kb << 10, resource.RLIM_INFINITY))
+
+    rc, _, _ = run("--version", preexec_fn=limit(100000))
+    if rc != 0:  # a sanitizer build reserves terabytes of address space: it cannot start
+        print("     (remodel cannot start under a 100 MB address-space limit here: skipped)")
+        return
+    size_mb = os.path.getsize(model("resnet18")) / (1 << 20)
+    seen = 0
+    for kb in (60000, 80000, 100000, 120000):
+        for cmd in ("info", "check", "show"):
+            rc, out, err = run(cmd, model("resnet18"), preexec_fn=limit(kb))
+            if rc == 0:
+                continue
+            one_error_line(rc, out, err, "resnet18.onnx", "out of memory (")
+            wanted = int(re.search(r"out of memory \((\d+) MB wanted\)", err).group(1))
+            assert wanted >= size_mb - 1, f"{wanted} MB wanted for a {size_mb:.1f} MB file"
+            seen += 1
+    assert seen, "no limit made the load fail"
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
