@@ -21,7 +21,7 @@ struct rm_extfile {
     char *resolved; /* canonical path (malloc'd) */
     char *shown;    /* path as the model names it, folder/location (malloc'd), for messages */
     struct rm_file_id id;
-    uint8_t *map;   /* private writable mapping (copy-on-write), NULL for an empty file */
+    uint8_t *map;   /* read-only shared mapping, NULL for an empty file */
     size_t size;
 };
 
@@ -125,7 +125,10 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
     f->id = id;
     f->size = (size_t)st.st_size;
     if (f->size) {
-        void *p = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        /* read-only and shared: no commit charge, so data larger than RAM + swap maps
+         * (a private writable mapping is refused by the kernel's overcommit check).
+         * Nothing writes through it: an edit builds new tensors in the arena. */
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
             free(f->resolved);
             free(f->shown);

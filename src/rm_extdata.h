@@ -1,9 +1,11 @@
 /* ONNX external data: tensors whose bytes live in another file beside the model
  * (data_location EXTERNAL, keys location/offset/length). On load they are mapped
- * read-only and the ModelProto is rewritten to the inline form pointing into the
- * mapping (no copy); the model owns the mappings. On save they can be written out
- * again to one file with page-aligned offsets. Locations are hostile input: absolute
- * paths, '..' and anything resolving outside the model's folder are refused. */
+ * read-only and shared (PROT_READ, MAP_SHARED: no commit charge, so data larger than RAM
+ * maps) and the ModelProto is rewritten to the inline form pointing into the mapping (no
+ * copy); the model owns the mappings and nothing may write through them (edits build new
+ * tensors in the arena). On save they can be written out again to one file with
+ * page-aligned offsets. Locations are hostile input: absolute paths, '..' and anything
+ * resolving outside the model's folder are refused. */
 #ifndef RM_EXTDATA_H
 #define RM_EXTDATA_H
 

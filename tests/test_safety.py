@@ -491,5 +491,31 @@ def _():
     assert seen, "no limit made the load fail"
 
 
+@case("external data larger than RAM + swap loads (mapped read-only, shared); edits copy what they change")
+def _():
+    meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+    kb = lambda k: int(meminfo.get(k, "0 kB").split()[0])
+    big = (kb("MemTotal") + kb("SwapTotal")) * 1024 + (1 << 30)
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        external_copy(model("tiny_resnet"), a, "w.bin")
+        w = os.path.join(d, "w.bin")
+        data = read(w)
+        os.truncate(w, big)  # sparse: the tensors, then a hole as large as the machine's memory and more
+        for args in (["info", a], ["check", a], ["run", a]):
+            rc, out, err = run(*args)
+            assert rc == 0, f"{' '.join(args)}: {err}"
+        for args in (["prune", a, "layer1.0.conv1", "--ratio", "0.5"], ["fold-bn", a],
+                     ["replace", a, "conv1", "Conv2d(3, 8, 5, padding=2, bias=False)", "--propagate"]):
+            out = os.path.join(d, "out.onnx")
+            rc, _, err = run(*args, "-o", out)
+            assert rc == 0, f"{' '.join(args)}: {err}"
+            rc, _, err = run("check", out)
+            assert rc == 0, err
+        with open(w, "rb") as f:  # nothing wrote through the mapping
+            assert f.read(len(data)) == data
+        same_weights(weights(a), weights(model("tiny_resnet")))
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
