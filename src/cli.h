@@ -84,7 +84,11 @@ int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 /* Print the command's full help to f. */
 void cli_print_help(const struct cli_cmd *cmd, FILE *f);
 
-/* Parse a non-negative integer option value; returns 0 or -1. */
+/* Parse an integer option value in [min, max]; returns 0 or -1 (also on overflow). */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Parse a decimal 0 .. 2^64-1 (a --seed); returns 0, or -1 for anything else, a value
+ * past 2^64-1 included (refused, never clamped). */
+int cli_parse_u64(const char *s, uint64_t *out);
 
 #endif

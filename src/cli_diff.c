@@ -157,7 +157,8 @@ static int run_diff(int argc, char **argv)
     struct rm_host_tensor values[MAX_INPUTS];
     struct rm_diff_opts o;
     int n_inputs = 0, json = 0, c;
-    long long seed = 0, threads = 0;
+    long long threads = 0;
+    uint64_t seed = 0;
     rm_diff_opts_default(&o);
     while ((c = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
         switch (c) {
@@ -167,8 +168,9 @@ static int run_diff(int argc, char **argv)
             inputs[n_inputs++] = optarg;
             break;
         case 's':
-            if (cli_parse_int(optarg, 0, LLONG_MAX, &seed))
-                return cli_usage(&cli_cmd_diff, "--seed needs a non-negative integer, got '%s'", optarg);
+            if (cli_parse_u64(optarg, &seed))
+                return cli_usage(&cli_cmd_diff, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
+                                 optarg);
             break;
         case 'a':
             if (parse_tol(optarg, &o.atol))
@@ -238,7 +240,7 @@ static int run_diff(int argc, char **argv)
         rc = CLI_BAD;
         goto done;
     }
-    o.seed = (uint64_t)seed;
+    o.seed = seed;
     o.threads = (int)threads;
     o.n_inputs = n_inputs;
     o.input_names = name_ptrs;
@@ -252,8 +254,8 @@ static int run_diff(int argc, char **argv)
     for (int k = 0; k < n_inputs && off < sizeof input_desc; k++)
         off += (size_t)snprintf(input_desc + off, sizeof input_desc - off, "%s%s", k ? ", " : "", inputs[k]);
     if (off < sizeof input_desc)
-        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (seed %lld)%s",
-                 n_inputs ? "; others " : "", seed, n_inputs ? "" : " for every input");
+        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (seed %llu)%s",
+                 n_inputs ? "; others " : "", (unsigned long long)seed, n_inputs ? "" : " for every input");
     if (report) {
         struct rm_report_info info = {pa, pb, input_desc};
         if (rm_diff_write_report(&r, &info, report, &err)) {

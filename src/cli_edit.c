@@ -69,7 +69,7 @@ int cli_finish_edit(const char *orig_path, struct rm_model *edited, const char *
 struct edit_common {
     const char *out, *ext;
     bool verify;
-    long long seed;
+    uint64_t seed;
 };
 
 #define EDIT_COMMON_OPTIONS                                                                                  \
@@ -85,8 +85,8 @@ static int edit_common_opt(const struct cli_cmd *cmd, int c, struct edit_common 
     case 'n': ec->verify = false; return 1;
     case 'x': ec->ext = optarg; return 1;
     case 's':
-        if (cli_parse_int(optarg, 0, INT64_MAX, &ec->seed)) {
-            cli_usage(cmd, "--seed must be a non-negative integer, not '%s'", optarg);
+        if (cli_parse_u64(optarg, &ec->seed)) {
+            cli_usage(cmd, "--seed must be an integer from 0 to 18446744073709551615, not '%s'", optarg);
             return -1;
         }
         return 1;
@@ -150,7 +150,7 @@ static int run_replace(int argc, char **argv)
             return cli_usage(&cli_cmd_replace, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    ro.seed = (uint64_t)ec.seed;
+    ro.seed = ec.seed;
     if (argc - optind != 3)
         return cli_usage(&cli_cmd_replace, "expected MODEL PATH SPEC, got %d arguments", argc - optind);
     const char *model = argv[optind], *path = argv[optind + 1], *spec_text = argv[optind + 2];
@@ -334,7 +334,7 @@ static int run_prune(int argc, char **argv)
     }
     print_prune_report(&rep);
     rm_prune_report_free(&rep);
-    rc = cli_finish_edit(model, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
+    rc = cli_finish_edit(model, m, ec.out, ec.verify, ec.seed, ec.ext);
     rm_model_free(m);
     return rc;
 }
@@ -403,7 +403,7 @@ static int run_fold_bn(int argc, char **argv)
     for (int i = 0; i < log.n; i++)
         printf("%s\n", log.line[i]);
     printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
-    rc = cli_finish_edit(model, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
+    rc = cli_finish_edit(model, m, ec.out, ec.verify, ec.seed, ec.ext);
     rm_model_free(m);
     return rc;
 }

@@ -101,7 +101,8 @@ static int run_run(int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *inputs[MAX_INPUTS], *outdir = NULL;
     int n_inputs = 0, json = 0, fuse = 1, direct = 0, c;
-    long long seed = 0, threads = 0, bench = 0;
+    long long threads = 0, bench = 0;
+    uint64_t seed = 0;
     while ((c = getopt_long(argc, argv, "i:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -113,8 +114,9 @@ static int run_run(int argc, char **argv)
             outdir = optarg;
             break;
         case 's':
-            if (cli_parse_int(optarg, 0, LLONG_MAX, &seed))
-                return cli_usage(&cli_cmd_run, "--seed needs a non-negative integer, got '%s'", optarg);
+            if (cli_parse_u64(optarg, &seed))
+                return cli_usage(&cli_cmd_run, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
+                                 optarg);
             break;
         case 't':
             if (cli_parse_int(optarg, 0, 1024, &threads))
@@ -197,7 +199,7 @@ static int run_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    rm_plan_random_inputs(plan, (uint64_t)seed);
+    rm_plan_random_inputs(plan, seed);
     if (rm_plan_run(plan, &err) < 0) {
         rc = cli_fail(&err);
         goto done;

@@ -2,6 +2,7 @@
  * This file dispatches to the commands in cli_*.c. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,10 +49,24 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out)
     char *end;
     if (!s || !*s)
         return -1;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*end || v < min || v > max)
+    if (*end || errno == ERANGE || v < min || v > max) /* strtoll clamps what overflows */
         return -1;
     *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9') /* strtoull would take a sign, and negate */
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno == ERANGE || v > UINT64_MAX) /* refused, not clamped */
+        return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 

@@ -517,5 +517,25 @@ def _():
         same_weights(weights(a), weights(model("tiny_resnet")))
 
 
+# ---- option values ------------------------------------------------------------------------
+
+@case("--seed takes 0 .. 2^64-1 exactly: larger values and signs are refused, not clamped")
+def _():
+    src = model("tiny_resnet")
+    for bad in ("18446744073709551616", "99999999999999999999999", "-1", "+5", " 5", "1e3"):
+        for args in (["run", src, "--seed", bad], ["diff", src, src, "--seed", bad],
+                     ["fold-bn", src, "-o", "/nonexistent-never/x.onnx", "--seed", bad]):
+            one_error_line(*run(*args), "--seed", "18446744073709551615")
+    firsts = {}
+    for seed in ("9223372036854775807", "18446744073709551615", "0"):
+        rc, out, err = run("run", src, "--json", "--seed", seed)
+        assert rc == 0, err
+        firsts[seed] = json.loads(out)["outputs"][0]["first"]
+    # each seed its own input (a clamp made the two largest the same)
+    assert len({tuple(v) for v in firsts.values()}) == 3, firsts
+    rc, out, err = run("diff", src, src, "--seed", "18446744073709551615")
+    assert rc == 0 and "seed 18446744073709551615" in out, out + err
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
