@@ -537,5 +537,68 @@ def _():
     assert rc == 0 and "seed 18446744073709551615" in out, out + err
 
 
+# ---- errors that teach: what a file that is not a model is (issue 18) -------------------
+
+def varint_len(v):
+    n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+@case("a file that is not an ONNX model is named for what it is, with the fix, in one line")
+def _():
+    import onnx
+    import pickle
+    import zipfile
+    with tempfile.TemporaryDirectory() as d:
+        def put(name, data):
+            p = os.path.join(d, name)
+            with open(p, "wb") as f:
+                f.write(data)
+            return p
+
+        ck = os.path.join(d, "ck.pt")
+        try:
+            import torch
+            torch.save({"weight": torch.zeros(3)}, ck)
+        except ImportError:  # what torch.save writes: a zip whose first member is <stem>/data.pkl
+            with zipfile.ZipFile(ck, "w") as z:
+                z.writestr("ck/data.pkl", pickle.dumps({"weight": [0.0] * 3}, protocol=2))
+                z.writestr("ck/version", "3\n")
+        old = put("old.pt", pickle.dumps({"weight": [0.0] * 3}, protocol=2))  # torch.save before 1.6
+        zipped = os.path.join(d, "model.zip")
+        with zipfile.ZipFile(zipped, "w") as z:
+            z.write(model("tiny_resnet"), "tiny_resnet.onnx")
+        text = put("model.onnx.txt", "ir_version: 7\ngraph { name: \"g\" }\n# é\n".encode())
+        sm = os.path.join(d, "saved")
+        os.makedirs(os.path.join(sm, "variables"))
+        smpb = put(os.path.join("saved", "saved_model.pb"), b"\x08\x01\x12\x04\x0a\x02\x08\x01")
+        empty = put("empty.onnx", b"")
+        full = read(model("tiny_resnet"))
+        half = put("half.onnx", full[: len(full) // 2])
+        cut = put("cut.onnx", full[:3])
+        # where onnx itself puts the graph: after ir_version, producer_name, producer_version
+        m = onnx.load(model("tiny_resnet"))
+        head = onnx.ModelProto(ir_version=m.ir_version, producer_name=m.producer_name,
+                               producer_version=m.producer_version)
+        start, g = head.ByteSize(), m.graph.ByteSize()
+        end = start + 1 + varint_len(g) + g
+
+        for path, needles in ((ck, ["ck.pt", "zip archive", "PyTorch checkpoint", "torch.onnx.export"]),
+                              (old, ["old.pt", "pickle", "torch.onnx.export"]),
+                              (zipped, ["model.zip", "holding 'tiny_resnet.onnx'", "unzip"]),
+                              (text, ["model.onnx.txt", "a text file", "binary protobuf"]),
+                              (sm, ["saved", "TensorFlow SavedModel folder", "tf2onnx", f"--saved-model {sm} "]),
+                              (smpb, ["saved_model.pb", "TensorFlow SavedModel", f"--saved-model {sm} "]),
+                              (empty, ["empty.onnx", "empty file"]),
+                              (half, ["half.onnx", f"truncated file: it ends at byte {len(full) // 2} of {end} expected",
+                                      f"field 'graph' at byte {start}"]),
+                              (cut, ["cut.onnx", "truncated file: it ends at byte 3 in the middle of field 'producer_name'"])):
+            for cmd in ("info", "check", "show"):
+                one_error_line(*run(cmd, path), *needles)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
