@@ -66,15 +66,11 @@ static void shape_text(const struct rm_host_tensor *t, char *buf, size_t n)
         snprintf(buf + off, n - off, "]");
 }
 
-/* -o DIR: DIR can take files, and none of the DIR/output_<k>.pb to be written is a file
- * m is read from. Prints and returns CLI_BAD otherwise. */
-static int check_outdir(const char *outdir, const struct rm_graph *g, const struct rm_model *m)
+/* -o DIR, which rm_fs_dir_check accepted before loading (exists: it is there already):
+ * none of the DIR/output_<k>.pb to be written may be anything but a regular file or a
+ * file m is read from. Prints and returns CLI_BAD otherwise. */
+static int check_outputs(const char *outdir, int exists, const struct rm_graph *g, const struct rm_model *m)
 {
-    struct rm_error err;
-    rm_error_clear(&err);
-    int exists;
-    if (rm_fs_dir_check(outdir, &exists, &err)) /* checked before loading, and again now */
-        return cli_fail(&err);
     for (size_t k = 0; exists && k < g->proto->n_output; k++) {
         char file[PATH_MAX];
         struct cli_outputs outs = {.quiet = k > 0}; /* one folder: stale files noted once */
@@ -166,7 +162,7 @@ static int run_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    if (outdir && (rc = check_outdir(outdir, &g, m)))
+    if (outdir && (rc = check_outputs(outdir, outdir_exists, &g, m)))
         goto done;
     /* read every -i first: int64 tensors are fixed at plan time, float ones give
      * the dims of dynamic input dimensions */

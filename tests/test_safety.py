@@ -301,6 +301,12 @@ def temporaries(d):
     return [n for n in os.listdir(d) if n.startswith(".rm-") or ".tmp-" in n]
 
 
+def default_signals():
+    """A shell running us in the background ignores SIGINT; remodel keeps what it inherits."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @case("a save killed by SIGTERM, SIGINT or SIGHUP leaves no temporary file")
 def _():
     with tempfile.TemporaryDirectory() as d:
@@ -311,7 +317,7 @@ def _():
                 if os.path.exists(out):
                     os.unlink(out)
                 p = subprocess.Popen([REMODEL, "save", src, "-o", out], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, preexec_fn=default_signals)
                 while p.poll() is None and not temporaries(d):
                     pass
                 if p.poll() is None:
