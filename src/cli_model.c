@@ -366,10 +366,12 @@ const struct cli_cmd cli_cmd_save = {
     "                     write every initializer of 1 KB or more to FILE (a plain\n"
     "                     file name, created beside OUT) at 4096-aligned offsets, and\n"
     "                     refer to it from OUT as ONNX external data; needed for\n"
-    "                     models over protobuf's 2 GB limit\n"
+    "                     models over protobuf's 2 GB limit. FILE may be neither OUT\n"
+    "                     nor a file MODEL reads its weights from\n"
     "\n"
     "Models that use external data are read from files beside them (by mmap); a\n"
     "location that is absolute, contains '..' or resolves outside the model's folder\n"
-    "is refused.\n",
+    "is refused. Outputs are checked before anything is read: the folder must exist,\n"
+    "and an existing OUT must be a regular file (its mode is kept).\n",
     run_save,
 };

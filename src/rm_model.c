@@ -236,7 +236,7 @@ static int sniff_before(const uint8_t *d, size_t n, const char *name, struct rm_
 {
     if (n >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))) {
         /* the first member's name, from its local header: torch.save writes <stem>/data.pkl */
-        size_t len = n >= 30 ? (size_t)d[26] | (size_t)d[27] << 8 : 0;
+        size_t len = n >= 30 && d[2] == 3 ? (size_t)d[26] | (size_t)d[27] << 8 : 0;
         const char *member = len && 30 + len <= n ? (const char *)d + 30 : "";
         len = member[0] ? len : 0;
         if (len >= 5 && !memcmp(member + len - 5, ".onnx", 5))
