@@ -6,6 +6,7 @@
 #define RM_CLI_H
 
 #include "rm_error.h"
+#include "rm_fs.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,6 +43,34 @@ struct rm_model;
 int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
                     uint64_t seed, const char *external_data);
 
+/* The files one command writes (cli_out.c), checked before any work starts. */
+#define CLI_MAX_OUTPUTS 4
+struct cli_output {
+    const char *opt;        /* the option naming it, for messages: "-o", "--report" */
+    struct rm_fs_target t;
+    bool may_replace_model; /* an edited model may replace the file it was read from */
+};
+struct cli_outputs {
+    int n;
+    bool quiet; /* do not mention stale temporary files (already done for this folder) */
+    struct cli_output o[CLI_MAX_OUTPUTS];
+};
+
+/* Check path, named by opt, as one more output of os: it can be written (its folder
+ * exists and is writable, it is absent or a regular file) and is not a file an earlier
+ * entry names. Prints the error and returns CLI_BAD otherwise. Unless os->quiet, notes on
+ * stderr the temporary files an interrupted remodel left in a folder new to os. */
+int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model);
+
+/* The outputs of save and the edit commands: -o OUT (which may replace the model read)
+ * and, when external_data is not NULL, the data file beside it. */
+int cli_model_outputs(struct cli_outputs *os, const char *out, const char *external_data);
+
+/* Refuse (print, CLI_BAD) when an output of os is a file m is read from: its external
+ * data always, its model file unless the entry may replace it. */
+struct rm_model;
+int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m);
+
 /* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */
 int cli_fail(const struct rm_error *err);
 
@@ -55,7 +84,11 @@ int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 /* Print the command's full help to f. */
 void cli_print_help(const struct cli_cmd *cmd, FILE *f);
 
-/* Parse a non-negative integer option value; returns 0 or -1. */
+/* Parse an integer option value in [min, max]; returns 0 or -1 (also on overflow). */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Parse a decimal 0 .. 2^64-1 (a --seed); returns 0, or -1 for anything else, a value
+ * past 2^64-1 included (refused, never clamped). */
+int cli_parse_u64(const char *s, uint64_t *out);
 
 #endif

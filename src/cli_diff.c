@@ -156,7 +156,8 @@ static int run_diff(int argc, char **argv)
     struct rm_host_tensor values[MAX_INPUTS];
     struct rm_diff_opts o;
     int n_inputs = 0, json = 0, c;
-    long long seed = 0, threads = 0;
+    long long threads = 0;
+    uint64_t seed = 0;
     rm_diff_opts_default(&o);
     while ((c = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
         switch (c) {
@@ -166,8 +167,9 @@ static int run_diff(int argc, char **argv)
             inputs[n_inputs++] = optarg;
             break;
         case 's':
-            if (cli_parse_int(optarg, 0, LLONG_MAX, &seed))
-                return cli_usage(&cli_cmd_diff, "--seed needs a non-negative integer, got '%s'", optarg);
+            if (cli_parse_u64(optarg, &seed))
+                return cli_usage(&cli_cmd_diff, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
+                                 optarg);
             break;
         case 'a':
             if (parse_tol(optarg, &o.atol))
@@ -219,6 +221,9 @@ static int run_diff(int argc, char **argv)
     memset(&b, 0, sizeof b);
     memset(&r, 0, sizeof r);
     memset(values, 0, sizeof values);
+    struct cli_outputs outs = {0};
+    if (report && cli_output_add(&outs, "--report", report, false))
+        return CLI_BAD;
     for (; n_read < n_inputs; n_read++)
         if (rm_tensor_file_read(strchr(inputs[n_read], '=') + 1, &values[n_read], NULL, 0, &err)) {
             rc = cli_fail(&err);
@@ -228,7 +233,12 @@ static int run_diff(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    o.seed = (uint64_t)seed;
+    /* the report may not replace either model or a file they read their weights from */
+    if (report && (cli_outputs_guard(&outs, a.m) || cli_outputs_guard(&outs, b.m))) {
+        rc = CLI_BAD;
+        goto done;
+    }
+    o.seed = seed;
     o.threads = (int)threads;
     o.n_inputs = n_inputs;
     o.input_names = name_ptrs;
@@ -242,8 +252,8 @@ static int run_diff(int argc, char **argv)
     for (int k = 0; k < n_inputs && off < sizeof input_desc; k++)
         off += (size_t)snprintf(input_desc + off, sizeof input_desc - off, "%s%s", k ? ", " : "", inputs[k]);
     if (off < sizeof input_desc)
-        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (seed %lld)%s",
-                 n_inputs ? "; others " : "", seed, n_inputs ? "" : " for every input");
+        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (seed %llu)%s",
+                 n_inputs ? "; others " : "", (unsigned long long)seed, n_inputs ? "" : " for every input");
     if (report) {
         struct rm_report_info info = {pa, pb, input_desc};
         if (rm_diff_write_report(&r, &info, report, &err)) {

@@ -10,21 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Load the model at path and a clone to edit: the original stays as loaded, to verify
- * the edit against (the clone shares its weights until the edit changes them). */
-static int load_for_edit(const char *path, struct rm_model **orig, struct rm_model **m, struct rm_error *err)
-{
-    *m = NULL;
-    if (rm_model_load(orig, path, NULL, err))
-        return err->code;
-    if (rm_model_clone(m, *orig, err)) {
-        rm_model_free(*orig);
-        *orig = NULL;
-        return err->code;
-    }
-    return 0;
-}
-
 /* Run the original and the edited model on the same seeded input and print a one-line
  * summary of output 0. Returns CLI_OK, or CLI_BAD when either model cannot run. */
 static int verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed)
@@ -71,7 +56,7 @@ int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *
 struct edit_common {
     const char *out, *ext;
     bool verify;
-    long long seed;
+    uint64_t seed;
 };
 
 #define EDIT_COMMON_OPTIONS                                                                                  \
@@ -87,13 +72,41 @@ static int edit_common_opt(const struct cli_cmd *cmd, int c, struct edit_common 
     case 'n': ec->verify = false; return 1;
     case 'x': ec->ext = optarg; return 1;
     case 's':
-        if (cli_parse_int(optarg, 0, INT64_MAX, &ec->seed)) {
-            cli_usage(cmd, "--seed must be a non-negative integer, not '%s'", optarg);
+        if (cli_parse_u64(optarg, &ec->seed)) {
+            cli_usage(cmd, "--seed must be an integer from 0 to 18446744073709551615, not '%s'", optarg);
             return -1;
         }
         return 1;
     default: return 0;
     }
+}
+
+/* Check the outputs (before any work: the folder exists, nothing there that cannot be
+ * replaced), then load model and make sure no output is a file it is read from; *m is a
+ * clone to edit, *orig the model as loaded, to verify the edit against (the clone shares
+ * its weights until the edit changes them). Prints and returns CLI_BAD on failure. */
+static int load_for_edit(const char *model, const struct edit_common *ec, struct rm_model **orig,
+                         struct rm_model **m)
+{
+    struct cli_outputs outs = {0};
+    struct rm_error err;
+    rm_error_clear(&err);
+    *orig = *m = NULL;
+    if (cli_model_outputs(&outs, ec->out, ec->ext))
+        return CLI_BAD;
+    if (rm_model_load(orig, model, NULL, &err))
+        return cli_fail(&err);
+    if (cli_outputs_guard(&outs, *orig)) {
+        rm_model_free(*orig);
+        *orig = NULL;
+        return CLI_BAD;
+    }
+    if (rm_model_clone(m, *orig, &err)) {
+        rm_model_free(*orig);
+        *orig = NULL;
+        return cli_fail(&err);
+    }
+    return CLI_OK;
 }
 
 static int parse_init(const char *s, int *init)
@@ -117,7 +130,7 @@ static int run_replace(int argc, char **argv)
                                          {0, 0, 0, 0}};
     struct edit_common ec = {.verify = true};
     struct rm_replace_opts ro = {.init = RM_INIT_KEEP, .seed = 0, .propagate = false};
-    int c, k;
+    int c, k, rc;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if ((k = edit_common_opt(&cli_cmd_replace, c, &ec)) != 0) {
             if (k < 0)
@@ -131,7 +144,7 @@ static int run_replace(int argc, char **argv)
             return cli_usage(&cli_cmd_replace, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    ro.seed = (uint64_t)ec.seed;
+    ro.seed = ec.seed;
     if (argc - optind != 3)
         return cli_usage(&cli_cmd_replace, "expected MODEL PATH SPEC, got %d arguments", argc - optind);
     const char *model = argv[optind], *path = argv[optind + 1], *spec_text = argv[optind + 2];
@@ -144,10 +157,11 @@ static int run_replace(int argc, char **argv)
     if (rm_conv_spec_parse(spec_text, &spec, &err))
         return cli_fail(&err);
     struct rm_model *orig, *m;
-    if (load_for_edit(model, &orig, &m, &err))
-        return cli_fail(&err);
+    rc = load_for_edit(model, &ec, &orig, &m);
+    if (rc)
+        return rc;
     struct rm_edit_log log;
-    int rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
+    rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: replace %s", model, path);
         rc = cli_fail(&err);
@@ -303,11 +317,12 @@ static int run_prune(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *orig, *m;
-    if (load_for_edit(model, &orig, &m, &err))
-        return cli_fail(&err);
+    int rc = load_for_edit(model, &ec, &orig, &m);
+    if (rc)
+        return rc;
     struct rm_prune_report rep;
     struct rm_edit_log log;
-    int rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
+    rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: prune", model);
         rc = cli_fail(&err);
@@ -371,11 +386,12 @@ static int run_fold_bn(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *orig, *m;
-    if (load_for_edit(model, &orig, &m, &err))
-        return cli_fail(&err);
+    int rc = load_for_edit(model, &ec, &orig, &m);
+    if (rc)
+        return rc;
     struct rm_edit_log log;
     int n = 0;
-    int rc = rm_fold_bn(m, &n, &log, &err);
+    rc = rm_fold_bn(m, &n, &log, &err);
     if (rc) {
         rm_error_prefix(&err, "%s: fold-bn", model);
         rc = cli_fail(&err);

@@ -336,11 +336,18 @@ static int run_save(int argc, char **argv)
         return cli_usage(&cli_cmd_save, "expected one MODEL, got %d arguments", npos);
     if (!out)
         return cli_usage(&cli_cmd_save, "missing -o OUT");
+    struct cli_outputs outs = {0};
+    if (cli_model_outputs(&outs, out, so.external_data))
+        return CLI_BAD;
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_model *m;
     if (rm_model_load(&m, pos[0], NULL, &err))
         return cli_fail(&err);
+    if (cli_outputs_guard(&outs, m)) {
+        rm_model_free(m);
+        return CLI_BAD;
+    }
     int rc = rm_model_save_ex(m, out, &so, &err);
     rm_model_free(m);
     return rc ? cli_fail(&err) : CLI_OK;
@@ -359,10 +366,12 @@ const struct cli_cmd cli_cmd_save = {
     "                     write every initializer of 1 KB or more to FILE (a plain\n"
     "                     file name, created beside OUT) at 4096-aligned offsets, and\n"
     "                     refer to it from OUT as ONNX external data; needed for\n"
-    "                     models over protobuf's 2 GB limit\n"
+    "                     models over protobuf's 2 GB limit. FILE may be neither OUT\n"
+    "                     nor a file MODEL reads its weights from\n"
     "\n"
     "Models that use external data are read from files beside them (by mmap); a\n"
     "location that is absolute, contains '..' or resolves outside the model's folder\n"
-    "is refused.\n",
+    "is refused. Outputs are checked before anything is read: the folder must exist,\n"
+    "and an existing OUT must be a regular file (its mode is kept).\n",
     run_save,
 };

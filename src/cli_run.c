@@ -67,6 +67,24 @@ static void shape_text(const struct rm_host_tensor *t, char *buf, size_t n)
         snprintf(buf + off, n - off, "]");
 }
 
+/* -o DIR, which rm_fs_dir_check accepted before loading (exists: it is there already):
+ * none of the DIR/output_<k>.pb to be written may be anything but a regular file or a
+ * file m is read from. Prints and returns CLI_BAD otherwise. */
+static int check_outputs(const char *outdir, int exists, const struct rm_graph *g, const struct rm_model *m)
+{
+    for (size_t k = 0; exists && k < g->proto->n_output; k++) {
+        char file[PATH_MAX];
+        struct cli_outputs outs = {.quiet = k > 0}; /* one folder: stale files noted once */
+        if (snprintf(file, sizeof file, "%s/output_%zu.pb", outdir, k) >= (int)sizeof file) {
+            fprintf(stderr, "remodel: %s: path too long\n", outdir);
+            return CLI_BAD;
+        }
+        if (cli_output_add(&outs, "-o", file, false) || cli_outputs_guard(&outs, m))
+            return CLI_BAD;
+    }
+    return CLI_OK;
+}
+
 static int run_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
@@ -80,7 +98,8 @@ static int run_run(int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *inputs[MAX_INPUTS], *outdir = NULL;
     int n_inputs = 0, json = 0, fuse = 1, direct = 0, c;
-    long long seed = 0, threads = 0, bench = 0;
+    long long threads = 0, bench = 0;
+    uint64_t seed = 0;
     while ((c = getopt_long(argc, argv, "i:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -92,8 +111,9 @@ static int run_run(int argc, char **argv)
             outdir = optarg;
             break;
         case 's':
-            if (cli_parse_int(optarg, 0, LLONG_MAX, &seed))
-                return cli_usage(&cli_cmd_run, "--seed needs a non-negative integer, got '%s'", optarg);
+            if (cli_parse_u64(optarg, &seed))
+                return cli_usage(&cli_cmd_run, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
+                                 optarg);
             break;
         case 't':
             if (cli_parse_int(optarg, 0, 1024, &threads))
@@ -126,6 +146,9 @@ static int run_run(int argc, char **argv)
 
     struct rm_error err;
     rm_error_clear(&err);
+    int outdir_exists = 0;
+    if (outdir && rm_fs_dir_check(outdir, &outdir_exists, &err))
+        return cli_fail(&err);
     struct rm_model *m = NULL;
     const struct rm_graph *g = NULL;
     struct rm_plan *plan = NULL;
@@ -139,6 +162,8 @@ static int run_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
+    if (outdir && (rc = check_outputs(outdir, outdir_exists, g, m)))
+        goto done;
     /* read every -i first: int64 tensors are fixed at plan time, float ones give
      * the dims of dynamic input dimensions */
     for (int k = 0; k < n_inputs; k++) {
@@ -170,7 +195,7 @@ static int run_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto done;
     }
-    rm_plan_random_inputs(plan, (uint64_t)seed);
+    rm_plan_random_inputs(plan, seed);
     if (rm_plan_run(plan, &err) < 0) {
         rc = cli_fail(&err);
         goto done;

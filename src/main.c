@@ -2,7 +2,9 @@
  * This file dispatches to the commands in cli_*.c. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +49,24 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out)
     char *end;
     if (!s || !*s)
         return -1;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*end || v < min || v > max)
+    if (*end || errno == ERANGE || v < min || v > max) /* strtoll clamps what overflows */
         return -1;
     *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || *s < '0' || *s > '9') /* strtoull would take a sign, and negate */
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno == ERANGE || v > UINT64_MAX) /* refused, not clamped */
+        return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -72,8 +88,35 @@ static void usage(FILE *f)
             "            2 usage error or bad input (one line on stderr says what, where, why)\n");
 }
 
+/* A save killed by a signal must not leave its temporary file (hundreds of MB for a big
+ * model) beside the target: remove it, then die of the signal as if it were not caught. */
+static void on_fatal_signal(int sig)
+{
+    rm_fs_remove_temps(); /* async-signal-safe: unlink(2) of registered paths */
+    raise(sig);           /* SA_RESETHAND restored the default; delivered on return */
+}
+
+static void install_signal_handlers(void)
+{
+    static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue; /* ignored by whoever started us (nohup, a background job): keep it so */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND;
+        sigaction(fatal[i], &sa, NULL);
+    }
+    /* Past a file-size limit (ulimit -f) write(2) then fails with EFBIG: the save reports
+     * it and removes its temporary file like any other write error, exit 2. */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 int main(int argc, char **argv)
 {
+    install_signal_handlers();
     if (argc < 2) {
         usage(stderr);
         return CLI_BAD;

@@ -1,5 +1,6 @@
 #include "rm_extdata.h"
 
+#include "rm_fs.h"
 #include "rm_tensor.h"
 
 #include <errno.h>
@@ -18,7 +19,9 @@
 struct rm_extfile {
     struct rm_extfile *next;
     char *resolved; /* canonical path (malloc'd) */
-    uint8_t *map;   /* private writable mapping (copy-on-write), NULL for an empty file */
+    char *shown;    /* path as the model names it, folder/location (malloc'd), for messages */
+    struct rm_file_id id;
+    uint8_t *map;   /* read-only shared mapping, NULL for an empty file */
     size_t size;
 };
 
@@ -30,6 +33,7 @@ void rm_extdata_release(struct rm_model *m)
         if (f->map)
             munmap(f->map, f->size);
         free(f->resolved);
+        free(f->shown);
         free(f);
         f = next;
     }
@@ -73,12 +77,15 @@ static const char *location_problem(const char *loc)
     return NULL;
 }
 
-/* Open, check and map the file at dir/loc, reusing an earlier mapping of the same file. */
+/* Check, open and map the file at dir/loc, reusing an earlier mapping of the same file.
+ * The location is resolved (symbolic links included) and kept inside the model's folder
+ * before anything is opened, and only a regular file is opened: a FIFO or a device,
+ * inside the folder or behind a link out of it, is refused without being waited on. */
 static int map_file(struct rm_model *m, const char *tname, const char *loc, struct rm_extfile **out,
                     struct rm_error *err)
 {
     int rc = 0, fd = -1;
-    char full[PATH_MAX], dirreal[PATH_MAX], proc[64], real[PATH_MAX];
+    char full[PATH_MAX], dirreal[PATH_MAX], real[PATH_MAX];
     struct rm_extfile *f = NULL;
     const char *why = location_problem(loc);
     if (why)
@@ -87,47 +94,44 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
                             m->path, tname, loc, why);
     if (snprintf(full, sizeof full, "%s/%s", m->dir, loc) >= (int)sizeof full)
         return rm_error_set(err, RM_EFORMAT, "%s: tensor '%s': external data location too long", m->path, tname);
-    fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!realpath(full, real))
         return rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot open external data '%s': %s", m->path,
                             tname, full, strerror(errno));
-    /* resolve what was actually opened (symlinks included) and keep it inside the folder */
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, real, sizeof real - 1);
-    if (n < 0 || !realpath(m->dir, dirreal)) {
-        rc = rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot resolve '%s'", m->path, tname, full);
-        goto done;
-    }
-    real[n] = '\0';
+    if (!realpath(m->dir, dirreal))
+        return rm_error_set(err, RM_EIO, "%s: tensor '%s': cannot resolve the model's folder '%s': %s", m->path,
+                            tname, m->dir, strerror(errno));
     size_t dl = strlen(dirreal);
-    if (strncmp(real, dirreal, dl) != 0 || (dl > 1 && real[dl] != '/')) {
-        rc = rm_error_set(err, RM_EUNSUPPORTED,
-                          "%s: tensor '%s': external data '%s' resolves to '%s', outside the model's folder",
-                          m->path, tname, loc, real);
-        goto done;
-    }
+    if (strncmp(real, dirreal, dl) != 0 || (dl > 1 && real[dl] != '/'))
+        return rm_error_set(err, RM_EUNSUPPORTED,
+                            "%s: tensor '%s': external data '%s' resolves to '%s', outside the model's folder",
+                            m->path, tname, loc, real);
+    struct stat st;
+    if (rm_fs_open_input(real, &fd, &st, err))
+        return rm_error_prefix(err, "%s: tensor '%s': external data '%s'", m->path, tname, loc);
+    struct rm_file_id id = rm_file_id_of(&st);
     for (f = m->ext; f; f = f->next)
-        if (strcmp(f->resolved, real) == 0) {
+        if (rm_file_id_eq(&f->id, &id)) {
             *out = f;
             goto done;
         }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = rm_error_set(err, RM_EFORMAT, "%s: tensor '%s': external data '%s' is not a regular file",
-                          m->path, tname, full);
-        goto done;
-    }
     f = calloc(1, sizeof *f);
-    if (!f || !(f->resolved = strdup(real))) {
+    if (!f || !(f->resolved = strdup(real)) || !(f->shown = strdup(full))) {
+        if (f)
+            free(f->resolved);
         free(f);
         rc = rm_error_set(err, RM_ENOMEM, "%s: out of memory", m->path);
         goto done;
     }
+    f->id = id;
     f->size = (size_t)st.st_size;
     if (f->size) {
-        void *p = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        /* read-only and shared: no commit charge, so data larger than RAM + swap maps
+         * (a private writable mapping is refused by the kernel's overcommit check).
+         * Nothing writes through it: an edit builds new tensors in the arena. */
+        void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
             free(f->resolved);
+            free(f->shown);
             free(f);
             rc = rm_error_set(err, RM_EIO, "%s: cannot map external data '%s': %s", m->path, full,
                               strerror(errno));
@@ -214,6 +218,25 @@ int rm_extdata_resolve(struct rm_model *m, struct rm_error *err)
     return 0;
 }
 
+int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
+                          int allow_model, struct rm_error *err)
+{
+    if (!t->exists)
+        return 0;
+    if (m->path && !allow_model && rm_file_id_eq(&t->id, &m->file_id))
+        return rm_error_set(err, RM_EUSAGE, "%s: %s would overwrite the model being read (%s); choose another name",
+                            t->path, opt, m->path);
+    /* a clone reads its weights from the files of the model it was cloned from */
+    for (const struct rm_model *b = m; b; b = b->base)
+        for (const struct rm_extfile *f = b->ext; f; f = f->next)
+            if (rm_file_id_eq(&t->id, &f->id))
+                return rm_error_set(err, RM_EUSAGE,
+                                    "%s: %s would overwrite the weights of the model being read (%s reads them "
+                                    "from '%s'); choose another name",
+                                    t->path, opt, m->path ? m->path : "model", f->shown);
+    return 0;
+}
+
 /* ---- save with external data ------------------------------------------------ */
 
 /* What a tensor looked like before it was pointed at the external file. */
@@ -251,34 +274,47 @@ static Onnx__StringStringEntryProto *entry(struct rm_arena *a, const char *key, 
     return e->key && e->value ? e : NULL;
 }
 
+int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err)
+{
+    if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return rm_error_set(err, RM_EUSAGE,
+                            "--external-data '%s': give a plain file name; it is written beside the output",
+                            name);
+    const char *slash = strrchr(out, '/');
+    int n = slash ? snprintf(buf, size, "%.*s/%s", (int)(slash - out), out, name)
+                  : snprintf(buf, size, "./%s", name);
+    if (n < 0 || (size_t)n >= size)
+        return rm_error_set(err, RM_EUSAGE, "%s: path too long", name);
+    return 0;
+}
+
 int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
                      struct rm_error *err)
 {
     if (!opts || !opts->external_data)
         return rm_model_save(m, path, err);
     const char *name = opts->external_data;
-    if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-        return rm_error_set(err, RM_EUSAGE,
-                            "--external-data '%s': give a plain file name; it is written beside the output",
-                            name);
     uint64_t threshold = opts->external_threshold ? opts->external_threshold : 1024;
-    char *copy = strdup(path);
-    if (!copy)
-        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    struct rm_fs_target to, td;
     char data_path[PATH_MAX];
-    int n = snprintf(data_path, sizeof data_path, "%s/%s", dirname(copy), name);
-    free(copy);
-    if (n < 0 || n >= (int)sizeof data_path)
-        return rm_error_set(err, RM_EUSAGE, "%s: path too long", name);
-    if (!strcmp(data_path, path) || (m->path && !strcmp(data_path, m->path)))
-        return rm_error_set(err, RM_EUSAGE, "--external-data '%s' would overwrite a model file", name);
+    int rc = rm_extdata_path(path, name, data_path, sizeof data_path, err);
+    if (rc || (rc = rm_fs_target_check(path, &to, err)) || (rc = rm_fs_target_check(data_path, &td, err)))
+        return rc;
+    if (rm_fs_same_target(&td, &to))
+        return rm_error_set(err, RM_EUSAGE, "%s: --external-data names the same file as -o (%s); choose another name",
+                            data_path, path);
+    /* the output may replace the model's own file, never the data it reads (its file on
+     * disk would point at the new bytes); the data file may replace neither */
+    if ((rc = rm_model_guard_output(m, &to, "-o", 1, err)) ||
+        (rc = rm_model_guard_output(m, &td, "--external-data", 0, err)))
+        return rc;
 
     Onnx__GraphProto *g = m->proto->graph;
     struct saved_tensor *saved = calloc(g->n_initializer ? g->n_initializer : 1, sizeof *saved);
     if (!saved)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     char dtmp[PATH_MAX], mtmp[PATH_MAX];
-    int dfd = -1, mfd = -1, rc = 0, ok = 0;
+    int dfd = -1, mfd = -1, ok = 0;
     size_t ns = 0;
     rc = rm_atomic_open(data_path, dtmp, sizeof dtmp, &dfd, err);
     if (rc)

@@ -42,10 +42,54 @@ void rm_json_obj_end(struct rm_json *j) { close_(j, '}'); }
 void rm_json_arr_begin(struct rm_json *j) { open_(j, '['); }
 void rm_json_arr_end(struct rm_json *j) { close_(j, ']'); }
 
+/* Length of the well-formed UTF-8 sequence at p (2..4 bytes, lead byte >= 0x80), or 0
+ * when it is ill-formed; then *bad is the length of its maximal subpart (the bytes that
+ * start a sequence and continue it correctly, at least 1), which becomes one U+FFFD, as
+ * Unicode (chapter 3, "U+FFFD Substitution of Maximal Subparts") and Python's
+ * bytes.decode(errors="replace") do. Overlongs, surrogates and code points past U+10FFFF
+ * are ill-formed. Stops at the terminating NUL, which is never a continuation byte. */
+static int utf8_sequence(const unsigned char *p, int *bad)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xbf;
+    int n;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else {
+        *bad = 1;
+        return 0;
+    }
+    for (int i = 1; i < n; i++) {
+        if (p[i] < lo || p[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80, hi = 0xbf;
+    }
+    return n;
+}
+
+/* A JSON string: valid UTF-8 whatever bytes s holds (names come from the model file).
+ * Ill-formed sequences become U+FFFD, control characters \u00XX escapes. */
 static void write_str(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p >= 0x80) {
+            int bad = 0, n = utf8_sequence(p, &bad);
+            if (n) {
+                fwrite(p, 1, (size_t)n, f);
+                p += n;
+            } else {
+                fputs("\xef\xbf\xbd", f); /* U+FFFD REPLACEMENT CHARACTER */
+                p += bad;
+            }
+            continue;
+        }
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -58,6 +102,7 @@ static void write_str(FILE *f, const char *s)
             else
                 fputc(*p, f);
         }
+        p++;
     }
     fputc('"', f);
 }

@@ -1,6 +1,7 @@
 #include "rm_model.h"
 
 #include "rm_extdata.h"
+#include "rm_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 
 struct wire_ctx {
     const uint8_t *base;        /* start of the whole buffer, for offsets */
+    const uint8_t *end;         /* its end */
     const char *name;           /* file name for messages */
     const char *stack[RM_MAX_NESTING + 1]; /* field names from the root */
     int depth;
@@ -63,6 +65,13 @@ static void wire_where(const struct wire_ctx *c, char *buf, size_t n, const char
 static int wire_fail(struct wire_ctx *c, const uint8_t *at, const char *leaf, const char *why)
 {
     char where[512];
+    /* a top-level value that runs into the end of a file that starts like a model (field
+     * 1, a varint: ir_version) was cut short, not written wrong */
+    if (c->depth == 0 && c->base[0] == 0x08 && !strncmp(why, "truncated", 9) && c->end - at <= 16)
+        return rm_error_set(c->err, RM_EFORMAT,
+                            "%s: truncated file: it ends at byte %zu in the middle of %s%s%s; was the download "
+                            "or copy cut short?", c->name, (size_t)(c->end - c->base), leaf ? "field '" : "a field key",
+                            leaf ? leaf : "", leaf ? "'" : "");
     wire_where(c, where, sizeof where, leaf);
     return rm_error_set(c->err, RM_EFORMAT, "%s: malformed protobuf at byte %zu (%s): %s",
                         c->name, (size_t)(at - c->base), where[0] ? where : "ModelProto", why);
@@ -121,6 +130,13 @@ static int wire_message(struct wire_ctx *c, const uint8_t *p, const uint8_t *end
             if (wire_varint(&p, end, &v))
                 return wire_fail(c, start, fname, "truncated length");
             if (v > (uint64_t)(end - p)) {
+                if (c->depth == 0 && f && c->base[0] == 0x08) /* starts like a model: cut short */
+                    return rm_error_set(c->err, RM_EFORMAT,
+                                        "%s: truncated file: it ends at byte %zu of %llu expected (field '%s' at "
+                                        "byte %zu runs past the end); was the download or copy cut short?",
+                                        c->name, (size_t)(end - c->base),
+                                        (unsigned long long)((uint64_t)(p - c->base) + v), fname,
+                                        (size_t)(start - c->base));
                 char why[160];
                 snprintf(why, sizeof why, "length %llu runs past the end of its message (%zu bytes left)",
                          (unsigned long long)v, (size_t)(end - p));
@@ -161,7 +177,7 @@ static int wire_message(struct wire_ctx *c, const uint8_t *p, const uint8_t *end
 int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
                   const char *name, uint64_t *mem_estimate, struct rm_error *err)
 {
-    struct wire_ctx c = {.base = data, .name = name, .depth = 0, .mem = 0, .err = err};
+    struct wire_ctx c = {.base = data, .end = data + size, .name = name, .depth = 0, .mem = 0, .err = err};
     c.stack[0] = NULL;
     int rc = wire_message(&c, data, data + size, desc);
     if (mem_estimate)
@@ -180,26 +196,140 @@ static uint64_t default_memory_limit(void)
     return (uint64_t)pages * (uint64_t)psize / 2;
 }
 
+/* The arena seen by protobuf-c, remembering the largest request it could not meet: a
+ * failed unpack is then "out of memory", not "not a valid ModelProto". */
+struct counting_alloc {
+    ProtobufCAllocator base;
+    struct rm_arena *arena;
+    size_t failed; /* bytes of the largest failed request, 0 if none */
+};
+
+static void *counting_alloc_fn(void *ctx, size_t n)
+{
+    struct counting_alloc *c = ctx;
+    void *p = rm_arena_alloc(c->arena, n);
+    if (!p && n > c->failed)
+        c->failed = n;
+    return p;
+}
+
+static void counting_free_fn(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p; /* arena memory is released all at once */
+}
+
+/* "out of memory (N MB wanted)", N rounded up. */
+static int out_of_memory(struct rm_error *err, const char *name, uint64_t bytes)
+{
+    return rm_error_set(err, RM_ENOMEM, "%s: out of memory (%llu MB wanted)", name,
+                        (unsigned long long)((bytes + ((1u << 20) - 1)) >> 20));
+}
+
+/* ---- what a file that is not a model is ------------------------------------ */
+
+#define TORCH_EXPORT "export the model with torch.onnx.export(model, example_input, \"model.onnx\")"
+
+/* Files recognisable before parsing by their first bytes: a zip archive (what torch.save
+ * writes). Returns RM_EFORMAT with a message saying what the file is, or 0. */
+static int sniff_before(const uint8_t *d, size_t n, const char *name, struct rm_error *err)
+{
+    if (n >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))) {
+        /* the first member's name, from its local header: torch.save writes <stem>/data.pkl */
+        size_t len = n >= 30 && d[2] == 3 ? (size_t)d[26] | (size_t)d[27] << 8 : 0;
+        const char *member = len && 30 + len <= n ? (const char *)d + 30 : "";
+        len = member[0] ? len : 0;
+        if (len >= 5 && !memcmp(member + len - 5, ".onnx", 5))
+            return rm_error_set(err, RM_EFORMAT, "%s: a zip archive holding '%.*s', not an ONNX model itself; unzip "
+                                "it and give remodel the .onnx file", name, (int)(len > 200 ? 200 : len), member);
+        return rm_error_set(err, RM_EFORMAT, "%s: a zip archive, not an ONNX model%s; %s", name,
+                            len >= 8 && !memcmp(member + len - 8, "data.pkl", 8)
+                                ? ": a PyTorch checkpoint (torch.save) holds weights, not the graph"
+                                : " (a PyTorch checkpoint from torch.save?)",
+                            TORCH_EXPORT);
+    }
+    return 0;
+}
+
+/* After the wire format check failed: say what the file is when that is clear, a Python
+ * pickle (an old torch.save) or a text file. Returns RM_EFORMAT with that message, or 0
+ * (the wire check's message stands). */
+static int sniff_after(const uint8_t *d, size_t n, const char *name, struct rm_error *err)
+{
+    if (n >= 2 && d[0] == 0x80 && d[1] >= 2 && d[1] <= 5)
+        return rm_error_set(err, RM_EFORMAT, "%s: a Python pickle (a PyTorch checkpoint from torch.save?), not an "
+                            "ONNX model; %s", name, TORCH_EXPORT);
+    /* text: printable ASCII, white space and well-formed UTF-8 through the first 4 KB */
+    size_t i = 0, lim = n < 4096 ? n : 4096;
+    while (i < lim) {
+        uint8_t c = d[i];
+        if (c >= 0x20 && c < 0x7f) {
+            i++;
+            continue;
+        }
+        if (c == '\n' || c == '\r' || c == '\t') {
+            i++;
+            continue;
+        }
+        int k = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+        if (k < 0)
+            return 0;
+        for (int j = 1; j <= k; j++)
+            if (i + (size_t)j < n && (d[i + (size_t)j] & 0xc0) != 0x80)
+                return 0;
+        i += (size_t)k + 1;
+    }
+    return rm_error_set(err, RM_EFORMAT, "%s: a text file, not an ONNX model (ONNX models are binary protobuf "
+                        "files)", name);
+}
+
+#define TF2ONNX "convert it with tf2onnx: python3 -m tf2onnx.convert --saved-model %s --output model.onnx"
+
+/* When path's final component is saved_model.pb (a TensorFlow SavedModel's graph, which
+ * the wire check may even pass), say so; returns RM_EFORMAT, or 0 for any other name. */
+static int saved_model_pb(const char *path, struct rm_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (strcmp(slash ? slash + 1 : path, "saved_model.pb"))
+        return 0;
+    char folder[PATH_MAX];
+    snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    return rm_error_set(err, RM_EFORMAT, "%s: the graph of a TensorFlow SavedModel, not an ONNX model; " TF2ONNX,
+                        path, folder[0] ? folder : "/");
+}
+
 static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size,
                             const char *name, const struct rm_load_limits *limits,
                             struct rm_error *err)
 {
     if (size == 0)
         return rm_error_set(err, RM_EFORMAT, "%s: empty file, not an ONNX model", name);
-    uint64_t need = 0;
-    int rc = rm_wire_check(data, size, &onnx__model_proto__descriptor, name, &need, err);
+    int rc = sniff_before(data, size, name, err);
     if (rc)
         return rc;
+    uint64_t need = 0;
+    rc = rm_wire_check(data, size, &onnx__model_proto__descriptor, name, &need, err);
+    if (rc) {
+        if (saved_model_pb(name, err) || sniff_after(data, size, name, err))
+            return err->code;
+        return rc;
+    }
     uint64_t limit = limits && limits->max_memory ? limits->max_memory : default_memory_limit();
     if (need > limit)
         return rm_error_set(err, RM_ENOMEM,
                             "%s: unpacking would need about %llu MB, over the limit of %llu MB",
                             name, (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20));
     rm_arena_init(&m->arena, (size_t)need + ((size_t)1 << 16));
-    m->proto = (Onnx__ModelProto *)protobuf_c_message_unpack(&onnx__model_proto__descriptor,
-                                                             &m->arena.pbc, size, data);
+    struct counting_alloc ca = {{counting_alloc_fn, counting_free_fn, NULL}, &m->arena, 0};
+    ca.base.allocator_data = &ca;
+    m->proto = (Onnx__ModelProto *)protobuf_c_message_unpack(&onnx__model_proto__descriptor, &ca.base, size,
+                                                             data);
+    if (!m->proto && ca.failed)
+        return out_of_memory(err, name, need > ca.failed ? need : ca.failed);
     if (!m->proto)
         return rm_error_set(err, RM_EFORMAT, "%s: not a valid ONNX ModelProto (protobuf decoding failed)", name);
+    if (!m->proto->graph && saved_model_pb(name, err))
+        return err->code;
     if (!m->proto->graph)
         return rm_error_set(err, RM_EFORMAT, "%s: ModelProto has no graph", name);
     m->file_size = size;
@@ -244,20 +374,17 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     struct rm_model *m = NULL;
     *out = NULL;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
-        goto done;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    char saved[PATH_MAX];
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+        snprintf(saved, sizeof saved, "%s/saved_model.pb", path) < (int)sizeof saved && access(saved, F_OK) == 0) {
+        rc = rm_error_set(err, RM_EFORMAT, "%s: a TensorFlow SavedModel folder, not an ONNX model; " TF2ONNX, path,
+                          path);
         goto done;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = rm_error_set(err, RM_EIO, "%s: not a regular file", path);
+    rc = rm_fs_open_input(path, &fd, &st, err); /* a FIFO or device is refused, never waited on */
+    if (rc)
         goto done;
-    }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
         rc = rm_error_set(err, RM_ENOMEM, "%s: file too large", path);
         goto done;
@@ -269,6 +396,7 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
         goto done;
     }
     rm_arena_init(&m->arena, 0);
+    m->file_id = rm_file_id_of(&st);
     m->path = strdup(path);
     m->dir = dir_of(path);
     if (!m->path || !m->dir) {
@@ -278,7 +406,8 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (map == MAP_FAILED) {
-            rc = rm_error_set(err, RM_EIO, "%s: cannot map: %s", path, strerror(errno));
+            rc = errno == ENOMEM ? out_of_memory(err, path, size)
+                                 : rm_error_set(err, RM_EIO, "%s: cannot map: %s", path, strerror(errno));
             goto done;
         }
         madvise(map, size, MADV_SEQUENTIAL);
@@ -391,78 +520,21 @@ static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
     b->len += n;
 }
 
-int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
-{
-    *fd = -1;
-    char *copy = strdup(path);
-    char *copy2 = strdup(path);
-    if (!copy || !copy2) {
-        free(copy);
-        free(copy2);
-        return rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
-    }
-    int n = snprintf(tmp, tmp_size, "%s/.%s.tmp-XXXXXX", dirname(copy), basename(copy2));
-    free(copy);
-    free(copy2);
-    if (n < 0 || (size_t)n >= tmp_size)
-        return rm_error_set(err, RM_EIO, "%s: path too long", path);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return rm_error_set(err, RM_EIO, "%s: is a directory", path);
-    *fd = mkostemp(tmp, O_CLOEXEC);
-    if (*fd < 0)
-        return rm_error_set(err, RM_EIO, "%s: cannot create a file in its folder: %s", path,
-                            strerror(errno));
-    return 0;
-}
-
-int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err)
-{
-    int rc = 0;
-    if (!ok) {
-        close(fd);
-        unlink(tmp);
-        return err ? err->code : RM_EIO;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    if (close(fd) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = rm_error_set(err, RM_EIO, "%s: cannot replace: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    char *copy = strdup(path);
-    if (copy) {
-        int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(copy);
-    }
-    return 0;
-}
-
 int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err)
 {
     if (rm_model_packed_size(m) > RM_PROTOBUF_LIMIT)
         return rm_error_set(err, RM_EUSAGE,
                             "%s: the model is over protobuf's 2 GB limit; save it with --external-data FILE",
                             path);
+    struct rm_fs_target t;
+    int rc = rm_fs_target_check(path, &t, err);
+    if (rc == 0)
+        rc = rm_model_guard_output(m, &t, "-o", 1, err);
+    if (rc)
+        return rc;
     char tmp[PATH_MAX];
     int fd;
-    int rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
+    rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err);
     if (rc)
         return rc;
     rc = rm_write_stream(fd, path, &m->proto->base, NULL, 0, err);

@@ -9,6 +9,7 @@
 #include "onnx.pb-c.h"
 #include "rm_arena.h"
 #include "rm_error.h"
+#include "rm_fs.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@ struct rm_model {
     char *path;              /* file it was loaded from (malloc'd), or NULL */
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
+    struct rm_file_id file_id; /* identity of that file (when path is set) */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
 
     /* derived state, computed on demand and kept until the model changes
@@ -179,13 +181,16 @@ struct rm_save_opts {
 
 /* rm_model_save with options. Both files are written atomically; on failure neither
  * is left behind. Models whose inline form would pass protobuf's 2 GB limit are
- * refused unless opts->external_data is set. Returns 0, RM_EIO or RM_EUSAGE. */
+ * refused unless opts->external_data is set. A file m reads its external data from is
+ * never written (RM_EUSAGE, see rm_model_guard_output in rm_extdata.h), nor is the data
+ * file allowed to be the output or m's own file. Returns 0, RM_EIO or RM_EUSAGE. */
 int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
                      struct rm_error *err);
 
 /* Serialize m to path atomically: temporary file in path's folder, fsync, rename,
  * fsync of the folder. On failure nothing is left behind and an existing file at
- * path (the input itself included) is untouched. Returns 0 or RM_EIO. */
+ * path (the input itself included) is untouched. path may be m's own file, never one of
+ * its external data files. Returns 0, RM_EIO or RM_EUSAGE. */
 int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err);
 
 /* Check that size bytes are a well-formed serialization of desc (every length
@@ -194,14 +199,5 @@ int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *e
  * name is used in messages. Returns 0 or RM_EFORMAT. */
 int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
                   const char *name, uint64_t *mem_estimate, struct rm_error *err);
-
-/* Open a temporary file next to path for an atomic write. On success *fd is open
- * for writing and tmp (PATH_MAX bytes) holds its name. Returns 0 or RM_EIO. */
-int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
-
-/* Finish an atomic write started by rm_atomic_open: fsync, set permissions as a
- * plain create would, rename over path, fsync the folder. If ok is 0 (the caller
- * failed) or anything fails, the temporary file is removed. Closes fd. */
-int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
 
 #endif

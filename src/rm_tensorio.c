@@ -1,5 +1,6 @@
 /* Tensor files: ONNX TensorProto (.pb) and NumPy (.npy) readers, TensorProto writer. */
 #include "rm_tensorio.h"
+#include "rm_fs.h"
 #include "rm_model.h"
 
 #include <errno.h>
@@ -277,14 +278,10 @@ int rm_tensor_file_read(const char *path, struct rm_host_tensor *out, char *name
     uint8_t *buf = NULL;
     int rc = 0;
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return rm_error_set(err, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        rc = rm_error_set(err, RM_EIO, "%s: not a regular file", path);
-        goto done;
-    }
+    if ((rc = rm_fs_open_input(path, &fd, &st, err))) /* a FIFO is refused, never waited on */
+        return rc;
     if ((uint64_t)st.st_size > ((uint64_t)1 << 36)) {
         rc = rm_error_set(err, RM_ENOMEM, "%s: tensor file too large", path);
         goto done;

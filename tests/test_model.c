@@ -512,6 +512,49 @@ START_TEST(extdata_round_trip)
 }
 END_TEST
 
+/* A model never writes over the files it reads: its external data (by any spelling of
+ * the path), nor a data file over itself or over the output. */
+START_TEST(extdata_never_overwrites_its_source)
+{
+    char *dir = tmpdir();
+    char src[1024], ext[1024], data[1024], out[1024], dotted[1200];
+    snprintf(src, sizeof src, "%s/tiny_resnet.onnx", rm_test_testdata());
+    snprintf(ext, sizeof ext, "%s/m.onnx", dir);
+    snprintf(data, sizeof data, "%s/w.bin", dir);
+    snprintf(out, sizeof out, "%s/b.onnx", dir);
+    snprintf(dotted, sizeof dotted, "%s/./w.bin", dir);
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_int_eq(rm_model_load(&m, src, NULL, &err), 0);
+    struct rm_save_opts so = {.external_data = "w.bin"};
+    ck_assert_msg(rm_model_save_ex(m, ext, &so, &err) == 0, "%s", err.msg);
+    rm_model_free(m);
+    size_t n;
+    char *before = rm_test_read_file(data, &n);
+    ck_assert_msg(rm_model_load(&m, ext, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE); /* its own data file */
+    ck_assert_msg(strstr(err.msg, "w.bin") && strstr(err.msg, "m.onnx"), "%s", err.msg);
+    ck_assert_int_eq(rm_model_save(m, dotted, &err), RM_EUSAGE); /* the model over its data */
+    so.external_data = "m.onnx"; /* the data over the model being read */
+    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "model being read"), "%s", err.msg);
+    so.external_data = "b.onnx"; /* the data over the output */
+    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "same file as -o"), "%s", err.msg);
+    rm_model_free(m);
+    size_t n2;
+    char *after = rm_test_read_file(data, &n2);
+    ck_assert(n == n2 && memcmp(before, after, n) == 0);
+    ck_assert_int_eq(count_files(dir), 2);
+    free(before);
+    free(after);
+    unlink(ext);
+    unlink(data);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 /* Write se_net into dir as m.onnx with its first initializer pointing at external data
  * described by the given key/value pairs (NULL value: key left out). */
 static void write_hostile(const char *dir, const char *loc, const char *off, const char *len)
@@ -690,6 +733,7 @@ static Suite *suite(void)
     tcase_add_test(x, extdata_round_trip);
     tcase_add_test(x, extdata_hostile);
     tcase_add_test(x, extdata_bad_name);
+    tcase_add_test(x, extdata_never_overwrites_its_source);
     suite_add_tcase(s, x);
     return s;
 }

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Hostile file systems and inputs against the remodel command line (issue 14): FIFOs,
+devices and links where files belong, outputs that name the files being read, signals
+during a save, memory limits, names that are not UTF-8. Every case states what must
+hold: exit 2 and one line on stderr for bad input, never a hang, never a damaged file.
+Standard library plus the onnx package (python3-onnx) to build models.
+
+usage: test_safety.py REMODEL TESTDATA_DIR
+"""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+
+REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+passed = failed = 0
+
+
+def run(*args, cwd=None, timeout=60, preexec_fn=None):
+    """Run remodel; a hang past timeout fails the case (the child is killed)."""
+    try:
+        p = subprocess.run([REMODEL, *args], capture_output=True, timeout=timeout, cwd=cwd,
+                           preexec_fn=preexec_fn)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"remodel {' '.join(args)} hung for {timeout} s")
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def case(name):
+    def wrap(fn):
+        global passed, failed
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}")
+        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
+            failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}")
+        return fn
+    return wrap
+
+
+def one_error_line(rc, out, err, *needles):
+    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+
+
+def model(name):
+    return os.path.join(TESTDATA, name + ".onnx")
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def external_copy(src, dst, location):
+    """src saved by the onnx package as dst with every tensor in `location` beside it."""
+    import onnx
+    onnx.save_model(onnx.load(src), dst, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=location, size_threshold=0)
+
+
+# ---- inputs that are not regular files: refused at once, never waited on ----------------
+
+@case("a FIFO as the model, as external data (also behind a link out of the folder), as -i: exit 2, no hang")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo.onnx")
+        os.mkfifo(fifo)
+        for cmd in ("info", "check", "show", "run"):
+            one_error_line(*run(cmd, fifo, timeout=20), "fifo.onnx", "not a regular file", "FIFO")
+
+        sub = os.path.join(d, "m")
+        os.makedirs(sub)
+        ext = os.path.join(sub, "m.onnx")
+        external_copy(model("tiny_resnet"), ext, "w.bin")
+        os.unlink(os.path.join(sub, "w.bin"))
+        os.mkfifo(os.path.join(sub, "w.bin"))
+        one_error_line(*run("info", ext, timeout=20), "m.onnx", "w.bin", "not a regular file")
+
+        # a link out of the model's folder is refused before it is opened
+        os.unlink(os.path.join(sub, "w.bin"))
+        os.symlink(fifo, os.path.join(sub, "w.bin"))
+        one_error_line(*run("info", ext, timeout=20), "m.onnx", "outside the model's folder")
+
+        one_error_line(*run("run", model("tiny_resnet"), "-i", f"input={fifo}", timeout=20),
+                       "fifo.onnx", "not a regular file")
+        one_error_line(*run("diff", model("tiny_resnet"), model("tiny_resnet"), "-i", f"input={fifo}",
+                            timeout=20), "fifo.onnx", "not a regular file")
+
+
+# ---- outputs onto special files: refused, the special file left as it was -------------
+
+def special_targets(d):
+    """Paths in d that are not regular files, with a description and a check that each is
+    still what it was: a FIFO, a character device (a copy of /dev/null, where mknod is
+    allowed), a link to /proc/self/fd/1, a dangling link, a folder."""
+    out = []
+    fifo = os.path.join(d, "fifo.out")
+    os.mkfifo(fifo)
+    out.append((fifo, "FIFO", lambda p=fifo: stat.S_ISFIFO(os.lstat(p).st_mode)))
+    dev = os.path.join(d, "null.out")
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        out.append((dev, "character device", lambda p=dev: stat.S_ISCHR(os.lstat(p).st_mode)))
+    except OSError:
+        print("     (mknod not permitted here: the character-device case is skipped)")
+    link = os.path.join(d, "stdout.out")
+    os.symlink("/proc/self/fd/1", link)
+    out.append((link, "symbolic link", lambda p=link: os.readlink(p) == "/proc/self/fd/1"))
+    dangling = os.path.join(d, "dangling.out")
+    os.symlink(os.path.join(d, "nowhere", "x"), dangling)
+    out.append((dangling, "missing file", lambda p=dangling: os.path.islink(p)))
+    sub = os.path.join(d, "folder.out")
+    os.makedirs(sub)
+    out.append((sub, "directory", lambda p=sub: os.path.isdir(p) and not os.listdir(p)))
+    return out
+
+
+@case("-o, --external-data, --report and run -o onto a FIFO, a device or a link to one: exit 2, left as it was")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("tiny_resnet")
+        for target, what, intact in special_targets(d):
+            name = os.path.basename(target)
+            for args in (["save", src, "-o", target],
+                         ["prune", src, "layer1.0.conv1", "--ratio", "0.5", "-o", target],
+                         ["fold-bn", src, "-o", target, "--no-verify"],
+                         ["save", src, "-o", os.path.join(d, "ok.onnx"), "--external-data", name],
+                         ["diff", src, src, "--report", target]):
+                rc, out, err = run(*args, timeout=30)
+                one_error_line(rc, out, err, name, what)
+                assert intact(), f"{' '.join(args)}: {target} was replaced"
+                assert not os.path.exists(os.path.join(d, "ok.onnx")), f"{' '.join(args)}: wrote the model"
+        # run -o DIR writes DIR/output_0.pb: a FIFO there stays a FIFO
+        outdir = os.path.join(d, "outdir")
+        os.makedirs(outdir)
+        os.mkfifo(os.path.join(outdir, "output_0.pb"))
+        one_error_line(*run("run", src, "-o", outdir, timeout=30), "output_0.pb", "FIFO")
+        assert stat.S_ISFIFO(os.lstat(os.path.join(outdir, "output_0.pb")).st_mode)
+        # only what remodel made is left: no temporary files
+        leftovers = [n for n in os.listdir(d) if n.startswith(".")] + \
+                    [n for n in os.listdir(outdir) if n.startswith(".")]
+        assert not leftovers, leftovers
+
+
+@case("-o onto a link to a regular file replaces the link; the file it points to is untouched")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        real = os.path.join(d, "real.onnx")
+        shutil.copy(model("se_net"), real)
+        before = read(real)
+        link = os.path.join(d, "link.onnx")
+        os.symlink("real.onnx", link)
+        rc, _, err = run("save", model("tiny_resnet"), "-o", link)
+        assert rc == 0, err
+        assert not os.path.islink(link) and read(link) == read(model("tiny_resnet"))
+        assert read(real) == before
+
+
+# ---- outputs naming a file a loaded model reads from -----------------------------------
+
+def weights(path):
+    """name -> numpy array of every initializer, read by the onnx package."""
+    import onnx
+    from onnx import numpy_helper
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+
+
+def same_weights(a, b):
+    assert a.keys() == b.keys()
+    bad = [k for k in a if a[k].shape != b[k].shape or not (a[k] == b[k]).all()]
+    assert not bad, f"{len(bad)} of {len(a)} weights differ: {bad[:3]}"
+
+
+@case("never rewrite the external data a loaded model reads: save/prune --external-data onto it exit 2")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        external_copy(model("tiny_resnet"), a, "w.bin")
+        data, ref = read(os.path.join(d, "w.bin")), weights(model("tiny_resnet"))
+        same_weights(weights(a), ref)
+        for args in (["save", "a.onnx", "-o", "b.onnx", "--external-data", "w.bin"],
+                     ["prune", "a.onnx", "layer1.0.conv1", "--ratio", "0.5", "-o", "a.onnx", "--external-data", "w.bin"],
+                     ["fold-bn", "a.onnx", "-o", "c.onnx", "--external-data", "w.bin"],
+                     ["save", "a.onnx", "-o", "w.bin"]):
+            one_error_line(*run(*args, cwd=d), "w.bin", "a.onnx", "choose another name")
+            assert read(os.path.join(d, "w.bin")) == data, f"{' '.join(args)}: w.bin rewritten"
+            same_weights(weights(a), ref)
+            assert sorted(os.listdir(d)) == ["a.onnx", "w.bin"], os.listdir(d)
+        # what is allowed: a new data file, and replacing the model file itself inline
+        rc, _, err = run("save", "a.onnx", "-o", "b.onnx", "--external-data", "w2.bin", cwd=d)
+        assert rc == 0, err
+        same_weights(weights(os.path.join(d, "b.onnx")), ref)
+        rc, _, err = run("save", "a.onnx", "-o", "a.onnx", cwd=d)
+        assert rc == 0, err
+        same_weights(weights(a), ref)
+
+
+@case("outputs are compared with the files being read by identity, not by spelling (-o, --external-data, --report, run -o)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        shutil.copy(model("tiny_resnet"), a)
+        e = os.path.join(d, "e.onnx")
+        external_copy(model("tiny_resnet"), e, "output_0.pb")  # weights in a file run -o would write
+        os.link(os.path.join(d, "output_0.pb"), os.path.join(d, "hard.bin"))
+        os.symlink(d, os.path.join(d, "here"))
+        originals = {n: read(os.path.join(d, n)) for n in ("a.onnx", "e.onnx", "output_0.pb")}
+
+        def intact():
+            for n, b in originals.items():
+                assert read(os.path.join(d, n)) == b, f"{n} changed"
+            assert sorted(os.listdir(d)) == ["a.onnx", "e.onnx", "hard.bin", "here", "output_0.pb"], os.listdir(d)
+
+        # the input model by another spelling, as external data or a report
+        one_error_line(*run("save", "a.onnx", "-o", "c.onnx", "--external-data", "a.onnx", cwd=d),
+                       "a.onnx", "model being read")
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "./a.onnx", cwd=d), "a.onnx", "--report")
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "here/e.onnx", cwd=d), "e.onnx", "--report")
+        # external data by another name (a hard link) or through a linked folder
+        one_error_line(*run("diff", "a.onnx", "e.onnx", "--report", "hard.bin", cwd=d), "hard.bin", "e.onnx")
+        one_error_line(*run("save", "e.onnx", "-o", "c.onnx", "--external-data", "hard.bin", cwd=d),
+                       "hard.bin", "e.onnx")
+        one_error_line(*run("save", "e.onnx", "-o", "here/output_0.pb", cwd=d), "output_0.pb", "e.onnx")
+        # run -o DIR: output_0.pb is the model itself, or the data it reads
+        one_error_line(*run("run", "e.onnx", "-o", ".", cwd=d), "output_0.pb", "e.onnx")
+        sub = os.path.join(d, "s")
+        os.makedirs(sub)
+        shutil.copy(a, os.path.join(sub, "output_0.pb"))
+        one_error_line(*run("run", "s/output_0.pb", "-o", "here/s", cwd=d), "output_0.pb", "model being read")
+        assert read(os.path.join(sub, "output_0.pb")) == originals["a.onnx"]
+        shutil.rmtree(sub)
+        # the data file named like the output
+        one_error_line(*run("save", "a.onnx", "-o", "b.onnx", "--external-data", "b.onnx", cwd=d),
+                       "b.onnx", "same file as -o")
+        intact()
+
+
+# ---- every output path is checked before any work starts (issue 18) -------------------
+
+@case("a missing output folder fails before any work, naming the folder")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("tiny_resnet")
+        for args in (["replace", src, "layer1.0.conv1", "Conv2d(8, 8, 3, padding=1, bias=False)", "-o", "out/r.onnx"],
+                     ["prune", src, "layer1.0.conv1", "--ratio", "0.5", "-o", "out/r.onnx"],
+                     ["fold-bn", src, "-o", "out/r.onnx"],
+                     ["save", src, "-o", "out/r.onnx"],
+                     ["save", src, "-o", "r.onnx", "--external-data", "w.bin/x"],
+                     ["run", src, "-o", "out/tensors"],
+                     ["diff", src, src, "--report", "out/r.html"]):
+            rc, out, err = run(*args, cwd=d)
+            assert out == "", f"{' '.join(args)}: work was done before the output was checked: {out!r}"
+            if args[-1] == "w.bin/x":
+                one_error_line(rc, out, err, "plain file name")
+            else:
+                one_error_line(rc, out, err, "the folder 'out' does not exist", "mkdir -p out")
+        # a file where the folder should be; -o naming a folder; the input as a folder
+        shutil.copy(src, os.path.join(d, "a.onnx"))
+        one_error_line(*run("prune", "a.onnx", "conv1", "--ratio", "0.5", "-o", "a.onnx/x.onnx", cwd=d),
+                       "'a.onnx' is not a folder")
+        one_error_line(*run("fold-bn", "a.onnx", "-o", ".", cwd=d), "names a folder")
+        one_error_line(*run("run", "a.onnx", "-o", "a.onnx", cwd=d), "a.onnx", "not a folder")
+        assert sorted(os.listdir(d)) == ["a.onnx"], os.listdir(d)
+        if os.geteuid() != 0:  # root writes anywhere
+            ro = os.path.join(d, "ro")
+            os.makedirs(ro, 0o555)
+            one_error_line(*run("fold-bn", "a.onnx", "-o", "ro/x.onnx", cwd=d), "cannot create a file in the folder 'ro'")
+
+
+@case("output names up to NAME_MAX (255 bytes) are written; longer ones are refused in one line")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src = model("se_net")
+        for n in (244, 250, 255):
+            name = "m" * (n - 5) + ".onnx"
+            rc, _, err = run("save", src, "-o", name, cwd=d)
+            assert rc == 0, f"{n} bytes: {err}"
+            assert read(os.path.join(d, name)) == read(src)
+            rc, _, err = run("save", src, "-o", "x.onnx", "--external-data", name[:-4] + "bin", cwd=d)
+            assert rc == 0, f"{n} bytes, --external-data: {err}"
+            rc, _, err = run("diff", src, src, "--report", name[:-4] + "html", cwd=d)
+            assert rc == 0, f"{n} bytes, --report: {err}"
+        one_error_line(*run("save", src, "-o", "m" * 256, cwd=d), "file name too long")
+        assert not [f for f in os.listdir(d) if f.startswith(".")], os.listdir(d)
+
+
+# ---- signals, file-size limits, temporary files ----------------------------------------
+
+def temporaries(d):
+    return [n for n in os.listdir(d) if n.startswith(".rm-") or ".tmp-" in n]
+
+
+def default_signals():
+    """A shell running us in the background ignores SIGINT; remodel keeps what it inherits."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+@case("a save killed by SIGTERM, SIGINT or SIGHUP leaves no temporary file")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        src, out = model("resnet18"), os.path.join(d, "out.onnx")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            hit = False
+            for _attempt in range(20):
+                if os.path.exists(out):
+                    os.unlink(out)
+                p = subprocess.Popen([REMODEL, "save", src, "-o", out], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=default_signals)
+                while p.poll() is None and not temporaries(d):
+                    pass
+                if p.poll() is None:
+                    p.send_signal(sig)
+                    hit = True
+                rc = p.wait(timeout=60)
+                left = temporaries(d)
+                assert not left, f"{sig.name}: temporary files left: {left}"
+                if hit:
+                    assert rc == -sig, f"{sig.name}: exit {rc}, expected death by the signal"
+                    assert not os.path.exists(out) or read(out) == read(src), "a partial output"
+                    break
+            assert hit, f"{sig.name}: never caught the save while it was writing"
+
+
+@case("past a file-size limit (ulimit -f) a save exits 2 in one line and leaves nothing")
+def _():
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    with tempfile.TemporaryDirectory() as d:
+        for args in (["save", model("resnet18"), "-o", "out.onnx"],
+                     ["save", model("resnet18"), "-o", "out.onnx", "--external-data", "w.bin"]):
+            one_error_line(*run(*args, cwd=d, preexec_fn=limit), "cannot write", "too large")
+            assert os.listdir(d) == [], os.listdir(d)
+
+
+@case("stale temporary files are mentioned on stderr, never deleted; a live one is not mentioned")
+def _():
+    import fcntl
+    with tempfile.TemporaryDirectory() as d:
+        stale = [".rm-Ab12Cd.tmp", ".out.onnx.tmp-Xy34Zw"]
+        others = [".rm-notours.tmp", ".rm-live01.tmp", "keep.tmp"]
+        for n in stale + others:
+            with open(os.path.join(d, n), "wb") as f:
+                f.write(b"x" * 1000)
+        live = open(os.path.join(d, ".rm-live01.tmp"), "rb")
+        fcntl.flock(live, fcntl.LOCK_EX)  # as a remodel writing it would
+        try:
+            rc, _, err = run("save", model("se_net"), "-o", os.path.join(d, "out.onnx"))
+        finally:
+            live.close()
+        assert rc == 0, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 2 and all("note:" in x for x in lines), lines
+        for n in stale:
+            assert any(n in x for x in lines), (n, lines)
+        assert not any("live01" in x or "notours" in x or "keep" in x for x in lines), lines
+        assert sorted(os.listdir(d)) == sorted(stale + others + ["out.onnx"]), os.listdir(d)
+
+
+@case("a replaced file keeps its mode (and its owner, as root)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        shutil.copy(model("tiny_resnet"), a)
+        for mode in (0o600, 0o640, 0o444):
+            os.chmod(a, mode)
+            rc, _, err = run("prune", a, "layer1.0.conv1", "--ratio", "0.25", "-o", a)
+            assert rc == 0, err
+            got = stat.S_IMODE(os.stat(a).st_mode)
+            assert got == mode, f"mode {oct(mode)} became {oct(got)}"
+        os.chmod(a, 0o600)
+        if os.geteuid() == 0:
+            os.chown(a, 12345, 23456)
+            rc, _, err = run("fold-bn", a, "-o", a)
+            assert rc == 0, err
+            st = os.stat(a)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 23456, 0o600), \
+                (st.st_uid, st.st_gid, oct(st.st_mode))
+        # a new file gets what a plain create gives: 0666 less the umask
+        new = os.path.join(d, "new.onnx")
+        rc, _, err = run("save", a, "-o", new, preexec_fn=lambda: os.umask(0o027))
+        assert rc == 0, err
+        assert stat.S_IMODE(os.stat(new).st_mode) == 0o640, oct(os.stat(new).st_mode)
+
+
+# ---- --json is valid UTF-8 whatever bytes the model's names hold -----------------------
+
+# byte-for-byte replacements (same lengths, so every length prefix stays right) applied to
+# every name: an overlong and a surrogate, a lone 0xff and a control character, a code point
+# past U+10FFFF, and a well-formed two-byte character that must come through unchanged
+PATCHES = [(b"pytorch", b"py\xc0\x80\xed\xa0\x80"), (b"layer1", b"l\xffy\x1fr1"),
+           (b"output", b"out\xf4\x90\x80"), (b"conv1", b"c\xc3\xa9v1")]
+
+
+def patched(text):
+    """What text reads as in the patched model: its bytes patched, then decoded the way Unicode
+    recommends (Python's errors='replace': one U+FFFD per maximal ill-formed subpart)."""
+    b = text.encode()
+    for old, new in PATCHES:
+        b = b.replace(old, new)
+    return b.decode("utf-8", "replace")
+
+
+def json_doc(*args):
+    p = subprocess.run([REMODEL, *args], capture_output=True, timeout=120)
+    assert p.returncode in (0, 1), f"{' '.join(args)}: exit {p.returncode}: {p.stderr!r}"
+    p.stdout.decode("utf-8")  # strict: json.loads on bytes lets encoded surrogates through
+    return json.loads(p.stdout)
+
+
+def all_strings(v):
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, list):
+        for x in v:
+            yield from all_strings(x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from all_strings(x)
+
+
+@case("--json is valid UTF-8 for names that are not (info, show, run, diff --layers)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        data = read(model("tiny_resnet"))
+        for old, new in PATCHES:
+            assert len(old) == len(new) and data.count(old) > 0
+            data = data.replace(old, new)
+        bad = os.path.join(d, "bad.onnx")
+        with open(bad, "wb") as f:
+            f.write(data)
+        rc, out, err = run("check", bad)
+        assert rc == 0, out + err
+
+        info = json_doc("info", "--json", bad)
+        assert info["producer_name"] == patched("pytorch") == "py\ufffd\ufffd\ufffd\ufffd\ufffd", info["producer_name"]
+        assert info["outputs"][0]["name"] == patched("output"), info["outputs"]
+        show = json_doc("show", "--json", bad)
+        paths = []
+
+        def walk(mod):
+            paths.append(mod["path"])
+            for c in mod["children"]:
+                walk(c)
+        walk(show["module"])
+        assert patched("layer1.0.conv1") in paths, paths
+        assert patched("layer1.0.conv1") == "l\ufffdy\x1fr1.0.c\u00e9v1"
+        nodes = list(all_strings(show))
+        assert patched("/layer1/layer1.0/conv1/Conv") in nodes
+        run_doc = json_doc("run", "--json", bad)
+        assert run_doc["outputs"][0]["name"] == patched("output"), run_doc["outputs"]
+        diff = json_doc("diff", "--layers", "--json", bad, bad)
+        assert diff["outputs"][0]["name"] == patched("output")
+        assert patched("layer1.0.conv1") in [x["path"] for x in diff["layers"]]
+
+
+# ---- memory limits ------------------------------------------------------------------------
+
+@case("out of memory while loading says so (with the size wanted), not 'not a valid ModelProto'")
+def _():
+    import re
+    import resource
+
+    def limit(kb):
+        return lambda: resource.setrlimit(resource.RLIMIT_AS, (kb << 10, resource.RLIM_INFINITY))
+
+    rc, _, _ = run("--version", preexec_fn=limit(100000))
+    if rc != 0:  # a sanitizer build reserves terabytes of address space: it cannot start
+        print("     (remodel cannot start under a 100 MB address-space limit here: skipped)")
+        return
+    size_mb = os.path.getsize(model("resnet18")) / (1 << 20)
+    seen = 0
+    for kb in (60000, 80000, 100000, 120000):
+        for cmd in ("info", "check", "show"):
+            rc, out, err = run(cmd, model("resnet18"), preexec_fn=limit(kb))
+            if rc == 0:
+                continue
+            one_error_line(rc, out, err, "resnet18.onnx", "out of memory (")
+            wanted = int(re.search(r"out of memory \((\d+) MB wanted\)", err).group(1))
+            assert wanted >= size_mb - 1, f"{wanted} MB wanted for a {size_mb:.1f} MB file"
+            seen += 1
+    assert seen, "no limit made the load fail"
+
+
+@case("external data larger than RAM + swap loads (mapped read-only, shared); edits copy what they change")
+def _():
+    meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+    kb = lambda k: int(meminfo.get(k, "0 kB").split()[0])
+    big = (kb("MemTotal") + kb("SwapTotal")) * 1024 + (1 << 30)
+    with tempfile.TemporaryDirectory() as d:
+        a = os.path.join(d, "a.onnx")
+        external_copy(model("tiny_resnet"), a, "w.bin")
+        w = os.path.join(d, "w.bin")
+        data = read(w)
+        os.truncate(w, big)  # sparse: the tensors, then a hole as large as the machine's memory and more
+        for args in (["info", a], ["check", a], ["run", a]):
+            rc, out, err = run(*args)
+            assert rc == 0, f"{' '.join(args)}: {err}"
+        for args in (["prune", a, "layer1.0.conv1", "--ratio", "0.5"], ["fold-bn", a],
+                     ["replace", a, "conv1", "Conv2d(3, 8, 5, padding=2, bias=False)", "--propagate"]):
+            out = os.path.join(d, "out.onnx")
+            rc, _, err = run(*args, "-o", out)
+            assert rc == 0, f"{' '.join(args)}: {err}"
+            rc, _, err = run("check", out)
+            assert rc == 0, err
+        with open(w, "rb") as f:  # nothing wrote through the mapping
+            assert f.read(len(data)) == data
+        same_weights(weights(a), weights(model("tiny_resnet")))
+
+
+# ---- option values ------------------------------------------------------------------------
+
+@case("--seed takes 0 .. 2^64-1 exactly: larger values and signs are refused, not clamped")
+def _():
+    src = model("tiny_resnet")
+    for bad in ("18446744073709551616", "99999999999999999999999", "-1", "+5", " 5", "1e3"):
+        for args in (["run", src, "--seed", bad], ["diff", src, src, "--seed", bad],
+                     ["fold-bn", src, "-o", "/nonexistent-never/x.onnx", "--seed", bad]):
+            one_error_line(*run(*args), "--seed", "18446744073709551615")
+    firsts = {}
+    for seed in ("9223372036854775807", "18446744073709551615", "0"):
+        rc, out, err = run("run", src, "--json", "--seed", seed)
+        assert rc == 0, err
+        firsts[seed] = json.loads(out)["outputs"][0]["first"]
+    # each seed its own input (a clamp made the two largest the same)
+    assert len({tuple(v) for v in firsts.values()}) == 3, firsts
+    rc, out, err = run("diff", src, src, "--seed", "18446744073709551615")
+    assert rc == 0 and "seed 18446744073709551615" in out, out + err
+
+
+# ---- errors that teach: what a file that is not a model is (issue 18) -------------------
+
+def varint_len(v):
+    n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+@case("a file that is not an ONNX model is named for what it is, with the fix, in one line")
+def _():
+    import onnx
+    import pickle
+    import zipfile
+    with tempfile.TemporaryDirectory() as d:
+        def put(name, data):
+            p = os.path.join(d, name)
+            with open(p, "wb") as f:
+                f.write(data)
+            return p
+
+        ck = os.path.join(d, "ck.pt")
+        try:
+            import torch
+            torch.save({"weight": torch.zeros(3)}, ck)
+        except ImportError:  # what torch.save writes: a zip whose first member is <stem>/data.pkl
+            with zipfile.ZipFile(ck, "w") as z:
+                z.writestr("ck/data.pkl", pickle.dumps({"weight": [0.0] * 3}, protocol=2))
+                z.writestr("ck/version", "3\n")
+        old = put("old.pt", pickle.dumps({"weight": [0.0] * 3}, protocol=2))  # torch.save before 1.6
+        zipped = os.path.join(d, "model.zip")
+        with zipfile.ZipFile(zipped, "w") as z:
+            z.write(model("tiny_resnet"), "tiny_resnet.onnx")
+        text = put("model.onnx.txt", "ir_version: 7\ngraph { name: \"g\" }\n# é\n".encode())
+        sm = os.path.join(d, "saved")
+        os.makedirs(os.path.join(sm, "variables"))
+        smpb = put(os.path.join("saved", "saved_model.pb"), b"\x08\x01\x12\x04\x0a\x02\x08\x01")
+        empty = put("empty.onnx", b"")
+        full = read(model("tiny_resnet"))
+        half = put("half.onnx", full[: len(full) // 2])
+        cut = put("cut.onnx", full[:3])
+        # where onnx itself puts the graph: after ir_version, producer_name, producer_version
+        m = onnx.load(model("tiny_resnet"))
+        head = onnx.ModelProto(ir_version=m.ir_version, producer_name=m.producer_name,
+                               producer_version=m.producer_version)
+        start, g = head.ByteSize(), m.graph.ByteSize()
+        end = start + 1 + varint_len(g) + g
+
+        for path, needles in ((ck, ["ck.pt", "zip archive", "PyTorch checkpoint", "torch.onnx.export"]),
+                              (old, ["old.pt", "pickle", "torch.onnx.export"]),
+                              (zipped, ["model.zip", "holding 'tiny_resnet.onnx'", "unzip"]),
+                              (text, ["model.onnx.txt", "a text file", "binary protobuf"]),
+                              (sm, ["saved", "TensorFlow SavedModel folder", "tf2onnx", f"--saved-model {sm} "]),
+                              (smpb, ["saved_model.pb", "TensorFlow SavedModel", f"--saved-model {sm} "]),
+                              (empty, ["empty.onnx", "empty file"]),
+                              (half, ["half.onnx", f"truncated file: it ends at byte {len(full) // 2} of {end} expected",
+                                      f"field 'graph' at byte {start}"]),
+                              (cut, ["cut.onnx", "truncated file: it ends at byte 3 in the middle of field 'producer_name'"])):
+            for cmd in ("info", "check", "show"):
+                one_error_line(*run(cmd, path), *needles)
+
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
