@@ -146,7 +146,7 @@ def _():
         assert ok, msg
 
 
-@case("src/rm_onnx_schemas.[ch] are what tools/gen_onnx_schemas.py writes (not edited by hand)")
+@case("src/graph/rm_onnx_schemas.[ch] are what tools/gen_onnx_schemas.py writes (not edited by hand)")
 def _():
     top = os.path.dirname(os.path.abspath(TESTDATA))
     with tempfile.TemporaryDirectory() as d:
@@ -154,8 +154,8 @@ def _():
                            capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr
         for name in ("rm_onnx_schemas.c", "rm_onnx_schemas.h"):
-            with open(os.path.join(d, name), "rb") as a, open(os.path.join(top, "src", name), "rb") as b:
-                assert a.read() == b.read(), f"src/{name} differs from the generator's output"
+            with open(os.path.join(d, name), "rb") as a, open(os.path.join(top, "src", "graph", name), "rb") as b:
+                assert a.read() == b.read(), f"src/graph/{name} differs from the generator's output"
 
 
 def verdicts():

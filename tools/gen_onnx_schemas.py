@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Write src/rm_onnx_schemas.c and src/rm_onnx_schemas.h: the ONNX operator schemas as
+"""Write src/graph/rm_onnx_schemas.c and .h: the ONNX operator schemas as
 a C table, for `remodel check`.
 
-usage: /usr/bin/python3 tools/gen_onnx_schemas.py [SRC_DIR]     (default: src/ beside tools/)
+usage: /usr/bin/python3 tools/gen_onnx_schemas.py [SRC_DIR]     (default: src/graph/ beside tools/)
 
 Every fact comes from the onnx Python package (Debian's python3-onnx), which carries the
 operator registry of the ONNX specification: onnx.defs.get_all_schemas_with_history()
@@ -26,7 +26,7 @@ from onnx import AttributeProto
 import onnx.onnx_cpp2py_export.checker as C
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.normpath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "src"))
+OUT = os.path.normpath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "src", "graph"))
 
 # tensor element types of TensorProto.DataType, as the schemas spell them
 ELEM = {

@@ -1,5 +1,6 @@
 /* The op table (see rm_op.h) and name lookup. */
 #include "rm_op.h"
+#include "rm_strmap.h"
 #include "rm_ops_int.h"
 #include "rm_planners.h"
 #include "rm_tree_int.h"
@@ -99,28 +100,15 @@ static const char *const op_names[RM_OP_COUNT] = {
 #undef RM_OP_NAME_
 };
 
-/* Open-addressing hash of op names, built once. */
-#define SLOTS 256
-_Static_assert(SLOTS >= 2 * RM_OP_COUNT, "op hash table too small");
-static unsigned char slots[SLOTS]; /* enum rm_op, 0 = empty */
-static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+/* Op names -> enum, built once. */
+static struct rm_strmap by_name;
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
 
-static uint32_t hash(const char *s)
+static void build_by_name(void)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
-static void build_slots(void)
-{
-    for (int op = 1; op < RM_OP_COUNT; op++) {
-        uint32_t i = hash(op_names[op]) % SLOTS;
-        while (slots[i])
-            i = (i + 1) % SLOTS;
-        slots[i] = (unsigned char)op;
-    }
+    for (int op = 1; op < RM_OP_COUNT; op++)
+        if (rm_strmap_put(&by_name, op_names[op], op, NULL))
+            return; /* out of memory: lookups find nothing and say so */
 }
 
 const char *rm_op_name(enum rm_op op)
@@ -132,9 +120,7 @@ enum rm_op rm_op_lookup(const char *domain, const char *op_type)
 {
     if (!op_type || (domain && domain[0] && strcmp(domain, "ai.onnx") != 0))
         return RM_OP_UNKNOWN;
-    pthread_once(&slots_once, build_slots);
-    for (uint32_t i = hash(op_type) % SLOTS; slots[i]; i = (i + 1) % SLOTS)
-        if (!strcmp(op_names[slots[i]], op_type))
-            return (enum rm_op)slots[i];
-    return RM_OP_UNKNOWN;
+    pthread_once(&by_name_once, build_by_name);
+    int op = rm_strmap_get(&by_name, op_type);
+    return op > 0 ? (enum rm_op)op : RM_OP_UNKNOWN;
 }

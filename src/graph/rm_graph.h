@@ -8,6 +8,7 @@
 
 #include "rm_model.h"
 #include "rm_op.h"
+#include "rm_strmap.h"
 #include "rm_tensor.h"
 #include "rm_tensorio.h"
 
@@ -62,8 +63,7 @@ struct rm_graph {
     struct rm_node *nodes;
     size_t n_values;
     struct rm_value *values;
-    size_t n_slots;       /* hash table of value indices, power of two */
-    int *slots;
+    struct rm_strmap names; /* value name -> index */
     int *pool;            /* backing store for nodes[].inputs/outputs and consumers */
     int64_t opset;        /* version of the default ("" / ai.onnx) opset, 0 if missing */
     /* results of the last rm_shape_infer (rm_shape.h), which owns them */

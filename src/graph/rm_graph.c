@@ -4,50 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (uint8_t)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int rm_graph_find(const struct rm_graph *g, const char *name)
 {
-    if (!g->n_slots || !name)
-        return -1;
-    size_t mask = g->n_slots - 1;
-    for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
-        int v = g->slots[i];
-        if (v < 0)
-            return -1;
-        if (strcmp(g->values[v].name, name) == 0)
-            return v;
-    }
+    return name ? rm_strmap_get(&g->names, name) : -1;
 }
 
 /* Find or add name; returns its index. Capacity was sized up front. */
 static int intern(struct rm_graph *g, const char *name)
 {
-    size_t mask = g->n_slots - 1;
-    size_t i = hash_str(name) & mask;
-    for (;; i = (i + 1) & mask) {
-        int v = g->slots[i];
-        if (v < 0)
-            break;
-        if (strcmp(g->values[v].name, name) == 0)
-            return v;
-    }
-    int idx = (int)g->n_values++;
-    struct rm_value *val = &g->values[idx];
+    int v;
+    if (rm_strmap_put(&g->names, name, (int)g->n_values, &v))
+        return -1; /* cannot happen: the map was reserved for every name */
+    if ((size_t)v < g->n_values)
+        return v;
+    struct rm_value *val = &g->values[g->n_values++];
     memset(val, 0, sizeof *val);
     val->name = name;
     val->producer = val->producer_slot = val->init = val->input = val->output = -1;
     val->rank = val->decl_rank = -1;
-    g->slots[i] = idx;
-    return idx;
+    return v;
 }
 
 static void set_type_from_vi(struct rm_value *v, const Onnx__ValueInfoProto *vi)
@@ -74,7 +49,7 @@ void rm_graph_free(struct rm_graph *g)
         return;
     free(g->nodes);
     free(g->values);
-    free(g->slots);
+    rm_strmap_free(&g->names);
     free(g->pool);
     free(g->known);
     free(g->issues);
@@ -104,20 +79,14 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
     if (names > (1u << 28) || refs > (1u << 29))
         return rm_error_set(err, RM_ENOMEM, "graph too large: %llu names",
                             (unsigned long long)names);
-    size_t nslots = 16;
-    while (nslots < 2 * names)
-        nslots <<= 1;
     g->n_nodes = gp->n_node;
     g->nodes = calloc(gp->n_node ? gp->n_node : 1, sizeof *g->nodes);
     g->values = calloc(names ? names : 1, sizeof *g->values);
-    g->slots = malloc(nslots * sizeof *g->slots);
     g->pool = malloc((refs ? refs : 1) * sizeof *g->pool);
-    if (!g->nodes || !g->values || !g->slots || !g->pool) {
+    if (!g->nodes || !g->values || !g->pool || rm_strmap_reserve(&g->names, (size_t)names)) {
         rm_graph_free(g);
         return rm_error_set(err, RM_ENOMEM, "out of memory indexing the graph");
     }
-    g->n_slots = nslots;
-    memset(g->slots, 0xff, nslots * sizeof *g->slots);
 
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const Onnx__TensorProto *t = gp->initializer[i];
