@@ -161,7 +161,7 @@ static int run_case(const char *dir, const char *name, char *why, size_t wn)
             if (vi >= 0 && g.values[vi].init >= 0)
                 continue;
             fmt(path, sizeof path, "%s/test_data_set_%d/input_%d.pb", dir, s, nin);
-            if (rm_tensor_file_read(path, &in[nin], NULL, 0, &err)) {
+            if (rm_tensor_read(path, &in[nin], NULL, 0, &err)) {
                 snprintf(why, wn, "input: %.900s", err.msg);
                 bad = 1;
                 break;
@@ -171,46 +171,46 @@ static int run_case(const char *dir, const char *name, char *why, size_t wn)
             fvals[nfix++] = in[nin];
             nin++;
         }
-        struct rm_plan_opts o;
-        rm_plan_opts_default(&o);
+        struct rm_session_options o;
+        rm_session_options_default(&o);
         o.n_given = nfix;
         o.given_names = fnames;
         o.given_values = fvals;
-        if (!bad && rm_plan_init(&plan, m, &o, &err)) {
+        if (!bad && rm_session_create(&plan, m, &o, &err)) {
             snprintf(why, wn, "plan: %.900s", err.msg);
             bad = 1;
         }
         for (int k = 0; k < nin; k++) {
             if (!bad && in[k].dtype != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 &&
-                rm_plan_set_input(plan, names[k], &in[k], &err)) {
+                rm_session_set_input(plan, names[k], &in[k], &err)) {
                 snprintf(why, wn, "input: %.900s", err.msg);
                 bad = 1;
             }
-            rm_host_tensor_free(&in[k]);
+            rm_tensor_free(&in[k]);
         }
         if (bad)
             goto done;
-        if (rm_plan_run(plan, &err) < 0) {
+        if (rm_session_run(plan, &err) < 0) {
             snprintf(why, wn, "run: %.900s", err.msg);
             goto done;
         }
-        for (int k2 = 0; k2 < rm_plan_n_outputs(plan); k2++) {
+        for (int k2 = 0; k2 < rm_session_n_outputs(plan); k2++) {
             struct rm_host_tensor want, got;
             fmt(path, sizeof path, "%s/test_data_set_%d/output_%d.pb", dir, s, k2);
-            if (rm_tensor_file_read(path, &want, NULL, 0, &err)) {
+            if (rm_tensor_read(path, &want, NULL, 0, &err)) {
                 snprintf(why, wn, "reference: %.900s", err.msg);
                 goto done;
             }
-            rm_plan_output(plan, k2, &got, &err);
+            rm_session_output(plan, k2, &got, &err);
             char w2[512];
             int ok = close_enough(&got, &want, w2, sizeof w2);
-            rm_host_tensor_free(&want);
+            rm_tensor_free(&want);
             if (!ok) {
                 snprintf(why, wn, "set %d output %d: %s", s, k2, w2);
                 goto done;
             }
         }
-        rm_plan_free(plan);
+        rm_session_free(plan);
         plan = NULL;
     }
     if (!sets) {
@@ -219,7 +219,7 @@ static int run_case(const char *dir, const char *name, char *why, size_t wn)
     }
     result = 1;
 done:
-    rm_plan_free(plan);
+    rm_session_free(plan);
     rm_graph_free(&g);
     rm_model_free(m);
     return result;

@@ -133,7 +133,7 @@ static int input_type(const struct rm_graph *g, int vi, const Onnx__TypeProto__T
 }
 
 /* The value given for graph input `name`, or NULL. */
-static const struct rm_host_tensor *given_value(const struct rm_plan_opts *o, const char *name)
+static const struct rm_host_tensor *given_value(const struct rm_session_options *o, const char *name)
 {
     for (int i = 0; i < o->n_given; i++)
         if (!strcmp(o->given_names[i], name))
@@ -143,7 +143,7 @@ static const struct rm_host_tensor *given_value(const struct rm_plan_opts *o, co
 
 /* Shapes of the given inputs for shape inference (their declared type and static dims
  * must agree); int64 ones also give their contents. *specs is malloc'd. */
-int rm_eng_given_specs(const struct rm_graph *g, const struct rm_plan_opts *o, struct rm_input_spec **specs,
+int rm_eng_given_specs(const struct rm_graph *g, const struct rm_session_options *o, struct rm_input_spec **specs,
                        size_t *n, struct rm_error *err)
 {
     *n = 0;

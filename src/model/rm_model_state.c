@@ -28,7 +28,7 @@ static void free_inputs(struct rm_model *m)
     for (size_t i = 0; i < m->n_inputs; i++) {
         free((char *)m->inputs[i].name);
         if (m->inputs[i].value) {
-            rm_host_tensor_free((struct rm_host_tensor *)m->inputs[i].value);
+            rm_tensor_free((struct rm_host_tensor *)m->inputs[i].value);
             free((struct rm_host_tensor *)m->inputs[i].value);
         }
     }
@@ -138,7 +138,7 @@ int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, s
         if (specs[i].value) {
             const struct rm_host_tensor *v = specs[i].value;
             struct rm_host_tensor *c = calloc(1, sizeof *c);
-            if (!c || rm_host_tensor_alloc(c, v->dtype, v->rank, v->dims, err)) {
+            if (!c || rm_tensor_alloc(c, v->dtype, v->rank, v->dims, err)) {
                 free(c);
                 return rm_error_set(err, RM_ENOMEM, "out of memory");
             }
@@ -148,6 +148,42 @@ int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, s
         }
     }
     return 0;
+}
+
+const char *rm_model_path(const struct rm_model *m)
+{
+    return m->path;
+}
+
+int rm_model_set_input_shape(struct rm_model *m, const char *input, int rank, const int64_t *dims,
+                             struct rm_error *err)
+{
+    if (rank < 0 || rank > RM_MAX_RANK)
+        return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] < 0)
+            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is negative (%lld)", input, i,
+                                (long long)dims[i]);
+    const struct rm_graph *g = rm_model_index(m, err);
+    if (!g)
+        return err ? err->code : RM_ENOMEM;
+    int v = rm_graph_find(g, input);
+    if (v < 0 || g->values[v].input < 0 || g->values[v].init >= 0)
+        return rm_error_set(err, RM_ENOTFOUND, "the model has no input named '%s'", input);
+    /* the settings so far, with this input's replaced */
+    struct rm_input_spec *specs = calloc(m->n_inputs + 1, sizeof *specs);
+    if (!specs)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (strcmp(m->inputs[i].name, input))
+            specs[n++] = m->inputs[i];
+    specs[n].name = input;
+    specs[n].rank = rank;
+    memcpy(specs[n].dims, dims, sizeof(int64_t) * (size_t)rank);
+    int rc = rm_model_set_inputs(m, specs, n + 1, err);
+    free(specs);
+    return rc;
 }
 
 /* ---- clones ------------------------------------------------------------------------ */
