@@ -208,9 +208,24 @@ RM_API int rm_model_save(rm_model *m, const char *path, const rm_save_options *o
 /* The file m was loaded from, or NULL. */
 RM_API const char *rm_model_path(const rm_model *m);
 
-/* Give graph input `input` dims (all of them, as they will be fed) for shape inference
- * and sessions; dims not given stay as declared, dynamic ones counting as 1. */
+/* Input shapes. A graph input may declare dynamic dims (a name or nothing instead of a
+ * size). Shape inference, sessions and the edits that change shapes need every size:
+ * a dynamic batch (dimension 0) alone counts as 1; other dynamic dims must be given. */
+
+/* Give graph input `input` the dims it will be fed with (all of them; the declared
+ * sizes must agree), for shape inference and sessions. */
 RM_API int rm_model_set_input_shape(rm_model *m, const char *input, int rank, const int64_t *dims, rm_error *err);
+
+/* 0 when every graph input's dims are known (declared or given), a dynamic batch
+ * alone counting as 1 (*batch_defaulted, may be NULL, then says so); else RM_EUSAGE
+ * with RM_FIX_INPUT_SHAPE naming the input and its unknown dims. rm_session_create,
+ * rm_replace and rm_prune call it first. */
+RM_API int rm_model_check_inputs(rm_model *m, int *batch_defaulted, rm_error *err);
+
+/* Rewrite the declared dims of graph input `input` (any sizes, as onnx-simplifier's
+ * --overwrite-input-shape does); the outputs' and value_info's fixed sizes follow. */
+RM_API int rm_model_rewrite_input_shape(rm_model *m, const char *input, int rank, const int64_t *dims,
+                                        rm_error *err);
 
 /* ==== info and check ====================================================================== */
 
@@ -250,7 +265,8 @@ typedef struct rm_info {
     size_t n_initializers;
     int64_t params;                         /* elements over all initializers */
     uint64_t param_bytes;
-    int64_t macs;                           /* multiply-accumulates, -1 when a shape is unknown */
+    int64_t macs;                           /* multiply-accumulates, -1 when a size is unknown
+                                             * (a dynamic input dim not given, an op without a rule) */
 } rm_info;
 
 RM_API int rm_model_info(rm_model *m, rm_info *info, rm_error *err);
