@@ -23,7 +23,8 @@ For every model of the manifest:
   prune    `remodel prune --global --ratio 0.3 -o X`
   prune-nv the same with --no-verify, for the models `run` refuses (remodel cannot verify
            them): what it writes must still load and run in onnxruntime
-  replace  `remodel replace` of the middle Conv2d (in `show --json` order) by its own repr
+  replace  `remodel replace` of the middle Conv1d/Conv2d module (in `show --json` order) by its
+           own repr
            (same shape, weights kept), which must leave the output unchanged
   fold-bn  `remodel fold-bn` (models with BatchNormalization), which must leave the output
            unchanged
@@ -114,7 +115,8 @@ class Runner:
         except subprocess.TimeoutExpired:
             return None, f"onnxruntime timed out after {self.timeout} s"
         if p.returncode:
-            return None, last_line(p.stderr)
+            return None, re.sub(r"^ort_run: (Load model from \S+ failed:)?", "",
+                                last_line(p.stderr))
         outs = []
         k = 0
         while os.path.exists(os.path.join(outdir, f"output_{k}.npy")):
@@ -190,8 +192,8 @@ def check_tree(tree, convs):
     src = (" (sources: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) + ")"
            if sources else "")
     unknown = sum(1 for m in modules if m.get("type_known") is False and m.get("path"))
-    conv2d = [m for m in modules if m.get("type") == "Conv2d" and "repr" in m]
-    middle = conv2d[len(conv2d) // 2] if conv2d else None
+    convs_nd = [m for m in modules if m.get("type") in ("Conv1d", "Conv2d") and "repr" in m]
+    middle = convs_nd[len(convs_nd) // 2] if convs_nd else None
     n = len(convs)
     if unique == n:
         return ok(f"{n}/{n} convs at their own path, {unknown} modules of unknown type{src}"), middle
@@ -380,7 +382,7 @@ def check_model(r, e, corpus, work):
     else:
         cells["prune-nv"] = Cell("n/a", "remodel runs the model: the verified prune applies")
     if middle is None:
-        cells["replace"] = Cell("skip", "no Conv2d module to address")
+        cells["replace"] = Cell("skip", "no Conv1d/Conv2d module to address")
     else:
         cells["replace"] = edited("replace", [middle["path"], middle["repr"]], True)
         if cells["replace"].status in ("ok", "WRONG"):

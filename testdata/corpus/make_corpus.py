@@ -469,7 +469,7 @@ class Built:
 
 
 def make_torchscript(family, opset, variant):
-    make, traced_chw = FAMILIES[family]
+    traced_chw = FAMILIES[family][1]
     model = build(family)
     traced = (1,) + tuple(traced_chw)
     gen = torch.Generator().manual_seed(family_seed(family) + 2)
