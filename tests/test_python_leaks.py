@@ -56,6 +56,6 @@ with tempfile.TemporaryDirectory() as d:
     o.close()
     dropped = remodel.load(path)  # freed by the garbage collector
     dropped.session()
-    del m, o, b, kept, dropped
+    m = o = b = kept = dropped = None  # the last references go
     gc.collect()
 print("done")

@@ -828,6 +828,12 @@ class Session:
 
     def close(self) -> None:
         """Free the session. Idempotent."""
+        model = getattr(self, "_model", None)
+        if model is not None:
+            with model._lock:  # not while another thread runs it
+                self._free()
+
+    def _free(self):
         h, self._h = getattr(self, "_h", None), None
         if h:
             _lib.rm_session_free(h)
@@ -840,8 +846,8 @@ class Session:
 
     def __del__(self):
         try:
-            self.close()
-        except Exception:  # noqa: BLE001
+            self._free()  # unreachable: no other thread can be using it
+        except Exception:  # noqa: BLE001 - nothing to report to during collection
             pass
 
     def _handle(self):
