@@ -10,7 +10,10 @@
  * out/in when sizes are given), taps past the edges read the edge (or are dropped and
  * the rest renormalised with exclude_outside). Opsets below 11 have no
  * coordinate_transformation_mode: they are "asymmetric", and nearest rounds down when
- * upsampling an axis and up when downsampling it, as onnxruntime reads them. */
+ * upsampling an axis and up when downsampling it, as onnxruntime reads them. An axis
+ * with scale 1 and its size kept is copied, whatever the mode (onnxruntime does the
+ * same; tf_half_pixel_for_nn with round_prefer_ceil would otherwise shift the channels
+ * of every image by one), except by tf_crop_and_resize, whose roi may crop it. */
 #include "rm_ops_int.h"
 
 #include <math.h>
@@ -294,8 +297,9 @@ int rm_resize_taps_of(const struct rm_resize *r, int a, struct rm_resize_taps *t
     /* taps start..start+n-1 around the input pixel left of the coordinate; antialias
      * stretches the filter by 1/scale when downsampling */
     bool aa = r->antialias && sc < 1;
+    bool copy = r->ctm != RM_CT_TF_CROP_AND_RESIZE && sc == 1 && in == out;
     int64_t start = 0, n = 1;
-    if (r->mode != RM_RS_NEAREST) {
+    if (r->mode != RM_RS_NEAREST && !copy) {
         double st = r->mode == RM_RS_LINEAR ? (aa ? floor(-1 / sc) + 1 : 0) : (aa ? floor(-2 / sc) + 1 : -1);
         /* a filter wider than the axis only repeats its edge pixels: hostile scales
          * must not ask for billions of taps */
@@ -321,6 +325,11 @@ int rm_resize_taps_of(const struct rm_resize *r, int a, struct rm_resize_taps *t
         double x = source_coord(r, a, y);
         int64_t *ix = t->idx + y * n;
         float *w = t->w + y * n;
+        if (copy) {
+            ix[0] = y;
+            w[0] = 1;
+            continue;
+        }
         if (r->ctm == RM_CT_TF_CROP_AND_RESIZE && (x < 0 || x > (double)(in - 1))) {
             t->outside[y] = 1;
             t->any_outside = 1;
