@@ -1,8 +1,9 @@
 /* LayerNormalization and InstanceNormalization on oneDNN.
  *   LayerNormalization: oneDNN's layer normalisation normalises the last axis, so a
  *     plain input is seen as [outer, D] (D the product of the normalised axes) with
- *     Scale and B of D values each. Broadcast Scale/B, the Mean/InvStdDev outputs and
- *     blocked inputs run the C kernel.
+ *     Scale and B of D values each (a blocked input is reordered to plain first, as
+ *     the C kernel would need). Broadcast Scale/B and the Mean/InvStdDev outputs run
+ *     the C kernel.
  *   InstanceNormalization: a batch normalisation that computes its statistics (not
  *     the global ones) over a batch of one: the input as it is when N = 1 (in any
  *     layout: it follows a conv without a reorder), or plain [1, N*C, spatial] with
@@ -56,7 +57,7 @@ int rm_plan_layer_norm(struct rm_plan *p, int node, int *fallback, struct rm_err
     dnnl_primitive_desc_t pd = NULL;
     int64_t axis = rm_node_attr_int(np, "axis", -1), outer = 1, D = 1;
     *fallback = 1;
-    if (x->blocked || x->numel == 0 || rm_eng_out(p, node, 1) || rm_eng_out(p, node, 2) || x->rank < 1 ||
+    if (!x->has_md || x->numel == 0 || rm_eng_out(p, node, 1) || rm_eng_out(p, node, 2) || x->rank < 1 ||
         rm_norm_axis(&axis, x->rank))
         return 0;
     for (int i = 0; i < x->rank; i++)
@@ -88,8 +89,26 @@ int rm_plan_layer_norm(struct rm_plan *p, int node, int *fallback, struct rm_err
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
+    if (x->blocked) {
+        /* a conv's blocked output: one reorder to plain inside the step (the C kernel
+         * would need the same) */
+        dnnl_memory_desc_t xp;
+        dnnl_memory_t tmp;
+        void *h = NULL;
+        if (rm_eng_plain_md(&xp, x->rank, x->dims)) {
+            rc = rm_error_set(err, RM_EUNSUPPORTED, "cannot describe the input");
+            goto done;
+        }
+        if ((rc = rm_eng_add_reorder_in(p, s, x, &xp, &tmp, err)))
+            goto done;
+        CHECK(dnnl_memory_get_data_handle(tmp, &h));
+        if ((rc = rm_eng_make_mem(p, &xm, &md, h, err)))
+            goto done;
+    } else if ((rc = reshaped_mem(p, x, 2, d2, &md, &xm, err))) {
+        goto done;
+    }
     if ((rc = rm_eng_make_prim(p, &prim, pd, err)) || (rc = rm_eng_alloc_plain(p, o, err)) ||
-        (rc = reshaped_mem(p, x, 2, d2, &md, &xm, err)) || (rc = reshaped_mem(p, o, 2, d2, &md, &om, err)) ||
+        (rc = reshaped_mem(p, o, 2, d2, &md, &om, err)) ||
         (rc = rm_eng_make_mem(p, &sm, &pmd, sc->plain, err)) ||
         (bi && (rc = rm_eng_make_mem(p, &bm, &pmd, bi->plain, err))))
         goto done;
