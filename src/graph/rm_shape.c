@@ -101,7 +101,8 @@ static struct rm_host_tensor *new_tensor(struct rm_shape_run *r, int32_t dtype, 
     }
     t->dtype = dtype;
     t->rank = rank;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    if (rank) /* a scalar initializer has no dims array (NULL) */
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
     t->numel = n;
     t->data = data;
     return t;
