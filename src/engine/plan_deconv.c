@@ -117,6 +117,8 @@ int rm_plan_conv_transpose(struct rm_plan *p, int node, int *fallback, struct rm
         pl[i] = dc.pl[i];
         pr[i] = full + grow * dc.d[i] - dc.pl[i] - dc.out[i];
     }
+    if (kxsz > 4 * ksz + 64)
+        return 0; /* zero taps would outweigh the kernel: the C kernel */
     *fallback = 0;
 
     /* fusion chain: [BatchNormalization] then eltwise ops, each the sole consumer */
