@@ -18,6 +18,7 @@ layout. Nothing is timed.
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ class Skip(Exception):
 
 
 ONLY = os.environ.get("RM_SPATIAL_ONLY")  # run only the cases whose name contains it
+# RM_SPATIAL_KEEP=1 keeps the models and outputs (in a temporary folder it names)
 
 
 def case(name):
@@ -720,4 +722,8 @@ bad("GroupNormalization 3 groups of 8 channels", one("GroupNormalization", (1, 8
 bad("LayerNormalization axis 5", one("LayerNormalization", (2, 3), {"S": randn(3)}, 17, axis=5)[0], "axis")
 
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+if os.environ.get("RM_SPATIAL_KEEP"):
+    print(f"models and outputs kept in {WORK}")
+else:
+    shutil.rmtree(WORK, ignore_errors=True)
 sys.exit(1 if failed else 0)

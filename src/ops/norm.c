@@ -202,7 +202,8 @@ int rm_shape_group_norm(struct rm_snode *s)
     for (size_t k = 1; k < 3; k++) {
         const struct rm_value *p = rm_s_in(s, k);
         int64_t m;
-        if (p && !rm_dims_numel(p->dims, (size_t)p->rank, &m) && m >= 0 && m != G && (x->dims[1] < 0 || m != x->dims[1]))
+        if (p && !rm_dims_numel(p->dims, (size_t)p->rank, &m) && m >= 0 && m != G && x->dims[1] >= 0 &&
+            m != x->dims[1])
             return rm_s_bad(s, "%s has %lld values: one per group (%lld) or per channel (%lld) expected",
                             k == 1 ? "scale" : "bias", (long long)m, (long long)G, (long long)x->dims[1]);
     }
