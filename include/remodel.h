@@ -443,6 +443,7 @@ typedef struct rm_session_options {
     int fuse;            /* 1: fold BatchNorms into convs, fuse activations and residual Adds;
                             0: every node's output can be read after its step */
     int direct_conv;     /* 1: no Winograd convolutions */
+    uint64_t max_memory; /* bytes the session's buffers may take; 0: half the machine's RAM */
     /* Inputs known before compiling: an int64 one (a shape fed as an input) becomes a
      * constant; a float one gives the dims of its dynamic dimensions. They become the
      * model's input shapes (rm_model_set_input_shape). Borrowed for the call. */
@@ -451,7 +452,7 @@ typedef struct rm_session_options {
     const rm_tensor *given_values;
 } rm_session_options;
 
-/* Defaults: threads 0, fuse 1, direct_conv 0, nothing given. */
+/* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given. */
 RM_API void rm_session_options_default(rm_session_options *o);
 /* Compile m. Every op is checked first: an unsupported one is RM_EUNSUPPORTED before
  * anything is allocated; a node that cannot run as written is RM_EFORMAT naming it. */

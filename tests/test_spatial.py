@@ -719,6 +719,10 @@ bad("ConvTranspose pads crop everything", conv_t((1, 2, 3, 3), 2, 2, 3, pads=[3,
 bad("ConvTranspose group 3 of 4 channels", conv_t((1, 4, 3, 3), 4, 3, 3, g=3)[0], "groups")
 bad("GroupNormalization 3 groups of 8 channels", one("GroupNormalization", (1, 8, 2, 2),
                                                      {"S": randn(3), "B": randn(3)}, 18, num_groups=3)[0], "divide")
+# 244928 x 244928 floats: 240 GB, under the 2^36-element cap; over any session's memory
+# budget (half the machine's RAM), refused before a page is touched
+bad("Resize to a 240 GB output", resize((1, 1, 64, 64), scales=[1, 1, 3827, 3827])[0],
+    "needs more memory than the limit")
 bad("LayerNormalization axis 5", one("LayerNormalization", (2, 3), {"S": randn(3)}, 17, axis=5)[0], "axis")
 
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
