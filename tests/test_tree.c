@@ -64,6 +64,13 @@ static void close_fixture(struct fixture *f)
     rm_model_free(f->m);
 }
 
+/* Module of the tree that holds node i, or NULL. */
+static const struct rm_module *module_of(const struct fixture *f, int node)
+{
+    int mi = f->t->node_module[node];
+    return mi >= 0 ? f->t->modules[mi] : NULL;
+}
+
 static bool is_leaf(const struct rm_module *m)
 {
     return rm_module_is_leaf(m);
@@ -507,6 +514,43 @@ START_TEST(scopeless_fallback)
 }
 END_TEST
 
+/* Constant nodes belong to the module they feed, whatever scope they were written in; a
+ * module left with nothing is not shown. */
+START_TEST(helpers_follow_consumers)
+{
+    struct fixture f;
+    open_testdata(&f, "mobilenet_tiny.onnx");
+    Onnx__GraphProto *gp = f.m->proto->graph;
+    ck_assert_str_eq(gp->node[1]->op_type, "Constant");
+    ck_assert_str_eq(gp->node[3]->op_type, "Clip");
+    gp->node[1]->name = "/features/ghost/Constant";
+    gp->node[2]->name = "Constant_7";
+    reindex(&f);
+    ck_assert_ptr_null(rm_tree_find(f.t, "features.ghost"));
+    const struct rm_module *clip = module_of(&f, 3);
+    ck_assert_str_eq(clip->path, "features.0.2");
+    ck_assert_str_eq(clip->type, "ReLU6"); /* its min and max read from the Constants */
+    ck_assert_ptr_eq(module_of(&f, 1), clip);
+    ck_assert_ptr_eq(module_of(&f, 2), clip);
+    for (size_t i = 0; i < f.t->n_modules; i++) {
+        const struct rm_module *m = f.t->modules[i];
+        ck_assert_int_eq(m->index, (int)i);
+        ck_assert(m == f.t->root || m->n_nodes || m->n_children);
+    }
+    close_fixture(&f);
+
+    /* a tree built on an index shape inference has not run on still knows BatchNorm2d */
+    struct rm_error err;
+    memset(&f, 0, sizeof f);
+    f.m = rm_test_load_model("tiny_resnet");
+    ck_assert_msg(rm_graph_init(&f.g, f.m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_tree_build(&f.t, &f.g, &err) == 0, "%s", err.msg);
+    const struct rm_module *bn = rm_tree_find(f.t, "layer1.0.bn1");
+    ck_assert(bn && bn->type_known && !strcmp(bn->type, "BatchNorm2d"));
+    close_fixture(&f);
+}
+END_TEST
+
 /* Odd names: no crash, no silent loss; every node is in a module or unplaced. */
 START_TEST(hostile_names)
 {
@@ -582,13 +626,6 @@ static struct jv *open_tree_model(struct fixture *f, const char *name)
     return load_json(path);
 }
 
-/* Module of the tree (preorder index) that holds node i. */
-static const struct rm_module *module_of(const struct fixture *f, int node)
-{
-    int mi = f->t->node_module[node];
-    return mi >= 0 ? f->t->modules[mi] : NULL;
-}
-
 /* A torch-made model's tree against PyTorch's called modules (tree.json "modules"):
  * every tree module is one PyTorch called; with exact classes (dynamo: the recorded
  * class, type_known, qualname) or, for a TorchScript export, PyTorch's class where the
@@ -601,9 +638,16 @@ static void check_modules(const char *name, const struct fixture *f, const struc
     for (size_t i = 0; i < t->n_modules; i++) {
         const struct rm_module *m = t->modules[i];
         const struct jv *e = jfind(mods, m->path);
-        ck_assert_msg(e != NULL, "%s: tree module '%s' (%s) is not one PyTorch called", name,
+        ck_assert_msg(e != NULL, "%s: tree module '%s' (%s) is not a PyTorch module", name,
                       m->path, m->type);
         const char *cls = jget(e, "class")->str;
+        if (!jget(e, "called")->num) {
+            /* only implied by its children's paths (a ModuleList): no class claimed */
+            ck_assert_msg(!dynamo && m->n_children && !m->type_known &&
+                              !strcmp(m->type, "Module"),
+                          "%s: %s never ran but the tree says %s", name, m->path, m->type);
+            continue;
+        }
         ck_assert_int_eq(m->source, m->parent ? (dynamo ? RM_TREE_SRC_DYNAMO : RM_TREE_SRC_SCOPE)
                                               : RM_TREE_SRC_NONE);
         if (dynamo) {
@@ -628,6 +672,8 @@ static void check_modules(const char *name, const struct fixture *f, const struc
     for (size_t k = 0; k < mods->n; k++) {
         const char *p = mods->keys[k], *cls = jget(mods->items[k], "class")->str;
         const struct rm_module *m = rm_tree_find(t, p);
+        if (!jget(mods->items[k], "called")->num)
+            continue;
         if (!strcmp(cls, "torch.nn.modules.conv.Conv2d") || !strcmp(cls, "torch.nn.modules.conv.Conv1d")) {
             convs++;
             ck_assert_msg(m && is_leaf(m) && m->main_node >= 0 &&
@@ -679,6 +725,27 @@ START_TEST(conv1d_tree)
     for (size_t i = 0; i < f.t->n_modules; i++)
         kinds += is_leaf(f.t->modules[i]) && strstr(f.t->modules[i]->type, "1d");
     ck_assert_uint_eq(kinds, 10); /* 4 Conv1d, 3 BatchNorm1d, MaxPool1d, AvgPool1d, pool */
+    jfree(exp);
+    close_fixture(&f);
+}
+END_TEST
+
+/* Numbered children make a Sequential only when the container ran them as a chain:
+ * torchvision's IntermediateLayerGetter (also returns an inner output) and a ModuleList
+ * (never runs) are not; AdaptiveAvgPool2d at its input's size exports as an identity
+ * AveragePool, which is no AvgPool2d anyone wrote. */
+START_TEST(getter_tree)
+{
+    struct fixture f;
+    struct jv *exp = open_tree_model(&f, "getter");
+    check_modules("getter", &f, jget(exp, "modules"), false);
+    static const char *const unknown[] = {"body", "branches", "pool"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct rm_module *m = rm_tree_find(f.t, unknown[i]);
+        ck_assert_msg(m && !m->type_known && !strcmp(m->type, "Module"), "%s", unknown[i]);
+    }
+    ck_assert_str_eq(rm_tree_find(f.t, "head")->type, "Sequential");
+    ck_assert_str_eq(rm_tree_find(f.t, "body.2")->type, "Conv2d");
     jfree(exp);
     close_fixture(&f);
 }
@@ -1094,8 +1161,10 @@ static Suite *suite(void)
     tcase_add_test(t, identity_helpers);
     tcase_add_test(t, scopeless_fallback);
     tcase_add_test(t, hostile_names);
+    tcase_add_test(t, helpers_follow_consumers);
     tcase_add_loop_test(t, dynamo_trees, 0, N_DYNAMO);
     tcase_add_test(t, conv1d_tree);
+    tcase_add_test(t, getter_tree);
     tcase_add_test(t, paddle_tree);
     tcase_add_test(t, tf2onnx_tree);
     tcase_add_test(t, derived_paths);

@@ -351,6 +351,8 @@ bool rm_leaf_pool(struct rm_tree *t, struct rm_module *m, int node, const enum r
             for (int i = 0; i < nsp; i++)
                 p[i] += pads[2 + i];
     }
+    if (rm_tree_all_eq(k, nsp, 1) && rm_tree_all_eq(s, nsp, 1) && rm_tree_all_eq(p, 2 * nsp, 0))
+        return false; /* an identity: AdaptiveAvgPool2d at its input's size, not a guess */
     bool scalar = max || nsp > 1; /* AvgPool1d keeps its sizes as 1-tuples */
     arg_ints(m, "kernel_size", k, nsp, scalar, true);
     arg_ints(m, "stride", s, nsp, scalar, true);
@@ -806,6 +808,57 @@ static bool matches(const struct rm_tree *t, const struct rm_module *m, const st
     return false;
 }
 
+/* One past the last module of m's subtree in tree->modules (preorder). */
+static int subtree_end(const struct rm_module *m)
+{
+    while (m->n_children)
+        m = m->children[m->n_children - 1];
+    return m->index + 1;
+}
+
+/* Whether m's numbered children run as nn.Sequential runs them: in increasing order, the
+ * values each computes read only by the next (the last's by whatever follows), the
+ * container computing nothing of its own. torchvision's IntermediateLayerGetter (a
+ * ModuleDict that runs its numbered children in turn but also returns some of their
+ * outputs) is not one. */
+static bool runs_as_chain(const struct rm_tree *t, const struct rm_module *m)
+{
+    const struct rm_graph *g = t->g;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!(rm_op_def(g->nodes[m->nodes[i]].op)->flags & RM_OPF_HELPER))
+            return false;
+    long prev = -1;
+    for (size_t i = 0; i < m->n_children; i++) {
+        const char *name = m->children[i]->name;
+        if (strlen(name) > 9 || atol(name) <= prev)
+            return false;
+        prev = atol(name);
+    }
+    for (size_t i = 0; i + 1 < m->n_children; i++) {
+        const struct rm_module *c = m->children[i], *next = m->children[i + 1];
+        int c0 = c->index, c1 = subtree_end(c), n0 = next->index, n1 = subtree_end(next);
+        for (int mi = c0; mi < c1; mi++) {
+            const struct rm_module *x = t->modules[mi];
+            for (size_t k = 0; k < x->n_nodes; k++) {
+                const struct rm_node *nd = &g->nodes[x->nodes[k]];
+                for (size_t o = 0; o < nd->proto->n_output; o++) {
+                    int v = nd->outputs[o];
+                    if (v < 0)
+                        continue;
+                    if (g->values[v].output >= 0)
+                        return false;
+                    for (int q = 0; q < g->values[v].n_consumers; q++) {
+                        int qm = t->node_module[g->values[v].consumers[q]];
+                        if (!(qm >= c0 && qm < c1) && !(qm >= n0 && qm < n1))
+                            return false;
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}
+
 void rm_tree_classify_container(struct rm_tree *t, struct rm_module *m, bool called)
 {
     bool numbered = true;
@@ -814,7 +867,7 @@ void rm_tree_classify_container(struct rm_tree *t, struct rm_module *m, bool cal
     if (numbered) {
         /* a Sequential runs its own forward; a ModuleList's children are called by
          * their parent, and a container only implied by parameter names could be either */
-        if (called) {
+        if (called && runs_as_chain(t, m)) {
             m->type = "Sequential";
             m->type_known = true;
         }

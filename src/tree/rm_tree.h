@@ -87,14 +87,20 @@ struct rm_module {
     const char *name;            /* last path component, "" for the root */
     const char *type;            /* "Conv2d", "Sequential", "BasicBlock"; "Module" when unknown */
     bool type_known;             /* type is the exporter's recorded class (dynamo), a leaf kind
-                                    its nodes compute, "Sequential" for a called container with
-                                    numbered children (nn.Sequential or a subclass), or a
+                                    its nodes compute, "Sequential" for a container that ran
+                                    its numbered children as a chain, each feeding the next
+                                    and nothing else (nn.Sequential or a subclass; also
+                                    torchvision's IntermediateLayerGetter when it returns only
+                                    its last child's output, which an export cannot tell
+                                    apart), or a
                                     torchvision block whose children match it unambiguously;
                                     false (type "Module") when none of these says */
     const char *qualname;        /* dynamo: the fully qualified class the exporter recorded
                                     ("torchvision.models.resnet.BasicBlock"), else NULL */
     int source;                  /* enum rm_tree_source: where path came from */
     int depth;                   /* 0 for the root */
+    int index;                   /* position in tree->modules (preorder: a subtree is the
+                                    run of modules from its root's index on) */
     struct rm_module *parent;    /* NULL for the root */
     struct rm_module **children; /* in export order (first call) */
     size_t n_children;

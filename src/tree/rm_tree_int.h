@@ -56,7 +56,8 @@ bool rm_tree_all_eq(const int64_t *v, int n, int64_t x);
  * its class (from its children's names). */
 void rm_tree_classify_leaf(struct rm_tree *t, struct rm_module *m);
 /* called: the container's own forward ran as a scope (TorchScript or dynamo), so numbered
- * children make it a Sequential, not a ModuleList. */
+ * children that run as a chain make it a Sequential (a ModuleList never runs). Needs
+ * t->modules, t->node_module and the module indices in place. */
 void rm_tree_classify_container(struct rm_tree *t, struct rm_module *m, bool called);
 
 bool rm_leaf_conv(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n);

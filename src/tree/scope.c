@@ -45,6 +45,7 @@
 
 /* What the builder knows of a module besides struct rm_module (by creation index). */
 struct bmod {
+    int parent;      /* creation index of its parent, -1 for the root */
     bool called;     /* its path was a scope of its own: its forward ran */
     bool cls_bad;    /* dynamo: nodes disagree on its class, or the class is malformed */
     const char *cls; /* dynamo: its fully qualified class (arena), or NULL */
@@ -122,7 +123,7 @@ static int get_module(struct builder *b, const char *path, int source)
     m->source = *path ? source : RM_TREE_SRC_NONE;
     idx = (int)b->n_mods;
     b->mods[b->n_mods] = m;
-    b->info[b->n_mods] = (struct bmod){false, false, NULL};
+    b->info[b->n_mods] = (struct bmod){parent, false, false, NULL};
     b->n_mods++;
     if (rm_strmap_put(&b->paths, p, idx, NULL))
         return -1;
@@ -591,7 +592,7 @@ static int derive_convs(struct builder *b)
     for (size_t m = 0; m < nm; m++)
         weight[m] = -1;
     for (size_t m = 1; m < nm; m++)
-        busy[rm_strmap_get(&b->paths, b->mods[m]->parent->path)] = true;
+        busy[b->info[m].parent] = true;
     busy[0] = true; /* a conv is never the root itself */
     for (size_t i = 0; i < nn; i++) {
         int m = b->place[i];
@@ -651,18 +652,17 @@ done:
 }
 
 /* Deepest common ancestor of modules a and c (creation indices). */
-static int common_ancestor(struct builder *b, int a, int c)
+static int common_ancestor(const struct builder *b, int a, int c)
 {
-    const struct rm_module *x = b->mods[a], *y = b->mods[c];
-    while (x->depth > y->depth)
-        x = x->parent;
-    while (y->depth > x->depth)
-        y = y->parent;
-    while (x != y) {
-        x = x->parent;
-        y = y->parent;
+    while (b->mods[a]->depth > b->mods[c]->depth)
+        a = b->info[a].parent;
+    while (b->mods[c]->depth > b->mods[a]->depth)
+        c = b->info[c].parent;
+    while (a != c) {
+        a = b->info[a].parent;
+        c = b->info[c].parent;
     }
-    return rm_strmap_get(&b->paths, x->path);
+    return a;
 }
 
 /* The one module every consumer of node k's outputs is in (their deepest common
@@ -691,48 +691,43 @@ static int consumers_module(struct builder *b, size_t k, bool common)
 
 /* ---- build ---------------------------------------------------------------------- */
 
-/* Sort every module's children by the first node of their subtree, graph order (helpers
- * count only where a subtree has nothing else): sources that name modules out of graph
- * order (parameters before tensor names) still list them as the model calls them.
- * Returns 0 or -1 on OOM. */
-static int order_children(struct builder *b)
+/* A module under its parent, in the order children are listed. */
+struct child_key {
+    int parent;       /* creation index of the parent */
+    size_t first;     /* first node of its subtree */
+    int index;        /* its creation index */
+};
+
+static int child_key_cmp(const void *pa, const void *pb)
+{
+    const struct child_key *a = pa, *b = pb;
+    if (a->parent != b->parent)
+        return a->parent < b->parent ? -1 : 1;
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+/* The first node of each module's subtree into first[] (creation index), graph order,
+ * helpers counted after every other node (SIZE_MAX: the subtree holds no node). */
+static void first_nodes(const struct builder *b, size_t *first)
 {
     const struct rm_graph *g = b->g;
-    size_t nm = b->n_mods, nn = g->n_nodes;
-    size_t *first = malloc((nm ? nm : 1) * sizeof *first);
-    if (!first)
-        return -1;
-    for (size_t m = 0; m < nm; m++)
+    size_t nn = g->n_nodes;
+    for (size_t m = 0; m < b->n_mods; m++)
         first[m] = SIZE_MAX;
     for (size_t i = 0; i < nn; i++) {
         if (b->place[i] < 0)
             continue;
         size_t key = is_helper(g, (int)i) ? nn + i : i;
-        for (const struct rm_module *m = b->mods[b->place[i]]; m; m = m->parent) {
-            int c = rm_strmap_get(&b->paths, m->path);
-            if (first[c] > key)
-                first[c] = key;
-        }
+        for (int c = b->place[i]; c >= 0 && first[c] > key; c = b->info[c].parent)
+            first[c] = key;
     }
-    for (size_t m = 0; m < nm; m++) {
-        struct rm_module *mod = b->mods[m];
-        /* insertion sort, stable: children come in creation order, mostly sorted */
-        for (size_t i = 1; i < mod->n_children; i++) {
-            struct rm_module *c = mod->children[i];
-            size_t key = first[rm_strmap_get(&b->paths, c->path)], j = i;
-            while (j > 0 && first[rm_strmap_get(&b->paths, mod->children[j - 1]->path)] > key) {
-                mod->children[j] = mod->children[j - 1];
-                j--;
-            }
-            mod->children[j] = c;
-        }
-    }
-    free(first);
-    return 0;
 }
 
 static void preorder(struct rm_tree *t, struct rm_module *m, size_t *k)
 {
+    m->index = (int)*k;
     t->modules[(*k)++] = m;
     for (size_t i = 0; i < m->n_children; i++)
         preorder(t, m->children[i], k);
@@ -766,6 +761,8 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
     struct builder b;
     memset(&b, 0, sizeof b);
     int *remap = NULL, *creation = NULL;
+    size_t *first = NULL;
+    struct child_key *keys = NULL;
     *out = NULL;
     struct rm_tree *t = calloc(1, sizeof *t);
     if (!t)
@@ -826,9 +823,9 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
         }
         if ((b.place[i] = get_module(&b, b.cur.s, RM_TREE_SRC_SCOPE)) < 0)
             goto done;
-        if (!b.cur.len)
-            b.info[0].called = true;
     }
+    if (t->scoped)
+        b.info[0].called = true; /* the exporter ran the root's forward */
 
     /* 3: the parameters a node reads ("layer1.0.conv1.weight", "conv2d_3.w_0") */
     for (size_t i = 0; i < nn; i++) {
@@ -894,11 +891,17 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
                 b.place[k] = at;
         }
 
-    /* finalize: own nodes, children, preorder, kinds */
+    /* finalize. A module whose subtree holds no node (its only nodes were helpers that
+     * went to the module they feed) is dropped. Children are listed by the first node of
+     * their subtree: sources that name modules out of graph order (parameters before
+     * tensor names) still list them as the model calls them. */
     size_t nm = b.n_mods;
     size_t *cnt = rm_arena_calloc(&t->arena, nm, sizeof *cnt);
-    if (!cnt)
+    first = malloc(nm * sizeof *first);
+    keys = malloc(nm * sizeof *keys);
+    if (!cnt || !first || !keys)
         goto done;
+    first_nodes(&b, first);
     for (size_t i = 0; i < nn; i++) {
         if (b.place[i] >= 0)
             cnt[b.place[i]]++;
@@ -908,13 +911,19 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
     t->unplaced = rm_arena_alloc(&t->arena, (t->n_unplaced + 1) * sizeof *t->unplaced);
     if (!t->unplaced)
         goto done;
+    size_t n_alive = 1, n_keys = 0;
     for (size_t m = 0; m < nm; m++) {
+        bool alive = m == 0 || first[m] != SIZE_MAX;
         b.mods[m]->nodes = rm_arena_alloc(&t->arena, (cnt[m] + 1) * sizeof(int));
         if (!b.mods[m]->nodes)
             goto done;
-        if (b.mods[m]->parent)
+        if (m && alive) {
             b.mods[m]->parent->n_children++;
-        t->sources |= 1u << b.mods[m]->source;
+            keys[n_keys++] = (struct child_key){b.info[m].parent, first[m], (int)m};
+            n_alive++;
+        }
+        if (alive)
+            t->sources |= 1u << b.mods[m]->source;
     }
     t->sources &= ~(1u << RM_TREE_SRC_NONE);
     t->n_unplaced = 0;
@@ -933,23 +942,22 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
             goto done;
         mod->n_children = 0;
     }
-    for (size_t m = 1; m < nm; m++) {
-        struct rm_module *p = b.mods[m]->parent;
-        p->children[p->n_children++] = b.mods[m];
+    qsort(keys, n_keys, sizeof *keys, child_key_cmp);
+    for (size_t k = 0; k < n_keys; k++) {
+        struct rm_module *p = b.mods[keys[k].parent];
+        p->children[p->n_children++] = b.mods[keys[k].index];
     }
-    if (order_children(&b))
-        goto done;
     t->root = b.mods[0];
-    t->n_modules = nm;
-    t->modules = rm_arena_alloc(&t->arena, nm * sizeof *t->modules);
+    t->n_modules = n_alive;
+    t->modules = rm_arena_alloc(&t->arena, n_alive * sizeof *t->modules);
     remap = malloc(nm * sizeof *remap);
-    creation = malloc(nm * sizeof *creation);
+    creation = malloc(n_alive * sizeof *creation);
     t->node_module = rm_arena_alloc(&t->arena, (nn + 1) * sizeof *t->node_module);
     if (!t->modules || !remap || !creation || !t->node_module)
         goto done;
     size_t k = 0;
     preorder(t, t->root, &k);
-    for (size_t m = 0; m < nm; m++) {
+    for (size_t m = 0; m < n_alive; m++) {
         int c = rm_strmap_get(&b.paths, t->modules[m]->path);
         remap[c] = (int)m;
         creation[m] = c;
@@ -957,7 +965,7 @@ int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_erro
     for (size_t i = 0; i < nn; i++)
         t->node_module[i] = b.place[i] >= 0 ? remap[b.place[i]] : -1;
     /* reverse preorder: children before their parent */
-    for (size_t m = nm; m-- > 0;)
+    for (size_t m = n_alive; m-- > 0;)
         if (t->modules[m]->n_children || t->modules[m]->n_nodes)
             classify(&b, t->modules[m], creation[m]);
     rc = 0;
@@ -970,6 +978,8 @@ done:
     free(b.place);
     free(remap);
     free(creation);
+    free(first);
+    free(keys);
     free(b.mods);
     free(b.info);
     rm_strmap_free(&b.paths);

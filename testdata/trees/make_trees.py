@@ -23,6 +23,8 @@ can be derived but nothing runs) and next to each <name>.tree.json, the expected
     conv1d.skeleton.onnx           the corpus' Conv1dNet, TorchScript export (opset 13,
                                    BatchNorm kept): Conv1d, BatchNorm1d, MaxPool1d, AvgPool1d,
                                    AdaptiveAvgPool1d
+    getter.skeleton.onnx           GetterNet (below), TorchScript export: containers with
+                                   numbered children that are no nn.Sequential
 
 The three corpus styles come from testdata/corpus/make_corpus.py (or --corpus DIR holding
 it): its own restyling functions, called here, so the files are the corpus' files (minus
@@ -30,10 +32,11 @@ the data of large tensors).
 
 <name>.tree.json holds what PyTorch (or, for restyled models, the restyler's naming) says:
 
-    "modules": {path: {"class": qualified class, "leaf": bool, "repr": repr(module) for a
-               leaf, "sequential": isinstance(module, nn.Sequential)}} for every module whose
-               forward ran in one eval forward pass (forward hooks), the root "" included:
-               for torch-made models (dynamo-*, conv1d)
+    "modules": {path: {"class": qualified class, "called": bool, "leaf": bool, "repr":
+               repr(module) for a leaf, "sequential": isinstance(module, nn.Sequential)}} for
+               every module of named_modules(), the root "" included, "called" when its
+               forward ran in one eval forward pass (forward hooks): for torch-made models
+               (dynamo-*, conv1d, getter)
     "layers":  {path in the restyled model: {"torch_path", "class", "repr", "fused"}}: for
                paddle2onnx-lcnet, the Paddle layer a torch module became, found by its
                weight's values (the Constant whose tensor equals module.weight); for
@@ -117,16 +120,39 @@ def randomize(model, seed):
 
 
 def module_table(model, x):
-    """{path: {class, leaf, repr, sequential}} of the modules whose forward ran."""
+    """{path: {class, called, leaf, repr, sequential}} of every module of named_modules():
+    whether its forward ran in one eval forward pass (forward hooks), ..."""
     called = mm.called_module_ids(model, x)
     out = {}
     for p, m in model.named_modules():
-        if id(m) not in called:
-            continue
         leaf = next(m.children(), None) is None
-        out[p] = {"class": qualname(type(m)), "leaf": leaf, "repr": repr(m) if leaf else None,
-                  "sequential": isinstance(m, nn.Sequential)}
+        out[p] = {"class": qualname(type(m)), "called": id(m) in called, "leaf": leaf,
+                  "repr": repr(m) if leaf else None, "sequential": isinstance(m, nn.Sequential)}
     return out
+
+
+class GetterNet(nn.Module):
+    """Containers an export shows with numbered children: a real nn.Sequential (head), a
+    ModuleList its parent runs (branches: never called itself), and torchvision's
+    IntermediateLayerGetter (a ModuleDict that runs its numbered children in turn and also
+    returns an intermediate output, so it is no Sequential); AdaptiveAvgPool2d at its
+    input's size (an identity AveragePool in the export)."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.models._utils import IntermediateLayerGetter
+        body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                             nn.ReLU())
+        self.body = IntermediateLayerGetter(body, {"1": "low", "3": "high"})
+        self.branches = nn.ModuleList([nn.Conv2d(16, 8, 1), nn.Conv2d(16, 8, 3, padding=1)])
+        self.head = nn.Sequential(nn.Conv2d(8, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+        self.pool = nn.AdaptiveAvgPool2d(8)
+
+    def forward(self, x):
+        f = self.body(x)
+        y = torch.cat([f["low"], f["high"]], 1)
+        y = self.branches[0](y) + self.branches[1](y)
+        return self.pool(self.head(y))
 
 
 def scope_path(names, node_name):
@@ -226,7 +252,7 @@ def dynamo_restyle(model, proto, table):
         path = scope_path(names, n.name)
         parts = path.split(".") if path else []
         prefixes = [""] + [".".join(parts[:i + 1]) for i in range(len(parts))]
-        prefixes = [p for p in prefixes if p in table]
+        prefixes = [p for p in prefixes if table.get(p, {}).get("called")]
         base = n.op_type.lower()
         k = counts.get(base, 0)
         counts[base] = k + 1
@@ -340,6 +366,15 @@ def make_styled(mc):
                                           "modules": module_table(model, x)})
 
 
+def make_getter():
+    torch.manual_seed(SEED + 50)
+    model = GetterNet().eval()
+    randomize(model, SEED + 51)
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(SEED))
+    save("getter", export(model, x, 13, bn_kept=False),
+         {"style": "torchscript", "modules": module_table(model, x)})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", default=os.path.join(TESTDATA, "corpus"),
@@ -353,6 +388,7 @@ def main():
     for index, (name, make) in enumerate(TORCHVISION):
         make_dynamo_torchvision(index, name, make)
     make_styled(mc)
+    make_getter()
     return 0
 
 
