@@ -903,6 +903,21 @@ START_TEST(derived_paths)
     ck_assert_str_eq(module_of(&f, convs[0])->path, "net.stem.Conv2D");
     ck_assert_str_eq(module_of(&f, convs[1] + 1)->path, "net.Conv2D");
     ck_assert_str_eq(module_of(&f, convs[1])->path, "net.conv_1");
+    /* ops tf2onnx inserts ("<op>__<n>") sit one scope above the op they serve */
+    int gap = -1;
+    for (size_t i = 0; i < gp->n_node && gap < 0; i++)
+        if (!strcmp(gp->node[i]->op_type, "GlobalAveragePool"))
+            gap = (int)i;
+    ck_assert_int_ge(gap, 0);
+    gp->node[gap]->name = "net/stem/Mean__7";
+    reindex(&f);
+    ck_assert_str_eq(module_of(&f, gap)->path, "net");
+    gp->node[gap]->name = "net/stem/Mean__x__7";
+    reindex(&f);
+    ck_assert_str_eq(module_of(&f, gap)->path, "net");
+    gp->node[gap]->name = "net/stem/Mean__7x";
+    reindex(&f);
+    ck_assert_str_eq(module_of(&f, gap)->path, "net.stem");
     for (int k = 0; k < nc; k++)
         for (int j = 0; j < k; j++)
             ck_assert_ptr_ne(module_of(&f, convs[k]), module_of(&f, convs[j]));

@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Deepest module nesting kept; nodes scoped deeper are reported as unplaced. */
+/* Deepest module nesting a source may give; a node scoped deeper falls to the next
+ * source (a Conv gets a derived path at worst). */
 #define RM_TREE_MAX_DEPTH 24
 /* Most arguments one leaf carries (Conv2d has the most). */
 #define RM_TREE_MAX_ARGS 10
@@ -92,9 +93,9 @@ struct rm_module {
                                     and nothing else (nn.Sequential or a subclass; also
                                     torchvision's IntermediateLayerGetter when it returns only
                                     its last child's output, which an export cannot tell
-                                    apart), or a
-                                    torchvision block whose children match it unambiguously;
-                                    false (type "Module") when none of these says */
+                                    apart), or a torchvision block whose children no other
+                                    torchvision class shows; false (type "Module") when none
+                                    of these says */
     const char *qualname;        /* dynamo: the fully qualified class the exporter recorded
                                     ("torchvision.models.resnet.BasicBlock"), else NULL */
     int source;                  /* enum rm_tree_source: where path came from */
@@ -102,7 +103,8 @@ struct rm_module {
     int index;                   /* position in tree->modules (preorder: a subtree is the
                                     run of modules from its root's index on) */
     struct rm_module *parent;    /* NULL for the root */
-    struct rm_module **children; /* in export order (first call) */
+    struct rm_module **children; /* in call order: by the first node (graph order) of each
+                                    child's subtree */
     size_t n_children;
     int *nodes;                  /* node indices of this module's own forward, graph order:
                                     for a leaf all its nodes, for a container its functional
@@ -110,13 +112,15 @@ struct rm_module {
                                     included */
     size_t n_nodes;
     int main_node;               /* leaf: the node its type comes from (Conv, Gemm...), else -1 */
-    bool bn_folded;              /* Conv whose weight is not a named parameter ("onnx::Conv_12"):
-                                    the exporter folded a BatchNorm into it, so its ONNX bias
-                                    is the BatchNorm's and args say bias=False (PyTorch's
+    bool bn_folded;              /* Conv whose weight is not a named parameter ("onnx::Conv_12")
+                                    in a tree PyTorch's exporters named (not slash or tensor
+                                    sources, whose exporters name weights their own way): the
+                                    exporter folded a BatchNorm into it, so its ONNX bias is
+                                    the BatchNorm's and args say bias=False (PyTorch's
                                     convention for a conv followed by BatchNorm) */
     struct rm_arg args[RM_TREE_MAX_ARGS]; /* leaf arguments, constructor order */
     int n_args;
-    struct rm_param *params;     /* leaf initializers (main node's weight inputs) */
+    struct rm_param *params;     /* leaf parameters (main node's constant inputs) */
     size_t n_params;
 };
 
@@ -136,7 +140,10 @@ struct rm_tree {
 };
 
 /* Build the tree of g into *out (caller frees with rm_tree_free). Never fails on odd
- * names: nodes that cannot be placed go to tree->unplaced. Returns 0 or RM_ENOMEM. */
+ * names or metadata: nodes that cannot be placed go to tree->unplaced. Leaf kinds use
+ * the shapes rm_shape_infer found on g (rm_model_tree runs it first); without them, a
+ * rank is followed back to a conv's weight or a declared value where it can be.
+ * Returns 0 or RM_ENOMEM. */
 int rm_tree_build(struct rm_tree **out, const struct rm_graph *g, struct rm_error *err);
 
 /* Drop a reference to the tree, freeing it with the last (a new tree has one).

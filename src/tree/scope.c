@@ -538,7 +538,9 @@ static bool slash_path(const char *name, struct rm_strbuf *out)
     if (!label || name[0] == '/')
         return false;
     size_t end = (size_t)(label - name);
-    const char *u = strstr(label + 1, "__");
+    const char *u = NULL;
+    for (const char *p = strstr(label + 1, "__"); p; p = strstr(p + 1, "__"))
+        u = p; /* the last "__" */
     if (u && u[2] && strspn(u + 2, "0123456789") == strlen(u + 2)) {
         /* inserted op: drop the scope of the op it serves */
         while (end > 0 && name[end - 1] != '/')
@@ -584,7 +586,8 @@ static int derive_convs(struct builder *b)
     const struct rm_graph *g = b->g;
     size_t nn = g->n_nodes, nm = b->n_mods;
     int rc = -1;
-    /* per module: has children / other ops / its first conv's weight, -2 for several */
+    /* per module: whether it holds more than one conv could own (children, other ops,
+     * convs with different weights); the weight of its first conv */
     bool *busy = calloc(nm ? nm : 1, sizeof *busy);
     int *weight = malloc((nm ? nm : 1) * sizeof *weight);
     if (!busy || !weight)
