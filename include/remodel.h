@@ -312,13 +312,15 @@ RM_API int rm_model_check(rm_model *m, rm_findings *out, rm_error *err);
 #define RM_MAX_MODULE_DEPTH 24
 
 enum rm_arg_type { RM_ARG_INT, RM_ARG_INTS, RM_ARG_FLOAT, RM_ARG_BOOL, RM_ARG_STR };
+/* Most values of one RM_ARG_INTS argument (3-D modules: triples). */
+#define RM_MAX_ARG_INTS 3
 
 /* One constructor argument of a leaf, as nn.<Type>(...) takes it. */
 typedef struct rm_arg {
     const char *key;        /* "in_channels", "kernel_size", ... */
     int type;               /* enum rm_arg_type */
-    int n;                  /* RM_ARG_INTS: number of values (<= 2) */
-    int64_t i[2];           /* RM_ARG_INT / RM_ARG_INTS / RM_ARG_BOOL (0 or 1) */
+    int n;                  /* RM_ARG_INTS: number of values (<= RM_MAX_ARG_INTS) */
+    int64_t i[RM_MAX_ARG_INTS]; /* RM_ARG_INT / RM_ARG_INTS / RM_ARG_BOOL (0 or 1) */
     double f;               /* RM_ARG_FLOAT */
     const char *s;          /* RM_ARG_STR */
     bool positional;        /* PyTorch's repr prints the value without "key=" */
@@ -336,6 +338,12 @@ typedef struct rm_module_info {
     int depth;              /* 0 for the root */
     size_t parent;          /* index of the parent; SIZE_MAX for the root */
     size_t n_children, n_nodes, n_args, n_params;
+    const char *source;     /* what gave the path: "dynamo" (the exporter's metadata), "scope"
+                             * (node scopes), "param" (parameter names), "tensor" (output
+                             * names), "slash" ('/'-separated names), "derived" (made up for
+                             * a Conv nothing names), "none" (the root) */
+    const char *qualname;   /* the exporter's full class name ("torchvision.models.resnet.
+                             * BasicBlock"), or NULL */
 } rm_module_info;
 
 /* Build (or reuse) the module tree; *n receives the number of modules. */

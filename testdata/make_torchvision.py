@@ -58,6 +58,10 @@ MODELS = [
     ("shufflenet_v2_x1_0", lambda: tvm.shufflenet_v2_x1_0(weights=None)),
     ("squeezenet1_0", lambda: tvm.squeezenet1_0(weights=None)),
     ("mnasnet1_0", lambda: tvm.mnasnet1_0(weights=None)),
+    ("mobilenet_v3_small", lambda: tvm.mobilenet_v3_small(weights=None)),
+    ("mobilenet_v3_large", lambda: tvm.mobilenet_v3_large(weights=None)),
+    ("convnext_tiny", lambda: tvm.convnext_tiny(weights=None)),
+    ("regnet_x_400mf", lambda: tvm.regnet_x_400mf(weights=None)),
 ]
 
 

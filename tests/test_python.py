@@ -260,8 +260,12 @@ def _():
                    "replace layer4.0.conv1", "layer4.0.conv2", "propagate=True")
         assert e.fix == "propagate" and "propagate=True" in e.hint and "propagate=True" not in e.message
         assert m.module("layer4.0.conv1").args["out_channels"] == 512
+        # resnet18.onnx is a TorchScript export: its paths come from the node scopes
+        assert m.module("layer4.0.conv1").source == "scope" and m.module("layer4.0.conv1").qualname is None
         assert np.array_equal(m.run(INPUT)["output"], remodel.load(out).run(INPUT)["output"])
         notes = m.replace("layer4.0.conv1", "Conv2d(256, 256, 3, 2, 1, bias=False)", propagate=True)
+        assert m.history[-1].endswith("replace layer4.0.conv1 Conv2d(256, 256, 3, 2, 1, bias=False) "
+                                      "(init=keep, propagate)"), m.history
         assert any(n.startswith("layer4.0.conv2: Conv2d in_channels 512 -> 256") for n in notes), notes
         assert m.module("layer4.0.conv2").args["in_channels"] == 256
         assert not np.array_equal(m.run(INPUT)["output"], before)

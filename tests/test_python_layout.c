@@ -31,7 +31,8 @@ int main(void)
     S(rm_module_info); F(rm_module_info, path); F(rm_module_info, name); F(rm_module_info, type);
     F(rm_module_info, type_known); F(rm_module_info, leaf); F(rm_module_info, bn_folded); F(rm_module_info, depth);
     F(rm_module_info, parent); F(rm_module_info, n_children); F(rm_module_info, n_nodes);
-    F(rm_module_info, n_args); F(rm_module_info, n_params);
+    F(rm_module_info, n_args); F(rm_module_info, n_params); F(rm_module_info, source);
+    F(rm_module_info, qualname);
     S(rm_replace_options); F(rm_replace_options, init); F(rm_replace_options, seed); F(rm_replace_options, propagate);
     S(rm_prune_options); F(rm_prune_options, ratio); F(rm_prune_options, channels); F(rm_prune_options, n_channels);
     F(rm_prune_options, criterion); F(rm_prune_options, global);

@@ -288,6 +288,8 @@ class Module:
     args: Dict[str, object]  # constructor arguments of a leaf: ints, tuples, floats, bools, strs
     params: Dict[str, str]  # role ("weight", "bias", "running_mean", ...) -> tensor name
     repr: str               # PyTorch's repr line: "Conv2d(256, 512, kernel_size=(3, 3), ...)"
+    source: str = "none"    # what gave the path: dynamo, scope, param, tensor, slash, derived
+    qualname: Optional[str] = None  # the exporter's full class name, when it wrote one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -630,7 +632,7 @@ class Model:
         return Module(path=_s(mi.path), name=_s(mi.name), type=_s(mi.type), type_known=mi.type_known,
                       leaf=mi.leaf, bn_folded=mi.bn_folded, depth=mi.depth, parent=parent,
                       children=tuple(children), nodes=tuple(nodes), args=args, params=params,
-                      repr=self._repr_line(i))
+                      repr=self._repr_line(i), source=_s(mi.source), qualname=_s(mi.qualname))
 
     def _module_path(self, i: int) -> str:
         mi = C.rm_module_info()

@@ -78,14 +78,15 @@ class rm_findings(Structure):
 
 
 class rm_arg(Structure):
-    _fields_ = [("key", c_char_p), ("type", c_int), ("n", c_int), ("i", c_int64 * 2), ("f", c_double),
+    _fields_ = [("key", c_char_p), ("type", c_int), ("n", c_int), ("i", c_int64 * 3), ("f", c_double),
                 ("s", c_char_p), ("positional", c_bool), ("in_repr", c_bool), ("scalar_repr", c_bool)]
 
 
 class rm_module_info(Structure):
     _fields_ = [("path", c_char_p), ("name", c_char_p), ("type", c_char_p), ("type_known", c_bool),
                 ("leaf", c_bool), ("bn_folded", c_bool), ("depth", c_int), ("parent", c_size_t),
-                ("n_children", c_size_t), ("n_nodes", c_size_t), ("n_args", c_size_t), ("n_params", c_size_t)]
+                ("n_children", c_size_t), ("n_nodes", c_size_t), ("n_args", c_size_t), ("n_params", c_size_t),
+                ("source", c_char_p), ("qualname", c_char_p)]
 
 
 class rm_replace_options(Structure):

@@ -12,14 +12,40 @@
 
 /* ---- graph helpers -------------------------------------------------------------- */
 
-/* Dims of value v (following Identity to an initializer); returns rank or -1. */
+int rm_tree_follow_const(const struct rm_graph *g, int v)
+{
+    for (int hops = 0; v >= 0 && (size_t)v < g->n_values && hops < 64; hops++) {
+        int p = g->values[v].producer;
+        if (p < 0 || g->values[v].init >= 0)
+            return -1;
+        if (g->nodes[p].op == RM_OP_CONSTANT)
+            return p;
+        if (g->nodes[p].op != RM_OP_IDENTITY || g->nodes[p].proto->n_input < 1)
+            return -1;
+        v = g->nodes[p].inputs[0];
+    }
+    return -1;
+}
+
+/* The tensor of an initializer or Constant node behind v (through Identity helpers). */
+static const Onnx__TensorProto *const_tensor(const struct rm_graph *g, int v)
+{
+    int init = rm_tree_follow_init(g, v);
+    if (init >= 0)
+        return g->proto->initializer[init];
+    int c = rm_tree_follow_const(g, v);
+    const Onnx__AttributeProto *a = c >= 0 ? rm_node_attr(g->nodes[c].proto, "value") : NULL;
+    return a ? a->t : NULL;
+}
+
+/* Dims of value v (a constant's own dims: an initializer or a Constant's tensor, through
+ * Identity helpers; else what shape inference found); returns rank or -1. */
 static int value_dims(const struct rm_graph *g, int v, int64_t dims[RM_MAX_RANK])
 {
     if (v < 0)
         return -1;
-    int init = rm_tree_follow_init(g, v);
-    if (init >= 0) {
-        const Onnx__TensorProto *t = g->proto->initializer[init];
+    const Onnx__TensorProto *t = const_tensor(g, v);
+    if (t) {
         if (t->n_dims > RM_MAX_RANK)
             return -1;
         for (size_t i = 0; i < t->n_dims; i++)
@@ -31,6 +57,38 @@ static int value_dims(const struct rm_graph *g, int v, int64_t dims[RM_MAX_RANK]
     for (int i = 0; i < g->values[v].rank; i++)
         dims[i] = g->values[v].dims[i];
     return g->values[v].rank;
+}
+
+/* Rank of activation v: inferred or declared, else followed back through ops that keep
+ * their input's rank (channel role pass or param, and elementwise ops through their first
+ * computed input) to a conv (its weight's rank) or a value of known rank; -1 when
+ * unknown. A tree built on an index shape inference has not run on still tells
+ * BatchNorm1d from BatchNorm2d. */
+static int value_rank(const struct rm_graph *g, int v)
+{
+    for (int hops = 0; v >= 0 && (size_t)v < g->n_values && hops < 256; hops++) {
+        if (g->values[v].rank >= 0)
+            return g->values[v].rank;
+        int p = g->values[v].producer;
+        if (p < 0)
+            return -1;
+        enum rm_op op = g->nodes[p].op;
+        if (op == RM_OP_CONV || op == RM_OP_CONV_TRANSPOSE) {
+            int64_t w[RM_MAX_RANK];
+            return value_dims(g, rm_tree_node_input(g, p, 1), w);
+        }
+        enum rm_chan c = rm_op_def(op)->chan;
+        if (c != RM_CHAN_PASS && c != RM_CHAN_PARAM && c != RM_CHAN_ELTWISE)
+            return -1;
+        int next = rm_tree_node_input(g, p, 0);
+        for (size_t k = 0; c == RM_CHAN_ELTWISE && k < g->nodes[p].proto->n_input; k++)
+            if (!rm_tree_is_const(g, rm_tree_node_input(g, p, k))) {
+                next = rm_tree_node_input(g, p, k);
+                break;
+            }
+        v = next;
+    }
+    return -1;
 }
 
 /* Scalar float held by v: an initializer or a Constant node's value. */
@@ -86,7 +144,7 @@ static void arg_ints(struct rm_module *m, const char *key, const int64_t *v, int
 {
     struct rm_arg *a = add_arg(m, key, RM_ARG_INTS);
     if (a) {
-        int cap = (int)(sizeof a->i / sizeof a->i[0]); /* 2-D modules: pairs */
+        int cap = RM_TREE_MAX_ARG_INTS;
         a->n = n > cap ? cap : n;
         for (int i = 0; i < a->n; i++)
             a->i[i] = v[i];
@@ -154,7 +212,9 @@ static void add_param(struct rm_tree *t, struct rm_module *m, const char *role, 
         return; /* params are an index; a failed copy leaves the previous list */
     if (m->n_params)
         memcpy(p, m->params, m->n_params * sizeof *p);
-    p[m->n_params] = (struct rm_param){role, node, slot, v, rm_tree_follow_init(g, v)};
+    int init = rm_tree_follow_init(g, v);
+    p[m->n_params] = (struct rm_param){role, node, slot, v, init,
+                                       init >= 0 ? -1 : rm_tree_follow_const(g, v)};
     m->params = p;
     m->n_params++;
 }
@@ -175,6 +235,27 @@ static int first_op(const struct rm_tree *t, const struct rm_module *m, enum rm_
 static bool companions(const enum rm_op *others, int n, enum rm_op allowed)
 {
     return n == 0 || (n == 1 && others[0] == allowed && allowed != RM_OP_UNKNOWN);
+}
+
+/* Whether a conv reading weight value wv had a BatchNorm folded into it by PyTorch's
+ * exporter: its weight is a constant that is no named parameter ("onnx::Conv_12"), in a
+ * tree PyTorch named (other exporters name weights their own way: tf2onnx's
+ * "model/conv2d/Conv2D/ReadVariableOp:0" is the layer's own weight). */
+static bool bn_folded(const struct rm_tree *t, const struct rm_module *m, int wv)
+{
+    const struct rm_graph *g = t->g;
+    if (wv < 0 || !rm_tree_is_const(g, wv))
+        return false;
+    const char *name = g->values[wv].name;
+    struct rm_strbuf tmp = {0};
+    bool param = rm_tree_param_path(name, &tmp);
+    free(tmp.s);
+    if (param)
+        return false;
+    if (!strncmp(name, "onnx::", 6))
+        return true;
+    unsigned torch = (1u << RM_TREE_SRC_DYNAMO) | (1u << RM_TREE_SRC_SCOPE) | (1u << RM_TREE_SRC_PARAM);
+    return m->source != RM_TREE_SRC_SLASH && m->source != RM_TREE_SRC_TENSOR && (t->sources & torch);
 }
 
 static bool leaf_conv_any(struct rm_tree *t, struct rm_module *m, int node, bool transpose)
@@ -221,15 +302,12 @@ static bool leaf_conv_any(struct rm_tree *t, struct rm_module *m, int node, bool
     arg_ints(m, "dilation", d, nsp, false, !rm_tree_all_eq(d, nsp, 1));
     arg_int(m, "groups", group, false, group != 1);
     bool bias = rm_tree_node_input(g, node, 2) >= 0;
-    int wv = rm_tree_node_input(g, node, 1);
-    struct rm_strbuf tmp = {0};
-    if (wv >= 0 && !rm_tree_param_path(g->values[wv].name, &tmp) && rm_tree_follow_init(g, wv) >= 0) {
+    if (bn_folded(t, m, rm_tree_node_input(g, node, 1))) {
         m->bn_folded = true; /* the bias comes from the folded BatchNorm */
         arg_bool(m, "bias", false, true);
     } else {
         arg_bool(m, "bias", bias, !bias);
     }
-    free(tmp.s);
     add_param(t, m, "weight", node, 1);
     if (bias)
         add_param(t, m, "bias", node, 2);
@@ -273,9 +351,12 @@ bool rm_leaf_pool(struct rm_tree *t, struct rm_module *m, int node, const enum r
             for (int i = 0; i < nsp; i++)
                 p[i] += pads[2 + i];
     }
-    arg_ints(m, "kernel_size", k, nsp, true, true);
-    arg_ints(m, "stride", s, nsp, true, true);
-    arg_ints(m, "padding", p, nsp, true, true);
+    if (rm_tree_all_eq(k, nsp, 1) && rm_tree_all_eq(s, nsp, 1) && rm_tree_all_eq(p, 2 * nsp, 0))
+        return false; /* an identity: AdaptiveAvgPool2d at its input's size, not a guess */
+    bool scalar = max || nsp > 1; /* AvgPool1d keeps its sizes as 1-tuples */
+    arg_ints(m, "kernel_size", k, nsp, scalar, true);
+    arg_ints(m, "stride", s, nsp, scalar, true);
+    arg_ints(m, "padding", p, nsp, scalar, true);
     if (max) {
         arg_ints(m, "dilation", d, nsp, true, true);
         arg_bool(m, "ceil_mode", rm_node_attr_int(n, "ceil_mode", 0) != 0, true);
@@ -291,7 +372,10 @@ bool rm_leaf_linear(struct rm_tree *t, struct rm_module *m, int node, const enum
     if (!companions(others, n, gemm ? RM_OP_UNKNOWN : RM_OP_ADD))
         return false;
     int64_t w[RM_MAX_RANK];
-    int rank = value_dims(g, rm_tree_node_input(g, node, 1), w);
+    int wv = rm_tree_node_input(g, node, 1);
+    int rank = value_dims(g, wv, w);
+    if (!gemm && (rank != 2 || !rm_tree_is_const(g, wv)))
+        return false; /* a MatMul of two activations is no Linear */
     bool tb = gemm && rm_node_attr_int(g->nodes[node].proto, "transB", 0);
     int64_t in = -1, out = -1;
     if (rank == 2) {
@@ -302,13 +386,16 @@ bool rm_leaf_linear(struct rm_tree *t, struct rm_module *m, int node, const enum
     arg_int(m, "in_features", in, false, true);
     arg_int(m, "out_features", out, false, true);
     int add = first_op(t, m, RM_OP_ADD);
+    if (add >= 0 && !rm_tree_is_const(g, rm_tree_node_input(g, add, 0)) &&
+        !rm_tree_is_const(g, rm_tree_node_input(g, add, 1)))
+        return false; /* an Add of two activations is no bias */
     bool bias = gemm ? rm_tree_node_input(g, node, 2) >= 0 : add >= 0;
     arg_bool(m, "bias", bias, true);
     add_param(t, m, "weight", node, 1);
     if (gemm && bias)
         add_param(t, m, "bias", node, 2);
     else if (bias) /* MatMul + Add: the bias is the Add input that is an initializer */
-        add_param(t, m, "bias", add, rm_tree_follow_init(g, rm_tree_node_input(g, add, 1)) >= 0 ? 1 : 0);
+        add_param(t, m, "bias", add, rm_tree_is_const(g, rm_tree_node_input(g, add, 1)) ? 1 : 0);
     return true;
 }
 
@@ -318,9 +405,11 @@ bool rm_leaf_batch_norm(struct rm_tree *t, struct rm_module *m, int node, const 
         return false;
     const struct rm_graph *g = t->g;
     const Onnx__NodeProto *n = g->nodes[node].proto;
-    int64_t w[RM_MAX_RANK], x[RM_MAX_RANK];
-    int xr = value_dims(g, rm_tree_node_input(g, node, 0), x);
-    m->type = xr == 2 || xr == 3 ? "BatchNorm1d" : xr == 5 ? "BatchNorm3d" : "BatchNorm2d";
+    int64_t w[RM_MAX_RANK];
+    int xr = value_rank(g, rm_tree_node_input(g, node, 0));
+    if (xr < 2 || xr > 5)
+        return false; /* the input's rank says which BatchNorm; unknown, it is not guessed */
+    m->type = xr <= 3 ? "BatchNorm1d" : xr == 4 ? "BatchNorm2d" : "BatchNorm3d";
     arg_int(m, "num_features", value_dims(g, rm_tree_node_input(g, node, 1), w) == 1 ? w[0] : -1, true, true);
     arg_float(m, "eps", rm_node_attr_float(n, "epsilon", 1e-5f));
     arg_float(m, "momentum", momentum_from_onnx(rm_node_attr_float(n, "momentum", 0.9f)));
@@ -415,14 +504,64 @@ bool rm_leaf_softmax(struct rm_tree *t, struct rm_module *m, int node, const enu
     return true;
 }
 
+/* AdaptiveAvgPool<n>d / AdaptiveMaxPool<n>d(1) for an input of rank n + 2. */
+static bool adaptive_pool(struct rm_module *m, int rank, bool max)
+{
+    static const char *const names[2][3] = {
+        {"AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"},
+        {"AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"},
+    };
+    if (rank < 3 || rank > 5)
+        return false; /* the input's rank says which; unknown, it is not guessed */
+    int nsp = rank - 2;
+    m->type = names[max][nsp - 1];
+    static const int64_t one[3] = {1, 1, 1};
+    /* 1 and (1, 1) export alike; torchvision's 2-D pools are mostly written (1, 1) */
+    arg_ints(m, "output_size", one, nsp, nsp == 1, true);
+    return true;
+}
+
 bool rm_leaf_global_pool(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
 {
     if (!companions(others, n, RM_OP_UNKNOWN))
         return false;
-    m->type = t->g->nodes[node].op == RM_OP_GLOBAL_AVERAGE_POOL ? "AdaptiveAvgPool2d" : "AdaptiveMaxPool2d";
-    static const int64_t one[2] = {1, 1};
-    arg_ints(m, "output_size", one, 2, false, true);
-    return true;
+    int rank = value_rank(t->g, rm_tree_node_input(t->g, node, 0));
+    return adaptive_pool(m, rank, t->g->nodes[node].op == RM_OP_GLOBAL_MAX_POOL);
+}
+
+/* ReduceMean over every spatial axis, dims kept: AdaptiveAvgPool<n>d(1) (the dynamo
+ * exporter writes aten.mean.dim that way). */
+bool rm_leaf_reduce_mean(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
+{
+    const struct rm_graph *g = t->g;
+    const Onnx__NodeProto *p = g->nodes[node].proto;
+    if (!companions(others, n, RM_OP_UNKNOWN) || !rm_node_attr_int(p, "keepdims", 1))
+        return false;
+    int64_t axes[RM_MAX_RANK];
+    int rank = value_rank(g, rm_tree_node_input(g, node, 0));
+    if (rank < 3 || rank > 5)
+        return false;
+    int na;
+    size_t cnt;
+    const int64_t *a = rm_node_attr_ints(p, "axes", &cnt);
+    if (a) {
+        if (cnt > RM_MAX_RANK)
+            return false;
+        na = (int)cnt;
+        memcpy(axes, a, cnt * sizeof *a);
+    } else {
+        na = value_ints(g, rm_tree_node_input(g, node, 1), axes, RM_MAX_RANK);
+    }
+    if (na != rank - 2)
+        return false;
+    bool seen[RM_MAX_RANK] = {false};
+    for (int i = 0; i < na; i++) {
+        int64_t ax = axes[i] < 0 ? axes[i] + rank : axes[i];
+        if (ax < 2 || ax >= rank || seen[ax])
+            return false;
+        seen[ax] = true;
+    }
+    return adaptive_pool(m, rank, false);
 }
 
 bool rm_leaf_flatten(struct rm_tree *t, struct rm_module *m, int node, const enum rm_op *others, int n)
@@ -512,47 +651,69 @@ void rm_tree_classify_leaf(struct rm_tree *t, struct rm_module *m)
     m->bn_folded = false;
 }
 
-/* Containers whose class can be recognised from the names of their children (those
- * that leave nodes in an export; folded BatchNorms do not): torchvision's building blocks.
- * Rows are tried in order; '#' in an allowed name stands for digits. */
+/* Containers whose class can be recognised from their children: torchvision's blocks.
+ * A row matches when every required child is present, every child is required or
+ * allowed, each with the type given after ':' (a classified child's type), and the
+ * container's own nodes include the op `own` when it is set. Only children that leave
+ * nodes in an export count (folded BatchNorms, Dropout and StochasticDepth do not), so a
+ * row requires every child its class always calls and that leaves a node; rows that
+ * would also match another torchvision class are left out (MBConv, FusedMBConv,
+ * mobilenet_v3's InvertedResidual and ConvNeXt's CNBlock all show just "block"), and so
+ * are root classes told apart only by their attribute names (MobileNetV2, VGG,
+ * EfficientNet, ...). '#' in a name stands for one or more digits. Rows are tried in
+ * order. */
 struct signature {
     const char *type;
     bool root_only;
-    const char *required; /* space separated child names that must be present */
-    const char *allowed;  /* space separated child names that may be present */
-    const char *first_type; /* type the first required child must have, or NULL */
+    const char *required; /* space separated "name" or "name:Type" */
+    const char *allowed;  /* children that may also be present, same syntax */
+    enum rm_op own;       /* an op the container's own forward must have, or RM_OP_UNKNOWN */
 };
 
 static const struct signature signatures[] = {
-    {"ResNet", true, "conv1 layer1 layer2 layer3 layer4 fc",
-     "conv1 bn1 relu maxpool layer1 layer2 layer3 layer4 avgpool fc", NULL},
-    {"Bottleneck", false, "conv1 conv2 conv3",
-     "conv1 bn1 conv2 bn2 conv3 bn3 relu downsample", NULL},
-    {"BasicBlock", false, "conv1 conv2", "conv1 bn1 relu conv2 bn2 downsample", NULL},
-    {"SqueezeExcitation", false, "fc1 fc2", "avgpool fc1 activation fc2 scale_activation", NULL},
-    {"Fire", false, "squeeze expand1x1 expand3x3",
-     "squeeze squeeze_activation expand1x1 expand1x1_activation expand3x3 "
-     "expand3x3_activation", NULL},
-    {"Inception", false, "branch1 branch2 branch3 branch4",
-     "branch1 branch2 branch3 branch4", NULL},
-    {"_DenseLayer", false, "conv1 conv2", "norm1 relu1 conv1 norm2 relu2 conv2", NULL},
-    {"_Transition", false, "conv pool", "norm relu conv pool", NULL},
-    {"MBConv", false, "block", "block stochastic_depth", NULL},
-    {"BottleneckTransform", false, "a b c", "a b se c", NULL},
-    {"ResBottleneckBlock", false, "f", "proj f activation", NULL},
-    {"InvertedResidual", false, "conv", "conv", "Sequential"},
-    {"InvertedResidual", false, "branch2", "branch1 branch2", NULL},
-    {"_InvertedResidual", false, "layers", "layers", "Sequential"},
-    {"BasicConv2d", false, "conv", "conv bn", "Conv2d"},
-    {"_DenseBlock", false, "denselayer1", "denselayer#", NULL},
-    {"AnyStage", false, "", "block#-#", NULL},
-    {"GoogLeNet", true, "conv1 inception3a inception5b fc",
-     "conv1 maxpool1 conv2 conv3 maxpool2 inception3a inception3b maxpool3 inception4a "
-     "inception4b inception4c inception4d inception4e maxpool4 inception5a inception5b "
-     "avgpool dropout fc", NULL},
-    {"ShuffleNetV2", true, "conv1 stage2 stage3 stage4 conv5 fc",
-     "conv1 maxpool stage2 stage3 stage4 conv5 fc", NULL},
-    {"RegNet", true, "stem trunk_output fc", "stem trunk_output avgpool fc", NULL},
+    {"ResNet", true,
+     "conv1:Conv2d relu:ReLU maxpool:MaxPool2d layer1:Sequential layer2:Sequential "
+     "layer3:Sequential layer4:Sequential avgpool:AdaptiveAvgPool2d fc:Linear",
+     "bn1:BatchNorm2d", RM_OP_UNKNOWN},
+    {"Bottleneck", false, "conv1:Conv2d conv2:Conv2d conv3:Conv2d relu:ReLU",
+     "bn1:BatchNorm2d bn2:BatchNorm2d bn3:BatchNorm2d downsample:Sequential", RM_OP_ADD},
+    {"BasicBlock", false, "conv1:Conv2d conv2:Conv2d relu:ReLU",
+     "bn1:BatchNorm2d bn2:BatchNorm2d downsample:Sequential", RM_OP_ADD},
+    {"SqueezeExcitation", false,
+     "avgpool:AdaptiveAvgPool2d fc1:Conv2d activation fc2:Conv2d scale_activation", "", RM_OP_MUL},
+    {"Fire", false,
+     "squeeze:Conv2d squeeze_activation:ReLU expand1x1:Conv2d expand1x1_activation:ReLU "
+     "expand3x3:Conv2d expand3x3_activation:ReLU", "", RM_OP_CONCAT},
+    {"BasicConv2d", false, "conv:Conv2d", "bn:BatchNorm2d", RM_OP_RELU},
+    {"Inception", false, "branch1:BasicConv2d branch2:Sequential branch3:Sequential branch4:Sequential",
+     "", RM_OP_CONCAT},
+    {"_DenseLayer", false, "norm1:BatchNorm2d relu1:ReLU conv1:Conv2d relu2:ReLU conv2:Conv2d",
+     "norm2:BatchNorm2d", RM_OP_UNKNOWN},
+    {"_DenseBlock", false, "denselayer1:_DenseLayer", "denselayer#:_DenseLayer", RM_OP_CONCAT},
+    {"_Transition", false, "norm:BatchNorm2d relu:ReLU conv:Conv2d pool:AvgPool2d", "",
+     RM_OP_UNKNOWN},
+    {"BottleneckTransform", false, "a:Sequential b:Sequential c:Sequential",
+     "se:SqueezeExcitation", RM_OP_UNKNOWN},
+    {"ResBottleneckBlock", false, "f:BottleneckTransform activation:ReLU", "proj:Sequential",
+     RM_OP_ADD},
+    {"AnyStage", false, "", "block#-#:ResBottleneckBlock", RM_OP_UNKNOWN},
+    {"InvertedResidual", false, "conv:Sequential", "", RM_OP_UNKNOWN},      /* MobileNetV2 */
+    {"InvertedResidual", false, "branch2:Sequential", "branch1:Sequential", /* ShuffleNetV2 */
+     RM_OP_TRANSPOSE},
+    {"_InvertedResidual", false, "layers:Sequential", "", RM_OP_UNKNOWN},
+    {"GoogLeNet", true,
+     "conv1:BasicConv2d conv2:BasicConv2d conv3:BasicConv2d inception3a:Inception "
+     "inception5b:Inception fc:Linear",
+     "maxpool1 maxpool2 inception3b:Inception maxpool3 inception4a:Inception "
+     "inception4b:Inception inception4c:Inception inception4d:Inception inception4e:Inception "
+     "maxpool4 inception5a:Inception avgpool dropout",
+     RM_OP_UNKNOWN},
+    {"ShuffleNetV2", true,
+     "conv1:Sequential maxpool:MaxPool2d stage2:Sequential stage3:Sequential stage4:Sequential "
+     "conv5:Sequential fc:Linear",
+     "", RM_OP_UNKNOWN},
+    {"RegNet", true, "stem:Sequential trunk_output:Sequential avgpool:AdaptiveAvgPool2d fc:Linear", "",
+     RM_OP_UNKNOWN},
 };
 
 /* Whether name matches pattern (length len), where '#' stands for one or more digits. */
@@ -573,26 +734,45 @@ static bool pattern_match(const char *pat, size_t len, const char *name)
     return *name == '\0';
 }
 
-static bool word_in(const char *words, const char *w)
+/* One "name" or "name:Type" word of a list: its name and type spans. */
+struct word {
+    const char *name, *type;
+    size_t name_len, type_len;
+};
+
+/* Next word of *p into w; false at the end of the list. */
+static bool next_word(const char **p, struct word *w)
 {
-    for (const char *p = words; *p;) {
-        const char *e = strchr(p, ' ');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (pattern_match(p, len, w))
-            return true;
-        if (!e)
-            break;
-        p = e + 1;
-    }
-    return false;
+    while (**p == ' ')
+        (*p)++;
+    if (!**p)
+        return false;
+    size_t len = strcspn(*p, " ");
+    const char *colon = memchr(*p, ':', len);
+    w->name = *p;
+    w->name_len = colon ? (size_t)(colon - *p) : len;
+    w->type = colon ? colon + 1 : NULL;
+    w->type_len = colon ? len - w->name_len - 1 : 0;
+    *p += len;
+    return true;
 }
 
-static const struct rm_module *child(const struct rm_module *m, const char *name, size_t len)
+/* Whether child c fits word w: its name matches and, when w gives one, its type. */
+static bool fits(const struct word *w, const struct rm_module *c)
 {
-    for (size_t i = 0; i < m->n_children; i++)
-        if (strlen(m->children[i]->name) == len && !memcmp(m->children[i]->name, name, len))
-            return m->children[i];
-    return NULL;
+    if (!pattern_match(w->name, w->name_len, c->name))
+        return false;
+    return !w->type || (c->type_known && strlen(c->type) == w->type_len &&
+                        !memcmp(c->type, w->type, w->type_len));
+}
+
+static bool fits_list(const char *list, const struct rm_module *c)
+{
+    struct word w;
+    for (const char *p = list; next_word(&p, &w);)
+        if (fits(&w, c))
+            return true;
+    return false;
 }
 
 static bool digits_only(const char *s)
@@ -605,35 +785,98 @@ static bool digits_only(const char *s)
     return true;
 }
 
-void rm_tree_classify_container(struct rm_module *m)
+static bool matches(const struct rm_tree *t, const struct rm_module *m, const struct signature *sig)
+{
+    if (sig->root_only && m->parent)
+        return false;
+    for (size_t i = 0; i < m->n_children; i++)
+        if (!fits_list(sig->required, m->children[i]) && !fits_list(sig->allowed, m->children[i]))
+            return false;
+    struct word w;
+    for (const char *p = sig->required; next_word(&p, &w);) {
+        bool found = false;
+        for (size_t i = 0; i < m->n_children && !found; i++)
+            found = fits(&w, m->children[i]);
+        if (!found)
+            return false;
+    }
+    if (sig->own == RM_OP_UNKNOWN)
+        return true;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (t->g->nodes[m->nodes[i]].op == sig->own)
+            return true;
+    return false;
+}
+
+/* One past the last module of m's subtree in tree->modules (preorder). */
+static int subtree_end(const struct rm_module *m)
+{
+    while (m->n_children)
+        m = m->children[m->n_children - 1];
+    return m->index + 1;
+}
+
+/* Whether m's numbered children run as nn.Sequential runs them: in increasing order, the
+ * values each computes read only by the next (the last's by whatever follows), the
+ * container computing nothing of its own. torchvision's IntermediateLayerGetter (a
+ * ModuleDict that runs its numbered children in turn but also returns some of their
+ * outputs) is not one. */
+static bool runs_as_chain(const struct rm_tree *t, const struct rm_module *m)
+{
+    const struct rm_graph *g = t->g;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (!(rm_op_def(g->nodes[m->nodes[i]].op)->flags & RM_OPF_HELPER))
+            return false;
+    long prev = -1;
+    for (size_t i = 0; i < m->n_children; i++) {
+        const char *name = m->children[i]->name;
+        if (strlen(name) > 9 || atol(name) <= prev)
+            return false;
+        prev = atol(name);
+    }
+    for (size_t i = 0; i + 1 < m->n_children; i++) {
+        const struct rm_module *c = m->children[i], *next = m->children[i + 1];
+        int c0 = c->index, c1 = subtree_end(c), n0 = next->index, n1 = subtree_end(next);
+        for (int mi = c0; mi < c1; mi++) {
+            const struct rm_module *x = t->modules[mi];
+            for (size_t k = 0; k < x->n_nodes; k++) {
+                const struct rm_node *nd = &g->nodes[x->nodes[k]];
+                for (size_t o = 0; o < nd->proto->n_output; o++) {
+                    int v = nd->outputs[o];
+                    if (v < 0)
+                        continue;
+                    if (g->values[v].output >= 0)
+                        return false;
+                    for (int q = 0; q < g->values[v].n_consumers; q++) {
+                        int qm = t->node_module[g->values[v].consumers[q]];
+                        if (!(qm >= c0 && qm < c1) && !(qm >= n0 && qm < n1))
+                            return false;
+                    }
+                }
+            }
+        }
+    }
+    return true;
+}
+
+void rm_tree_classify_container(struct rm_tree *t, struct rm_module *m, bool called)
 {
     bool numbered = true;
     for (size_t i = 0; i < m->n_children; i++)
         numbered &= digits_only(m->children[i]->name);
     if (numbered) {
-        m->type = "Sequential";
-        m->type_known = true;
+        /* a Sequential runs its own forward; a ModuleList's children are called by
+         * their parent, and a container only implied by parameter names could be either */
+        if (called && runs_as_chain(t, m)) {
+            m->type = "Sequential";
+            m->type_known = true;
+        }
         return;
     }
-    for (size_t s = 0; s < sizeof signatures / sizeof signatures[0]; s++) {
-        const struct signature *sig = &signatures[s];
-        if (sig->root_only && m->parent)
-            continue;
-        bool ok = true;
-        for (size_t i = 0; ok && i < m->n_children; i++)
-            ok = word_in(sig->allowed, m->children[i]->name);
-        for (const char *p = sig->required; ok && *p;) {
-            const char *e = strchr(p, ' ');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            const struct rm_module *c = child(m, p, len);
-            ok = c && (p != sig->required || !sig->first_type || !strcmp(c->type, sig->first_type));
-            p = e ? e + 1 : p + len;
-        }
-        if (ok) {
-            m->type = sig->type;
+    for (size_t s = 0; s < sizeof signatures / sizeof signatures[0]; s++)
+        if (matches(t, m, &signatures[s])) {
+            m->type = signatures[s].type;
             m->type_known = true;
             return;
         }
-    }
 }
-

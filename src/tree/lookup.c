@@ -140,6 +140,16 @@ const struct rm_param *rm_module_role_param(const struct rm_module *m, const cha
     return NULL;
 }
 
+const Onnx__TensorProto *rm_param_tensor(const struct rm_graph *g, const struct rm_param *p)
+{
+    if (p->init >= 0 && (size_t)p->init < g->proto->n_initializer)
+        return g->proto->initializer[p->init];
+    if (p->constant < 0 || (size_t)p->constant >= g->n_nodes)
+        return NULL;
+    const Onnx__AttributeProto *a = rm_node_attr(g->nodes[p->constant].proto, "value");
+    return a ? a->t : NULL;
+}
+
 static bool within(const struct rm_module *m, const struct rm_module *anc)
 {
     for (; m; m = m->parent)

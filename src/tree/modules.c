@@ -49,6 +49,8 @@ int rm_model_module(rm_model *m, size_t i, rm_module_info *out)
     out->n_nodes = mod->n_nodes;
     out->n_args = out->leaf ? (size_t)mod->n_args : 0;
     out->n_params = out->leaf ? mod->n_params : 0;
+    out->source = rm_tree_source_name(mod->source);
+    out->qualname = mod->qualname;
     return 0;
 }
 
