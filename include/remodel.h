@@ -263,7 +263,8 @@ typedef struct rm_info {
     size_t n_ops;
     rm_op_count *ops;                       /* most frequent first, then by name */
     size_t n_initializers;
-    int64_t params;                         /* elements over all initializers */
+    int64_t params;                         /* elements over all initializers and the
+                                             * parameters Constant nodes hold */
     uint64_t param_bytes;
     int64_t macs;                           /* multiply-accumulates, -1 when a size is unknown
                                              * (a dynamic input dim not given, an op without a rule) */

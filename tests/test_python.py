@@ -372,6 +372,34 @@ def _():
             assert a.history == [] and remodel.load(pb).history == []
 
 
+@case("paddle2onnx-style weights in Constant nodes: counted, owned, pruned as initializers; onnxruntime agrees")
+def _():
+    path = os.path.join(TESTDATA, "corpus", "models", "paddle2onnx-lcnet.onnx")
+    src = onnx.load(path)
+    producer = {n.output[0]: n for n in src.graph.node if n.op_type == "Constant"}
+    weights = {}  # Constant outputs read as parameters: of Conv, BatchNorm, and the Linear
+    for n in src.graph.node:  # paddle writes as MatMul + Add
+        if n.op_type in ("Conv", "BatchNormalization", "MatMul", "Add"):
+            for name in n.input[1:]:
+                if name in producer:
+                    weights[name] = numpy_helper.to_array(producer[name].attribute[0].t).size
+    assert weights and not src.graph.initializer
+    with tempfile.TemporaryDirectory() as d, remodel.load(path) as m:
+        assert m.info()["params"] == sum(weights.values()), (m.info()["params"], sum(weights.values()))
+        assert m.module("conv2d_0").params["weight"] in weights
+        m.set_input_shape("x", [1, 3, 64, 64])
+        report = m.prune(ratio=0.3)
+        assert report.params_after < report.params_before
+        out = os.path.join(d, "p.onnx")
+        m.save(out)
+        written = onnx.load(out)
+        onnx.checker.check_model(written, full_check=True)
+        assert any(t.name in weights for t in written.graph.initializer)
+        x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+        y = written.graph.output[0].name
+        close_to(m.run(x)[y], ort(out, d, {"x": x})[y], "pruned paddle model")
+
+
 @case("fold_bn folds as many BatchNorms as onnx counts; save and re-load")
 def _():
     for name in ("tiny_resnet", "resnet18"):

@@ -482,6 +482,55 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
 
 /* ---- set-up ----------------------------------------------------------------- */
 
+static int desc_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x < y) - (x > y);
+}
+
+/* Parameters held by Constant nodes (paddle2onnx writes every weight so) become
+ * initializers of the same name, which edits rewrite like any other. */
+static int constant_params(struct rm_model *m, rm_findings *log, struct rm_error *err)
+{
+    const struct rm_tree *t = rm_model_tree(m, err);
+    if (!t)
+        return err->code;
+    size_t n = 0, cap = 0;
+    int *nodes = NULL;
+    for (size_t i = 0; i < t->n_modules; i++)
+        for (size_t k = 0; k < t->modules[i]->n_params; k++) {
+            int c = t->modules[i]->params[k].constant;
+            if (c < 0)
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                int *q = realloc(nodes, nc * sizeof *q);
+                if (!q) {
+                    free(nodes);
+                    return rm_error_set(err, RM_ENOMEM, "out of memory");
+                }
+                nodes = q;
+                cap = nc;
+            }
+            nodes[n++] = c;
+        }
+    /* last node first, so the numbers of the others stay put */
+    if (n)
+        qsort(nodes, n, sizeof *nodes, desc_int);
+    int rc = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (i == 0 || nodes[i] != nodes[i - 1]) {
+            rc = rm_model_constant_to_initializer(m, nodes[i], err);
+            done++;
+        }
+    free(nodes);
+    if (!rc && done && log)
+        rm_findings_add(log, RM_FINDING_NOTE, -1, "%zu parameter%s held by Constant nodes became initializers",
+                         done, done == 1 ? "" : "s");
+    return rc;
+}
+
 int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts, bool shapes,
                   rm_findings *log, struct rm_error *err)
 {
@@ -494,6 +543,8 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
     e->rng = opts ? opts->seed : 0;
     /* an edit that changes sizes is shape-checked: every input size must be known */
     if (shapes && rm_model_check_inputs(m, NULL, err))
+        return err->code;
+    if (constant_params(m, log, err))
         return err->code;
     /* the index and tree of the model as it is now; held, so that they still describe
      * it (for messages) after the edit has changed it */

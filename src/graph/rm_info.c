@@ -2,6 +2,7 @@
 #include "rm_info.h"
 
 #include "rm_model.h"
+#include "rm_tree.h"
 #include "rm_shape.h"
 
 #include <stdlib.h>
@@ -87,6 +88,39 @@ static void value_info(const Onnx__ValueInfoProto *vi, rm_value_info *out)
     }
 }
 
+/* Parameters held by Constant nodes (paddle2onnx writes every weight so) count as the
+ * initializers do, each Constant once. */
+static int constant_params(struct rm_model *m, const struct rm_graph *g, struct rm_info *info,
+                           struct rm_error *err)
+{
+    bool any = false;
+    for (size_t i = 0; i < g->n_nodes && !any; i++)
+        any = g->nodes[i].op == RM_OP_CONSTANT;
+    if (!any)
+        return 0;
+    const struct rm_tree *t = rm_model_tree(m, err);
+    if (!t)
+        return err->code;
+    bool *seen = calloc(g->n_nodes + 1, sizeof *seen);
+    if (!seen)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->n_modules; i++)
+        for (size_t k = 0; k < t->modules[i]->n_params; k++) {
+            const struct rm_param *p = &t->modules[i]->params[k];
+            if (p->constant < 0 || seen[p->constant])
+                continue;
+            seen[p->constant] = true;
+            const Onnx__TensorProto *tp = rm_param_tensor(g, p);
+            int64_t n;
+            if (tp && rm_dims_numel(tp->dims, tp->n_dims, &n) == 0 && info->params <= INT64_MAX - n) {
+                info->params += n;
+                info->param_bytes += rm_tensor_nbytes(tp);
+            }
+        }
+    free(seen);
+    return 0;
+}
+
 int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err)
 {
     const struct rm_graph *g = rm_model_graph(m, err);
@@ -96,6 +130,8 @@ int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err
     }
     int rc = rm_info_compute(g, info, err);
     if (rc)
+        return rc;
+    if ((rc = constant_params(m, g, info, err)))
         return rc;
     /* sizes inferred with unknown input dims standing in as 1 are no MAC count */
     struct rm_error unknown;

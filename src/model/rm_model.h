@@ -110,6 +110,11 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err);
 
+/* Turn Constant node `node` (one `value` tensor) into an initializer named as its
+ * output, and remove the node: the graph computes the same. Node numbers after it
+ * shift down by one. */
+int rm_model_constant_to_initializer(struct rm_model *m, int node, struct rm_error *err);
+
 /* Add a float32 initializer named base, or base_1, base_2, ... when base is taken;
  * *name receives the name used (arena string). */
 int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,

@@ -208,6 +208,33 @@ int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, con
     return 0;
 }
 
+int rm_model_constant_to_initializer(struct rm_model *m, int node, struct rm_error *err)
+{
+    Onnx__NodeProto *n = node_at(m, node, err);
+    if (!n)
+        return RM_EEDIT;
+    const Onnx__AttributeProto *a = n->n_output == 1 && n->output[0] && n->output[0][0] ? rm_node_attr(n, "value")
+                                                                                       : NULL;
+    if (!a || !a->t || n->n_attribute != 1)
+        return rm_error_set(err, RM_EEDIT, "node '%s' is not a Constant holding one tensor",
+                            n->name ? n->name : "?");
+    /* the same tensor under the value's name: its bytes are shared, never written */
+    Onnx__TensorProto *t = rm_arena_alloc(&m->arena, sizeof *t);
+    char *nm = rm_arena_strdup(&m->arena, n->output[0]);
+    if (!t || !nm)
+        return oom(err);
+    *t = *a->t;
+    t->name = nm;
+    Onnx__GraphProto *gp = m->proto->graph;
+    if (append_ptr(m, (void ***)&gp->initializer, &gp->n_initializer, t, &m->init_arr, &m->init_cap))
+        return oom(err);
+    for (size_t i = (size_t)node; i + 1 < gp->n_node; i++)
+        gp->node[i] = gp->node[i + 1];
+    gp->n_node--;
+    changed(m);
+    return 0;
+}
+
 /* ---- nodes ---------------------------------------------------------------------------- */
 
 int rm_model_set_node_input(struct rm_model *m, int node, size_t slot, const char *name, struct rm_error *err)
