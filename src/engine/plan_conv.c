@@ -40,7 +40,7 @@ int rm_eng_eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo)
         e.a = 0;
         e.b = 1;
     } else {
-        return 0;
+        return rm_eng_math_eltwise_of(p, node, po, npo);
     }
     po[(*npo)++] = e;
     return 1;

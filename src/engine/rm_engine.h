@@ -2,9 +2,17 @@
  * C kernels once, then runs it many times. The plan owns every buffer, primitive and
  * reordered weight and holds the model's graph index; the model must outlive the plan
  * and must not change while it exists (the plan never changes it, except that given
- * inputs set its input shapes, as rm_model_set_inputs does). Shape-only subgraphs
- * (Shape -> Gather -> Concat -> Reshape, ...) are evaluated once at plan time.
- * A plan is not thread-safe; run different plans from different threads at most. */
+ * inputs set its input shapes, as rm_model_set_inputs does). Everything computed from
+ * constants only (shape arithmetic: Shape -> Cast -> Div -> Concat -> Reshape,
+ * ConstantOfShape, Range, Where/Equal chains, ...) is evaluated once at plan time.
+ * A plan is not thread-safe; run different plans from different threads at most.
+ *
+ * Element types. Values are carried as float32 or int64 (rm_dtype_host): float64 as
+ * float32 (computed in float32), bool as int64 0/1, int32/int16/int8/uint8 as int64
+ * (wrapped to their width where Cast converts to them). Shape inference still gives
+ * every value its ONNX type. Inputs, rm_plan_get and rm_plan_output take and give the
+ * carried type; rm_plan_output_type names an output's ONNX type, for writing it as
+ * such. */
 #ifndef RM_ENGINE_H
 #define RM_ENGINE_H
 
@@ -91,10 +99,13 @@ int rm_plan_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out,
                 struct rm_error *err);
 
 /* Graph outputs: count, name, and a borrowed plain view of output k after a run
- * (data owned by the plan, valid until the next run or rm_plan_free). */
+ * (data owned by the plan, valid until the next run or rm_plan_free). The view is of
+ * the type the value is carried in (see the top of this file); rm_plan_output_type is
+ * the output's ONNX element type (BOOL for a bool output carried as int64 0/1). */
 int rm_plan_n_outputs(const struct rm_plan *p);
 const char *rm_plan_output_name(const struct rm_plan *p, int k);
 int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct rm_error *err);
+int32_t rm_plan_output_type(const struct rm_plan *p, int k);
 
 /* Multiply-accumulates of one run, from planned shapes (Conv, Gemm, MatMul). */
 int64_t rm_plan_macs(const struct rm_plan *p);

@@ -191,6 +191,11 @@ int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct 
     return 0;
 }
 
+int32_t rm_plan_output_type(const struct rm_plan *p, int k)
+{
+    return k >= 0 && k < p->n_out ? p->g->values[p->out_vals[k]].elem_type : 0;
+}
+
 int64_t rm_plan_macs(const struct rm_plan *p)
 {
     return p->macs;

@@ -14,37 +14,64 @@
 #define RM_OPS(X)                                                                            \
     X(ABS, "Abs")                                                                            \
     X(ADD, "Add")                                                                            \
+    X(AND, "And")                                                                            \
+    X(ARG_MAX, "ArgMax")                                                                     \
+    X(ARG_MIN, "ArgMin")                                                                     \
     X(AVERAGE_POOL, "AveragePool")                                                           \
     X(BATCH_NORM, "BatchNormalization")                                                      \
+    X(CAST, "Cast")                                                                          \
+    X(CEIL, "Ceil")                                                                          \
     X(CLIP, "Clip")                                                                          \
     X(CONCAT, "Concat")                                                                      \
     X(CONSTANT, "Constant")                                                                  \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape")                                                  \
     X(CONV, "Conv")                                                                          \
     X(CONV_TRANSPOSE, "ConvTranspose")                                                       \
     X(DIV, "Div")                                                                            \
     X(DROPOUT, "Dropout")                                                                    \
     X(ELU, "Elu")                                                                            \
+    X(EQUAL, "Equal")                                                                        \
     X(ERF, "Erf")                                                                            \
     X(EXP, "Exp")                                                                            \
+    X(EXPAND, "Expand")                                                                      \
     X(FLATTEN, "Flatten")                                                                    \
+    X(FLOOR, "Floor")                                                                        \
     X(GATHER, "Gather")                                                                      \
+    X(GELU, "Gelu")                                                                          \
     X(GEMM, "Gemm")                                                                          \
     X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool")                                              \
     X(GLOBAL_MAX_POOL, "GlobalMaxPool")                                                      \
+    X(GREATER, "Greater")                                                                    \
+    X(GREATER_OR_EQUAL, "GreaterOrEqual")                                                    \
     X(HARD_SIGMOID, "HardSigmoid")                                                           \
     X(HARD_SWISH, "HardSwish")                                                               \
     X(IDENTITY, "Identity")                                                                  \
     X(LEAKY_RELU, "LeakyRelu")                                                               \
+    X(LESS, "Less")                                                                          \
+    X(LESS_OR_EQUAL, "LessOrEqual")                                                          \
+    X(LOG, "Log")                                                                            \
     X(LOG_SOFTMAX, "LogSoftmax")                                                             \
     X(MATMUL, "MatMul")                                                                      \
+    X(MAX, "Max")                                                                            \
     X(MAX_POOL, "MaxPool")                                                                   \
+    X(MEAN, "Mean")                                                                          \
+    X(MIN, "Min")                                                                            \
+    X(MISH, "Mish")                                                                          \
     X(MUL, "Mul")                                                                            \
     X(NEG, "Neg")                                                                            \
+    X(NOT, "Not")                                                                            \
+    X(OR, "Or")                                                                              \
+    X(PRELU, "PRelu")                                                                        \
     X(PAD, "Pad")                                                                            \
     X(POW, "Pow")                                                                            \
-    X(PRELU, "PRelu")                                                                        \
+    X(RANGE, "Range")                                                                        \
+    X(RECIPROCAL, "Reciprocal")                                                              \
+    X(REDUCE_L2, "ReduceL2")                                                                 \
     X(REDUCE_MAX, "ReduceMax")                                                               \
     X(REDUCE_MEAN, "ReduceMean")                                                             \
+    X(REDUCE_MIN, "ReduceMin")                                                               \
+    X(REDUCE_PROD, "ReduceProd")                                                             \
+    X(REDUCE_SUM, "ReduceSum")                                                               \
     X(RELU, "Relu")                                                                          \
     X(RESHAPE, "Reshape")                                                                    \
     X(SELU, "Selu")                                                                          \
@@ -53,12 +80,19 @@
     X(SLICE, "Slice")                                                                        \
     X(SOFTMAX, "Softmax")                                                                    \
     X(SOFTPLUS, "Softplus")                                                                  \
+    X(SOFTSIGN, "Softsign")                                                                  \
+    X(SPLIT, "Split")                                                                        \
     X(SQRT, "Sqrt")                                                                          \
     X(SQUEEZE, "Squeeze")                                                                    \
     X(SUB, "Sub")                                                                            \
+    X(SUM, "Sum")                                                                            \
     X(TANH, "Tanh")                                                                          \
+    X(TILE, "Tile")                                                                          \
+    X(TOPK, "TopK")                                                                          \
     X(TRANSPOSE, "Transpose")                                                                \
-    X(UNSQUEEZE, "Unsqueeze")
+    X(UNSQUEEZE, "Unsqueeze")                                                                \
+    X(WHERE, "Where")                                                                        \
+    X(XOR, "Xor")
 
 enum rm_op {
     RM_OP_UNKNOWN = 0, /* not in the table, or not in the default domain */
@@ -78,6 +112,9 @@ enum rm_chan {
                           passes them (with per-channel weights); other groups: blocks */
     RM_CHAN_ELTWISE,   /* broadcasting binary op: inputs with the same channels are one group */
     RM_CHAN_CONCAT,    /* output channels are its inputs' channels at offsets (axis 1 only) */
+    RM_CHAN_SPLIT,     /* the inverse of CONCAT: output k's channels are a contiguous range of
+                          its input's, at the sum of the earlier outputs' sizes (Split on axis
+                          1 only; on another axis channels pass to every output) */
     RM_CHAN_FLATTEN,   /* channels become the features of a following Linear */
     RM_CHAN_GEMM,      /* consumes features: a Linear's input columns */
 };
@@ -86,9 +123,11 @@ enum rm_chan {
 enum {
     RM_OPF_HELPER = 1 << 0, /* carries no computation of its own (Identity, Constant): the
                                module tree gives it to the module it feeds */
-    RM_OPF_ENGINE = 1 << 1, /* the engine runs it */
-    RM_OPF_FOLD = 1 << 2,   /* its C kernel may run at plan time on constant inputs */
-    RM_OPF_F32 = 1 << 3,    /* the engine runs it on float32 input 0 only */
+    RM_OPF_ENGINE = 1 << 1, /* the engine runs it (every op with a C kernel also runs at
+                               plan time when its inputs are constants, and in shape inference
+                               on small constants) */
+    RM_OPF_F32 = 1 << 3,    /* the engine runs it on float32 input 0 only (float64 is carried
+                               as float32, see rm_engine.h) */
     RM_OPF_ONE_OUTPUT = 1 << 4, /* the engine computes output 0 only (not training outputs,
                                    Dropout's mask) */
 };
