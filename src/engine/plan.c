@@ -70,11 +70,14 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
     if (!s)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     s->c_node = node;
-    for (size_t k = 0; k < n->proto->n_output && s->n_written < 4; k++) {
+    /* outputs past the fourth (a Split) keep buffers of their own: the memory planner
+     * shares only what a step lists as written */
+    for (size_t k = 0; k < n->proto->n_output; k++) {
         struct val *o = rm_eng_out(p, node, k);
         if (o && o->dtype) {
             o->kind = V_ACT;
-            s->written[s->n_written++] = n->outputs[k];
+            if (s->n_written < 4)
+                s->written[s->n_written++] = n->outputs[k];
         }
     }
     return 0;
@@ -157,7 +160,9 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
         if (v && v->kind != V_CONST)
             all_const = 0;
     }
-    if (!all_const && o->numel > 0 && def->plan) {
+    /* constants go to the C kernel, folded; an op without one (Conv, the global pools)
+     * on constant inputs runs as a step like any other */
+    if ((!all_const || !def->kernel) && o->numel > 0 && def->plan) {
         if ((rc = def->plan(p, node, &fallback, err)))
             return rc;
         if (!fallback)

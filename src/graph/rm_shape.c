@@ -101,7 +101,8 @@ static struct rm_host_tensor *new_tensor(struct rm_shape_run *r, int32_t dtype, 
     }
     t->dtype = dtype;
     t->rank = rank;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    if (rank) /* a scalar's dims may be NULL (a TensorProto without dims) */
+        memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
     t->numel = n;
     t->data = data;
     return t;
@@ -205,6 +206,9 @@ static void fold(struct rm_shape_run *r, int node)
             continue;
         }
         if (!(in[k] = known_of(r, v)))
+            return;
+        /* a float-only kernel never sees int64 data (the engine refuses the node) */
+        if ((def->flags & RM_OPF_F32) && in[k]->dtype != RM_F32)
             return;
     }
     for (size_t k = 0; k < n->proto->n_output; k++) {

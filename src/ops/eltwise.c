@@ -12,6 +12,10 @@
 
 int rm_shape_unary_float(struct rm_snode *s)
 {
+    char ap[16];
+    if (s->g->nodes[s->node].op == RM_OP_GELU && rm_attr_string(s->np, "approximate", ap, sizeof ap, "none") &&
+        strcmp(ap, "none") && strcmp(ap, "tanh"))
+        return rm_s_bad(s, "approximate '%s' is neither 'none' nor 'tanh'", ap);
     return rm_shape_same(s);
 }
 

@@ -2,7 +2,8 @@
  * Every node is resolved to an enum rm_op once, when the graph is indexed; the rest of
  * the library asks the table (rm_op_def) instead of comparing op names. Adding an
  * operator means adding it to RM_OPS below, filling its entry in rm_op.c, and writing
- * its shape rule, kernel and tests. The table is static and read-only. */
+ * its shape rule, kernel and tests (tests/test_ops fails for an op the engine runs that
+ * has no case in tests/ops_cases.py). The table is static and read-only. */
 #ifndef RM_OP_H
 #define RM_OP_H
 
