@@ -151,6 +151,13 @@ int rm_kernel_reduce(const struct rm_kcall *k)
 
 /* ---- ArgMax, ArgMin ---------------------------------------------------------------- */
 
+/* Element i of x, exactly (long double holds every int64) */
+static long double elem(const struct rm_host_tensor *x, int64_t i)
+{
+    return x->dtype == RM_F32 ? (long double)((const float *)x->data)[i]
+                              : (long double)((const int64_t *)x->data)[i];
+}
+
 int rm_shape_arg(struct rm_snode *s)
 {
     const struct rm_value *x = rm_s_in(s, 0);
@@ -185,9 +192,9 @@ int rm_kernel_arg(const struct rm_kcall *k)
     for (int64_t a = 0; a < outer; a++)
         for (int64_t b = 0; b < inner; b++) {
             int64_t best = 0, base = a * n * inner + b;
-            double bv = rm_const_num(x, base);
+            long double bv = elem(x, base);
             for (int64_t j = 1; j < n; j++) {
-                double v = rm_const_num(x, base + j * inner);
+                long double v = elem(x, base + j * inner);
                 int better = mx ? v > bv : v < bv;
                 if (better || (last && v == bv)) {
                     best = j;
@@ -240,7 +247,7 @@ int rm_shape_topk(struct rm_snode *s)
 }
 
 struct ranked {
-    double v;
+    long double v; /* exact for every int64 and float */
     int64_t i;
 };
 
@@ -291,7 +298,7 @@ int rm_kernel_topk(const struct rm_kcall *k)
         for (int64_t b = 0; b < inner; b++) {
             int64_t base = a * n * inner + b, obase = a * kk * inner + b;
             for (int64_t j = 0; j < n; j++) {
-                r[j].v = rm_const_num(x, base + j * inner);
+                r[j].v = elem(x, base + j * inner);
                 r[j].i = j;
             }
             qsort(r, (size_t)n, sizeof *r, largest ? by_largest : by_smallest);

@@ -31,7 +31,7 @@
  * engine planner, module-tree kind. Every op with a C kernel is also folded at plan
  * time when its inputs are constants, and in shape inference on small constants. */
 const struct rm_op_def rm_op_defs[RM_OP_COUNT] = {
-    [RM_OP_UNKNOWN] = {BLOCK, 0},
+    [RM_OP_UNKNOWN] = {BLOCK, 0, .shape = NULL},
     [RM_OP_ABS] = UNARY(0, NULL),
     [RM_OP_ADD] = ARITH(rm_plan_binary),
     [RM_OP_AND] = LOGIC(rm_shape_logic),
