@@ -22,12 +22,12 @@ int rm_fuzz_one(const uint8_t *data, size_t size)
 {
     struct rm_error err;
     struct rm_model *m = NULL;
-    struct rm_load_limits lim = {.max_memory = (uint64_t)256 << 20};
+    struct rm_load_options lim = {.max_memory = (uint64_t)256 << 20};
     if (rm_model_load_buffer(&m, data, size, "fuzz.onnx", &lim, &err) != 0)
         return 0;
     struct rm_graph g;
     if (rm_graph_init(&g, m, &err) == 0) {
-        rm_check_model(&g, NULL, NULL);
+        rm_check_model(&g, NULL);
         struct rm_shape_opts so = {.dynamic_dim = 1};
         if (rm_shape_infer(&g, &so, &err) == 0)
             rm_shape_check(&g, &err);
@@ -42,14 +42,14 @@ int rm_fuzz_one(const uint8_t *data, size_t size)
                 rm_tree_free(t);
             }
             struct rm_plan *p = NULL;
-            struct rm_plan_opts po;
-            rm_plan_opts_default(&po);
+            struct rm_session_options po;
+            rm_session_options_default(&po);
             po.threads = 1;
-            if (rm_plan_init(&p, m, &po, &err) == 0) {
-                rm_plan_random_inputs(p, 1);
-                rm_plan_run(p, &err);
+            if (rm_session_create(&p, m, &po, &err) == 0) {
+                rm_session_random_inputs(p, 1);
+                rm_session_run(p, &err);
             }
-            rm_plan_free(p);
+            rm_session_free(p);
             rm_graph_free(&g);
         }
     }

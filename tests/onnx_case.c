@@ -34,12 +34,12 @@ static int read_tensor(const char *path, struct rm_host_tensor *out, int32_t *on
     *onnx_type = tp->data_type;
     if (!host || tp->n_dims > RM_MAX_RANK)
         rc = rm_error_set(err, RM_EUNSUPPORTED, "%s: type %s", path, rm_dtype_name(tp->data_type));
-    else if (!(rc = rm_host_tensor_alloc(out, host, (int)tp->n_dims, tp->dims, err)) && out->numel)
+    else if (!(rc = rm_tensor_alloc(out, host, (int)tp->n_dims, tp->dims, err)) && out->numel)
         rc = host == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? rm_tensor_to_f32(tp, out->data, out->numel, err)
                                                           : rm_tensor_to_i64(tp, out->data, out->numel, err);
     onnx__tensor_proto__free_unpacked(tp, NULL);
     if (rc)
-        rm_host_tensor_free(out);
+        rm_tensor_free(out);
     return rc;
 }
 
@@ -146,31 +146,31 @@ int rm_case_run(const char *dir, const char *name, struct rm_case_opts *o, char 
             }
             nin++;
         }
-        struct rm_plan_opts po;
-        rm_plan_opts_default(&po);
+        struct rm_session_options po;
+        rm_session_options_default(&po);
         po.fuse = o->fuse;
         po.n_given = nfix;
         po.given_names = fnames;
         po.given_values = fvals;
-        if (!bad && rm_plan_init(&plan, m, &po, &err)) {
+        if (!bad && rm_session_create(&plan, m, &po, &err)) {
             snprintf(why, wn, "plan: %.900s", err.msg);
             bad = 1;
         }
         for (int k = 0; k < nin; k++) {
-            if (!bad && late[k] && rm_plan_set_input(plan, names[k], &in[k], &err)) {
+            if (!bad && late[k] && rm_session_set_input(plan, names[k], &in[k], &err)) {
                 snprintf(why, wn, "input: %.900s", err.msg);
                 bad = 1;
             }
-            rm_host_tensor_free(&in[k]);
+            rm_tensor_free(&in[k]);
         }
         if (bad)
             goto done;
-        o->n_steps = rm_plan_n_steps(plan);
-        if (rm_plan_run(plan, &err) < 0) {
+        o->n_steps = rm_session_n_steps(plan);
+        if (rm_session_run(plan, &err) < 0) {
             snprintf(why, wn, "run: %.900s", err.msg);
             goto done;
         }
-        for (int k2 = 0; k2 < rm_plan_n_outputs(plan); k2++) {
+        for (int k2 = 0; k2 < rm_session_n_outputs(plan); k2++) {
             struct rm_host_tensor want, got;
             int32_t want_type;
             fmt(path, sizeof path, "%s/test_data_set_%d/output_%d.pb", dir, s, k2);
@@ -179,23 +179,23 @@ int rm_case_run(const char *dir, const char *name, struct rm_case_opts *o, char 
                 goto done;
             }
             char w2[512];
-            int ok = !rm_plan_output(plan, k2, &got, &err);
+            int ok = !rm_session_output(plan, k2, &got, &err);
             if (!ok)
                 snprintf(w2, sizeof w2, "%.500s", err.msg);
             else
                 ok = close_enough(&got, &want, o->atol, o->rtol, w2, sizeof w2);
-            if (ok && rm_plan_output_type(plan, k2) != want_type) {
-                snprintf(w2, sizeof w2, "type %s, expected %s", rm_dtype_name(rm_plan_output_type(plan, k2)),
+            if (ok && rm_session_output_type(plan, k2) != want_type) {
+                snprintf(w2, sizeof w2, "type %s, expected %s", rm_dtype_name(rm_session_output_type(plan, k2)),
                          rm_dtype_name(want_type));
                 ok = 0;
             }
-            rm_host_tensor_free(&want);
+            rm_tensor_free(&want);
             if (!ok) {
                 snprintf(why, wn, "set %d output %d: %s", s, k2, w2);
                 goto done;
             }
         }
-        rm_plan_free(plan);
+        rm_session_free(plan);
         plan = NULL;
     }
     if (!sets) {
@@ -204,7 +204,7 @@ int rm_case_run(const char *dir, const char *name, struct rm_case_opts *o, char 
     }
     result = 1;
 done:
-    rm_plan_free(plan);
+    rm_session_free(plan);
     rm_graph_free(&g);
     rm_model_free(m);
     return result;

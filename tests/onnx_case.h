@@ -11,10 +11,10 @@
 
 struct rm_case_opts {
     double atol, rtol;  /* an element passes when |got - want| <= atol + rtol |want| */
-    int fuse;           /* rm_plan_opts.fuse */
+    int fuse;           /* rm_session_options.fuse */
     /* which cases to run (NULL: all); the case's folder name and model */
     int (*select)(const char *name, const Onnx__ModelProto *mp);
-    int n_steps;        /* set: the steps of the (last) plan, rm_plan_n_steps */
+    int n_steps;        /* set: the steps of the (last) plan, rm_session_n_steps */
 };
 
 /* Run the case in folder dir (named name). Graph inputs are given before planning

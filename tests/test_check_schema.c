@@ -32,7 +32,14 @@ static int check_model(struct rm_model *m, struct calls *c)
     struct rm_error err;
     memset(c, 0, sizeof *c);
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    int n = rm_check_model(&g, collect, c);
+    rm_findings f = {0};
+    int n = rm_check_model(&g, &f);
+    for (size_t i = 0; i < f.n; i++) {
+        char line[1200];
+        snprintf(line, sizeof line, "%s%s", f.v[i].kind == RM_FINDING_WARNING ? "warning: " : "", f.v[i].text);
+        collect(c, line);
+    }
+    rm_findings_free(&f);
     rm_graph_free(&g);
     return n;
 }

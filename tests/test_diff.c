@@ -137,12 +137,12 @@ static int layer_index(const struct rm_diff_result *r, const char *path)
 
 static void diff(struct fixture *a, struct fixture *b, bool layers, struct rm_diff_result *r)
 {
-    struct rm_diff_opts o;
+    struct rm_diff_options o;
     struct rm_error err;
     rm_error_clear(&err);
-    rm_diff_opts_default(&o);
+    rm_diff_options_default(&o);
     o.layers = layers;
-    ck_assert_msg(rm_diff_models(a->m, b->m, &o, r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_diff(a->m, b->m, &o, r, &err) == 0, "%s", err.msg);
 }
 
 /* ---- a model against itself --------------------------------------------------------------- */
@@ -474,12 +474,12 @@ START_TEST(inputs_must_agree)
 {
     struct fixture a, b;
     struct rm_diff_result r;
-    struct rm_diff_opts o;
+    struct rm_diff_options o;
     struct rm_error err;
-    rm_diff_opts_default(&o);
+    rm_diff_options_default(&o);
     open_model(&a, "tiny_resnet.onnx");
     open_model(&b, "resnet18.onnx");
-    ck_assert_int_eq(rm_diff_models(a.m, b.m, &o, &r, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &r, &err), RM_EUSAGE);
     ck_assert_msg(strstr(err.msg, "input 'input'") && strstr(err.msg, "[1,3,224,224]"), "%s", err.msg);
     rm_diff_result_free(&r);
     close_model(&b);
@@ -488,7 +488,7 @@ START_TEST(inputs_must_agree)
     b.m->proto->graph->input[0]->name = rm_arena_strdup(&b.m->arena, "x");
     b.m->proto->graph->node[0]->input[0] = b.m->proto->graph->input[0]->name;
     reindex(&b);
-    ck_assert_int_eq(rm_diff_models(a.m, b.m, &o, &r, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &r, &err), RM_EUSAGE);
     ck_assert_msg(strstr(err.msg, "'input'"), "%s", err.msg);
     rm_diff_result_free(&r);
     close_model(&a);
@@ -661,7 +661,7 @@ START_TEST(cli_diff)
     open_model(&b, "tiny_resnet.onnx");
     Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
     set_f(w, 4, get_f(w, 4) - 0.5f);
-    ck_assert_msg(rm_model_save(b.m, pert, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(b.m, pert, NULL, &err) == 0, "%s", err.msg);
     close_model(&b);
     ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", tiny, pert, "--layers", "--json",
                                                           "--report", rep, NULL}, &out, &e), 1);
@@ -685,8 +685,8 @@ START_TEST(cli_diff)
     /* the pruned pair through files: metadata survives a save and aligns the channels */
     struct fixture fa, fb;
     make_pruned_pair(&fa, &fb, "0,1,3,4,6,7");
-    ck_assert_msg(rm_model_save(fa.m, pa, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rm_model_save(fb.m, pb, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(fa.m, pa, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(fb.m, pb, NULL, &err) == 0, "%s", err.msg);
     close_model(&fa);
     close_model(&fb);
     ck_assert_int_eq(rm_test_run_remodel((const char *[]){"diff", pa, pb, "--layers", NULL}, &out, &e), 0);

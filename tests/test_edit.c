@@ -33,17 +33,17 @@ static void run_input(struct rm_model *m, const char *input, struct rm_host_tens
     struct rm_graph g;
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
     struct rm_plan *p;
-    ck_assert_msg(rm_plan_init(&p, m, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_session_create(&p, m, NULL, &err) == 0, "%s", err.msg);
     struct rm_host_tensor x;
-    ck_assert_msg(rm_tensor_file_read(input, &x, NULL, 0, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rm_plan_set_input(p, rm_plan_input_name(p, 0), &x, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rm_plan_run(p, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_tensor_read(input, &x, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_session_set_input(p, rm_session_input_name(p, 0), &x, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_session_run(p, &err) == 0, "%s", err.msg);
     struct rm_host_tensor y;
-    ck_assert_int_eq(rm_plan_output(p, 0, &y, &err), 0);
-    ck_assert_int_eq(rm_host_tensor_alloc(out, y.dtype, y.rank, y.dims, &err), 0);
+    ck_assert_int_eq(rm_session_output(p, 0, &y, &err), 0);
+    ck_assert_int_eq(rm_tensor_alloc(out, y.dtype, y.rank, y.dims, &err), 0);
     memcpy(out->data, y.data, (size_t)y.numel * sizeof(float));
-    rm_host_tensor_free(&x);
-    rm_plan_free(p);
+    rm_tensor_free(&x);
+    rm_session_free(p);
     rm_graph_free(&g);
 }
 
@@ -96,7 +96,7 @@ static void expect_close(const struct rm_host_tensor *y, const char *path, doubl
 {
     struct rm_error err;
     struct rm_host_tensor ref;
-    ck_assert_msg(rm_tensor_file_read(path, &ref, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_tensor_read(path, &ref, NULL, 0, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(y->numel, ref.numel);
     const float *a = y->data, *b = ref.data;
     double scale = 0, worst = 0;
@@ -105,7 +105,7 @@ static void expect_close(const struct rm_host_tensor *y, const char *path, doubl
         worst = fmax(worst, fabs((double)a[i] - b[i]));
     }
     ck_assert_msg(worst <= tol * scale, "%s: max |remodel - pytorch| = %g, output scale %g", what, worst, scale);
-    rm_host_tensor_free(&ref);
+    rm_tensor_free(&ref);
 }
 
 /* Save m to a temporary file, load it back, require a clean structural check. */
@@ -116,14 +116,14 @@ static struct rm_model *save_reload(struct rm_model *m)
     ck_assert(mkdtemp(tmp) != NULL);
     char out[1100];
     snprintf(out, sizeof out, "%s/edited.onnx", tmp);
-    ck_assert_int_eq(rm_model_save(m, out, &err), 0);
+    ck_assert_int_eq(rm_model_save(m, out, NULL, &err), 0);
     rm_model_free(m);
     ck_assert_msg(rm_model_load(&m, out, NULL, &err) == 0, "%s", err.msg);
     unlink(out);
     rmdir(tmp);
     struct rm_graph g;
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    ck_assert_int_eq(rm_check_model(&g, NULL, NULL), 0);
+    ck_assert_int_eq(rm_check_model(&g, NULL), 0);
     rm_graph_free(&g);
     return m;
 }
@@ -142,7 +142,7 @@ static void expect_case_output(struct rm_model *m, const struct edit_case *c)
     char path[1024];
     snprintf(path, sizeof path, "%s/edits/%s/output_0.pb", rm_test_testdata(), c->name);
     expect_close(&y, path, 1e-4, c->name);
-    rm_host_tensor_free(&y);
+    rm_tensor_free(&y);
     rm_model_free(m);
 }
 
@@ -156,10 +156,11 @@ START_TEST(replace_matches_pytorch)
     struct rm_conv_spec spec;
     ck_assert_msg(rm_conv_spec_parse(c->spec, &spec, &err) == 0, "%s", err.msg);
     struct rm_model *m = rm_test_load_model(c->model);
-    struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = c->propagate != 0};
-    struct rm_edit_log log;
+    struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = c->propagate != 0};
+    rm_findings log = {0};
     ck_assert_msg(rm_replace_conv(m, c->path, &spec, &o, &log, &err) == 0, "%s: %s", c->name, err.msg);
     ck_assert_int_gt(log.n, 0);
+    rm_findings_free(&log);
     expect_case_output(m, c);
 }
 END_TEST
@@ -172,7 +173,7 @@ START_TEST(same_shape_is_exact)
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 16, 3, 2, 1, bias=False)", &spec, &err), 0);
     struct rm_model *orig = rm_test_load_model("tiny_resnet");
     struct rm_model *m = rm_test_load_model("tiny_resnet");
-    struct rm_replace_opts o = {.init = RM_INIT_KEEP};
+    struct rm_replace_options o = {.init = RM_INIT_KEEP};
     ck_assert_msg(rm_replace_conv(m, "layer2.0.conv1", &spec, &o, NULL, &err) == 0, "%s", err.msg);
     Onnx__GraphProto *ga = orig->proto->graph, *gb = m->proto->graph;
     ck_assert_uint_eq(ga->n_initializer, gb->n_initializer);
@@ -186,8 +187,8 @@ START_TEST(same_shape_is_exact)
     run_model(orig, "tiny_resnet", &ya);
     run_model(m, "tiny_resnet", &yb);
     ck_assert(memcmp(ya.data, yb.data, (size_t)ya.numel * sizeof(float)) == 0);
-    rm_host_tensor_free(&ya);
-    rm_host_tensor_free(&yb);
+    rm_tensor_free(&ya);
+    rm_tensor_free(&yb);
     rm_model_free(orig);
     rm_model_free(m);
 }
@@ -201,7 +202,7 @@ START_TEST(seed_example_refused)
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(111, 111, 3, 2, 1)", &spec, &err), 0);
     for (int propagate = 0; propagate < 2; propagate++) {
         struct rm_model *m = rm_test_load_model("resnet18");
-        struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = propagate != 0};
+        struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = propagate != 0};
         ck_assert_int_eq(rm_replace_conv(m, "layer4[0].conv1", &spec, &o, NULL, &err), RM_EEDIT);
         ck_assert_msg(strstr(err.msg, "layer4.0.conv1") && strstr(err.msg, "256") && strstr(err.msg, "111"),
                       "%s", err.msg);
@@ -219,7 +220,7 @@ START_TEST(residual_refused)
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 6, 3, padding=1, bias=False)", &spec, &err), 0);
     struct rm_model *m = rm_test_load_model("tiny_resnet");
-    struct rm_replace_opts o = {.init = RM_INIT_KEEP, .propagate = true};
+    struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = true};
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.conv2", &spec, &o, NULL, &err), RM_EEDIT);
     ck_assert_msg(strstr(err.msg, "Add") != NULL, "%s", err.msg);
     rm_model_free(m);
@@ -241,7 +242,7 @@ START_TEST(shared_initializer_copied)
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 8, kernel_size=1, bias=False)", &spec, &err), 0);
     struct rm_model *orig = rm_test_load_model("shared_init");
     struct rm_model *m = rm_test_load_model("shared_init");
-    struct rm_replace_opts o = {.init = RM_INIT_KEEP};
+    struct rm_replace_options o = {.init = RM_INIT_KEEP};
     ck_assert_msg(rm_replace_conv(m, "branch_a", &spec, &o, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(m->proto->graph->n_initializer, orig->proto->graph->n_initializer + 1);
     for (size_t i = 0; i < orig->proto->graph->n_initializer; i++) {
@@ -274,7 +275,7 @@ START_TEST(bad_targets)
     struct rm_conv_spec spec;
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(8, 8, 3)", &spec, &err), 0);
     struct rm_model *m = rm_test_load_model("tiny_resnet");
-    struct rm_replace_opts o = {.init = RM_INIT_KEEP};
+    struct rm_replace_options o = {.init = RM_INIT_KEEP};
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.bn1", &spec, &o, NULL, &err), RM_EEDIT);
     ck_assert_msg(strstr(err.msg, "not a Conv2d"), "%s", err.msg);
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.conv9", &spec, &o, NULL, &err), RM_ENOTFOUND);
@@ -341,7 +342,7 @@ START_TEST(prune_matches_pytorch)
     }
     struct rm_model *m = rm_test_load_model(c->model);
     struct rm_error err;
-    struct rm_prune_opts o = {.channels = chans, .n_channels = n, .criterion = 1};
+    struct rm_prune_options o = {.channels = chans, .n_channels = n, .criterion = 1};
     struct rm_prune_report rep;
     const char *paths[1] = {c->path};
     ck_assert_msg(rm_prune(m, paths, 1, &o, &rep, NULL, &err) == 0, "%s: %s", c->name, err.msg);
@@ -361,7 +362,7 @@ START_TEST(prune_dead_channels)
     struct rm_error err;
     struct rm_model *m;
     ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
-    struct rm_prune_opts o = {.ratio = 0.25, .criterion = 1};
+    struct rm_prune_options o = {.ratio = 0.25, .criterion = 1};
     struct rm_prune_report rep;
     const char *paths[1] = {"layer1.0.conv1"};
     ck_assert_msg(rm_prune(m, paths, 1, &o, &rep, NULL, &err) == 0, "%s", err.msg);
@@ -383,7 +384,7 @@ START_TEST(prune_dead_channels)
     run_input(m, path, &y);
     snprintf(path, sizeof path, "%s/edits/zeroed_resnet/test_data_set_0/output_0.pb", rm_test_testdata());
     expect_close(&y, path, 1e-5, "zeroed_resnet pruned");
-    rm_host_tensor_free(&y);
+    rm_tensor_free(&y);
     rm_model_free(m);
 }
 END_TEST
@@ -401,7 +402,7 @@ START_TEST(channel_maps_compose)
     ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
     const char *paths[1] = {"layer1.0.conv1"};
     int64_t first[] = {1, 5}, second[] = {0, 3}; /* second: channels 0 and 4 of the original */
-    struct rm_prune_opts o = {.channels = first, .n_channels = 2, .criterion = 1};
+    struct rm_prune_options o = {.channels = first, .n_channels = 2, .criterion = 1};
     struct rm_prune_report rep;
     ck_assert_msg(rm_prune(m, paths, 1, &o, &rep, NULL, &err) == 0, "%s", err.msg);
     rm_prune_report_free(&rep);
@@ -421,7 +422,7 @@ START_TEST(prune_global)
 {
     struct rm_model *m = rm_test_load_model(models[_i]);
     struct rm_error err;
-    struct rm_prune_opts o = {.ratio = 0.3, .criterion = 2, .global = true};
+    struct rm_prune_options o = {.ratio = 0.3, .criterion = 2, .global = true};
     struct rm_prune_report rep;
     ck_assert_msg(rm_prune(m, NULL, 0, &o, &rep, NULL, &err) == 0, "%s: %s", models[_i], err.msg);
     ck_assert_msg(rep.params_after < rep.params_before, "%s: nothing pruned", models[_i]);
@@ -432,7 +433,7 @@ START_TEST(prune_global)
     const float *v = y.data;
     for (int64_t i = 0; i < y.numel; i++)
         ck_assert(isfinite(v[i]));
-    rm_host_tensor_free(&y);
+    rm_tensor_free(&y);
     rm_model_free(m);
 }
 END_TEST
@@ -448,11 +449,11 @@ START_TEST(derived_state_built_twice_at_most)
         ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
         if (edit == 0) {
             struct rm_conv_spec spec;
-            struct rm_replace_opts ro = {RM_INIT_KEEP, 0, true};
+            struct rm_replace_options ro = {RM_INIT_KEEP, 0, true};
             ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 256, 3, 2, 1, bias=False)", &spec, &err), 0);
             ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
         } else if (edit == 1) {
-            struct rm_prune_opts po = {.ratio = 0.3, .criterion = 1, .global = true};
+            struct rm_prune_options po = {.ratio = 0.3, .criterion = 1, .global = true};
             struct rm_prune_report rep;
             ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
             rm_prune_report_free(&rep);
@@ -460,10 +461,10 @@ START_TEST(derived_state_built_twice_at_most)
             int n;
             ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
         }
-        struct rm_diff_opts o;
+        struct rm_diff_options o;
         struct rm_diff_result r;
-        rm_diff_opts_default(&o);
-        ck_assert_msg(rm_diff_models(orig, m, &o, &r, &err) == 0, "%s", err.msg);
+        rm_diff_options_default(&o);
+        ck_assert_msg(rm_diff(orig, m, &o, &r, &err) == 0, "%s", err.msg);
         rm_diff_result_free(&r);
         const struct rm_model_stats *a = &orig->stats, *b = &m->stats;
         ck_assert_msg(a->index_builds <= 2 && a->shape_runs <= 2 && b->index_builds <= 2 && b->shape_runs <= 2,
@@ -502,7 +503,7 @@ START_TEST(fold_bn_matches_pytorch)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_0.pb", rm_test_testdata(), names[_i]);
     expect_close(&y, path, 1e-5, names[_i]);
-    rm_host_tensor_free(&y);
+    rm_tensor_free(&y);
     rm_model_free(m);
 }
 END_TEST

@@ -1,7 +1,7 @@
 /* Tests for the inference engine (rm_engine) and tensor files (rm_tensorio).
  * Expected outputs are PyTorch's (testdata/<model>/test_data_set_0/output_0.pb);
  * small models and hostile tensor files are built here byte by byte. */
-#include "rm_cpu.h"
+#include "remodel.h"
 #include "rm_engine.h"
 #include "rm_engine_int.h"
 #include "rm_model.h"
@@ -32,16 +32,16 @@ static void load_with(struct loaded *l, const char *name, int fuse, int direct_c
 {
     char path[1024];
     struct rm_error err;
-    struct rm_plan_opts o;
+    struct rm_session_options o;
     rm_error_clear(&err);
     memset(l, 0, sizeof *l);
     snprintf(path, sizeof path, "%s/%s.onnx", rm_test_testdata(), name);
     ck_assert_msg(rm_model_load(&l->m, path, NULL, &err) == 0, "%s", err.msg);
     ck_assert_msg(rm_graph_init(&l->g, l->m, &err) == 0, "%s", err.msg);
-    rm_plan_opts_default(&o);
+    rm_session_options_default(&o);
     o.fuse = fuse;
     o.direct_conv = direct_conv;
-    ck_assert_msg(rm_plan_init(&l->p, l->m, &o, &err) == 0, "%s: %s", name, err.msg);
+    ck_assert_msg(rm_session_create(&l->p, l->m, &o, &err) == 0, "%s: %s", name, err.msg);
 }
 
 static void load(struct loaded *l, const char *name, int fuse)
@@ -51,7 +51,7 @@ static void load(struct loaded *l, const char *name, int fuse)
 
 static void unload(struct loaded *l)
 {
-    rm_plan_free(l->p);
+    rm_session_free(l->p);
     rm_graph_free(&l->g);
     rm_model_free(l->m);
 }
@@ -61,7 +61,7 @@ static void read_ref(const char *name, const char *file, struct rm_host_tensor *
     char path[1024];
     struct rm_error err;
     snprintf(path, sizeof path, "%s/%s/test_data_set_0/%s", rm_test_testdata(), name, file);
-    ck_assert_msg(rm_tensor_file_read(path, t, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_tensor_read(path, t, NULL, 0, &err) == 0, "%s", err.msg);
 }
 
 /* max |a - b| / max |b| */
@@ -90,20 +90,20 @@ START_TEST(matches_pytorch)
     load_with(&l, name, fuse, direct);
     read_ref(name, "input_0.pb", &in);
     read_ref(name, "output_0.pb", &ref);
-    ck_assert_int_eq(rm_plan_n_inputs(l.p), 1);
-    ck_assert_msg(rm_plan_set_input(l.p, rm_plan_input_name(l.p, 0), &in, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rm_plan_run(l.p, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert_int_eq(rm_session_n_inputs(l.p), 1);
+    ck_assert_msg(rm_session_set_input(l.p, rm_session_input_name(l.p, 0), &in, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_session_run(l.p, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_session_output(l.p, 0, &out, &err), 0);
     ck_assert_int_eq(out.rank, ref.rank);
     double e = rel_err(&out, &ref);
     printf("%-15s fuse=%d direct=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, e);
     ck_assert_msg(e <= 1e-4, "%s fuse=%d: relative error %g", name, fuse, e);
     /* a second run gives the same result (no state leaks between runs) */
-    ck_assert_int_eq(rm_plan_run(l.p, &err), 0);
-    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert_int_eq(rm_session_run(l.p, &err), 0);
+    ck_assert_int_eq(rm_session_output(l.p, 0, &out, &err), 0);
     ck_assert(rel_err(&out, &ref) == e);
-    rm_host_tensor_free(&in);
-    rm_host_tensor_free(&ref);
+    rm_tensor_free(&in);
+    rm_tensor_free(&ref);
     unload(&l);
 }
 END_TEST
@@ -139,28 +139,28 @@ START_TEST(steps_expose_every_node_output)
     struct rm_error err;
     struct rm_host_tensor t, out;
     load(&l, "tiny_resnet", 0);
-    rm_plan_random_inputs(l.p, 7);
-    rm_plan_begin(l.p);
+    rm_session_random_inputs(l.p, 7);
+    rm_session_begin(l.p);
     int node, rc, steps = 0, last = -1;
     /* before anything ran, a node output is not available */
     const char *first_out = l.g.nodes[0].proto->output[0];
-    ck_assert_int_eq(rm_plan_get(l.p, first_out, &t, &err), RM_ENOTFOUND);
-    while ((rc = rm_plan_step(l.p, &node, &err)) > 0) {
+    ck_assert_int_eq(rm_session_get(l.p, first_out, &t, &err), RM_ENOTFOUND);
+    while ((rc = rm_session_step(l.p, &node, &err)) > 0) {
         ck_assert_int_gt(node, last);
         last = node;
         steps++;
         const Onnx__NodeProto *np = l.g.nodes[node].proto;
-        ck_assert_msg(rm_plan_get(l.p, np->output[0], &t, &err) == 0, "%s", err.msg);
+        ck_assert_msg(rm_session_get(l.p, np->output[0], &t, &err) == 0, "%s", err.msg);
         ck_assert_int_gt(t.numel, 0);
-        rm_host_tensor_free(&t);
+        rm_tensor_free(&t);
     }
     ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(steps, rm_plan_n_steps(l.p));
-    ck_assert_int_eq(rm_plan_get(l.p, rm_plan_output_name(l.p, 0), &t, &err), 0);
-    ck_assert_int_eq(rm_plan_output(l.p, 0, &out, &err), 0);
+    ck_assert_int_eq(steps, rm_session_n_steps(l.p));
+    ck_assert_int_eq(rm_session_get(l.p, rm_session_output_name(l.p, 0), &t, &err), 0);
+    ck_assert_int_eq(rm_session_output(l.p, 0, &out, &err), 0);
     ck_assert(memcmp(t.data, out.data, (size_t)t.numel * 4) == 0);
-    rm_host_tensor_free(&t);
-    ck_assert_int_eq(rm_plan_get(l.p, "no such tensor", &t, &err), RM_ENOTFOUND);
+    rm_tensor_free(&t);
+    ck_assert_int_eq(rm_session_get(l.p, "no such tensor", &t, &err), RM_ENOTFOUND);
     unload(&l);
 }
 END_TEST
@@ -172,33 +172,33 @@ START_TEST(fused_steps_hide_intermediates)
     struct rm_host_tensor t;
     load(&l, "tiny_resnet", 1);
     load(&u, "tiny_resnet", 0);
-    ck_assert_int_lt(rm_plan_n_steps(l.p), rm_plan_n_steps(u.p));
-    rm_plan_random_inputs(l.p, 1);
-    ck_assert_int_eq(rm_plan_run(l.p, &err), 0);
+    ck_assert_int_lt(rm_session_n_steps(l.p), rm_session_n_steps(u.p));
+    rm_session_random_inputs(l.p, 1);
+    ck_assert_int_eq(rm_session_run(l.p, &err), 0);
     /* the first conv's output feeds a BatchNormalization that is folded into it */
     int fused = 0;
     for (size_t i = 0; i < l.g.n_nodes; i++)
         if (!strcmp(l.g.nodes[i].proto->op_type, "Conv")) {
-            int rc = rm_plan_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
+            int rc = rm_session_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
             if (rc == RM_ENOTFOUND)
                 fused++;
             else
-                rm_host_tensor_free(&t);
+                rm_tensor_free(&t);
         }
     ck_assert_int_gt(fused, 0);
     /* with fusion and shared buffers, a step's result is still readable right after it */
     int node, rc, gone = 0;
-    rm_plan_begin(l.p);
-    while ((rc = rm_plan_step(l.p, &node, &err)) > 0) {
-        ck_assert_msg(rm_plan_get(l.p, l.g.nodes[node].proto->output[0], &t, &err) == 0, "%s", err.msg);
-        rm_host_tensor_free(&t);
+    rm_session_begin(l.p);
+    while ((rc = rm_session_step(l.p, &node, &err)) > 0) {
+        ck_assert_msg(rm_session_get(l.p, l.g.nodes[node].proto->output[0], &t, &err) == 0, "%s", err.msg);
+        rm_tensor_free(&t);
     }
     ck_assert_int_eq(rc, 0);
     /* ... but early activations are gone once their buffer was handed on */
     for (size_t i = 0; i < l.g.n_nodes; i++) {
-        rc = rm_plan_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
+        rc = rm_session_get(l.p, l.g.nodes[i].proto->output[0], &t, &err);
         if (rc == 0)
-            rm_host_tensor_free(&t);
+            rm_tensor_free(&t);
         else
             gone += strstr(err.msg, "overwritten") != NULL;
     }
@@ -215,10 +215,10 @@ START_TEST(random_inputs_are_seeded)
     struct rm_host_tensor x, y, in;
     load(&a, "se_net", 1);
     load(&b, "se_net", 0);
-    rm_plan_random_inputs(a.p, 42);
-    rm_plan_random_inputs(b.p, 42);
-    ck_assert_int_eq(rm_plan_get(a.p, rm_plan_input_name(a.p, 0), &x, &err), 0);
-    ck_assert_int_eq(rm_plan_get(b.p, rm_plan_input_name(b.p, 0), &y, &err), 0);
+    rm_session_random_inputs(a.p, 42);
+    rm_session_random_inputs(b.p, 42);
+    ck_assert_int_eq(rm_session_get(a.p, rm_session_input_name(a.p, 0), &x, &err), 0);
+    ck_assert_int_eq(rm_session_get(b.p, rm_session_input_name(b.p, 0), &y, &err), 0);
     ck_assert(memcmp(x.data, y.data, (size_t)x.numel * 4) == 0);
     /* roughly standard normal */
     double s = 0, s2 = 0;
@@ -229,17 +229,17 @@ START_TEST(random_inputs_are_seeded)
     }
     ck_assert(fabs(s / (double)x.numel) < 0.1 && fabs(s2 / (double)x.numel - 1) < 0.1);
     /* a different seed gives different data; an input set by the caller is kept */
-    rm_plan_random_inputs(a.p, 43);
-    ck_assert_int_eq(rm_plan_get(a.p, rm_plan_input_name(a.p, 0), &in, &err), 0);
+    rm_session_random_inputs(a.p, 43);
+    ck_assert_int_eq(rm_session_get(a.p, rm_session_input_name(a.p, 0), &in, &err), 0);
     ck_assert(memcmp(x.data, in.data, (size_t)x.numel * 4) != 0);
-    ck_assert_int_eq(rm_plan_set_input(b.p, rm_plan_input_name(b.p, 0), &in, &err), 0);
-    rm_plan_random_inputs(b.p, 42);
-    rm_host_tensor_free(&y);
-    ck_assert_int_eq(rm_plan_get(b.p, rm_plan_input_name(b.p, 0), &y, &err), 0);
+    ck_assert_int_eq(rm_session_set_input(b.p, rm_session_input_name(b.p, 0), &in, &err), 0);
+    rm_session_random_inputs(b.p, 42);
+    rm_tensor_free(&y);
+    ck_assert_int_eq(rm_session_get(b.p, rm_session_input_name(b.p, 0), &y, &err), 0);
     ck_assert(memcmp(in.data, y.data, (size_t)x.numel * 4) == 0);
-    rm_host_tensor_free(&x);
-    rm_host_tensor_free(&y);
-    rm_host_tensor_free(&in);
+    rm_tensor_free(&x);
+    rm_tensor_free(&y);
+    rm_tensor_free(&in);
     unload(&a);
     unload(&b);
 }
@@ -252,11 +252,11 @@ START_TEST(set_input_checks_shape)
     struct rm_host_tensor t;
     int64_t dims[4] = {1, 3, 16, 16};
     load(&l, "tiny_resnet", 1);
-    ck_assert_int_eq(rm_host_tensor_alloc(&t, F32, 4, dims, &err), 0);
-    ck_assert_int_eq(rm_plan_set_input(l.p, "input", &t, &err), RM_EFORMAT);
+    ck_assert_int_eq(rm_tensor_alloc(&t, F32, 4, dims, &err), 0);
+    ck_assert_int_eq(rm_session_set_input(l.p, "input", &t, &err), RM_EFORMAT);
     ck_assert_msg(strstr(err.msg, "[1,3,16,16]") && strstr(err.msg, "[1,3,32,32]"), "%s", err.msg);
-    ck_assert_int_eq(rm_plan_set_input(l.p, "nope", &t, &err), RM_ENOTFOUND);
-    rm_host_tensor_free(&t);
+    ck_assert_int_eq(rm_session_set_input(l.p, "nope", &t, &err), RM_ENOTFOUND);
+    rm_tensor_free(&t);
     unload(&l);
 }
 END_TEST
@@ -345,7 +345,7 @@ START_TEST(unsupported_op_is_refused_before_running)
     struct rm_error err;
     ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "foo.onnx", NULL, &err), 0);
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    ck_assert_int_eq(rm_plan_init(&p, m, NULL, &err), RM_EUNSUPPORTED);
+    ck_assert_int_eq(rm_session_create(&p, m, NULL, &err), RM_EUNSUPPORTED);
     ck_assert_ptr_null(p);
     ck_assert_str_eq(err.msg, "node 'weird': op Foo is not supported");
     rm_graph_free(&g);
@@ -366,17 +366,17 @@ START_TEST(tiny_model_sigmoid)
     int64_t dims[2] = {1, 2};
     ck_assert_int_eq(rm_model_load_buffer(&m, b, n, "sig.onnx", NULL, &err), 0);
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    ck_assert_msg(rm_plan_init(&p, m, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(rm_host_tensor_alloc(&t, F32, 2, dims, &err), 0);
+    ck_assert_msg(rm_session_create(&p, m, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_tensor_alloc(&t, F32, 2, dims, &err), 0);
     ((float *)t.data)[0] = 0.0f;
     ((float *)t.data)[1] = 2.0f;
-    ck_assert_int_eq(rm_plan_set_input(p, "x", &t, &err), 0);
-    ck_assert_int_eq(rm_plan_run(p, &err), 0);
-    ck_assert_int_eq(rm_plan_output(p, 0, &o, &err), 0);
+    ck_assert_int_eq(rm_session_set_input(p, "x", &t, &err), 0);
+    ck_assert_int_eq(rm_session_run(p, &err), 0);
+    ck_assert_int_eq(rm_session_output(p, 0, &o, &err), 0);
     ck_assert_float_eq_tol(((float *)o.data)[0], 0.5f, 1e-7f);
     ck_assert_float_eq_tol(((float *)o.data)[1], 0.880797077977882f, 1e-6f);
-    rm_host_tensor_free(&t);
-    rm_plan_free(p);
+    rm_tensor_free(&t);
+    rm_session_free(p);
     rm_graph_free(&g);
     rm_model_free(m);
     free(b);
@@ -425,7 +425,7 @@ START_TEST(npy_reader)
     ck_assert_int_eq(t.dims[0], 2);
     ck_assert_int_eq(t.dims[1], 3);
     ck_assert(memcmp(t.data, f, sizeof f) == 0);
-    rm_host_tensor_free(&t);
+    rm_tensor_free(&t);
 
     int64_t v[3] = {-1, 0, 1LL << 40};
     n = make_npy(buf, 2, "<i8", "(3,)", v, sizeof v);
@@ -433,20 +433,20 @@ START_TEST(npy_reader)
     ck_assert_int_eq(t.dtype, I64);
     ck_assert_int_eq(t.rank, 1);
     ck_assert(memcmp(t.data, v, sizeof v) == 0);
-    rm_host_tensor_free(&t);
+    rm_tensor_free(&t);
 
     double d[2] = {0.25, -3};
     n = make_npy(buf, 3, "<f8", "(1, 2)", d, sizeof d);
     ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "c.npy", &t, NULL, 0, &err), 0);
     ck_assert(((float *)t.data)[0] == 0.25f && ((float *)t.data)[1] == -3.0f);
-    rm_host_tensor_free(&t);
+    rm_tensor_free(&t);
 
     /* scalar */
     n = make_npy(buf, 1, "<f4", "()", f, 4);
     ck_assert_int_eq(rm_tensor_buffer_read(buf, n, "s.npy", &t, NULL, 0, &err), 0);
     ck_assert_int_eq(t.rank, 0);
     ck_assert_int_eq(t.numel, 1);
-    rm_host_tensor_free(&t);
+    rm_tensor_free(&t);
 }
 END_TEST
 
@@ -509,23 +509,23 @@ START_TEST(pb_reader_and_writer)
     char name[64];
     char path[1024];
     snprintf(path, sizeof path, "%s/tiny_resnet/test_data_set_0/input_0.pb", rm_test_testdata());
-    ck_assert_int_eq(rm_tensor_file_read(path, &t, name, sizeof name, &err), 0);
+    ck_assert_int_eq(rm_tensor_read(path, &t, name, sizeof name, &err), 0);
     ck_assert_str_eq(name, "input");
     ck_assert_int_eq(t.rank, 4);
     ck_assert_int_eq(t.numel, 3 * 32 * 32);
     char dir[] = "/tmp/rm-engine-XXXXXX";
     ck_assert(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/x.pb", dir);
-    ck_assert_int_eq(rm_tensor_file_write_pb(path, &t, "again", &err), 0);
-    ck_assert_int_eq(rm_tensor_file_read(path, &u, name, sizeof name, &err), 0);
+    ck_assert_int_eq(rm_tensor_write_pb(path, &t, "again", &err), 0);
+    ck_assert_int_eq(rm_tensor_read(path, &u, name, sizeof name, &err), 0);
     ck_assert_str_eq(name, "again");
     ck_assert_int_eq(u.numel, t.numel);
     ck_assert(memcmp(t.data, u.data, (size_t)t.numel * 4) == 0);
     unlink(path);
     rmdir(dir);
-    rm_host_tensor_free(&t);
-    rm_host_tensor_free(&u);
-    ck_assert_int_eq(rm_tensor_file_read("/nonexistent/x.pb", &t, NULL, 0, &err), RM_EIO);
+    rm_tensor_free(&t);
+    rm_tensor_free(&u);
+    ck_assert_int_eq(rm_tensor_read("/nonexistent/x.pb", &t, NULL, 0, &err), RM_EIO);
 }
 END_TEST
 
@@ -538,12 +538,12 @@ START_TEST(pb_hostile)
     size_t n;
     uint8_t *b = pack_tensor(dims, 2, F32, f, sizeof f, &n);
     ck_assert_int_eq(rm_tensor_buffer_read(b, n, "ok.pb", &t, NULL, 0, &err), 0);
-    rm_host_tensor_free(&t);
+    rm_tensor_free(&t);
     for (size_t k = 0; k < n; k++) {
         int rc = rm_tensor_buffer_read(b, k, "cut.pb", &t, NULL, 0, &err);
         ck_assert_int_le(rc, 0);
         if (rc == 0) /* a prefix can be valid protobuf, but then it has fewer fields */
-            rm_host_tensor_free(&t);
+            rm_tensor_free(&t);
     }
     free(b);
     /* raw data shorter than the dims need */

@@ -77,7 +77,7 @@ START_TEST(round_trip_identical)
     struct rm_error err;
     struct rm_model *m;
     ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rm_model_save(m, out, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_save(m, out, NULL, &err) == 0, "%s", err.msg);
     rm_model_free(m);
     size_t na, nb;
     char *a = rm_test_read_file(path, &na), *b = rm_test_read_file(out, &nb);
@@ -183,7 +183,7 @@ START_TEST(truncated_everywhere)
         if (rc == 0) {
             struct rm_graph g;
             ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-            ck_assert_msg(rm_check_model(&g, NULL, NULL) > 0, "truncated at %zu yet clean", cut);
+            ck_assert_msg(rm_check_model(&g, NULL) > 0, "truncated at %zu yet clean", cut);
             rm_graph_free(&g);
             rm_model_free(m);
             loaded++;
@@ -209,7 +209,7 @@ static void load_and_check(const void *data, size_t n, const char *name)
     }
     struct rm_graph g;
     if (rm_graph_init(&g, m, &err) == 0) {
-        rm_check_model(&g, NULL, NULL);
+        rm_check_model(&g, NULL);
         rm_graph_free(&g);
     }
     rm_model_free(m);
@@ -303,7 +303,7 @@ START_TEST(memory_limit)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/tiny_resnet.onnx", rm_test_testdata());
-    struct rm_load_limits lim = {.max_memory = 4096};
+    struct rm_load_options lim = {.max_memory = 4096};
     struct rm_error err;
     struct rm_model *m;
     ck_assert_int_eq(rm_model_load(&m, path, &lim, &err), RM_ENOMEM);
@@ -332,7 +332,11 @@ static struct findings check_of(struct rm_model *m)
     struct rm_graph g;
     struct rm_error err;
     ck_assert_int_eq(rm_graph_init(&g, m, &err), 0);
-    int n = rm_check_model(&g, collect, &f);
+    rm_findings found = {0};
+    int n = rm_check_model(&g, &found);
+    for (size_t i = 0; i < found.n; i++)
+        collect(&f, found.v[i].text);
+    rm_findings_free(&found);
     ck_assert_int_eq(n, f.n);
     rm_graph_free(&g);
     return f;
@@ -422,10 +426,10 @@ START_TEST(save_unwritable_dir)
      * ignores permissions */
     struct rm_model *m = rm_test_load_model("se_net");
     struct rm_error err;
-    ck_assert_int_eq(rm_model_save(m, "/nonexistent-dir/out.onnx", &err), RM_EIO);
+    ck_assert_int_eq(rm_model_save(m, "/nonexistent-dir/out.onnx", NULL, &err), RM_EIO);
     ck_assert(strstr(err.msg, "/nonexistent-dir/out.onnx") != NULL);
     char *dir = tmpdir();
-    ck_assert_int_eq(rm_model_save(m, dir, &err), RM_EIO); /* a directory */
+    ck_assert_int_eq(rm_model_save(m, dir, NULL, &err), RM_EIO); /* a directory */
     ck_assert_int_eq(count_files(dir), 0);
     rmdir(dir);
     free(dir);
@@ -442,7 +446,7 @@ START_TEST(save_over_input)
     struct rm_error err;
     struct rm_model *m = load_copy("se_net", dir, path, sizeof path, &a, &n);
     m->proto->producer_name = "edited";
-    ck_assert_int_eq(rm_model_save(m, path, &err), 0);
+    ck_assert_int_eq(rm_model_save(m, path, NULL, &err), 0);
     rm_model_free(m);
     ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
     ck_assert_str_eq(m->proto->producer_name, "edited");
@@ -471,13 +475,13 @@ START_TEST(extdata_round_trip)
     struct rm_error err;
     struct rm_model *m;
     ck_assert_int_eq(rm_model_load(&m, src, NULL, &err), 0);
-    struct rm_save_opts so = {.external_data = "w.bin"};
-    ck_assert_msg(rm_model_save_ex(m, ext, &so, &err) == 0, "%s", err.msg);
+    struct rm_save_options so = {.external_data = "w.bin"};
+    ck_assert_msg(rm_model_save(m, ext, &so, &err) == 0, "%s", err.msg);
     rm_model_free(m);
     ck_assert_msg(rm_model_load(&m, ext, NULL, &err) == 0, "%s", err.msg);
     ck_assert(m->ext != NULL);
     ck_assert_int_eq(check_of(m).n, 0);
-    ck_assert_int_eq(rm_model_save(m, back, &err), 0);
+    ck_assert_int_eq(rm_model_save(m, back, NULL, &err), 0);
     rm_model_free(m);
     size_t na, nb;
     char *a = rm_test_read_file(src, &na), *b = rm_test_read_file(back, &nb);
@@ -526,21 +530,21 @@ START_TEST(extdata_never_overwrites_its_source)
     struct rm_error err;
     struct rm_model *m;
     ck_assert_int_eq(rm_model_load(&m, src, NULL, &err), 0);
-    struct rm_save_opts so = {.external_data = "w.bin"};
-    ck_assert_msg(rm_model_save_ex(m, ext, &so, &err) == 0, "%s", err.msg);
+    struct rm_save_options so = {.external_data = "w.bin"};
+    ck_assert_msg(rm_model_save(m, ext, &so, &err) == 0, "%s", err.msg);
     rm_model_free(m);
     size_t n;
     char *before = rm_test_read_file(data, &n);
     ck_assert_msg(rm_model_load(&m, ext, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE); /* its own data file */
+    ck_assert_int_eq(rm_model_save(m, out, &so, &err), RM_EUSAGE); /* its own data file */
     ck_assert_msg(strstr(err.msg, "w.bin") && strstr(err.msg, "m.onnx"), "%s", err.msg);
-    ck_assert_int_eq(rm_model_save(m, dotted, &err), RM_EUSAGE); /* the model over its data */
+    ck_assert_int_eq(rm_model_save(m, dotted, NULL, &err), RM_EUSAGE); /* the model over its data */
     so.external_data = "m.onnx"; /* the data over the model being read */
-    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_model_save(m, out, &so, &err), RM_EUSAGE);
     ck_assert_msg(strstr(err.msg, "model being read"), "%s", err.msg);
     so.external_data = "b.onnx"; /* the data over the output */
-    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EUSAGE);
-    ck_assert_msg(strstr(err.msg, "same file as -o"), "%s", err.msg);
+    ck_assert_int_eq(rm_model_save(m, out, &so, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "same file as the output"), "%s", err.msg); /* library terms: no CLI flag */
     rm_model_free(m);
     size_t n2;
     char *after = rm_test_read_file(data, &n2);
@@ -583,7 +587,7 @@ static void write_hostile(const char *dir, const char *loc, const char *off, con
     char path[2048];
     snprintf(path, sizeof path, "%s/m.onnx", dir);
     struct rm_error err;
-    ck_assert_int_eq(rm_model_save(m, path, &err), 0);
+    ck_assert_int_eq(rm_model_save(m, path, NULL, &err), 0);
     rm_model_free(m);
 }
 
@@ -661,10 +665,10 @@ START_TEST(extdata_bad_name)
 {
     struct rm_model *m = rm_test_load_model("se_net");
     struct rm_error err;
-    struct rm_save_opts so = {.external_data = "../x.bin"};
-    ck_assert_int_eq(rm_model_save_ex(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
+    struct rm_save_options so = {.external_data = "../x.bin"};
+    ck_assert_int_eq(rm_model_save(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
     so.external_data = "never-written.onnx";
-    ck_assert_int_eq(rm_model_save_ex(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_model_save(m, "/tmp/never-written.onnx", &so, &err), RM_EUSAGE);
     ck_assert_int_eq(access("/tmp/never-written.onnx", F_OK), -1);
     rm_model_free(m);
 }
@@ -682,11 +686,11 @@ START_TEST(save_disk_full)
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit lim = {.rlim_cur = 16384, .rlim_max = RLIM_INFINITY};
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    ck_assert_int_eq(rm_model_save(m, out, &err), RM_EIO);
+    ck_assert_int_eq(rm_model_save(m, out, NULL, &err), RM_EIO);
     ck_assert_msg(strstr(err.msg, "out.onnx") && strstr(err.msg, "cannot write"), "%s", err.msg);
-    ck_assert_int_eq(rm_model_save(m, path, &err), RM_EIO);
-    struct rm_save_opts so = {.external_data = "w.bin"};
-    ck_assert_int_eq(rm_model_save_ex(m, out, &so, &err), RM_EIO);
+    ck_assert_int_eq(rm_model_save(m, path, NULL, &err), RM_EIO);
+    struct rm_save_options so = {.external_data = "w.bin"};
+    ck_assert_int_eq(rm_model_save(m, out, &so, &err), RM_EIO);
     lim.rlim_cur = RLIM_INFINITY;
     setrlimit(RLIMIT_FSIZE, &lim);
     rm_model_free(m);
@@ -699,6 +703,159 @@ START_TEST(save_disk_full)
     unlink(path);
     rmdir(dir);
     free(dir);
+}
+END_TEST
+
+
+/* ---- input shapes ------------------------------------------------------------------- */
+
+/* Make graph input 0's dims d (a bit per dim) symbolic, named from names. */
+static void make_dynamic(struct rm_model *m, unsigned d, const char *const *names)
+{
+    Onnx__TensorShapeProto *sh = m->proto->graph->input[0]->type->tensor_type->shape;
+    for (size_t k = 0; k < sh->n_dim; k++)
+        if (d & (1u << k)) {
+            sh->dim[k]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            sh->dim[k]->dim_param = (char *)names[k];
+        }
+    rm_model_touch(m);
+}
+
+static const char *const dim_names[] = {"batch", "channels", "height", "width"};
+
+START_TEST(dynamic_hw_needs_a_shape)
+{
+    /* an input with dynamic height and width is not run, edited or counted at 1x1 */
+    rm_model *ref = rm_test_load_model("tiny_resnet");
+    rm_info ri;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(ref, &ri, &err), 0);
+    ck_assert_int_gt(ri.macs, 0);
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0xD, dim_names);
+    const char *in = m->proto->graph->input[0]->name;
+    int batch = -1;
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), RM_EUSAGE);
+    ck_assert_int_eq(err.fix, RM_FIX_INPUT_SHAPE);
+    ck_assert_msg(strstr(err.msg, "height, width are not known") && strstr(err.msg, in), "%s", err.msg);
+    rm_info info;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_eq(info.macs, -1);
+    rm_info_free(&info);
+    rm_session *s = NULL;
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), RM_EUSAGE);
+    ck_assert_ptr_null(s);
+    rm_prune_options po = {0};
+    po.ratio = 0.25;
+    po.global = true;
+    rm_findings log = {0};
+    ck_assert_int_eq(rm_prune(m, NULL, 0, &po, NULL, &log, &err), RM_EUSAGE);
+    ck_assert_int_eq(err.fix, RM_FIX_INPUT_SHAPE);
+    rm_findings_free(&log);
+
+    /* declared sizes must agree; dynamic ones take what is given */
+    rm_value_info decl = ri.inputs[0];
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, decl.dims, sizeof dims);
+    dims[1] += 1;
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank, dims, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "declared"), "%s", err.msg);
+    dims[1] -= 1;
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank - 1, dims, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank, dims, &err), 0);
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), 0);
+    ck_assert_int_eq(batch, 0);
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_eq(info.macs, ri.macs); /* the same sizes as the static model declares */
+    rm_info_free(&info);
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+    rm_session_free(s);
+    rm_info_free(&ri);
+    rm_model_free(m);
+    rm_model_free(ref);
+}
+END_TEST
+
+START_TEST(dynamic_batch_alone_is_one)
+{
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0x1, dim_names);
+    rm_error err;
+    int batch = 0;
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), 0);
+    ck_assert_int_eq(batch, 1);
+    rm_info info;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_gt(info.macs, 0);
+    rm_info_free(&info);
+    rm_session *s = NULL;
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+    rm_tensor t;
+    rm_session_input_info(s, 0, &t);
+    ck_assert_int_eq(t.dims[0], 1);
+    rm_session_free(s);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(session_keeps_the_models_input_shapes)
+{
+    /* sessions take the shapes set on the model for the inputs they are not given (they
+     * used to replace them with none) */
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0xD, dim_names);
+    rm_info info;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, info.inputs[0].dims, sizeof dims);
+    dims[0] = 2;
+    dims[2] = dims[3] = 40;
+    ck_assert_int_eq(rm_model_set_input_shape(m, info.inputs[0].name, info.inputs[0].rank, dims, &err), 0);
+    rm_session *s = NULL;
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+        rm_tensor t;
+        rm_session_input_info(s, 0, &t);
+        ck_assert_int_eq(t.dims[0], 2);
+        ck_assert_int_eq(t.dims[2], 40);
+        ck_assert_int_eq(t.dims[3], 40);
+        rm_session_free(s);
+    }
+    rm_info_free(&info);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(rewrite_input_shape)
+{
+    /* the declaration changes, and the outputs' fixed sizes follow */
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    rm_info info;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, info.inputs[0].dims, sizeof dims);
+    dims[0] = 3;
+    ck_assert_int_eq(rm_model_rewrite_input_shape(m, info.inputs[0].name, info.inputs[0].rank, dims, &err), 0);
+    char dir[] = "/tmp/rm_rewrite_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    ck_assert_int_eq(rm_model_save(m, path, NULL, &err), 0);
+    rm_model *back = NULL;
+    ck_assert_int_eq(rm_model_load(&back, path, NULL, &err), 0);
+    rm_info bi;
+    ck_assert_int_eq(rm_model_info(back, &bi, &err), 0);
+    ck_assert_int_eq(bi.inputs[0].dims[0], 3);
+    ck_assert_int_eq(bi.outputs[0].dims[0], 3);
+    ck_assert_int_eq(bi.macs, 3 * info.macs);
+    rm_info_free(&bi);
+    rm_info_free(&info);
+    rm_model_free(back);
+    rm_model_free(m);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
@@ -734,6 +891,13 @@ static Suite *suite(void)
     tcase_add_test(x, extdata_hostile);
     tcase_add_test(x, extdata_bad_name);
     tcase_add_test(x, extdata_never_overwrites_its_source);
+    TCase *sh = tcase_create("input_shapes");
+    tcase_set_timeout(sh, 60);
+    tcase_add_test(sh, dynamic_hw_needs_a_shape);
+    tcase_add_test(sh, dynamic_batch_alone_is_one);
+    tcase_add_test(sh, session_keeps_the_models_input_shapes);
+    tcase_add_test(sh, rewrite_input_shape);
+    suite_add_tcase(s, sh);
     suite_add_tcase(s, x);
     return s;
 }

@@ -95,7 +95,7 @@ START_TEST(every_engine_op_against_onnxruntime)
 }
 END_TEST
 
-/* Hostile sizes, wrong types and unsupported ops: refused by rm_plan_init with the
+/* Hostile sizes, wrong types and unsupported ops: refused by rm_session_create with the
  * expected code and message, never a crash or an allocation of the hostile size. */
 START_TEST(bad_models_are_refused)
 {
@@ -116,13 +116,13 @@ START_TEST(bad_models_are_refused)
         rm_error_clear(&err);
         snprintf(path, sizeof path, "%s/refuse/%s.onnx", casedir, name);
         ck_assert_int_eq(rm_model_load(&m, path, NULL, &err), 0);
-        int rc = rm_plan_init(&p, m, NULL, &err);
+        int rc = rm_session_create(&p, m, NULL, &err);
         if (rc != (!strcmp(code, "unsupported") ? RM_EUNSUPPORTED : RM_EFORMAT) || !strstr(err.msg, want)) {
             printf("FAIL refusal %s: got %d '%s', expected %s '%s'\n", name, rc, rc ? err.msg : "", code, want);
             fflush(stdout);
             bad++;
         }
-        rm_plan_free(p);
+        rm_session_free(p);
         rm_model_free(m);
         n++;
     }

@@ -389,12 +389,12 @@ START_TEST(path_syntax)
     /* a leaf's parameters: folded BN gives the conv a weight and a bias initializer */
     m = rm_tree_find(f.t, "conv1");
     ck_assert(m->bn_folded);
-    const struct rm_param *w = rm_module_param(m, "weight"), *b = rm_module_param(m, "bias");
+    const struct rm_param *w = rm_module_role_param(m, "weight"), *b = rm_module_role_param(m, "bias");
     ck_assert(w && b && w->init >= 0 && b->init >= 0);
     ck_assert_int_eq(f.g.proto->initializer[w->init]->dims[0], 64);
     m = rm_tree_find(f.t, "fc");
-    ck_assert_str_eq(f.g.proto->initializer[rm_module_param(m, "weight")->init]->name, "fc.weight");
-    ck_assert_str_eq(f.g.proto->initializer[rm_module_param(m, "bias")->init]->name, "fc.bias");
+    ck_assert_str_eq(f.g.proto->initializer[rm_module_role_param(m, "weight")->init]->name, "fc.weight");
+    ck_assert_str_eq(f.g.proto->initializer[rm_module_role_param(m, "bias")->init]->name, "fc.bias");
     ck_assert(!m->bn_folded);
     /* all nodes of a subtree */
     int *nodes;
@@ -414,7 +414,7 @@ START_TEST(identity_helpers)
     open_testdata(&f, "shared_init.onnx");
     const struct rm_module *bb = rm_tree_find(f.t, "branch_b");
     ck_assert(bb && !strcmp(bb->type, "Conv2d"));
-    const struct rm_param *w = rm_module_param(bb, "weight");
+    const struct rm_param *w = rm_module_role_param(bb, "weight");
     ck_assert_str_eq(f.g.values[w->value].name, "branch_b.weight");
     ck_assert_str_eq(f.g.proto->initializer[w->init]->name, "branch_a.weight");
     ck_assert(!bb->bn_folded);
@@ -424,9 +424,9 @@ START_TEST(identity_helpers)
         has_identity |= !strcmp(f.g.nodes[bb->nodes[i]].proto->op_type, "Identity");
     ck_assert(has_identity);
     const struct rm_module *bn2 = rm_tree_find(f.t, "bn2");
-    ck_assert_str_eq(f.g.proto->initializer[rm_module_param(bn2, "weight")->init]->name,
+    ck_assert_str_eq(f.g.proto->initializer[rm_module_role_param(bn2, "weight")->init]->name,
                      "bn1.weight");
-    ck_assert_str_eq(f.g.proto->initializer[rm_module_param(bn2, "running_mean")->init]->name,
+    ck_assert_str_eq(f.g.proto->initializer[rm_module_role_param(bn2, "running_mean")->init]->name,
                      "bn1.bias");
     ck_assert_uint_eq(bn2->n_nodes, 5); /* 4 Identity + BatchNormalization */
     ck_assert_uint_eq(f.t->n_unplaced, 0);

@@ -1,12 +1,11 @@
 /* Shared pieces of the remodel command line: the command table and the few helpers
- * every command uses to report errors with the exit codes DESIGN.md promises
- * (0 ok, 1 a check or diff found a problem, 2 usage error or bad input). Only the
- * cli_*.c files print or exit. */
+ * every command uses to report errors with the exit codes the README promises (0 ok,
+ * 1 a check or diff found a problem, 2 usage error or bad input). The CLI uses the
+ * library through its public header only; only the cli_*.c files print or exit. */
 #ifndef RM_CLI_H
 #define RM_CLI_H
 
-#include "rm_error.h"
-#include "rm_fs.h"
+#include "remodel.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,11 +27,6 @@ extern const struct cli_cmd cli_cmd_show;
 extern const struct cli_cmd cli_cmd_run;
 extern const struct cli_cmd cli_cmd_diff;
 
-/* One line (rm_diff.h's result for output 0, with the verdict) as edit commands print
- * it after verifying: "verify: pass  output 'y': max abs 0, max rel 0, cosine 1.000000, ...". */
-struct rm_diff_result;
-void cli_diff_summary(FILE *f, const struct rm_diff_result *r);
-
 extern const struct cli_cmd cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
 
 /* Shared tail of the commands that write an edited model: unless do_verify is false,
@@ -47,7 +41,7 @@ int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *
 #define CLI_MAX_OUTPUTS 4
 struct cli_output {
     const char *opt;        /* the option naming it, for messages: "-o", "--report" */
-    struct rm_fs_target t;
+    struct rm_output t;
     bool may_replace_model; /* an edited model may replace the file it was read from */
 };
 struct cli_outputs {
@@ -71,8 +65,16 @@ int cli_model_outputs(struct cli_outputs *os, const char *out, const char *exter
 struct rm_model;
 int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m);
 
-/* Print "remodel: <err->msg>" on stderr; return CLI_BAD. */
+/* Print "remodel: <err->msg>" on stderr, with the option that would help when the
+ * library says what would (err->fix); return CLI_BAD. */
 int cli_fail(const struct rm_error *err);
+
+/* The same with a prefix: "remodel: <prefix>: <err->msg>". */
+int cli_fail_in(const struct rm_error *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* Print "remodel CMD: <message>" and a pointer to --help on stderr; return CLI_BAD. */
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)

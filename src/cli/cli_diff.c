@@ -1,7 +1,6 @@
 /* remodel diff: run two models on the same inputs and say whether, and where, their
- * outputs part ways; plus the one-line summary edit commands print after verifying. */
+ * outputs part ways. */
 #include "cli.h"
-#include "rm_diff.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -23,29 +22,6 @@ static const char *fmt_num(char *buf, size_t n, double v)
     return buf;
 }
 
-void cli_diff_summary(FILE *f, const struct rm_diff_result *r)
-{
-    char a[32], b[32];
-    size_t n_fail = 0;
-    for (size_t k = 0; k < r->n_outputs; k++)
-        n_fail += !r->outputs[k].s.pass;
-    fprintf(f, "verify: %s", r->pass ? "pass" : "FAIL");
-    if (r->n_outputs) {
-        const struct rm_diff_output *o = &r->outputs[0];
-        fprintf(f, "  output '%s'", o->name);
-        if (o->note)
-            fprintf(f, ": %s", o->note);
-        else
-            fprintf(f, ": max abs %s, max rel %s, cosine %.6f", fmt_num(a, sizeof a, o->s.max_abs),
-                    fmt_num(b, sizeof b, o->s.max_rel), o->s.cosine);
-        if (!isnan(o->top1))
-            fprintf(f, ", top-1 %.1f%%", 100 * o->top1);
-        if (r->n_outputs > 1)
-            fprintf(f, " (+%zu more output%s, %zu failing)", r->n_outputs - 1, r->n_outputs > 2 ? "s" : "",
-                    n_fail - !o->s.pass);
-    }
-    fprintf(f, "  [atol %g, rtol %g]\n", r->atol, r->rtol);
-}
 
 static void print_text(const struct rm_diff_result *r, const char *pa, const char *pb, const char *inputs)
 {
@@ -154,11 +130,11 @@ static int run_diff(int argc, char **argv)
     char names[MAX_INPUTS][256];
     const char *name_ptrs[MAX_INPUTS];
     struct rm_host_tensor values[MAX_INPUTS];
-    struct rm_diff_opts o;
+    struct rm_diff_options o;
     int n_inputs = 0, json = 0, c;
     long long threads = 0;
     uint64_t seed = 0;
-    rm_diff_opts_default(&o);
+    rm_diff_options_default(&o);
     while ((c = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
@@ -225,7 +201,7 @@ static int run_diff(int argc, char **argv)
     if (report && cli_output_add(&outs, "--report", report, false))
         return CLI_BAD;
     for (; n_read < n_inputs; n_read++)
-        if (rm_tensor_file_read(strchr(inputs[n_read], '=') + 1, &values[n_read], NULL, 0, &err)) {
+        if (rm_tensor_read(strchr(inputs[n_read], '=') + 1, &values[n_read], NULL, 0, &err)) {
             rc = cli_fail(&err);
             goto done;
         }
@@ -243,7 +219,7 @@ static int run_diff(int argc, char **argv)
     o.n_inputs = n_inputs;
     o.input_names = name_ptrs;
     o.input_values = values;
-    if (rm_diff_models(a.m, b.m, &o, &r, &err)) {
+    if (rm_diff(a.m, b.m, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -268,7 +244,7 @@ static int run_diff(int argc, char **argv)
     rc = r.pass ? CLI_OK : CLI_FINDINGS;
 done:
     for (int k = 0; k < n_read; k++)
-        rm_host_tensor_free(&values[k]);
+        rm_tensor_free(&values[k]);
     rm_diff_result_free(&r);
     rm_model_free(a.m);
     rm_model_free(b.m);

@@ -1,14 +1,19 @@
 /* remodel replace (and the shared tail of every command that writes an edited model:
  * verify against the original on the same seeded input, then save atomically). */
 #include "cli.h"
-#include "rm_diff.h"
-#include "rm_edit.h"
-#include "rm_extdata.h"
 
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What an edit changed, one line per layer. */
+static void print_notes(const rm_findings *log)
+{
+    for (size_t i = 0; i < log->n; i++)
+        if (log->v[i].kind == RM_FINDING_NOTE)
+            printf("%s\n", log->v[i].text);
+}
 
 /* Run the original and the edited model on the same seeded input and print a one-line
  * summary of output 0. Returns CLI_OK, or CLI_BAD when either model cannot run. */
@@ -17,12 +22,12 @@ static int verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed)
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_diff_result r = {0};
-    struct rm_diff_opts o;
-    rm_diff_opts_default(&o);
+    struct rm_diff_options o;
+    rm_diff_options_default(&o);
     o.seed = seed;
-    int rc = rm_diff_models(orig, edited, &o, &r, &err);
+    int rc = rm_diff(orig, edited, &o, &r, &err);
     if (rc) {
-        rm_error_prefix(&err, "verification failed, nothing written");
+        rc = cli_fail_in(&err, "verification failed, nothing written");
     } else if (r.n_outputs > 0) {
         const struct rm_diff_output *out = &r.outputs[0];
         printf("verify: output '%s' vs original (seed %llu): max_abs %.3g, max_rel %.3g, cosine %.6f",
@@ -32,7 +37,7 @@ static int verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed)
         printf("%s\n", r.pass ? " (identical within tolerance)" : "");
     }
     rm_diff_result_free(&r);
-    return rc ? cli_fail(&err) : CLI_OK;
+    return rc ? CLI_BAD : CLI_OK;
 }
 
 int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
@@ -45,8 +50,8 @@ int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *
     }
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_save_opts so = {.external_data = external_data};
-    if (rm_model_save_ex(edited, out, &so, &err))
+    struct rm_save_options so = {.external_data = external_data};
+    if (rm_model_save(edited, out, &so, &err))
         return cli_fail(&err);
     printf("wrote %s\n", out);
     return CLI_OK;
@@ -129,7 +134,7 @@ static int run_replace(int argc, char **argv)
                                          {"propagate", no_argument, NULL, 'p'},
                                          {0, 0, 0, 0}};
     struct edit_common ec = {.verify = true};
-    struct rm_replace_opts ro = {.init = RM_INIT_KEEP, .seed = 0, .propagate = false};
+    struct rm_replace_options ro = {.init = RM_INIT_KEEP, .seed = 0, .propagate = false};
     int c, k, rc;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if ((k = edit_common_opt(&cli_cmd_replace, c, &ec)) != 0) {
@@ -153,23 +158,21 @@ static int run_replace(int argc, char **argv)
 
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_conv_spec spec;
-    if (rm_conv_spec_parse(spec_text, &spec, &err))
+    if (rm_spec_check(spec_text, &err))
         return cli_fail(&err);
     struct rm_model *orig, *m;
     rc = load_for_edit(model, &ec, &orig, &m);
     if (rc)
         return rc;
-    struct rm_edit_log log;
-    rc = rm_replace_conv(m, path, &spec, &ro, &log, &err);
+    rm_findings log = {0};
+    rc = rm_replace(m, path, spec_text, &ro, &log, &err);
     if (rc) {
-        rm_error_prefix(&err, "%s: replace %s", model, path);
-        rc = cli_fail(&err);
+        rc = cli_fail_in(&err, "%s: replace %s", model, path);
     } else {
-        for (int i = 0; i < log.n; i++)
-            printf("%s\n", log.line[i]);
+        print_notes(&log);
         rc = cli_finish_edit(orig, m, ec.out, ec.verify, ro.seed, ec.ext);
     }
+    rm_findings_free(&log);
     rm_model_free(m);
     rm_model_free(orig);
     return rc;
@@ -258,7 +261,7 @@ static int run_prune(int argc, char **argv)
                                          {"global", no_argument, NULL, 'g'},
                                          {0, 0, 0, 0}};
     struct edit_common ec = {.verify = true};
-    struct rm_prune_opts po = {.criterion = 1};
+    struct rm_prune_options po = {.criterion = 1};
     static int64_t chans[4096];
     bool have_ratio = false;
     int c, k;
@@ -321,11 +324,9 @@ static int run_prune(int argc, char **argv)
     if (rc)
         return rc;
     struct rm_prune_report rep;
-    struct rm_edit_log log;
-    rc = rm_prune(m, paths, n_paths, &po, &rep, &log, &err);
+    rc = rm_prune(m, paths, n_paths, &po, &rep, NULL, &err);
     if (rc) {
-        rm_error_prefix(&err, "%s: prune", model);
-        rc = cli_fail(&err);
+        rc = cli_fail_in(&err, "%s: prune", model);
     } else {
         print_prune_report(&rep);
         rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
@@ -389,18 +390,17 @@ static int run_fold_bn(int argc, char **argv)
     int rc = load_for_edit(model, &ec, &orig, &m);
     if (rc)
         return rc;
-    struct rm_edit_log log;
+    rm_findings log = {0};
     int n = 0;
     rc = rm_fold_bn(m, &n, &log, &err);
     if (rc) {
-        rm_error_prefix(&err, "%s: fold-bn", model);
-        rc = cli_fail(&err);
+        rc = cli_fail_in(&err, "%s: fold-bn", model);
     } else {
-        for (int i = 0; i < log.n; i++)
-            printf("%s\n", log.line[i]);
+        print_notes(&log);
         printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
         rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     }
+    rm_findings_free(&log);
     rm_model_free(m);
     rm_model_free(orig);
     return rc;

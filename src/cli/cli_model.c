@@ -1,10 +1,5 @@
 /* remodel info / check / save: look at a model and write it back. */
 #include "cli.h"
-#include "rm_check.h"
-#include "rm_info.h"
-#include "rm_json.h"
-#include "rm_extdata.h"
-#include "rm_shape.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,79 +22,44 @@ static int bad_option(const struct cli_cmd *cmd, char **argv)
     return cli_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
 }
 
-/* Load path and index its graph (with shapes when `shapes`); on failure print and
- * return CLI_BAD. */
-static int open_model(const char *path, struct rm_model **m, const struct rm_graph **g, bool shapes)
-{
-    struct rm_error err;
-    rm_error_clear(&err);
-    if (rm_model_load(m, path, NULL, &err))
-        return cli_fail(&err);
-    if (!(*g = shapes ? rm_model_graph(*m, &err) : rm_model_index(*m, &err))) {
-        rm_model_free(*m);
-        *m = NULL;
-        return cli_fail(&err);
-    }
-    return CLI_OK;
-}
-
 /* ---- info ------------------------------------------------------------------ */
 
-static void dims_text(const Onnx__ValueInfoProto *vi, char *buf, size_t n)
+/* "[1, 3, 224, 224]", symbolic dims by name, "?" without a shape. */
+static void dims_text(const rm_value_info *vi, char *buf, size_t n)
 {
-    size_t off = 0;
-    buf[0] = '\0';
-    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
-        !vi->type->tensor_type->shape) {
+    if (vi->rank < 0) {
         snprintf(buf, n, "?");
         return;
     }
-    const Onnx__TensorShapeProto *s = vi->type->tensor_type->shape;
-    off += (size_t)snprintf(buf + off, n - off, "[");
-    for (size_t i = 0; i < s->n_dim && off < n; i++) {
-        const Onnx__TensorShapeProto__Dimension *d = s->dim[i];
-        if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
-            off += (size_t)snprintf(buf + off, n - off, "%s%" PRId64, i ? ", " : "", d->dim_value);
-        else if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
-            off += (size_t)snprintf(buf + off, n - off, "%s%s", i ? ", " : "", d->dim_param);
+    size_t off = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < vi->rank && off < n; i++) {
+        if (vi->dims[i] >= 0)
+            off += (size_t)snprintf(buf + off, n - off, "%s%" PRId64, i ? ", " : "", vi->dims[i]);
         else
-            off += (size_t)snprintf(buf + off, n - off, "%s?", i ? ", " : "");
+            off += (size_t)snprintf(buf + off, n - off, "%s%s", i ? ", " : "", vi->dim_names[i] ? vi->dim_names[i] : "?");
     }
     if (off < n)
         snprintf(buf + off, n - off, "]");
 }
 
-static int32_t vi_elem(const Onnx__ValueInfoProto *vi)
-{
-    if (vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
-        vi->type->tensor_type->has_elem_type)
-        return vi->type->tensor_type->elem_type;
-    return 0;
-}
-
-static void json_io(struct rm_json *j, Onnx__ValueInfoProto **vis, size_t n, const struct rm_graph *g)
+static void json_io(rm_json *j, const rm_value_info *vis, size_t n)
 {
     rm_json_arr_begin(j);
     for (size_t i = 0; i < n; i++) {
-        const Onnx__ValueInfoProto *vi = vis[i];
-        int v = vi->name ? rm_graph_find(g, vi->name) : -1;
-        if (v >= 0 && g->values[v].init >= 0)
-            continue; /* old exporters list initializers as inputs */
+        const rm_value_info *vi = &vis[i];
         rm_json_obj_begin(j);
         rm_json_key(j, "name");
-        rm_json_str(j, vi->name ? vi->name : "");
+        rm_json_str(j, vi->name);
         rm_json_key(j, "type");
-        rm_json_str(j, rm_dtype_name(vi_elem(vi)));
+        rm_json_str(j, rm_dtype_name(vi->dtype));
         rm_json_key(j, "shape");
-        if (vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
-            vi->type->tensor_type->shape) {
-            const Onnx__TensorShapeProto *s = vi->type->tensor_type->shape;
+        if (vi->rank >= 0) {
             rm_json_arr_begin(j);
-            for (size_t d = 0; d < s->n_dim; d++) {
-                if (s->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
-                    rm_json_int(j, s->dim[d]->dim_value);
-                else if (s->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
-                    rm_json_str(j, s->dim[d]->dim_param);
+            for (int d = 0; d < vi->rank; d++) {
+                if (vi->dims[d] >= 0)
+                    rm_json_int(j, vi->dims[d]);
+                else if (vi->dim_names[d])
+                    rm_json_str(j, vi->dim_names[d]);
                 else
                     rm_json_null(j);
             }
@@ -112,21 +72,14 @@ static void json_io(struct rm_json *j, Onnx__ValueInfoProto **vis, size_t n, con
     rm_json_arr_end(j);
 }
 
-static void text_io(const char *label, Onnx__ValueInfoProto **vis, size_t n, const struct rm_graph *g)
+static void text_io(const char *label, const rm_value_info *vis, size_t n)
 {
-    int first = 1;
     for (size_t i = 0; i < n; i++) {
-        const Onnx__ValueInfoProto *vi = vis[i];
-        int v = vi->name ? rm_graph_find(g, vi->name) : -1;
-        if (v >= 0 && g->values[v].init >= 0)
-            continue;
         char dims[256];
-        dims_text(vi, dims, sizeof dims);
-        printf("%-12s %s %s %s\n", first ? label : "", vi->name ? vi->name : "",
-               rm_dtype_name(vi_elem(vi)), dims);
-        first = 0;
+        dims_text(&vis[i], dims, sizeof dims);
+        printf("%-12s %s %s %s\n", i ? "" : label, vis[i].name, rm_dtype_name(vis[i].dtype), dims);
     }
-    if (first)
+    if (!n)
         printf("%-12s (none)\n", label);
 }
 
@@ -156,50 +109,45 @@ static int run_info(int argc, char **argv)
     if (npos != 1)
         return cli_usage(&cli_cmd_info, npos ? "expected one MODEL, got %d arguments" : "missing MODEL%.0d", npos);
 
-    struct rm_model *m;
-    const struct rm_graph *g;
-    int rc = open_model(pos[0], &m, &g, true);
-    if (rc)
-        return rc;
-    struct rm_error err;
-    struct rm_info info;
-    if (rm_info_compute(g, &info, &err)) {
+    rm_model *m = NULL;
+    rm_error err;
+    rm_info info;
+    rm_error_clear(&err);
+    if (rm_model_load(&m, pos[0], NULL, &err) || rm_model_info(m, &info, &err)) {
         rm_model_free(m);
         return cli_fail(&err);
     }
-    const Onnx__ModelProto *mp = m->proto;
-    const Onnx__GraphProto *gp = mp->graph;
     if (json) {
-        struct rm_json j;
+        rm_json j;
         rm_json_init(&j, stdout);
         rm_json_obj_begin(&j);
         rm_json_key(&j, "file");
         rm_json_str(&j, pos[0]);
         rm_json_key(&j, "file_bytes");
-        rm_json_int(&j, (int64_t)m->file_size);
+        rm_json_int(&j, (int64_t)info.file_bytes);
         rm_json_key(&j, "ir_version");
-        rm_json_int(&j, mp->ir_version);
+        rm_json_int(&j, info.ir_version);
         rm_json_key(&j, "producer_name");
-        rm_json_str(&j, mp->producer_name ? mp->producer_name : "");
+        rm_json_str(&j, info.producer_name);
         rm_json_key(&j, "producer_version");
-        rm_json_str(&j, mp->producer_version ? mp->producer_version : "");
+        rm_json_str(&j, info.producer_version);
         rm_json_key(&j, "opsets");
         rm_json_arr_begin(&j);
-        for (size_t i = 0; i < mp->n_opset_import; i++) {
+        for (size_t i = 0; i < info.n_opsets; i++) {
             rm_json_obj_begin(&j);
             rm_json_key(&j, "domain");
-            rm_json_str(&j, mp->opset_import[i]->domain ? mp->opset_import[i]->domain : "");
+            rm_json_str(&j, info.opsets[i].domain);
             rm_json_key(&j, "version");
-            rm_json_int(&j, mp->opset_import[i]->version);
+            rm_json_int(&j, info.opsets[i].version);
             rm_json_obj_end(&j);
         }
         rm_json_arr_end(&j);
         rm_json_key(&j, "inputs");
-        json_io(&j, gp->input, gp->n_input, g);
+        json_io(&j, info.inputs, info.n_inputs);
         rm_json_key(&j, "outputs");
-        json_io(&j, gp->output, gp->n_output, g);
+        json_io(&j, info.outputs, info.n_outputs);
         rm_json_key(&j, "nodes");
-        rm_json_int(&j, (int64_t)gp->n_node);
+        rm_json_int(&j, (int64_t)info.n_nodes);
         rm_json_key(&j, "ops");
         rm_json_obj_begin(&j);
         for (size_t i = 0; i < info.n_ops; i++) {
@@ -208,7 +156,7 @@ static int run_info(int argc, char **argv)
         }
         rm_json_obj_end(&j);
         rm_json_key(&j, "initializers");
-        rm_json_int(&j, (int64_t)gp->n_initializer);
+        rm_json_int(&j, (int64_t)info.n_initializers);
         rm_json_key(&j, "params");
         rm_json_int(&j, info.params);
         rm_json_key(&j, "param_bytes");
@@ -222,25 +170,22 @@ static int run_info(int argc, char **argv)
         rm_json_end(&j);
     } else {
         char a[64], b[64];
-        printf("%-12s %s (%zu bytes)\n", "model", pos[0], m->file_size);
-        printf("%-12s %" PRId64 "\n", "ir_version", mp->ir_version);
-        printf("%-12s %s %s\n", "producer", mp->producer_name ? mp->producer_name : "",
-               mp->producer_version ? mp->producer_version : "");
-        for (size_t i = 0; i < mp->n_opset_import; i++)
+        printf("%-12s %s (%" PRIu64 " bytes)\n", "model", pos[0], info.file_bytes);
+        printf("%-12s %" PRId64 "\n", "ir_version", info.ir_version);
+        printf("%-12s %s %s\n", "producer", info.producer_name, info.producer_version);
+        for (size_t i = 0; i < info.n_opsets; i++)
             printf("%-12s %s %" PRId64 "\n", i ? "" : "opsets",
-                   mp->opset_import[i]->domain && mp->opset_import[i]->domain[0]
-                       ? mp->opset_import[i]->domain : "ai.onnx",
-                   mp->opset_import[i]->version);
-        text_io("inputs", gp->input, gp->n_input, g);
-        text_io("outputs", gp->output, gp->n_output, g);
-        printf("%-12s %zu:", "nodes", gp->n_node);
+                   info.opsets[i].domain[0] ? info.opsets[i].domain : "ai.onnx", info.opsets[i].version);
+        text_io("inputs", info.inputs, info.n_inputs);
+        text_io("outputs", info.outputs, info.n_outputs);
+        printf("%-12s %zu:", "nodes", info.n_nodes);
         for (size_t i = 0; i < info.n_ops; i++)
             printf(" %s %d%s", info.ops[i].op, info.ops[i].count, i + 1 < info.n_ops ? "," : "");
         printf("\n");
         human((double)info.params, a, sizeof a);
         human((double)info.param_bytes, b, sizeof b);
         printf("%-12s %" PRId64 " (%s) in %zu initializers, %sB\n", "params", info.params, a,
-               gp->n_initializer, b);
+               info.n_initializers, b);
         if (info.macs >= 0) {
             human((double)info.macs, a, sizeof a);
             printf("%-12s %" PRId64 " (%s)\n", "MACs", info.macs, a);
@@ -268,11 +213,6 @@ const struct cli_cmd cli_cmd_info = {
 
 /* ---- check ----------------------------------------------------------------- */
 
-static void print_finding(void *ctx, const char *msg)
-{
-    printf("%s: %s\n", (const char *)ctx, msg);
-}
-
 static int run_check(int argc, char **argv)
 {
     static const struct option opts[] = {{0, 0, 0, 0}};
@@ -282,16 +222,29 @@ static int run_check(int argc, char **argv)
     int npos = positionals(argc, argv, pos, 1);
     if (npos != 1)
         return cli_usage(&cli_cmd_check, "expected one MODEL, got %d arguments", npos);
-    struct rm_model *m;
-    const struct rm_graph *g;
-    int rc = open_model(pos[0], &m, &g, false);
-    if (rc)
-        return rc;
-    int n = rm_check_model(g, print_finding, pos[0]);
-    if (n == 0)
-        printf("%s: ok (%zu nodes, %zu initializers)\n", pos[0], g->n_nodes, g->proto->n_initializer);
-    else
+    rm_model *m = NULL;
+    rm_error err;
+    rm_findings found = {0};
+    rm_info info;
+    rm_error_clear(&err);
+    if (rm_model_load(&m, pos[0], NULL, &err)) {
+        rm_model_free(m);
+        return cli_fail(&err);
+    }
+    int n = rm_model_check(m, &found, &err);
+    if (n < 0) {
+        rm_model_free(m);
+        return cli_fail(&err);
+    }
+    for (size_t i = 0; i < found.n; i++)
+        printf("%s: %s%s\n", pos[0], found.v[i].kind == RM_FINDING_WARNING ? "warning: " : "", found.v[i].text);
+    rm_findings_free(&found);
+    if (n == 0 && rm_model_info(m, &info, &err) == 0) {
+        printf("%s: ok (%zu nodes, %zu initializers)\n", pos[0], info.n_nodes, info.n_initializers);
+        rm_info_free(&info);
+    } else if (n) {
         printf("%s: %d finding%s\n", pos[0], n, n == 1 ? "" : "s");
+    }
     rm_model_free(m);
     return n ? CLI_FINDINGS : CLI_OK;
 }
@@ -320,7 +273,7 @@ static int run_save(int argc, char **argv)
                                          {"external-data", required_argument, NULL, 'x'},
                                          {0, 0, 0, 0}};
     const char *out = NULL;
-    struct rm_save_opts so = {0};
+    struct rm_save_options so = {0};
     int c;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if (c == 'o')
@@ -339,16 +292,16 @@ static int run_save(int argc, char **argv)
     struct cli_outputs outs = {0};
     if (cli_model_outputs(&outs, out, so.external_data))
         return CLI_BAD;
-    struct rm_error err;
+    rm_error err;
     rm_error_clear(&err);
-    struct rm_model *m;
+    rm_model *m;
     if (rm_model_load(&m, pos[0], NULL, &err))
         return cli_fail(&err);
     if (cli_outputs_guard(&outs, m)) {
         rm_model_free(m);
         return CLI_BAD;
     }
-    int rc = rm_model_save_ex(m, out, &so, &err);
+    int rc = rm_model_save(m, out, &so, &err);
     rm_model_free(m);
     return rc ? cli_fail(&err) : CLI_OK;
 }

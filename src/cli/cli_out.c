@@ -1,7 +1,6 @@
-/* Output paths of a command, checked before any work: each must be writable (rm_fs.h),
- * no two may name one file, and none may be a file a loaded model is read from. */
+/* Output paths of a command, checked before any work: each must be writable, no two
+ * may name one file, and none may be a file a loaded model is read from. */
 #include "cli.h"
-#include "rm_extdata.h"
 
 #include <limits.h>
 #include <string.h>
@@ -22,10 +21,10 @@ int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bo
         return CLI_BAD;
     }
     struct cli_output *o = &os->o[os->n];
-    if (rm_fs_target_check(path, &o->t, &err))
+    if (rm_output_check(path, &o->t, &err))
         return cli_fail(&err);
     for (int i = 0; i < os->n; i++)
-        if (rm_fs_same_target(&o->t, &os->o[i].t)) {
+        if (rm_output_same(&o->t, &os->o[i].t)) {
             fprintf(stderr, "remodel: %s: %s names the same file as %s (%s); choose another name\n", path, opt,
                     os->o[i].opt, os->o[i].t.path);
             return CLI_BAD;
@@ -35,10 +34,10 @@ int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bo
     os->n++;
     /* once per folder: temporary files no running remodel holds are mentioned, never deleted */
     for (int i = 0; i < os->n - 1; i++)
-        if (rm_file_id_eq(&os->o[i].t.dir_id, &o->t.dir_id))
+        if (os->o[i].t.dir_id.dev == o->t.dir_id.dev && os->o[i].t.dir_id.ino == o->t.dir_id.ino)
             return CLI_OK;
     if (!os->quiet)
-        rm_fs_stale_temps(path, note_stale, NULL);
+        rm_output_stale_temps(path, note_stale, NULL);
     return CLI_OK;
 }
 
@@ -47,7 +46,7 @@ int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m)
     struct rm_error err;
     rm_error_clear(&err);
     for (int i = 0; i < os->n; i++)
-        if (rm_model_guard_output(m, &os->o[i].t, os->o[i].opt, os->o[i].may_replace_model, &err))
+        if (rm_output_guard(m, &os->o[i].t, os->o[i].opt, os->o[i].may_replace_model, &err))
             return cli_fail(&err);
     return CLI_OK;
 }
@@ -61,7 +60,7 @@ int cli_model_outputs(struct cli_outputs *os, const char *out, const char *exter
     struct rm_error err;
     char path[PATH_MAX];
     rm_error_clear(&err);
-    if (rm_extdata_path(out, external_data, path, sizeof path, &err))
+    if (rm_external_data_path(out, external_data, path, sizeof path, &err))
         return cli_fail(&err);
     return cli_output_add(os, "--external-data", path, false);
 }

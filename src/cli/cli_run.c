@@ -1,10 +1,6 @@
 /* remodel run: execute a model on given or seeded random inputs, write and summarise
  * its outputs, optionally benchmark it against the machine's measured FP32 peak. */
 #include "cli.h"
-#include "rm_cpu.h"
-#include "rm_engine.h"
-#include "rm_json.h"
-#include "rm_shape.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,7 +34,7 @@ struct stats {
 
 static double elem(const struct rm_host_tensor *t, int64_t i)
 {
-    return t->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? (double)((int64_t *)t->data)[i]
+    return t->dtype == RM_DTYPE_INT64 ? (double)((int64_t *)t->data)[i]
                                                             : (double)((float *)t->data)[i];
 }
 
@@ -67,12 +63,12 @@ static void shape_text(const struct rm_host_tensor *t, char *buf, size_t n)
         snprintf(buf + off, n - off, "]");
 }
 
-/* -o DIR, which rm_fs_dir_check accepted before loading (exists: it is there already):
+/* -o DIR, which rm_output_check_dir accepted before loading (exists: it is there already):
  * none of the DIR/output_<k>.pb to be written may be anything but a regular file or a
  * file m is read from. Prints and returns CLI_BAD otherwise. */
-static int check_outputs(const char *outdir, int exists, const struct rm_graph *g, const struct rm_model *m)
+static int check_outputs(const char *outdir, int exists, size_t n_outputs, const struct rm_model *m)
 {
-    for (size_t k = 0; exists && k < g->proto->n_output; k++) {
+    for (size_t k = 0; exists && k < n_outputs; k++) {
         char file[PATH_MAX];
         struct cli_outputs outs = {.quiet = k > 0}; /* one folder: stale files noted once */
         if (snprintf(file, sizeof file, "%s/output_%zu.pb", outdir, k) >= (int)sizeof file) {
@@ -147,56 +143,57 @@ static int run_run(int argc, char **argv)
     struct rm_error err;
     rm_error_clear(&err);
     int outdir_exists = 0;
-    if (outdir && rm_fs_dir_check(outdir, &outdir_exists, &err))
+    if (outdir && rm_output_check_dir(outdir, &outdir_exists, &err))
         return cli_fail(&err);
-    struct rm_model *m = NULL;
-    const struct rm_graph *g = NULL;
-    struct rm_plan *plan = NULL;
+    rm_model *m = NULL;
+    rm_info info = {0};
+    rm_session *plan = NULL;
     struct rm_host_tensor given[MAX_INPUTS];
     char names[MAX_INPUTS][256];
     const char *name_ptrs[MAX_INPUTS];
     int n_read = 0;
     double *lat = NULL;
     int rc = CLI_OK;
-    if (rm_model_load(&m, path, NULL, &err) || !(g = rm_model_index(m, &err))) {
+    if (rm_model_load(&m, path, NULL, &err) || rm_model_info(m, &info, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
-    if (outdir && (rc = check_outputs(outdir, outdir_exists, g, m)))
+    if (outdir && (rc = check_outputs(outdir, outdir_exists, info.n_outputs, m)))
         goto done;
     /* read every -i first: int64 tensors are fixed at plan time, float ones give
      * the dims of dynamic input dimensions */
     for (int k = 0; k < n_inputs; k++) {
         const char *eq = strchr(inputs[k], '=');
-        int vi;
         snprintf(names[k], sizeof names[k], "%.*s", (int)(eq - inputs[k]), inputs[k]);
-        if ((vi = rm_graph_find(g, names[k])) < 0 || g->values[vi].input < 0 || g->values[vi].init >= 0) {
+        size_t i = 0;
+        while (i < info.n_inputs && strcmp(info.inputs[i].name, names[k]))
+            i++;
+        if (i == info.n_inputs) {
             fprintf(stderr, "remodel: %s: the model has no input named '%s'\n", path, names[k]);
             rc = CLI_BAD;
             goto done;
         }
         name_ptrs[k] = names[k];
-        if (rm_tensor_file_read(eq + 1, &given[n_read], NULL, 0, &err)) {
+        if (rm_tensor_read(eq + 1, &given[n_read], NULL, 0, &err)) {
             rc = cli_fail(&err);
             goto done;
         }
         n_read++;
     }
-    struct rm_plan_opts po;
-    rm_plan_opts_default(&po);
+    rm_session_options po;
+    rm_session_options_default(&po);
     po.threads = (int)threads;
     po.fuse = fuse;
     po.direct_conv = direct;
     po.n_given = n_inputs;
     po.given_names = name_ptrs;
     po.given_values = given;
-    if (rm_plan_init(&plan, m, &po, &err)) {
-        rm_error_prefix(&err, "%s", path);
-        rc = cli_fail(&err);
+    if (rm_session_create(&plan, m, &po, &err)) {
+        rc = cli_fail_in(&err, "%s", path);
         goto done;
     }
-    rm_plan_random_inputs(plan, seed);
-    if (rm_plan_run(plan, &err) < 0) {
+    rm_session_random_inputs(plan, seed);
+    if (rm_session_run(plan, &err) < 0) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -209,13 +206,13 @@ static int run_run(int argc, char **argv)
             goto done;
         }
         for (int w = 0; w < 3; w++)
-            if (rm_plan_run(plan, &err) < 0) {
+            if (rm_session_run(plan, &err) < 0) {
                 rc = cli_fail(&err);
                 goto done;
             }
         for (long long i = 0; i < bench; i++) {
             double t0 = now_ms();
-            if (rm_plan_run(plan, &err) < 0) {
+            if (rm_session_run(plan, &err) < 0) {
                 rc = cli_fail(&err);
                 goto done;
             }
@@ -224,7 +221,7 @@ static int run_run(int argc, char **argv)
         qsort(lat, (size_t)bench, sizeof *lat, cmp_double);
         median = bench % 2 ? lat[bench / 2] : (lat[bench / 2 - 1] + lat[bench / 2]) / 2;
         best = lat[0];
-        gflops = 2.0 * (double)rm_plan_macs(plan) / (median * 1e6);
+        gflops = 2.0 * (double)rm_session_macs(plan) / (median * 1e6);
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         peak = rm_fma_peak_gflops(threads ? (int)threads : (int)(ncpu > 0 ? ncpu : 1));
     }
@@ -234,28 +231,28 @@ static int run_run(int argc, char **argv)
             rc = CLI_BAD;
             goto done;
         }
-        for (int k = 0; k < rm_plan_n_outputs(plan); k++) {
+        for (int k = 0; k < rm_session_n_outputs(plan); k++) {
             char file[PATH_MAX];
             struct rm_host_tensor o;
             snprintf(file, sizeof file, "%s/output_%d.pb", outdir, k);
-            if (rm_plan_output(plan, k, &o, &err) ||
-                rm_tensor_file_write_pb(file, &o, rm_plan_output_name(plan, k), &err)) {
+            if (rm_session_output(plan, k, &o, &err) ||
+                rm_tensor_write_pb(file, &o, rm_session_output_name(plan, k), &err)) {
                 rc = cli_fail(&err);
                 goto done;
             }
         }
     }
-    struct rm_json j;
+    rm_json j;
     if (json) {
         rm_json_init(&j, stdout);
         rm_json_obj_begin(&j);
         rm_json_key(&j, "outputs");
         rm_json_arr_begin(&j);
     }
-    for (int k = 0; k < rm_plan_n_outputs(plan); k++) {
+    for (int k = 0; k < rm_session_n_outputs(plan); k++) {
         struct rm_host_tensor o;
         char shp[256];
-        if (rm_plan_output(plan, k, &o, &err)) {
+        if (rm_session_output(plan, k, &o, &err)) {
             rc = cli_fail(&err);
             goto done;
         }
@@ -265,7 +262,7 @@ static int run_run(int argc, char **argv)
         if (json) {
             rm_json_obj_begin(&j);
             rm_json_key(&j, "name");
-            rm_json_str(&j, rm_plan_output_name(plan, k));
+            rm_json_str(&j, rm_session_output_name(plan, k));
             rm_json_key(&j, "type");
             rm_json_str(&j, rm_dtype_name(o.dtype));
             rm_json_key(&j, "shape");
@@ -293,7 +290,7 @@ static int run_run(int argc, char **argv)
             rm_json_obj_end(&j);
         } else {
             printf("output %d  %s %s %s  min %.6g max %.6g mean %.6g  first", k,
-                   rm_plan_output_name(plan, k), rm_dtype_name(o.dtype), shp, s.min, s.max, s.mean);
+                   rm_session_output_name(plan, k), rm_dtype_name(o.dtype), shp, s.min, s.max, s.mean);
             for (int64_t i = 0; i < nfirst; i++)
                 printf(" %.6g", elem(&o, i));
             printf("%s\n", o.numel > nfirst ? " ..." : "");
@@ -314,7 +311,7 @@ static int run_run(int argc, char **argv)
             rm_json_key(&j, "iterations");
             rm_json_int(&j, bench);
             rm_json_key(&j, "macs");
-            rm_json_int(&j, rm_plan_macs(plan));
+            rm_json_int(&j, rm_session_macs(plan));
             rm_json_key(&j, "gflops");
             rm_json_num(&j, gflops);
             rm_json_key(&j, "peak_gflops");
@@ -327,13 +324,14 @@ static int run_run(int argc, char **argv)
     } else if (bench) {
         printf("latency   median %.3f ms, min %.3f ms over %lld runs\n", median, best, bench);
         printf("compute   %.2f GMAC, %.1f GFLOP/s; FP32 FMA peak %.1f GFLOP/s measured, %.1f%% of peak\n",
-               (double)rm_plan_macs(plan) * 1e-9, gflops, peak, peak > 0 ? 100 * gflops / peak : 0.0);
+               (double)rm_session_macs(plan) * 1e-9, gflops, peak, peak > 0 ? 100 * gflops / peak : 0.0);
     }
 done:
     free(lat);
     for (int k = 0; k < n_read; k++)
-        rm_host_tensor_free(&given[k]);
-    rm_plan_free(plan);
+        rm_tensor_free(&given[k]);
+    rm_session_free(plan);
+    rm_info_free(&info);
     rm_model_free(m);
     return rc;
 }

@@ -1,82 +1,88 @@
 /* remodel show: the module tree of a model, printed the way print(model) prints it. */
 #include "cli.h"
-#include "rm_json.h"
-#include "rm_tree.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void json_module(struct rm_json *j, const struct rm_tree *t, const struct rm_module *m,
-                        int level, int max_depth)
+/* Deepest --depth accepted: one more than any tree remodel builds. */
+#define MAX_DEPTH (RM_MAX_MODULE_DEPTH + 1)
+
+static void json_arg(rm_json *j, const rm_arg *a)
 {
-    const struct rm_graph *g = t->g;
+    rm_json_key(j, a->key);
+    switch (a->type) {
+    case RM_ARG_INT:
+        rm_json_int(j, a->i[0]);
+        break;
+    case RM_ARG_INTS:
+        rm_json_arr_begin(j);
+        for (int k = 0; k < a->n; k++)
+            rm_json_int(j, a->i[k]);
+        rm_json_arr_end(j);
+        break;
+    case RM_ARG_FLOAT:
+        rm_json_num(j, a->f);
+        break;
+    case RM_ARG_BOOL:
+        rm_json_bool(j, a->i[0] != 0);
+        break;
+    default:
+        rm_json_str(j, a->s);
+        break;
+    }
+}
+
+static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_depth)
+{
+    rm_module_info mi;
+    rm_model_module(m, i, &mi);
     rm_json_obj_begin(j);
     rm_json_key(j, "path");
-    rm_json_str(j, m->path);
+    rm_json_str(j, mi.path);
     rm_json_key(j, "name");
-    rm_json_str(j, m->name);
+    rm_json_str(j, mi.name);
     rm_json_key(j, "type");
-    rm_json_str(j, m->type);
+    rm_json_str(j, mi.type);
     rm_json_key(j, "type_known");
-    rm_json_bool(j, m->type_known);
+    rm_json_bool(j, mi.type_known);
     rm_json_key(j, "nodes");
     rm_json_arr_begin(j);
-    for (size_t i = 0; i < m->n_nodes; i++)
-        rm_json_str(j, rm_graph_node_label(g, (size_t)m->nodes[i]));
+    for (size_t k = 0; k < mi.n_nodes; k++)
+        rm_json_str(j, rm_module_node(m, i, k));
     rm_json_arr_end(j);
-    if (!m->n_children && m->n_nodes) {
+    if (mi.leaf) {
         char line[512];
-        rm_module_repr_line(m, line, sizeof line);
+        rm_module_repr(m, i, line, sizeof line);
         rm_json_key(j, "repr");
         rm_json_str(j, line);
         rm_json_key(j, "args");
         rm_json_obj_begin(j);
-        for (int i = 0; i < m->n_args; i++) {
-            const struct rm_arg *a = &m->args[i];
-            rm_json_key(j, a->key);
-            switch (a->type) {
-            case RM_ARG_INT:
-                rm_json_int(j, a->i[0]);
-                break;
-            case RM_ARG_INTS:
-                rm_json_arr_begin(j);
-                for (int k = 0; k < a->n; k++)
-                    rm_json_int(j, a->i[k]);
-                rm_json_arr_end(j);
-                break;
-            case RM_ARG_FLOAT:
-                rm_json_num(j, a->f);
-                break;
-            case RM_ARG_BOOL:
-                rm_json_bool(j, a->i[0] != 0);
-                break;
-            default:
-                rm_json_str(j, a->s);
-                break;
-            }
-        }
+        for (size_t k = 0; k < mi.n_args; k++)
+            json_arg(j, rm_module_arg(m, i, k));
         rm_json_obj_end(j);
-        if (m->bn_folded) {
+        if (mi.bn_folded) {
             rm_json_key(j, "bn_folded");
             rm_json_bool(j, true);
         }
         rm_json_key(j, "params");
         rm_json_obj_begin(j);
-        for (size_t i = 0; i < m->n_params; i++) {
-            const struct rm_param *p = &m->params[i];
-            rm_json_key(j, p->role);
-            rm_json_str(j, p->init >= 0 ? g->proto->initializer[p->init]->name
-                                        : g->values[p->value].name);
+        for (size_t k = 0; k < mi.n_params; k++) {
+            const char *role, *tensor;
+            if (rm_module_param(m, i, k, &role, &tensor) == 0) {
+                rm_json_key(j, role);
+                rm_json_str(j, tensor);
+            }
         }
         rm_json_obj_end(j);
     }
     rm_json_key(j, "children");
     rm_json_arr_begin(j);
-    bool collapsed = max_depth >= 0 && level >= max_depth && m->n_children;
+    bool collapsed = max_depth >= 0 && level >= max_depth && mi.n_children;
     if (!collapsed)
-        for (size_t i = 0; i < m->n_children; i++)
-            json_module(j, t, m->children[i], level + 1, max_depth);
+        for (size_t k = 0; k < mi.n_children; k++)
+            json_module(j, m, rm_module_child(m, i, k), level + 1, max_depth);
     rm_json_arr_end(j);
     if (collapsed) {
         rm_json_key(j, "collapsed");
@@ -95,9 +101,9 @@ static int run_show(int argc, char **argv)
         if (c == 'j')
             json = 1;
         else if (c == 'd') {
-            if (cli_parse_int(optarg, 0, RM_TREE_MAX_DEPTH + 1, &depth))
-                return cli_usage(&cli_cmd_show, "--depth needs an integer from 0 to %d, got '%s'",
-                                 RM_TREE_MAX_DEPTH + 1, optarg);
+            if (cli_parse_int(optarg, 0, MAX_DEPTH, &depth))
+                return cli_usage(&cli_cmd_show, "--depth needs an integer from 0 to %d, got '%s'", MAX_DEPTH,
+                                 optarg);
         } else {
             return cli_usage(&cli_cmd_show, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -108,54 +114,53 @@ static int run_show(int argc, char **argv)
                                              : "missing MODEL%.0d", npos);
     const char *file = argv[optind], *path = npos == 2 ? argv[optind + 1] : "";
 
-    struct rm_error err;
+    rm_error err;
     rm_error_clear(&err);
-    struct rm_model *m = NULL;
-    const struct rm_tree *t = NULL;
+    rm_model *m = NULL;
+    size_t n_modules, mod;
     int rc = CLI_BAD;
-    if (rm_model_load(&m, file, NULL, &err) || !(t = rm_model_tree(m, &err))) {
+    if (rm_model_load(&m, file, NULL, &err) || rm_model_modules(m, &n_modules, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
-    const struct rm_module *mod;
-    if (rm_tree_lookup(t, path, &mod, &err)) {
-        rm_error_prefix(&err, "%s", file);
-        rc = cli_fail(&err);
+    if (rm_model_find_module(m, path, &mod, &err)) {
+        rc = cli_fail_in(&err, "%s", file);
         goto done;
     }
     if (json) {
-        struct rm_json j;
+        rm_json j;
         rm_json_init(&j, stdout);
         rm_json_obj_begin(&j);
         rm_json_key(&j, "file");
         rm_json_str(&j, file);
         rm_json_key(&j, "scoped");
-        rm_json_bool(&j, t->scoped);
+        rm_json_bool(&j, rm_model_scoped(m));
         rm_json_key(&j, "module");
-        json_module(&j, t, mod, 0, (int)depth);
+        json_module(&j, m, mod, 0, (int)depth);
         rm_json_key(&j, "unplaced");
         rm_json_arr_begin(&j);
-        for (size_t i = 0; i < t->n_unplaced; i++) {
+        for (size_t i = 0; i < rm_model_n_unplaced(m); i++) {
+            const char *name, *op;
+            rm_model_unplaced(m, i, &name, &op);
             rm_json_obj_begin(&j);
             rm_json_key(&j, "name");
-            rm_json_str(&j, rm_graph_node_label(t->g, (size_t)t->unplaced[i]));
+            rm_json_str(&j, name);
             rm_json_key(&j, "op");
-            rm_json_str(&j, t->g->nodes[t->unplaced[i]].proto->op_type);
+            rm_json_str(&j, op);
             rm_json_obj_end(&j);
         }
         rm_json_arr_end(&j);
         rm_json_obj_end(&j);
         rm_json_end(&j);
     } else {
-        char *text = rm_tree_repr(t, mod, (int)depth);
+        char *text = rm_model_repr(m, mod, (int)depth, &err);
         if (!text) {
-            rm_error_set(&err, RM_ENOMEM, "%s: out of memory printing the module tree", file);
-            rc = cli_fail(&err);
+            rc = cli_fail_in(&err, "%s", file);
             goto done;
         }
         fputs(text, stdout);
         fputc('\n', stdout);
-        free(text);
+        rm_free(text);
     }
     rc = CLI_OK;
 done:

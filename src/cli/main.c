@@ -22,9 +22,43 @@ static const struct cli_cmd *const commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+/* The option that does what the library says would help with an error. */
+static const char *fix_hint(int fix)
+{
+    switch (fix) {
+    case RM_FIX_PROPAGATE: return "--propagate carries channel changes to dependents";
+    case RM_FIX_GLOBAL: return "--global";
+    case RM_FIX_EXTERNAL_DATA: return "--external-data FILE";
+    case RM_FIX_INPUT_SHAPE: return "--input-shape NAME=D0,D1,...";
+    default: return NULL;
+    }
+}
+
+static void fail_line(const char *prefix, const struct rm_error *err)
+{
+    const char *hint = fix_hint(err->fix);
+    fprintf(stderr, "remodel: %s%s%s%s%s%s\n", prefix, prefix[0] ? ": " : "",
+            err->msg[0] ? err->msg : rm_strerror(err->code), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+}
+
 int cli_fail(const struct rm_error *err)
 {
-    fprintf(stderr, "remodel: %s\n", err->msg[0] ? err->msg : rm_error_name(err->code));
+    fail_line("", err);
+    return CLI_BAD;
+}
+
+int cli_fail_in(const struct rm_error *err, const char *fmt, ...)
+{
+    char prefix[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    /* one line, whatever the names hold (the library's messages are made so too) */
+    for (char *c = prefix; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    fail_line(prefix, err);
     return CLI_BAD;
 }
 
@@ -92,7 +126,7 @@ static void usage(FILE *f)
  * model) beside the target: remove it, then die of the signal as if it were not caught. */
 static void on_fatal_signal(int sig)
 {
-    rm_fs_remove_temps(); /* async-signal-safe: unlink(2) of registered paths */
+    rm_output_cleanup(); /* async-signal-safe: unlink(2) of registered paths */
     raise(sig);           /* SA_RESETHAND restored the default; delivered on return */
 }
 
@@ -132,8 +166,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    if (!strcmp(name, "--version")) {
-        printf("remodel 0.1.0\n");
+    if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+        printf("remodel %s\n", rm_version());
         return CLI_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {

@@ -15,7 +15,7 @@
 #define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
 
-void rm_diff_opts_default(struct rm_diff_opts *o)
+void rm_diff_options_default(struct rm_diff_options *o)
 {
     memset(o, 0, sizeof *o);
     o->atol = RM_DIFF_ATOL;
@@ -40,67 +40,6 @@ void rm_diff_result_free(struct rm_diff_result *r)
     free(r->layers);
     memset(r, 0, sizeof *r);
     r->first_divergent = -1;
-}
-
-/* ---- channel maps -------------------------------------------------------------------- */
-
-const char *rm_channel_map_find(const struct rm_model *m, const char *tensor)
-{
-    const size_t plen = sizeof RM_CHANNEL_MAP_KEY - 1;
-    if (!m || !m->proto || !tensor)
-        return NULL;
-    for (size_t i = 0; i < m->proto->n_metadata_props; i++) {
-        const Onnx__StringStringEntryProto *e = m->proto->metadata_props[i];
-        if (e && e->key && e->value && !strncmp(e->key, RM_CHANNEL_MAP_KEY, plen) &&
-            !strcmp(e->key + plen, tensor))
-            return e->value;
-    }
-    return NULL;
-}
-
-int rm_channel_map_parse(const char *text, int64_t **map, int64_t *len, struct rm_error *err)
-{
-    *map = NULL;
-    *len = 0;
-    size_t n = 1;
-    for (const char *p = text; *p; p++)
-        n += *p == ',';
-    int64_t *m = malloc(n * sizeof *m);
-    if (!m)
-        return rm_error_set(err, RM_ENOMEM, "out of memory for a channel map of %zu entries", n);
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        while (*p == ' ')
-            p++;
-        const char *start = p;
-        if (*p == '-') {
-            m[i] = -1;
-            p++;
-        } else {
-            char *end;
-            errno = 0;
-            long long v = (*p >= '0' && *p <= '9') ? strtoll(p, &end, 10) : -1;
-            if (v < 0 || errno || end == p) {
-                free(m);
-                return rm_error_set(err, RM_EFORMAT, "channel map entry %zu '%.*s' is not a channel "
-                                    "index or '-'", i, (int)strcspn(start, ","), start);
-            }
-            m[i] = v;
-            p = end;
-        }
-        while (*p == ' ')
-            p++;
-        if (*p != (i + 1 < n ? ',' : '\0')) {
-            free(m);
-            return rm_error_set(err, RM_EFORMAT, "channel map entry %zu '%.*s' is not a channel "
-                                "index or '-'", i, (int)strcspn(start, ","), start);
-        }
-        if (*p)
-            p++;
-    }
-    *map = m;
-    *len = (int64_t)n;
-    return 0;
 }
 
 /* ---- element statistics ---------------------------------------------------------------- */
@@ -338,21 +277,21 @@ static const char *model_label(const struct rm_graph *g, const char *which)
 
 static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err)
 {
-    int na = rm_plan_n_inputs(pa), nb = rm_plan_n_inputs(pb);
+    int na = rm_session_n_inputs(pa), nb = rm_session_n_inputs(pb);
     if (na != nb)
         return rm_error_set(err, RM_EUSAGE, "A has %d inputs and B %d: the models take different inputs",
                             na, nb);
     for (int k = 0; k < na; k++) {
-        const char *name = rm_plan_input_name(pa, k);
+        const char *name = rm_session_input_name(pa, k);
         int kb = -1;
         for (int j = 0; j < nb && kb < 0; j++)
-            if (!strcmp(rm_plan_input_name(pb, j), name))
+            if (!strcmp(rm_session_input_name(pb, j), name))
                 kb = j;
         if (kb < 0)
             return rm_error_set(err, RM_EUSAGE, "A has input '%s', B has none by that name", name);
         struct rm_host_tensor ta, tb;
-        rm_plan_input_info(pa, k, &ta);
-        rm_plan_input_info(pb, kb, &tb);
+        rm_session_input_info(pa, k, &ta);
+        rm_session_input_info(pb, kb, &tb);
         if (ta.dtype != tb.dtype || !same_shape(&ta, &tb)) {
             char sa[160], sb[160];
             shape_str(sa, sizeof sa, &ta);
@@ -361,9 +300,9 @@ static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err
                                 rm_dtype_name(ta.dtype), sa, rm_dtype_name(tb.dtype), sb);
         }
     }
-    if (rm_plan_n_outputs(pa) != rm_plan_n_outputs(pb))
+    if (rm_session_n_outputs(pa) != rm_session_n_outputs(pb))
         return rm_error_set(err, RM_EUSAGE, "A has %d outputs and B %d: the models cannot be compared",
-                            rm_plan_n_outputs(pa), rm_plan_n_outputs(pb));
+                            rm_session_n_outputs(pa), rm_session_n_outputs(pb));
     return 0;
 }
 
@@ -371,7 +310,7 @@ static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err
 static int advance(struct rm_plan *p, int *done, int *finished, int node, struct rm_error *err)
 {
     while (!*finished && *done < node) {
-        int nd = -1, rc = rm_plan_step(p, &nd, err);
+        int nd = -1, rc = rm_session_step(p, &nd, err);
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -430,7 +369,7 @@ struct cursor {
 /* Compare one module's output into l (path/type/tensor already set). Returns 0 (l says
  * whether it was comparable) or a negative code for errors that end the diff. */
 static int layer_one(struct rm_graph *a, struct rm_graph *b, struct cursor *ca, struct cursor *cb,
-                     const struct rm_diff_opts *o, const struct job *j, const char *na,
+                     const struct rm_diff_options *o, const struct job *j, const char *na,
                      const char *nb, struct rm_diff_layer *l, struct rm_error *err)
 {
     struct rm_host_tensor xa, xb;
@@ -453,7 +392,7 @@ static int layer_one(struct rm_graph *a, struct rm_graph *b, struct cursor *ca, 
         rm_error_prefix(err, "%s", cb->label);
         goto done;
     }
-    if (rm_plan_get(ca->p, na, &xa, &e2) || rm_plan_get(cb->p, nb, &xb, &e2)) {
+    if (rm_session_get(ca->p, na, &xa, &e2) || rm_session_get(cb->p, nb, &xb, &e2)) {
         if (e2.code == RM_ENOMEM) {
             rc = rm_error_set(err, RM_ENOMEM, "%s", e2.msg);
             goto done;
@@ -470,13 +409,13 @@ not_comparable:
     if (!(l->note = strdup(e2.msg)))
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
 done:
-    rm_host_tensor_free(&xa);
-    rm_host_tensor_free(&xb);
+    rm_tensor_free(&xa);
+    rm_tensor_free(&xb);
     return rc;
 }
 
 static int layers_run(struct rm_model *ma, struct rm_model *mb, struct rm_graph *a, struct rm_graph *b,
-                      struct rm_plan *pa, struct rm_plan *pb, const struct rm_diff_opts *o, struct rm_diff_result *r,
+                      struct rm_plan *pa, struct rm_plan *pb, const struct rm_diff_options *o, struct rm_diff_result *r,
                       struct rm_error *err)
 {
     struct rm_tree *ta = NULL, *tb = NULL;
@@ -560,21 +499,21 @@ done:
 }
 
 static int compare_outputs(struct rm_graph *a, struct rm_graph *b, struct rm_plan *pa,
-                           struct rm_plan *pb, const struct rm_diff_opts *o,
+                           struct rm_plan *pb, const struct rm_diff_options *o,
                            struct rm_diff_result *r, struct rm_error *err)
 {
-    int n = rm_plan_n_outputs(pa), rc = 0;
+    int n = rm_session_n_outputs(pa), rc = 0;
     r->outputs = calloc(n > 0 ? (size_t)n : 1, sizeof *r->outputs);
     if (!r->outputs)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     for (int k = 0; k < n; k++) {
         struct rm_diff_output *out = &r->outputs[r->n_outputs++];
         struct rm_host_tensor xa, xb;
-        const char *na = rm_plan_output_name(pa, k), *nb = rm_plan_output_name(pb, k);
+        const char *na = rm_session_output_name(pa, k), *nb = rm_session_output_name(pb, k);
         out->top1 = out->top5 = NAN;
         if (!(out->name = strdup(na ? na : "")))
             return rm_error_set(err, RM_ENOMEM, "out of memory");
-        if ((rc = rm_plan_output(pa, k, &xa, err)) || (rc = rm_plan_output(pb, k, &xb, err)))
+        if ((rc = rm_session_output(pa, k, &xa, err)) || (rc = rm_session_output(pb, k, &xb, err)))
             return rc;
         out->rank = xa.rank;
         memcpy(out->dims, xa.dims, sizeof out->dims);
@@ -589,12 +528,12 @@ static int compare_outputs(struct rm_graph *a, struct rm_graph *b, struct rm_pla
     return 0;
 }
 
-int rm_diff_models(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_opts *o,
+int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
                    struct rm_diff_result *r, struct rm_error *err)
 {
     struct rm_plan *pa = NULL, *pb = NULL;
     struct rm_graph *a = NULL, *b = NULL;
-    struct rm_plan_opts po;
+    struct rm_session_options po;
     struct rm_host_tensor t;
     int rc;
     memset(r, 0, sizeof *r);
@@ -602,14 +541,14 @@ int rm_diff_models(struct rm_model *ma, struct rm_model *mb, const struct rm_dif
     r->first_divergent = -1;
     r->atol = o->atol;
     r->rtol = o->rtol;
-    rm_plan_opts_default(&po);
+    rm_session_options_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;
-    if ((rc = rm_plan_init(&pa, ma, &po, err))) {
+    if ((rc = rm_session_create(&pa, ma, &po, err))) {
         rm_error_prefix(err, "%s", ma->path ? ma->path : "A");
         goto done;
     }
-    if ((rc = rm_plan_init(&pb, mb, &po, err))) {
+    if ((rc = rm_session_create(&pb, mb, &po, err))) {
         rm_error_prefix(err, "%s", mb->path ? mb->path : "B");
         goto done;
     }
@@ -621,31 +560,31 @@ int rm_diff_models(struct rm_model *ma, struct rm_model *mb, const struct rm_dif
     if ((rc = check_io(pa, pb, err)))
         goto done;
     for (int k = 0; k < o->n_inputs; k++)
-        if ((rc = rm_plan_set_input(pa, o->input_names[k], &o->input_values[k], err))) {
+        if ((rc = rm_session_set_input(pa, o->input_names[k], &o->input_values[k], err))) {
             rm_error_prefix(err, "%s", model_label(a, "A"));
             goto done;
         }
-    rm_plan_random_inputs(pa, o->seed);
+    rm_session_random_inputs(pa, o->seed);
     /* B gets A's input values by name, whatever its input order */
-    for (int k = 0; k < rm_plan_n_inputs(pa); k++) {
-        const char *name = rm_plan_input_name(pa, k);
-        if ((rc = rm_plan_get(pa, name, &t, err)) || (rc = rm_plan_set_input(pb, name, &t, err))) {
+    for (int k = 0; k < rm_session_n_inputs(pa); k++) {
+        const char *name = rm_session_input_name(pa, k);
+        if ((rc = rm_session_get(pa, name, &t, err)) || (rc = rm_session_set_input(pb, name, &t, err))) {
             rm_error_prefix(err, "%s", model_label(b, "B"));
             goto done;
         }
-        rm_host_tensor_free(&t);
+        rm_tensor_free(&t);
     }
     if (o->layers) {
-        rm_plan_begin(pa);
-        rm_plan_begin(pb);
+        rm_session_begin(pa);
+        rm_session_begin(pb);
         if ((rc = layers_run(ma, mb, a, b, pa, pb, o, r, err)))
             goto done;
     } else {
-        if ((rc = rm_plan_run(pa, err))) {
+        if ((rc = rm_session_run(pa, err))) {
             rm_error_prefix(err, "%s", model_label(a, "A"));
             goto done;
         }
-        if ((rc = rm_plan_run(pb, err))) {
+        if ((rc = rm_session_run(pb, err))) {
             rm_error_prefix(err, "%s", model_label(b, "B"));
             goto done;
         }
@@ -658,8 +597,8 @@ int rm_diff_models(struct rm_model *ma, struct rm_model *mb, const struct rm_dif
 done:
     if (rc)
         r->pass = false;
-    rm_host_tensor_free(&t);
-    rm_plan_free(pa);
-    rm_plan_free(pb);
+    rm_tensor_free(&t);
+    rm_session_free(pa);
+    rm_session_free(pb);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* Diff results written out: the JSON document of `remodel diff --json` and the
  * self-contained HTML report (inline CSS and SVG, nothing fetched, printable). */
 #include "rm_diff.h"
-#include "rm_json.h"
+#include "remodel.h"
 #include "rm_model.h"
 
 #include <errno.h>

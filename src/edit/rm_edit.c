@@ -15,30 +15,24 @@
 
 
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
 void rm_edit_note(struct edit *e, const char *fmt, ...)
 {
-    if (!e->log || e->log->n >= RM_EDIT_LOG_MAX)
-        return;
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->log->line[e->log->n++], sizeof e->log->line[0], fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    rm_findings_add(e->log, RM_FINDING_NOTE, -1, "%s", line);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
 void rm_edit_problem(struct edit *e, const char *fmt, ...)
 {
-    if (e->n_problems >= MAX_PROBLEMS)
-        return;
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->problems[e->n_problems++], sizeof e->problems[0], fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    rm_findings_add(&e->problems, RM_FINDING_PROBLEM, -1, "%s", line);
 }
 
 /* Module path of node i for messages: "layer1.0.conv2", or the node's name. */
@@ -433,42 +427,6 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
     return 0;
 }
 
-/* ---- channel maps in metadata ------------------------------------------------ */
-
-/* Record that channel i of tensor `name` now holds old channel i (i < min), composed
- * with any map an earlier edit left for the same tensor. */
-int rm_edit_record_map(struct edit *e, const char *name)
-{
-    char key[600];
-    snprintf(key, sizeof key, "%s%s", RM_CHANNEL_MAP_KEY, name);
-    const char *prev = rm_model_metadata(e->m, key);
-    size_t cap = (size_t)e->new_c * 21 + 1;
-    char *s = malloc(cap), *p = s;
-    if (!s)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    /* an earlier edit's map of the same tensor: compose, so the map keeps pointing at
-     * the original model's channels */
-    int64_t *earlier = NULL, n_earlier = 0;
-    if (prev && rm_channel_map_parse(prev, &earlier, &n_earlier, e->err)) {
-        free(s);
-        return rm_error_prefix(e->err, "metadata %s", key);
-    }
-    for (int64_t i = 0; i < e->new_c; i++) {
-        int64_t src = e->map[i];
-        if (src >= 0 && earlier)
-            src = src < n_earlier ? earlier[src] : -1;
-        if (src >= 0)
-            p += snprintf(p, cap - (size_t)(p - s), "%s%lld", i ? "," : "", (long long)src);
-        else
-            p += snprintf(p, cap - (size_t)(p - s), "%s-", i ? "," : "");
-    }
-    *p = '\0';
-    free(earlier);
-    int rc = rm_model_set_metadata(e->m, key, s, e->err);
-    free(s);
-    return rc;
-}
-
 /* ---- shapes after the edit --------------------------------------------------- */
 
 struct shape_problems {
@@ -506,19 +464,16 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
     for (size_t i = 0; i < g2->n_issues; i++)
         if (g2->issues[i].code == RM_EFORMAT)
             on_shape_error(&sp, g2->issues[i].node, g2->issues[i].why);
-    if (e->n_problems) {
+    if (e->problems.n) {
         char msg[RM_ERROR_MSG_MAX];
-        size_t off = 0;
-        for (int i = 0; i < e->n_problems && off < sizeof msg; i++)
-            off += (size_t)snprintf(msg + off, sizeof msg - off, "%s%s", i ? "; " : "", e->problems[i]);
-        return rm_error_set(e->err, RM_EEDIT, "the edited model does not fit: %s%s", msg,
-                            channel_change && !propagated ? " (--propagate carries channel changes to dependents)"
-                                                          : "");
+        rm_findings_join(&e->problems, RM_FINDING_PROBLEM, msg, sizeof msg - 40);
+        rm_error_set(e->err, RM_EEDIT, "the edited model does not fit: %s", msg);
+        return rm_error_fix(e->err, channel_change && !propagated ? RM_FIX_PROPAGATE : RM_FIX_NONE);
     }
     if ((rc = rm_model_write_shapes(e->m, e->err)))
         return rc;
     for (size_t i = 0; i < e->n_changed && propagated; i++) {
-        rc = rm_edit_record_map(e, e->g->values[e->changed[i]].name);
+        rc = rm_channel_map_record(e->m, e->g->values[e->changed[i]].name, e->map, e->new_c, e->err);
         if (rc)
             return rc;
     }
@@ -527,18 +482,19 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
 
 /* ---- set-up ----------------------------------------------------------------- */
 
-int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_opts *opts,
-                  struct rm_edit_log *log, struct rm_error *err)
+int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts, bool shapes,
+                  rm_findings *log, struct rm_error *err)
 {
     memset(e, 0, sizeof *e);
     e->m = m;
     e->err = err;
     e->log = log;
     e->edited_node = -1;
-    if (log)
-        log->n = 0;
     e->init = opts ? opts->init : RM_INIT_KEEP;
     e->rng = opts ? opts->seed : 0;
+    /* an edit that changes sizes is shape-checked: every input size must be known */
+    if (shapes && rm_model_check_inputs(m, NULL, err))
+        return err->code;
     /* the index and tree of the model as it is now; held, so that they still describe
      * it (for messages) after the edit has changed it */
     if (!(e->g = rm_model_graph(m, err)))
@@ -559,6 +515,7 @@ void rm_edit_end(struct edit *e)
     free(e->visited);
     free(e->changed);
     free(e->map);
+    rm_findings_free(&e->problems);
     rm_tree_free(e->t);
     rm_graph_drop(e->g);
     memset(e, 0, sizeof *e);
@@ -567,11 +524,11 @@ void rm_edit_end(struct edit *e)
 /* ---- replace ---------------------------------------------------------------- */
 
 int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_spec *spec,
-                    const struct rm_replace_opts *opts, struct rm_edit_log *log, struct rm_error *err)
+                    const struct rm_replace_options *opts, rm_findings *log, struct rm_error *err)
 {
     struct edit e;
     float *old_w = NULL, *new_w = NULL, *old_b = NULL, *new_b = NULL;
-    int rc = rm_edit_begin(&e, m, opts, log, err);
+    int rc = rm_edit_begin(&e, m, opts, true, log, err);
     if (rc)
         goto done;
     const struct rm_module *mod;
@@ -688,4 +645,18 @@ done:
     free(new_b);
     rm_edit_end(&e);
     return rc;
+}
+
+int rm_spec_check(const char *spec, struct rm_error *err)
+{
+    struct rm_conv_spec s;
+    return rm_conv_spec_parse(spec, &s, err);
+}
+
+int rm_replace(struct rm_model *m, const char *path, const char *spec, const struct rm_replace_options *opts,
+               rm_findings *log, struct rm_error *err)
+{
+    struct rm_conv_spec s;
+    int rc = rm_conv_spec_parse(spec, &s, err);
+    return rc ? rc : rm_replace_conv(m, path, &s, opts, log, err);
 }

@@ -11,8 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MAX_PROBLEMS 16
-
 /* State of one edit. The graph index and tree describe the model as loaded: edits
  * change initializers, attributes and input names, never which node produces or
  * consumes an activation, so the index stays valid for walking activations. */
@@ -21,7 +19,7 @@ struct edit {
     struct rm_graph *g;       /* the model before the edit (held) */
     struct rm_tree *t;        /* its module tree (held) */
     struct rm_error *err;
-    struct rm_edit_log *log;
+    rm_findings *log;         /* the caller's: notes of what changed (may be NULL) */
     int init;
     uint64_t rng;
     char *visited;            /* per node: already adjusted by propagation */
@@ -33,8 +31,7 @@ struct edit {
                                  channel analysis already lists every member (prune) */
     int edited_node;          /* the replaced conv, whose input check is reported once */
     bool input_reported;
-    int n_problems;
-    char problems[MAX_PROBLEMS][240];
+    rm_findings problems;     /* every layer the edit does not fit */
 };
 
 #if defined(__GNUC__)
@@ -43,10 +40,11 @@ struct edit {
 #define RM_PRINTF(a, b)
 #endif
 
-/* Set up e for model m: graph index, lenient shapes, tree, per-node/value scratch.
+/* Set up e for model m: graph index, lenient shapes, tree, per-node/value scratch;
+ * shapes: the edit changes sizes, so every input size must be known (rm_model_check_inputs).
  * Returns 0 or an RM_E* code (e is then safe to rm_edit_end). */
-int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_opts *opts,
-                  struct rm_edit_log *log, struct rm_error *err);
+int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts, bool shapes,
+                  rm_findings *log, struct rm_error *err);
 /* Release what rm_edit_begin set up. */
 void rm_edit_end(struct edit *e);
 
@@ -77,7 +75,6 @@ int rm_edit_resize_consumer(struct edit *e, int node);
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
 void rm_edit_mark(struct edit *e, int v);
 int rm_edit_propagate(struct edit *e, int v, int depth);
-int rm_edit_record_map(struct edit *e, const char *name);
 
 /* Re-index, re-infer shapes collecting every disagreement, update value_info, and
  * (record_maps) write channel maps of the marked tensors. RM_EEDIT lists problems. */

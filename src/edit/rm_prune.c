@@ -486,7 +486,7 @@ static int apply_group(struct analysis *a, struct group *gr)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
     for (size_t v = 0; v < e->g->n_values && !rc; v++)
         if (is_channel_tensor(a, (int)v) && find(a, (int)v) == gr->root)
-            rc = rm_edit_record_map(e, e->g->values[v].name);
+            rc = rm_channel_map_record(e->m, e->g->values[v].name, e->map, e->new_c, e->err);
     return rc;
 }
 
@@ -629,15 +629,19 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
     return g ? graph_totals(g, params, macs, err) : err->code;
 }
 
-int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_opts *o,
-             struct rm_prune_report *rep, struct rm_edit_log *log, struct rm_error *err)
+int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
+             struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
 {
     struct edit e;
     struct analysis a = {0};
     struct ranked *ranked = NULL;
+    struct rm_prune_report own;
+    bool keep_report = rep != NULL;
+    if (!rep)
+        rep = &own;
     memset(rep, 0, sizeof *rep);
     /* rm_edit_begin indexes the model and infers its shapes as model_totals would */
-    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    int rc = rm_edit_begin(&e, m, NULL, true, log, err);
     if (!rc)
         rc = graph_totals(e.g, &rep->params_before, &rep->macs_before, err);
     if (!rc)
@@ -696,11 +700,12 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
             goto done;
     } else {
         if (n_paths == 0) {
-            rc = rm_error_set(err, RM_EUSAGE, "name the Conv2d modules to prune, or use --global");
+            rm_error_set(err, RM_EUSAGE, "name the Conv2d modules to prune, or prune globally");
+            rc = rm_error_fix(err, RM_FIX_GLOBAL);
             goto done;
         }
         if (o->n_channels && n_paths != 1) {
-            rc = rm_error_set(err, RM_EUSAGE, "--channels applies to one module's group; name exactly one PATH");
+            rc = rm_error_set(err, RM_EUSAGE, "explicit channels apply to one module's group; name exactly one module");
             goto done;
         }
         for (size_t p = 0; p < n_paths; p++) {
@@ -732,7 +737,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
                 for (size_t i = 0; i < o->n_channels; i++) {
                     if (o->channels[i] < 0 || o->channels[i] >= gr->channels) {
                         free(drop);
-                        rc = rm_error_set(err, RM_EUSAGE, "--channels: channel %lld is out of range for '%s' (%lld channels)",
+                        rc = rm_error_set(err, RM_EUSAGE, "channel %lld is out of range for '%s' (%lld channels)",
                                           (long long)o->channels[i], mod->path, (long long)gr->channels);
                         goto done;
                     }
@@ -744,7 +749,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
                         gr->keep[gr->n_keep++] = c;
                 free(drop);
                 if (gr->n_keep == 0) {
-                    rc = rm_error_set(err, RM_EUSAGE, "--channels removes every channel of '%s'", mod->path);
+                    rc = rm_error_set(err, RM_EUSAGE, "the channels given are every channel of '%s'", mod->path);
                     goto done;
                 }
             } else {
@@ -806,6 +811,8 @@ done:
     free(ranked);
     free_analysis(&a);
     rm_edit_end(&e);
+    if (!keep_report)
+        rm_prune_report_free(rep);
     return rc;
 }
 
@@ -819,10 +826,10 @@ void rm_prune_report_free(struct rm_prune_report *r)
 
 /* ---- fold-bn ------------------------------------------------------------------ */
 
-int rm_fold_bn(struct rm_model *m, int *n_folded, struct rm_edit_log *log, struct rm_error *err)
+int rm_fold_bn(struct rm_model *m, int *n_folded, rm_findings *log, struct rm_error *err)
 {
     struct edit e;
-    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    int rc = rm_edit_begin(&e, m, NULL, false, log, err); /* folding needs no sizes */
     bool *remove = NULL;
     *n_folded = 0;
     if (rc)

@@ -16,7 +16,7 @@ static void release_buf(struct rm_plan *p, void *b)
 
 /* Activations whose lifetimes do not overlap share buffers (greedy
  * best fit in step order). A value whose buffer was handed on is reported as
- * overwritten by rm_plan_get once the next owner's step has run. */
+ * overwritten by rm_session_get once the next owner's step has run. */
 int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
 {
     int rc = 0;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rm_plan_opts_default(struct rm_plan_opts *o)
+void rm_session_options_default(struct rm_session_options *o)
 {
     o->threads = 0;
     o->fuse = 1;
@@ -248,7 +248,7 @@ static void set_threads(int n)
     f(n);
 }
 
-int rm_plan_init(struct rm_plan **out, struct rm_model *model, const struct rm_plan_opts *opts,
+int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct rm_session_options *opts,
                  struct rm_error *err)
 {
     int rc = 0;
@@ -286,17 +286,20 @@ int rm_plan_init(struct rm_plan **out, struct rm_model *model, const struct rm_p
     /* every value's type and shape, for the inputs given: the model's shapes when the
      * inputs are those it was inferred for (a model that cannot run as written is
      * refused here, naming the node) */
-    struct rm_plan_opts o;
+    struct rm_session_options o;
     if (opts)
         o = *opts;
     else
-        rm_plan_opts_default(&o);
+        rm_session_options_default(&o);
     struct rm_input_spec *specs = NULL;
     size_t n_specs = 0;
-    rc = rm_eng_given_specs(g, &o, &specs, &n_specs, err);
+    rc = rm_eng_given_specs(model, g, &o, &specs, &n_specs, err);
     if (!rc)
         rc = rm_model_set_inputs(model, specs, n_specs, err);
     free(specs);
+    /* every dim known, but for a dynamic batch (taken as 1) */
+    if (!rc)
+        rc = rm_model_check_inputs(model, NULL, err);
     if (rc)
         return rc;
     if (!(g = rm_model_graph(model, err)))
@@ -365,10 +368,10 @@ int rm_plan_init(struct rm_plan **out, struct rm_model *model, const struct rm_p
     }
     if ((rc = rm_eng_plan_memory(p, err)))
         goto done;
-    rm_plan_begin(p);
+    rm_session_begin(p);
 done:
     if (rc) {
-        rm_plan_free(p);
+        rm_session_free(p);
         return rc;
     }
     p->err = NULL;
@@ -376,7 +379,7 @@ done:
     return 0;
 }
 
-void rm_plan_free(struct rm_plan *p)
+void rm_session_free(struct rm_plan *p)
 {
     if (!p)
         return;

@@ -62,7 +62,7 @@ int rm_eng_sole_consumer(struct rm_plan *p, int vi)
 
 /* Whether the buffer of activation vi may be overwritten by the step being built:
  * every other consumer ran in an earlier step, it is no graph output, and its layout
- * is md. Only with fuse=1 (rm_plan_get then reports it as overwritten). */
+ * is md. Only with fuse=1 (rm_session_get then reports it as overwritten). */
 static int can_clobber(struct rm_plan *p, int vi, const dnnl_memory_desc_t *md)
 {
     const struct rm_value *gv = &p->g->values[vi];

@@ -2,7 +2,7 @@
  * its files share. Not a public header: the plan owns everything declared here.
  *   buffers.c    memory it owns, oneDNN memory objects, primitives, reorders, steps
  *   consts.c     initializers and Constant nodes at plan time, graph inputs
- *   plan.c       rm_plan_init/free: every node to a step, a constant or a fusion
+ *   plan.c       rm_session_create/free: every node to a step, a constant or a fusion
  *   plan_conv.c  Conv with fused post-ops, Winograd and layout choice
  *   plan_ops.c   pooling, eltwise, binary, BatchNorm, Concat, copies on oneDNN
  *   memory.c     buffer sharing between values and the shared scratchpad
@@ -43,7 +43,7 @@ struct val {
     dnnl_memory_t plain_mem;
     dnnl_primitive_t to_plain;
     uint64_t stamp, plain_stamp;   /* shadow is fresh when equal */
-    int computed;                  /* written since rm_plan_begin (or const/input) */
+    int computed;                  /* written since rm_session_begin (or const/input) */
     int set_by_user;
     int clobber_step;              /* >= 0: buffer reused in place by that step */
     int overwrite_step;            /* >= 0: buffer handed to a value that step writes */
@@ -73,7 +73,7 @@ struct step {
 
 struct rm_plan {
     struct rm_graph *g;
-    struct rm_plan_opts opts;
+    struct rm_session_options opts;
     struct rm_error *err;       /* current error sink while compiling/running */
     dnnl_engine_t eng;
     dnnl_stream_t strm;
@@ -166,7 +166,8 @@ int rm_eng_load_constant_node(struct rm_plan *p, int node, struct rm_error *err)
 int rm_eng_early_const(struct rm_plan *p, int vi, struct rm_error *err);
 /* The given inputs as shapes for inference (*specs malloc'd), after checking them against
  * the declared types and static dims. */
-int rm_eng_given_specs(const struct rm_graph *g, const struct rm_plan_opts *o, struct rm_input_spec **specs,
+int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const struct rm_session_options *o,
+                       struct rm_input_spec **specs,
                        size_t *n, struct rm_error *err);
 /* Graph input vi as a plan value: 0, 1 when it became a constant (a given int64), or an
  * RM_E* code. */

@@ -8,17 +8,17 @@
 
 /* ---- inputs ---------------------------------------------------------------------- */
 
-int rm_plan_n_inputs(const struct rm_plan *p)
+int rm_session_n_inputs(const struct rm_plan *p)
 {
     return p->n_in;
 }
 
-const char *rm_plan_input_name(const struct rm_plan *p, int k)
+const char *rm_session_input_name(const struct rm_plan *p, int k)
 {
     return k >= 0 && k < p->n_in ? p->g->values[p->in_vals[k]].name : NULL;
 }
 
-void rm_plan_input_info(const struct rm_plan *p, int k, struct rm_host_tensor *t)
+void rm_session_input_info(const struct rm_plan *p, int k, struct rm_host_tensor *t)
 {
     memset(t, 0, sizeof *t);
     if (k < 0 || k >= p->n_in)
@@ -31,7 +31,7 @@ void rm_plan_input_info(const struct rm_plan *p, int k, struct rm_host_tensor *t
 }
 
 
-int rm_plan_set_input(struct rm_plan *p, const char *name, const struct rm_host_tensor *t,
+int rm_session_set_input(struct rm_plan *p, const char *name, const struct rm_host_tensor *t,
                       struct rm_error *err)
 {
     for (int k = 0; k < p->n_in; k++) {
@@ -54,7 +54,7 @@ int rm_plan_set_input(struct rm_plan *p, const char *name, const struct rm_host_
     return rm_error_set(err, RM_ENOTFOUND, "the model has no input named '%s'", name);
 }
 
-void rm_plan_random_inputs(struct rm_plan *p, uint64_t seed)
+void rm_session_random_inputs(struct rm_plan *p, uint64_t seed)
 {
     uint64_t st = seed;
     for (int k = 0; k < p->n_in; k++) {
@@ -81,7 +81,7 @@ void rm_plan_random_inputs(struct rm_plan *p, uint64_t seed)
 
 /* ---- running ----------------------------------------------------------------------- */
 
-void rm_plan_begin(struct rm_plan *p)
+void rm_session_begin(struct rm_plan *p)
 {
     p->cursor = 0;
     for (size_t i = 0; i < p->g->n_values; i++)
@@ -89,12 +89,12 @@ void rm_plan_begin(struct rm_plan *p)
             p->vals[i].computed = 0;
 }
 
-int rm_plan_n_steps(const struct rm_plan *p)
+int rm_session_n_steps(const struct rm_plan *p)
 {
     return p->n_steps;
 }
 
-int rm_plan_step(struct rm_plan *p, int *node_done, struct rm_error *err)
+int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
 {
     int rc = 0;
     if (p->cursor >= p->n_steps)
@@ -132,16 +132,16 @@ done:
     return rc;
 }
 
-int rm_plan_run(struct rm_plan *p, struct rm_error *err)
+int rm_session_run(struct rm_plan *p, struct rm_error *err)
 {
     int rc, node;
-    rm_plan_begin(p);
-    while ((rc = rm_plan_step(p, &node, err)) > 0)
+    rm_session_begin(p);
+    while ((rc = rm_session_step(p, &node, err)) > 0)
         ;
     return rc;
 }
 
-int rm_plan_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out, struct rm_error *err)
+int rm_session_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out, struct rm_error *err)
 {
     memset(out, 0, sizeof *out);
     int vi = rm_graph_find(p->g, name);
@@ -157,23 +157,23 @@ int rm_plan_get(struct rm_plan *p, const char *name, struct rm_host_tensor *out,
         return rm_error_set(err, RM_ENOTFOUND, "tensor '%s' was overwritten in place by a later step",
                             name);
     int rc = rm_eng_ensure_plain(p, v, err);
-    if (rc || (rc = rm_host_tensor_alloc(out, v->dtype, v->rank, v->dims, err)))
+    if (rc || (rc = rm_tensor_alloc(out, v->dtype, v->rank, v->dims, err)))
         return rc;
     memcpy(out->data, v->plain, (size_t)v->numel * rm_eng_dtype_bytes(v->dtype));
     return 0;
 }
 
-int rm_plan_n_outputs(const struct rm_plan *p)
+int rm_session_n_outputs(const struct rm_plan *p)
 {
     return p->n_out;
 }
 
-const char *rm_plan_output_name(const struct rm_plan *p, int k)
+const char *rm_session_output_name(const struct rm_plan *p, int k)
 {
     return k >= 0 && k < p->n_out ? p->g->values[p->out_vals[k]].name : NULL;
 }
 
-int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct rm_error *err)
+int rm_session_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct rm_error *err)
 {
     memset(out, 0, sizeof *out);
     if (k < 0 || k >= p->n_out)
@@ -191,12 +191,12 @@ int rm_plan_output(struct rm_plan *p, int k, struct rm_host_tensor *out, struct 
     return 0;
 }
 
-int32_t rm_plan_output_type(const struct rm_plan *p, int k)
+int32_t rm_session_output_type(const struct rm_plan *p, int k)
 {
     return k >= 0 && k < p->n_out ? p->g->values[p->out_vals[k]].elem_type : 0;
 }
 
-int64_t rm_plan_macs(const struct rm_plan *p)
+int64_t rm_session_macs(const struct rm_plan *p)
 {
     return p->macs;
 }

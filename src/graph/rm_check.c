@@ -1,4 +1,6 @@
 #include "rm_check.h"
+#include "rm_findings.h"
+#include "rm_model.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,26 +8,17 @@
 #include <string.h>
 
 struct checker {
-    rm_check_fn fn;
-    void *ctx;
+    rm_findings *out;
     int count;
 };
 
-/* rm_check_schema's findings: errors counted, warnings passed on with their prefix */
+/* rm_check_schema's findings: problems counted, warnings not */
 static void schema_finding(void *ctx, int warning, const char *msg)
 {
     struct checker *c = ctx;
     if (!warning)
         c->count++;
-    if (!c->fn)
-        return;
-    if (!warning) {
-        c->fn(c->ctx, msg);
-        return;
-    }
-    char buf[1100];
-    snprintf(buf, sizeof buf, "warning: %s", msg);
-    c->fn(c->ctx, buf);
+    rm_findings_add(c->out, warning ? RM_FINDING_WARNING : RM_FINDING_PROBLEM, -1, "%s", msg);
 }
 
 #if defined(__GNUC__)
@@ -39,8 +32,7 @@ static void finding(struct checker *c, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     c->count++;
-    if (c->fn)
-        c->fn(c->ctx, buf);
+    rm_findings_add(c->out, RM_FINDING_PROBLEM, -1, "%s", buf);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -57,9 +49,9 @@ static void check_unique(struct checker *c, const char **names, size_t n, const 
             finding(c, "duplicate %s name '%s'", what, names[i]);
 }
 
-int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx)
+int rm_check_model(const struct rm_graph *g, rm_findings *out)
 {
-    struct checker c = {fn, ctx, 0};
+    struct checker c = {out, 0};
     const Onnx__ModelProto *m = g->model->proto;
     const Onnx__GraphProto *gp = g->proto;
 
@@ -162,4 +154,10 @@ int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx)
     free(seen);
     rm_check_schema(g, schema_finding, &c);
     return c.count;
+}
+
+int rm_model_check(struct rm_model *m, rm_findings *out, struct rm_error *err)
+{
+    const struct rm_graph *g = rm_model_index(m, err);
+    return g ? rm_check_model(g, out) : err ? err->code : RM_ENOMEM;
 }

@@ -1,16 +1,13 @@
-/* Validation of a model: the checks a user needs before trusting a file, at least as
- * strict as onnx's checker with full shape inference (the schema checks are in
- * rm_check_schema.c). Findings are reported one line each through a callback;
- * nothing is modified. */
+/* Validation of a model (rm_model_check in remodel.h): the checks a user needs before
+ * trusting a file, at least as strict as onnx's checker with full shape inference (the
+ * schema checks are in rm_check_schema.c). Findings are appended to a list, one line
+ * each: problems, and warnings (things that are not errors, such as a custom domain
+ * whose operators cannot be checked); nothing is modified. */
 #ifndef RM_CHECK_H
 #define RM_CHECK_H
 
+#include "rm_findings.h"
 #include "rm_graph.h"
-
-/* Called once per finding with a one-line message (no newline). Warnings (things
- * that are not errors, such as a custom domain whose operators cannot be checked)
- * come through the same callback, their message starting with "warning: ". */
-typedef void (*rm_check_fn)(void *ctx, const char *finding);
 
 /* Run every check on g. Structural: opset and IR version present; every node input
  * produced by an earlier node, an initializer or a graph input (a later producer
@@ -18,8 +15,8 @@ typedef void (*rm_check_fn)(void *ctx, const char *finding);
  * names produced once; initializer, input and node names unique; initializer and
  * Constant tensor data sizes matching their dims and type. Against the ONNX
  * specification (rm_check_schema): see rm_check_schema. Returns the number of
- * findings that are errors (0 = clean; warnings are not counted). */
-int rm_check_model(const struct rm_graph *g, rm_check_fn fn, void *ctx);
+ * problems (0 = clean; warnings are not counted). out may be NULL. */
+int rm_check_model(const struct rm_graph *g, rm_findings *out);
 
 /* The checks onnx's checker (check_model with full_check) makes, from the operator
  * schemas of the ONNX spec (rm_onnx_schemas.c): every node's domain imported and its

@@ -1,5 +1,7 @@
+/* Model summaries (see rm_info.h and rm_model_info in remodel.h). */
 #include "rm_info.h"
 
+#include "rm_model.h"
 #include "rm_shape.h"
 
 #include <stdlib.h>
@@ -16,6 +18,8 @@ static int cmp_ops(const void *a, const void *b)
 int rm_info_compute(const struct rm_graph *g, struct rm_info *info, struct rm_error *err)
 {
     memset(info, 0, sizeof *info);
+    info->n_nodes = g->n_nodes;
+    info->n_initializers = g->proto->n_initializer;
     info->ops = calloc(g->n_nodes ? g->n_nodes : 1, sizeof *info->ops);
     if (!info->ops)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
@@ -54,6 +58,74 @@ void rm_info_free(struct rm_info *info)
     if (!info)
         return;
     free(info->ops);
-    info->ops = NULL;
-    info->n_ops = 0;
+    free(info->opsets);
+    free(info->inputs);
+    free(info->outputs);
+    memset(info, 0, sizeof *info);
+}
+
+/* A declared graph input or output. */
+static void value_info(const Onnx__ValueInfoProto *vi, rm_value_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = vi->name ? vi->name : "";
+    out->rank = -1;
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return;
+    const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    out->dtype = tt->has_elem_type ? tt->elem_type : 0;
+    if (!tt->shape || tt->shape->n_dim > RM_MAX_RANK)
+        return;
+    out->rank = (int)tt->shape->n_dim;
+    for (int d = 0; d < out->rank; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+        out->dims[d] = -1;
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+            out->dims[d] = dim->dim_value;
+        else if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM)
+            out->dim_names[d] = dim->dim_param;
+    }
+}
+
+int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err)
+{
+    const struct rm_graph *g = rm_model_graph(m, err);
+    if (!g) {
+        memset(info, 0, sizeof *info);
+        return err ? err->code : RM_ENOMEM;
+    }
+    int rc = rm_info_compute(g, info, err);
+    if (rc)
+        return rc;
+    /* sizes inferred with unknown input dims standing in as 1 are no MAC count */
+    struct rm_error unknown;
+    if (rm_model_check_inputs(m, NULL, &unknown))
+        info->macs = -1;
+    const Onnx__ModelProto *mp = m->proto;
+    const Onnx__GraphProto *gp = mp->graph;
+    info->file_bytes = m->path ? (uint64_t)m->file_size : 0;
+    info->ir_version = mp->ir_version;
+    info->producer_name = mp->producer_name ? mp->producer_name : "";
+    info->producer_version = mp->producer_version ? mp->producer_version : "";
+    info->opsets = calloc(mp->n_opset_import + 1, sizeof *info->opsets);
+    info->inputs = calloc(gp->n_input + 1, sizeof *info->inputs);
+    info->outputs = calloc(gp->n_output + 1, sizeof *info->outputs);
+    if (!info->opsets || !info->inputs || !info->outputs) {
+        rm_info_free(info);
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        info->opsets[i].domain = mp->opset_import[i]->domain ? mp->opset_import[i]->domain : "";
+        info->opsets[i].version = mp->opset_import[i]->version;
+    }
+    info->n_opsets = mp->n_opset_import;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        int v = gp->input[i]->name ? rm_graph_find(g, gp->input[i]->name) : -1;
+        if (v >= 0 && g->values[v].init >= 0)
+            continue; /* old exporters list initializers as inputs */
+        value_info(gp->input[i], &info->inputs[info->n_inputs++]);
+    }
+    for (size_t i = 0; i < gp->n_output; i++)
+        value_info(gp->output[i], &info->outputs[info->n_outputs++]);
+    return 0;
 }

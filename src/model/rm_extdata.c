@@ -218,8 +218,8 @@ int rm_extdata_resolve(struct rm_model *m, struct rm_error *err)
     return 0;
 }
 
-int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
-                          int allow_model, struct rm_error *err)
+int rm_output_guard(const struct rm_model *m, const struct rm_output *t, const char *opt, bool allow_model,
+                    struct rm_error *err)
 {
     if (!t->exists)
         return 0;
@@ -274,11 +274,11 @@ static Onnx__StringStringEntryProto *entry(struct rm_arena *a, const char *key, 
     return e->key && e->value ? e : NULL;
 }
 
-int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err)
+int rm_external_data_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err)
 {
     if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return rm_error_set(err, RM_EUSAGE,
-                            "--external-data '%s': give a plain file name; it is written beside the output",
+                            "external data file '%s': give a plain file name; it is written beside the output",
                             name);
     const char *slash = strrchr(out, '/');
     int n = slash ? snprintf(buf, size, "%.*s/%s", (int)(slash - out), out, name)
@@ -288,25 +288,25 @@ int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, s
     return 0;
 }
 
-int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
+int rm_model_save(struct rm_model *m, const char *path, const struct rm_save_options *opts,
                      struct rm_error *err)
 {
     if (!opts || !opts->external_data)
-        return rm_model_save(m, path, err);
+        return rm_model_save_inline(m, path, err);
     const char *name = opts->external_data;
     uint64_t threshold = opts->external_threshold ? opts->external_threshold : 1024;
-    struct rm_fs_target to, td;
+    struct rm_output to, td;
     char data_path[PATH_MAX];
-    int rc = rm_extdata_path(path, name, data_path, sizeof data_path, err);
-    if (rc || (rc = rm_fs_target_check(path, &to, err)) || (rc = rm_fs_target_check(data_path, &td, err)))
+    int rc = rm_external_data_path(path, name, data_path, sizeof data_path, err);
+    if (rc || (rc = rm_output_check(path, &to, err)) || (rc = rm_output_check(data_path, &td, err)))
         return rc;
-    if (rm_fs_same_target(&td, &to))
-        return rm_error_set(err, RM_EUSAGE, "%s: --external-data names the same file as -o (%s); choose another name",
+    if (rm_output_same(&td, &to))
+        return rm_error_set(err, RM_EUSAGE, "%s: the external data file names the same file as the output (%s); choose another name",
                             data_path, path);
     /* the output may replace the model's own file, never the data it reads (its file on
      * disk would point at the new bytes); the data file may replace neither */
-    if ((rc = rm_model_guard_output(m, &to, "-o", 1, err)) ||
-        (rc = rm_model_guard_output(m, &td, "--external-data", 0, err)))
+    if ((rc = rm_output_guard(m, &to, "the output", 1, err)) ||
+        (rc = rm_output_guard(m, &td, "the external data file", 0, err)))
         return rc;
 
     Onnx__GraphProto *g = m->proto->graph;

@@ -22,18 +22,9 @@ int rm_extdata_resolve(struct rm_model *m, struct rm_error *err);
 /* Unmap everything rm_extdata_resolve mapped. Safe to call twice. */
 void rm_extdata_release(struct rm_model *m);
 
-/* Refuse to write the file t (named by the option opt in messages: "-o",
- * "--external-data", "--report") when m is read from it: one of m's external data files
- * always (m's file on disk would then point at other bytes), m's own file unless
- * allow_model (an edited model may replace the file it came from, which is read whole).
- * Files are compared by identity, not by name. Returns 0 or RM_EUSAGE. */
-int rm_model_guard_output(const struct rm_model *m, const struct rm_fs_target *t, const char *opt,
-                          int allow_model, struct rm_error *err);
-
-/* The path of the external data file `name` written beside the model file out (what
- * --external-data names): out's folder and name, into buf. name must be a plain file name
- * (no '/', not "." or ".."). Returns 0 or RM_EUSAGE. */
-int rm_extdata_path(const char *out, const char *name, char *buf, size_t size, struct rm_error *err);
+/* rm_output_guard (refuse to write a file m is read from, compared by identity) and
+ * rm_external_data_path (where external data goes beside an output) are public:
+ * remodel.h. */
 
 /* Bytes the inline serialization of m would take. */
 uint64_t rm_model_packed_size(const struct rm_model *m);

@@ -103,7 +103,7 @@ static int check_folder(const char *path, const char *dir, struct stat *st, stru
     return 0;
 }
 
-int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err)
+int rm_output_check(const char *path, struct rm_output *t, struct rm_error *err)
 {
     memset(t, 0, sizeof *t);
     if (strlen(path) >= sizeof t->path)
@@ -145,7 +145,7 @@ int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error
     return 0;
 }
 
-int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err)
+int rm_output_check_dir(const char *dir, int *exists, struct rm_error *err)
 {
     struct stat st;
     *exists = 0;
@@ -176,7 +176,7 @@ int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err)
     return check_folder(dir, parent, &st, err);
 }
 
-int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b)
+bool rm_output_same(const struct rm_output *a, const struct rm_output *b)
 {
     if (rm_file_id_eq(&a->dir_id, &b->dir_id) && !strcmp(a->name, b->name))
         return 1;
@@ -192,7 +192,7 @@ int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b
 #define TEMP_RAND 6
 #define TEMP_SLOTS 16
 
-/* Temporary files being written, for rm_fs_remove_temps. A slot is 0 free, 1 being
+/* Temporary files being written, for rm_output_cleanup. A slot is 0 free, 1 being
  * filled, 2 armed (the handler unlinks its path). The path is written before the slot is
  * armed and the slot armed before the file is created, so a signal at any moment leaves
  * no temporary file behind; atomics because the signal may land on any thread. */
@@ -221,7 +221,7 @@ static void slot_release(const char *path)
         }
 }
 
-void rm_fs_remove_temps(void)
+void rm_output_cleanup(void)
 {
     for (int i = 0; i < TEMP_SLOTS; i++)
         if (atomic_load(&temp_state[i]) == 2)
@@ -267,7 +267,7 @@ static int is_old_temp_name(const char *entry, const char *name)
            strlen(entry + 1 + n + 5) == 6;
 }
 
-int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx)
+int rm_output_stale_temps(const char *path, void (*fn)(void *ctx, const char *path, uint64_t bytes), void *ctx)
 {
     char dir[PATH_MAX], name[NAME_MAX + 1];
     if (split_path(path, dir, sizeof dir, name, sizeof name))
@@ -301,8 +301,8 @@ int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx)
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err)
 {
     *fd = -1;
-    struct rm_fs_target t;
-    int rc = rm_fs_target_check(path, &t, err);
+    struct rm_output t;
+    int rc = rm_output_check(path, &t, err);
     if (rc)
         return rc;
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -314,7 +314,7 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
         int slot = slot_arm(tmp);
         *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (*fd >= 0) {
-            flock(*fd, LOCK_EX | LOCK_NB); /* tells rm_fs_stale_temps someone is writing it */
+            flock(*fd, LOCK_EX | LOCK_NB); /* tells rm_output_stale_temps someone is writing it */
             return 0;
         }
         int e = errno;

@@ -8,6 +8,7 @@
 #ifndef RM_FS_H
 #define RM_FS_H
 
+#include "remodel.h"
 #include "rm_error.h"
 
 #include <limits.h>
@@ -15,11 +16,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-/* A file's identity: two paths name one file when these are equal. */
-struct rm_file_id {
-    uint64_t dev, ino;
-};
-
+/* A file's identity (struct rm_file_id, remodel.h): two paths name one file when these
+ * are equal. */
 static inline int rm_file_id_eq(const struct rm_file_id *a, const struct rm_file_id *b)
 {
     return a->dev == b->dev && a->ino == b->ino;
@@ -40,40 +38,15 @@ const char *rm_fs_kind(mode_t mode);
  * Returns 0 or RM_EIO ("PATH: cannot open: ..." / "PATH: not a regular file (a FIFO)"). */
 int rm_fs_open_input(const char *path, int *fd, struct stat *st, struct rm_error *err);
 
-/* An output path as checked by rm_fs_target_check. */
-struct rm_fs_target {
-    char path[PATH_MAX];     /* as given */
-    char dir[PATH_MAX];      /* its folder as given ("." for a bare name) */
-    char name[NAME_MAX + 1]; /* the final component */
-    struct rm_file_id dir_id;
-    int exists;              /* a regular file, or a symbolic link to one, is there */
-    struct rm_file_id id;    /* that file's identity (links followed) when it exists */
-};
+/* An output path as checked by rm_output_check: struct rm_output (remodel.h). Its
+ * path buffers hold PATH_MAX bytes, its name NAME_MAX + 1. */
+_Static_assert(sizeof(((struct rm_output *)0)->path) >= PATH_MAX, "rm_output.path too small");
+_Static_assert(sizeof(((struct rm_output *)0)->name) >= NAME_MAX + 1, "rm_output.name too small");
 
-/* Check that path can be written as an output file: its folder exists, is a folder and
- * is writable; the final component is absent, a regular file, or a symbolic link to a
- * regular file (which the write replaces; the file it points to is left alone). Folders,
- * FIFOs, devices, sockets and links to anything else are refused. Fills *t.
- * Returns 0 or RM_EIO with a one-line message naming the path (and the folder). */
-int rm_fs_target_check(const char *path, struct rm_fs_target *t, struct rm_error *err);
+/* Checking outputs (rm_output_check, rm_output_check_dir, rm_output_same,
+ * rm_output_stale_temps, rm_output_cleanup) is public: remodel.h. */
 
-/* Check that dir can receive output files: it is a folder (or a link to one) and is
- * writable, or it does not exist and its parent folder can take it. *exists says which.
- * Returns 0 or RM_EIO. */
-int rm_fs_dir_check(const char *dir, int *exists, struct rm_error *err);
-
-/* Would writing a and b write one file: the same folder and name, or two names of one
- * existing file? */
-int rm_fs_same_target(const struct rm_fs_target *a, const struct rm_fs_target *b);
-
-/* Temporary files remodel left beside path (in its folder) that no running remodel is
- * writing: ".rm-XXXXXX.tmp", and the ".NAME.tmp-XXXXXX" of older versions for path's own
- * name. Calls fn for each with its path and size; never deletes anything. Returns the
- * count. */
-typedef void (*rm_fs_stale_fn)(void *ctx, const char *path, uint64_t bytes);
-int rm_fs_stale_temps(const char *path, rm_fs_stale_fn fn, void *ctx);
-
-/* Start an atomic write of path: check it (rm_fs_target_check), then create a temporary
+/* Start an atomic write of path: check it (rm_output_check), then create a temporary
  * file ".rm-XXXXXX.tmp" in its folder. On success *fd is open for writing and tmp (tmp_size bytes,
  * PATH_MAX is enough) holds the temporary name. Returns 0 or RM_EIO. */
 int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct rm_error *err);
@@ -85,9 +58,5 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
  * anything fails, the temporary file is removed. Closes fd. Returns 0, RM_EIO, or
  * err->code when !ok. */
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
-
-/* Remove every temporary file an unfinished rm_atomic_open created. Async-signal-safe:
- * a fatal-signal handler calls it before re-raising the signal. */
-void rm_fs_remove_temps(void);
 
 #endif

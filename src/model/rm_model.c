@@ -299,7 +299,7 @@ static int saved_model_pb(const char *path, struct rm_error *err)
 }
 
 static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size,
-                            const char *name, const struct rm_load_limits *limits,
+                            const char *name, const struct rm_load_options *limits,
                             struct rm_error *err)
 {
     if (size == 0)
@@ -347,7 +347,7 @@ static char *dir_of(const char *path)
 }
 
 int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size, const char *name,
-                         const struct rm_load_limits *limits, struct rm_error *err)
+                         const struct rm_load_options *limits, struct rm_error *err)
 {
     *out = NULL;
     struct rm_model *m = calloc(1, sizeof *m);
@@ -365,7 +365,7 @@ int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size, c
     return 0;
 }
 
-int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_limits *limits,
+int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_options *limits,
                   struct rm_error *err)
 {
     int rc = 0, fd = -1;
@@ -520,16 +520,18 @@ static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
     b->len += n;
 }
 
-int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err)
+int rm_model_save_inline(const struct rm_model *m, const char *path, struct rm_error *err)
 {
     if (rm_model_packed_size(m) > RM_PROTOBUF_LIMIT)
-        return rm_error_set(err, RM_EUSAGE,
-                            "%s: the model is over protobuf's 2 GB limit; save it with --external-data FILE",
-                            path);
-    struct rm_fs_target t;
-    int rc = rm_fs_target_check(path, &t, err);
+    {
+        rm_error_set(err, RM_EUSAGE, "%s: the model is over protobuf's 2 GB limit; save its tensors as external data",
+                     path);
+        return rm_error_fix(err, RM_FIX_EXTERNAL_DATA);
+    }
+    struct rm_output t;
+    int rc = rm_output_check(path, &t, err);
     if (rc == 0)
-        rc = rm_model_guard_output(m, &t, "-o", 1, err);
+        rc = rm_output_guard(m, &t, "the output", 1, err);
     if (rc)
         return rc;
     char tmp[PATH_MAX];

@@ -8,6 +8,7 @@
 
 #include "onnx.pb-c.h"
 #include "rm_arena.h"
+#include "remodel.h"
 #include "rm_error.h"
 #include "rm_fs.h"
 
@@ -60,26 +61,8 @@ struct rm_model {
     struct rm_model *base;           /* a clone: the model whose tensor bytes it shares */
 };
 
-/* Limits applied while loading; zero fields mean "use the default". */
-struct rm_load_limits {
-    uint64_t max_memory; /* bytes the unpacked model may need (default: RAM/2) */
-};
-
-/* Load path into *out (caller frees with rm_model_free). On failure *out is NULL,
- * err names the file and what is wrong, and the return is RM_EIO, RM_EFORMAT or
- * RM_ENOMEM. limits may be NULL. */
-int rm_model_load(struct rm_model **out, const char *path,
-                  const struct rm_load_limits *limits, struct rm_error *err);
-
-/* Same as rm_model_load for bytes already in memory (name is used in messages).
- * The bytes are copied; data need not outlive the call. */
-int rm_model_load_buffer(struct rm_model **out, const void *data, size_t size,
-                         const char *name, const struct rm_load_limits *limits,
-                         struct rm_error *err);
-
-/* Free everything. Accepts NULL. A model cloned from stays in memory (its tensor
- * bytes) until its clones are freed too. */
-void rm_model_free(struct rm_model *m);
+/* Loading, freeing, cloning and saving are public (remodel.h): rm_model_load,
+ * rm_model_load_buffer, rm_model_free, rm_model_clone, rm_model_save. */
 
 /* ---- derived state (rm_model_state.c) ------------------------------------------------
  * The index, the shapes and the module tree of a model are computed when first asked
@@ -109,10 +92,7 @@ struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err);
  * taking the dynamic dim (1). The values are copied. Returns 0 or RM_ENOMEM. */
 int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, size_t n, struct rm_error *err);
 
-/* A copy of m that edits can change without touching m. Tensor bytes are shared, not
- * copied (edits give a tensor new bytes, never overwrite them), so a clone costs the
- * model's structure, not its weights. Returns 0 or RM_ENOMEM. */
-int rm_model_clone(struct rm_model **out, struct rm_model *m, struct rm_error *err);
+
 
 /* ---- mutation (rm_model_edit.c) ---------------------------------------------------------
  * The only way library code changes a model. Nodes are numbered as in the graph index
@@ -170,28 +150,12 @@ int rm_model_write_shapes(struct rm_model *m, struct rm_error *err);
 /* Metadata value of key, or NULL. */
 const char *rm_model_metadata(const struct rm_model *m, const char *key);
 
-/* Options for rm_model_save_ex; zero fields mean "default". */
-struct rm_save_opts {
-    /* Write initializers of at least external_threshold bytes (default 1024) to this
-     * file, beside the output (a bare file name, no folder), at 4096-aligned offsets,
-     * and refer to them from the model as ONNX external data. NULL: all inline. */
-    const char *external_data;
-    uint64_t external_threshold;
-};
-
-/* rm_model_save with options. Both files are written atomically; on failure neither
- * is left behind. Models whose inline form would pass protobuf's 2 GB limit are
- * refused unless opts->external_data is set. A file m reads its external data from is
- * never written (RM_EUSAGE, see rm_model_guard_output in rm_extdata.h), nor is the data
- * file allowed to be the output or m's own file. Returns 0, RM_EIO or RM_EUSAGE. */
-int rm_model_save_ex(struct rm_model *m, const char *path, const struct rm_save_opts *opts,
-                     struct rm_error *err);
-
-/* Serialize m to path atomically: temporary file in path's folder, fsync, rename,
- * fsync of the folder. On failure nothing is left behind and an existing file at
- * path (the input itself included) is untouched. path may be m's own file, never one of
- * its external data files. Returns 0, RM_EIO or RM_EUSAGE. */
-int rm_model_save(const struct rm_model *m, const char *path, struct rm_error *err);
+/* Serialize m inline to path atomically (rm_model_save's path without external data):
+ * temporary file in path's folder, fsync, rename, fsync of the folder. On failure
+ * nothing is left behind and an existing file at path (the input itself included) is
+ * untouched. path may be m's own file, never one of its external data files. Returns 0,
+ * RM_EIO or RM_EUSAGE. */
+int rm_model_save_inline(const struct rm_model *m, const char *path, struct rm_error *err);
 
 /* Check that size bytes are a well-formed serialization of desc (every length
  * inside its parent, nesting below RM_MAX_NESTING, no groups) and estimate the

@@ -12,15 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RM_MAX_RANK 8
-
 /* Bytes per element of an ONNX data type; 0 for STRING, UNDEFINED, 4-bit types
  * and unknown values. */
 size_t rm_dtype_size(int32_t dtype);
-
-/* "float32", "int64", ... for messages; "type<N>" style for unknown values
- * (static storage, not thread-safe for unknown values). */
-const char *rm_dtype_name(int32_t dtype);
 
 /* The type remodel computes a tensor of dtype in: FLOAT for float types, INT64 for
  * integer and bool types (rm_tensor_to_f32 / rm_tensor_to_i64 convert), 0 for the rest. */

@@ -15,7 +15,7 @@
 #define FLOAT_T ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define INT64_T ONNX__TENSOR_PROTO__DATA_TYPE__INT64
 
-int rm_host_tensor_alloc(struct rm_host_tensor *t, int32_t dtype, int rank, const int64_t *dims,
+int rm_tensor_alloc(struct rm_host_tensor *t, int32_t dtype, int rank, const int64_t *dims,
                          struct rm_error *err)
 {
     memset(t, 0, sizeof *t);
@@ -45,7 +45,7 @@ int rm_host_tensor_alloc(struct rm_host_tensor *t, int32_t dtype, int rank, cons
     return 0;
 }
 
-void rm_host_tensor_free(struct rm_host_tensor *t)
+void rm_tensor_free(struct rm_host_tensor *t)
 {
     if (!t)
         return;
@@ -97,7 +97,7 @@ static int read_pb(const uint8_t *data, size_t size, const char *label, struct r
     }
     if ((rc = rm_tensor_check(tp, err)))
         goto prefix;
-    if ((rc = rm_host_tensor_alloc(out, want, (int)tp->n_dims, tp->dims, err)))
+    if ((rc = rm_tensor_alloc(out, want, (int)tp->n_dims, tp->dims, err)))
         goto prefix;
     if (out->numel == 0)
         rc = 0;
@@ -105,7 +105,7 @@ static int read_pb(const uint8_t *data, size_t size, const char *label, struct r
         rc = want == FLOAT_T ? rm_tensor_to_f32(tp, out->data, out->numel, err)
                              : rm_tensor_to_i64(tp, out->data, out->numel, err);
     if (rc) {
-        rm_host_tensor_free(out);
+        rm_tensor_free(out);
         goto prefix;
     }
     set_name(name, name_size, tp->name);
@@ -235,7 +235,7 @@ static int read_npy(const uint8_t *data, size_t size, const char *label, struct 
                           (unsigned long long)((uint64_t)n * es));
         goto done;
     }
-    if ((rc = rm_host_tensor_alloc(out, want, rank, dims, err))) {
+    if ((rc = rm_tensor_alloc(out, want, rank, dims, err))) {
         rm_error_prefix(err, "%s", label);
         goto done;
     }
@@ -272,7 +272,7 @@ int rm_tensor_buffer_read(const uint8_t *data, size_t size, const char *label,
     return read_pb(data, size, label, out, name, name_size, err);
 }
 
-int rm_tensor_file_read(const char *path, struct rm_host_tensor *out, char *name, size_t name_size,
+int rm_tensor_read(const char *path, struct rm_host_tensor *out, char *name, size_t name_size,
                         struct rm_error *err)
 {
     uint8_t *buf = NULL;
@@ -310,7 +310,7 @@ done:
     return rc;
 }
 
-int rm_tensor_file_write_pb(const char *path, const struct rm_host_tensor *t, const char *name,
+int rm_tensor_write_pb(const char *path, const struct rm_host_tensor *t, const char *name,
                             struct rm_error *err)
 {
     Onnx__TensorProto tp;

@@ -132,7 +132,7 @@ bool rm_module_is_leaf(const struct rm_module *m)
     return m->n_children == 0 && m->n_nodes > 0;
 }
 
-const struct rm_param *rm_module_param(const struct rm_module *m, const char *role)
+const struct rm_param *rm_module_role_param(const struct rm_module *m, const char *role)
 {
     for (size_t i = 0; i < m->n_params; i++)
         if (!strcmp(m->params[i].role, role))

@@ -7,6 +7,7 @@
 #ifndef RM_TREE_H
 #define RM_TREE_H
 
+#include "remodel.h"
 #include "rm_arena.h"
 #include "rm_error.h"
 #include "rm_graph.h"
@@ -16,24 +17,11 @@
 #include <stdint.h>
 
 /* Deepest module nesting kept; nodes scoped deeper are reported as unplaced. */
-#define RM_TREE_MAX_DEPTH 24
+#define RM_TREE_MAX_DEPTH RM_MAX_MODULE_DEPTH
 /* Most arguments one leaf carries (Conv2d has the most). */
 #define RM_TREE_MAX_ARGS 10
 
-enum rm_arg_type { RM_ARG_INT, RM_ARG_INTS, RM_ARG_FLOAT, RM_ARG_BOOL, RM_ARG_STR };
-
-/* One constructor argument of a leaf, as nn.<Type>(...) takes it. */
-struct rm_arg {
-    const char *key;     /* "in_channels", "kernel_size", ... (static storage) */
-    int type;            /* enum rm_arg_type */
-    int n;               /* RM_ARG_INTS: number of values (<= 2) */
-    int64_t i[2];        /* RM_ARG_INT / RM_ARG_INTS / RM_ARG_BOOL (0 or 1) */
-    double f;            /* RM_ARG_FLOAT */
-    const char *s;       /* RM_ARG_STR (static storage) */
-    bool positional;     /* repr prints the value without "key=" */
-    bool in_repr;        /* repr prints it (PyTorch omits some defaults) */
-    bool scalar_repr;    /* RM_ARG_INTS printed as one int when all values are equal */
-};
+/* struct rm_arg, one constructor argument of a leaf, is public (remodel.h). */
 
 /* One initializer a leaf uses, by its role in the PyTorch module. */
 struct rm_param {
@@ -109,7 +97,7 @@ size_t rm_tree_nearest(const struct rm_tree *t, const char *path, const struct r
 bool rm_module_is_leaf(const struct rm_module *m);
 
 /* Parameter of a leaf by role ("weight", "bias", ...), or NULL. */
-const struct rm_param *rm_module_param(const struct rm_module *m, const char *role);
+const struct rm_param *rm_module_role_param(const struct rm_module *m, const char *role);
 
 /* Every node of m and its descendants, graph order, into a malloc'd array (caller frees)
  * of *n entries. Returns 0 or RM_ENOMEM. */

@@ -2,7 +2,7 @@
  * multiply-adds (AVX-512 or AVX2, picked at run time) and the rate of all threads
  * together is the machine's practical FP32 peak. On other architectures there is no
  * probe and the peak is reported as unknown (0). */
-#include "rm_cpu.h"
+#include "remodel.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 

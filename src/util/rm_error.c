@@ -9,6 +9,7 @@ void rm_error_clear(struct rm_error *err)
     if (!err)
         return;
     err->code = RM_OK;
+    err->fix = RM_FIX_NONE;
     err->msg[0] = '\0';
 }
 
@@ -32,6 +33,7 @@ int rm_error_set(struct rm_error *err, int code, const char *fmt, ...)
     va_end(ap);
     one_line(err->msg);
     err->code = code;
+    err->fix = RM_FIX_NONE;
     return code;
 }
 
@@ -61,17 +63,36 @@ int rm_error_prefix(struct rm_error *err, const char *fmt, ...)
     return err->code;
 }
 
-const char *rm_error_name(int code)
+int rm_error_fix(struct rm_error *err, int fix)
+{
+    if (!err)
+        return RM_EFORMAT;
+    err->fix = fix;
+    return err->code;
+}
+
+const char *rm_strerror(int code)
 {
     switch (code) {
-    case RM_OK: return "ok";
-    case RM_EIO: return "I/O error";
-    case RM_EFORMAT: return "malformed input";
-    case RM_EUSAGE: return "usage error";
-    case RM_ENOMEM: return "out of memory";
-    case RM_EUNSUPPORTED: return "unsupported";
-    case RM_ENOTFOUND: return "not found";
-    case RM_EEDIT: return "incompatible edit";
-    default: return "error";
+    case RM_OK:
+        return "ok";
+#define RM_STRERROR_(name, value, text, about) case RM_##name: return text;
+        RM_ERRNO_MAP(RM_STRERROR_)
+#undef RM_STRERROR_
+    default:
+        return "error";
+    }
+}
+
+const char *rm_err_name(int code)
+{
+    switch (code) {
+    case RM_OK:
+        return "RM_OK";
+#define RM_ERRNAME_(name, value, text, about) case RM_##name: return "RM_" #name;
+        RM_ERRNO_MAP(RM_ERRNAME_)
+#undef RM_ERRNAME_
+    default:
+        return "RM_E?";
     }
 }

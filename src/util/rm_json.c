@@ -1,4 +1,4 @@
-#include "rm_json.h"
+#include "remodel.h"
 
 #include <math.h>
 
