@@ -463,9 +463,12 @@ RM_API const char *rm_session_input_name(const rm_session *s, int k);
 RM_API void rm_session_input_info(const rm_session *s, int k, rm_tensor *t);
 /* Copy t into input `name` (dtype and dims must match). */
 RM_API int rm_session_set_input(rm_session *s, const char *name, const rm_tensor *t, rm_error *err);
-/* Fill every input not set since creation with seeded standard-normal values (float) or
- * zeros (int64): the same seed gives the same values in any session. */
+/* Fill every input not set since creation (or rm_session_reset_inputs) with seeded
+ * standard-normal values (float) or zeros (int64): the same seed gives the same values
+ * in any session. */
 RM_API void rm_session_random_inputs(rm_session *s, uint64_t seed);
+/* Forget which inputs were set, for the next sample. */
+RM_API void rm_session_reset_inputs(rm_session *s);
 /* Run the whole model. */
 RM_API int rm_session_run(rm_session *s, rm_error *err);
 /* Step-wise: rewind; run the next step (*node_done: the last node it completed);
@@ -492,23 +495,63 @@ RM_API int64_t rm_session_macs(const rm_session *s);
  * Two models run on the same inputs and compared, per output and, on request, per
  * module (matched by path, aligned through the channel maps edits record). */
 
+/* Input sets: the values fed to a model for one sample, by input name. */
+typedef struct rm_input_set {
+    int n;                          /* inputs given; the model's others are seeded random */
+    const char *const *names;
+    const rm_tensor *values;
+} rm_input_set;
+
+/* Input sets read from a folder (rm_input_sets_read), owning their names and values. */
+typedef struct rm_input_sets {
+    size_t n;
+    rm_input_set *sets;
+    char *source;                   /* what they were read from, for messages */
+} rm_input_sets;
+
+/* Read the input sets in dir for model m, in one of these layouts:
+ *   dir/test_data_set_<k>/input_<j>.pb   ONNX test data: TensorProto files; a tensor's
+ *                                        name picks the input, else its number j does
+ *   dir/test_data_set_<k>/<input>.npy    NumPy files named by input
+ *   dir/input_<j>.pb, dir/<input>.npy    a single set
+ * Sets are ordered by k. Every tensor must name (or number) an input of m. */
+RM_API int rm_input_sets_read(rm_model *m, const char *dir, rm_input_sets *out, rm_error *err);
+RM_API void rm_input_sets_free(rm_input_sets *s);
+/* Write sets as dir/test_data_set_<k>/input_<j>.pb (j in each set's order, tensors named
+ * by input), creating dir when missing; refuses a dir that already holds a
+ * test_data_set_* folder, and writes nothing then. */
+RM_API int rm_input_sets_write(const char *dir, const rm_input_set *sets, size_t n, rm_error *err);
+
 typedef struct rm_diff_options {
-    double atol, rtol;  /* an element fails when abs > atol and rel > rtol */
-    uint64_t seed;      /* seed of the inputs not given */
+    /* The verdict. An element of an output fails when |B - A| > atol + rtol * |A|
+     * (numpy's allclose, A the reference); an output fails when an element fails, when
+     * its cosine on any sample is below min_cosine, or, for a classifier output
+     * ([N, classes]), when fewer than min_top1 of its rows agree on the top class. */
+    double atol;        /* negative (the default): atol_scale * max|A| of that output,
+                         * per sample, so the verdict holds at any output scale */
+    double atol_scale;  /* 1e-5 */
+    double rtol;        /* 1e-4 */
+    double min_cosine;  /* 0.9999 */
+    double min_top1;    /* 1: every row agrees */
+    /* The samples: sample k is fed sets[k] when k < n_sets, and seeded random values
+     * (seed + k) for every input its set does not give. */
+    int samples;        /* at least 1; raised to n_sets */
+    uint64_t seed;
+    size_t n_sets;
+    const rm_input_set *sets;   /* borrowed */
+    const char *save_inputs;    /* write every sample's inputs here (rm_input_sets_write), or NULL */
     int threads;        /* session threads, 0: default */
     bool layers;        /* also compare every module's output (sessions run unfused) */
-    int n_inputs;       /* given inputs by name (borrowed); the rest seeded random */
-    const char *const *input_names;
-    const rm_tensor *input_values;
 } rm_diff_options;
 
-/* Statistics of one compared tensor pair: abs = |b - a|, rel = abs / max(|a|, |b|),
- * cosine over the whole tensor. */
+/* Statistics of one compared tensor pair over the samples: abs = |b - a|, rel = abs /
+ * max(|a|, |b|); cosine over the whole tensor, its smallest and mean over samples. */
 typedef struct rm_diff_stats {
     double max_abs, max_rel, mean_abs, cosine;
+    double cosine_mean;
     int64_t n;          /* elements compared */
     int64_t n_fail;     /* elements outside tolerance */
-    bool pass;
+    bool pass;          /* no element failed and the cosine held */
 } rm_diff_stats;
 
 typedef struct rm_diff_output {
@@ -516,8 +559,10 @@ typedef struct rm_diff_output {
     int rank;
     int64_t dims[RM_MAX_RANK];
     rm_diff_stats s;
+    double scale;       /* max |A| over every sample */
+    double atol;        /* the absolute tolerance applied (the largest, when scaled per sample) */
     int64_t classes;    /* [N, classes] output with classes >= 2: classes, else 0 */
-    double top1;        /* fraction of rows whose argmax agrees; NAN when classes == 0 */
+    double top1;        /* fraction of rows (over samples) whose argmax agrees; NAN when classes == 0 */
     double top5;        /* mean top-5 overlap per row; NAN unless classes > 5 */
     bool aligned;       /* compared through a channel map */
     char *note;         /* why it failed without numbers, or NULL */
@@ -532,7 +577,9 @@ typedef struct rm_diff_layer {
 
 typedef struct rm_diff_result {
     bool pass;                   /* every output passes */
-    double atol, rtol;
+    double atol, atol_scale, rtol, min_cosine, min_top1;   /* as given (atol < 0: scaled) */
+    int samples;
+    uint64_t seed;
     size_t n_outputs;
     rm_diff_output *outputs;
     size_t n_layers;
@@ -540,7 +587,8 @@ typedef struct rm_diff_result {
     int first_divergent;         /* index into layers, or -1 */
 } rm_diff_result;
 
-/* atol 1e-5, rtol 1e-4, seed 0, outputs only, nothing given. */
+/* atol scaled (1e-5 * max|A|), rtol 1e-4, min_cosine 0.9999, min_top1 1, one random
+ * sample with seed 0, outputs only. */
 RM_API void rm_diff_options_default(rm_diff_options *o);
 /* Run a (the reference) and b and compare them into *r (free it with
  * rm_diff_result_free, also after a failure). The verdict is r->pass. */

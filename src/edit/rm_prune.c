@@ -81,6 +81,17 @@ static bool is_channel_tensor(const struct analysis *a, int v)
     return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
 }
 
+/* Node n reads a computed tensor whose shape inference could not tell. */
+static bool unknown_operand(const struct analysis *a, const struct rm_node *n)
+{
+    for (size_t k = 0; k < n->proto->n_input; k++) {
+        int v = n->inputs[k];
+        if (v >= 0 && val(a, v)->init < 0 && val(a, v)->rank < 0)
+            return true;
+    }
+    return false;
+}
+
 /* Channels pass through node n: a channel-wise op, or a reduction over spatial axes
  * only (axes attribute, no 0 or 1): a global pool written as a reduction (ShuffleNetV2
  * ends so). */
@@ -239,6 +250,14 @@ static int analyse(struct analysis *a, struct edit *e)
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
         struct group *gx = is_channel_tensor(a, x) ? group_of_value(a, x) : NULL;
         int fail = 0;
+        if ((role == RM_CHAN_ELTWISE || role == RM_CHAN_CONCAT) && unknown_operand(a, n)) {
+            /* an operand whose shape is unknown (made by an op without a shape rule) may
+             * carry these channels too: nothing here can be followed */
+            for (size_t k = 0; k < n->proto->n_input; k++)
+                block(a, n->inputs[k], "it meets a tensor of unknown shape", (int)i);
+            block(a, y, "it meets a tensor of unknown shape", (int)i);
+            continue;
+        }
         if (role == RM_CHAN_CONV) {
             int64_t group = rm_node_attr_int(n->proto, "group", 1);
             if (is_depthwise(e, (int)i)) {
