@@ -648,6 +648,24 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
     return g ? graph_totals(g, params, macs, err) : err->code;
 }
 
+/* The prune in the model's edit history: what was pruned, by how much, how chosen. */
+static int record_prune(struct rm_model *m, const char *const *paths, size_t n_paths,
+                        const struct rm_prune_options *o, struct rm_error *err)
+{
+    char what[600];
+    size_t k = 0;
+    for (size_t i = 0; i < n_paths && k < sizeof what; i++)
+        k += (size_t)snprintf(what + k, sizeof what - k, "%s%s", i ? ", " : "", paths[i]);
+    if (o->global && k < sizeof what)
+        k += (size_t)snprintf(what + k, sizeof what - k, "%severy group, ranked together", k ? " and " : "");
+    if (k >= sizeof what)
+        snprintf(what + sizeof what - 4, 4, "...");
+    if (o->channels)
+        return rm_edit_record(m, err, "prune %s (%zu channels named)", what, o->n_channels);
+    return rm_edit_record(m, err, "prune %s (ratio=%g, criterion=%s)", what, o->ratio,
+                          o->criterion == 2 ? "l2" : "l1");
+}
+
 int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
              struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
 {
@@ -826,6 +844,8 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
     rc = rm_edit_finish(&e, false, true);
     if (!rc)
         rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
+    if (!rc)
+        rc = record_prune(m, paths, n_paths, o, err);
 done:
     free(ranked);
     free_analysis(&a);
@@ -935,6 +955,8 @@ done:
             if (g3->issues[i].code == RM_EFORMAT)
                 rc = rm_error_set(err, RM_EEDIT, "after folding: node %d: %s", g3->issues[i].node,
                                   g3->issues[i].why);
+        if (!rc)
+            rc = rm_edit_record(m, err, "fold-bn (%d BatchNormalization folded)", *n_folded);
     }
     return rc;
 }
