@@ -463,8 +463,10 @@ typedef struct rm_session_options {
 
 /* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given. */
 RM_API void rm_session_options_default(rm_session_options *o);
-/* Compile m. Every op is checked first: an unsupported one is RM_EUNSUPPORTED before
- * anything is allocated; a node that cannot run as written is RM_EFORMAT naming it. */
+/* Compile m. Every op is checked first: unsupported ones are RM_EUNSUPPORTED before
+ * anything is allocated, each named with its node count and first node; a node that
+ * cannot run as written is RM_EFORMAT naming it. What is computed from constants only
+ * is computed here, once. */
 RM_API int rm_session_create(rm_session **out, rm_model *m, const rm_session_options *o, rm_error *err);
 RM_API void rm_session_free(rm_session *s);
 
@@ -496,6 +498,10 @@ RM_API int rm_session_get(rm_session *s, const char *name, rm_tensor *out, rm_er
 RM_API int rm_session_n_outputs(const rm_session *s);
 RM_API const char *rm_session_output_name(const rm_session *s, int k);
 RM_API int rm_session_output(rm_session *s, int k, rm_tensor *out, rm_error *err);
+/* The ONNX element type of output k (enum rm_dtype; 0 for no such output). Sessions carry
+ * values as float32 or int64: a BOOL output is given as int64 0/1, INT32 as int64,
+ * DOUBLE as float32; this says which it is. */
+RM_API int32_t rm_session_output_type(const rm_session *s, int k);
 /* Multiply-accumulates of one run. */
 RM_API int64_t rm_session_macs(const rm_session *s);
 

@@ -121,8 +121,9 @@ static int input_type(const struct rm_graph *g, int vi, const Onnx__TypeProto__T
     if (!info || !info->type || info->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': not a tensor", gv->name);
     const Onnx__TypeProto__Tensor *tt = info->type->tensor_type;
-    if (tt->elem_type != RM_F32 && tt->elem_type != RM_I64)
-        return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': type %s is not supported (float32, int64)",
+    if (!rm_dtype_host(tt->elem_type))
+        return rm_error_set(err, RM_EUNSUPPORTED,
+                            "input '%s': type %s is not supported (float32/64, int8/16/32/64, uint8, bool)",
                             gv->name, rm_dtype_name(tt->elem_type));
     if (!tt->shape)
         return rm_error_set(err, RM_EUNSUPPORTED, "input '%s': shape is not declared", gv->name);
@@ -165,7 +166,7 @@ int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const
         int rc = input_type(g, vi, &tt, err);
         if (rc)
             return rc;
-        int ok = fx->dtype == tt->elem_type && (size_t)fx->rank == tt->shape->n_dim;
+        int ok = fx->dtype == rm_dtype_host(tt->elem_type) && (size_t)fx->rank == tt->shape->n_dim;
         for (int d = 0; ok && d < fx->rank; d++) {
             const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
             ok = dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || dim->dim_value == fx->dims[d];
@@ -179,7 +180,7 @@ int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const
             rm_eng_dims_str(a, sizeof a, fx->rank, fx->dims);
             rm_eng_dims_str(b, sizeof b, (int)tt->shape->n_dim, decl);
             return rm_error_set(err, RM_EFORMAT, "input '%s': got %s %s, the model expects %s %s", g->values[vi].name,
-                                rm_dtype_name(fx->dtype), a, rm_dtype_name(tt->elem_type), b);
+                                rm_dtype_name(fx->dtype), a, rm_dtype_name(rm_dtype_host(tt->elem_type)), b);
         }
         struct rm_input_spec *sp = &(*specs)[(*n)++];
         sp->name = g->values[vi].name;
@@ -198,7 +199,7 @@ int rm_eng_setup_input(struct rm_plan *p, int vi, struct rm_error *err)
     int rc = input_type(p->g, vi, &tt, err);
     if (rc)
         return rc;
-    v->dtype = tt->elem_type;
+    v->dtype = rm_dtype_host(tt->elem_type); /* carried as float32 or int64 (rm_engine.h) */
     v->rank = gv->rank;
     memcpy(v->dims, gv->dims, sizeof v->dims);
     if (gv->rank != (int)tt->shape->n_dim || rm_dims_numel(v->dims, (size_t)v->rank, &v->numel) ||

@@ -66,6 +66,13 @@ int rm_eng_kernel(struct rm_plan *p, int node)
     struct rm_kcall kc = {n->op, n->proto, p->g->opset, rm_graph_node_label(p->g, (size_t)node), ni, in, no,
                           out, p->err};
     rc = kernel ? kernel(&kc) : rm_eng_node_err(p, node, RM_EUNSUPPORTED, "op has no C kernel");
+    /* every output is computed, also past the four a step lists as written (Split) */
+    for (size_t k = 0; !rc && k < no; k++)
+        if (out[k]) {
+            struct val *v = rm_eng_out(p, node, k);
+            v->computed = 1;
+            v->stamp = ++p->stamp;
+        }
 done:
     free(views);
     free(in);

@@ -4,8 +4,10 @@
 #include "rm_engine_int.h"
 #include "rm_machine.h"
 #include "rm_shape.h"
+#include "rm_strbuf.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +49,8 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
     }
     if (rm_eng_is(p, node, RM_OP_SHAPE))
         all_const = 1; /* shapes are static */
-    if (all_const && (rm_op_def(n->op)->flags & RM_OPF_FOLD)) {
+    /* whatever is computed from constants only is computed once, here */
+    if (all_const) {
         if ((rc = rm_eng_kernel(p, node)))
             return rc;
         p->node_state[node] = -1;
@@ -64,11 +67,14 @@ static int plan_c_node(struct rm_plan *p, int node, struct rm_error *err)
     if (!s)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     s->c_node = node;
-    for (size_t k = 0; k < n->proto->n_output && s->n_written < 4; k++) {
+    /* outputs past the fourth (a Split) keep buffers of their own: the memory planner
+     * shares only what a step lists as written */
+    for (size_t k = 0; k < n->proto->n_output; k++) {
         struct val *o = rm_eng_out(p, node, k);
         if (o && o->dtype) {
             o->kind = V_ACT;
-            s->written[s->n_written++] = n->outputs[k];
+            if (s->n_written < 4)
+                s->written[s->n_written++] = n->outputs[k];
         }
     }
     return 0;
@@ -105,10 +111,11 @@ static int take_shapes(struct rm_plan *p, int node)
         struct val *o = &p->vals[vi];
         if (gv->rank < 0)
             return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "the shape of output %zu cannot be inferred", k);
-        if (gv->elem_type != RM_F32 && gv->elem_type != RM_I64)
+        /* carried as float32 or int64 (rm_engine.h) */
+        if (!rm_dtype_host(gv->elem_type))
             return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "output type %s is not supported",
                                    rm_dtype_name(gv->elem_type));
-        o->dtype = gv->elem_type;
+        o->dtype = rm_dtype_host(gv->elem_type);
         o->rank = gv->rank;
         memcpy(o->dims, gv->dims, sizeof o->dims);
         if (rm_dims_numel(o->dims, (size_t)o->rank, &o->numel) || o->numel > ((int64_t)1 << 36))
@@ -150,7 +157,9 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
         if (v && v->kind != V_CONST)
             all_const = 0;
     }
-    if (!all_const && o->numel > 0 && def->plan) {
+    /* constants go to the C kernel, folded; an op without one (Conv, the global pools)
+     * on constant inputs runs as a step like any other */
+    if ((!all_const || !def->kernel) && o->numel > 0 && def->plan) {
         if ((rc = def->plan(p, node, &fallback, err)))
             return rc;
         if (!fallback)
@@ -159,6 +168,65 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
     if (!def->kernel)
         return rm_eng_node_err(p, node, RM_EUNSUPPORTED, "constant or empty input is not supported");
     return plan_c_node(p, node, err);
+}
+
+/* ---- unsupported ops ------------------------------------------------------------- */
+
+/* "domain.Op" (or "Op") of node i into buf. */
+static void op_label(const struct rm_graph *g, size_t i, char *buf, size_t n)
+{
+    const Onnx__NodeProto *np = g->nodes[i].proto;
+    int dom = np->domain && np->domain[0];
+    snprintf(buf, n, "%s%s%s", dom ? np->domain : "", dom ? "." : "", np->op_type ? np->op_type : "?");
+}
+
+/* Every op of g the engine does not run, before anything is allocated for the plan: one
+ * node is "node 'X': op Foo is not supported"; more list each op with its node count and
+ * first node: "ops not supported: Foo (3 nodes, first 'n1'), Bar (1 node, first 'n7')". */
+static int refuse_unsupported(const struct rm_graph *g, struct rm_error *err)
+{
+    enum { MAX_OPS = 16 };
+    struct {
+        char label[128];
+        size_t count, first;
+    } ops[MAX_OPS];
+    size_t n_ops = 0, n_bad = 0, other_nodes = 0;
+    char a[128];
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (rm_eng_op_supported(&g->nodes[i]))
+            continue;
+        n_bad++;
+        op_label(g, i, a, sizeof a);
+        size_t k = 0;
+        while (k < n_ops && strcmp(ops[k].label, a))
+            k++;
+        if (k == n_ops) {
+            if (n_ops == MAX_OPS) {
+                other_nodes++;
+                continue;
+            }
+            memcpy(ops[k].label, a, sizeof a);
+            ops[k].count = 0;
+            ops[k].first = i;
+            n_ops++;
+        }
+        ops[k].count++;
+    }
+    if (!n_bad)
+        return 0;
+    if (n_bad == 1)
+        return rm_error_set(err, RM_EUNSUPPORTED, "node '%s': op %s is not supported",
+                            rm_graph_node_label(g, ops[0].first), ops[0].label);
+    struct rm_strbuf sb = {0};
+    rm_sb_puts(&sb, "ops not supported: ");
+    for (size_t k = 0; k < n_ops; k++)
+        rm_sb_printf(&sb, "%s%s (%zu node%s, first '%s')", k ? ", " : "", ops[k].label, ops[k].count,
+                     ops[k].count == 1 ? "" : "s", rm_graph_node_label(g, ops[k].first));
+    if (other_nodes)
+        rm_sb_printf(&sb, ", and %zu node%s of other ops", other_nodes, other_nodes == 1 ? "" : "s");
+    int rc = rm_error_set(err, RM_EUNSUPPORTED, "%s", sb.oom || !sb.s ? "ops not supported" : sb.s);
+    rm_sb_free(&sb);
+    return rc;
 }
 
 /* Free one plan-owned buffer early (it is being replaced). */
@@ -186,14 +254,8 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     struct rm_graph *g = rm_model_index(model, err);
     if (!g)
         return err->code;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (!rm_eng_op_supported(&g->nodes[i]))
-            return rm_error_set(err, RM_EUNSUPPORTED, "node '%s': op %s%s%s is not supported",
-                                rm_graph_node_label(g, i),
-                                g->nodes[i].proto->domain && g->nodes[i].proto->domain[0]
-                                    ? g->nodes[i].proto->domain : "",
-                                g->nodes[i].proto->domain && g->nodes[i].proto->domain[0] ? "." : "",
-                                g->nodes[i].proto->op_type ? g->nodes[i].proto->op_type : "?");
+    if ((rc = refuse_unsupported(g, err)))
+        return rc;
     /* the plan assumes one producer per tensor, defined before use (fuzzing found a
      * model with two nodes writing 'y'; buffers were freed under the second one), and
      * a first output on every node: every supported op has one, so from here on

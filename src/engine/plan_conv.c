@@ -1,5 +1,5 @@
 /* Convolution on oneDNN, with what fuses into it as post-ops (a BatchNorm folded into
- * the weights, Relu/Clip/Sigmoid/HardSwish, a residual Add), weights reordered once,
+ * the weights, element-wise activations, a residual Add), weights reordered once,
  * Winograd where it pays. */
 #include "rm_engine_int.h"
 #include "rm_ops_int.h"
@@ -40,7 +40,7 @@ int rm_eng_eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo)
         e.a = 0;
         e.b = 1;
     } else {
-        return 0;
+        return rm_eng_math_eltwise_of(p, node, po, npo);
     }
     po[(*npo)++] = e;
     return 1;
@@ -192,10 +192,8 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
             if (!ok)
                 break;
             bn = c;
-        } else if ((rm_eng_is(p, c, RM_OP_RELU) || rm_eng_is(p, c, RM_OP_LEAKY_RELU) ||
-                    rm_eng_is(p, c, RM_OP_SIGMOID) || rm_eng_is(p, c, RM_OP_HARD_SWISH) ||
-                    rm_eng_is(p, c, RM_OP_CLIP) || rm_eng_is(p, c, RM_OP_HARD_SIGMOID)) &&
-                   p->g->nodes[c].inputs[0] == cur) {
+        } else if (rm_op_def(p->g->nodes[c].op)->plan == rm_plan_unary && p->g->nodes[c].inputs[0] == cur) {
+            /* an element-wise op with an eltwise equivalent (Relu, Clip, Tanh, Gelu, ...) */
             if (!rm_eng_eltwise_of(p, c, po, &npo))
                 break;
         } else if (rm_eng_is(p, c, RM_OP_ADD) && sum_val < 0 && cp->n_input == 2) {

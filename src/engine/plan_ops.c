@@ -123,9 +123,11 @@ int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *
     int rc = 0;
     struct val *a = rm_eng_in(p, node, 0), *b = rm_eng_in(p, node, 1), *o = rm_eng_out(p, node, 0);
     dnnl_primitive_desc_t pd = NULL;
-    int commut = rm_eng_is(p, node, RM_OP_ADD) || rm_eng_is(p, node, RM_OP_MUL);
+    int commut = rm_eng_is(p, node, RM_OP_ADD) || rm_eng_is(p, node, RM_OP_MUL) || rm_eng_is(p, node, RM_OP_MIN) ||
+                 rm_eng_is(p, node, RM_OP_MAX);
     *fallback = 1;
-    if (o->dtype != RM_F32 || !(a->blocked || b->blocked) || !a->has_md || !b->has_md)
+    if (p->g->nodes[node].proto->n_input != 2 || !a || !b || o->dtype != RM_F32 || !(a->blocked || b->blocked) ||
+        !a->has_md || !b->has_md)
         return 0;
     if (a->rank != o->rank || memcmp(a->dims, o->dims, sizeof(int64_t) * (size_t)o->rank)) {
         if (!commut || b->rank != o->rank || memcmp(b->dims, o->dims, sizeof(int64_t) * (size_t)o->rank))
@@ -138,7 +140,9 @@ int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *
     dnnl_alg_kind_t alg = rm_eng_is(p, node, RM_OP_ADD)   ? dnnl_binary_add
                           : rm_eng_is(p, node, RM_OP_SUB) ? dnnl_binary_sub
                           : rm_eng_is(p, node, RM_OP_MUL) ? dnnl_binary_mul
-                                                      : dnnl_binary_div;
+                          : rm_eng_is(p, node, RM_OP_MIN) ? dnnl_binary_min
+                          : rm_eng_is(p, node, RM_OP_MAX) ? dnnl_binary_max
+                                                          : dnnl_binary_div;
     struct step *s = rm_eng_new_step(p, node);
     if (!s)
         return rm_error_set(err, RM_ENOMEM, "out of memory");

@@ -23,4 +23,15 @@ int rm_plan_resize(struct rm_plan *p, int node, int *fallback, struct rm_error *
 int rm_plan_layer_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_instance_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 
+/* plan_math.c */
+int rm_plan_prelu(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_sum(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_reduce(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_cast(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+/* The eltwise algorithm of a unary math op (Tanh, Elu, Abs, Sqrt, Exp, Log, Softplus,
+ * Mish, Gelu, Neg, Reciprocal, Pow by a constant scalar) appended to po, as
+ * rm_eng_eltwise_of (plan_conv.c) does for the activations it knows; 0 when none. */
+struct postop;
+int rm_eng_math_eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo);
+
 #endif

@@ -197,6 +197,11 @@ int rm_session_output(struct rm_plan *p, int k, struct rm_host_tensor *out, stru
     return 0;
 }
 
+int32_t rm_session_output_type(const struct rm_plan *p, int k)
+{
+    return k >= 0 && k < p->n_out ? p->g->values[p->out_vals[k]].elem_type : 0;
+}
+
 int64_t rm_session_macs(const struct rm_plan *p)
 {
     return p->macs;

@@ -174,14 +174,15 @@ const struct rm_host_tensor *rm_s_const(struct rm_snode *s, size_t k)
 /* ---- folding small constant computations --------------------------------------- */
 
 /* Run node's kernel when all it reads is known (Shape reads only its input's shape),
- * so that shape arithmetic downstream sees numbers. */
+ * so that shape arithmetic downstream sees numbers: every op with a kernel, as exports
+ * compute shapes with Cast, Div, Floor, Where, Equal, ConstantOfShape, Range, ... */
 static void fold(struct rm_shape_run *r, int node)
 {
     struct rm_graph *g = r->g;
     const struct rm_node *n = &g->nodes[node];
     const struct rm_op_def *def = rm_op_def(n->op);
     enum { MAX_IO = 64 };
-    if (!(def->flags & RM_OPF_FOLD) || !def->kernel || n->proto->n_input > MAX_IO || n->proto->n_output > MAX_IO ||
+    if (!def->kernel || n->proto->n_input > MAX_IO || n->proto->n_output > MAX_IO ||
         n->proto->n_output < 1)
         return;
     const struct rm_host_tensor *in[MAX_IO];
@@ -206,6 +207,9 @@ static void fold(struct rm_shape_run *r, int node)
         }
         if (!(in[k] = known_of(r, v)))
             return;
+        /* a float-only kernel never sees int64 data (the engine refuses the node) */
+        if ((def->flags & RM_OPF_F32) && in[k]->dtype != RM_F32)
+            return;
     }
     for (size_t k = 0; k < n->proto->n_output; k++) {
         int v = n->outputs[k];
@@ -213,9 +217,10 @@ static void fold(struct rm_shape_run *r, int node)
         if (v < 0)
             continue;
         const struct rm_value *o = &g->values[v];
-        if (o->rank < 0 || (o->elem_type != RM_F32 && o->elem_type != RM_I64))
+        /* contents are carried as float32 or int64, like the engine's (bool as 0/1) */
+        if (o->rank < 0 || !rm_dtype_host(o->elem_type))
             return;
-        if (!(out[k] = new_tensor(r, o->elem_type, o->rank, o->dims)))
+        if (!(out[k] = new_tensor(r, rm_dtype_host(o->elem_type), o->rank, o->dims)))
             return;
     }
     struct rm_kcall kc = {n->op, n->proto, g->opset, rm_graph_node_label(g, (size_t)node), n->proto->n_input,

@@ -2,7 +2,8 @@
  * Every node is resolved to an enum rm_op once, when the graph is indexed; the rest of
  * the library asks the table (rm_op_def) instead of comparing op names. Adding an
  * operator means adding it to RM_OPS below, filling its entry in rm_op.c, and writing
- * its shape rule, kernel and tests. The table is static and read-only. */
+ * its shape rule, kernel and tests (tests/test_ops fails for an op the engine runs that
+ * has no case in tests/ops_cases.py). The table is static and read-only. */
 #ifndef RM_OP_H
 #define RM_OP_H
 
@@ -14,24 +15,36 @@
 #define RM_OPS(X)                                                                            \
     X(ABS, "Abs")                                                                            \
     X(ADD, "Add")                                                                            \
+    X(AND, "And")                                                                            \
+    X(ARG_MAX, "ArgMax")                                                                     \
+    X(ARG_MIN, "ArgMin")                                                                     \
     X(AVERAGE_POOL, "AveragePool")                                                           \
     X(BATCH_NORM, "BatchNormalization")                                                      \
+    X(CAST, "Cast")                                                                          \
+    X(CEIL, "Ceil")                                                                          \
     X(CLIP, "Clip")                                                                          \
     X(CONCAT, "Concat")                                                                      \
     X(CONSTANT, "Constant")                                                                  \
+    X(CONSTANT_OF_SHAPE, "ConstantOfShape")                                                  \
     X(CONV, "Conv")                                                                          \
     X(CONV_TRANSPOSE, "ConvTranspose")                                                       \
     X(DEPTH_TO_SPACE, "DepthToSpace")                                                        \
     X(DIV, "Div")                                                                            \
     X(DROPOUT, "Dropout")                                                                    \
     X(ELU, "Elu")                                                                            \
+    X(EQUAL, "Equal")                                                                        \
     X(ERF, "Erf")                                                                            \
     X(EXP, "Exp")                                                                            \
+    X(EXPAND, "Expand")                                                                      \
     X(FLATTEN, "Flatten")                                                                    \
+    X(FLOOR, "Floor")                                                                        \
     X(GATHER, "Gather")                                                                      \
+    X(GELU, "Gelu")                                                                          \
     X(GEMM, "Gemm")                                                                          \
     X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool")                                              \
     X(GLOBAL_MAX_POOL, "GlobalMaxPool")                                                      \
+    X(GREATER, "Greater")                                                                    \
+    X(GREATER_OR_EQUAL, "GreaterOrEqual")                                                    \
     X(GROUP_NORM, "GroupNormalization")                                                      \
     X(HARD_SIGMOID, "HardSigmoid")                                                           \
     X(HARD_SWISH, "HardSwish")                                                               \
@@ -39,16 +52,31 @@
     X(INSTANCE_NORM, "InstanceNormalization")                                                \
     X(LAYER_NORM, "LayerNormalization")                                                      \
     X(LEAKY_RELU, "LeakyRelu")                                                               \
+    X(LESS, "Less")                                                                          \
+    X(LESS_OR_EQUAL, "LessOrEqual")                                                          \
+    X(LOG, "Log")                                                                            \
     X(LOG_SOFTMAX, "LogSoftmax")                                                             \
     X(MATMUL, "MatMul")                                                                      \
+    X(MAX, "Max")                                                                            \
     X(MAX_POOL, "MaxPool")                                                                   \
+    X(MEAN, "Mean")                                                                          \
+    X(MIN, "Min")                                                                            \
+    X(MISH, "Mish")                                                                          \
     X(MUL, "Mul")                                                                            \
     X(NEG, "Neg")                                                                            \
+    X(NOT, "Not")                                                                            \
+    X(OR, "Or")                                                                              \
+    X(PRELU, "PRelu")                                                                        \
     X(PAD, "Pad")                                                                            \
     X(POW, "Pow")                                                                            \
-    X(PRELU, "PRelu")                                                                        \
+    X(RANGE, "Range")                                                                        \
+    X(RECIPROCAL, "Reciprocal")                                                              \
+    X(REDUCE_L2, "ReduceL2")                                                                 \
     X(REDUCE_MAX, "ReduceMax")                                                               \
     X(REDUCE_MEAN, "ReduceMean")                                                             \
+    X(REDUCE_MIN, "ReduceMin")                                                               \
+    X(REDUCE_PROD, "ReduceProd")                                                             \
+    X(REDUCE_SUM, "ReduceSum")                                                               \
     X(RELU, "Relu")                                                                          \
     X(RESHAPE, "Reshape")                                                                    \
     X(RESIZE, "Resize")                                                                      \
@@ -58,14 +86,21 @@
     X(SLICE, "Slice")                                                                        \
     X(SOFTMAX, "Softmax")                                                                    \
     X(SOFTPLUS, "Softplus")                                                                  \
+    X(SOFTSIGN, "Softsign")                                                                  \
     X(SPACE_TO_DEPTH, "SpaceToDepth")                                                        \
+    X(SPLIT, "Split")                                                                        \
     X(SQRT, "Sqrt")                                                                          \
     X(SQUEEZE, "Squeeze")                                                                    \
     X(SUB, "Sub")                                                                            \
+    X(SUM, "Sum")                                                                            \
     X(TANH, "Tanh")                                                                          \
+    X(TILE, "Tile")                                                                          \
+    X(TOPK, "TopK")                                                                          \
     X(TRANSPOSE, "Transpose")                                                                \
     X(UNSQUEEZE, "Unsqueeze")                                                                \
-    X(UPSAMPLE, "Upsample")
+    X(UPSAMPLE, "Upsample")                                                                  \
+    X(WHERE, "Where")                                                                        \
+    X(XOR, "Xor")
 
 enum rm_op {
     RM_OP_UNKNOWN = 0, /* not in the table, or not in the default domain */
@@ -85,6 +120,9 @@ enum rm_chan {
                           passes them (with per-channel weights); other groups: blocks */
     RM_CHAN_ELTWISE,   /* broadcasting binary op: inputs with the same channels are one group */
     RM_CHAN_CONCAT,    /* output channels are its inputs' channels at offsets (axis 1 only) */
+    RM_CHAN_SPLIT,     /* the inverse of CONCAT: output k's channels are a contiguous range of
+                          its input's, at the sum of the earlier outputs' sizes (Split on axis
+                          1 only; on another axis channels pass to every output) */
     RM_CHAN_FLATTEN,   /* channels become the features of a following Linear */
     RM_CHAN_GEMM,      /* consumes features: a Linear's input columns */
     RM_CHAN_CONV_TRANSPOSE, /* ConvTranspose, weight [C_in, C_out/group, k...]: group 1 consumes its
@@ -104,9 +142,11 @@ enum rm_chan {
 enum {
     RM_OPF_HELPER = 1 << 0, /* carries no computation of its own (Identity, Constant): the
                                module tree gives it to the module it feeds */
-    RM_OPF_ENGINE = 1 << 1, /* the engine runs it */
-    RM_OPF_FOLD = 1 << 2,   /* its C kernel may run at plan time on constant inputs */
-    RM_OPF_F32 = 1 << 3,    /* the engine runs it on float32 input 0 only */
+    RM_OPF_ENGINE = 1 << 1, /* the engine runs it (every op with a C kernel also runs at
+                               plan time when its inputs are constants, and in shape inference
+                               on small constants) */
+    RM_OPF_F32 = 1 << 3,    /* the engine runs it on float32 input 0 only (float64 is carried
+                               as float32, see rm_engine.h) */
     RM_OPF_ONE_OUTPUT = 1 << 4, /* the engine computes output 0 only (not training outputs,
                                    Dropout's mask) */
 };

@@ -123,6 +123,41 @@ int rm_axes_of(const Onnx__NodeProto *np, const struct rm_host_tensor *in, int64
 int rm_pads_of(const Onnx__NodeProto *np, int rank, const struct rm_host_tensor *pads,
                const struct rm_host_tensor *axes, bool pads_given, int64_t *out, char *why, size_t why_size);
 
+/* numpy-style broadcast of n shapes (dims may be -1: unknown; an unknown dimension
+ * against a known one larger than 1 is that one). Sets *rank and out; -1 when two known
+ * sizes disagree (*bad_axis: the axis, counted from the end, negative). */
+int rm_broadcast_dims(int n, const int *ranks, const int64_t *const *dims, int *rank, int64_t *out,
+                      int *bad_axis);
+
+/* Walking the output of a broadcasting kernel row by row (a row: the last axis). For
+ * each input k, off[k] is the element offset of the current row's first element and
+ * st[k][rank - 1] the step along the row (0 where the input broadcasts):
+ *     rm_bcast_init(&b, out, n, in);
+ *     for (int64_t r = 0; r < b.rows; r++, rm_bcast_next(&b))
+ *         for (int64_t j = 0; j < b.inner; j++)
+ *             o[r * b.inner + j] = f(x[b.off[0] + j * b.st[0][b.rank - 1]], ...); */
+#define RM_BCAST_MAX 3
+struct rm_bcast {
+    int n, rank;                              /* inputs; output rank (a scalar is [1]) */
+    int64_t dims[RM_MAX_RANK];                /* output dims */
+    int64_t st[RM_BCAST_MAX][RM_MAX_RANK];    /* input strides along output axes, 0: broadcast */
+    int64_t inner, rows;                      /* row length, number of rows */
+    int64_t idx[RM_MAX_RANK];
+    int64_t off[RM_BCAST_MAX];
+};
+void rm_bcast_init(struct rm_bcast *b, const struct rm_host_tensor *out, int n,
+                   const struct rm_host_tensor *const *in);
+void rm_bcast_next(struct rm_bcast *b);
+/* o = x broadcast to o's shape (same type) */
+void rm_broadcast_copy(const struct rm_host_tensor *x, struct rm_host_tensor *o);
+
+/* Element i of a constant float32 or int64 tensor as an integer (a float is truncated,
+ * NaN is 0 and values past int64 saturate) or as a double. */
+int64_t rm_const_int(const struct rm_host_tensor *t, int64_t i);
+double rm_const_num(const struct rm_host_tensor *t, int64_t i);
+/* f truncated to int64, without the undefined behaviour of a plain cast. */
+int64_t rm_f2i(double f);
+
 /* A string attribute into buf (truncated), or def; 1 when the attribute is there. */
 int rm_attr_string(const Onnx__NodeProto *np, const char *name, char *buf, size_t n, const char *def);
 
@@ -150,11 +185,51 @@ int rm_kernel_concat(const struct rm_kcall *k);
 int rm_kernel_transpose(const struct rm_kcall *k);
 int rm_kernel_pad(const struct rm_kcall *k);
 
-/* ops/eltwise.c: unary activations and math, broadcasting binary ops */
+/* ops/eltwise.c: unary activations and math, broadcasting arithmetic */
+/* Broadcast of inputs first .. first+n-1 (same_type: they must agree in type; else *et is
+ * the first's). 0, or -1 when the output cannot be derived (reported when it is wrong). */
+#define RM_MAX_INPUTS_BCAST 64
+int rm_s_broadcast(struct rm_snode *s, size_t first, size_t n, bool same_type, int32_t *et, int *rank,
+                   int64_t *dims);
 int rm_shape_unary_float(struct rm_snode *s);
 int rm_shape_broadcast(struct rm_snode *s);
+int rm_shape_pow(struct rm_snode *s);
+int rm_shape_prelu(struct rm_snode *s);
+/* PRelu's slope dims (srank <= xrank) aligned to X's: from the right, or, before opset 7,
+ * a 1-D slope of X's channel count along axis 1. */
+void rm_prelu_slope_dims(int64_t opset, int xrank, const int64_t *xdims, int srank, const int64_t *sdims,
+                         int64_t *out);
 int rm_kernel_unary(const struct rm_kcall *k);
 int rm_kernel_binary(const struct rm_kcall *k);
+
+/* ops/logic.c: comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), Not,
+ * And, Or, Xor, Where. Bool values are carried as int64 0/1. */
+int rm_shape_compare(struct rm_snode *s);
+int rm_shape_logic(struct rm_snode *s);
+int rm_shape_not(struct rm_snode *s);
+int rm_shape_where(struct rm_snode *s);
+int rm_kernel_compare(const struct rm_kcall *k);
+int rm_kernel_not(const struct rm_kcall *k);
+int rm_kernel_where(const struct rm_kcall *k);
+
+/* ops/generate.c: Cast, ConstantOfShape, Range, Expand, Tile, Split */
+int rm_shape_cast(struct rm_snode *s);
+int rm_shape_constant_of_shape(struct rm_snode *s);
+int rm_shape_range(struct rm_snode *s);
+int rm_shape_expand(struct rm_snode *s);
+int rm_shape_tile(struct rm_snode *s);
+int rm_shape_split(struct rm_snode *s);
+int rm_kernel_cast(const struct rm_kcall *k);
+int rm_kernel_constant_of_shape(const struct rm_kcall *k);
+int rm_kernel_range(const struct rm_kcall *k);
+int rm_kernel_expand(const struct rm_kcall *k);
+int rm_kernel_tile(const struct rm_kcall *k);
+int rm_kernel_split(const struct rm_kcall *k);
+/* Sizes of Split's outputs along axis (dim: the input's size there, -1 unknown), from
+ * the split input (NULL: absent), the split attribute or num_outputs / the number of
+ * outputs. 0, or RM_EFORMAT / RM_EUNSUPPORTED with the reason in why. */
+int rm_split_sizes(const Onnx__NodeProto *np, int64_t opset, const struct rm_host_tensor *split, int64_t dim,
+                   int64_t *sizes, size_t n_out, char *why, size_t why_size);
 
 /* ops/conv.c */
 int rm_shape_conv(struct rm_snode *s);
@@ -186,9 +261,17 @@ int64_t rm_macs_matmul(const struct rm_graph *g, int node);
 int rm_kernel_gemm(const struct rm_kcall *k);
 int rm_kernel_matmul(const struct rm_kcall *k);
 
-/* ops/reduce.c: ReduceMean, ReduceMax */
+/* ops/reduce.c: ReduceMean/Max/Min/Sum/Prod/L2, ArgMax/ArgMin, TopK */
 int rm_shape_reduce(struct rm_snode *s);
+int rm_shape_arg(struct rm_snode *s);
+int rm_shape_topk(struct rm_snode *s);
 int rm_kernel_reduce(const struct rm_kcall *k);
+int rm_kernel_arg(const struct rm_kcall *k);
+int rm_kernel_topk(const struct rm_kcall *k);
+/* Which axes of a rank-`rank` input a Reduce* node reduces (axes: its constant axes
+ * input, or NULL): red[i] = 1. 0, or an RM_E code with the reason in *why. */
+int rm_reduced_axes(const Onnx__NodeProto *np, const struct rm_host_tensor *axes, int rank, int *red,
+                    const char **why);
 
 /* ops/conv_transpose.c: ConvTranspose. Geometry along each spatial axis: the output
  * size, and the pads that crop the full transposed convolution to it (pr may be

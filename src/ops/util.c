@@ -254,3 +254,115 @@ int rm_shape_same(struct rm_snode *s)
         rm_s_out(s, 0, x->elem_type, x->rank, x->dims);
     return 0;
 }
+
+void rm_bcast_init(struct rm_bcast *b, const struct rm_host_tensor *out, int n, const struct rm_host_tensor *const *in)
+{
+    /* a scalar output is walked as [1] */
+    b->n = n;
+    b->rank = out->rank ? out->rank : 1;
+    for (int i = 0; i < b->rank; i++)
+        b->dims[i] = out->rank ? out->dims[i] : 1;
+    b->inner = b->dims[b->rank - 1];
+    b->rows = b->inner ? out->numel / b->inner : 0;
+    for (int k = 0; k < n; k++) {
+        const struct rm_host_tensor *x = in[k];
+        int64_t xs[RM_MAX_RANK];
+        rm_strides(x->rank, x->dims, xs);
+        /* input axis i - (rank - x->rank) is output axis i; size 1 broadcasts: stride 0 */
+        for (int i = 0; i < b->rank; i++) {
+            int ix = i - (b->rank - x->rank);
+            b->st[k][i] = ix >= 0 && x->dims[ix] != 1 ? xs[ix] : 0;
+        }
+        b->off[k] = 0;
+    }
+    for (int i = 0; i < RM_MAX_RANK; i++)
+        b->idx[i] = 0;
+}
+
+void rm_bcast_next(struct rm_bcast *b)
+{
+    /* advance the row index over the axes before the last; the offsets follow */
+    for (int i = b->rank - 2; i >= 0; i--) {
+        if (++b->idx[i] < b->dims[i]) {
+            for (int k = 0; k < b->n; k++)
+                b->off[k] += b->st[k][i];
+            return;
+        }
+        for (int k = 0; k < b->n; k++)
+            b->off[k] -= b->st[k][i] * (b->dims[i] - 1);
+        b->idx[i] = 0;
+    }
+}
+
+int rm_broadcast_dims(int n, const int *ranks, const int64_t *const *dims, int *rank, int64_t *out, int *bad_axis)
+{
+    *rank = 0;
+    for (int k = 0; k < n; k++)
+        if (ranks[k] > *rank)
+            *rank = ranks[k];
+    for (int i = 0; i < *rank; i++)
+        out[i] = 1;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < ranks[k]; i++) {
+            int64_t *d = &out[*rank - ranks[k] + i];
+            int64_t e = dims[k][i];
+            if (e == 1 || e == *d)
+                continue;
+            if (*d == 1)
+                *d = e;
+            else if (e < 0)
+                ; /* unknown against a known size > 1 (or unknown): stays */
+            else if (*d < 0)
+                *d = e;
+            else {
+                *bad_axis = i - ranks[k];
+                return -1;
+            }
+        }
+    return 0;
+}
+
+int64_t rm_const_int(const struct rm_host_tensor *t, int64_t i)
+{
+    if (t->dtype != RM_F32)
+        return ((const int64_t *)t->data)[i];
+    return rm_f2i(((const float *)t->data)[i]);
+}
+
+int64_t rm_f2i(double f)
+{
+    /* C leaves the conversion of NaN and of values outside int64 undefined */
+    if (f != f)
+        return 0;
+    if (f >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (f <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)f;
+}
+
+double rm_const_num(const struct rm_host_tensor *t, int64_t i)
+{
+    return t->dtype == RM_F32 ? (double)((const float *)t->data)[i] : (double)((const int64_t *)t->data)[i];
+}
+
+void rm_broadcast_copy(const struct rm_host_tensor *x, struct rm_host_tensor *o)
+{
+    struct rm_bcast bc;
+    const struct rm_host_tensor *in[1] = {x};
+    size_t es = o->dtype == RM_I64 ? 8 : 4;
+    rm_bcast_init(&bc, o, 1, in);
+    int64_t s = bc.st[0][bc.rank - 1];
+    for (int64_t r = 0; r < bc.rows; r++, rm_bcast_next(&bc)) {
+        char *d = (char *)o->data + (size_t)(r * bc.inner) * es;
+        const char *p = (const char *)x->data + (size_t)bc.off[0] * es;
+        if (s == 1)
+            memcpy(d, p, (size_t)bc.inner * es);
+        else if (es == 8)
+            for (int64_t j = 0; j < bc.inner; j++)
+                ((int64_t *)d)[j] = *(const int64_t *)p;
+        else
+            for (int64_t j = 0; j < bc.inner; j++)
+                ((float *)d)[j] = *(const float *)p;
+    }
+}
