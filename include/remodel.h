@@ -429,6 +429,10 @@ RM_API int rm_prune(rm_model *m, const char *const *paths, size_t n_paths, const
                     rm_prune_report *rep, rm_findings *log, rm_error *err);
 RM_API void rm_prune_report_free(rm_prune_report *rep);
 
+/* The edits made to m (by any remodel, saved with it), one line each: when, which
+ * remodel, what; NULL when none. Every successful edit appends its line. */
+RM_API const char *rm_model_history(const rm_model *m);
+
 /* Fold every BatchNormalization that follows a Conv (and is its only reader) into the
  * conv's weight and bias. *n_folded counts them. */
 RM_API int rm_fold_bn(rm_model *m, int *n_folded, rm_findings *log, rm_error *err);
@@ -444,6 +448,7 @@ typedef struct rm_session_options {
     int fuse;            /* 1: fold BatchNorms into convs, fuse activations and residual Adds;
                             0: every node's output can be read after its step */
     int direct_conv;     /* 1: no Winograd convolutions */
+    uint64_t max_memory; /* bytes the session's buffers may take; 0: half the machine's RAM */
     /* Inputs known before compiling: an int64 one (a shape fed as an input) becomes a
      * constant; a float one gives the dims of its dynamic dimensions. They become the
      * model's input shapes (rm_model_set_input_shape). Borrowed for the call. */
@@ -452,7 +457,7 @@ typedef struct rm_session_options {
     const rm_tensor *given_values;
 } rm_session_options;
 
-/* Defaults: threads 0, fuse 1, direct_conv 0, nothing given. */
+/* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given. */
 RM_API void rm_session_options_default(rm_session_options *o);
 /* Compile m. Every op is checked first: unsupported ones are RM_EUNSUPPORTED before
  * anything is allocated, each named with its node count and first node; a node that
@@ -468,9 +473,12 @@ RM_API const char *rm_session_input_name(const rm_session *s, int k);
 RM_API void rm_session_input_info(const rm_session *s, int k, rm_tensor *t);
 /* Copy t into input `name` (dtype and dims must match). */
 RM_API int rm_session_set_input(rm_session *s, const char *name, const rm_tensor *t, rm_error *err);
-/* Fill every input not set since creation with seeded standard-normal values (float) or
- * zeros (int64): the same seed gives the same values in any session. */
+/* Fill every input not set since creation (or rm_session_reset_inputs) with seeded
+ * standard-normal values (float) or zeros (int64): the same seed gives the same values
+ * in any session. */
 RM_API void rm_session_random_inputs(rm_session *s, uint64_t seed);
+/* Forget which inputs were set, for the next sample. */
+RM_API void rm_session_reset_inputs(rm_session *s);
 /* Run the whole model. */
 RM_API int rm_session_run(rm_session *s, rm_error *err);
 /* Step-wise: rewind; run the next step (*node_done: the last node it completed);
@@ -497,23 +505,63 @@ RM_API int64_t rm_session_macs(const rm_session *s);
  * Two models run on the same inputs and compared, per output and, on request, per
  * module (matched by path, aligned through the channel maps edits record). */
 
+/* Input sets: the values fed to a model for one sample, by input name. */
+typedef struct rm_input_set {
+    int n;                          /* inputs given; the model's others are seeded random */
+    const char *const *names;
+    const rm_tensor *values;
+} rm_input_set;
+
+/* Input sets read from a folder (rm_input_sets_read), owning their names and values. */
+typedef struct rm_input_sets {
+    size_t n;
+    rm_input_set *sets;
+    char *source;                   /* what they were read from, for messages */
+} rm_input_sets;
+
+/* Read the input sets in dir for model m, in one of these layouts:
+ *   dir/test_data_set_<k>/input_<j>.pb   ONNX test data: TensorProto files; a tensor's
+ *                                        name picks the input, else its number j does
+ *   dir/test_data_set_<k>/<input>.npy    NumPy files named by input
+ *   dir/input_<j>.pb, dir/<input>.npy    a single set
+ * Sets are ordered by k. Every tensor must name (or number) an input of m. */
+RM_API int rm_input_sets_read(rm_model *m, const char *dir, rm_input_sets *out, rm_error *err);
+RM_API void rm_input_sets_free(rm_input_sets *s);
+/* Write sets as dir/test_data_set_<k>/input_<j>.pb (j in each set's order, tensors named
+ * by input), creating dir when missing; refuses a dir that already holds a
+ * test_data_set_* folder, and writes nothing then. */
+RM_API int rm_input_sets_write(const char *dir, const rm_input_set *sets, size_t n, rm_error *err);
+
 typedef struct rm_diff_options {
-    double atol, rtol;  /* an element fails when abs > atol and rel > rtol */
-    uint64_t seed;      /* seed of the inputs not given */
+    /* The verdict. An element of an output fails when |B - A| > atol + rtol * |A|
+     * (numpy's allclose, A the reference); an output fails when an element fails, when
+     * its cosine on any sample is below min_cosine, or, for a classifier output
+     * ([N, classes]), when fewer than min_top1 of its rows agree on the top class. */
+    double atol;        /* negative (the default): atol_scale * max|A| of that output,
+                         * per sample, so the verdict holds at any output scale */
+    double atol_scale;  /* 1e-5 */
+    double rtol;        /* 1e-4 */
+    double min_cosine;  /* 0.9999 */
+    double min_top1;    /* 1: every row agrees */
+    /* The samples: sample k is fed sets[k] when k < n_sets, and seeded random values
+     * (seed + k) for every input its set does not give. */
+    int samples;        /* at least 1; raised to n_sets */
+    uint64_t seed;
+    size_t n_sets;
+    const rm_input_set *sets;   /* borrowed */
+    const char *save_inputs;    /* write every sample's inputs here (rm_input_sets_write), or NULL */
     int threads;        /* session threads, 0: default */
     bool layers;        /* also compare every module's output (sessions run unfused) */
-    int n_inputs;       /* given inputs by name (borrowed); the rest seeded random */
-    const char *const *input_names;
-    const rm_tensor *input_values;
 } rm_diff_options;
 
-/* Statistics of one compared tensor pair: abs = |b - a|, rel = abs / max(|a|, |b|),
- * cosine over the whole tensor. */
+/* Statistics of one compared tensor pair over the samples: abs = |b - a|, rel = abs /
+ * max(|a|, |b|); cosine over the whole tensor, its smallest and mean over samples. */
 typedef struct rm_diff_stats {
     double max_abs, max_rel, mean_abs, cosine;
+    double cosine_mean;
     int64_t n;          /* elements compared */
     int64_t n_fail;     /* elements outside tolerance */
-    bool pass;
+    bool pass;          /* no element failed and the cosine held */
 } rm_diff_stats;
 
 typedef struct rm_diff_output {
@@ -521,11 +569,16 @@ typedef struct rm_diff_output {
     int rank;
     int64_t dims[RM_MAX_RANK];
     rm_diff_stats s;
+    double scale;       /* max |A| over every sample */
+    double atol;        /* the absolute tolerance applied (the largest, when scaled per sample) */
     int64_t classes;    /* [N, classes] output with classes >= 2: classes, else 0 */
-    double top1;        /* fraction of rows whose argmax agrees; NAN when classes == 0 */
+    double top1;        /* fraction of rows (over samples) whose argmax agrees; NAN when classes == 0 */
     double top5;        /* mean top-5 overlap per row; NAN unless classes > 5 */
     bool aligned;       /* compared through a channel map */
     char *note;         /* why it failed without numbers, or NULL */
+    int n_top;          /* classifier outputs: the top classes of sample 0's first row */
+    int64_t top_a[5], top_b[5];   /* class indices, best first, in A and in B */
+    double top_va[5], top_vb[5];  /* their values */
 } rm_diff_output;
 
 typedef struct rm_diff_layer {
@@ -533,19 +586,35 @@ typedef struct rm_diff_layer {
     rm_diff_stats s;
     bool comparable, aligned;
     char *note;
+    int rank_a, rank_b;          /* the shapes compared (rank -1: not observed) */
+    int64_t dims_a[RM_MAX_RANK], dims_b[RM_MAX_RANK];
 } rm_diff_layer;
+
+/* Per-channel error of one module's output (axis 1), over the batch and spatial axes. */
+typedef struct rm_diff_channels {
+    int layer;                   /* index into layers, -1 when none was measured */
+    int sample;                  /* the sample it was measured on */
+    int64_t n;                   /* channels */
+    double *max_abs;             /* per channel: max |B - A| */
+    double *scale;               /* per channel: max |A| */
+} rm_diff_channels;
 
 typedef struct rm_diff_result {
     bool pass;                   /* every output passes */
-    double atol, rtol;
+    double atol, atol_scale, rtol, min_cosine, min_top1;   /* as given (atol < 0: scaled) */
+    int samples;
+    uint64_t seed;
     size_t n_outputs;
     rm_diff_output *outputs;
     size_t n_layers;
     rm_diff_layer *layers;       /* modules in topological order */
     int first_divergent;         /* index into layers, or -1 */
+    rm_diff_channels channels;   /* of the first divergent module when its shapes agree */
+    char *history_a, *history_b; /* the models' edit histories (rm_model_history), or NULL */
 } rm_diff_result;
 
-/* atol 1e-5, rtol 1e-4, seed 0, outputs only, nothing given. */
+/* atol scaled (1e-5 * max|A|), rtol 1e-4, min_cosine 0.9999, min_top1 1, one random
+ * sample with seed 0, outputs only. */
 RM_API void rm_diff_options_default(rm_diff_options *o);
 /* Run a (the reference) and b and compare them into *r (free it with
  * rm_diff_result_free, also after a failure). The verdict is r->pass. */

@@ -123,7 +123,7 @@ int rm_case_run(const char *dir, const char *name, struct rm_case_opts *o, char 
         enum { MAX_IN = 16 };
         struct rm_host_tensor in[MAX_IN], fvals[MAX_IN];
         const char *names[MAX_IN], *fnames[MAX_IN];
-        int nin = 0, nfix = 0, bad = 0, late[MAX_IN];
+        int nin = 0, nfix = 0, bad = o->prepare && o->prepare(m, dir, s, why, wn), late[MAX_IN];
         for (size_t i = 0; i < gp->n_input && nin < MAX_IN; i++) {
             int vi = rm_graph_find(&g, gp->input[i]->name);
             if (vi >= 0 && g.values[vi].init >= 0)

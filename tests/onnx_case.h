@@ -14,6 +14,9 @@ struct rm_case_opts {
     int fuse;           /* rm_session_options.fuse */
     /* which cases to run (NULL: all); the case's folder name and model */
     int (*select)(const char *name, const Onnx__ModelProto *mp);
+    /* called before each data set is fed (NULL: nothing): may change the model (set is
+     * the data set's number); 0, or nonzero with why set */
+    int (*prepare)(struct rm_model *m, const char *dir, int set, char *why, size_t wn);
     int n_steps;        /* set: the steps of the (last) plan, rm_session_n_steps */
 };
 

@@ -230,6 +230,24 @@ add("Slice", "x", [("x", normal(5, 6))], consts=[("s", arr([1, 0])), ("e", arr([
 add("Squeeze", "x", [("x", normal(3, 1, 4))], consts=[("a", arr([1]))])
 add("Unsqueeze", "x", [("x", normal(3, 4))], consts=[("a", arr([0, 3]))])
 
+# ---- the spatial ops (tests/test_spatial.py covers them in depth) ----
+add("ConvTranspose", "s2", [("x", normal(1, 4, 5, 5))], {"strides": [2, 2], "pads": [1, 1, 1, 1],
+                                                           "output_padding": [1, 1]},
+    consts=[("w", normal(4, 3, 3, 3)), ("b", normal(3))])
+add("DepthToSpace", "dcr", [("x", normal(1, 8, 2, 3))], {"blocksize": 2})
+add("DepthToSpace", "crd", [("x", normal(1, 8, 2, 3))], {"blocksize": 2, "mode": "CRD"})
+add("SpaceToDepth", "x", [("x", normal(1, 2, 4, 6))], {"blocksize": 2})
+add("InstanceNormalization", "x", [("x", normal(2, 3, 4, 5))], consts=[("s", normal(3)), ("b", normal(3))])
+add("LayerNormalization", "last", [("x", normal(2, 3, 4))], {"axis": -1}, consts=[("s", normal(4)), ("b", normal(4))])
+add("GroupNormalization", "x", [("x", normal(2, 6, 3, 4))], {"num_groups": 3}, opset=18,
+    consts=[("s", normal(3)), ("b", normal(3))])
+add("Resize", "nearest", [("x", normal(1, 3, 4, 5))], {"mode": "nearest"}, opset=13,
+    consts=[("roi", arr([], F)), ("sc", arr([1, 1, 2, 2], F))])
+add("Resize", "linear_sizes", [("x", normal(1, 3, 4, 5))], {"mode": "linear"}, opset=13,
+    consts=[("sz", arr([1, 3, 7, 9]))], node_inputs=["x", "", "", "sz"])
+add("Upsample", "nearest", [("x", normal(1, 3, 4, 5))], {"mode": "nearest"}, opset=9,
+    consts=[("sc", arr([1, 1, 2, 2], F))])
+
 
 # ---- exported: shape arithmetic, decompositions (torch.onnx.export, dynamic axes) ----
 def exports():

@@ -61,7 +61,7 @@ START_TEST(every_engine_op_against_onnxruntime)
         snprintf(path, sizeof path, "%s/%s", casedir, name);
         for (int fuse = 1; fuse >= 0; fuse--) {
             char why[1024] = "";
-            struct rm_case_opts o = {ATOL, RTOL, fuse, NULL, 0};
+            struct rm_case_opts o = {ATOL, RTOL, fuse, NULL, NULL, 0};
             int r = rm_case_run(path, name, &o, why, sizeof why);
             for (size_t e = 0; r == 1 && e < sizeof expect_steps / sizeof *expect_steps; e++)
                 if (!strcmp(expect_steps[e].name, name) && expect_steps[e].fuse == fuse && expect_steps[e].steps >= 0 &&

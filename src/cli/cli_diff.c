@@ -28,7 +28,12 @@ static void print_text(const struct rm_diff_result *r, const char *pa, const cha
     char c1[32], c2[32], c3[32];
     size_t n_fail = 0, w = 6, n_na = 0;
     printf("A (reference)  %s\nB              %s\ninputs         %s\n", pa, pb, inputs);
-    printf("tolerance      atol %g, rtol %g (an element fails when both are exceeded)\n\n", r->atol, r->rtol);
+    if (r->atol >= 0)
+        printf("tolerance      atol %g, rtol %g (an element fails when |B-A| > atol + rtol*|A|)\n", r->atol, r->rtol);
+    else
+        printf("tolerance      atol %g*max|A| per output, rtol %g (an element fails when |B-A| > atol + rtol*|A|)\n",
+               r->atol_scale, r->rtol);
+    printf("               cosine >= %g%s\n\n", r->min_cosine, r->min_top1 > 0 ? ", top-1 agreement on every row" : "");
     for (size_t k = 0; k < r->n_outputs; k++)
         if (strlen(r->outputs[k].name) > w)
             w = strlen(r->outputs[k].name);
@@ -216,9 +221,9 @@ static int run_diff(int argc, char **argv)
     }
     o.seed = seed;
     o.threads = (int)threads;
-    o.n_inputs = n_inputs;
-    o.input_names = name_ptrs;
-    o.input_values = values;
+    rm_input_set given = {n_inputs, name_ptrs, values};
+    o.n_sets = n_inputs ? 1 : 0;
+    o.sets = &given;
     if (rm_diff(a.m, b.m, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
