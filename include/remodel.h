@@ -166,6 +166,11 @@ RM_API void rm_tensor_free(rm_tensor *t);
 RM_API int rm_tensor_read(const char *path, rm_tensor *out, char *name, size_t name_size, rm_error *err);
 /* Write t as a TensorProto named name, atomically. */
 RM_API int rm_tensor_write_pb(const char *path, const rm_tensor *t, const char *name, rm_error *err);
+/* The same as ONNX element type dtype: float32 data as FLOAT, DOUBLE or BOOL, int64 data
+ * as INT64, INT32, INT16, INT8, UINT8 or BOOL (a session output as the type
+ * rm_session_output_type names). */
+RM_API int rm_tensor_write_pb_as(const char *path, const rm_tensor *t, int32_t dtype, const char *name,
+                                 rm_error *err);
 /* "float32", "int64", ... */
 RM_API const char *rm_dtype_name(int32_t dtype);
 

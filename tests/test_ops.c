@@ -132,6 +132,42 @@ START_TEST(bad_models_are_refused)
 }
 END_TEST
 
+/* run -o writes every output in its ONNX type: the shape-arithmetic export's outputs are
+ * float32, float32, int64 (Range), bool (x > 0.5) and float32, as onnxruntime's are. */
+START_TEST(run_writes_outputs_in_their_type)
+{
+    char model[8192], x[8192], out[8192], ref[8192], *so = NULL, *se = NULL;
+    snprintf(model, sizeof model, "%s/export_ShapeMath_opset11/model.onnx", casedir);
+    snprintf(x, sizeof x, "x=%s/export_ShapeMath_opset11/test_data_set_0/input_0.pb", casedir);
+    snprintf(out, sizeof out, "%s/run_out", casedir);
+    const char *args[] = {"run", model, "-i", x, "-o", out, NULL};
+    ck_assert_msg(rm_test_run_remodel(args, &so, &se) == 0, "remodel run failed: %s", se);
+    for (int k = 0; k < 5; k++) {
+        char file[8300];
+        size_t na, nb;
+        snprintf(file, sizeof file, "%s/output_%d.pb", out, k);
+        snprintf(ref, sizeof ref, "%s/export_ShapeMath_opset11/test_data_set_0/output_%d.pb", casedir, k);
+        char *a = rm_test_read_file(file, &na), *b = rm_test_read_file(ref, &nb);
+        Onnx__TensorProto *ta = onnx__tensor_proto__unpack(NULL, na, (uint8_t *)a);
+        Onnx__TensorProto *tb = onnx__tensor_proto__unpack(NULL, nb, (uint8_t *)b);
+        ck_assert(ta && tb);
+        ck_assert_msg(ta->data_type == tb->data_type, "output %d: %s, onnxruntime's is %s", k,
+                      rm_dtype_name(ta->data_type), rm_dtype_name(tb->data_type));
+        if (tb->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) /* ints and bools exactly */
+            ck_assert_msg(ta->raw_data.len == tb->raw_data.len &&
+                              !memcmp(ta->raw_data.data, tb->raw_data.data, ta->raw_data.len),
+                          "output %d differs from onnxruntime's", k);
+        onnx__tensor_proto__free_unpacked(ta, NULL);
+        onnx__tensor_proto__free_unpacked(tb, NULL);
+        free(a);
+        free(b);
+    }
+    ck_assert_ptr_nonnull(strstr(so, " bool "));
+    free(so);
+    free(se);
+}
+END_TEST
+
 /* The engine's ops as README.md lists them: "  `Abs`, `Add`, ..." indented by 2 (a bullet's
  * text), wrapped at 94 columns. */
 static char *op_list(void)
@@ -206,6 +242,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, every_engine_op_against_onnxruntime);
     tcase_add_test(tc, bad_models_are_refused);
+    tcase_add_test(tc, run_writes_outputs_in_their_type);
     tcase_add_test(tc, readme_lists_the_op_table);
     suite_add_tcase(s, tc);
     int rc = rm_test_run(s);

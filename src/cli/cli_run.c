@@ -236,7 +236,8 @@ static int run_run(int argc, char **argv)
             struct rm_host_tensor o;
             snprintf(file, sizeof file, "%s/output_%d.pb", outdir, k);
             if (rm_session_output(plan, k, &o, &err) ||
-                rm_tensor_write_pb(file, &o, rm_session_output_name(plan, k), &err)) {
+                rm_tensor_write_pb_as(file, &o, rm_session_output_type(plan, k), rm_session_output_name(plan, k),
+                                      &err)) {
                 rc = cli_fail(&err);
                 goto done;
             }
@@ -264,7 +265,7 @@ static int run_run(int argc, char **argv)
             rm_json_key(&j, "name");
             rm_json_str(&j, rm_session_output_name(plan, k));
             rm_json_key(&j, "type");
-            rm_json_str(&j, rm_dtype_name(o.dtype));
+            rm_json_str(&j, rm_dtype_name(rm_session_output_type(plan, k)));
             rm_json_key(&j, "shape");
             rm_json_arr_begin(&j);
             for (int i = 0; i < o.rank; i++)
@@ -290,7 +291,8 @@ static int run_run(int argc, char **argv)
             rm_json_obj_end(&j);
         } else {
             printf("output %d  %s %s %s  min %.6g max %.6g mean %.6g  first", k,
-                   rm_session_output_name(plan, k), rm_dtype_name(o.dtype), shp, s.min, s.max, s.mean);
+                   rm_session_output_name(plan, k), rm_dtype_name(rm_session_output_type(plan, k)), shp, s.min, s.max,
+                   s.mean);
             for (int64_t i = 0; i < nfirst; i++)
                 printf(" %.6g", elem(&o, i));
             printf("%s\n", o.numel > nfirst ? " ..." : "");

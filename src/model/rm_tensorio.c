@@ -310,30 +310,88 @@ done:
     return rc;
 }
 
+/* t's elements (float32 or int64) as raw little-endian data of ONNX type dtype, malloc'd
+ * (*bytes long); NULL when dtype is not one a float32/int64 tensor converts to. */
+static void *raw_as(const struct rm_host_tensor *t, int32_t dtype, size_t *bytes)
+{
+    size_t es = rm_dtype_size(dtype);
+    int f = t->dtype == FLOAT_T;
+    switch (dtype) {
+    case FLOAT_T: case INT64_T: case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
+    case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
+        break;
+    default:
+        return NULL;
+    }
+    uint8_t *d = malloc(t->numel ? (size_t)t->numel * es : 1);
+    if (!d)
+        return NULL;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = f ? ((const float *)t->data)[i] : 0;
+        int64_t q = f ? 0 : ((const int64_t *)t->data)[i];
+        uint8_t *p = d + (size_t)i * es;
+        switch (dtype) {
+        case FLOAT_T: { float x = f ? (float)v : (float)q; memcpy(p, &x, 4); break; }
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: { double x = f ? v : (double)q; memcpy(p, &x, 8); break; }
+        case INT64_T: memcpy(p, &q, 8); break; /* from int64 only: see the caller */
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: { int32_t x = (int32_t)q; memcpy(p, &x, 4); break; }
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: { int16_t x = (int16_t)q; memcpy(p, &x, 2); break; }
+        default: *p = (uint8_t)(dtype == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? (f ? v != 0 : q != 0) : q); break;
+        }
+    }
+    *bytes = (size_t)t->numel * es;
+    return d;
+}
+
 int rm_tensor_write_pb(const char *path, const struct rm_host_tensor *t, const char *name,
                             struct rm_error *err)
+{
+    return rm_tensor_write_pb_as(path, t, t->dtype, name, err);
+}
+
+int rm_tensor_write_pb_as(const char *path, const struct rm_host_tensor *t, int32_t dtype, const char *name,
+                          struct rm_error *err)
 {
     Onnx__TensorProto tp;
     onnx__tensor_proto__init(&tp);
     int64_t dims[RM_MAX_RANK];
     uint8_t *buf = NULL;
+    void *conv = NULL;
     char tmp[PATH_MAX];
     int fd = -1, rc;
+    if (t->dtype != FLOAT_T && t->dtype != INT64_T)
+        return rm_error_set(err, RM_EUNSUPPORTED, "%s: a tensor of %s is not written", path, rm_dtype_name(t->dtype));
+    /* int64 data stays integral; float data goes to float types and bool only */
+    if ((t->dtype == FLOAT_T && dtype != FLOAT_T && dtype != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE &&
+         dtype != ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) ||
+        (t->dtype == INT64_T && (dtype == FLOAT_T || dtype == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE)))
+        return rm_error_set(err, RM_EUNSUPPORTED, "%s: %s data is not written as %s", path, rm_dtype_name(t->dtype),
+                            rm_dtype_name(dtype));
     for (int i = 0; i < t->rank; i++)
         dims[i] = t->dims[i];
     tp.n_dims = (size_t)t->rank;
     tp.dims = dims;
     tp.has_data_type = 1;
-    tp.data_type = t->dtype;
+    tp.data_type = dtype;
     tp.name = (char *)(name ? name : "");
     tp.has_raw_data = 1;
-    tp.raw_data.len = (size_t)t->numel * (t->dtype == INT64_T ? 8 : 4);
-    tp.raw_data.data = t->data;
+    if (dtype == t->dtype) {
+        tp.raw_data.len = (size_t)t->numel * (t->dtype == INT64_T ? 8 : 4);
+        tp.raw_data.data = t->data;
+    } else if (!(conv = raw_as(t, dtype, &tp.raw_data.len))) {
+        return rm_error_set(err, RM_ENOMEM, "%s: out of memory, or type %s is not written", path, rm_dtype_name(dtype));
+    } else {
+        tp.raw_data.data = conv;
+    }
     size_t n = onnx__tensor_proto__get_packed_size(&tp);
     buf = malloc(n ? n : 1);
-    if (!buf)
+    if (!buf) {
+        free(conv);
         return rm_error_set(err, RM_ENOMEM, "%s: out of memory", path);
+    }
     onnx__tensor_proto__pack(&tp, buf);
+    free(conv);
     if ((rc = rm_atomic_open(path, tmp, sizeof tmp, &fd, err)))
         goto done;
     int ok = 1;
