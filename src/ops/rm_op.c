@@ -19,7 +19,7 @@
 /* Channel role, flags, then what implements the op: shape rule, MAC count, C kernel,
  * engine planner, module-tree kind. */
 const struct rm_op_def rm_op_defs[RM_OP_COUNT] = {
-    [RM_OP_UNKNOWN] = {RM_CHAN_BLOCK, 0},
+    [RM_OP_UNKNOWN] = {RM_CHAN_BLOCK, 0, .shape = NULL},
     [RM_OP_ABS] = {RM_CHAN_BLOCK, 0, .shape = rm_shape_unary_float},
     [RM_OP_ADD] = {RM_CHAN_ELTWISE, ENG | FOLD, .shape = rm_shape_broadcast, .kernel = rm_kernel_binary,
                    .plan = rm_plan_binary},
