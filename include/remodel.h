@@ -208,9 +208,24 @@ RM_API int rm_model_save(rm_model *m, const char *path, const rm_save_options *o
 /* The file m was loaded from, or NULL. */
 RM_API const char *rm_model_path(const rm_model *m);
 
-/* Give graph input `input` dims (all of them, as they will be fed) for shape inference
- * and sessions; dims not given stay as declared, dynamic ones counting as 1. */
+/* Input shapes. A graph input may declare dynamic dims (a name or nothing instead of a
+ * size). Shape inference, sessions and the edits that change shapes need every size:
+ * a dynamic batch (dimension 0) alone counts as 1; other dynamic dims must be given. */
+
+/* Give graph input `input` the dims it will be fed with (all of them; the declared
+ * sizes must agree), for shape inference and sessions. */
 RM_API int rm_model_set_input_shape(rm_model *m, const char *input, int rank, const int64_t *dims, rm_error *err);
+
+/* 0 when every graph input's dims are known (declared or given), a dynamic batch
+ * alone counting as 1 (*batch_defaulted, may be NULL, then says so); else RM_EUSAGE
+ * with RM_FIX_INPUT_SHAPE naming the input and its unknown dims. rm_session_create,
+ * rm_replace and rm_prune call it first. */
+RM_API int rm_model_check_inputs(rm_model *m, int *batch_defaulted, rm_error *err);
+
+/* Rewrite the declared dims of graph input `input` (any sizes, as onnx-simplifier's
+ * --overwrite-input-shape does); the outputs' and value_info's fixed sizes follow. */
+RM_API int rm_model_rewrite_input_shape(rm_model *m, const char *input, int rank, const int64_t *dims,
+                                        rm_error *err);
 
 /* ==== info and check ====================================================================== */
 
@@ -250,7 +265,8 @@ typedef struct rm_info {
     size_t n_initializers;
     int64_t params;                         /* elements over all initializers */
     uint64_t param_bytes;
-    int64_t macs;                           /* multiply-accumulates, -1 when a shape is unknown */
+    int64_t macs;                           /* multiply-accumulates, -1 when a size is unknown
+                                             * (a dynamic input dim not given, an op without a rule) */
 } rm_info;
 
 RM_API int rm_model_info(rm_model *m, rm_info *info, rm_error *err);
@@ -445,9 +461,12 @@ RM_API const char *rm_session_input_name(const rm_session *s, int k);
 RM_API void rm_session_input_info(const rm_session *s, int k, rm_tensor *t);
 /* Copy t into input `name` (dtype and dims must match). */
 RM_API int rm_session_set_input(rm_session *s, const char *name, const rm_tensor *t, rm_error *err);
-/* Fill every input not set since creation with seeded standard-normal values (float) or
- * zeros (int64): the same seed gives the same values in any session. */
+/* Fill every input not set since creation (or rm_session_reset_inputs) with seeded
+ * standard-normal values (float) or zeros (int64): the same seed gives the same values
+ * in any session. */
 RM_API void rm_session_random_inputs(rm_session *s, uint64_t seed);
+/* Forget which inputs were set, for the next sample. */
+RM_API void rm_session_reset_inputs(rm_session *s);
 /* Run the whole model. */
 RM_API int rm_session_run(rm_session *s, rm_error *err);
 /* Step-wise: rewind; run the next step (*node_done: the last node it completed);
@@ -470,23 +489,63 @@ RM_API int64_t rm_session_macs(const rm_session *s);
  * Two models run on the same inputs and compared, per output and, on request, per
  * module (matched by path, aligned through the channel maps edits record). */
 
+/* Input sets: the values fed to a model for one sample, by input name. */
+typedef struct rm_input_set {
+    int n;                          /* inputs given; the model's others are seeded random */
+    const char *const *names;
+    const rm_tensor *values;
+} rm_input_set;
+
+/* Input sets read from a folder (rm_input_sets_read), owning their names and values. */
+typedef struct rm_input_sets {
+    size_t n;
+    rm_input_set *sets;
+    char *source;                   /* what they were read from, for messages */
+} rm_input_sets;
+
+/* Read the input sets in dir for model m, in one of these layouts:
+ *   dir/test_data_set_<k>/input_<j>.pb   ONNX test data: TensorProto files; a tensor's
+ *                                        name picks the input, else its number j does
+ *   dir/test_data_set_<k>/<input>.npy    NumPy files named by input
+ *   dir/input_<j>.pb, dir/<input>.npy    a single set
+ * Sets are ordered by k. Every tensor must name (or number) an input of m. */
+RM_API int rm_input_sets_read(rm_model *m, const char *dir, rm_input_sets *out, rm_error *err);
+RM_API void rm_input_sets_free(rm_input_sets *s);
+/* Write sets as dir/test_data_set_<k>/input_<j>.pb (j in each set's order, tensors named
+ * by input), creating dir when missing; refuses a dir that already holds a
+ * test_data_set_* folder, and writes nothing then. */
+RM_API int rm_input_sets_write(const char *dir, const rm_input_set *sets, size_t n, rm_error *err);
+
 typedef struct rm_diff_options {
-    double atol, rtol;  /* an element fails when abs > atol and rel > rtol */
-    uint64_t seed;      /* seed of the inputs not given */
+    /* The verdict. An element of an output fails when |B - A| > atol + rtol * |A|
+     * (numpy's allclose, A the reference); an output fails when an element fails, when
+     * its cosine on any sample is below min_cosine, or, for a classifier output
+     * ([N, classes]), when fewer than min_top1 of its rows agree on the top class. */
+    double atol;        /* negative (the default): atol_scale * max|A| of that output,
+                         * per sample, so the verdict holds at any output scale */
+    double atol_scale;  /* 1e-5 */
+    double rtol;        /* 1e-4 */
+    double min_cosine;  /* 0.9999 */
+    double min_top1;    /* 1: every row agrees */
+    /* The samples: sample k is fed sets[k] when k < n_sets, and seeded random values
+     * (seed + k) for every input its set does not give. */
+    int samples;        /* at least 1; raised to n_sets */
+    uint64_t seed;
+    size_t n_sets;
+    const rm_input_set *sets;   /* borrowed */
+    const char *save_inputs;    /* write every sample's inputs here (rm_input_sets_write), or NULL */
     int threads;        /* session threads, 0: default */
     bool layers;        /* also compare every module's output (sessions run unfused) */
-    int n_inputs;       /* given inputs by name (borrowed); the rest seeded random */
-    const char *const *input_names;
-    const rm_tensor *input_values;
 } rm_diff_options;
 
-/* Statistics of one compared tensor pair: abs = |b - a|, rel = abs / max(|a|, |b|),
- * cosine over the whole tensor. */
+/* Statistics of one compared tensor pair over the samples: abs = |b - a|, rel = abs /
+ * max(|a|, |b|); cosine over the whole tensor, its smallest and mean over samples. */
 typedef struct rm_diff_stats {
     double max_abs, max_rel, mean_abs, cosine;
+    double cosine_mean;
     int64_t n;          /* elements compared */
     int64_t n_fail;     /* elements outside tolerance */
-    bool pass;
+    bool pass;          /* no element failed and the cosine held */
 } rm_diff_stats;
 
 typedef struct rm_diff_output {
@@ -494,8 +553,10 @@ typedef struct rm_diff_output {
     int rank;
     int64_t dims[RM_MAX_RANK];
     rm_diff_stats s;
+    double scale;       /* max |A| over every sample */
+    double atol;        /* the absolute tolerance applied (the largest, when scaled per sample) */
     int64_t classes;    /* [N, classes] output with classes >= 2: classes, else 0 */
-    double top1;        /* fraction of rows whose argmax agrees; NAN when classes == 0 */
+    double top1;        /* fraction of rows (over samples) whose argmax agrees; NAN when classes == 0 */
     double top5;        /* mean top-5 overlap per row; NAN unless classes > 5 */
     bool aligned;       /* compared through a channel map */
     char *note;         /* why it failed without numbers, or NULL */
@@ -510,7 +571,9 @@ typedef struct rm_diff_layer {
 
 typedef struct rm_diff_result {
     bool pass;                   /* every output passes */
-    double atol, rtol;
+    double atol, atol_scale, rtol, min_cosine, min_top1;   /* as given (atol < 0: scaled) */
+    int samples;
+    uint64_t seed;
     size_t n_outputs;
     rm_diff_output *outputs;
     size_t n_layers;
@@ -518,7 +581,8 @@ typedef struct rm_diff_result {
     int first_divergent;         /* index into layers, or -1 */
 } rm_diff_result;
 
-/* atol 1e-5, rtol 1e-4, seed 0, outputs only, nothing given. */
+/* atol scaled (1e-5 * max|A|), rtol 1e-4, min_cosine 0.9999, min_top1 1, one random
+ * sample with seed 0, outputs only. */
 RM_API void rm_diff_options_default(rm_diff_options *o);
 /* Run a (the reference) and b and compare them into *r (free it with
  * rm_diff_result_free, also after a failure). The verdict is r->pass. */

@@ -414,10 +414,18 @@ START_TEST(tensor_stats)
     ck_assert(s.max_abs == 0.5 && fabs(s.max_rel - 0.2) < 1e-12 && s.mean_abs == 0.125);
     ck_assert(fabs(s.cosine - 22.0 / (sqrt(21.0) * sqrt(23.25))) < 1e-12);
     ck_assert(!s.pass && s.n_fail == 1 && s.n == 4);
-    /* passes when either tolerance holds */
+    /* numpy.allclose(y, x, rtol, atol), x the reference: |y - x| <= atol + rtol * |x|;
+     * numpy says True for atol 0.5, False for rtol 0.2 (0.5 > 0.4), True for rtol 0.25
+     * and False for atol 0.3 with rtol 0.05 (0.5 > 0.3 + 0.1), True with rtol 0.1 */
     ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0.5, 0, &s, &err), 0);
     ck_assert(s.pass);
     ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0, 0.2, &s, &err), 0);
+    ck_assert(!s.pass);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0, 0.25, &s, &err), 0);
+    ck_assert(s.pass);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0.3, 0.05, &s, &err), 0);
+    ck_assert(!s.pass);
+    ck_assert_int_eq(rm_diff_tensors(&a, &b, NULL, 0, false, 0.3, 0.1, &s, &err), 0);
     ck_assert(s.pass);
     /* NaN against NaN is equal, NaN against a number fails */
     float n1[] = {NAN, 1, 2, 3}, n2[] = {NAN, 1, 2, NAN};
@@ -515,7 +523,10 @@ START_TEST(json_document)
     struct jv *doc = jparse_doc(text);
     ck_assert_int_eq(jget(doc, "pass")->type, J_BOOL);
     ck_assert(jget(doc, "pass")->num == 0);
-    ck_assert(jget(doc, "atol")->num == 1e-5 && jget(doc, "rtol")->num == 1e-4);
+    /* the default atol is scaled per output: null at the top, the value used per output */
+    ck_assert(jget(doc, "atol")->type == J_NULL && jget(doc, "atol_scale")->num == 1e-5);
+    ck_assert(jget(doc, "rtol")->num == 1e-4 && jget(doc, "min_cosine")->num == 0.9999);
+    ck_assert(jget(doc, "samples")->num == 1);
     ck_assert_str_eq(jget(doc, "first_divergent")->str, "layer1.1.conv2");
     const struct jv *outs = jget(doc, "outputs");
     ck_assert_int_eq(outs->type, J_ARR);
@@ -526,6 +537,7 @@ START_TEST(json_document)
     ck_assert(jget(o, "max_rel")->type == J_NUM && jget(o, "mean_abs")->type == J_NUM);
     ck_assert(jget(o, "cosine")->type == J_NUM && jget(o, "top1")->type == J_NUM);
     ck_assert(jget(o, "top5")->type == J_NUM);
+    ck_assert(jget(o, "scale")->num > 0 && fabs(jget(o, "atol")->num - 1e-5 * jget(o, "scale")->num) < 1e-12);
     ck_assert(jget(o, "pass")->type == J_BOOL && jget(o, "pass")->num == 0);
     const struct jv *layers = jget(doc, "layers");
     ck_assert_uint_eq(layers->n, r.n_layers);
@@ -723,6 +735,170 @@ START_TEST(cli_diff)
 }
 END_TEST
 
+
+/* ---- the verdict at any scale, many samples, replayable inputs ---------------------------- */
+
+static void scale_tensor(Onnx__TensorProto *t, float k)
+{
+    for (size_t i = 0; i < t->raw_data.len / 4; i++)
+        set_f(t, i, get_f(t, i) * k);
+}
+
+START_TEST(small_outputs_fail)
+{
+    /* outputs about 1e-9: an absolute atol of 1e-5 passes whatever B computes; the
+     * scaled default and the cosine floor do not */
+    struct fixture a, b;
+    struct rm_diff_result r;
+    struct rm_error err;
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    struct fixture *both[] = {&a, &b};
+    for (int i = 0; i < 2; i++) {
+        scale_tensor(init_named(both[i]->m, "fc.weight"), 1e-9f);
+        scale_tensor(init_named(both[i]->m, "fc.bias"), 1e-9f);
+    }
+    scale_tensor(init_named(b.m, "layer1.0.conv1.weight"), -1.0f); /* a different function */
+    reindex(&a);
+    reindex(&b);
+    diff(&a, &b, false, &r);
+    ck_assert(!r.pass);
+    ck_assert(r.outputs[0].scale < 1e-7 && r.outputs[0].s.max_abs < 1e-5);
+    ck_assert(r.outputs[0].atol < 1e-12);
+    rm_diff_result_free(&r);
+    /* only an explicit loose tolerance passes it: atol, no cosine floor, no top-1 */
+    struct rm_diff_options o;
+    rm_diff_options_default(&o);
+    o.atol = 1e-5;
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &r, &err), 0);
+    ck_assert(!r.pass); /* the cosine floor still holds */
+    rm_diff_result_free(&r);
+    o.min_cosine = -1;
+    o.min_top1 = 0;
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &r, &err), 0);
+    ck_assert(r.pass);
+    rm_diff_result_free(&r);
+    /* the same model still passes at that scale */
+    diff(&a, &a, false, &r);
+    ck_assert(r.pass);
+    rm_diff_result_free(&r);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+/* Every output statistic of r and q equal, bit for bit. */
+static void same_result(const struct rm_diff_result *r, const struct rm_diff_result *q)
+{
+    ck_assert_uint_eq(r->n_outputs, q->n_outputs);
+    ck_assert_int_eq(r->pass, q->pass);
+    for (size_t k = 0; k < r->n_outputs; k++) {
+        const struct rm_diff_output *x = &r->outputs[k], *y = &q->outputs[k];
+        ck_assert(memcmp(&x->s, &y->s, sizeof x->s) == 0);
+        ck_assert(x->scale == y->scale && x->atol == y->atol);
+        ck_assert(memcmp(&x->top1, &y->top1, sizeof x->top1) == 0);
+    }
+}
+
+START_TEST(samples_saved_and_replayed)
+{
+    struct fixture a, b;
+    struct rm_diff_result r, q, one;
+    struct rm_error err;
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    set_f(w, 0, get_f(w, 0) + 0.5f);
+    reindex(&b);
+    char dir[] = "/tmp/rm_sets_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char sets[64];
+    snprintf(sets, sizeof sets, "%s/inputs", dir);
+    struct rm_diff_options o;
+    rm_diff_options_default(&o);
+    o.samples = 3;
+    o.seed = 7;
+    o.save_inputs = sets;
+    ck_assert_msg(rm_diff(a.m, b.m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.samples, 3);
+    /* the worst sample: no better than sample 0 alone (seed 7) */
+    rm_diff_options_default(&o);
+    o.seed = 7;
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &one, &err), 0);
+    ck_assert(r.outputs[0].s.max_abs >= one.outputs[0].s.max_abs);
+    ck_assert(r.outputs[0].s.cosine <= one.outputs[0].s.cosine);
+    ck_assert(r.outputs[0].s.n == 3 * one.outputs[0].s.n);
+    /* replayed from the folder: the same verdict, bit for bit */
+    rm_input_sets in;
+    ck_assert_msg(rm_input_sets_read(a.m, sets, &in, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(in.n, 3);
+    ck_assert_int_eq(in.sets[0].n, 1);
+    ck_assert_str_eq(in.sets[0].names[0], "input");
+    rm_diff_options_default(&o);
+    o.seed = 12345; /* unused: every input is given */
+    o.n_sets = in.n;
+    o.sets = in.sets;
+    ck_assert_msg(rm_diff(a.m, b.m, &o, &q, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(q.samples, 3);
+    same_result(&r, &q);
+    /* a folder that already holds sets is refused before anything runs */
+    rm_diff_options_default(&o);
+    o.save_inputs = sets;
+    struct rm_diff_result z;
+    ck_assert_int_eq(rm_diff(a.m, b.m, &o, &z, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "already holds input sets"), "%s", err.msg);
+    rm_diff_result_free(&z);
+    rm_input_sets_free(&in);
+    rm_diff_result_free(&r);
+    rm_diff_result_free(&q);
+    rm_diff_result_free(&one);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
+START_TEST(input_sets_onnx_test_data)
+{
+    /* ONNX's own test data: the tensors name the inputs; the model's output matches */
+    const char *dir = "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding";
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    rm_model *m = NULL;
+    struct rm_error err;
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    rm_input_sets in;
+    ck_assert_msg(rm_input_sets_read(m, dir, &in, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(in.n, 1);
+    ck_assert_int_eq(in.sets[0].n, 2);
+    ck_assert_str_eq(in.sets[0].names[0], "x");
+    ck_assert_str_eq(in.sets[0].names[1], "W");
+    rm_session *s = NULL;
+    ck_assert_msg(rm_session_create(&s, m, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < in.sets[0].n; i++)
+        ck_assert_int_eq(rm_session_set_input(s, in.sets[0].names[i], &in.sets[0].values[i], &err), 0);
+    ck_assert_int_eq(rm_session_run(s, &err), 0);
+    rm_tensor got, want;
+    ck_assert_int_eq(rm_session_output(s, 0, &got, &err), 0);
+    snprintf(path, sizeof path, "%s/test_data_set_0/output_0.pb", dir);
+    ck_assert_int_eq(rm_tensor_read(path, &want, NULL, 0, &err), 0);
+    ck_assert_int_eq(got.numel, want.numel);
+    for (int64_t i = 0; i < got.numel; i++)
+        ck_assert(fabsf(((float *)got.data)[i] - ((float *)want.data)[i]) <= 1e-4f);
+    rm_tensor_free(&got);
+    rm_tensor_free(&want);
+    rm_session_free(s);
+    /* a folder that is no set of this model's inputs */
+    rm_input_sets_free(&in);
+    snprintf(path, sizeof path, "%s/test_data_set_0/output_0.pb", dir);
+    ck_assert_int_eq(rm_input_sets_read(m, path, &in, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "not a folder"), "%s", err.msg);
+    rm_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("diff");
@@ -738,6 +914,9 @@ static Suite *suite(void)
     tcase_add_test(t, tensor_map);
     tcase_add_test(t, inputs_must_agree);
     tcase_add_test(t, json_document);
+    tcase_add_test(t, small_outputs_fail);
+    tcase_add_test(t, samples_saved_and_replayed);
+    tcase_add_test(t, input_sets_onnx_test_data);
     tcase_add_test(t, html_report);
     tcase_add_test(t, cli_diff);
     suite_add_tcase(s, t);

@@ -706,6 +706,159 @@ START_TEST(save_disk_full)
 }
 END_TEST
 
+
+/* ---- input shapes ------------------------------------------------------------------- */
+
+/* Make graph input 0's dims d (a bit per dim) symbolic, named from names. */
+static void make_dynamic(struct rm_model *m, unsigned d, const char *const *names)
+{
+    Onnx__TensorShapeProto *sh = m->proto->graph->input[0]->type->tensor_type->shape;
+    for (size_t k = 0; k < sh->n_dim; k++)
+        if (d & (1u << k)) {
+            sh->dim[k]->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            sh->dim[k]->dim_param = (char *)names[k];
+        }
+    rm_model_touch(m);
+}
+
+static const char *const dim_names[] = {"batch", "channels", "height", "width"};
+
+START_TEST(dynamic_hw_needs_a_shape)
+{
+    /* an input with dynamic height and width is not run, edited or counted at 1x1 */
+    rm_model *ref = rm_test_load_model("tiny_resnet");
+    rm_info ri;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(ref, &ri, &err), 0);
+    ck_assert_int_gt(ri.macs, 0);
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0xD, dim_names);
+    const char *in = m->proto->graph->input[0]->name;
+    int batch = -1;
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), RM_EUSAGE);
+    ck_assert_int_eq(err.fix, RM_FIX_INPUT_SHAPE);
+    ck_assert_msg(strstr(err.msg, "height, width are not known") && strstr(err.msg, in), "%s", err.msg);
+    rm_info info;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_eq(info.macs, -1);
+    rm_info_free(&info);
+    rm_session *s = NULL;
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), RM_EUSAGE);
+    ck_assert_ptr_null(s);
+    rm_prune_options po = {0};
+    po.ratio = 0.25;
+    po.global = true;
+    rm_findings log = {0};
+    ck_assert_int_eq(rm_prune(m, NULL, 0, &po, NULL, &log, &err), RM_EUSAGE);
+    ck_assert_int_eq(err.fix, RM_FIX_INPUT_SHAPE);
+    rm_findings_free(&log);
+
+    /* declared sizes must agree; dynamic ones take what is given */
+    rm_value_info decl = ri.inputs[0];
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, decl.dims, sizeof dims);
+    dims[1] += 1;
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank, dims, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "declared"), "%s", err.msg);
+    dims[1] -= 1;
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank - 1, dims, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_model_set_input_shape(m, in, decl.rank, dims, &err), 0);
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), 0);
+    ck_assert_int_eq(batch, 0);
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_eq(info.macs, ri.macs); /* the same sizes as the static model declares */
+    rm_info_free(&info);
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+    rm_session_free(s);
+    rm_info_free(&ri);
+    rm_model_free(m);
+    rm_model_free(ref);
+}
+END_TEST
+
+START_TEST(dynamic_batch_alone_is_one)
+{
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0x1, dim_names);
+    rm_error err;
+    int batch = 0;
+    ck_assert_int_eq(rm_model_check_inputs(m, &batch, &err), 0);
+    ck_assert_int_eq(batch, 1);
+    rm_info info;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    ck_assert_int_gt(info.macs, 0);
+    rm_info_free(&info);
+    rm_session *s = NULL;
+    ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+    rm_tensor t;
+    rm_session_input_info(s, 0, &t);
+    ck_assert_int_eq(t.dims[0], 1);
+    rm_session_free(s);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(session_keeps_the_models_input_shapes)
+{
+    /* sessions take the shapes set on the model for the inputs they are not given (they
+     * used to replace them with none) */
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    make_dynamic(m, 0xD, dim_names);
+    rm_info info;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, info.inputs[0].dims, sizeof dims);
+    dims[0] = 2;
+    dims[2] = dims[3] = 40;
+    ck_assert_int_eq(rm_model_set_input_shape(m, info.inputs[0].name, info.inputs[0].rank, dims, &err), 0);
+    rm_session *s = NULL;
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(rm_session_create(&s, m, NULL, &err), 0);
+        rm_tensor t;
+        rm_session_input_info(s, 0, &t);
+        ck_assert_int_eq(t.dims[0], 2);
+        ck_assert_int_eq(t.dims[2], 40);
+        ck_assert_int_eq(t.dims[3], 40);
+        rm_session_free(s);
+    }
+    rm_info_free(&info);
+    rm_model_free(m);
+}
+END_TEST
+
+START_TEST(rewrite_input_shape)
+{
+    /* the declaration changes, and the outputs' fixed sizes follow */
+    rm_model *m = rm_test_load_model("tiny_resnet");
+    rm_info info;
+    rm_error err;
+    ck_assert_int_eq(rm_model_info(m, &info, &err), 0);
+    int64_t dims[RM_MAX_RANK];
+    memcpy(dims, info.inputs[0].dims, sizeof dims);
+    dims[0] = 3;
+    ck_assert_int_eq(rm_model_rewrite_input_shape(m, info.inputs[0].name, info.inputs[0].rank, dims, &err), 0);
+    char dir[] = "/tmp/rm_rewrite_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/m.onnx", dir);
+    ck_assert_int_eq(rm_model_save(m, path, NULL, &err), 0);
+    rm_model *back = NULL;
+    ck_assert_int_eq(rm_model_load(&back, path, NULL, &err), 0);
+    rm_info bi;
+    ck_assert_int_eq(rm_model_info(back, &bi, &err), 0);
+    ck_assert_int_eq(bi.inputs[0].dims[0], 3);
+    ck_assert_int_eq(bi.outputs[0].dims[0], 3);
+    ck_assert_int_eq(bi.macs, 3 * info.macs);
+    rm_info_free(&bi);
+    rm_info_free(&info);
+    rm_model_free(back);
+    rm_model_free(m);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model");
@@ -738,6 +891,13 @@ static Suite *suite(void)
     tcase_add_test(x, extdata_hostile);
     tcase_add_test(x, extdata_bad_name);
     tcase_add_test(x, extdata_never_overwrites_its_source);
+    TCase *sh = tcase_create("input_shapes");
+    tcase_set_timeout(sh, 60);
+    tcase_add_test(sh, dynamic_hw_needs_a_shape);
+    tcase_add_test(sh, dynamic_batch_alone_is_one);
+    tcase_add_test(sh, session_keeps_the_models_input_shapes);
+    tcase_add_test(sh, rewrite_input_shape);
+    suite_add_tcase(s, sh);
     suite_add_tcase(s, x);
     return s;
 }

@@ -27,7 +27,12 @@ static void print_text(const struct rm_diff_result *r, const char *pa, const cha
     char c1[32], c2[32], c3[32];
     size_t n_fail = 0, w = 6, n_na = 0;
     printf("A (reference)  %s\nB              %s\ninputs         %s\n", pa, pb, inputs);
-    printf("tolerance      atol %g, rtol %g (an element fails when both are exceeded)\n\n", r->atol, r->rtol);
+    if (r->atol >= 0)
+        printf("tolerance      atol %g, rtol %g (an element fails when |B-A| > atol + rtol*|A|)\n", r->atol, r->rtol);
+    else
+        printf("tolerance      atol %g*max|A| per output, rtol %g (an element fails when |B-A| > atol + rtol*|A|)\n",
+               r->atol_scale, r->rtol);
+    printf("               cosine >= %g%s\n\n", r->min_cosine, r->min_top1 > 0 ? ", top-1 agreement on every row" : "");
     for (size_t k = 0; k < r->n_outputs; k++)
         if (strlen(r->outputs[k].name) > w)
             w = strlen(r->outputs[k].name);
@@ -157,9 +162,9 @@ static int run_diff(struct cli_args *a)
     }
     o.seed = seed;
     o.threads = (int)threads;
-    o.n_inputs = n_inputs;
-    o.input_names = name_ptrs;
-    o.input_values = values;
+    rm_input_set given = {n_inputs, name_ptrs, values};
+    o.n_sets = n_inputs ? 1 : 0;
+    o.sets = &given;
     if (rm_diff(ma.m, mb.m, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
@@ -203,7 +208,7 @@ static const struct cli_opt diff_opts[] = {
      .help = "value of graph input NAME: a TensorProto .pb or a .npy"},
     {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for random inputs (default 0)"},
     {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,
-     .help = "absolute tolerance (default 1e-05)"},
+     .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output)"},
     {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,
      .help = "relative tolerance (default 0.0001)"},
     {.name = "layers", CLI_F(layers),

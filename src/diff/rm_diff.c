@@ -18,8 +18,12 @@
 void rm_diff_options_default(struct rm_diff_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->atol = RM_DIFF_ATOL;
+    o->atol = -1;
+    o->atol_scale = RM_DIFF_ATOL_SCALE;
     o->rtol = RM_DIFF_RTOL;
+    o->min_cosine = RM_DIFF_MIN_COSINE;
+    o->min_top1 = 1;
+    o->samples = 1;
 }
 
 void rm_diff_result_free(struct rm_diff_result *r)
@@ -79,11 +83,13 @@ static void acc_pair(struct acc *c, double x, double y, double atol, double rtol
         c->nonfinite = 1;
     }
     c->n++;
-    c->n_fail += d > atol && r > rtol;
+    /* numpy's allclose, x the reference; a NaN difference fails, equal values never do */
+    c->n_fail += d != 0 && !(d <= atol + rtol * fabs(x));
 }
 
 static void acc_finish(const struct acc *c, struct rm_diff_stats *s)
 {
+    /* pass: every element within tolerance; the caller adds the cosine floor */
     s->max_abs = c->max_abs;
     s->max_rel = c->max_rel;
     s->mean_abs = c->n ? c->sum_abs / (double)c->n : 0;
@@ -95,9 +101,40 @@ static void acc_finish(const struct acc *c, struct rm_diff_stats *s)
         s->cosine = 0;
     else
         s->cosine = fmax(-1.0, fmin(1.0, c->dot / (sqrt(c->na) * sqrt(c->nb))));
+    s->cosine_mean = s->cosine;
     s->n = c->n;
     s->n_fail = c->n_fail;
     s->pass = c->n_fail == 0;
+}
+
+double rm_tensor_absmax(const struct rm_host_tensor *t)
+{
+    double m = 0;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = fabs(elem(t, i));
+        if (v > m) /* NaN never counts */
+            m = v;
+    }
+    return m;
+}
+
+/* Fold one sample's statistics s into agg, which holds k samples already. */
+static void stats_merge(struct rm_diff_stats *agg, const struct rm_diff_stats *s, int k)
+{
+    if (k == 0) {
+        *agg = *s;
+        return;
+    }
+    int64_t n = agg->n + s->n;
+    agg->mean_abs = n ? (agg->mean_abs * (double)agg->n + s->mean_abs * (double)s->n) / (double)n : 0;
+    agg->max_abs = fmax(agg->max_abs, s->max_abs);
+    agg->max_rel = fmax(agg->max_rel, s->max_rel);
+    if (isnan(s->cosine) || s->cosine < agg->cosine)
+        agg->cosine = s->cosine; /* the worst sample; NaN sticks */
+    agg->cosine_mean = (agg->cosine_mean * k + s->cosine) / (k + 1);
+    agg->n = n;
+    agg->n_fail += s->n_fail;
+    agg->pass = agg->pass && s->pass;
 }
 
 static void shape_str(char *buf, size_t n, const struct rm_host_tensor *t)
@@ -182,13 +219,21 @@ static int compare_mapped(const char *text, bool on_b, const struct rm_host_tens
     return rc ? 1 : 0;
 }
 
+/* How to compare: the tolerances and the cosine floor. */
+struct tol {
+    double atol, atol_scale, rtol, min_cosine;
+};
+
 /* Compare a pair of tensors: directly when their shapes agree, else through the channel
- * map b records for its tensor (or else the one a records for its own). Returns 0 when
- * compared, 1 when not comparable (*note set, malloc'd), negative on memory exhaustion. */
+ * map b records for its tensor (or else the one a records for its own), with atol
+ * scaled by max|a| unless given (*atol_used, *scale say what). s->pass includes the
+ * cosine floor. Returns 0 when compared, 1 when not comparable (*note set, malloc'd),
+ * negative on memory exhaustion. */
 static int compare_pair(const struct rm_graph *ga, const struct rm_graph *gb, const char *name_a,
                         const char *name_b, const struct rm_host_tensor *xa,
-                        const struct rm_host_tensor *xb, double atol, double rtol,
-                        struct rm_diff_stats *s, bool *aligned, char **note, struct rm_error *err)
+                        const struct rm_host_tensor *xb, const struct tol *t, double *scale,
+                        double *atol_used, struct rm_diff_stats *s, bool *aligned, char **note,
+                        struct rm_error *err)
 {
     struct rm_error e2;
     const char *map_b = rm_channel_map_find(gb->model, name_b);
@@ -197,16 +242,21 @@ static int compare_pair(const struct rm_graph *ga, const struct rm_graph *gb, co
     rm_error_clear(&e2);
     *aligned = false;
     *note = NULL;
-    if (same_shape(xa, xb))
-        return rm_diff_tensors(xa, xb, NULL, 0, false, atol, rtol, s, err);
-    if (map_b)
-        rc = compare_mapped(map_b, true, xa, xb, atol, rtol, s, &e2, err);
-    if (rc == 1 && map_a)
-        rc = compare_mapped(map_a, false, xa, xb, atol, rtol, s, &e2, err);
-    if (rc <= 0) {
+    *scale = rm_tensor_absmax(xa);
+    double atol = *atol_used = t->atol >= 0 ? t->atol : t->atol_scale * *scale;
+    if (same_shape(xa, xb)) {
+        rc = rm_diff_tensors(xa, xb, NULL, 0, false, atol, t->rtol, s, err);
+    } else {
+        if (map_b)
+            rc = compare_mapped(map_b, true, xa, xb, atol, t->rtol, s, &e2, err);
+        if (rc == 1 && map_a)
+            rc = compare_mapped(map_a, false, xa, xb, atol, t->rtol, s, &e2, err);
         *aligned = rc == 0;
-        return rc;
     }
+    if (rc == 0)
+        s->pass = s->pass && s->cosine >= t->min_cosine; /* NaN fails */
+    if (rc <= 0)
+        return rc;
     if (!map_a && !map_b) {
         char sa[160], sb[160];
         shape_str(sa, sizeof sa, xa);
@@ -242,30 +292,38 @@ static void topk(const struct rm_host_tensor *t, int64_t row, int64_t classes, i
     }
 }
 
-static void classifier(struct rm_diff_output *o, const struct rm_host_tensor *a,
-                       const struct rm_host_tensor *b)
+/* Classifier agreement of one output, summed over the samples. */
+struct agree {
+    double top1, top5; /* rows agreeing on the top class; summed top-5 overlap */
+    int64_t rows;
+    int64_t classes;   /* 0: not a classifier output (on some sample) */
+};
+
+static void classifier(struct agree *g, const struct rm_host_tensor *a, const struct rm_host_tensor *b,
+                       int sample)
 {
-    o->top1 = o->top5 = NAN;
-    if (a->rank != 2 || !same_shape(a, b) || a->dims[1] < 2 || a->dims[0] < 1)
+    if (a->rank != 2 || !same_shape(a, b) || a->dims[1] < 2 || a->dims[0] < 1 ||
+        (sample > 0 && g->classes != a->dims[1])) {
+        g->classes = 0;
+        return;
+    }
+    if (sample > 0 && g->classes == 0)
         return;
     int64_t rows = a->dims[0], classes = a->dims[1];
     int k = classes > 5 ? 5 : 1;
-    double agree1 = 0, overlap5 = 0;
-    o->classes = classes;
+    g->classes = classes;
     for (int64_t r = 0; r < rows; r++) {
         int64_t ia[5], ib[5];
         topk(a, r, classes, k, ia);
         topk(b, r, classes, k, ib);
-        agree1 += ia[0] == ib[0];
+        g->top1 += ia[0] == ib[0];
         int common = 0;
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++)
                 common += ia[i] == ib[j];
-        overlap5 += common / 5.0;
+        g->top5 += common / 5.0;
     }
-    o->top1 = agree1 / (double)rows;
-    if (k == 5)
-        o->top5 = overlap5 / (double)rows;
+    g->rows += rows;
 }
 
 /* ---- running both models ---------------------------------------------------------------- */
@@ -324,8 +382,10 @@ static int advance(struct rm_plan *p, int *done, int *finished, int node, struct
 /* One module to compare: where its output is produced in each model. */
 struct job {
     const struct rm_module *ma, *mb;
-    int last_a, last_b; /* last node of the module's subtree, -1 if none */
-    int order;          /* preorder index in A, for a stable sort */
+    int last_a, last_b;   /* last node of the module's subtree, -1 if none */
+    int order;            /* preorder index in A, for a stable sort */
+    const char *na, *nb;  /* the tensors compared (last node's first output) */
+    bool same_as_prev;    /* ends where the module before it ends: same tensors */
 };
 
 static int job_cmp(const void *x, const void *y)
@@ -359,6 +419,19 @@ static const char *first_output(const struct rm_graph *g, int node)
     return v >= 0 ? g->values[v].name : NULL;
 }
 
+/* Both models, their sessions and what is compared. */
+struct run {
+    struct rm_model *ma, *mb;
+    struct rm_graph *a, *b;
+    struct rm_plan *pa, *pb;
+    const struct rm_diff_options *o;
+    struct tol tol;
+    struct rm_tree *ta, *tb;
+    struct job *jobs;
+    size_t n_jobs;
+    struct agree *agree;          /* per output */
+};
+
 /* Plans stepped in lockstep: how far each has run. */
 struct cursor {
     struct rm_plan *p;
@@ -366,19 +439,67 @@ struct cursor {
     int done, finished;
 };
 
-/* Compare one module's output into l (path/type/tensor already set). Returns 0 (l says
- * whether it was comparable) or a negative code for errors that end the diff. */
-static int layer_one(struct rm_graph *a, struct rm_graph *b, struct cursor *ca, struct cursor *cb,
-                     const struct rm_diff_options *o, const struct job *j, const char *na,
-                     const char *nb, struct rm_diff_layer *l, struct rm_error *err)
+/* The modules to compare, in the order their outputs appear, with r->layers set up. */
+static int layers_prepare(struct run *x, struct rm_diff_result *r, struct rm_error *err)
+{
+    if (!(x->ta = rm_model_tree(x->ma, err)))
+        return err->code;
+    rm_tree_hold(x->ta);
+    if (!(x->tb = rm_model_tree(x->mb, err)))
+        return err->code;
+    rm_tree_hold(x->tb);
+    const struct rm_tree *ta = x->ta;
+    x->jobs = calloc(ta->n_modules ? ta->n_modules : 1, sizeof *x->jobs);
+    if (!x->jobs)
+        return rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", ta->n_modules);
+    for (size_t i = 0; i < ta->n_modules; i++) {
+        struct job *j = &x->jobs[x->n_jobs];
+        int rc;
+        if (ta->modules[i] == ta->root)
+            continue;
+        j->ma = ta->modules[i];
+        j->order = (int)i;
+        j->mb = rm_tree_find(x->tb, j->ma->path);
+        j->last_b = -1;
+        if ((rc = last_node(ta, j->ma, &j->last_a, err)) || (j->mb && (rc = last_node(x->tb, j->mb, &j->last_b, err))))
+            return rc;
+        x->n_jobs += j->last_a >= 0; /* modules without nodes (folded BatchNorm) produce nothing */
+    }
+    qsort(x->jobs, x->n_jobs, sizeof *x->jobs, job_cmp);
+    r->layers = calloc(x->n_jobs ? x->n_jobs : 1, sizeof *r->layers);
+    if (!r->layers)
+        return rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", x->n_jobs);
+    for (size_t i = 0; i < x->n_jobs; i++) {
+        struct job *j = &x->jobs[i];
+        struct rm_diff_layer *l = &r->layers[r->n_layers++];
+        j->na = first_output(x->a, j->last_a);
+        j->nb = first_output(x->b, j->last_b);
+        j->same_as_prev = i > 0 && j->na && j->nb && x->jobs[i - 1].na && x->jobs[i - 1].nb &&
+                          !strcmp(x->jobs[i - 1].na, j->na) && !strcmp(x->jobs[i - 1].nb, j->nb);
+        l->path = strdup(j->ma->path);
+        l->type = strdup(j->ma->type ? j->ma->type : "Module");
+        l->tensor = strdup(j->na ? j->na : "");
+        l->comparable = true; /* until a sample says otherwise */
+        if (!l->path || !l->type || !l->tensor)
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Compare one module's output on this sample into *s. Returns 0 (with *note malloc'd
+ * when not comparable) or a negative code for errors that end the diff. */
+static int layer_one(struct run *x, struct cursor *ca, struct cursor *cb, const struct job *j,
+                     struct rm_diff_stats *s, bool *aligned, char **note, struct rm_error *err)
 {
     struct rm_host_tensor xa, xb;
     struct rm_error e2;
     int rc = 0;
+    double scale, atol;
     memset(&xa, 0, sizeof xa);
     memset(&xb, 0, sizeof xb);
     rm_error_clear(&e2);
-    if (!j->mb || j->last_b < 0 || !na || !nb) {
+    *note = NULL;
+    if (!j->mb || j->last_b < 0 || !j->na || !j->nb) {
         rm_error_set(&e2, RM_ENOTFOUND, "%s", !j->mb ? "no module by this path in B"
                                        : j->last_b < 0 ? "the module has no nodes in B"
                                                        : "the module's last node has no output");
@@ -392,7 +513,7 @@ static int layer_one(struct rm_graph *a, struct rm_graph *b, struct cursor *ca, 
         rm_error_prefix(err, "%s", cb->label);
         goto done;
     }
-    if (rm_session_get(ca->p, na, &xa, &e2) || rm_session_get(cb->p, nb, &xb, &e2)) {
+    if (rm_session_get(ca->p, j->na, &xa, &e2) || rm_session_get(cb->p, j->nb, &xb, &e2)) {
         if (e2.code == RM_ENOMEM) {
             rc = rm_error_set(err, RM_ENOMEM, "%s", e2.msg);
             goto done;
@@ -400,13 +521,11 @@ static int layer_one(struct rm_graph *a, struct rm_graph *b, struct cursor *ca, 
         rm_error_prefix(&e2, "not observable");
         goto not_comparable;
     }
-    rc = compare_pair(a, b, na, nb, &xa, &xb, o->atol, o->rtol, &l->s, &l->aligned, &l->note, err);
-    l->comparable = rc == 0;
+    rc = compare_pair(x->a, x->b, j->na, j->nb, &xa, &xb, &x->tol, &scale, &atol, s, aligned, note, err);
     rc = rc < 0 ? rc : 0;
     goto done;
 not_comparable:
-    l->comparable = false;
-    if (!(l->note = strdup(e2.msg)))
+    if (!(*note = strdup(e2.msg)))
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
 done:
     rm_tensor_free(&xa);
@@ -414,191 +533,272 @@ done:
     return rc;
 }
 
-static int layers_run(struct rm_model *ma, struct rm_model *mb, struct rm_graph *a, struct rm_graph *b,
-                      struct rm_plan *pa, struct rm_plan *pb, const struct rm_diff_options *o, struct rm_diff_result *r,
-                      struct rm_error *err)
+/* Step both sessions through one sample, comparing every module on the way, folded
+ * into r->layers. */
+static int layers_sample(struct run *x, int sample, struct rm_diff_result *r, struct rm_error *err)
 {
-    struct rm_tree *ta = NULL, *tb = NULL;
-    struct job *jobs = NULL;
-    struct cursor ca = {pa, model_label(a, "A"), -1, 0}, cb = {pb, model_label(b, "B"), -1, 0};
-    const char *prev_a = NULL, *prev_b = NULL;
-    size_t n_jobs = 0;
-    int rc;
-    if (!(ta = rm_model_tree(ma, err)) || !(tb = rm_model_tree(mb, err))) {
-        ta = tb = NULL;
-        rc = err->code;
-        goto done;
-    }
-    rm_tree_hold(ta);
-    rm_tree_hold(tb);
-    jobs = calloc(ta->n_modules ? ta->n_modules : 1, sizeof *jobs);
-    if (!jobs) {
-        rc = rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", ta->n_modules);
-        goto done;
-    }
-    for (size_t i = 0; i < ta->n_modules; i++) {
-        struct job *j = &jobs[n_jobs];
-        if (ta->modules[i] == ta->root)
-            continue;
-        j->ma = ta->modules[i];
-        j->order = (int)i;
-        j->mb = rm_tree_find(tb, j->ma->path);
-        j->last_b = -1;
-        if ((rc = last_node(ta, j->ma, &j->last_a, err)) ||
-            (j->mb && (rc = last_node(tb, j->mb, &j->last_b, err))))
-            goto done;
-        n_jobs += j->last_a >= 0; /* modules without nodes (folded BatchNorm) produce nothing */
-    }
-    qsort(jobs, n_jobs, sizeof *jobs, job_cmp);
-    r->layers = calloc(n_jobs ? n_jobs : 1, sizeof *r->layers);
-    if (!r->layers) {
-        rc = rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", n_jobs);
-        goto done;
-    }
-    for (size_t i = 0; i < n_jobs; i++) {
-        const struct job *j = &jobs[i];
-        struct rm_diff_layer *l = &r->layers[r->n_layers++];
-        const char *na = first_output(a, j->last_a), *nb = first_output(b, j->last_b);
-        l->path = strdup(j->ma->path);
-        l->type = strdup(j->ma->type ? j->ma->type : "Module");
-        l->tensor = strdup(na ? na : "");
-        if (!l->path || !l->type || !l->tensor) {
-            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-            goto done;
-        }
-        if (prev_a && prev_b && na && nb && !strcmp(prev_a, na) && !strcmp(prev_b, nb)) {
+    struct cursor ca = {x->pa, model_label(x->a, "A"), -1, 0}, cb = {x->pb, model_label(x->b, "B"), -1, 0};
+    struct rm_diff_stats s, prev;
+    bool aligned = false, prev_aligned = false;
+    char *note = NULL, *prev_note = NULL;
+    int rc = 0;
+    memset(&prev, 0, sizeof prev);
+    rm_session_begin(x->pa);
+    rm_session_begin(x->pb);
+    for (size_t i = 0; i < x->n_jobs && !rc; i++) {
+        struct rm_diff_layer *l = &r->layers[i];
+        memset(&s, 0, sizeof s);
+        if (x->jobs[i].same_as_prev) {
             /* a container that ends where its last child ends: same tensors, same verdict */
-            const struct rm_diff_layer *p = l - 1;
-            l->s = p->s;
-            l->comparable = p->comparable;
-            l->aligned = p->aligned;
-            if (p->note && !(l->note = strdup(p->note))) {
+            s = prev;
+            aligned = prev_aligned;
+            note = prev_note ? strdup(prev_note) : NULL;
+            if (prev_note && !note)
                 rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-                goto done;
-            }
-        } else if ((rc = layer_one(a, b, &ca, &cb, o, j, na, nb, l, err))) {
-            goto done;
+        } else {
+            rc = layer_one(x, &ca, &cb, &x->jobs[i], &s, &aligned, &note, err);
         }
-        prev_a = na;
-        prev_b = nb;
-        if (l->comparable && !l->s.pass && r->first_divergent < 0)
-            r->first_divergent = (int)(r->n_layers - 1);
+        if (rc)
+            break;
+        if (note) { /* not comparable: the first reason stays */
+            l->comparable = false;
+            if (!l->note)
+                l->note = strdup(note);
+        } else if (l->comparable) {
+            stats_merge(&l->s, &s, sample);
+            l->aligned = aligned;
+        }
+        free(prev_note);
+        prev_note = note;
+        note = NULL;
+        prev = s;
+        prev_aligned = aligned;
     }
+    free(prev_note);
+    if (rc)
+        return rc;
     /* finish both runs so the graph outputs are complete */
-    if ((rc = advance(pa, &ca.done, &ca.finished, INT_MAX, err))) {
+    if ((rc = advance(x->pa, &ca.done, &ca.finished, INT_MAX, err))) {
         rm_error_prefix(err, "%s", ca.label);
-        goto done;
+        return rc;
     }
-    if ((rc = advance(pb, &cb.done, &cb.finished, INT_MAX, err)))
+    if ((rc = advance(x->pb, &cb.done, &cb.finished, INT_MAX, err)))
         rm_error_prefix(err, "%s", cb.label);
-done:
-    free(jobs);
-    rm_tree_free(ta);
-    rm_tree_free(tb);
     return rc;
 }
 
-static int compare_outputs(struct rm_graph *a, struct rm_graph *b, struct rm_plan *pa,
-                           struct rm_plan *pb, const struct rm_diff_options *o,
-                           struct rm_diff_result *r, struct rm_error *err)
+static int outputs_sample(struct run *x, int sample, struct rm_diff_result *r, struct rm_error *err)
 {
-    int n = rm_session_n_outputs(pa), rc = 0;
-    r->outputs = calloc(n > 0 ? (size_t)n : 1, sizeof *r->outputs);
-    if (!r->outputs)
-        return rm_error_set(err, RM_ENOMEM, "out of memory");
-    for (int k = 0; k < n; k++) {
-        struct rm_diff_output *out = &r->outputs[r->n_outputs++];
-        struct rm_host_tensor xa, xb;
-        const char *na = rm_session_output_name(pa, k), *nb = rm_session_output_name(pb, k);
-        out->top1 = out->top5 = NAN;
-        if (!(out->name = strdup(na ? na : "")))
+    int n = rm_session_n_outputs(x->pa), rc = 0;
+    if (sample == 0) {
+        r->outputs = calloc(n > 0 ? (size_t)n : 1, sizeof *r->outputs);
+        x->agree = calloc(n > 0 ? (size_t)n : 1, sizeof *x->agree);
+        if (!r->outputs || !x->agree)
             return rm_error_set(err, RM_ENOMEM, "out of memory");
-        if ((rc = rm_session_output(pa, k, &xa, err)) || (rc = rm_session_output(pb, k, &xb, err)))
+        for (int k = 0; k < n; k++) {
+            const char *na = rm_session_output_name(x->pa, k);
+            r->outputs[k].top1 = r->outputs[k].top5 = NAN;
+            if (!(r->outputs[k].name = strdup(na ? na : "")))
+                return rm_error_set(err, RM_ENOMEM, "out of memory");
+            r->n_outputs++;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        struct rm_diff_output *out = &r->outputs[k];
+        struct rm_host_tensor xa, xb;
+        struct rm_diff_stats s;
+        bool aligned;
+        char *note = NULL;
+        double scale, atol;
+        memset(&xa, 0, sizeof xa);
+        memset(&xb, 0, sizeof xb);
+        const char *na = rm_session_output_name(x->pa, k), *nb = rm_session_output_name(x->pb, k);
+        if ((rc = rm_session_output(x->pa, k, &xa, err)) || (rc = rm_session_output(x->pb, k, &xb, err))) {
+            rm_tensor_free(&xa);
             return rc;
+        }
         out->rank = xa.rank;
         memcpy(out->dims, xa.dims, sizeof out->dims);
-        rc = compare_pair(a, b, na, nb, &xa, &xb, o->atol, o->rtol, &out->s, &out->aligned, &out->note,
-                          err);
-        if (rc < 0)
+        rc = compare_pair(x->a, x->b, na, nb, &xa, &xb, &x->tol, &scale, &atol, &s, &aligned, &note, err);
+        if (rc == 0) {
+            if (!out->note)
+                stats_merge(&out->s, &s, sample);
+            out->aligned = aligned;
+            out->scale = fmax(out->scale, scale);
+            out->atol = fmax(out->atol, atol);
+            if (!aligned)
+                classifier(&x->agree[k], &xa, &xb, sample);
+            else
+                x->agree[k].classes = 0;
+        } else if (rc == 1) {
+            if (!out->note)
+                out->note = note;
+            else
+                free(note);
+            out->s.pass = false;
+            rc = 0;
+        }
+        rm_tensor_free(&xa);
+        rm_tensor_free(&xb);
+        if (rc)
             return rc;
-        if (rc == 0 && !out->aligned)
-            classifier(out, &xa, &xb);
-        out->s.pass = rc == 0 && out->s.pass;
     }
     return 0;
+}
+
+/* Feed sample k: its given set, seeded random values for the rest, the same values to
+ * B; the inputs used go to keep[k] when saving. */
+static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error *err)
+{
+    const struct rm_diff_options *o = x->o;
+    rm_session_reset_inputs(x->pa);
+    rm_session_reset_inputs(x->pb);
+    if ((size_t)k < o->n_sets) {
+        const rm_input_set *set = &o->sets[k];
+        for (int i = 0; i < set->n; i++)
+            if (rm_session_set_input(x->pa, set->names[i], &set->values[i], err)) {
+                if (o->n_sets > 1)
+                    rm_error_prefix(err, "input set %d", k);
+                return rm_error_prefix(err, "%s", model_label(x->a, "A"));
+            }
+    }
+    rm_session_random_inputs(x->pa, o->seed + (uint64_t)k);
+    /* B gets A's input values by name, whatever its input order */
+    int n = rm_session_n_inputs(x->pa);
+    if (keep) {
+        keep->names = calloc((size_t)n + 1, sizeof *keep->names);
+        keep->values = calloc((size_t)n + 1, sizeof *keep->values);
+        if (!keep->names || !keep->values)
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = rm_session_input_name(x->pa, i);
+        struct rm_host_tensor t;
+        if (rm_session_get(x->pa, name, &t, err))
+            return err->code;
+        if (rm_session_set_input(x->pb, name, &t, err)) {
+            rm_tensor_free(&t);
+            return rm_error_prefix(err, "%s", model_label(x->b, "B"));
+        }
+        if (keep) {
+            ((const char **)keep->names)[i] = name;
+            ((rm_tensor *)keep->values)[i] = t;
+            keep->n = i + 1;
+        } else {
+            rm_tensor_free(&t);
+        }
+    }
+    return 0;
+}
+
+static void free_kept(rm_input_set *kept, int n)
+{
+    for (int k = 0; kept && k < n; k++) {
+        for (int i = 0; i < kept[k].n; i++)
+            rm_tensor_free((rm_tensor *)&kept[k].values[i]);
+        free((void *)kept[k].names);
+        free((void *)kept[k].values);
+    }
+    free(kept);
 }
 
 int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
                    struct rm_diff_result *r, struct rm_error *err)
 {
-    struct rm_plan *pa = NULL, *pb = NULL;
-    struct rm_graph *a = NULL, *b = NULL;
+    struct run x;
     struct rm_session_options po;
-    struct rm_host_tensor t;
+    rm_input_set *kept = NULL;
     int rc;
+    memset(&x, 0, sizeof x);
     memset(r, 0, sizeof *r);
-    memset(&t, 0, sizeof t);
     r->first_divergent = -1;
     r->atol = o->atol;
+    r->atol_scale = o->atol_scale;
     r->rtol = o->rtol;
+    r->min_cosine = o->min_cosine;
+    r->min_top1 = o->min_top1;
+    r->seed = o->seed;
+    int samples = o->samples > 0 ? o->samples : 1;
+    if ((size_t)samples < o->n_sets)
+        samples = o->n_sets > INT_MAX ? INT_MAX : (int)o->n_sets;
+    r->samples = samples;
+    x.ma = ma;
+    x.mb = mb;
+    x.o = o;
+    x.tol = (struct tol){o->atol, o->atol_scale, o->rtol, o->min_cosine};
+    if (o->save_inputs && (rc = rm_input_sets_dir_ok(o->save_inputs, false, err)))
+        return rc;
     rm_session_options_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;
-    if ((rc = rm_session_create(&pa, ma, &po, err))) {
+    if ((rc = rm_session_create(&x.pa, ma, &po, err))) {
         rm_error_prefix(err, "%s", ma->path ? ma->path : "A");
         goto done;
     }
-    if ((rc = rm_session_create(&pb, mb, &po, err))) {
+    if ((rc = rm_session_create(&x.pb, mb, &po, err))) {
         rm_error_prefix(err, "%s", mb->path ? mb->path : "B");
         goto done;
     }
     /* the indexes the plans were made from */
-    if (!(a = rm_model_graph(ma, err)) || !(b = rm_model_graph(mb, err))) {
+    if (!(x.a = rm_model_graph(ma, err)) || !(x.b = rm_model_graph(mb, err))) {
         rc = err->code;
         goto done;
     }
-    if ((rc = check_io(pa, pb, err)))
+    if ((rc = check_io(x.pa, x.pb, err)))
         goto done;
-    for (int k = 0; k < o->n_inputs; k++)
-        if ((rc = rm_session_set_input(pa, o->input_names[k], &o->input_values[k], err))) {
-            rm_error_prefix(err, "%s", model_label(a, "A"));
-            goto done;
-        }
-    rm_session_random_inputs(pa, o->seed);
-    /* B gets A's input values by name, whatever its input order */
-    for (int k = 0; k < rm_session_n_inputs(pa); k++) {
-        const char *name = rm_session_input_name(pa, k);
-        if ((rc = rm_session_get(pa, name, &t, err)) || (rc = rm_session_set_input(pb, name, &t, err))) {
-            rm_error_prefix(err, "%s", model_label(b, "B"));
-            goto done;
-        }
-        rm_tensor_free(&t);
-    }
-    if (o->layers) {
-        rm_session_begin(pa);
-        rm_session_begin(pb);
-        if ((rc = layers_run(ma, mb, a, b, pa, pb, o, r, err)))
-            goto done;
-    } else {
-        if ((rc = rm_session_run(pa, err))) {
-            rm_error_prefix(err, "%s", model_label(a, "A"));
-            goto done;
-        }
-        if ((rc = rm_session_run(pb, err))) {
-            rm_error_prefix(err, "%s", model_label(b, "B"));
-            goto done;
-        }
-    }
-    if ((rc = compare_outputs(a, b, pa, pb, o, r, err)))
+    if (o->layers && (rc = layers_prepare(&x, r, err)))
         goto done;
+    if (o->save_inputs && !(kept = calloc((size_t)samples, sizeof *kept))) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < samples; k++) {
+        if ((rc = feed_sample(&x, k, kept ? &kept[k] : NULL, err)))
+            goto done;
+        if (o->layers) {
+            if ((rc = layers_sample(&x, k, r, err)))
+                goto done;
+        } else if ((rc = rm_session_run(x.pa, err))) {
+            rm_error_prefix(err, "%s", model_label(x.a, "A"));
+            goto done;
+        } else if ((rc = rm_session_run(x.pb, err))) {
+            rm_error_prefix(err, "%s", model_label(x.b, "B"));
+            goto done;
+        }
+        if ((rc = outputs_sample(&x, k, r, err)))
+            goto done;
+    }
+    /* the verdict: elements and cosine per sample (in s.pass), top-1 over all rows */
     r->pass = true;
-    for (size_t k = 0; k < r->n_outputs; k++)
-        r->pass &= r->outputs[k].s.pass;
+    for (size_t k = 0; k < r->n_outputs; k++) {
+        struct rm_diff_output *out = &r->outputs[k];
+        const struct agree *g = &x.agree[k];
+        if (g->classes && g->rows) {
+            out->classes = g->classes;
+            out->top1 = g->top1 / (double)g->rows;
+            if (g->classes > 5)
+                out->top5 = g->top5 / (double)g->rows;
+            out->s.pass = out->s.pass && out->top1 >= o->min_top1;
+        }
+        out->s.pass = out->s.pass && !out->note;
+        r->pass = r->pass && out->s.pass;
+    }
+    for (size_t i = 0; i < r->n_layers; i++)
+        if (r->layers[i].comparable && !r->layers[i].s.pass) {
+            r->first_divergent = (int)i;
+            break;
+        }
+    if (kept && (rc = rm_input_sets_write(o->save_inputs, kept, (size_t)samples, err)))
+        goto done;
 done:
     if (rc)
         r->pass = false;
-    rm_tensor_free(&t);
-    rm_session_free(pa);
-    rm_session_free(pb);
+    free_kept(kept, samples);
+    free(x.jobs);
+    free(x.agree);
+    rm_tree_free(x.ta);
+    rm_tree_free(x.tb);
+    rm_session_free(x.pa);
+    rm_session_free(x.pb);
     return rc;
 }

@@ -23,6 +23,8 @@ static void json_stats(struct rm_json *j, const struct rm_diff_stats *s, bool co
     comparable ? rm_json_num(j, s->mean_abs) : rm_json_null(j);
     rm_json_key(j, "cosine");
     comparable ? rm_json_num(j, s->cosine) : rm_json_null(j);
+    rm_json_key(j, "cosine_mean");
+    comparable ? rm_json_num(j, s->cosine_mean) : rm_json_null(j);
 }
 
 void rm_diff_write_json(const struct rm_diff_result *r, FILE *f)
@@ -32,10 +34,20 @@ void rm_diff_write_json(const struct rm_diff_result *r, FILE *f)
     rm_json_obj_begin(&j);
     rm_json_key(&j, "pass");
     rm_json_bool(&j, r->pass);
-    rm_json_key(&j, "atol");
-    rm_json_num(&j, r->atol);
+    rm_json_key(&j, "samples");
+    rm_json_int(&j, r->samples);
+    rm_json_key(&j, "seed");
+    rm_json_num(&j, (double)r->seed); /* a JSON number: exact up to 2^53 */
+    rm_json_key(&j, "atol"); /* null: scaled per output (atol_scale * max|A|) */
+    r->atol >= 0 ? rm_json_num(&j, r->atol) : rm_json_null(&j);
+    rm_json_key(&j, "atol_scale");
+    rm_json_num(&j, r->atol_scale);
     rm_json_key(&j, "rtol");
     rm_json_num(&j, r->rtol);
+    rm_json_key(&j, "min_cosine");
+    rm_json_num(&j, r->min_cosine);
+    rm_json_key(&j, "min_top1");
+    rm_json_num(&j, r->min_top1);
     rm_json_key(&j, "outputs");
     rm_json_arr_begin(&j);
     for (size_t k = 0; k < r->n_outputs; k++) {
@@ -49,6 +61,10 @@ void rm_diff_write_json(const struct rm_diff_result *r, FILE *f)
             rm_json_int(&j, o->dims[i]);
         rm_json_arr_end(&j);
         json_stats(&j, &o->s, !o->note);
+        rm_json_key(&j, "scale");
+        !o->note ? rm_json_num(&j, o->scale) : rm_json_null(&j);
+        rm_json_key(&j, "atol");
+        !o->note ? rm_json_num(&j, o->atol) : rm_json_null(&j);
         rm_json_key(&j, "top1");
         rm_json_num(&j, o->top1); /* NAN (not a classifier output) writes null */
         rm_json_key(&j, "top5");

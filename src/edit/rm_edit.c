@@ -482,7 +482,7 @@ int rm_edit_finish(struct edit *e, bool propagated, bool channel_change)
 
 /* ---- set-up ----------------------------------------------------------------- */
 
-int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts,
+int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts, bool shapes,
                   rm_findings *log, struct rm_error *err)
 {
     memset(e, 0, sizeof *e);
@@ -492,6 +492,9 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
     e->edited_node = -1;
     e->init = opts ? opts->init : RM_INIT_KEEP;
     e->rng = opts ? opts->seed : 0;
+    /* an edit that changes sizes is shape-checked: every input size must be known */
+    if (shapes && rm_model_check_inputs(m, NULL, err))
+        return err->code;
     /* the index and tree of the model as it is now; held, so that they still describe
      * it (for messages) after the edit has changed it */
     if (!(e->g = rm_model_graph(m, err)))
@@ -525,7 +528,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
 {
     struct edit e;
     float *old_w = NULL, *new_w = NULL, *old_b = NULL, *new_b = NULL;
-    int rc = rm_edit_begin(&e, m, opts, log, err);
+    int rc = rm_edit_begin(&e, m, opts, true, log, err);
     if (rc)
         goto done;
     const struct rm_module *mod;

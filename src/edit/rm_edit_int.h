@@ -40,9 +40,10 @@ struct edit {
 #define RM_PRINTF(a, b)
 #endif
 
-/* Set up e for model m: graph index, lenient shapes, tree, per-node/value scratch.
+/* Set up e for model m: graph index, lenient shapes, tree, per-node/value scratch;
+ * shapes: the edit changes sizes, so every input size must be known (rm_model_check_inputs).
  * Returns 0 or an RM_E* code (e is then safe to rm_edit_end). */
-int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts,
+int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_options *opts, bool shapes,
                   rm_findings *log, struct rm_error *err);
 /* Release what rm_edit_begin set up. */
 void rm_edit_end(struct edit *e);

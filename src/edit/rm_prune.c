@@ -641,7 +641,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
         rep = &own;
     memset(rep, 0, sizeof *rep);
     /* rm_edit_begin indexes the model and infers its shapes as model_totals would */
-    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    int rc = rm_edit_begin(&e, m, NULL, true, log, err);
     if (!rc)
         rc = graph_totals(e.g, &rep->params_before, &rep->macs_before, err);
     if (!rc)
@@ -829,7 +829,7 @@ void rm_prune_report_free(struct rm_prune_report *r)
 int rm_fold_bn(struct rm_model *m, int *n_folded, rm_findings *log, struct rm_error *err)
 {
     struct edit e;
-    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    int rc = rm_edit_begin(&e, m, NULL, false, log, err); /* folding needs no sizes */
     bool *remove = NULL;
     *n_folded = 0;
     if (rc)

@@ -142,14 +142,18 @@ static const struct rm_host_tensor *given_value(const struct rm_session_options 
 }
 
 /* Shapes of the given inputs for shape inference (their declared type and static dims
- * must agree); int64 ones also give their contents. *specs is malloc'd. */
-int rm_eng_given_specs(const struct rm_graph *g, const struct rm_session_options *o, struct rm_input_spec **specs,
-                       size_t *n, struct rm_error *err)
+ * must agree); int64 ones also give their contents. The model's input shapes
+ * (rm_model_set_input_shape) hold for the inputs not given. *specs is malloc'd. */
+int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const struct rm_session_options *o,
+                       struct rm_input_spec **specs, size_t *n, struct rm_error *err)
 {
     *n = 0;
-    *specs = calloc((size_t)o->n_given + 1, sizeof **specs);
+    *specs = calloc((size_t)o->n_given + m->n_inputs + 1, sizeof **specs);
     if (!*specs)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (!given_value(o, m->inputs[i].name))
+            (*specs)[(*n)++] = m->inputs[i];
     for (size_t i = 0; i < g->proto->n_input; i++) {
         int vi = g->proto->input[i]->name ? rm_graph_find(g, g->proto->input[i]->name) : -1;
         if (vi < 0 || g->values[vi].init >= 0)

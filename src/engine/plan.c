@@ -231,10 +231,13 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         rm_session_options_default(&o);
     struct rm_input_spec *specs = NULL;
     size_t n_specs = 0;
-    rc = rm_eng_given_specs(g, &o, &specs, &n_specs, err);
+    rc = rm_eng_given_specs(model, g, &o, &specs, &n_specs, err);
     if (!rc)
         rc = rm_model_set_inputs(model, specs, n_specs, err);
     free(specs);
+    /* every dim known, but for a dynamic batch (taken as 1) */
+    if (!rc)
+        rc = rm_model_check_inputs(model, NULL, err);
     if (rc)
         return rc;
     if (!(g = rm_model_graph(model, err)))

@@ -166,7 +166,8 @@ int rm_eng_load_constant_node(struct rm_plan *p, int node, struct rm_error *err)
 int rm_eng_early_const(struct rm_plan *p, int vi, struct rm_error *err);
 /* The given inputs as shapes for inference (*specs malloc'd), after checking them against
  * the declared types and static dims. */
-int rm_eng_given_specs(const struct rm_graph *g, const struct rm_session_options *o, struct rm_input_spec **specs,
+int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const struct rm_session_options *o,
+                       struct rm_input_spec **specs,
                        size_t *n, struct rm_error *err);
 /* Graph input vi as a plan value: 0, 1 when it became a constant (a given int64), or an
  * RM_E* code. */

@@ -54,6 +54,12 @@ int rm_session_set_input(struct rm_plan *p, const char *name, const struct rm_ho
     return rm_error_set(err, RM_ENOTFOUND, "the model has no input named '%s'", name);
 }
 
+void rm_session_reset_inputs(struct rm_plan *p)
+{
+    for (int k = 0; k < p->n_in; k++)
+        p->vals[p->in_vals[k]].set_by_user = 0;
+}
+
 void rm_session_random_inputs(struct rm_plan *p, uint64_t seed)
 {
     uint64_t st = seed;

@@ -507,15 +507,10 @@ static void check_attribute(struct sc *c, const Onnx__AttributeProto *a, const c
     }
 }
 
-static const char *const experimental_ops[] = {
-    "ATen", "Affine", "ConstantFill", "Crop", "DynamicSlice", "GRUUnit", "GivenTensorFill",
-    "ImageScaler", "ParametricSoftplus", "Scale", "ScaledTanh",
-};
-
 static int is_experimental(const char *op)
 {
-    for (size_t i = 0; i < sizeof experimental_ops / sizeof *experimental_ops; i++)
-        if (strcmp(op, experimental_ops[i]) == 0)
+    for (size_t i = 0; i < RM_ONNX_N_EXPERIMENTAL; i++)
+        if (strcmp(op, rm_onnx_experimental[i]) == 0)
             return 1;
     return 0;
 }
@@ -789,9 +784,9 @@ static const struct rm_onnx_schema *check_node(struct sc *c, const Onnx__NodePro
         return NULL;
     }
     if (s->deprecated) {
-        error(c, "node '%s' (%s): %s is deprecated from %s opset %d on (the model imports opset %lld)%s",
+        error(c, "node '%s' (%s): %s is deprecated from %s opset %d on (the model imports opset %lld)%s%s",
               node, op, op, domain_name(domain), s->since, (long long)version,
-              strcmp(op, "Upsample") == 0 ? "; use Resize" : strcmp(op, "Scatter") == 0 ? "; use ScatterElements" : "");
+              s->replaced_by ? "; use " : "", s->replaced_by ? s->replaced_by : "");
         return NULL;
     }
     verify(c, s, n, node);
@@ -1038,33 +1033,33 @@ static int32_t attr_elem(const Onnx__NodeProto *n, const char *name, int32_t dfl
  * inputs, for the ops where the type constraints alone do not tell (as the spec
  * describes each: Cast's `to`, the `dtype` of the random and *Like ops, Constant's
  * and ConstantOfShape's value); 0 unknown. in_types: the first three inputs. */
-static int32_t op_output_type(const Onnx__NodeProto *n, size_t k, const int32_t *in_types)
+static int32_t op_output_type(const struct rm_onnx_schema *s, const Onnx__NodeProto *n, size_t k,
+                              const int32_t *in_types)
 {
-    const char *op = n->op_type;
     if (k != 0)
         return 0;
-    if (strcmp(op, "EyeLike") == 0 || strcmp(op, "RandomNormalLike") == 0 ||
-        strcmp(op, "RandomUniformLike") == 0 || strcmp(op, "Bernoulli") == 0)
+    switch ((enum rm_onnx_out_rule)s->out_rule) {
+    case RM_OUT_NONE:
+        return 0;
+    case RM_OUT_DTYPE_OR_IN0:
         return attr_elem(n, "dtype", in_types[0] > 0 ? in_types[0] : 0);
-    if (strcmp(op, "HannWindow") == 0 || strcmp(op, "HammingWindow") == 0 ||
-        strcmp(op, "BlackmanWindow") == 0)
+    case RM_OUT_WINDOW:
         return attr_elem(n, "output_datatype", 1);
-    if (strcmp(op, "RandomNormal") == 0 || strcmp(op, "RandomUniform") == 0)
+    case RM_OUT_DTYPE_FLOAT:
         return attr_elem(n, "dtype", 1);
-    if (strcmp(op, "Multinomial") == 0)
+    case RM_OUT_DTYPE_INT32:
         return attr_elem(n, "dtype", 6);
-    if (strcmp(op, "ConstantOfShape") == 0) {
+    case RM_OUT_CONSTANT_OF_SHAPE: {
         const Onnx__AttributeProto *a = rm_node_attr(n, "value");
         if (!a)
             return 1;
         return a->t && a->t->has_data_type && a->t->data_type <= RM_ONNX_MAX_ELEM_TYPE ? a->t->data_type : 0;
     }
-    if (strcmp(op, "QuantizeLinear") == 0) {
+    case RM_OUT_QUANTIZE:
         if (n->n_input < 3 || !n->input[2] || !n->input[2][0])
             return 2; /* uint8 without a zero point */
         return in_types[2] > 0 ? in_types[2] : 0;
-    }
-    if (strcmp(op, "Constant") == 0) {
+    case RM_OUT_CONSTANT:
         for (size_t i = 0; i < n->n_attribute; i++) {
             const Onnx__AttributeProto *a = n->attribute[i];
             if (!a->name)
@@ -1079,11 +1074,11 @@ static int32_t op_output_type(const Onnx__NodeProto *n, size_t k, const int32_t 
                 return 8;
         }
         return 0;
-    }
-    if (strcmp(op, "Cast") == 0)
+    case RM_OUT_CAST:
         return attr_elem(n, "to", 0);
-    if (strcmp(op, "CastLike") == 0 && n->n_input >= 2)
-        return in_types[1] > 0 ? in_types[1] : 0;
+    case RM_OUT_CAST_LIKE:
+        return n->n_input >= 2 && in_types[1] > 0 ? in_types[1] : 0;
+    }
     return 0;
 }
 
@@ -1154,7 +1149,7 @@ static void check_types(struct sc *c, const struct rm_onnx_schema *const *schema
         if (!s || !s->type_checked)
             continue;
         const char *op = n->op_type;
-        if (strcmp(op, "Constant") == 0 && s->since >= 11 && constant_bad(n)) {
+        if (s->out_rule == RM_OUT_CONSTANT && s->since >= 11 && constant_bad(n)) {
             if (!suppressed)
                 error(c, "node '%s' (Constant): needs exactly one of the attributes value, value_float(s), value_int(s), value_string(s), sparse_value",
                       label);
@@ -1220,7 +1215,7 @@ static void check_types(struct sc *c, const struct rm_onnx_schema *const *schema
             int v = rn->outputs[k];
             if (v < 0 || g->values[v].producer != (int)i)
                 continue;
-            int32_t t = op_output_type(n, k, in_types);
+            int32_t t = op_output_type(s, n, k, in_types);
             if (!t) {
                 uint32_t tensors = p->types & ~RM_TYPES_NON_TENSOR;
                 if (p->types != RM_TYPES_ANY && !(p->types & RM_TYPES_NON_TENSOR) && tensors &&

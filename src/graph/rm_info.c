@@ -97,6 +97,10 @@ int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err
     int rc = rm_info_compute(g, info, err);
     if (rc)
         return rc;
+    /* sizes inferred with unknown input dims standing in as 1 are no MAC count */
+    struct rm_error unknown;
+    if (rm_model_check_inputs(m, NULL, &unknown))
+        info->macs = -1;
     const Onnx__ModelProto *mp = m->proto;
     const Onnx__GraphProto *gp = mp->graph;
     info->file_bytes = m->path ? (uint64_t)m->file_size : 0;

@@ -47,6 +47,7 @@ struct rm_onnx_schema {
     uint8_t unchecked_attrs; /* accepts attributes it does not declare */
     uint8_t type_checked;    /* onnx checks its input/output types (the schema has an
                               * inference function or a function body) */
+    uint8_t out_rule;        /* enum rm_onnx_out_rule */
     int32_t min_in, max_in, min_out, max_out;
     uint32_t in_counts;      /* bit k: k inputs accepted (k < 32; above, min..max) */
     uint32_t out_counts;     /* bit k: k outputs accepted */
@@ -54,7 +55,20 @@ struct rm_onnx_schema {
     const struct rm_onnx_param *inputs;  /* formal inputs; the last may be variadic */
     const struct rm_onnx_param *outputs;
     const struct rm_onnx_attr *attrs;    /* sorted by name */
+    const char *replaced_by;             /* deprecated: the operator to use instead */
 };
+
+/* How output 0's element type follows from attributes or inputs where the type
+ * constraints do not tell: NONE (they tell, or it is unknown); DTYPE_OR_IN0 the
+ * `dtype` attribute, else input 0's type; WINDOW `output_datatype` (float); DTYPE_FLOAT
+ * `dtype` (float); DTYPE_INT32 `dtype` (int32); CONSTANT_OF_SHAPE the `value` tensor's
+ * type (float); QUANTIZE input 2's type (uint8 without it); CONSTANT the value
+ * attribute's type; CAST `to`; CAST_LIKE input 1's type. */
+enum rm_onnx_out_rule { RM_OUT_NONE, RM_OUT_DTYPE_OR_IN0, RM_OUT_WINDOW, RM_OUT_DTYPE_FLOAT, RM_OUT_DTYPE_INT32, RM_OUT_CONSTANT_OF_SHAPE, RM_OUT_QUANTIZE, RM_OUT_CONSTANT, RM_OUT_CAST, RM_OUT_CAST_LIKE };
+
+/* Experimental operators of onnx before 1.5 (no schema; accepted as they are). */
+#define RM_ONNX_N_EXPERIMENTAL 11
+extern const char *const rm_onnx_experimental[RM_ONNX_N_EXPERIMENTAL];
 
 /* Domains: 0 is the default ONNX domain "" (also written "ai.onnx"). */
 #define RM_ONNX_N_DOMAINS 3

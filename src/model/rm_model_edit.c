@@ -455,6 +455,54 @@ int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value
     return 0;
 }
 
+int rm_model_rewrite_input_shape(struct rm_model *m, const char *input, int rank, const int64_t *dims,
+                                 struct rm_error *err)
+{
+    if (rank < 0 || rank > RM_MAX_RANK)
+        return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] <= 0)
+            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is %lld; sizes are positive", input, i,
+                                (long long)dims[i]);
+    const struct rm_graph *g = rm_model_index(m, err);
+    if (!g)
+        return err ? err->code : RM_ENOMEM;
+    int v = rm_graph_find(g, input);
+    if (v < 0 || g->values[v].input < 0 || g->values[v].init >= 0)
+        return rm_error_set(err, RM_ENOTFOUND, "the model has no input named '%s'", input);
+    Onnx__ValueInfoProto *vi = m->proto->graph->input[g->values[v].input];
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return rm_error_set(err, RM_EUNSUPPORTED, "input '%s' is not a tensor", input);
+    Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    if (tt->shape && tt->shape->n_dim != (size_t)rank)
+        return rm_error_set(err, RM_EUSAGE, "input '%s' has %zu dimensions; %d were given", input,
+                            tt->shape->n_dim, rank);
+    if (!tt->shape) {
+        Onnx__TensorShapeProto *sh = rm_arena_alloc(&m->arena, sizeof *sh);
+        Onnx__TensorShapeProto__Dimension **arr = rm_arena_alloc(&m->arena, ((size_t)rank + 1) * sizeof *arr);
+        if (!sh || !arr)
+            return oom(err);
+        onnx__tensor_shape_proto__init(sh);
+        for (int d = 0; d < rank; d++) {
+            if (!(arr[d] = rm_arena_alloc(&m->arena, sizeof **arr)))
+                return oom(err);
+            onnx__tensor_shape_proto__dimension__init(arr[d]);
+        }
+        sh->n_dim = (size_t)rank;
+        sh->dim = arr;
+        tt->shape = sh;
+    }
+    for (int d = 0; d < rank; d++) {
+        Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+        dim->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        dim->dim_value = dims[d];
+    }
+    changed(m); /* the declared dims are part of the index */
+    /* the shapes follow: the input as declared now, outputs and value_info rewritten */
+    int rc = rm_model_set_input_shape(m, input, rank, dims, err);
+    return rc ? rc : rm_model_write_shapes(m, err);
+}
+
 int rm_model_write_shapes(struct rm_model *m, struct rm_error *err)
 {
     struct rm_graph *g = rm_model_graph(m, err);

@@ -7,6 +7,7 @@
 #include "rm_shape.h"
 #include "rm_tree.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,31 +123,31 @@ int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, s
 {
     if (same_inputs(m, specs, n))
         return 0;
-    free_inputs(m);
-    m->inputs_gen++;
-    if (!n)
-        return 0;
-    m->inputs = calloc(n, sizeof *m->inputs);
-    if (!m->inputs)
+    /* copied before the old ones go: specs may point into them */
+    struct rm_model fresh = {0};
+    if (n && !(fresh.inputs = calloc(n, sizeof *fresh.inputs)))
         return rm_error_set(err, RM_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++, m->n_inputs++) {
-        struct rm_input_spec *d = &m->inputs[i];
+    fresh.n_inputs = n; /* zeroed: free_inputs frees what was made */
+    for (size_t i = 0; i < n; i++) {
+        struct rm_input_spec *d = &fresh.inputs[i];
+        const struct rm_host_tensor *v = specs[i].value;
         *d = specs[i];
+        d->name = strdup(specs[i].name);
         d->value = NULL;
-        if (!(d->name = strdup(specs[i].name)))
+        struct rm_host_tensor *c = v ? calloc(1, sizeof *c) : NULL;
+        if (!d->name || (v && (!c || rm_tensor_alloc(c, v->dtype, v->rank, v->dims, err)))) {
+            free(c);
+            free_inputs(&fresh);
             return rm_error_set(err, RM_ENOMEM, "out of memory");
-        if (specs[i].value) {
-            const struct rm_host_tensor *v = specs[i].value;
-            struct rm_host_tensor *c = calloc(1, sizeof *c);
-            if (!c || rm_tensor_alloc(c, v->dtype, v->rank, v->dims, err)) {
-                free(c);
-                return rm_error_set(err, RM_ENOMEM, "out of memory");
-            }
-            if (v->numel)
-                memcpy(c->data, v->data, (size_t)v->numel * (v->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4));
-            d->value = c;
         }
+        if (v && v->numel)
+            memcpy(c->data, v->data, (size_t)v->numel * (v->dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4));
+        d->value = c;
     }
+    free_inputs(m);
+    m->inputs = fresh.inputs;
+    m->n_inputs = fresh.n_inputs;
+    m->inputs_gen++;
     return 0;
 }
 
@@ -155,21 +156,60 @@ const char *rm_model_path(const struct rm_model *m)
     return m->path;
 }
 
+/* The declared tensor type of graph input proto index i, or NULL. */
+static const Onnx__TypeProto__Tensor *input_tensor_type(const struct rm_model *m, size_t i)
+{
+    const Onnx__ValueInfoProto *vi = m->proto->graph->input[i];
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return NULL;
+    return vi->type->tensor_type;
+}
+
+/* The graph input called name that is not an initializer: its index in the proto's
+ * input list, or -1. */
+static long find_input(struct rm_model *m, const char *name, struct rm_error *err, int *failed)
+{
+    const struct rm_graph *g = rm_model_index(m, err);
+    *failed = !g;
+    if (!g)
+        return -1;
+    int v = rm_graph_find(g, name);
+    if (v < 0 || g->values[v].input < 0 || g->values[v].init >= 0)
+        return -1;
+    return g->values[v].input;
+}
+
 int rm_model_set_input_shape(struct rm_model *m, const char *input, int rank, const int64_t *dims,
                              struct rm_error *err)
 {
     if (rank < 0 || rank > RM_MAX_RANK)
         return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
     for (int i = 0; i < rank; i++)
-        if (dims[i] < 0)
-            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is negative (%lld)", input, i,
+        if (dims[i] <= 0)
+            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is %lld; sizes are positive", input, i,
                                 (long long)dims[i]);
-    const struct rm_graph *g = rm_model_index(m, err);
-    if (!g)
+    int failed;
+    long in = find_input(m, input, err, &failed);
+    if (failed)
         return err ? err->code : RM_ENOMEM;
-    int v = rm_graph_find(g, input);
-    if (v < 0 || g->values[v].input < 0 || g->values[v].init >= 0)
+    if (in < 0)
         return rm_error_set(err, RM_ENOTFOUND, "the model has no input named '%s'", input);
+    /* the declared rank and sizes hold: a run with other sizes would disagree with the
+     * model's own declaration (rewriting it is rm_model_rewrite_input_shape's job) */
+    const Onnx__TypeProto__Tensor *tt = input_tensor_type(m, (size_t)in);
+    if (tt && tt->shape) {
+        if (tt->shape->n_dim != (size_t)rank)
+            return rm_error_set(err, RM_EUSAGE, "input '%s' has %zu dimensions; %d were given", input,
+                                tt->shape->n_dim, rank);
+        for (int i = 0; i < rank; i++) {
+            const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
+            if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value != dims[i])
+                return rm_error_set(err, RM_EUSAGE,
+                                    "input '%s': dimension %d is declared %lld; %lld was given (only dynamic "
+                                    "dimensions can be set without rewriting the model's input)",
+                                    input, i, (long long)d->dim_value, (long long)dims[i]);
+        }
+    }
     /* the settings so far, with this input's replaced */
     struct rm_input_spec *specs = calloc(m->n_inputs + 1, sizeof *specs);
     if (!specs)
@@ -184,6 +224,84 @@ int rm_model_set_input_shape(struct rm_model *m, const char *input, int rank, co
     int rc = rm_model_set_inputs(m, specs, n + 1, err);
     free(specs);
     return rc;
+}
+
+/* Append dims as "[N, 3, H, W]" (a dim's name where it has one, "?" where it has none). */
+static void dims_text(char *buf, size_t n, const Onnx__TensorShapeProto *sh)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (size_t d = 0; d < sh->n_dim && k < n; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = sh->dim[d];
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+            k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)dim->dim_value);
+        else if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && dim->dim_param[0])
+            k += (size_t)snprintf(buf + k, n - k, "%s%.40s", d ? ", " : "", dim->dim_param);
+        else
+            k += (size_t)snprintf(buf + k, n - k, "%s?", d ? ", " : "");
+    }
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+}
+
+int rm_model_check_inputs(struct rm_model *m, int *batch_defaulted, struct rm_error *err)
+{
+    if (batch_defaulted)
+        *batch_defaulted = 0;
+    const struct rm_graph *g = rm_model_index(m, err);
+    if (!g)
+        return err ? err->code : RM_ENOMEM;
+    const Onnx__GraphProto *gp = m->proto->graph;
+    int batch = 0;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        const char *name = gp->input[i]->name;
+        int v = name ? rm_graph_find(g, name) : -1;
+        if (v < 0 || g->values[v].init >= 0)
+            continue;
+        bool given = false;
+        for (size_t k = 0; k < m->n_inputs && !given; k++)
+            given = strcmp(m->inputs[k].name, name) == 0;
+        if (given)
+            continue;
+        const Onnx__TypeProto__Tensor *tt = input_tensor_type(m, i);
+        if (!tt || !tt->shape)
+        {
+            rm_error_set(err, RM_EUSAGE, "input '%.200s' declares no shape: give its dimensions (%.200s=D0,D1,...)",
+                         name, name);
+            return rm_error_fix(err, RM_FIX_INPUT_SHAPE);
+        }
+        /* the dynamic dims after the first, by name: "H, W" */
+        char names[256] = "";
+        size_t k = 0;
+        int unknown = 0;
+        for (size_t d = 0; d < tt->shape->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value >= 0)
+                continue;
+            if (d == 0) {
+                batch = 1;
+                continue;
+            }
+            unknown++;
+            if (k < sizeof names) {
+                if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && dim->dim_param[0])
+                    k += (size_t)snprintf(names + k, sizeof names - k, "%s%.40s", k ? ", " : "", dim->dim_param);
+                else
+                    k += (size_t)snprintf(names + k, sizeof names - k, "%sdimension %zu", k ? ", " : "", d);
+            }
+        }
+        if (unknown) {
+            char dims[256];
+            dims_text(dims, sizeof dims, tt->shape);
+            rm_error_set(err, RM_EUSAGE,
+                         "input '%.200s' has dimensions %s, and %s %s not known: give the input's "
+                         "dimensions as it will be fed (%.200s=D0,D1,...)",
+                         name, dims, names, unknown > 1 ? "are" : "is", name);
+            return rm_error_fix(err, RM_FIX_INPUT_SHAPE);
+        }
+    }
+    if (batch_defaulted)
+        *batch_defaulted = batch;
+    return 0;
 }
 
 /* ---- clones ------------------------------------------------------------------------ */
