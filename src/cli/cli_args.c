@@ -487,7 +487,13 @@ static int set_value(const struct cli_cmd *cmd, const struct cli_opt *o, const c
 
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a)
 {
-    bool given[64] = {false};
+    enum { MAX_OPTS = 128 };
+    bool given[MAX_OPTS] = {false};
+    size_t n_opts = 0;
+    while (cmd->opts[n_opts].name)
+        n_opts++;
+    if (n_opts > MAX_OPTS)
+        return cli_usage(cmd, "internal error: more than %d options", MAX_OPTS);
     cli_args_init(a);
     for (int k = 1; k < argc; k++) {
         if (!strcmp(argv[k], "--"))
@@ -549,9 +555,7 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args 
         }
         if (set_value(cmd, o, shown, val, a))
             return CLI_BAD;
-        size_t idx = (size_t)(o - cmd->opts);
-        if (idx < sizeof given / sizeof given[0])
-            given[idx] = true;
+        given[o - cmd->opts] = true;
     }
 
     /* positional arguments */
