@@ -140,6 +140,15 @@ extern const struct cli_opt cli_top_opts[];
              "over protobuf's 2 GB limit. FILE may be neither OUT nor a file MODEL reads its weights "  \
              "from"}
 #define CLI_POS_MODEL {"MODEL", CLI_ONE, CLI_C_FILE, "the ONNX model file"}
+/* The inputs of the commands that run models (run, diff). */
+#define CLI_OPT_INPUT                                                                                      \
+    {.name = "input", .short_name = 'i', .metavar = "NAME=FILE", CLI_L(inputs), .complete = CLI_C_FILE,    \
+     .help = "value of graph input NAME: a TensorProto .pb (as in ONNX test data) or a .npy (float32/int64, " \
+             "C order); inputs not given are seeded standard-normal values"}
+#define CLI_OPT_SEED_INPUTS {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for random inputs (default 0)"}
+#define CLI_OPT_THREADS                                                                                    \
+    {.name = "threads", .metavar = "N", CLI_I(threads), .min = 0, .max = 1024,                             \
+     .help = "oneDNN/OpenMP threads (default 0: all)"}
 
 /* Parse argv[1..] (argv[0] is the command name) against cmd's tables into a. Returns
  * CLI_OK; or, having printed one line, CLI_BAD; or -1 after printing --help (exit 0). */

@@ -12,8 +12,8 @@
 #define WIDTH 80   /* help text is wrapped to this many columns */
 #define OPT_COL 26 /* where an option's help starts */
 
-/* -h, --help: every command has it; parsed before anything else. */
-static const struct cli_opt help_opt = {.name = "help", .short_name = 'h', CLI_F(json), .help = "show this help"};
+/* -h, --help: every command has it, found before anything else is parsed (never stored). */
+static const struct cli_opt help_opt = {.name = "help", .short_name = 'h', .kind = CLI_FLAG, .help = "show this help"};
 
 void cli_args_init(struct cli_args *a)
 {

@@ -204,9 +204,8 @@ static const struct cli_pos diff_pos[] = {
 };
 
 static const struct cli_opt diff_opts[] = {
-    {.name = "input", .short_name = 'i', .metavar = "NAME=FILE", CLI_L(inputs), .complete = CLI_C_FILE,
-     .help = "value of graph input NAME: a TensorProto .pb or a .npy"},
-    {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for random inputs (default 0)"},
+    CLI_OPT_INPUT,
+    CLI_OPT_SEED_INPUTS,
     {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,
      .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output)"},
     {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,
@@ -224,8 +223,7 @@ static const struct cli_opt diff_opts[] = {
     {.name = "report", .metavar = "FILE.html", CLI_S(report), .complete = CLI_C_FILE,
      .help = "write a self-contained HTML report: verdict, outputs table, chart of the error per module (with "
              "--layers)"},
-    {.name = "threads", .metavar = "N", CLI_I(threads), .min = 0, .max = 1024,
-     .help = "oneDNN/OpenMP threads (default 0: all)"},
+    CLI_OPT_THREADS,
     {0},
 };
 

@@ -290,14 +290,11 @@ done:
 static const struct cli_pos model_pos[] = {CLI_POS_MODEL, {0}};
 
 static const struct cli_opt run_opts[] = {
-    {.name = "input", .short_name = 'i', .metavar = "NAME=FILE", CLI_L(inputs), .complete = CLI_C_FILE,
-     .help = "value of graph input NAME: a TensorProto .pb (as in ONNX test data) or a .npy (float32/int64, C "
-             "order); inputs not given are seeded standard-normal values"},
+    CLI_OPT_INPUT,
     {.name = "output", .short_name = 'o', .metavar = "DIR", CLI_S(out), .complete = CLI_C_DIR,
      .help = "write output k as DIR/output_<k>.pb (TensorProto); DIR is created when missing"},
-    {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for random inputs (default 0)"},
-    {.name = "threads", .metavar = "N", CLI_I(threads), .min = 0, .max = 1024,
-     .help = "oneDNN/OpenMP threads (default 0: all)"},
+    CLI_OPT_SEED_INPUTS,
+    CLI_OPT_THREADS,
     {.name = "bench", .metavar = "N", CLI_I(bench), .min = 1, .max = 1000000,
      .help = "time N runs after 3 warm-up runs: latency median/min, GFLOP/s (2 x MACs / median) and the fraction "
              "of the FP32 FMA peak measured in this process"},
