@@ -209,15 +209,16 @@ static const struct cli_opt diff_opts[] = {
     {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,
      .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output)"},
     {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,
-     .help = "relative tolerance (default 0.0001)"},
+     .help = "relative tolerance, of |A| (default 0.0001)"},
     {.name = "layers", CLI_F(layers),
      .help = "also compare the output of every module, matched by module path, in topological order (plans run "
              "unfused, streamed: each pair of tensors is freed once compared); reports the first divergent module "
              "and the error growth. Where a shape differs, channels are aligned by the channel map an edit "
              "recorded in B's metadata (remodel.channel_map/<tensor>); without one the module is not comparable "
              "(not a failure)"},
-    CLI_OPT_JSON(": pass, atol, rtol, outputs [{name, shape, max_abs, max_rel, mean_abs, cosine, top1, top5, "
-                 "mismatched, pass, ...}], layers [{path, type, tensor, max_abs, max_rel, cosine, pass, comparable, "
+    CLI_OPT_JSON(": pass, samples, seed, atol, atol_scale, rtol, min_cosine, min_top1, outputs [{name, shape, "
+                 "max_abs, max_rel, mean_abs, cosine, cosine_mean, scale, atol, top1, top5, mismatched, compared, "
+                 "aligned, pass, note}], layers [{path, type, tensor, max_abs, max_rel, cosine, pass, comparable, "
                  "aligned, note}] (a module that is not comparable has pass true and null numbers), first_divergent "
                  "(module path or null)"),
     {.name = "report", .metavar = "FILE.html", CLI_S(report), .complete = CLI_C_FILE,
@@ -236,7 +237,9 @@ const struct cli_cmd cli_cmd_diff = {
              "shaped like A's inputs. The models must take the same inputs (names, types, shapes) and have as "
              "many outputs; outputs are matched by position. For each output: max abs, max rel (|B-A| / "
              "max(|A|,|B|)), mean abs, cosine similarity, and for [N, classes] outputs top-1 and top-5 agreement "
-             "(argmax equal; top-5 overlap). An element fails when abs > atol and rel > rtol.",
+             "(argmax equal; top-5 overlap). An element fails when |B-A| > atol + rtol*|A| (numpy's allclose, A the "
+             "reference); an output fails when an element fails, when its cosine is below 0.9999, or, for a "
+             "classifier output, when a row's top class differs.",
     .pos = diff_pos,
     .opts = diff_opts,
     .notes = "Exit 0 when every output is within tolerance, 1 when one is not, 2 for bad input (unreadable model "
