@@ -3,7 +3,12 @@
  * the usage line and --help, and cli_doc.c the man page and the bash completion, so that
  * none of them can drift from another. Exit codes as the README promises: 0 ok, 1 a check
  * or diff found a problem, 2 usage error or bad input. The CLI uses the library through
- * its public header only; only the cli_*.c files print or exit. */
+ * its public header only; only the cli_*.c files print or exit.
+ *
+ * Adding an option is one entry in the command's table (CLI_F/I/U/D/S/C/L bind it to a
+ * field of struct cli_args, added here with its default in cli_args_init when not zero);
+ * an option several commands share is one CLI_OPT_* macro below. A new command is one
+ * struct cli_cmd, listed in cli_commands (main.c). */
 #ifndef RM_CLI_H
 #define RM_CLI_H
 
