@@ -424,6 +424,10 @@ RM_API int rm_prune(rm_model *m, const char *const *paths, size_t n_paths, const
                     rm_prune_report *rep, rm_findings *log, rm_error *err);
 RM_API void rm_prune_report_free(rm_prune_report *rep);
 
+/* The edits made to m (by any remodel, saved with it), one line each: when, which
+ * remodel, what; NULL when none. Every successful edit appends its line. */
+RM_API const char *rm_model_history(const rm_model *m);
+
 /* Fold every BatchNormalization that follows a Conv (and is its only reader) into the
  * conv's weight and bias. *n_folded counts them. */
 RM_API int rm_fold_bn(rm_model *m, int *n_folded, rm_findings *log, rm_error *err);
@@ -439,6 +443,7 @@ typedef struct rm_session_options {
     int fuse;            /* 1: fold BatchNorms into convs, fuse activations and residual Adds;
                             0: every node's output can be read after its step */
     int direct_conv;     /* 1: no Winograd convolutions */
+    uint64_t max_memory; /* bytes the session's buffers may take; 0: half the machine's RAM */
     /* Inputs known before compiling: an int64 one (a shape fed as an input) becomes a
      * constant; a float one gives the dims of its dynamic dimensions. They become the
      * model's input shapes (rm_model_set_input_shape). Borrowed for the call. */
@@ -447,7 +452,7 @@ typedef struct rm_session_options {
     const rm_tensor *given_values;
 } rm_session_options;
 
-/* Defaults: threads 0, fuse 1, direct_conv 0, nothing given. */
+/* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given. */
 RM_API void rm_session_options_default(rm_session_options *o);
 /* Compile m. Every op is checked first: an unsupported one is RM_EUNSUPPORTED before
  * anything is allocated; a node that cannot run as written is RM_EFORMAT naming it. */
@@ -560,6 +565,9 @@ typedef struct rm_diff_output {
     double top5;        /* mean top-5 overlap per row; NAN unless classes > 5 */
     bool aligned;       /* compared through a channel map */
     char *note;         /* why it failed without numbers, or NULL */
+    int n_top;          /* classifier outputs: the top classes of sample 0's first row */
+    int64_t top_a[5], top_b[5];   /* class indices, best first, in A and in B */
+    double top_va[5], top_vb[5];  /* their values */
 } rm_diff_output;
 
 typedef struct rm_diff_layer {
@@ -567,7 +575,18 @@ typedef struct rm_diff_layer {
     rm_diff_stats s;
     bool comparable, aligned;
     char *note;
+    int rank_a, rank_b;          /* the shapes compared (rank -1: not observed) */
+    int64_t dims_a[RM_MAX_RANK], dims_b[RM_MAX_RANK];
 } rm_diff_layer;
+
+/* Per-channel error of one module's output (axis 1), over the batch and spatial axes. */
+typedef struct rm_diff_channels {
+    int layer;                   /* index into layers, -1 when none was measured */
+    int sample;                  /* the sample it was measured on */
+    int64_t n;                   /* channels */
+    double *max_abs;             /* per channel: max |B - A| */
+    double *scale;               /* per channel: max |A| */
+} rm_diff_channels;
 
 typedef struct rm_diff_result {
     bool pass;                   /* every output passes */
@@ -579,6 +598,8 @@ typedef struct rm_diff_result {
     size_t n_layers;
     rm_diff_layer *layers;       /* modules in topological order */
     int first_divergent;         /* index into layers, or -1 */
+    rm_diff_channels channels;   /* of the first divergent module when its shapes agree */
+    char *history_a, *history_b; /* the models' edit histories (rm_model_history), or NULL */
 } rm_diff_result;
 
 /* atol scaled (1e-5 * max|A|), rtol 1e-4, min_cosine 0.9999, min_top1 1, one random

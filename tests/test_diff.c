@@ -616,14 +616,42 @@ START_TEST(html_report)
     ck_assert(strstr(html, "FAIL"));
     ck_assert(strstr(html, "first divergent: layer1.1.conv2"));
     ck_assert(strstr(html, "a &lt;&amp;&gt; model.onnx")); /* names are escaped */
-    /* one point (a <g> with a title) per module */
+    /* one point (a <g> with a title) per module in each chart: max abs, 1 - cosine */
     size_t groups = 0;
     for (const char *p = html; (p = strstr(p, "<g><title>")); p++)
         groups++;
-    ck_assert_uint_eq(groups, r.n_layers);
+    ck_assert_uint_eq(groups, 2 * r.n_layers);
+    ck_assert(strstr(html, "cosine floor"));
+    /* the first divergent module's channels: weight 0 belongs to output channel 0 alone */
+    ck_assert_int_eq(r.channels.layer, r.first_divergent);
+    char moved[64];
+    snprintf(moved, sizeof moved, "1 of %lld channels differ", (long long)r.channels.n);
+    ck_assert_int_eq(r.channels.n, 8); /* layer1.1.conv2 of tiny_resnet */
+    ck_assert(strstr(html, "Channels of the first divergent module") && strstr(html, moved));
+    ck_assert(r.channels.max_abs[0] > 0);
+    for (int64_t k = 1; k < r.channels.n; k++)
+        ck_assert(r.channels.max_abs[k] == 0);
     free(html);
     rm_diff_result_free(&r);
-    /* a passing diff without layers: verdict and output table, no chart */
+    /* a passing diff without layers: verdict and output table, no chart; the edit
+     * history of a model is shown */
+    int folded = 0;
+    ck_assert_int_eq(rm_fold_bn(b.m, &folded, NULL, &err), 0);
+    ck_assert_int_gt(folded, 0);
+    ck_assert_ptr_nonnull(strstr(rm_model_history(b.m), "fold-bn ("));
+    rm_model *c = NULL;
+    ck_assert_int_eq(rm_model_clone(&c, a.m, &err), 0);
+    ck_assert_int_eq(rm_fold_bn(c, &folded, NULL, &err), 0);
+    struct rm_diff_options o;
+    rm_diff_options_default(&o);
+    ck_assert_int_eq(rm_diff(a.m, c, &o, &r, &err), 0);
+    ck_assert(r.pass); /* folding keeps the function */
+    ck_assert_msg(rm_diff_write_report(&r, NULL, path, &err) == 0, "%s", err.msg);
+    html = rm_test_read_file(path, NULL);
+    ck_assert(strstr(html, "<h2>Edits</h2>") && strstr(html, "BatchNormalization folded"));
+    free(html);
+    rm_diff_result_free(&r);
+    rm_model_free(c);
     diff(&a, &a, false, &r);
     ck_assert_msg(rm_diff_write_report(&r, NULL, path, &err) == 0, "%s", err.msg);
     html = rm_test_read_file(path, NULL);

@@ -442,6 +442,44 @@ START_TEST(prune_global)
 }
 END_TEST
 
+
+/* A tensor whose shape is unknown (made by an op without a shape rule) meeting a group
+ * at an Add: the group is not pruned (it used to be, and the Add received 16 and 8
+ * channels, which no shape check could see). */
+START_TEST(prune_stops_at_unknown_shapes)
+{
+    /* layer2.0's shortcut BatchNorm made an op without a shape rule: the block's Add
+     * adds layer2.0.conv2's channels to a tensor of unknown shape */
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
+    Onnx__NodeProto *bn = NULL;
+    for (size_t i = 0; i < m->proto->graph->n_node; i++)
+        if (!strcmp(m->proto->graph->node[i]->name, "/layer2/layer2.0/downsample/downsample.1/BatchNormalization"))
+            bn = m->proto->graph->node[i];
+    ck_assert_ptr_nonnull(bn);
+    bn->op_type = "Mystery";
+    bn->domain = "com.example";
+    bn->n_attribute = 0;
+    bn->n_input = 1;
+    rm_model_touch(m);
+    const char *name = "layer2.0.conv2.weight";
+    int64_t before = -1;
+    for (size_t i = 0; i < m->proto->graph->n_initializer; i++)
+        if (!strcmp(m->proto->graph->initializer[i]->name, name))
+            before = m->proto->graph->initializer[i]->dims[0];
+    ck_assert_int_eq(before, 16);
+    struct rm_error err;
+    struct rm_prune_options o = {.ratio = 0.5, .criterion = 2, .global = true};
+    struct rm_prune_report rep;
+    ck_assert_msg(rm_prune(m, NULL, 0, &o, &rep, NULL, &err) == 0, "%s", err.msg);
+    ck_assert(rep.params_after < rep.params_before); /* the other groups are pruned */
+    rm_prune_report_free(&rep);
+    for (size_t i = 0; i < m->proto->graph->n_initializer; i++)
+        if (!strcmp(m->proto->graph->initializer[i]->name, name))
+            ck_assert_int_eq(m->proto->graph->initializer[i]->dims[0], before);
+    rm_model_free(m);
+}
+END_TEST
+
 /* The model keeps what it derives: an edit and its verification, as the CLI runs them
  * (the original, a clone edited, both run on one input), index each model at most twice
  * and infer its shapes at most twice. */
@@ -533,6 +571,7 @@ int main(void)
     tcase_add_loop_test(p, prune_matches_pytorch, 0, n_prunes);
     tcase_add_test(p, prune_dead_channels);
     tcase_add_test(p, channel_maps_compose);
+    tcase_add_test(p, prune_stops_at_unknown_shapes);
     tcase_add_loop_test(p, prune_global, 0, (int)(sizeof models / sizeof models[0]));
     tcase_add_loop_test(p, fold_bn_matches_pytorch, 0, 2);
     suite_add_tcase(s, p);

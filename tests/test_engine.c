@@ -578,6 +578,27 @@ START_TEST(fma_peak_is_measured)
 }
 END_TEST
 
+/* A session stays within its memory budget: refused with one line saying so, not an
+ * allocation that takes the machine down. */
+START_TEST(memory_budget)
+{
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
+    rm_session_options o;
+    rm_session_options_default(&o);
+    o.max_memory = 64 << 10;
+    rm_session *s = NULL;
+    struct rm_error err;
+    ck_assert_int_eq(rm_session_create(&s, m, &o, &err), RM_ENOMEM);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err.msg, "more memory than the limit of 0.1 MB"), "%s", err.msg);
+    o.max_memory = 0; /* the default: half the machine's RAM */
+    ck_assert_int_eq(rm_session_create(&s, m, &o, &err), 0);
+    rm_session_free(s);
+    rm_model_free(m);
+}
+END_TEST
+
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -589,6 +610,7 @@ int main(void)
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);
     tcase_add_test(tc, set_input_checks_shape);
+    tcase_add_test(tc, memory_budget);
     tcase_add_test(tc, unsupported_op_is_refused_before_running);
     tcase_add_test(tc, tiny_model_sigmoid);
     suite_add_tcase(s, tc);

@@ -2,7 +2,9 @@
 # meson install into a DESTDIR gives what a user of the library needs: the remodel
 # executable, libremodel.so.N, remodel.h and remodel.pc; a program built with nothing but
 # `pkg-config --cflags --libs remodel` loads resnet18, replaces a conv, prunes, runs a
-# session, diffs and saves; the library exports the public API only.
+# session, diffs and saves; the library exports the public API only; the Python package
+# installed beside it finds that library on its own and runs the README's example
+# verbatim (load resnet18, replace, prune 30%, run, diff, save).
 #   tests/test_install.sh BUILD_DIR SOURCE_DIR TESTDATA
 set -euo pipefail
 build=$1 src=$2 td=$3
@@ -44,5 +46,39 @@ grep -q '^ok$' "$d/log" || fail "example did not finish"
 # the installed executable runs on the installed library and reads what the program wrote
 LD_LIBRARY_PATH="$libdir" "$bin" --version | grep -q "^remodel " || fail "installed remodel --version"
 LD_LIBRARY_PATH="$libdir" "$bin" check "$d/edited.onnx" >/dev/null || fail "remodel check of the saved model"
+
+# the Python package: found through PYTHONPATH alone, it loads the library installed
+# with it (no LD_LIBRARY_PATH, no REMODEL_LIBRARY) and runs the README's example verbatim
+pkg=$(find "$d/root" -path '*/remodel/__init__.py' -type f) || true
+[ -n "$pkg" ] || [ ! -f "$build/python/_config.py" ] || fail "the build has the Python binding, but it was not installed"
+if [ -n "$pkg" ]; then
+    site=$(dirname "$(dirname "$pkg")")
+    [ -f "$site/remodel/_capi.py" ] && [ -f "$site/remodel/_config.py" ] || fail "python package incomplete in $site"
+    pyenv=(env -u REMODEL_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1)
+    # a sanitizer build's library needs its runtime loaded before the interpreter's libraries
+    [ ${#san[@]} -gt 0 ] && pyenv+=(LD_PRELOAD="$(cc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
+    mkdir "$d/py" && ln -s "$td" "$d/py/testdata"
+    awk '/^## Python/ {p = 1} p && /^```python/ {f = 1; next} f && /^```/ {exit} f' "$src/README.md" > "$d/example.py"
+    awk '/^## Python/ {p = 1} p && /^It prints/ {q = 1} q && /^```$/ {n++; next} n == 1' "$src/README.md" > "$d/expected"
+    grep -q '^m.save(' "$d/example.py" || fail "no Python example in README.md's Python section"
+    [ -s "$d/expected" ] || fail "no output of the Python example in README.md"
+    (cd "$d/py" && "${pyenv[@]}" /usr/bin/python3 "$d/example.py") > "$d/pylog" 2>&1 || { cat "$d/pylog"; fail "README's Python example"; }
+    # every line as the README shows it, the last one's figures aside
+    num='[0-9][0-9.e+-]*'
+    diff <(sed "\$s/$num/N/g" "$d/expected") <(sed "\$s/$num/N/g" "$d/pylog") || fail "README's Python example prints otherwise"
+    [ -s "$d/py/resnet18-small.onnx" ] || fail "README's Python example saved nothing"
+    LD_LIBRARY_PATH="$libdir" "$bin" check "$d/py/resnet18-small.onnx" >/dev/null || fail "remodel check of the Python-saved model"
+    (cd "$d/py" && "${pyenv[@]}" /usr/bin/python3 -c "
+import os, sys, remodel
+root = os.path.realpath(sys.argv[1])
+assert os.path.realpath(remodel.__file__).startswith(root), remodel.__file__
+assert os.path.realpath(remodel.LIBRARY_PATH).startswith(root), 'library from ' + remodel.LIBRARY_PATH
+with remodel.load('resnet18-small.onnx') as m:
+    assert m.info()['params'] < 0.6 * 11684712, m.info()['params']
+    assert m.module('layer4.0.conv1').args['out_channels'] < 256
+print('python ok', remodel.LIBRARY_PATH)
+" "$d/root") > "$d/pylog" 2>&1 || { cat "$d/pylog"; fail "installed Python package"; }
+    grep -q '^python ok' "$d/pylog" || fail "python check did not finish"
+fi
 echo "installed: $(cd "$d/root" && find . -type f | sort | tr '\n' ' ')"
 echo "ok"

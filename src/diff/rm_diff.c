@@ -42,8 +42,13 @@ void rm_diff_result_free(struct rm_diff_result *r)
     }
     free(r->outputs);
     free(r->layers);
+    free(r->channels.max_abs);
+    free(r->channels.scale);
+    free(r->history_a);
+    free(r->history_b);
     memset(r, 0, sizeof *r);
     r->first_divergent = -1;
+    r->channels.layer = -1;
 }
 
 /* ---- element statistics ---------------------------------------------------------------- */
@@ -430,6 +435,7 @@ struct run {
     struct job *jobs;
     size_t n_jobs;
     struct agree *agree;          /* per output */
+    bool sample_failed;           /* a module failed on the sample being run */
 };
 
 /* Plans stepped in lockstep: how far each has run. */
@@ -438,6 +444,43 @@ struct cursor {
     const char *label;
     int done, finished;
 };
+
+/* Per-channel error of a and b (same shape, rank >= 2) into c. */
+static int channel_errors(const struct rm_host_tensor *a, const struct rm_host_tensor *b, int layer, int sample,
+                          struct rm_diff_channels *c, struct rm_error *err)
+{
+    int64_t n = a->dims[0], ch = a->dims[1], inner = 1;
+    for (int i = 2; i < a->rank; i++)
+        inner *= a->dims[i];
+    double *mx = calloc((size_t)ch + 1, sizeof *mx), *sc = calloc((size_t)ch + 1, sizeof *sc);
+    if (!mx || !sc) {
+        free(mx);
+        free(sc);
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    }
+    for (int64_t q = 0; q < n; q++)
+        for (int64_t k = 0; k < ch; k++)
+            for (int64_t i = 0; i < inner; i++) {
+                int64_t at = (q * ch + k) * inner + i;
+                double x = elem(a, at), y = elem(b, at), d;
+                if (isnan(x) || isnan(y))
+                    d = isnan(x) && isnan(y) ? 0 : INFINITY; /* as acc_pair counts them */
+                else
+                    d = x == y ? 0 : fabs(y - x);
+                if (d > mx[k])
+                    mx[k] = d;
+                if (fabs(x) > sc[k])
+                    sc[k] = fabs(x);
+            }
+    free(c->max_abs);
+    free(c->scale);
+    c->layer = layer;
+    c->sample = sample;
+    c->n = ch;
+    c->max_abs = mx;
+    c->scale = sc;
+    return 0;
+}
 
 /* The modules to compare, in the order their outputs appear, with r->layers set up. */
 static int layers_prepare(struct run *x, struct rm_diff_result *r, struct rm_error *err)
@@ -480,6 +523,7 @@ static int layers_prepare(struct run *x, struct rm_diff_result *r, struct rm_err
         l->type = strdup(j->ma->type ? j->ma->type : "Module");
         l->tensor = strdup(j->na ? j->na : "");
         l->comparable = true; /* until a sample says otherwise */
+        l->rank_a = l->rank_b = -1;
         if (!l->path || !l->type || !l->tensor)
             return rm_error_set(err, RM_ENOMEM, "out of memory");
     }
@@ -488,8 +532,9 @@ static int layers_prepare(struct run *x, struct rm_diff_result *r, struct rm_err
 
 /* Compare one module's output on this sample into *s. Returns 0 (with *note malloc'd
  * when not comparable) or a negative code for errors that end the diff. */
-static int layer_one(struct run *x, struct cursor *ca, struct cursor *cb, const struct job *j,
-                     struct rm_diff_stats *s, bool *aligned, char **note, struct rm_error *err)
+static int layer_one(struct run *x, struct cursor *ca, struct cursor *cb, const struct job *j, int index,
+                     int sample, struct rm_diff_result *r, struct rm_diff_stats *s, bool *aligned, char **note,
+                     struct rm_error *err)
 {
     struct rm_host_tensor xa, xb;
     struct rm_error e2;
@@ -521,7 +566,20 @@ static int layer_one(struct run *x, struct cursor *ca, struct cursor *cb, const 
         rm_error_prefix(&e2, "not observable");
         goto not_comparable;
     }
+    struct rm_diff_layer *l = &r->layers[index];
+    if (l->rank_a < 0) {
+        l->rank_a = xa.rank;
+        l->rank_b = xb.rank;
+        memcpy(l->dims_a, xa.dims, sizeof l->dims_a);
+        memcpy(l->dims_b, xb.dims, sizeof l->dims_b);
+    }
     rc = compare_pair(x->a, x->b, j->na, j->nb, &xa, &xb, &x->tol, &scale, &atol, s, aligned, note, err);
+    /* the first module failing on this sample, earlier than any before: its channels */
+    if (rc == 0 && !s->pass && !x->sample_failed) {
+        x->sample_failed = true;
+        if ((r->channels.layer < 0 || index < r->channels.layer) && xa.rank >= 2 && same_shape(&xa, &xb))
+            rc = channel_errors(&xa, &xb, index, sample, &r->channels, err);
+    }
     rc = rc < 0 ? rc : 0;
     goto done;
 not_comparable:
@@ -543,6 +601,7 @@ static int layers_sample(struct run *x, int sample, struct rm_diff_result *r, st
     char *note = NULL, *prev_note = NULL;
     int rc = 0;
     memset(&prev, 0, sizeof prev);
+    x->sample_failed = false;
     rm_session_begin(x->pa);
     rm_session_begin(x->pb);
     for (size_t i = 0; i < x->n_jobs && !rc; i++) {
@@ -552,11 +611,17 @@ static int layers_sample(struct run *x, int sample, struct rm_diff_result *r, st
             /* a container that ends where its last child ends: same tensors, same verdict */
             s = prev;
             aligned = prev_aligned;
+            if (l->rank_a < 0) {
+                l->rank_a = l[-1].rank_a;
+                l->rank_b = l[-1].rank_b;
+                memcpy(l->dims_a, l[-1].dims_a, sizeof l->dims_a);
+                memcpy(l->dims_b, l[-1].dims_b, sizeof l->dims_b);
+            }
             note = prev_note ? strdup(prev_note) : NULL;
             if (prev_note && !note)
                 rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         } else {
-            rc = layer_one(x, &ca, &cb, &x->jobs[i], &s, &aligned, &note, err);
+            rc = layer_one(x, &ca, &cb, &x->jobs[i], (int)i, sample, r, &s, &aligned, &note, err);
         }
         if (rc)
             break;
@@ -630,6 +695,16 @@ static int outputs_sample(struct run *x, int sample, struct rm_diff_result *r, s
                 classifier(&x->agree[k], &xa, &xb, sample);
             else
                 x->agree[k].classes = 0;
+            if (sample == 0 && x->agree[k].classes) {
+                /* what each model ranks first on the first row, side by side */
+                out->n_top = x->agree[k].classes < 5 ? (int)x->agree[k].classes : 5;
+                topk(&xa, 0, x->agree[k].classes, out->n_top, out->top_a);
+                topk(&xb, 0, x->agree[k].classes, out->n_top, out->top_b);
+                for (int q = 0; q < out->n_top; q++) {
+                    out->top_va[q] = elem(&xa, out->top_a[q]);
+                    out->top_vb[q] = elem(&xb, out->top_b[q]);
+                }
+            }
         } else if (rc == 1) {
             if (!out->note)
                 out->note = note;
@@ -712,6 +787,7 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     memset(&x, 0, sizeof x);
     memset(r, 0, sizeof *r);
     r->first_divergent = -1;
+    r->channels.layer = -1;
     r->atol = o->atol;
     r->atol_scale = o->atol_scale;
     r->rtol = o->rtol;
@@ -788,6 +864,11 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
             r->first_divergent = (int)i;
             break;
         }
+    const char *ha = rm_model_history(ma), *hb = rm_model_history(mb);
+    if ((ha && !(r->history_a = strdup(ha))) || (hb && !(r->history_b = strdup(hb)))) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
     if (kept && (rc = rm_input_sets_write(o->save_inputs, kept, (size_t)samples, err)))
         goto done;
 done:

@@ -658,5 +658,18 @@ int rm_replace(struct rm_model *m, const char *path, const char *spec, const str
 {
     struct rm_conv_spec s;
     int rc = rm_conv_spec_parse(spec, &s, err);
-    return rc ? rc : rm_replace_conv(m, path, &s, opts, log, err);
+    if (!rc)
+        rc = rm_replace_conv(m, path, &s, opts, log, err);
+    if (!rc) {
+        static const char *const inits[] = {"keep", "kaiming", "zeros"};
+        int init = opts && opts->init >= 0 && opts->init <= 2 ? opts->init : RM_INIT_KEEP;
+        rc = rm_edit_record(m, err, "replace %s %s (init=%s%s%s)", path, spec, inits[init],
+                            init == RM_INIT_KAIMING ? ", seed set" : "", opts && opts->propagate ? ", propagate" : "");
+    }
+    return rc;
+}
+
+const char *rm_model_history(const struct rm_model *m)
+{
+    return rm_model_metadata(m, RM_HISTORY_KEY);
 }

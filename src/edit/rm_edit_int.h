@@ -53,6 +53,12 @@ void rm_edit_note(struct edit *e, const char *fmt, ...) RM_PRINTF(2, 3);
 void rm_edit_problem(struct edit *e, const char *fmt, ...) RM_PRINTF(2, 3);
 /* Module path of node i ("layer1.0.conv2"), or the node's name; its op type. */
 const char *rm_edit_where(const struct edit *e, int node);
+
+/* The metadata key of a model's edit history (rm_history.c). */
+#define RM_HISTORY_KEY "remodel.history"
+/* Append one line to m's edit history: the time (SOURCE_DATE_EPOCH when set), remodel's
+ * version and what was done (printf-style). Returns 0 or RM_ENOMEM. */
+int rm_edit_record(struct rm_model *m, struct rm_error *err, const char *fmt, ...) RM_PRINTF(3, 4);
 const char *rm_edit_op(const struct edit *e, int node);
 
 /* Float contents (malloc'd) of input `slot` of node, following Identity helpers to the

@@ -81,6 +81,17 @@ static bool is_channel_tensor(const struct analysis *a, int v)
     return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
 }
 
+/* Node n reads a computed tensor whose shape inference could not tell. */
+static bool unknown_operand(const struct analysis *a, const struct rm_node *n)
+{
+    for (size_t k = 0; k < n->proto->n_input; k++) {
+        int v = n->inputs[k];
+        if (v >= 0 && val(a, v)->init < 0 && val(a, v)->rank < 0)
+            return true;
+    }
+    return false;
+}
+
 /* Channels pass through node n: a channel-wise op, or a reduction over spatial axes
  * only (axes attribute, no 0 or 1): a global pool written as a reduction (ShuffleNetV2
  * ends so). */
@@ -239,6 +250,14 @@ static int analyse(struct analysis *a, struct edit *e)
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
         struct group *gx = is_channel_tensor(a, x) ? group_of_value(a, x) : NULL;
         int fail = 0;
+        if ((role == RM_CHAN_ELTWISE || role == RM_CHAN_CONCAT) && unknown_operand(a, n)) {
+            /* an operand whose shape is unknown (made by an op without a shape rule) may
+             * carry these channels too: nothing here can be followed */
+            for (size_t k = 0; k < n->proto->n_input; k++)
+                block(a, n->inputs[k], "it meets a tensor of unknown shape", (int)i);
+            block(a, y, "it meets a tensor of unknown shape", (int)i);
+            continue;
+        }
         if (role == RM_CHAN_CONV) {
             int64_t group = rm_node_attr_int(n->proto, "group", 1);
             if (is_depthwise(e, (int)i)) {
@@ -629,6 +648,24 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
     return g ? graph_totals(g, params, macs, err) : err->code;
 }
 
+/* The prune in the model's edit history: what was pruned, by how much, how chosen. */
+static int record_prune(struct rm_model *m, const char *const *paths, size_t n_paths,
+                        const struct rm_prune_options *o, struct rm_error *err)
+{
+    char what[600];
+    size_t k = 0;
+    for (size_t i = 0; i < n_paths && k < sizeof what; i++)
+        k += (size_t)snprintf(what + k, sizeof what - k, "%s%s", i ? ", " : "", paths[i]);
+    if (o->global && k < sizeof what)
+        k += (size_t)snprintf(what + k, sizeof what - k, "%severy group, ranked together", k ? " and " : "");
+    if (k >= sizeof what)
+        snprintf(what + sizeof what - 4, 4, "...");
+    if (o->channels)
+        return rm_edit_record(m, err, "prune %s (%zu channels named)", what, o->n_channels);
+    return rm_edit_record(m, err, "prune %s (ratio=%g, criterion=%s)", what, o->ratio,
+                          o->criterion == 2 ? "l2" : "l1");
+}
+
 int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
              struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
 {
@@ -807,6 +844,8 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
     rc = rm_edit_finish(&e, false, true);
     if (!rc)
         rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
+    if (!rc)
+        rc = record_prune(m, paths, n_paths, o, err);
 done:
     free(ranked);
     free_analysis(&a);
@@ -916,6 +955,8 @@ done:
             if (g3->issues[i].code == RM_EFORMAT)
                 rc = rm_error_set(err, RM_EEDIT, "after folding: node %d: %s", g3->issues[i].node,
                                   g3->issues[i].why);
+        if (!rc)
+            rc = rm_edit_record(m, err, "fold-bn (%d BatchNormalization folded)", *n_folded);
     }
     return rc;
 }

@@ -23,19 +23,54 @@ int rm_eng_grow(void **arr, int *cap, int n, size_t es)
     return 0;
 }
 
+/* Count bytes against the plan's memory budget: false (and the request noted) when
+ * they do not fit. */
+static bool budget(struct rm_plan *p, size_t bytes)
+{
+    if (bytes > p->mem_limit || p->mem_used > p->mem_limit - bytes) {
+        if (!p->mem_refused)
+            p->mem_refused = bytes;
+        return false;
+    }
+    p->mem_used += bytes;
+    return true;
+}
+
 void *rm_eng_buf(struct rm_plan *p, size_t bytes)
 {
+    if (bytes > SIZE_MAX - 64)
+        return NULL;
     size_t sz = (bytes + 63) / 64 * 64;
     if (!sz)
         sz = 64;
-    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof(void *)))
+    int cap = p->cap_bufs;
+    if (rm_eng_grow((void **)&p->bufs, &cap, p->n_bufs, sizeof(void *)) ||
+        rm_eng_grow((void **)&p->buf_sizes, &p->cap_bufs, p->n_bufs, sizeof(size_t)))
+        return NULL;
+    if (!budget(p, sz))
         return NULL;
     void *b = aligned_alloc(64, sz);
-    if (!b)
+    if (!b) {
+        p->mem_used -= sz;
         return NULL;
+    }
     memset(b, 0, sz);
+    p->buf_sizes[p->n_bufs] = sz;
     p->bufs[p->n_bufs++] = b;
     return b;
+}
+
+void rm_eng_release_buf(struct rm_plan *p, void *b)
+{
+    for (int i = 0; i < p->n_bufs; i++)
+        if (p->bufs[i] == b) {
+            free(b);
+            p->mem_used -= p->buf_sizes[i];
+            p->n_bufs--;
+            p->bufs[i] = p->bufs[p->n_bufs];
+            p->buf_sizes[i] = p->buf_sizes[p->n_bufs];
+            return;
+        }
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -53,7 +88,7 @@ void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
     return rm_eng_buf(p, bytes);
 #else
     /* the arena aligns to 16: over-allocate to place the buffer on a cache line */
-    if (bytes > SIZE_MAX - 128)
+    if (bytes > SIZE_MAX - 128 || !budget(p, bytes + 48))
         return NULL;
     char *b = rm_arena_alloc(&p->hp, bytes + 48);
     if (!b)

@@ -4,16 +4,6 @@
 
 #include <stdlib.h>
 
-static void release_buf(struct rm_plan *p, void *b)
-{
-    for (int i = 0; i < p->n_bufs; i++)
-        if (p->bufs[i] == b) {
-            free(b);
-            p->bufs[i] = p->bufs[--p->n_bufs];
-            return;
-        }
-}
-
 /* Activations whose lifetimes do not overlap share buffers (greedy
  * best fit in step order). A value whose buffer was handed on is reported as
  * overwritten by rm_session_get once the next owner's step has run. */
@@ -76,7 +66,7 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
             v->buf = pool[best].buf;
             if (!v->blocked)
                 v->plain = v->buf;
-            release_buf(p, old);
+            rm_eng_release_buf(p, old);
         }
     for (int i = 0; i < p->n_refs; i++) {
         struct val *v = &p->vals[p->refs[i].val];

@@ -2,6 +2,7 @@
  * plan-time constant, or into an earlier step (fusion), after shape inference has
  * given every value its shape. */
 #include "rm_engine_int.h"
+#include "rm_machine.h"
 #include "rm_shape.h"
 
 #include <dlfcn.h>
@@ -10,12 +11,8 @@
 
 void rm_session_options_default(struct rm_session_options *o)
 {
-    o->threads = 0;
+    memset(o, 0, sizeof *o); /* every field a later version adds starts at 0 */
     o->fuse = 1;
-    o->direct_conv = 0;
-    o->n_given = 0;
-    o->given_names = NULL;
-    o->given_values = NULL;
 }
 
 
@@ -252,6 +249,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     p->err = err;
     rm_arena_init(&p->hp, (size_t)8 << 20);
     p->opts = o;
+    p->mem_limit = o.max_memory ? o.max_memory : rm_machine_memory_budget();
     set_threads(p->opts.threads);
     p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
     p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
@@ -308,6 +306,14 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         goto done;
     rm_session_begin(p);
 done:
+    if (rc && p && p->mem_refused) {
+        /* what ran out was the budget, whatever the allocation site said */
+        rc = rm_error_set(err, RM_ENOMEM,
+                          "the model needs more memory than the limit of %.1f MB at these input sizes "
+                          "(%.1f MB taken, %.1f MB more asked for)",
+                          (double)p->mem_limit / 1048576.0, (double)p->mem_used / 1048576.0,
+                          (double)p->mem_refused / 1048576.0);
+    }
     if (rc) {
         rm_session_free(p);
         return rc;
@@ -335,6 +341,7 @@ void rm_session_free(struct rm_plan *p)
     free(p->mems);
     free(p->refs);
     free(p->bufs);
+    free(p->buf_sizes);
     free(p->scratch);
     rm_arena_free(&p->hp);
     free(p->steps);

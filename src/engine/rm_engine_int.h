@@ -88,7 +88,11 @@ struct rm_plan {
     bool blocked_convs;         /* direct convs forced to nChw16c (choose_conv_layout) */
     uint64_t stamp;
     void **bufs;
+    size_t *buf_sizes;          /* parallel to bufs (its capacity is cap_bufs) */
     int n_bufs, cap_bufs;
+    uint64_t mem_limit;         /* bytes the plan's buffers may take (opts.max_memory) */
+    uint64_t mem_used;
+    uint64_t mem_refused;       /* the request that went over mem_limit, 0 if none */
     struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
@@ -117,8 +121,11 @@ struct rm_plan {
 
 /* Room for one more element in a growing array of *cap elements of es bytes. */
 int rm_eng_grow(void **arr, int *cap, int n, size_t es);
-/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory. */
+/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or over the
+ * plan's memory budget (p->mem_refused then says how much was asked). */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
+/* Free a buffer from rm_eng_buf before the plan ends; NULL or unknown is ignored. */
+void rm_eng_release_buf(struct rm_plan *p, void *b);
 /* The same on transparent huge pages, for memory every run streams through (weights,
  * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
  * weight costs a TLB miss. Lives as long as the plan; never released early. */

@@ -15,5 +15,12 @@ int rm_plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error *er
 int rm_plan_pad(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_unary(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+/* plan_deconv.c: ConvTranspose on oneDNN's deconvolution */
+int rm_plan_conv_transpose(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+/* plan_resample.c: Resize/Upsample on oneDNN's resampling where it computes the same */
+int rm_plan_resize(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+/* plan_norm.c: LayerNormalization, InstanceNormalization on oneDNN's normalisations */
+int rm_plan_layer_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+int rm_plan_instance_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 
 #endif

@@ -1,4 +1,5 @@
 #include "rm_model.h"
+#include "rm_machine.h"
 
 #include "rm_extdata.h"
 #include "rm_fs.h"
@@ -187,15 +188,6 @@ int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescri
 
 /* ---- load ------------------------------------------------------------------ */
 
-static uint64_t default_memory_limit(void)
-{
-    long pages = sysconf(_SC_PHYS_PAGES);
-    long psize = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || psize <= 0)
-        return (uint64_t)4 << 30;
-    return (uint64_t)pages * (uint64_t)psize / 2;
-}
-
 /* The arena seen by protobuf-c, remembering the largest request it could not meet: a
  * failed unpack is then "out of memory", not "not a valid ModelProto". */
 struct counting_alloc {
@@ -314,7 +306,7 @@ static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size
             return err->code;
         return rc;
     }
-    uint64_t limit = limits && limits->max_memory ? limits->max_memory : default_memory_limit();
+    uint64_t limit = limits && limits->max_memory ? limits->max_memory : rm_machine_memory_budget();
     if (need > limit)
         return rm_error_set(err, RM_ENOMEM,
                             "%s: unpacking would need about %llu MB, over the limit of %llu MB",

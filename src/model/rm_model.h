@@ -92,6 +92,9 @@ struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err);
  * taking the dynamic dim (1). The values are copied. Returns 0 or RM_ENOMEM. */
 int rm_model_set_inputs(struct rm_model *m, const struct rm_input_spec *specs, size_t n, struct rm_error *err);
 
+/* RM_EUSAGE unless rank is 0..RM_MAX_RANK and every dim is positive (input names it). */
+int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct rm_error *err);
+
 
 
 /* ---- mutation (rm_model_edit.c) ---------------------------------------------------------

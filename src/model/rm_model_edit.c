@@ -458,12 +458,9 @@ int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value
 int rm_model_rewrite_input_shape(struct rm_model *m, const char *input, int rank, const int64_t *dims,
                                  struct rm_error *err)
 {
-    if (rank < 0 || rank > RM_MAX_RANK)
-        return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
-    for (int i = 0; i < rank; i++)
-        if (dims[i] <= 0)
-            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is %lld; sizes are positive", input, i,
-                                (long long)dims[i]);
+    int rc = rm_input_dims_check(input, rank, dims, err);
+    if (rc)
+        return rc;
     const struct rm_graph *g = rm_model_index(m, err);
     if (!g)
         return err ? err->code : RM_ENOMEM;
@@ -499,7 +496,7 @@ int rm_model_rewrite_input_shape(struct rm_model *m, const char *input, int rank
     }
     changed(m); /* the declared dims are part of the index */
     /* the shapes follow: the input as declared now, outputs and value_info rewritten */
-    int rc = rm_model_set_input_shape(m, input, rank, dims, err);
+    rc = rm_model_set_input_shape(m, input, rank, dims, err);
     return rc ? rc : rm_model_write_shapes(m, err);
 }
 

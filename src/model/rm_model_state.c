@@ -182,12 +182,9 @@ static long find_input(struct rm_model *m, const char *name, struct rm_error *er
 int rm_model_set_input_shape(struct rm_model *m, const char *input, int rank, const int64_t *dims,
                              struct rm_error *err)
 {
-    if (rank < 0 || rank > RM_MAX_RANK)
-        return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
-    for (int i = 0; i < rank; i++)
-        if (dims[i] <= 0)
-            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is %lld; sizes are positive", input, i,
-                                (long long)dims[i]);
+    int rc = rm_input_dims_check(input, rank, dims, err);
+    if (rc)
+        return rc;
     int failed;
     long in = find_input(m, input, err, &failed);
     if (failed)
@@ -221,9 +218,20 @@ int rm_model_set_input_shape(struct rm_model *m, const char *input, int rank, co
     specs[n].name = input;
     specs[n].rank = rank;
     memcpy(specs[n].dims, dims, sizeof(int64_t) * (size_t)rank);
-    int rc = rm_model_set_inputs(m, specs, n + 1, err);
+    rc = rm_model_set_inputs(m, specs, n + 1, err);
     free(specs);
     return rc;
+}
+
+int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct rm_error *err)
+{
+    if (rank < 0 || rank > RM_MAX_RANK)
+        return rm_error_set(err, RM_EUSAGE, "input '%s': rank %d is outside 0..%d", input, rank, RM_MAX_RANK);
+    for (int i = 0; i < rank; i++)
+        if (dims[i] <= 0)
+            return rm_error_set(err, RM_EUSAGE, "input '%s': dimension %d is %lld; sizes are positive", input, i,
+                                (long long)dims[i]);
+    return 0;
 }
 
 /* Append dims as "[N, 3, H, W]" (a dim's name where it has one, "?" where it has none). */

@@ -21,6 +21,7 @@
     X(CONSTANT, "Constant")                                                                  \
     X(CONV, "Conv")                                                                          \
     X(CONV_TRANSPOSE, "ConvTranspose")                                                       \
+    X(DEPTH_TO_SPACE, "DepthToSpace")                                                        \
     X(DIV, "Div")                                                                            \
     X(DROPOUT, "Dropout")                                                                    \
     X(ELU, "Elu")                                                                            \
@@ -31,9 +32,12 @@
     X(GEMM, "Gemm")                                                                          \
     X(GLOBAL_AVERAGE_POOL, "GlobalAveragePool")                                              \
     X(GLOBAL_MAX_POOL, "GlobalMaxPool")                                                      \
+    X(GROUP_NORM, "GroupNormalization")                                                      \
     X(HARD_SIGMOID, "HardSigmoid")                                                           \
     X(HARD_SWISH, "HardSwish")                                                               \
     X(IDENTITY, "Identity")                                                                  \
+    X(INSTANCE_NORM, "InstanceNormalization")                                                \
+    X(LAYER_NORM, "LayerNormalization")                                                      \
     X(LEAKY_RELU, "LeakyRelu")                                                               \
     X(LOG_SOFTMAX, "LogSoftmax")                                                             \
     X(MATMUL, "MatMul")                                                                      \
@@ -47,18 +51,21 @@
     X(REDUCE_MEAN, "ReduceMean")                                                             \
     X(RELU, "Relu")                                                                          \
     X(RESHAPE, "Reshape")                                                                    \
+    X(RESIZE, "Resize")                                                                      \
     X(SELU, "Selu")                                                                          \
     X(SHAPE, "Shape")                                                                        \
     X(SIGMOID, "Sigmoid")                                                                    \
     X(SLICE, "Slice")                                                                        \
     X(SOFTMAX, "Softmax")                                                                    \
     X(SOFTPLUS, "Softplus")                                                                  \
+    X(SPACE_TO_DEPTH, "SpaceToDepth")                                                        \
     X(SQRT, "Sqrt")                                                                          \
     X(SQUEEZE, "Squeeze")                                                                    \
     X(SUB, "Sub")                                                                            \
     X(TANH, "Tanh")                                                                          \
     X(TRANSPOSE, "Transpose")                                                                \
-    X(UNSQUEEZE, "Unsqueeze")
+    X(UNSQUEEZE, "Unsqueeze")                                                                \
+    X(UPSAMPLE, "Upsample")
 
 enum rm_op {
     RM_OP_UNKNOWN = 0, /* not in the table, or not in the default domain */
@@ -80,6 +87,17 @@ enum rm_chan {
     RM_CHAN_CONCAT,    /* output channels are its inputs' channels at offsets (axis 1 only) */
     RM_CHAN_FLATTEN,   /* channels become the features of a following Linear */
     RM_CHAN_GEMM,      /* consumes features: a Linear's input columns */
+    RM_CHAN_CONV_TRANSPOSE, /* ConvTranspose, weight [C_in, C_out/group, k...]: group 1 consumes its
+                          input's channels on weight axis 0 and produces new ones on weight axis 1
+                          (and the bias); depthwise (group = C_in = C_out) passes them with
+                          per-channel weights (axis 0); other groups block */
+    RM_CHAN_RESAMPLE,  /* Resize, Upsample: channels pass when the scale on axes 0 and 1 is 1 (output
+                          dims 0 and 1 equal the input's); a `sizes` input that is a constant names
+                          the channel count and must follow the edit (Shape-derived sizes follow by
+                          themselves); otherwise blocks */
+    RM_CHAN_LAYER_NORM, /* LayerNormalization: passes when `axis` (normalised) is >= 2, the
+                          channels then lie outside the normalised axes and Scale/B do not span
+                          them; blocks when the statistics mix channels (axis 0 or 1) */
 };
 
 /* Op flags. */

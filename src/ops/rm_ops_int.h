@@ -165,11 +165,18 @@ int rm_shape_pool(struct rm_snode *s);
 int rm_shape_global_pool(struct rm_snode *s);
 int rm_kernel_pool(const struct rm_kcall *k);
 
-/* ops/norm.c: BatchNormalization, Softmax, LogSoftmax */
+/* ops/norm.c: BatchNormalization, Softmax, LogSoftmax, LayerNormalization,
+ * InstanceNormalization, GroupNormalization */
 int rm_shape_batch_norm(struct rm_snode *s);
 int rm_shape_softmax(struct rm_snode *s);
+int rm_shape_layer_norm(struct rm_snode *s);
+int rm_shape_instance_norm(struct rm_snode *s);
+int rm_shape_group_norm(struct rm_snode *s);
 int rm_kernel_batch_norm(const struct rm_kcall *k);
 int rm_kernel_softmax(const struct rm_kcall *k);
+int rm_kernel_layer_norm(const struct rm_kcall *k);
+int rm_kernel_instance_norm(const struct rm_kcall *k);
+int rm_kernel_group_norm(const struct rm_kcall *k);
 
 /* ops/linear.c: Gemm, MatMul */
 int rm_shape_gemm(struct rm_snode *s);
@@ -182,5 +189,75 @@ int rm_kernel_matmul(const struct rm_kcall *k);
 /* ops/reduce.c: ReduceMean, ReduceMax */
 int rm_shape_reduce(struct rm_snode *s);
 int rm_kernel_reduce(const struct rm_kcall *k);
+
+/* ops/conv_transpose.c: ConvTranspose. Geometry along each spatial axis: the output
+ * size, and the pads that crop the full transposed convolution to it (pr may be
+ * negative: output_padding or an output_shape past the full size adds elements that
+ * only the bias reaches). */
+struct rm_deconv {
+    int sp;
+    int64_t group;
+    int64_t k[RM_MAX_RANK], s[RM_MAX_RANK], d[RM_MAX_RANK];
+    int64_t pl[RM_MAX_RANK], pr[RM_MAX_RANK], out[RM_MAX_RANK];
+};
+/* Geometry of ConvTranspose node np over input dims (rank >= 3; unknown spatial dims
+ * give unknown outputs) and weight dims [C_in, C_out/group, k...]. Returns 0, or
+ * RM_EFORMAT / RM_EUNSUPPORTED with the reason in why. */
+int rm_deconv_of(const Onnx__NodeProto *np, int rank, const int64_t *dims, const int64_t *wdims,
+                 struct rm_deconv *dc, char *why, size_t why_size);
+int rm_shape_conv_transpose(struct rm_snode *s);
+int64_t rm_macs_conv_transpose(const struct rm_graph *g, int node);
+int rm_kernel_conv_transpose(const struct rm_kcall *k);
+
+/* ops/resize.c: Resize (opsets 10-19), Upsample (7-9). Parameters per axis, resolved
+ * from the attributes and the constant inputs roi/scales/sizes. */
+enum { RM_RS_NEAREST, RM_RS_LINEAR, RM_RS_CUBIC };
+enum {
+    RM_CT_HALF_PIXEL, RM_CT_HALF_PIXEL_SYMMETRIC, RM_CT_PYTORCH_HALF_PIXEL, RM_CT_ALIGN_CORNERS,
+    RM_CT_ASYMMETRIC, RM_CT_TF_HALF_PIXEL_FOR_NN, RM_CT_TF_CROP_AND_RESIZE
+};
+/* nearest_mode; SIMPLE is opsets < 11 as onnxruntime reads them: floor when upsampling
+ * an axis, ceil when downsampling it */
+enum { RM_NM_ROUND_PREFER_FLOOR, RM_NM_ROUND_PREFER_CEIL, RM_NM_FLOOR, RM_NM_CEIL, RM_NM_SIMPLE };
+struct rm_resize {
+    int rank, mode, ctm, nearest, exclude_outside, antialias;
+    double cubic_a;
+    float extrapolation;
+    int64_t in[RM_MAX_RANK], out[RM_MAX_RANK]; /* out -1: unknown (unknown input dim) */
+    double scale[RM_MAX_RANK];                 /* the scale the coordinates use */
+    double roi[2 * RM_MAX_RANK];               /* starts..., ends... (tf_crop_and_resize) */
+};
+/* Which inputs of a Resize/Upsample node (op, opset) are roi, scales and sizes (-1:
+ * none at that opset). */
+void rm_resize_inputs(enum rm_op op, int64_t opset, int *roi, int *scales, int *sizes);
+/* The constant inputs as a rule or kernel sees them: contents (NULL: absent or not
+ * known) and whether the node names them at all. */
+struct rm_resize_in {
+    const struct rm_host_tensor *roi, *scales, *sizes;
+    bool roi_given, scales_given, sizes_given;
+};
+/* Parameters of Resize/Upsample node np (op, opset) over an input of `rank` dims (-1:
+ * unknown). Returns 0, or RM_EFORMAT / RM_EUNSUPPORTED with the reason in why. */
+int rm_resize_of(const Onnx__NodeProto *np, enum rm_op op, int64_t opset, int rank, const int64_t *dims,
+                 const struct rm_resize_in *in, struct rm_resize *r, char *why, size_t why_size);
+/* Interpolation taps of one axis: output index o reads input indices idx[o*n + t] with
+ * weights w[o*n + t], t < n; outside[o] set where tf_crop_and_resize extrapolates. */
+struct rm_resize_taps {
+    int64_t n;
+    int64_t *idx;
+    float *w;
+    unsigned char *outside;
+    int any_outside;
+};
+/* Taps of axis a of r (known dims). Returns 0, RM_ENOMEM or RM_EFORMAT (why). */
+int rm_resize_taps_of(const struct rm_resize *r, int a, struct rm_resize_taps *t, char *why, size_t why_size);
+void rm_resize_taps_free(struct rm_resize_taps *t);
+int rm_shape_resize(struct rm_snode *s);
+int rm_kernel_resize(const struct rm_kcall *k);
+
+/* ops/space.c: DepthToSpace, SpaceToDepth (any element type the engine holds) */
+int rm_shape_depth_to_space(struct rm_snode *s);
+int rm_shape_space_to_depth(struct rm_snode *s);
+int rm_kernel_space_depth(const struct rm_kcall *k);
 
 #endif
