@@ -1,9 +1,28 @@
 #!/bin/bash
 # The main job on the bundled resnet18: show its tree, make an edit, verify it, save it.
-#   scripts/demo.sh [OUT_DIR]        (default out/)
+#   scripts/demo.sh [OUT_DIR]        (default out/, created)
+# Installs only what building remodel needs (no Node.js, no onnxruntime: only the tests use
+# them; scripts/setup.sh installs those), builds it, then runs the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh >/dev/null
+
+# what the build needs (meson.build: protobuf-c, oneDNN, Check for the unit tests it
+# configures; python3 is meson's own)
+PACKAGES=(meson ninja-build pkg-config gcc libprotobuf-c-dev protobuf-c-compiler libdnnl-dev check)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "demo: installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+[ -d build ] || meson setup build --buildtype=debugoptimized >/dev/null
+ninja -C build >/dev/null
+
 OUT=${1:-out}
 mkdir -p "$OUT"
 R=build/src/remodel

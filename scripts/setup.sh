@@ -13,6 +13,7 @@ PACKAGES=(
     libonnx-testdata                           # ONNX conformance cases
     python3 python3-onnx python3-numpy         # CLI tests, onnx checker on edited models
     python3-torch python3-torchvision          # test data, the model corpus the tests regenerate
+    man-db clang                               # tests: man -l on the man page; the -Werror clang build
 )
 
 missing=()

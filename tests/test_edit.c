@@ -302,7 +302,11 @@ START_TEST(spec_parse)
     static const struct { const char *spec, *needle; } bad[] = {
         {"Linear(3, 4)", "only Conv2d"},
         {"Conv2d(3, 4)", "missing kernel_size"},
-        {"Conv2d(3, 4, 3, kernel=3)", "no argument 'kernel'"},
+        {"Conv2d(3, 4, 3, kernel=3)", "no argument 'kernel' (did you mean kernel_size?)"},
+        {"Conv2d(3, 4, 3, strides=2)", "(did you mean stride?)"},
+        {"Conv2d(3, 4, 3, bais=False)", "(did you mean bias?)"},
+        {"Conv2d(3, 4, 3, bias=false)", "bias=false: use True or False"},
+        {"Conv2d(3, 4, 3, stride=two)", "stride=two: expected an int"},
         {"Conv2d(3, 4, 3, stride=2, 1)", "positional argument after a keyword"},
         {"Conv2d(3, 4, 3, groups=2)", "divisible by groups"},
         {"Conv2d(3, 4, (3, 3, 3))", "pair"},

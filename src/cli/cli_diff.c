@@ -2,7 +2,6 @@
  * outputs part ways. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -104,84 +103,26 @@ static void print_text(const struct rm_diff_result *r, const char *pa, const cha
                r->n_outputs == 1 ? "" : "s");
 }
 
-static int parse_tol(const char *s, double *out)
-{
-    char *end;
-    if (!s || !*s)
-        return -1;
-    double v = strtod(s, &end);
-    if (*end || !isfinite(v) || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 struct loaded {
     struct rm_model *m;
 };
 
-static int run_diff(int argc, char **argv)
+static int run_diff(struct cli_args *a)
 {
-    static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
-                                         {"seed", required_argument, NULL, 's'},
-                                         {"atol", required_argument, NULL, 'a'},
-                                         {"rtol", required_argument, NULL, 'r'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"layers", no_argument, NULL, 'l'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"report", required_argument, NULL, 'R'},
-                                         {0, 0, 0, 0}};
-    const char *inputs[MAX_INPUTS], *report = NULL;
+    const char **inputs = a->inputs.v, *report = a->report;
     char names[MAX_INPUTS][256];
     const char *name_ptrs[MAX_INPUTS];
     struct rm_host_tensor values[MAX_INPUTS];
     struct rm_diff_options o;
-    int n_inputs = 0, json = 0, c;
-    long long threads = 0;
-    uint64_t seed = 0;
+    int n_inputs = a->inputs.n, json = a->json;
+    long long threads = a->threads;
+    uint64_t seed = a->seed;
     rm_diff_options_default(&o);
-    while ((c = getopt_long(argc, argv, "i:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            if (n_inputs == MAX_INPUTS)
-                return cli_usage(&cli_cmd_diff, "too many -i options (at most %d)", MAX_INPUTS);
-            inputs[n_inputs++] = optarg;
-            break;
-        case 's':
-            if (cli_parse_u64(optarg, &seed))
-                return cli_usage(&cli_cmd_diff, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
-                                 optarg);
-            break;
-        case 'a':
-            if (parse_tol(optarg, &o.atol))
-                return cli_usage(&cli_cmd_diff, "--atol needs a non-negative number, got '%s'", optarg);
-            break;
-        case 'r':
-            if (parse_tol(optarg, &o.rtol))
-                return cli_usage(&cli_cmd_diff, "--rtol needs a non-negative number, got '%s'", optarg);
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 0, 1024, &threads))
-                return cli_usage(&cli_cmd_diff, "--threads needs an integer 0..1024, got '%s'", optarg);
-            break;
-        case 'l':
-            o.layers = true;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'R':
-            if (!*optarg)
-                return cli_usage(&cli_cmd_diff, "--report needs a file name");
-            report = optarg;
-            break;
-        default:
-            return cli_usage(&cli_cmd_diff, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (argc - optind != 2)
-        return cli_usage(&cli_cmd_diff, "expected two models A and B, got %d argument%s", argc - optind,
-                         argc - optind == 1 ? "" : "s");
+    if (!isnan(a->atol))
+        o.atol = a->atol;
+    if (!isnan(a->rtol))
+        o.rtol = a->rtol;
+    o.layers = a->layers;
     for (int k = 0; k < n_inputs; k++) {
         const char *eq = strchr(inputs[k], '=');
         if (!eq || eq == inputs[k] || !eq[1])
@@ -191,15 +132,15 @@ static int run_diff(int argc, char **argv)
         snprintf(names[k], sizeof names[k], "%.*s", (int)(eq - inputs[k]), inputs[k]);
         name_ptrs[k] = names[k];
     }
-    const char *pa = argv[optind], *pb = argv[optind + 1];
+    const char *pa = a->pos[0], *pb = a->pos[1];
     struct rm_error err;
-    struct loaded a, b;
+    struct loaded ma, mb;
     struct rm_diff_result r;
     char input_desc[1024];
     int rc = CLI_OK, n_read = 0;
     rm_error_clear(&err);
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
+    memset(&ma, 0, sizeof ma);
+    memset(&mb, 0, sizeof mb);
     memset(&r, 0, sizeof r);
     memset(values, 0, sizeof values);
     struct cli_outputs outs = {0};
@@ -210,12 +151,12 @@ static int run_diff(int argc, char **argv)
             rc = cli_fail(&err);
             goto done;
         }
-    if (rm_model_load(&a.m, pa, NULL, &err) || rm_model_load(&b.m, pb, NULL, &err)) {
+    if (rm_model_load(&ma.m, pa, NULL, &err) || rm_model_load(&mb.m, pb, NULL, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
     /* the report may not replace either model or a file they read their weights from */
-    if (report && (cli_outputs_guard(&outs, a.m) || cli_outputs_guard(&outs, b.m))) {
+    if (report && (cli_outputs_guard(&outs, ma.m) || cli_outputs_guard(&outs, mb.m))) {
         rc = CLI_BAD;
         goto done;
     }
@@ -224,7 +165,7 @@ static int run_diff(int argc, char **argv)
     rm_input_set given = {n_inputs, name_ptrs, values};
     o.n_sets = n_inputs ? 1 : 0;
     o.sets = &given;
-    if (rm_diff(a.m, b.m, &o, &r, &err)) {
+    if (rm_diff(ma.m, mb.m, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -251,43 +192,57 @@ done:
     for (int k = 0; k < n_read; k++)
         rm_tensor_free(&values[k]);
     rm_diff_result_free(&r);
-    rm_model_free(a.m);
-    rm_model_free(b.m);
+    rm_model_free(ma.m);
+    rm_model_free(mb.m);
     return rc;
 }
 
+static const struct cli_pos diff_pos[] = {
+    {"A", CLI_ONE, CLI_C_FILE, "the reference model"},
+    {"B", CLI_ONE, CLI_C_FILE, "the model compared with it"},
+    {0},
+};
+
+static const struct cli_opt diff_opts[] = {
+    CLI_OPT_INPUT,
+    CLI_OPT_SEED_INPUTS,
+    {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,
+     .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output)"},
+    {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,
+     .help = "relative tolerance, of |A| (default 0.0001)"},
+    {.name = "layers", CLI_F(layers),
+     .help = "also compare the output of every module, matched by module path, in topological order (plans run "
+             "unfused, streamed: each pair of tensors is freed once compared); reports the first divergent module "
+             "and the error growth. Where a shape differs, channels are aligned by the channel map an edit "
+             "recorded in B's metadata (remodel.channel_map/<tensor>); without one the module is not comparable "
+             "(not a failure)"},
+    CLI_OPT_JSON(": pass, samples, seed, atol, atol_scale, rtol, min_cosine, min_top1, outputs [{name, shape, "
+                 "max_abs, max_rel, mean_abs, cosine, cosine_mean, scale, atol, top1, top5, mismatched, compared, "
+                 "aligned, pass, note}], layers [{path, type, tensor, max_abs, max_rel, cosine, pass, comparable, "
+                 "aligned, note}] (a module that is not comparable has pass true and null numbers), first_divergent "
+                 "(module path or null)"),
+    {.name = "report", .metavar = "FILE.html", CLI_S(report), .complete = CLI_C_FILE,
+     .help = "write a self-contained HTML report: verdict, outputs table, chart of the error per module (with "
+             "--layers)"},
+    CLI_OPT_THREADS,
+    {0},
+};
+
 const struct cli_cmd cli_cmd_diff = {
-    "diff", "A B [-i NAME=FILE]... [--seed N] [--atol X] [--rtol Y] [--layers] [--json] [--report FILE.html]",
-    "Run two models on the same inputs and tell whether and where they differ.\n"
-    "Compares every graph output and, with --layers, every module's output.",
-    "Both models get the same inputs: the files given with -i, the rest seeded random\n"
-    "normal values shaped like A's inputs. The models must take the same inputs (names,\n"
-    "types, shapes) and have as many outputs; outputs are matched by position. For each\n"
-    "output: max abs, max rel (|B-A| / max(|A|,|B|)), mean abs, cosine similarity, and\n"
-    "for [N, classes] outputs top-1 and top-5 agreement (argmax equal; top-5 overlap).\n"
-    "An element fails when abs > atol and rel > rtol.\n\n"
-    "options:\n"
-    "  -i, --input NAME=FILE  value of graph input NAME: a TensorProto .pb or a .npy\n"
-    "  --seed N               seed for random inputs (default 0)\n"
-    "  --atol X               absolute tolerance (default 1e-05)\n"
-    "  --rtol Y               relative tolerance (default 0.0001)\n"
-    "  --layers               also compare the output of every module, matched by module\n"
-    "                         path, in topological order (plans run unfused, streamed:\n"
-    "                         each pair of tensors is freed once compared); reports\n"
-    "                         the first divergent module and the error growth. Where a\n"
-    "                         shape differs, channels are aligned by the channel map an\n"
-    "                         edit recorded in B's metadata (remodel.channel_map/<tensor>);\n"
-    "                         without one the module is not comparable (not a failure)\n"
-    "  --json                 print one JSON document: pass, atol, rtol, outputs [{name,\n"
-    "                         shape, max_abs, max_rel, mean_abs, cosine, top1, top5,\n"
-    "                         mismatched, pass, ...}], layers [{path, type, tensor,\n"
-    "                         max_abs, max_rel, cosine, pass, comparable, aligned,\n"
-    "                         note}] (a module that is not comparable has pass true\n"
-    "                         and null numbers), first_divergent (module path or null)\n"
-    "  --report FILE.html     write a self-contained HTML report: verdict, outputs table,\n"
-    "                         chart of the error per module (with --layers)\n"
-    "  --threads N            oneDNN/OpenMP threads (default: all)\n"
-    "Exit 0 when every output is within tolerance, 1 when one is not, 2 for bad input\n"
-    "(unreadable model or tensor file, models with different inputs, unsupported op).\n",
-    run_diff,
+    .name = "diff",
+    .summary = "run two models on the same inputs and compare every output",
+    .about = "Tells whether and where two models differ: every graph output and, with --layers, every module's "
+             "output.\n"
+             "Both models get the same inputs: the files given with -i, the rest seeded random normal values "
+             "shaped like A's inputs. The models must take the same inputs (names, types, shapes) and have as "
+             "many outputs; outputs are matched by position. For each output: max abs, max rel (|B-A| / "
+             "max(|A|,|B|)), mean abs, cosine similarity, and for [N, classes] outputs top-1 and top-5 agreement "
+             "(argmax equal; top-5 overlap). An element fails when |B-A| > atol + rtol*|A| (numpy's allclose, A the "
+             "reference); an output fails when an element fails, when its cosine is below 0.9999, or, for a "
+             "classifier output, when a row's top class differs.",
+    .pos = diff_pos,
+    .opts = diff_opts,
+    .notes = "Exit 0 when every output is within tolerance, 1 when one is not, 2 for bad input (unreadable model "
+             "or tensor file, models with different inputs, unsupported op).",
+    .run = run_diff,
 };

@@ -1,11 +1,68 @@
-/* remodel replace (and the shared tail of every command that writes an edited model:
- * verify against the original on the same seeded input, then save atomically). */
+/* remodel replace, prune, fold-bn, and what every command that writes an edited model
+ * shares: outputs checked before any work, the edit made on a clone, verified against the
+ * original on the same seeded input, saved atomically, reported as text or one JSON
+ * document (what changed, parameters and MACs before and after, the verdict, the files). */
 #include "cli.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One edit in progress. */
+struct edit {
+    struct cli_args *a;
+    const char *command;
+    struct rm_model *orig, *m; /* as loaded; the clone being edited */
+    struct cli_outputs outs;
+    rm_findings log;           /* what the edit changed, one note per layer */
+    struct rm_diff_result verdict;
+    bool verified;
+};
+
+/* What every edit command takes besides its own options, each defined once. */
+#define EDIT_OPT_SEED                                                                                      \
+    {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for the verification input (default 0)"}
+#define EDIT_OPTS_TAIL                                                                                     \
+    {.name = "no-verify", CLI_F(no_verify), .help = "skip running both models"}, CLI_OPT_EXTERNAL_DATA,     \
+        CLI_OPT_JSON(": command, file (MODEL), the command's own fields, notes (what the edit logged), "      \
+                     "modules [{path, before, after}] (the repr of every module the edit changed, null where "  \
+                     "it was added or removed), params and macs {before, after} (macs null when unknown), "     \
+                     "verify (null with --no-verify: seed, atol, rtol, pass, outputs [{name, max_abs, max_rel, " \
+                     "mean_abs, cosine, top1, top5, pass}]), written [{path, bytes, role}]")
+
+#define EDIT_VERIFY_NOTE                                                                                 \
+    "Verification runs the original and the edited model on the same seeded input and prints max abs/rel " \
+    "difference, cosine similarity and top-1 agreement of output 0 ('identical within tolerance' when every " \
+    "output passes diff's default tolerances). Nothing is written when either model cannot run.\n"
+
+/* Check the outputs (before any work: the folder exists, nothing there that cannot be
+ * replaced), then load the model and make sure no output is a file it is read from; e->m
+ * is a clone to edit, e->orig the model as loaded. Prints and returns CLI_BAD on failure. */
+static int edit_begin(struct edit *e, struct cli_args *a, const char *command)
+{
+    struct rm_error err;
+    rm_error_clear(&err);
+    memset(e, 0, sizeof *e);
+    e->a = a;
+    e->command = command;
+    if (cli_model_outputs(&e->outs, a->out, a->external_data))
+        return CLI_BAD;
+    if (rm_model_load(&e->orig, a->pos[0], NULL, &err))
+        return cli_fail(&err);
+    if (cli_outputs_guard(&e->outs, e->orig))
+        return CLI_BAD;
+    if (rm_model_clone(&e->m, e->orig, &err))
+        return cli_fail(&err);
+    return CLI_OK;
+}
+
+static void edit_end(struct edit *e)
+{
+    rm_findings_free(&e->log);
+    rm_diff_result_free(&e->verdict);
+    rm_model_free(e->m);
+    rm_model_free(e->orig);
+}
 
 /* What an edit changed, one line per layer. */
 static void print_notes(const rm_findings *log)
@@ -15,200 +72,276 @@ static void print_notes(const rm_findings *log)
             printf("%s\n", log->v[i].text);
 }
 
-/* Run the original and the edited model on the same seeded input and print a one-line
- * summary of output 0. Returns CLI_OK, or CLI_BAD when either model cannot run. */
-static int verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed)
+/* Unless --no-verify, run the original and the edited model on the same seeded input
+ * (the verdict is kept for --json; text prints a one-line summary of output 0), then
+ * save the edited model. Returns a CLI exit code. */
+static int edit_finish(struct edit *e)
 {
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_diff_result r = {0};
-    struct rm_diff_options o;
-    rm_diff_options_default(&o);
-    o.seed = seed;
-    int rc = rm_diff(orig, edited, &o, &r, &err);
-    if (rc) {
-        rc = cli_fail_in(&err, "verification failed, nothing written");
-    } else if (r.n_outputs > 0) {
-        const struct rm_diff_output *out = &r.outputs[0];
-        printf("verify: output '%s' vs original (seed %llu): max_abs %.3g, max_rel %.3g, cosine %.6f",
-               out->name, (unsigned long long)seed, out->s.max_abs, out->s.max_rel, out->s.cosine);
-        if (!isnan(out->top1))
-            printf(", top-1 agreement %.0f%%", 100.0 * out->top1);
-        printf("%s\n", r.pass ? " (identical within tolerance)" : "");
+    if (!e->a->no_verify) {
+        struct rm_diff_options o;
+        rm_diff_options_default(&o);
+        o.seed = e->a->seed;
+        if (rm_diff(e->orig, e->m, &o, &e->verdict, &err))
+            return cli_fail_in(&err, "verification failed, nothing written");
+        e->verified = true;
+        const struct rm_diff_result *r = &e->verdict;
+        if (!e->a->json && r->n_outputs > 0) {
+            const struct rm_diff_output *out = &r->outputs[0];
+            printf("verify: output '%s' vs original (seed %llu): max_abs %.3g, max_rel %.3g, cosine %.6f",
+                   out->name, (unsigned long long)o.seed, out->s.max_abs, out->s.max_rel, out->s.cosine);
+            if (!isnan(out->top1))
+                printf(", top-1 agreement %.0f%%", 100.0 * out->top1);
+            printf("%s\n", r->pass ? " (identical within tolerance)" : "");
+        }
     }
-    rm_diff_result_free(&r);
-    return rc ? CLI_BAD : CLI_OK;
-}
-
-int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
-                    uint64_t seed, const char *external_data)
-{
-    if (do_verify) {
-        int rc = verify(orig, edited, seed);
-        if (rc)
-            return rc;
-    }
-    struct rm_error err;
-    rm_error_clear(&err);
-    struct rm_save_options so = {.external_data = external_data};
-    if (rm_model_save(edited, out, &so, &err))
+    struct rm_save_options so = {.external_data = e->a->external_data};
+    if (rm_model_save(e->m, e->a->out, &so, &err))
         return cli_fail(&err);
-    printf("wrote %s\n", out);
+    if (!e->a->json)
+        printf("wrote %s\n", e->a->out);
     return CLI_OK;
 }
 
-/* Options every model-writing command takes: -o, --seed, --no-verify, --external-data. */
-struct edit_common {
-    const char *out, *ext;
-    bool verify;
-    uint64_t seed;
+/* ---- --json ------------------------------------------------------------------------------ */
+
+/* Module k of m's path and one-line repr (containers: their type). */
+static void module_repr(rm_model *m, size_t k, char *buf, size_t n)
+{
+    rm_module_info mi;
+    rm_model_module(m, k, &mi);
+    if (mi.leaf)
+        rm_module_repr(m, k, buf, n);
+    else
+        snprintf(buf, n, "%s", mi.type);
+}
+
+/* Modules of `from` that `to` lacks (removed: after null) or, with both, whose repr differs;
+ * with swap, the ones `to` has and `from` lacks (added: before null). */
+static void json_module_changes(rm_json *j, rm_model *from, rm_model *to, bool swap)
+{
+    size_t n = 0, k;
+    struct rm_error err;
+    if (rm_model_modules(from, &n, &err))
+        return;
+    for (size_t i = 1; i < n; i++) {
+        rm_module_info mi;
+        char a[512], b[512];
+        rm_model_module(from, i, &mi);
+        bool there = rm_model_find_module(to, mi.path, &k, &err) == 0;
+        if (there && swap)
+            continue; /* compared from the other side */
+        module_repr(from, i, a, sizeof a);
+        if (there) {
+            module_repr(to, k, b, sizeof b);
+            if (!strcmp(a, b))
+                continue;
+        }
+        rm_json_obj_begin(j);
+        rm_json_key(j, "path");
+        rm_json_str(j, mi.path);
+        rm_json_key(j, "before");
+        rm_json_str(j, swap ? NULL : a);
+        rm_json_key(j, "after");
+        rm_json_str(j, swap ? a : there ? b : NULL);
+        rm_json_obj_end(j);
+    }
+}
+
+static void json_before_after(rm_json *j, const char *key, int64_t before, int64_t after)
+{
+    rm_json_key(j, key);
+    rm_json_obj_begin(j);
+    rm_json_key(j, "before");
+    if (before >= 0)
+        rm_json_int(j, before);
+    else
+        rm_json_null(j);
+    rm_json_key(j, "after");
+    if (after >= 0)
+        rm_json_int(j, after);
+    else
+        rm_json_null(j);
+    rm_json_obj_end(j);
+}
+
+/* An unsigned 64-bit integer (a --seed), exactly: rm_json_int takes int64. Written as
+ * rm_json_int writes a value after a key. */
+static void json_u64(rm_json *j, const char *key, uint64_t v)
+{
+    rm_json_key(j, key);
+    fprintf(j->f, "%llu", (unsigned long long)v);
+    j->after_key = false;
+}
+
+static void json_verdict(rm_json *j, const struct edit *e)
+{
+    const struct rm_diff_result *r = &e->verdict;
+    rm_json_key(j, "verify");
+    if (!e->verified) {
+        rm_json_null(j);
+        return;
+    }
+    rm_json_obj_begin(j);
+    json_u64(j, "seed", e->a->seed);
+    rm_json_key(j, "atol");
+    rm_json_num(j, r->atol);
+    rm_json_key(j, "rtol");
+    rm_json_num(j, r->rtol);
+    rm_json_key(j, "pass");
+    rm_json_bool(j, r->pass);
+    rm_json_key(j, "outputs");
+    rm_json_arr_begin(j);
+    for (size_t i = 0; i < r->n_outputs; i++) {
+        const struct rm_diff_output *o = &r->outputs[i];
+        rm_json_obj_begin(j);
+        rm_json_key(j, "name");
+        rm_json_str(j, o->name);
+        rm_json_key(j, "max_abs");
+        rm_json_num(j, o->s.max_abs);
+        rm_json_key(j, "max_rel");
+        rm_json_num(j, o->s.max_rel);
+        rm_json_key(j, "mean_abs");
+        rm_json_num(j, o->s.mean_abs);
+        rm_json_key(j, "cosine");
+        rm_json_num(j, o->s.cosine);
+        rm_json_key(j, "top1");
+        rm_json_num(j, o->top1); /* NAN (not a classifier output) writes null */
+        rm_json_key(j, "top5");
+        rm_json_num(j, o->top5);
+        rm_json_key(j, "pass");
+        rm_json_bool(j, o->s.pass);
+        if (o->note) {
+            rm_json_key(j, "note");
+            rm_json_str(j, o->note);
+        }
+        rm_json_obj_end(j);
+    }
+    rm_json_arr_end(j);
+    rm_json_obj_end(j);
+}
+
+/* The JSON document of an edit that was written: the fields every edit has, with the
+ * command's own (extra, may be NULL) after file. */
+static void edit_json(struct edit *e, void (*extra)(rm_json *j, const void *ctx), const void *ctx)
+{
+    rm_json j;
+    rm_info before, after;
+    struct rm_error err;
+    bool have_before = rm_model_info(e->orig, &before, &err) == 0;
+    bool have_after = rm_model_info(e->m, &after, &err) == 0;
+    rm_json_init(&j, stdout);
+    rm_json_obj_begin(&j);
+    rm_json_key(&j, "command");
+    rm_json_str(&j, e->command);
+    rm_json_key(&j, "file");
+    rm_json_str(&j, e->a->pos[0]);
+    if (extra)
+        extra(&j, ctx);
+    rm_json_key(&j, "notes");
+    rm_json_arr_begin(&j);
+    for (size_t i = 0; i < e->log.n; i++)
+        if (e->log.v[i].kind == RM_FINDING_NOTE)
+            rm_json_str(&j, e->log.v[i].text);
+    rm_json_arr_end(&j);
+    rm_json_key(&j, "modules");
+    rm_json_arr_begin(&j);
+    json_module_changes(&j, e->orig, e->m, false);
+    json_module_changes(&j, e->m, e->orig, true);
+    rm_json_arr_end(&j);
+    json_before_after(&j, "params", have_before ? before.params : -1, have_after ? after.params : -1);
+    json_before_after(&j, "macs", have_before ? before.macs : -1, have_after ? after.macs : -1);
+    json_verdict(&j, e);
+    cli_json_written(&j, &e->outs);
+    rm_json_obj_end(&j);
+    rm_json_end(&j);
+    if (have_before)
+        rm_info_free(&before);
+    if (have_after)
+        rm_info_free(&after);
+}
+
+/* ---- replace ---------------------------------------------------------------------------- */
+
+static const char *const init_choices[] = {"keep", "kaiming", "zeros", NULL};
+static const int init_values[] = {RM_INIT_KEEP, RM_INIT_KAIMING, RM_INIT_ZEROS};
+
+struct replace_ctx {
+    const char *path, *spec;
 };
 
-#define EDIT_COMMON_OPTIONS                                                                                  \
-    {"output", required_argument, NULL, 'o'}, {"seed", required_argument, NULL, 's'},                        \
-        {"no-verify", no_argument, NULL, 'n'}, {"external-data", required_argument, NULL, 'x'}
-
-/* Handle getopt result c if it is a common option: 1 handled, 0 not common, -1 bad value
- * (message printed, return CLI_BAD). */
-static int edit_common_opt(const struct cli_cmd *cmd, int c, struct edit_common *ec)
+static void replace_json(rm_json *j, const void *ctx)
 {
-    switch (c) {
-    case 'o': ec->out = optarg; return 1;
-    case 'n': ec->verify = false; return 1;
-    case 'x': ec->ext = optarg; return 1;
-    case 's':
-        if (cli_parse_u64(optarg, &ec->seed)) {
-            cli_usage(cmd, "--seed must be an integer from 0 to 18446744073709551615, not '%s'", optarg);
-            return -1;
-        }
-        return 1;
-    default: return 0;
-    }
+    const struct replace_ctx *c = ctx;
+    rm_json_key(j, "path");
+    rm_json_str(j, c->path);
+    rm_json_key(j, "spec");
+    rm_json_str(j, c->spec);
 }
 
-/* Check the outputs (before any work: the folder exists, nothing there that cannot be
- * replaced), then load model and make sure no output is a file it is read from; *m is a
- * clone to edit, *orig the model as loaded, to verify the edit against (the clone shares
- * its weights until the edit changes them). Prints and returns CLI_BAD on failure. */
-static int load_for_edit(const char *model, const struct edit_common *ec, struct rm_model **orig,
-                         struct rm_model **m)
+static int run_replace(struct cli_args *a)
 {
-    struct cli_outputs outs = {0};
-    struct rm_error err;
-    rm_error_clear(&err);
-    *orig = *m = NULL;
-    if (cli_model_outputs(&outs, ec->out, ec->ext))
-        return CLI_BAD;
-    if (rm_model_load(orig, model, NULL, &err))
-        return cli_fail(&err);
-    if (cli_outputs_guard(&outs, *orig)) {
-        rm_model_free(*orig);
-        *orig = NULL;
-        return CLI_BAD;
-    }
-    if (rm_model_clone(m, *orig, &err)) {
-        rm_model_free(*orig);
-        *orig = NULL;
-        return cli_fail(&err);
-    }
-    return CLI_OK;
-}
-
-static int parse_init(const char *s, int *init)
-{
-    if (!strcmp(s, "keep"))
-        *init = RM_INIT_KEEP;
-    else if (!strcmp(s, "kaiming"))
-        *init = RM_INIT_KAIMING;
-    else if (!strcmp(s, "zeros"))
-        *init = RM_INIT_ZEROS;
-    else
-        return -1;
-    return 0;
-}
-
-static int run_replace(int argc, char **argv)
-{
-    static const struct option opts[] = {EDIT_COMMON_OPTIONS,
-                                         {"init", required_argument, NULL, 'i'},
-                                         {"propagate", no_argument, NULL, 'p'},
-                                         {0, 0, 0, 0}};
-    struct edit_common ec = {.verify = true};
-    struct rm_replace_options ro = {.init = RM_INIT_KEEP, .seed = 0, .propagate = false};
-    int c, k, rc;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        if ((k = edit_common_opt(&cli_cmd_replace, c, &ec)) != 0) {
-            if (k < 0)
-                return CLI_BAD;
-        } else if (c == 'i') {
-            if (parse_init(optarg, &ro.init))
-                return cli_usage(&cli_cmd_replace, "--init must be keep, kaiming or zeros, not '%s'", optarg);
-        } else if (c == 'p') {
-            ro.propagate = true;
-        } else {
-            return cli_usage(&cli_cmd_replace, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    ro.seed = ec.seed;
-    if (argc - optind != 3)
-        return cli_usage(&cli_cmd_replace, "expected MODEL PATH SPEC, got %d arguments", argc - optind);
-    const char *model = argv[optind], *path = argv[optind + 1], *spec_text = argv[optind + 2];
-    if (!ec.out)
-        return cli_usage(&cli_cmd_replace, "missing -o OUT");
-
+    const char *model = a->pos[0], *path = a->pos[1], *spec_text = a->pos[2];
+    struct rm_replace_options ro = {.init = init_values[a->init], .seed = a->seed, .propagate = a->propagate};
     struct rm_error err;
     rm_error_clear(&err);
     if (rm_spec_check(spec_text, &err))
         return cli_fail(&err);
-    struct rm_model *orig, *m;
-    rc = load_for_edit(model, &ec, &orig, &m);
-    if (rc)
-        return rc;
-    rm_findings log = {0};
-    rc = rm_replace(m, path, spec_text, &ro, &log, &err);
-    if (rc) {
+    struct edit e;
+    int rc = edit_begin(&e, a, "replace");
+    if (!rc && rm_replace(e.m, path, spec_text, &ro, &e.log, &err))
         rc = cli_fail_in(&err, "%s: replace %s", model, path);
-    } else {
-        print_notes(&log);
-        rc = cli_finish_edit(orig, m, ec.out, ec.verify, ro.seed, ec.ext);
-    }
-    rm_findings_free(&log);
-    rm_model_free(m);
-    rm_model_free(orig);
+    if (!rc && !a->json)
+        print_notes(&e.log);
+    if (!rc)
+        rc = edit_finish(&e);
+    if (!rc && a->json)
+        edit_json(&e, replace_json, &(struct replace_ctx){path, spec_text});
+    edit_end(&e);
     return rc;
 }
 
+static const struct cli_pos replace_pos[] = {
+    CLI_POS_MODEL,
+    {"PATH", CLI_ONE, CLI_C_MODULE, "the Conv2d module to replace: layer4.0.conv1 or layer4[0].conv1"},
+    {"SPEC", CLI_ONE, CLI_C_NONE,
+     "the new module in PyTorch syntax, positional or keyword, ints or tuples: 'Conv2d(256, 512, kernel_size=3, "
+     "stride=2, padding=1, bias=False)'"},
+    {0},
+};
+
+static const struct cli_opt replace_opts[] = {
+    CLI_OPT_OUT_MODEL,
+    {.name = "init", .choices = init_choices, CLI_C(init),
+     .help = "the new weights. keep (default): the old weights where shapes overlap, kernels cropped or "
+             "zero-padded about their centre, first channels kept, new entries zero; exact when the shape is "
+             "unchanged. kaiming: PyTorch's Conv2d default (kaiming-uniform a=sqrt(5), bias uniform in "
+             "1/sqrt(fan_in)), from --seed. zeros: all zero"},
+    {.name = "seed", .metavar = "N", CLI_U(seed),
+     .help = "seed for kaiming weights and for the verification input (default 0)"},
+    {.name = "propagate", CLI_F(propagate),
+     .help = "carry an out_channels change to dependents: BatchNorm parameters sliced or extended (new channels "
+             "are identities), depthwise convs follow, the next conv's in-channels and a Linear's input features "
+             "follow (new weights zero, or kaiming)"},
+    EDIT_OPTS_TAIL,
+    {0},
+};
+
 const struct cli_cmd cli_cmd_replace = {
-    "replace", "MODEL PATH SPEC -o OUT [--init keep|kaiming|zeros] [--seed N] [--propagate]",
-    "Replace a Conv2d module with a new spec, verified.\n"
-    "PATH names the module (layer4.0.conv1 or layer4[0].conv1); SPEC is PyTorch syntax,\n"
-    "positional or keyword, ints or tuples: 'Conv2d(256, 512, kernel_size=3, stride=2,\n"
-    "padding=1, bias=False)'. The Conv node keeps its name, place and module path; its\n"
-    "attributes and weight/bias initializers are rewritten (an initializer shared with\n"
-    "other nodes is copied first). Shapes are re-inferred through the whole graph: if a\n"
-    "consumer no longer fits, nothing is written and every disagreeing module is named.",
-    "options:\n"
-    "  -o, --output OUT     file to write (atomically; may name MODEL)\n"
-    "  --init keep          copy the old weights where shapes overlap: kernels cropped or\n"
-    "                       zero-padded about their centre, first channels kept, new\n"
-    "                       entries zero; exact when the shape is unchanged (default)\n"
-    "  --init kaiming       PyTorch's Conv2d default (kaiming-uniform a=sqrt(5), bias\n"
-    "                       uniform in 1/sqrt(fan_in)), from --seed\n"
-    "  --init zeros         all zero\n"
-    "  --seed N             seed for kaiming weights and for the verification input (0)\n"
-    "  --propagate          carry an out_channels change to dependents: BatchNorm\n"
-    "                       parameters sliced or extended (new channels are identities),\n"
-    "                       depthwise convs follow, the next conv's in-channels and a\n"
-    "                       Linear's input features follow (new weights zero, or kaiming)\n"
-    "  --no-verify          skip running both models\n"
-    "  --external-data FILE write weights to FILE beside OUT (see 'remodel save --help')\n"
-    "\n"
-    "A conv the exporter folded a BatchNorm into keeps that BatchNorm's shift as its ONNX\n"
-    "bias whatever the spec's bias says. Channel changes are recorded in OUT's metadata\n"
-    "(remodel.channel_map/<tensor>) so 'remodel diff --layers' can align the channels.\n"
-    "Verification runs the original and the edited model on the same seeded input and\n"
-    "prints max abs/rel difference, cosine similarity and top-1 agreement of output 0.\n",
-    run_replace,
+    .name = "replace",
+    .summary = "replace a Conv2d module with a new spec, verified",
+    .about = "The Conv node keeps its name, place and module path; its attributes and weight/bias initializers "
+             "are rewritten (an initializer shared with other nodes is copied first). Shapes are re-inferred "
+             "through the whole graph: if a consumer no longer fits, nothing is written and every disagreeing "
+             "module is named.",
+    .pos = replace_pos,
+    .opts = replace_opts,
+    .notes = EDIT_VERIFY_NOTE "A conv the exporter folded a BatchNorm into keeps that BatchNorm's shift as its ONNX bias whatever "
+             "the spec's bias says. Channel changes are recorded in OUT's metadata (remodel.channel_map/<tensor>) "
+             "so 'remodel diff --layers' can align the channels.\n"
+             "--json adds path and spec.",
+    .run = run_replace,
 };
 
 /* ---- prune ------------------------------------------------------------------ */
@@ -252,170 +385,161 @@ static void print_prune_report(const struct rm_prune_report *rep)
            rep->macs_before > 0 ? 100.0 * (double)rep->macs_after / (double)rep->macs_before : 0.0);
 }
 
-static int run_prune(int argc, char **argv)
+static void prune_json(rm_json *j, const void *ctx)
 {
-    static const struct option opts[] = {EDIT_COMMON_OPTIONS,
-                                         {"ratio", required_argument, NULL, 'r'},
-                                         {"channels", required_argument, NULL, 'c'},
-                                         {"criterion", required_argument, NULL, 'k'},
-                                         {"global", no_argument, NULL, 'g'},
-                                         {0, 0, 0, 0}};
-    struct edit_common ec = {.verify = true};
-    struct rm_prune_options po = {.criterion = 1};
-    static int64_t chans[4096];
-    bool have_ratio = false;
-    int c, k;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        if ((k = edit_common_opt(&cli_cmd_prune, c, &ec)) != 0) {
-            if (k < 0)
-                return CLI_BAD;
-            continue;
-        }
-        switch (c) {
-        case 'r': {
-            char *end;
-            po.ratio = strtod(optarg, &end);
-            if (*end || !(po.ratio > 0 && po.ratio < 1))
-                return cli_usage(&cli_cmd_prune, "--ratio must be a number between 0 and 1 (exclusive), not '%s'",
-                                 optarg);
-            have_ratio = true;
-            break;
-        }
-        case 'c': {
-            int n = parse_channels(optarg, chans, (int)(sizeof chans / sizeof chans[0]));
-            if (n <= 0)
-                return cli_usage(&cli_cmd_prune, "--channels must be a comma-separated list of channel indices, not '%s'",
-                                 optarg);
-            po.channels = chans;
-            po.n_channels = (size_t)n;
-            break;
-        }
-        case 'k':
-            if (!strcmp(optarg, "l1"))
-                po.criterion = 1;
-            else if (!strcmp(optarg, "l2"))
-                po.criterion = 2;
-            else
-                return cli_usage(&cli_cmd_prune, "--criterion must be l1 or l2, not '%s'", optarg);
-            break;
-        case 'g': po.global = true; break;
-        default:
-            return cli_usage(&cli_cmd_prune, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
+    const struct rm_prune_report *rep = ctx;
+    rm_json_key(j, "groups");
+    rm_json_arr_begin(j);
+    for (size_t i = 0; i < rep->n_groups; i++) {
+        const struct rm_prune_group *g = &rep->groups[i];
+        rm_json_obj_begin(j);
+        rm_json_key(j, "name");
+        rm_json_str(j, g->name);
+        rm_json_key(j, "producers");
+        rm_json_int(j, g->producers);
+        rm_json_key(j, "before");
+        rm_json_int(j, g->before);
+        rm_json_key(j, "after");
+        rm_json_int(j, g->after);
+        rm_json_key(j, "prunable");
+        rm_json_bool(j, g->prunable);
+        rm_json_key(j, "reason");
+        rm_json_str(j, g->prunable ? NULL : g->reason);
+        rm_json_obj_end(j);
     }
-    if (argc - optind < 1)
-        return cli_usage(&cli_cmd_prune, "missing MODEL");
-    if (!ec.out)
-        return cli_usage(&cli_cmd_prune, "missing -o OUT");
-    if (have_ratio == (po.n_channels > 0))
-        return cli_usage(&cli_cmd_prune, "give exactly one of --ratio R and --channels LIST");
+    rm_json_arr_end(j);
+}
+
+static const char *const criterion_choices[] = {"l1", "l2", NULL};
+
+static int run_prune(struct cli_args *a)
+{
+    struct rm_prune_options po = {.criterion = a->criterion + 1, .global = a->global};
+    static int64_t chans[4096];
+    if (a->channels) {
+        int n = parse_channels(a->channels, chans, (int)(sizeof chans / sizeof chans[0]));
+        if (n <= 0)
+            return cli_usage(&cli_cmd_prune, "--channels needs a comma-separated list of channel indices, got '%s'",
+                             a->channels);
+        po.channels = chans;
+        po.n_channels = (size_t)n;
+    } else {
+        po.ratio = a->ratio;
+    }
     if (po.global && po.n_channels)
         return cli_usage(&cli_cmd_prune, "--global ranks channels itself; use --ratio with it");
-    const char *model = argv[optind];
-    const char *const *paths = (const char *const *)argv + optind + 1;
-    size_t n_paths = (size_t)(argc - optind - 1);
+    const char *model = a->pos[0];
+    const char *const *paths = a->pos + 1;
+    size_t n_paths = (size_t)(a->n_pos - 1);
     if (po.global && n_paths)
         return cli_usage(&cli_cmd_prune, "--global prunes every group; do not name modules with it");
 
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_model *orig, *m;
-    int rc = load_for_edit(model, &ec, &orig, &m);
-    if (rc)
-        return rc;
-    struct rm_prune_report rep;
-    rc = rm_prune(m, paths, n_paths, &po, &rep, NULL, &err);
-    if (rc) {
+    struct rm_prune_report rep = {0};
+    struct edit e;
+    int rc = edit_begin(&e, a, "prune");
+    if (!rc && rm_prune(e.m, paths, n_paths, &po, &rep, &e.log, &err))
         rc = cli_fail_in(&err, "%s: prune", model);
-    } else {
+    if (!rc && !a->json)
         print_prune_report(&rep);
-        rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
-    }
+    if (!rc)
+        rc = edit_finish(&e);
+    if (!rc && a->json)
+        edit_json(&e, prune_json, &rep);
     rm_prune_report_free(&rep);
-    rm_model_free(m);
-    rm_model_free(orig);
+    edit_end(&e);
     return rc;
 }
 
+static const struct cli_pos prune_pos[] = {
+    CLI_POS_MODEL,
+    {"PATH", CLI_MANY, CLI_C_MODULE, "Conv2d modules whose coupled channel groups are pruned (none with --global)"},
+    {0},
+};
+
+static const struct cli_opt prune_opts[] = {
+    {.name = "ratio", .metavar = "R", CLI_D(ratio), .fmin = 0, .fmax = 1, .flags = CLI_REQUIRED | CLI_EXCL_MIN | CLI_EXCL_MAX,
+     .group = 'r',
+     .help = "fraction of each group's channels removed, 0 < R < 1 (0.25 on a 64-channel group leaves 48); never "
+             "the last channel"},
+    {.name = "channels", .metavar = "LIST", CLI_S(channels), .flags = CLI_REQUIRED, .group = 'r',
+     .help = "remove exactly these channels (e.g. 3,17,40) of the one named module's group"},
+    {.name = "criterion", .choices = criterion_choices, CLI_C(criterion),
+     .help = "channel importance: L1 (default) or L2 norm of the weights of the group's producing and depthwise "
+             "convs, summed over them"},
+    {.name = "global", CLI_F(global),
+     .help = "rank the channels of every prunable group together, each group's norms divided by its largest, and "
+             "remove the lowest R"},
+    CLI_OPT_OUT_MODEL,
+    EDIT_OPT_SEED,
+    EDIT_OPTS_TAIL,
+    {0},
+};
+
 const struct cli_cmd cli_cmd_prune = {
-    "prune", "MODEL [PATH...] (--ratio R | --channels LIST) [--criterion l1|l2] [--global] -o OUT",
-    "Remove channels, with every coupled layer following.\n"
-    "Prunes the coupled channel group of each named Conv2d module, or with --global every\n"
-    "prunable group by one global ranking. Channels are removed physically: producing\n"
-    "convs lose output rows, BatchNorms and depthwise convs lose channels, consuming\n"
-    "convs and a Linear after Flatten lose inputs. A residual Add or squeeze-excite Mul\n"
-    "couples all producers of its inputs into one group that keeps the same channels;\n"
-    "Concat shifts channels by offsets. Groups the analysis cannot follow (reshapes,\n"
-    "transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
-    "options:\n"
-    "  -o, --output OUT    file to write (atomically; may name MODEL)\n"
-    "  --ratio R           fraction of each group's channels removed, 0 < R < 1\n"
-    "                      (0.25 on a 64-channel group leaves 48); never the last channel\n"
-    "  --channels LIST     remove exactly these channels (e.g. 3,17,40) of the one named\n"
-    "                      module's group\n"
-    "  --criterion l1|l2   channel importance: L1 (default) or L2 norm of the weights of\n"
-    "                      the group's producing and depthwise convs, summed over them\n"
-    "  --global            rank the channels of every prunable group together, each\n"
-    "                      group's norms divided by its largest, and remove the lowest R\n"
-    "  --seed N            seed for the verification input (0)\n"
-    "  --no-verify         skip running both models\n"
-    "  --external-data FILE write weights to FILE beside OUT (see 'remodel save --help')\n"
-    "\n"
-    "Prints a table of groups (channels before -> after, or why a group is unprunable)\n"
-    "and parameters and MACs before -> after. The kept channels of every changed tensor\n"
-    "are recorded in OUT's metadata so 'remodel diff --layers' can align them.\n",
-    run_prune,
+    .name = "prune",
+    .summary = "remove channels, with every coupled layer following",
+    .about = "Prunes the coupled channel group of each named Conv2d module, or with --global every prunable group "
+             "by one global ranking. Channels are removed physically: producing convs lose output rows, "
+             "BatchNorms and depthwise convs lose channels, consuming convs and a Linear after Flatten lose "
+             "inputs. A residual Add or squeeze-excite Mul couples all producers of its inputs into one group "
+             "that keeps the same channels; Concat shifts channels by offsets. Groups the analysis cannot follow "
+             "(reshapes, transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
+    .pos = prune_pos,
+    .opts = prune_opts,
+    .notes = EDIT_VERIFY_NOTE "Prints a table of groups (channels before -> after, or why a group is unprunable) and parameters "
+             "and MACs before -> after. The kept channels of every changed tensor are recorded in OUT's metadata "
+             "so 'remodel diff --layers' can align them.\n"
+             "--json adds groups [{name, producers, before, after, prunable, reason}].",
+    .run = run_prune,
 };
 
 /* ---- fold-bn ---------------------------------------------------------------- */
 
-static int run_fold_bn(int argc, char **argv)
+static void fold_json(rm_json *j, const void *ctx)
 {
-    static const struct option opts[] = {EDIT_COMMON_OPTIONS, {0, 0, 0, 0}};
-    struct edit_common ec = {.verify = true};
-    int c, k;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        if ((k = edit_common_opt(&cli_cmd_fold_bn, c, &ec)) <= 0)
-            return k < 0 ? CLI_BAD
-                         : cli_usage(&cli_cmd_fold_bn, "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-    if (argc - optind != 1)
-        return cli_usage(&cli_cmd_fold_bn, "expected one MODEL, got %d arguments", argc - optind);
-    if (!ec.out)
-        return cli_usage(&cli_cmd_fold_bn, "missing -o OUT");
-    const char *model = argv[optind];
+    rm_json_key(j, "folded");
+    rm_json_int(j, *(const int *)ctx);
+}
+
+static int run_fold_bn(struct cli_args *a)
+{
     struct rm_error err;
     rm_error_clear(&err);
-    struct rm_model *orig, *m;
-    int rc = load_for_edit(model, &ec, &orig, &m);
-    if (rc)
-        return rc;
-    rm_findings log = {0};
-    int n = 0;
-    rc = rm_fold_bn(m, &n, &log, &err);
-    if (rc) {
-        rc = cli_fail_in(&err, "%s: fold-bn", model);
-    } else {
-        print_notes(&log);
+    struct edit e;
+    int n = 0, rc = edit_begin(&e, a, "fold-bn");
+    if (!rc && rm_fold_bn(e.m, &n, &e.log, &err))
+        rc = cli_fail_in(&err, "%s: fold-bn", a->pos[0]);
+    if (!rc && !a->json) {
+        print_notes(&e.log);
         printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
-        rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
     }
-    rm_findings_free(&log);
-    rm_model_free(m);
-    rm_model_free(orig);
+    if (!rc)
+        rc = edit_finish(&e);
+    if (!rc && a->json)
+        edit_json(&e, fold_json, &n);
+    edit_end(&e);
     return rc;
 }
 
+static const struct cli_pos fold_pos[] = {CLI_POS_MODEL, {0}};
+
+static const struct cli_opt fold_opts[] = {
+    CLI_OPT_OUT_MODEL,
+    EDIT_OPT_SEED,
+    EDIT_OPTS_TAIL,
+    {0},
+};
+
 const struct cli_cmd cli_cmd_fold_bn = {
-    "fold-bn", "MODEL -o OUT",
-    "Fold BatchNorms into the convolutions before them.\n"
-    "Each BatchNormalization whose input is a Conv output read by nothing else is folded\n"
-    "into that Conv's weight and bias (W' = W * s, b' = (b - mean) * s + beta, with\n"
-    "s = gamma / sqrt(var + eps)) and removed; the Conv takes over its output tensor.",
-    "options:\n"
-    "  -o, --output OUT    file to write (atomically; may name MODEL)\n"
-    "  --seed N            seed for the verification input (0)\n"
-    "  --no-verify         skip running both models\n"
-    "  --external-data FILE write weights to FILE beside OUT (see 'remodel save --help')\n",
-    run_fold_bn,
+    .name = "fold-bn",
+    .summary = "fold BatchNorms into the convolutions before them",
+    .about = "Each BatchNormalization whose input is a Conv output read by nothing else is folded into that Conv's "
+             "weight and bias (W' = W * s, b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps)) and "
+             "removed; the Conv takes over its output tensor.",
+    .pos = fold_pos,
+    .opts = fold_opts,
+    .notes = EDIT_VERIFY_NOTE "--json adds folded (the count).",
+    .run = run_fold_bn,
 };

@@ -1,26 +1,9 @@
 /* remodel info / check / save: look at a model and write it back. */
 #include "cli.h"
 
-#include <getopt.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <string.h>
-
-/* Collect positional arguments after getopt; returns their count. */
-static int positionals(int argc, char **argv, char **pos, int max)
-{
-    int n = 0;
-    for (int i = optind; i < argc; i++) {
-        if (n < max)
-            pos[n] = argv[i];
-        n++;
-    }
-    return n;
-}
-
-static int bad_option(const struct cli_cmd *cmd, char **argv)
-{
-    return cli_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-}
 
 /* ---- info ------------------------------------------------------------------ */
 
@@ -94,35 +77,23 @@ static void human(double v, char *buf, size_t n)
     snprintf(buf, n, u ? "%.2f %s" : "%.0f%s", v, units[u]);
 }
 
-static int run_info(int argc, char **argv)
+static int run_info(struct cli_args *a)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {0, 0, 0, 0}};
-    int json = 0, c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else
-            return bad_option(&cli_cmd_info, argv);
-    }
-    char *pos[1];
-    int npos = positionals(argc, argv, pos, 1);
-    if (npos != 1)
-        return cli_usage(&cli_cmd_info, npos ? "expected one MODEL, got %d arguments" : "missing MODEL%.0d", npos);
-
+    const char *file = a->pos[0];
     rm_model *m = NULL;
     rm_error err;
     rm_info info;
     rm_error_clear(&err);
-    if (rm_model_load(&m, pos[0], NULL, &err) || rm_model_info(m, &info, &err)) {
+    if (rm_model_load(&m, file, NULL, &err) || rm_model_info(m, &info, &err)) {
         rm_model_free(m);
         return cli_fail(&err);
     }
-    if (json) {
+    if (a->json) {
         rm_json j;
         rm_json_init(&j, stdout);
         rm_json_obj_begin(&j);
         rm_json_key(&j, "file");
-        rm_json_str(&j, pos[0]);
+        rm_json_str(&j, file);
         rm_json_key(&j, "file_bytes");
         rm_json_int(&j, (int64_t)info.file_bytes);
         rm_json_key(&j, "ir_version");
@@ -170,7 +141,7 @@ static int run_info(int argc, char **argv)
         rm_json_end(&j);
     } else {
         char a[64], b[64];
-        printf("%-12s %s (%" PRIu64 " bytes)\n", "model", pos[0], info.file_bytes);
+        printf("%-12s %s (%" PRIu64 " bytes)\n", "model", file, info.file_bytes);
         printf("%-12s %" PRId64 "\n", "ir_version", info.ir_version);
         printf("%-12s %s %s\n", "producer", info.producer_name, info.producer_version);
         for (size_t i = 0; i < info.n_opsets; i++)
@@ -198,133 +169,170 @@ static int run_info(int argc, char **argv)
     return CLI_OK;
 }
 
+static const struct cli_pos model_pos[] = {CLI_POS_MODEL, {0}};
+
+static const struct cli_opt info_opts[] = {
+    CLI_OPT_JSON(": file, file_bytes, ir_version, producer_name, producer_version, opsets, inputs, "
+                 "outputs (name, type, shape), nodes, ops, initializers, params, param_bytes, macs (null "
+                 "when a shape cannot be inferred; dynamic dimensions count as 1)"),
+    {0},
+};
+
 const struct cli_cmd cli_cmd_info = {
-    "info", "MODEL [--json]",
-    "Summarise a model: versions, inputs/outputs, ops, parameters, MACs.\n"
-    "Shows IR version, opsets, producer, graph inputs and outputs with shapes, node\n"
-    "count and op histogram, parameter count and bytes, and MACs of Conv/Gemm/MatMul.",
-    "options:\n"
-    "  --json   print one JSON document on stdout: file, file_bytes, ir_version,\n"
-    "           producer_name, producer_version, opsets, inputs, outputs (name, type,\n"
-    "           shape), nodes, ops, initializers, params, param_bytes, macs (null when\n"
-    "           a shape cannot be inferred; dynamic dimensions count as 1)\n",
-    run_info,
+    .name = "info",
+    .summary = "summary: opset, inputs/outputs, ops, params, MACs",
+    .about = "Shows IR version, opsets, producer, graph inputs and outputs with shapes, node count and op "
+             "histogram, parameter count and bytes, and the multiply-accumulates of Conv/Gemm/MatMul.",
+    .pos = model_pos,
+    .opts = info_opts,
+    .run = run_info,
 };
 
 /* ---- check ----------------------------------------------------------------- */
 
-static int run_check(int argc, char **argv)
+static int run_check(struct cli_args *a)
 {
-    static const struct option opts[] = {{0, 0, 0, 0}};
-    if (getopt_long(argc, argv, "", opts, NULL) != -1)
-        return bad_option(&cli_cmd_check, argv);
-    char *pos[1];
-    int npos = positionals(argc, argv, pos, 1);
-    if (npos != 1)
-        return cli_usage(&cli_cmd_check, "expected one MODEL, got %d arguments", npos);
+    const char *file = a->pos[0];
     rm_model *m = NULL;
     rm_error err;
     rm_findings found = {0};
     rm_info info;
     rm_error_clear(&err);
-    if (rm_model_load(&m, pos[0], NULL, &err)) {
+    if (rm_model_load(&m, file, NULL, &err)) {
         rm_model_free(m);
         return cli_fail(&err);
     }
     int n = rm_model_check(m, &found, &err);
     if (n < 0) {
+        rm_findings_free(&found);
         rm_model_free(m);
         return cli_fail(&err);
     }
-    for (size_t i = 0; i < found.n; i++)
-        printf("%s: %s%s\n", pos[0], found.v[i].kind == RM_FINDING_WARNING ? "warning: " : "", found.v[i].text);
-    rm_findings_free(&found);
-    if (n == 0 && rm_model_info(m, &info, &err) == 0) {
-        printf("%s: ok (%zu nodes, %zu initializers)\n", pos[0], info.n_nodes, info.n_initializers);
-        rm_info_free(&info);
-    } else if (n) {
-        printf("%s: %d finding%s\n", pos[0], n, n == 1 ? "" : "s");
+    /* summarised only for a clean model: info trusts what check verifies */
+    bool have_info = n == 0 && rm_model_info(m, &info, &err) == 0;
+    if (a->json) {
+        rm_json j;
+        rm_json_init(&j, stdout);
+        rm_json_obj_begin(&j);
+        rm_json_key(&j, "file");
+        rm_json_str(&j, file);
+        rm_json_key(&j, "ok");
+        rm_json_bool(&j, n == 0);
+        rm_json_key(&j, "problems");
+        rm_json_int(&j, n);
+        rm_json_key(&j, "warnings");
+        rm_json_int(&j, (int64_t)rm_findings_count(&found, RM_FINDING_WARNING));
+        rm_json_key(&j, "findings");
+        rm_json_arr_begin(&j);
+        for (size_t i = 0; i < found.n; i++) {
+            rm_json_obj_begin(&j);
+            rm_json_key(&j, "kind");
+            rm_json_str(&j, found.v[i].kind == RM_FINDING_WARNING ? "warning" : "problem");
+            rm_json_key(&j, "text");
+            rm_json_str(&j, found.v[i].text);
+            rm_json_obj_end(&j);
+        }
+        rm_json_arr_end(&j);
+        rm_json_key(&j, "nodes");
+        if (have_info)
+            rm_json_int(&j, (int64_t)info.n_nodes);
+        else
+            rm_json_null(&j);
+        rm_json_key(&j, "initializers");
+        if (have_info)
+            rm_json_int(&j, (int64_t)info.n_initializers);
+        else
+            rm_json_null(&j);
+        rm_json_obj_end(&j);
+        rm_json_end(&j);
+    } else {
+        for (size_t i = 0; i < found.n; i++)
+            printf("%s: %s%s\n", file, found.v[i].kind == RM_FINDING_WARNING ? "warning: " : "", found.v[i].text);
+        if (n == 0 && have_info)
+            printf("%s: ok (%zu nodes, %zu initializers)\n", file, info.n_nodes, info.n_initializers);
+        else if (n)
+            printf("%s: %d finding%s\n", file, n, n == 1 ? "" : "s");
     }
+    if (have_info)
+        rm_info_free(&info);
+    rm_findings_free(&found);
     rm_model_free(m);
     return n ? CLI_FINDINGS : CLI_OK;
 }
 
+static const struct cli_opt check_opts[] = {
+    CLI_OPT_JSON(": file, ok (no problem found), problems and warnings (counts), findings [{kind: "
+                 "\"problem\" or \"warning\", text}], nodes and initializers (null unless ok)"),
+    {0},
+};
+
 const struct cli_cmd cli_cmd_check = {
-    "check", "MODEL",
-    "Validation at least as strict as onnx's checker; exit 1 with one line per finding.\n"
-    "Checks that every node input is produced by an earlier node, an initializer or a\n"
-    "graph input; names are unique; nodes are topologically sorted; tensor data\n"
-    "matches its dims and type; and, against the ONNX operator schemas, that every\n"
-    "op exists in its imported opset with known, well-typed and required attributes,\n"
-    "input/output counts and element types the schema accepts, and that graph inputs\n"
-    "naming an initializer agree with it.",
-    "Prints one line per finding, 'MODEL: FINDING', then a count; warnings\n"
-    "('MODEL: warning: ...': custom domains, opsets newer than the schemas) do not\n"
-    "count.\n"
-    "exit status: 0 clean, 1 findings, 2 the file cannot be read as ONNX at all.\n",
-    run_check,
+    .name = "check",
+    .summary = "validation, at least as strict as onnx's checker; exit 1 with findings",
+    .about = "Checks that every node input is produced by an earlier node, an initializer or a graph input; "
+             "names are unique; nodes are topologically sorted; tensor data matches its dims and type; and, "
+             "against the ONNX operator schemas, that every op exists in its imported opset with known, "
+             "well-typed and required attributes, input/output counts and element types the schema accepts, "
+             "and that graph inputs naming an initializer agree with it.",
+    .pos = model_pos,
+    .opts = check_opts,
+    .notes = "Prints one line per finding, 'MODEL: FINDING', then a count; warnings ('MODEL: warning: ...': "
+             "custom domains, opsets newer than the schemas) do not count.\n"
+             "Exit status: 0 clean, 1 findings, 2 the file cannot be read as ONNX at all.",
+    .run = run_check,
 };
 
 /* ---- save ------------------------------------------------------------------ */
 
-static int run_save(int argc, char **argv)
+static int run_save(struct cli_args *a)
 {
-    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
-                                         {"external-data", required_argument, NULL, 'x'},
-                                         {0, 0, 0, 0}};
-    const char *out = NULL;
-    struct rm_save_options so = {0};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        if (c == 'o')
-            out = optarg;
-        else if (c == 'x')
-            so.external_data = optarg;
-        else
-            return bad_option(&cli_cmd_save, argv);
-    }
-    char *pos[1];
-    int npos = positionals(argc, argv, pos, 1);
-    if (npos != 1)
-        return cli_usage(&cli_cmd_save, "expected one MODEL, got %d arguments", npos);
-    if (!out)
-        return cli_usage(&cli_cmd_save, "missing -o OUT");
+    struct rm_save_options so = {.external_data = a->external_data};
     struct cli_outputs outs = {0};
-    if (cli_model_outputs(&outs, out, so.external_data))
+    if (cli_model_outputs(&outs, a->out, so.external_data))
         return CLI_BAD;
     rm_error err;
     rm_error_clear(&err);
     rm_model *m;
-    if (rm_model_load(&m, pos[0], NULL, &err))
+    if (rm_model_load(&m, a->pos[0], NULL, &err))
         return cli_fail(&err);
     if (cli_outputs_guard(&outs, m)) {
         rm_model_free(m);
         return CLI_BAD;
     }
-    int rc = rm_model_save(m, out, &so, &err);
+    int rc = rm_model_save(m, a->out, &so, &err);
     rm_model_free(m);
-    return rc ? cli_fail(&err) : CLI_OK;
+    if (rc)
+        return cli_fail(&err);
+    if (a->json) {
+        rm_json j;
+        rm_json_init(&j, stdout);
+        rm_json_obj_begin(&j);
+        rm_json_key(&j, "file");
+        rm_json_str(&j, a->pos[0]);
+        cli_json_written(&j, &outs);
+        rm_json_obj_end(&j);
+        rm_json_end(&j);
+    }
+    return CLI_OK;
 }
 
+static const struct cli_opt save_opts[] = {
+    CLI_OPT_OUT_MODEL,
+    CLI_OPT_EXTERNAL_DATA,
+    CLI_OPT_JSON(": file (MODEL), written [{path, bytes, role: \"model\" or \"external_data\"}]"),
+    {0},
+};
+
 const struct cli_cmd cli_cmd_save = {
-    "save", "MODEL -o OUT [--external-data FILE]",
-    "Re-serialize a model, atomically.\n"
-    "Loads MODEL and writes it back to OUT. With no edit the output is byte-identical\n"
-    "to the input for models written by torch.onnx.export.",
-    "options:\n"
-    "  -o, --output OUT   file to write; written atomically (temporary file in OUT's\n"
-    "                     folder, fsync, rename), so a failure leaves no partial file\n"
-    "                     and OUT may name MODEL itself\n"
-    "  --external-data FILE\n"
-    "                     write every initializer of 1 KB or more to FILE (a plain\n"
-    "                     file name, created beside OUT) at 4096-aligned offsets, and\n"
-    "                     refer to it from OUT as ONNX external data; needed for\n"
-    "                     models over protobuf's 2 GB limit. FILE may be neither OUT\n"
-    "                     nor a file MODEL reads its weights from\n"
-    "\n"
-    "Models that use external data are read from files beside them (by mmap); a\n"
-    "location that is absolute, contains '..' or resolves outside the model's folder\n"
-    "is refused. Outputs are checked before anything is read: the folder must exist,\n"
-    "and an existing OUT must be a regular file (its mode is kept).\n",
-    run_save,
+    .name = "save",
+    .summary = "re-serialize, atomically",
+    .about = "Loads MODEL and writes it back to OUT. With no edit the output is byte-identical to the input "
+             "for models written by torch.onnx.export.",
+    .pos = model_pos,
+    .opts = save_opts,
+    .notes = "Models that use external data are read from files beside them (by mmap); a location that is "
+             "absolute, contains '..' or resolves outside the model's folder is refused. Outputs are checked "
+             "before anything is read: the folder must exist, and an existing OUT must be a regular file (its "
+             "mode is kept).",
+    .run = run_save,
 };

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 #include <string.h>
 
 static void note_stale(void *ctx, const char *path, uint64_t bytes)
@@ -63,4 +64,29 @@ int cli_model_outputs(struct cli_outputs *os, const char *out, const char *exter
     if (rm_external_data_path(out, external_data, path, sizeof path, &err))
         return cli_fail(&err);
     return cli_output_add(os, "--external-data", path, false);
+}
+
+void cli_json_written(rm_json *j, const struct cli_outputs *os)
+{
+    rm_json_key(j, "written");
+    rm_json_arr_begin(j);
+    for (int i = 0; i < os->n; i++) {
+        const struct cli_output *o = &os->o[i];
+        struct stat st;
+        rm_json_obj_begin(j);
+        rm_json_key(j, "path");
+        rm_json_str(j, o->t.path);
+        rm_json_key(j, "bytes");
+        if (stat(o->t.path, &st) == 0)
+            rm_json_int(j, (int64_t)st.st_size);
+        else
+            rm_json_null(j);
+        rm_json_key(j, "role");
+        rm_json_str(j, !strcmp(o->opt, "--external-data") ? "external_data"
+                       : !strcmp(o->opt, "--report")      ? "report"
+                       : o->may_replace_model             ? "model"
+                                                          : "output");
+        rm_json_obj_end(j);
+    }
+    rm_json_arr_end(j);
 }

@@ -3,7 +3,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -81,61 +80,13 @@ static int check_outputs(const char *outdir, int exists, size_t n_outputs, const
     return CLI_OK;
 }
 
-static int run_run(int argc, char **argv)
+static int run_run(struct cli_args *a)
 {
-    static const struct option opts[] = {{"input", required_argument, NULL, 'i'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"seed", required_argument, NULL, 's'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"bench", required_argument, NULL, 'b'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"no-fuse", no_argument, NULL, 'F'},
-                                         {"direct-conv", no_argument, NULL, 'D'},
-                                         {0, 0, 0, 0}};
-    const char *inputs[MAX_INPUTS], *outdir = NULL;
-    int n_inputs = 0, json = 0, fuse = 1, direct = 0, c;
-    long long threads = 0, bench = 0;
-    uint64_t seed = 0;
-    while ((c = getopt_long(argc, argv, "i:o:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            if (n_inputs == MAX_INPUTS)
-                return cli_usage(&cli_cmd_run, "too many -i options (at most %d)", MAX_INPUTS);
-            inputs[n_inputs++] = optarg;
-            break;
-        case 'o':
-            outdir = optarg;
-            break;
-        case 's':
-            if (cli_parse_u64(optarg, &seed))
-                return cli_usage(&cli_cmd_run, "--seed needs an integer from 0 to 18446744073709551615, got '%s'",
-                                 optarg);
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 0, 1024, &threads))
-                return cli_usage(&cli_cmd_run, "--threads needs an integer 0..1024, got '%s'", optarg);
-            break;
-        case 'b':
-            if (cli_parse_int(optarg, 1, 1000000, &bench))
-                return cli_usage(&cli_cmd_run, "--bench needs an integer 1..1000000, got '%s'", optarg);
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'F':
-            fuse = 0;
-            break;
-        case 'D':
-            direct = 1;
-            break;
-        default:
-            return cli_usage(&cli_cmd_run, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (argc - optind != 1)
-        return cli_usage(&cli_cmd_run, argc - optind ? "expected one MODEL, got %d arguments"
-                                                     : "missing MODEL%.0d", argc - optind);
-    const char *path = argv[optind];
+    const char **inputs = a->inputs.v, *outdir = a->out;
+    int n_inputs = a->inputs.n, json = a->json, fuse = !a->no_fuse, direct = a->direct_conv;
+    long long threads = a->threads, bench = a->bench;
+    uint64_t seed = a->seed;
+    const char *path = a->pos[0];
     for (int k = 0; k < n_inputs; k++)
         if (!strchr(inputs[k], '=') || inputs[k][0] == '=' || !strchr(inputs[k], '=')[1])
             return cli_usage(&cli_cmd_run, "bad -i '%s': expected NAME=FILE", inputs[k]);
@@ -338,27 +289,34 @@ done:
     return rc;
 }
 
+static const struct cli_pos model_pos[] = {CLI_POS_MODEL, {0}};
+
+static const struct cli_opt run_opts[] = {
+    CLI_OPT_INPUT,
+    {.name = "output", .short_name = 'o', .metavar = "DIR", CLI_S(out), .complete = CLI_C_DIR,
+     .help = "write output k as DIR/output_<k>.pb (TensorProto); DIR is created when missing"},
+    CLI_OPT_SEED_INPUTS,
+    CLI_OPT_THREADS,
+    {.name = "bench", .metavar = "N", CLI_I(bench), .min = 1, .max = 1000000,
+     .help = "time N runs after 3 warm-up runs: latency median/min, GFLOP/s (2 x MACs / median) and the fraction "
+             "of the FP32 FMA peak measured in this process"},
+    CLI_OPT_JSON(": outputs [{name, type, shape, min, max, mean, first (up to 5 values), file (with -o)}], and "
+                 "with --bench latency_ms {median, min}, iterations, macs, gflops, peak_gflops, peak_fraction"),
+    {.name = "no-fuse", CLI_F(no_fuse), .help = "keep BatchNorm, activations and Adds as separate steps"},
+    {.name = "direct-conv", CLI_F(direct_conv),
+     .help = "direct convolution only (default: Winograd for 3x3 stride-1 convs with >= 16 channels where oneDNN "
+             "has it)"},
+    {0},
+};
+
 const struct cli_cmd cli_cmd_run = {
-    "run", "MODEL [-i NAME=FILE]... [-o DIR] [--seed N] [--threads N] [--bench N] [--json]",
-    "Run a model with oneDNN, optionally timed.\n"
-    "Runs on given inputs (or seeded random normal ones) and summarises each output:\n"
-    "name, type, shape, min/max/mean and the first values.",
-    "options:\n"
-    "  -i, --input NAME=FILE  value of graph input NAME: a TensorProto .pb (as in ONNX\n"
-    "                         test data) or a .npy (float32/int64, C order); inputs\n"
-    "                         not given are seeded standard-normal values\n"
-    "  -o, --output DIR       write output k as DIR/output_<k>.pb (TensorProto)\n"
-    "  --seed N               seed for random inputs (default 0)\n"
-    "  --threads N            oneDNN/OpenMP threads (default: all)\n"
-    "  --bench N              time N runs after 3 warm-up runs: latency median/min,\n"
-    "                         GFLOP/s (2 x MACs / median) and the fraction of the\n"
-    "                         FP32 FMA peak measured in this process\n"
-    "  --no-fuse              keep BatchNorm, activations and Adds as separate steps\n"
-    "  --direct-conv          direct convolution only (default: Winograd for 3x3\n"
-    "                         stride-1 convs with >= 16 channels where oneDNN has it)\n"
-    "  --json                 print one JSON document: outputs, and with --bench\n"
-    "                         latency_ms {median, min}, gflops, peak_gflops, peak_fraction\n"
-    "Dynamic input dimensions are 1. Exit 2 for bad input (unreadable or mismatched\n"
-    "tensor file, bad -i, unsupported op).\n",
-    run_run,
+    .name = "run",
+    .summary = "run a model with oneDNN, optionally timed",
+    .about = "Runs on given inputs (or seeded random normal ones) and summarises each output: name, type, shape, "
+             "min/max/mean and the first values.",
+    .pos = model_pos,
+    .opts = run_opts,
+    .notes = "Dynamic input dimensions are 1. Exit 2 for bad input (unreadable or mismatched tensor file, bad -i, "
+             "unsupported op).",
+    .run = run_run,
 };

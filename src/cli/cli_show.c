@@ -1,7 +1,6 @@
 /* remodel show: the module tree of a model, printed the way print(model) prints it. */
 #include "cli.h"
 
-#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,29 +90,27 @@ static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_de
     rm_json_obj_end(j);
 }
 
-static int run_show(int argc, char **argv)
+/* Module k's path, then those of its subtree (down to max_depth levels below it, < 0: all),
+ * one per line; control characters become '?' so that every path is one line. */
+static void print_paths(rm_model *m, size_t k, int level, int max_depth)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"depth", required_argument, NULL, 'd'}, {0, 0, 0, 0}};
-    int json = 0, c;
-    long long depth = -1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'd') {
-            if (cli_parse_int(optarg, 0, MAX_DEPTH, &depth))
-                return cli_usage(&cli_cmd_show, "--depth needs an integer from 0 to %d, got '%s'", MAX_DEPTH,
-                                 optarg);
-        } else {
-            return cli_usage(&cli_cmd_show, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
+    rm_module_info mi;
+    rm_model_module(m, k, &mi);
+    if (mi.path[0]) {
+        for (const char *c = mi.path; *c; c++)
+            putchar((unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+        putchar('\n');
     }
-    int npos = argc - optind;
-    if (npos < 1 || npos > 2)
-        return cli_usage(&cli_cmd_show, npos ? "expected MODEL [PATH], got %d arguments"
-                                             : "missing MODEL%.0d", npos);
-    const char *file = argv[optind], *path = npos == 2 ? argv[optind + 1] : "";
+    if (max_depth >= 0 && level >= max_depth)
+        return;
+    for (size_t c = 0; c < mi.n_children; c++)
+        print_paths(m, rm_module_child(m, k, c), level + 1, max_depth);
+}
 
+static int run_show(struct cli_args *a)
+{
+    const char *file = a->pos[0], *path = a->n_pos == 2 ? a->pos[1] : "";
+    long long depth = a->depth;
     rm_error err;
     rm_error_clear(&err);
     rm_model *m = NULL;
@@ -127,7 +124,9 @@ static int run_show(int argc, char **argv)
         rc = cli_fail_in(&err, "%s", file);
         goto done;
     }
-    if (json) {
+    if (a->paths) {
+        print_paths(m, mod, 0, (int)depth);
+    } else if (a->json) {
         rm_json j;
         rm_json_init(&j, stdout);
         rm_json_obj_begin(&j);
@@ -168,38 +167,49 @@ done:
     return rc;
 }
 
+static const struct cli_pos show_pos[] = {
+    CLI_POS_MODEL,
+    {"PATH", CLI_OPTIONAL, CLI_C_MODULE, "the module to print ('layer4.0.conv1' or 'layer4[0].conv1'); the whole model "
+                                        "when not given"},
+    {0},
+};
+
+static const struct cli_opt show_opts[] = {
+    {.name = "depth", .metavar = "N", CLI_I(depth), .min = 0, .max = MAX_DEPTH,
+     .help = "show N levels below the printed module; deeper containers are collapsed to 'Type(...)'"},
+    {CLI_JSON_FIELDS(": file, scoped, module, unplaced. Every module object has path (dotted, \"\" for the root), "
+                 "name, type, type_known, nodes (ONNX node names of its own forward: all its nodes for a leaf, "
+                 "functional ops such as Add or Concat for a container) and children; leaves also have repr, "
+                 "args and params (initializer names by role, Identity helpers followed). With --depth, "
+                 "containers cut off have \"children\": [] and \"collapsed\": true"), .group = 'j'},
+    {.name = "paths", CLI_F(paths), .group = 'j',
+     .help = "print the path of every module (below PATH, down to --depth), one per line in the order print(model) "
+             "shows them; what the bash completion offers"},
+    {0},
+};
+
 const struct cli_cmd cli_cmd_show = {
-    "show", "MODEL [PATH] [--depth N] [--json]",
-    "Print the module tree the way PyTorch's print(model) does.\n"
-    "Shows the nn.Module hierarchy rebuilt from the export's scope names, or only the\n"
-    "subtree at PATH ('layer4.0.conv1' or 'layer4[0].conv1').",
-    "options:\n"
-    "  --depth N   show N levels below the printed module; deeper containers are\n"
-    "              collapsed to 'Type(...)'\n"
-    "  --json      print one JSON document on stdout: file, scoped, module, unplaced.\n"
-    "              Every module object has path (dotted, \"\" for the root), name, type,\n"
-    "              type_known, nodes (ONNX node names of its own forward: all its nodes\n"
-    "              for a leaf, functional ops such as Add or Concat for a container) and\n"
-    "              children; leaves also have repr, args and params (initializer names\n"
-    "              by role, Identity helpers followed). With --depth, containers cut\n"
-    "              off have \"children\": [] and \"collapsed\": true\n"
-    "\n"
-    "Modules come from the scopes torch.onnx.export writes into node names\n"
-    "('/layer1/layer1.0/conv1/Conv' is layer1.0.conv1), or from parameter names\n"
-    "('layer1.0.conv1.weight') for exporters that write none. What ONNX does not record\n"
-    "is shown as follows:\n"
-    "  - modules that leave no node (BatchNorm folded into Conv, Dropout, Identity) are\n"
-    "    not shown; children appear in the order they are first called\n"
-    "  - activations are shown with inplace=True (torchvision's choice), which ONNX\n"
-    "    does not record; AdaptiveAvgPool2d is shown as output_size=(1, 1)\n"
-    "  - a Conv2d into which the export folded a BatchNorm (weights named 'onnx::...')\n"
-    "    shows bias=False, as a conv followed by BatchNorm is written in PyTorch; its\n"
-    "    ONNX bias is the folded one (--json: bn_folded, params.bias)\n"
-    "  - container classes are named when their children identify them (ResNet,\n"
-    "    BasicBlock, Bottleneck, SqueezeExcitation, ...); numbered containers show as\n"
-    "    Sequential (also Sequential subclasses such as Conv2dNormActivation), others\n"
-    "    as Module\n"
-    "  - nodes that belong to no module are listed under '(unplaced)'\n"
-    "exit status: 0 ok, 2 unreadable model or unknown PATH (the nearest paths are named).\n",
-    run_show,
+    .name = "show",
+    .summary = "module tree, as PyTorch prints it",
+    .about = "Shows the nn.Module hierarchy rebuilt from the export's scope names, or only the subtree at PATH, "
+             "the way PyTorch's print(model) does.",
+    .pos = show_pos,
+    .opts = show_opts,
+    .notes = "Modules come from the scopes torch.onnx.export writes into node names "
+             "('/layer1/layer1.0/conv1/Conv' is layer1.0.conv1), or from parameter names "
+             "('layer1.0.conv1.weight') for exporters that write none. What ONNX does not record is shown as "
+             "follows:\n"
+             "- modules that leave no node (BatchNorm folded into Conv, Dropout, Identity) are not shown; "
+             "children appear in the order they are first called\n"
+             "- activations are shown with inplace=True (torchvision's choice), which ONNX does not record; "
+             "AdaptiveAvgPool2d is shown as output_size=(1, 1)\n"
+             "- a Conv2d into which the export folded a BatchNorm (weights named 'onnx::...') shows bias=False, "
+             "as a conv followed by BatchNorm is written in PyTorch; its ONNX bias is the folded one (--json: "
+             "bn_folded, params.bias)\n"
+             "- container classes are named when their children identify them (ResNet, BasicBlock, Bottleneck, "
+             "SqueezeExcitation, ...); numbered containers show as Sequential (also Sequential subclasses such "
+             "as Conv2dNormActivation), others as Module\n"
+             "- nodes that belong to no module are listed under '(unplaced)'\n"
+             "Exit status: 0 ok, 2 unreadable model or unknown PATH (the nearest paths are named).",
+    .run = run_show,
 };

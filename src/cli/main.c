@@ -2,125 +2,25 @@
  * This file dispatches to the commands in cli_*.c. */
 #include "cli.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct cli_cmd *const commands[] = {
-    &cli_cmd_info,
-    &cli_cmd_check,
-    &cli_cmd_save,
-    &cli_cmd_show,
-    &cli_cmd_run,
-    &cli_cmd_diff,
-    &cli_cmd_replace,
-    &cli_cmd_prune,
-    &cli_cmd_fold_bn,
+const struct cli_cmd *const cli_commands[] = {
+    &cli_cmd_info, &cli_cmd_check, &cli_cmd_save,    &cli_cmd_show,    &cli_cmd_run,
+    &cli_cmd_diff, &cli_cmd_replace, &cli_cmd_prune, &cli_cmd_fold_bn,
 };
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
+const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
 
-/* The option that does what the library says would help with an error. */
-static const char *fix_hint(int fix)
-{
-    switch (fix) {
-    case RM_FIX_PROPAGATE: return "--propagate carries channel changes to dependents";
-    case RM_FIX_GLOBAL: return "--global";
-    case RM_FIX_EXTERNAL_DATA: return "--external-data FILE";
-    case RM_FIX_INPUT_SHAPE: return "--input-shape NAME=D0,D1,...";
-    default: return NULL;
-    }
-}
-
-static void fail_line(const char *prefix, const struct rm_error *err)
-{
-    const char *hint = fix_hint(err->fix);
-    fprintf(stderr, "remodel: %s%s%s%s%s%s\n", prefix, prefix[0] ? ": " : "",
-            err->msg[0] ? err->msg : rm_strerror(err->code), hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
-}
-
-int cli_fail(const struct rm_error *err)
-{
-    fail_line("", err);
-    return CLI_BAD;
-}
-
-int cli_fail_in(const struct rm_error *err, const char *fmt, ...)
-{
-    char prefix[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    /* one line, whatever the names hold (the library's messages are made so too) */
-    for (char *c = prefix; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-    fail_line(prefix, err);
-    return CLI_BAD;
-}
-
-int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "remodel %s: ", cmd->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, " (see 'remodel %s --help')\n", cmd->name);
-    return CLI_BAD;
-}
-
-void cli_print_help(const struct cli_cmd *cmd, FILE *f)
-{
-    fprintf(f, "usage: remodel %s %s\n\n%s\n\n%s", cmd->name, cmd->synopsis, cmd->summary, cmd->help);
-}
-
-int cli_parse_int(const char *s, long long min, long long max, long long *out)
-{
-    char *end;
-    if (!s || !*s)
-        return -1;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno == ERANGE || v < min || v > max) /* strtoll clamps what overflows */
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || *s < '0' || *s > '9') /* strtoull would take a sign, and negate */
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno == ERANGE || v > UINT64_MAX) /* refused, not clamped */
-        return -1;
-    *out = (uint64_t)v;
-    return 0;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: remodel COMMAND [ARGS]\n\n"
-            "See, edit, verify and save ONNX CNNs by PyTorch module path.\n\n"
-            "commands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        /* the first line of a summary stands alone */
-        const char *s = commands[i]->summary;
-        int len = (int)strcspn(s, "\n");
-        fprintf(f, "  %-8s %.*s\n", commands[i]->name, len, s);
-    }
-    fprintf(f,
-            "\n'remodel COMMAND --help' shows a command's options.\n"
-            "exit codes: 0 success, 1 a check or diff found a problem,\n"
-            "            2 usage error or bad input (one line on stderr says what, where, why)\n");
-}
+/* The options of `remodel` itself, given instead of a command (not stored in cli_args). */
+const struct cli_opt cli_top_opts[] = {
+    {.name = "help", .short_name = 'h', .kind = CLI_FLAG, .help = "list the commands; with a COMMAND after it, show its help"},
+    {.name = "version", .short_name = 'V', .kind = CLI_FLAG, .help = "print the version and exit"},
+    /* what meson runs at build time to write the man page and the bash completion */
+    {.name = "man", .kind = CLI_FLAG, .help = "print the man page (roff)", .flags = CLI_HIDDEN},
+    {.name = "bash-completion", .kind = CLI_FLAG, .help = "print the bash completion script", .flags = CLI_HIDDEN},
+    {0},
+};
 
 /* A save killed by a signal must not leave its temporary file (hundreds of MB for a big
  * model) beside the target: remove it, then die of the signal as if it were not caught. */
@@ -148,48 +48,109 @@ static void install_signal_handlers(void)
     signal(SIGXFSZ, SIG_IGN);
 }
 
+static const struct cli_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < cli_n_commands; i++)
+        if (!strcmp(cli_commands[i]->name, name))
+            return cli_commands[i];
+    return NULL;
+}
+
+/* Which top-level option arg is (-V, --version, ...), or NULL. */
+static const struct cli_opt *top_option(const char *arg)
+{
+    for (const struct cli_opt *o = cli_top_opts; o->name; o++)
+        if ((arg[1] == '-' && !strcmp(arg + 2, o->name)) || (o->short_name && arg[1] == o->short_name && !arg[2]))
+            return o;
+    return NULL;
+}
+
+/* "unknown command 'prun'; did you mean prune?" */
+static int unknown(const char *what, const char *name, const char *nearest)
+{
+    char shown[256];
+    snprintf(shown, sizeof shown, "%s", name);
+    for (char *c = shown; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    if (nearest)
+        fprintf(stderr, "remodel: unknown %s '%s'; did you mean %s? (see 'remodel --help')\n", what, shown, nearest);
+    else
+        fprintf(stderr, "remodel: unknown %s '%s' (see 'remodel --help')\n", what, shown);
+    return CLI_BAD;
+}
+
 int main(int argc, char **argv)
 {
     install_signal_handlers();
     if (argc < 2) {
-        usage(stderr);
+        cli_print_top_help(stderr);
         return CLI_BAD;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
-        if (argc > 2)
-            for (size_t i = 0; i < N_COMMANDS; i++)
-                if (!strcmp(commands[i]->name, argv[2])) {
-                    cli_print_help(commands[i], stdout);
-                    return CLI_OK;
-                }
-        usage(stdout);
+    if (!strcmp(name, "help")) {
+        const struct cli_cmd *cmd = argc > 2 ? find_command(argv[2]) : NULL;
+        if (cmd)
+            cli_print_help(cmd, stdout);
+        else
+            cli_print_top_help(stdout);
         return CLI_OK;
     }
-    if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
-        printf("remodel %s\n", rm_version());
-        return CLI_OK;
-    }
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (strcmp(commands[i]->name, name) != 0)
-            continue;
-        for (int k = 2; k < argc; k++) {
-            if (!strcmp(argv[k], "--"))
-                break;
-            if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
-                cli_print_help(commands[i], stdout);
-                return CLI_OK;
+    if (name[0] == '-' && name[1]) {
+        const struct cli_opt *o = top_option(name);
+        if (!o) {
+            const struct cli_opt *best = NULL;
+            int best_d = 3;
+            for (const struct cli_opt *c = cli_top_opts; c->name; c++) {
+                int d = cli_edit_distance(name + strspn(name, "-"), c->name);
+                if (!(c->flags & CLI_HIDDEN) && d < best_d)
+                    best = c, best_d = d;
             }
+            char near[64];
+            snprintf(near, sizeof near, "--%s", best ? best->name : "");
+            return unknown("option", name, best ? near : NULL);
         }
-        optind = 1;
-        opterr = 0;
-        int rc = commands[i]->run(argc - 1, argv + 1);
-        if (fflush(stdout) != 0 && rc == CLI_OK) {
+        if (!strcmp(o->name, "help")) {
+            const struct cli_cmd *cmd = argc > 2 ? find_command(argv[2]) : NULL;
+            if (cmd)
+                cli_print_help(cmd, stdout);
+            else
+                cli_print_top_help(stdout);
+        } else if (!strcmp(o->name, "version")) {
+            printf("remodel %s\n", rm_version());
+        } else if (!strcmp(o->name, "man")) {
+            cli_write_man(stdout);
+        } else {
+            cli_write_bash_completion(stdout);
+        }
+        if (fflush(stdout) != 0) {
             fprintf(stderr, "remodel: cannot write to standard output\n");
             return CLI_BAD;
         }
-        return rc;
+        return CLI_OK;
     }
-    fprintf(stderr, "remodel: unknown command '%s' (see 'remodel --help')\n", name);
-    return CLI_BAD;
+    const struct cli_cmd *cmd = find_command(name);
+    if (!cmd) {
+        const char *best = NULL;
+        int best_d = 1 + (int)strlen(name) / 3;
+        for (size_t i = 0; i < cli_n_commands; i++) {
+            int d = cli_edit_distance(name, cli_commands[i]->name);
+            /* "prun", "fold": a prefix of a command is near too */
+            if (strlen(name) >= 3 && !strncmp(cli_commands[i]->name, name, strlen(name)))
+                d = 0;
+            if (d <= best_d && (!best || d < best_d))
+                best = cli_commands[i]->name, best_d = d;
+        }
+        return unknown("command", name, best);
+    }
+    static struct cli_args args; /* large: every positional of a long prune */
+    int rc = cli_parse(cmd, argc - 1, argv + 1, &args);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    rc = cmd->run(&args);
+    if (fflush(stdout) != 0 && rc == CLI_OK) {
+        fprintf(stderr, "remodel: cannot write to standard output\n");
+        return CLI_BAD;
+    }
+    return rc;
 }

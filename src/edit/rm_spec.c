@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* One parsed argument value. */
 struct value {
@@ -49,9 +50,28 @@ static int parse_int(struct parser *ps, int64_t *out)
     return 0;
 }
 
-static int parse_value(struct parser *ps, struct value *v)
+/* A bare word where a value belongs: Python's booleans in another case ('false', 'TRUE')
+ * get the spelling Python wants; anything else the values SPECs take. */
+static int bare_word(struct parser *ps, const char *arg)
+{
+    const char *w = ps->p;
+    size_t n = 0;
+    while (isalnum((unsigned char)w[n]) || w[n] == '_')
+        n++;
+    if (!strcmp(arg, "bias") && ((n == 4 && !strncasecmp(w, "true", 4)) || (n == 5 && !strncasecmp(w, "false", 5))))
+        return rm_error_set(ps->err, RM_EUSAGE, "SPEC '%s': %s=%.*s: use True or False, as Python writes them (%s=%s)",
+                            ps->text, arg, (int)n, w, arg, n == 4 ? "True" : "False");
+    return rm_error_set(ps->err, RM_EUSAGE,
+                        "SPEC '%s': %s=%.*s: expected an int, a tuple of ints, True or False, or a quoted string",
+                        ps->text, arg, (int)n, w);
+}
+
+/* arg names the argument whose value this is, for messages. */
+static int parse_value(struct parser *ps, struct value *v, const char *arg)
 {
     ws(ps);
+    if (isalpha((unsigned char)*ps->p) && strncmp(ps->p, "True", 4) && strncmp(ps->p, "False", 5))
+        return bare_word(ps, arg);
     if (*ps->p == '(') {
         ps->p++;
         v->kind = V_TUPLE;
@@ -112,6 +132,46 @@ static int parse_value(struct parser *ps, struct value *v)
 static const char *const names[] = {"in_channels", "out_channels", "kernel_size", "stride",
                                      "padding", "dilation", "groups", "bias", "padding_mode"};
 enum { A_IN, A_OUT, A_KERNEL, A_STRIDE, A_PADDING, A_DILATION, A_GROUPS, A_BIAS, A_MODE, N_ARGS };
+
+/* The argument of nn.Conv2d a misspelt keyword most likely means: one it begins or is
+ * the beginning of ('kernel' -> kernel_size), or one a typo or two away ('strides'). */
+static const char *nearest_arg(const char *k, size_t klen)
+{
+    for (int i = 0; i < N_ARGS; i++) /* the beginning of one: 'kernel', 'padding_mod' */
+        if (klen >= 3 && klen < strlen(names[i]) && !strncmp(names[i], k, klen))
+            return names[i];
+    const char *best = NULL;
+    int best_d = klen > 5 ? 2 : 1;
+    for (int i = 0; i < N_ARGS; i++) {
+        size_t n = strlen(names[i]);
+        int d[32][32];
+        if (klen >= 31)
+            return NULL;
+        if (n < klen && !strncmp(names[i], k, n)) { /* begins with one: 'strides' */
+            d[klen][n] = 1;
+        } else {
+            for (size_t a = 0; a <= klen; a++) /* edit distance, a swap counting one */
+                d[a][0] = (int)a;
+            for (size_t b = 0; b <= n; b++)
+                d[0][b] = (int)b;
+            for (size_t a = 1; a <= klen; a++)
+                for (size_t b = 1; b <= n; b++) {
+                    int c = d[a - 1][b - 1] + (k[a - 1] != names[i][b - 1]);
+                    if (d[a - 1][b] + 1 < c)
+                        c = d[a - 1][b] + 1;
+                    if (d[a][b - 1] + 1 < c)
+                        c = d[a][b - 1] + 1;
+                    if (a > 1 && b > 1 && k[a - 1] == names[i][b - 2] && k[a - 2] == names[i][b - 1] &&
+                        d[a - 2][b - 2] + 1 < c) /* two letters swapped: one typo */
+                        c = d[a - 2][b - 2] + 1;
+                    d[a][b] = c;
+                }
+        }
+        if (d[klen][n] <= best_d && (!best || d[klen][n] < best_d))
+            best = names[i], best_d = d[klen][n];
+    }
+    return best;
+}
 
 /* Expand an int or 2-tuple into pair[2]. */
 static int pair_of(const struct value *v, const char *name, int64_t pair[2], struct rm_error *err,
@@ -174,8 +234,9 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
                 if ((klen == 6 && !strncmp(k, "device", 6)) || (klen == 5 && !strncmp(k, "dtype", 5)))
                     return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %.*s is not meaningful in an ONNX file",
                                         text, (int)klen, k);
-                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': Conv2d has no argument '%.*s'", text,
-                                    (int)klen, k);
+                const char *near = nearest_arg(k, klen);
+                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': Conv2d has no argument '%.*s'%s%s%s", text,
+                                    (int)klen, k, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             }
             seen_kw = 1;
         } else {
@@ -188,7 +249,7 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
         }
         if (set[slot])
             return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %s given twice", text, names[slot]);
-        rc = parse_value(&ps, &vals[slot]);
+        rc = parse_value(&ps, &vals[slot], names[slot]);
         if (rc)
             return rc;
         set[slot] = true;
