@@ -553,7 +553,8 @@ typedef struct rm_diff_options {
     double min_cosine;  /* 0.9999 */
     double min_top1;    /* 1: every row agrees */
     /* The samples: sample k is fed sets[k] when k < n_sets, and seeded random values
-     * (seed + k) for every input its set does not give. */
+     * (seed + k) for every input its set does not give. The first set's tensors give
+     * their inputs' dims to both models (rm_model_set_input_shape): every set has them. */
     int samples;        /* at least 1; raised to n_sets */
     uint64_t seed;
     size_t n_sets;

@@ -40,15 +40,16 @@ struct cli_args {
     /* flags */
     bool json, paths, layers, propagate, global, no_verify, no_fuse, direct_conv;
     /* strings (NULL when not given) */
-    const char *out, *external_data, *report, *channels;
-    /* numbers: seed 0, depth -1, threads 0, bench 0; ratio, atol, rtol NAN when not given */
+    const char *out, *external_data, *report, *channels, *inputs_dir, *save_inputs, *verify_inputs;
+    /* numbers: seed 0, depth -1, threads 0, bench 0, samples 1, verify_samples 4; ratio,
+     * atol, rtol, min_cosine, min_top1 NAN when not given */
     uint64_t seed;
-    long long depth, threads, bench;
-    double ratio, atol, rtol;
+    long long depth, threads, bench, samples, verify_samples;
+    double ratio, atol, rtol, min_cosine, min_top1;
     /* choices: the index into the option's choices (init 0 = keep, criterion 0 = l1) */
     int init, criterion;
     /* repeatable */
-    struct cli_list inputs;
+    struct cli_list inputs, input_shapes;
 };
 
 void cli_args_init(struct cli_args *a);
@@ -146,11 +147,32 @@ extern const struct cli_opt cli_top_opts[];
              "from"}
 #define CLI_POS_MODEL {"MODEL", CLI_ONE, CLI_C_FILE, "the ONNX model file"}
 /* The inputs of the commands that run models (run, diff). */
-#define CLI_OPT_INPUT                                                                                      \
-    {.name = "input", .short_name = 'i', .metavar = "NAME=FILE", CLI_L(inputs), .complete = CLI_C_FILE,    \
-     .help = "value of graph input NAME: a TensorProto .pb (as in ONNX test data) or a .npy (float32/int64, " \
-             "C order); inputs not given are seeded standard-normal values"}
+#define CLI_OPT_INPUT_FIELDS                                                                               \
+    .name = "input", .short_name = 'i', .metavar = "NAME=FILE", CLI_L(inputs), .complete = CLI_C_FILE,     \
+    .help = "value of graph input NAME: a TensorProto .pb (as in ONNX test data) or a .npy (float32/int64, "  \
+            "C order), whose dims also give the input's dynamic ones; inputs not given are seeded "         \
+            "standard-normal values"
+#define CLI_OPT_INPUT {CLI_OPT_INPUT_FIELDS}
 #define CLI_OPT_SEED_INPUTS {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for random inputs (default 0)"}
+/* --input-shape, for every command that infers sizes */
+#define CLI_OPT_INPUT_SHAPE                                                                                \
+    {.name = "input-shape", .metavar = "NAME=D0,D1,...", CLI_L(input_shapes),                              \
+     .help = "the dims graph input NAME is fed with (all of them; the sizes the model declares must agree): " \
+             "needed where an input has dynamic dimensions other than the batch, which counts as 1"}
+/* The verdict's tolerances, which diff and the edits' verification share */
+#define CLI_OPTS_TOLERANCE                                                                                 \
+    {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,                              \
+     .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output on each sample)"},      \
+        {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,                          \
+         .help = "relative tolerance, of |A| (default 0.0001)"},                                             \
+        {.name = "min-cosine", .metavar = "C", CLI_D(min_cosine), .fmin = -1, .fmax = 1,                    \
+         .help = "the lowest cosine similarity of an output on any sample that passes (default 0.9999)"},     \
+        {.name = "min-top1", .metavar = "F", CLI_D(min_top1), .fmin = 0, .fmax = 1,                          \
+         .help = "for [N, classes] outputs: the fraction of rows whose top class must agree (default 1)"}
+#define CLI_INPUT_SETS_HELP                                                                                \
+    "input sets from a folder: DIR/test_data_set_<k>/input_<j>.pb (ONNX test data; a tensor's name picks its " \
+    "input, else its number), DIR/test_data_set_<k>/<input>.npy, or one set as DIR/input_<j>.pb or "          \
+    "DIR/<input>.npy; inputs a set lacks are seeded random"
 #define CLI_OPT_THREADS                                                                                    \
     {.name = "threads", .metavar = "N", CLI_I(threads), .min = 0, .max = 1024,                             \
      .help = "oneDNN/OpenMP threads (default 0: all)"}
@@ -180,6 +202,21 @@ void cli_wrap(FILE *f, const char *text, int indent, int width);
 /* The man page (roff) and the bash completion script (cli_doc.c). */
 void cli_write_man(FILE *f);
 void cli_write_bash_completion(FILE *f);
+
+/* ---- input shapes (cli_shapes.c) ------------------------------------------------------ */
+
+/* Give m the dims of every --input-shape (rewrite: change the model's declaration, as
+ * save does). Prints one line and returns CLI_BAD on a bad value or a mismatch. */
+int cli_input_shapes(rm_model *m, const struct cli_list *shapes, bool rewrite);
+
+/* Say once on stderr when m runs with a dynamic batch taken as 1. */
+void cli_note_batch(rm_model *m);
+
+/* The verdict's options from a (tolerances; samples and the input-set folder given by
+ * the caller) into o, the input sets read into *sets for m (free with
+ * rm_input_sets_free). Prints and returns CLI_BAD on a bad folder. */
+int cli_verdict_options(const struct cli_args *a, long long samples, const char *inputs_dir, rm_model *m,
+                        rm_diff_options *o, rm_input_sets *sets);
 
 /* ---- errors -------------------------------------------------------------------------- */
 

@@ -19,7 +19,9 @@ void cli_args_init(struct cli_args *a)
 {
     memset(a, 0, sizeof *a);
     a->depth = -1;
-    a->ratio = a->atol = a->rtol = NAN;
+    a->samples = 1;
+    a->verify_samples = 4;
+    a->ratio = a->atol = a->rtol = a->min_cosine = a->min_top1 = NAN;
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */

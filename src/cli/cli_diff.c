@@ -114,15 +114,7 @@ static int run_diff(struct cli_args *a)
     const char *name_ptrs[MAX_INPUTS];
     struct rm_host_tensor values[MAX_INPUTS];
     struct rm_diff_options o;
-    int n_inputs = a->inputs.n, json = a->json;
-    long long threads = a->threads;
-    uint64_t seed = a->seed;
-    rm_diff_options_default(&o);
-    if (!isnan(a->atol))
-        o.atol = a->atol;
-    if (!isnan(a->rtol))
-        o.rtol = a->rtol;
-    o.layers = a->layers;
+    int n_inputs = a->inputs.n;
     for (int k = 0; k < n_inputs; k++) {
         const char *eq = strchr(inputs[k], '=');
         if (!eq || eq == inputs[k] || !eq[1])
@@ -134,13 +126,12 @@ static int run_diff(struct cli_args *a)
     }
     const char *pa = a->pos[0], *pb = a->pos[1];
     struct rm_error err;
-    struct loaded ma, mb;
+    rm_model *ma = NULL, *mb = NULL;
     struct rm_diff_result r;
+    rm_input_sets sets = {0};
     char input_desc[1024];
     int rc = CLI_OK, n_read = 0;
     rm_error_clear(&err);
-    memset(&ma, 0, sizeof ma);
-    memset(&mb, 0, sizeof mb);
     memset(&r, 0, sizeof r);
     memset(values, 0, sizeof values);
     struct cli_outputs outs = {0};
@@ -151,31 +142,40 @@ static int run_diff(struct cli_args *a)
             rc = cli_fail(&err);
             goto done;
         }
-    if (rm_model_load(&ma.m, pa, NULL, &err) || rm_model_load(&mb.m, pb, NULL, &err)) {
+    if (rm_model_load(&ma, pa, NULL, &err) || rm_model_load(&mb, pb, NULL, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
     /* the report may not replace either model or a file they read their weights from */
-    if (report && (cli_outputs_guard(&outs, ma.m) || cli_outputs_guard(&outs, mb.m))) {
+    if (report && (cli_outputs_guard(&outs, ma) || cli_outputs_guard(&outs, mb))) {
         rc = CLI_BAD;
         goto done;
     }
-    o.seed = seed;
-    o.threads = (int)threads;
+    if ((rc = cli_input_shapes(ma, &a->input_shapes, false)) || (rc = cli_input_shapes(mb, &a->input_shapes, false)) ||
+        (rc = cli_verdict_options(a, a->samples, a->inputs_dir, ma, &o, &sets)))
+        goto done;
     rm_input_set given = {n_inputs, name_ptrs, values};
-    o.n_sets = n_inputs ? 1 : 0;
-    o.sets = &given;
-    if (rm_diff(ma.m, mb.m, &o, &r, &err)) {
+    if (n_inputs) {
+        o.n_sets = 1;
+        o.sets = &given;
+    }
+    o.layers = a->layers;
+    o.save_inputs = a->save_inputs;
+    if (rm_diff(ma, mb, &o, &r, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
+    cli_note_batch(ma);
     size_t off = 0;
     input_desc[0] = '\0';
+    if (a->inputs_dir)
+        off += (size_t)snprintf(input_desc, sizeof input_desc, "%zu set%s from %s", sets.n, sets.n == 1 ? "" : "s",
+                                a->inputs_dir);
     for (int k = 0; k < n_inputs && off < sizeof input_desc; k++)
         off += (size_t)snprintf(input_desc + off, sizeof input_desc - off, "%s%s", k ? ", " : "", inputs[k]);
     if (off < sizeof input_desc)
-        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (seed %llu)%s",
-                 n_inputs ? "; others " : "", (unsigned long long)seed, n_inputs ? "" : " for every input");
+        snprintf(input_desc + off, sizeof input_desc - off, "%sseeded random normal (sample k: seed %llu + k)",
+                 off ? "; the rest " : "", (unsigned long long)a->seed);
     if (report) {
         struct rm_report_info info = {pa, pb, input_desc};
         if (rm_diff_write_report(&r, &info, report, &err)) {
@@ -183,17 +183,20 @@ static int run_diff(struct cli_args *a)
             goto done;
         }
     }
-    if (json)
+    if (a->json)
         rm_diff_write_json(&r, stdout);
     else
         print_text(&r, pa, pb, input_desc);
+    if (!a->json && a->save_inputs)
+        printf("inputs of the %d sample%s written to %s\n", r.samples, r.samples == 1 ? "" : "s", a->save_inputs);
     rc = r.pass ? CLI_OK : CLI_FINDINGS;
 done:
     for (int k = 0; k < n_read; k++)
         rm_tensor_free(&values[k]);
+    rm_input_sets_free(&sets);
     rm_diff_result_free(&r);
-    rm_model_free(ma.m);
-    rm_model_free(mb.m);
+    rm_model_free(ma);
+    rm_model_free(mb);
     return rc;
 }
 
@@ -204,26 +207,33 @@ static const struct cli_pos diff_pos[] = {
 };
 
 static const struct cli_opt diff_opts[] = {
-    CLI_OPT_INPUT,
+    {CLI_OPT_INPUT_FIELDS, .group = 'i'},
+    {.name = "inputs", .metavar = "DIR", CLI_S(inputs_dir), .complete = CLI_C_DIR, .group = 'i',
+     .help = CLI_INPUT_SETS_HELP},
+    CLI_OPT_INPUT_SHAPE,
     CLI_OPT_SEED_INPUTS,
-    {.name = "atol", .metavar = "X", CLI_D(atol), .fmin = 0, .fmax = INFINITY,
-     .help = "absolute tolerance (default: 1e-05 times the largest |A| of each output)"},
-    {.name = "rtol", .metavar = "Y", CLI_D(rtol), .fmin = 0, .fmax = INFINITY,
-     .help = "relative tolerance, of |A| (default 0.0001)"},
+    {.name = "samples", .metavar = "N", CLI_I(samples), .min = 1, .max = 100000,
+     .help = "input sets compared (default 1): the given ones first, then seeded random ones (sample k: seed + k); "
+             "figures are the worst over samples, cosine also as a mean, top-1/top-5 over every row"},
+    {.name = "save-inputs", .metavar = "DIR", CLI_S(save_inputs), .complete = CLI_C_DIR,
+     .help = "write every sample's inputs to DIR/test_data_set_<k>/input_<j>.pb, so that --inputs DIR replays "
+             "the diff bit for bit; DIR is made when missing and may not already hold input sets"},
+    CLI_OPTS_TOLERANCE,
     {.name = "layers", CLI_F(layers),
      .help = "also compare the output of every module, matched by module path, in topological order (plans run "
              "unfused, streamed: each pair of tensors is freed once compared); reports the first divergent module "
              "and the error growth. Where a shape differs, channels are aligned by the channel map an edit "
              "recorded in B's metadata (remodel.channel_map/<tensor>); without one the module is not comparable "
              "(not a failure)"},
-    CLI_OPT_JSON(": pass, samples, seed, atol, atol_scale, rtol, min_cosine, min_top1, outputs [{name, shape, "
-                 "max_abs, max_rel, mean_abs, cosine, cosine_mean, scale, atol, top1, top5, mismatched, compared, "
-                 "aligned, pass, note}], layers [{path, type, tensor, max_abs, max_rel, cosine, pass, comparable, "
-                 "aligned, note}] (a module that is not comparable has pass true and null numbers), first_divergent "
-                 "(module path or null)"),
+    CLI_OPT_JSON(": pass, samples, seed, atol (null: scaled), atol_scale, rtol, min_cosine, min_top1, outputs "
+                 "[{name, shape, max_abs, max_rel, mean_abs, cosine (the worst sample's), cosine_mean, scale (max "
+                 "|A|), atol (applied), top1, top5, mismatched, compared, aligned, pass, note}], layers [{path, "
+                 "type, tensor, max_abs, max_rel, cosine, pass, comparable, aligned, note}] (a module that is not "
+                 "comparable has pass true and null numbers), first_divergent (module path or null)"),
     {.name = "report", .metavar = "FILE.html", CLI_S(report), .complete = CLI_C_FILE,
-     .help = "write a self-contained HTML report: verdict, outputs table, chart of the error per module (with "
-             "--layers)"},
+     .help = "write a self-contained HTML report: verdict, the edits each model records, outputs and top classes, "
+             "and with --layers charts of max |B-A| and 1 - cosine per module, the first divergent module's "
+             "channels and the modules table"},
     CLI_OPT_THREADS,
     {0},
 };
@@ -238,8 +248,9 @@ const struct cli_cmd cli_cmd_diff = {
              "many outputs; outputs are matched by position. For each output: max abs, max rel (|B-A| / "
              "max(|A|,|B|)), mean abs, cosine similarity, and for [N, classes] outputs top-1 and top-5 agreement "
              "(argmax equal; top-5 overlap). An element fails when |B-A| > atol + rtol*|A| (numpy's allclose, A the "
-             "reference); an output fails when an element fails, when its cosine is below 0.9999, or, for a "
-             "classifier output, when a row's top class differs.",
+             "reference), atol being 1e-5 times the largest |A| of that output unless given; an output fails when an "
+             "element fails, when its cosine on a sample is below 0.9999, or, for a classifier output, when a row's "
+             "top class differs.",
     .pos = diff_pos,
     .opts = diff_opts,
     .notes = "Exit 0 when every output is within tolerance, 1 when one is not, 2 for bad input (unreadable model "

@@ -17,23 +17,34 @@ struct edit {
     rm_findings log;           /* what the edit changed, one note per layer */
     struct rm_diff_result verdict;
     bool verified;
+    rm_input_sets sets;        /* --verify-inputs */
 };
 
 /* What every edit command takes besides its own options, each defined once. */
 #define EDIT_OPT_SEED                                                                                      \
     {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for the verification input (default 0)"}
 #define EDIT_OPTS_TAIL                                                                                     \
-    {.name = "no-verify", CLI_F(no_verify), .help = "skip running both models"}, CLI_OPT_EXTERNAL_DATA,     \
+    CLI_OPT_INPUT_SHAPE,                                                                                   \
+        {.name = "no-verify", CLI_F(no_verify), .help = "skip running both models"},                         \
+        {.name = "verify-samples", .metavar = "N", CLI_I(verify_samples), .min = 1, .max = 100000,           \
+         .help = "input sets the verification compares (default 4): those of --verify-inputs first, then "   \
+                 "seeded random ones (sample k: --seed + k)"},                                               \
+        {.name = "verify-inputs", .metavar = "DIR", CLI_S(verify_inputs), .complete = CLI_C_DIR,             \
+         .help = CLI_INPUT_SETS_HELP},                                                                       \
+        CLI_OPTS_TOLERANCE, CLI_OPT_EXTERNAL_DATA,                                                           \
         CLI_OPT_JSON(": command, file (MODEL), the command's own fields, notes (what the edit logged), "      \
                      "modules [{path, before, after}] (the repr of every module the edit changed, null where "  \
                      "it was added or removed), params and macs {before, after} (macs null when unknown), "     \
-                     "verify (null with --no-verify: seed, atol, rtol, pass, outputs [{name, max_abs, max_rel, " \
-                     "mean_abs, cosine, top1, top5, pass}]), written [{path, bytes, role}]")
+                     "verify (null with --no-verify: seed, samples, inputs, atol (null: scaled), atol_scale, "   \
+                     "rtol, min_cosine, pass, outputs [{name, max_abs, max_rel, mean_abs, cosine, cosine_mean, "  \
+                     "atol, top1, top5, pass}]), written [{path, bytes, role}]")
 
 #define EDIT_VERIFY_NOTE                                                                                 \
-    "Verification runs the original and the edited model on the same seeded input and prints max abs/rel " \
-    "difference, cosine similarity and top-1 agreement of output 0 ('identical within tolerance' when every " \
-    "output passes diff's default tolerances). Nothing is written when either model cannot run.\n"
+    "Verification runs the original and the edited model on the same inputs (4 seeded samples unless told), " \
+    "says what it fed them, and prints each output's max abs/rel difference, cosine similarity (the worst "    \
+    "sample's) and top-1 agreement ('identical within tolerance' when the output passes diff's verdict). An "  \
+    "edit that changes what the model computes is written all the same: the figures say by how much. Nothing " \
+    "is written when either model cannot run.\n"
 
 /* Check the outputs (before any work: the folder exists, nothing there that cannot be
  * replaced), then load the model and make sure no output is a file it is read from; e->m
@@ -49,15 +60,16 @@ static int edit_begin(struct edit *e, struct cli_args *a, const char *command)
         return CLI_BAD;
     if (rm_model_load(&e->orig, a->pos[0], NULL, &err))
         return cli_fail(&err);
-    if (cli_outputs_guard(&e->outs, e->orig))
+    if (cli_outputs_guard(&e->outs, e->orig) || cli_input_shapes(e->orig, &a->input_shapes, false))
         return CLI_BAD;
-    if (rm_model_clone(&e->m, e->orig, &err))
+    if (rm_model_clone(&e->m, e->orig, &err)) /* the clone keeps the input shapes */
         return cli_fail(&err);
     return CLI_OK;
 }
 
 static void edit_end(struct edit *e)
 {
+    rm_input_sets_free(&e->sets);
     rm_findings_free(&e->log);
     rm_diff_result_free(&e->verdict);
     rm_model_free(e->m);
@@ -72,28 +84,67 @@ static void print_notes(const rm_findings *log)
             printf("%s\n", log->v[i].text);
 }
 
-/* Unless --no-verify, run the original and the edited model on the same seeded input
- * (the verdict is kept for --json; text prints a one-line summary of output 0), then
- * save the edited model. Returns a CLI exit code. */
+/* What verification fed both models: "4 samples (seeded 0..3), input [1, 3, 224, 224]". */
+static void verified_on(const struct edit *e, char *buf, size_t n)
+{
+    const struct rm_diff_result *r = &e->verdict;
+    size_t off;
+    if (e->sets.n)
+        off = (size_t)snprintf(buf, n, "%d sample%s (%zu from %s%s)", r->samples, r->samples == 1 ? "" : "s",
+                               e->sets.n, e->a->verify_inputs, (size_t)r->samples > e->sets.n ? ", the rest seeded" : "");
+    else if (r->samples == 1)
+        off = (size_t)snprintf(buf, n, "1 sample (seed %llu)", (unsigned long long)r->seed);
+    else
+        off = (size_t)snprintf(buf, n, "%d samples (seeds %llu..%llu)", r->samples, (unsigned long long)r->seed,
+                               (unsigned long long)(r->seed + (uint64_t)r->samples - 1));
+    rm_session *s = NULL;
+    rm_error err;
+    if (off < n && rm_session_create(&s, e->orig, NULL, &err) == 0) {
+        for (int k = 0; k < rm_session_n_inputs(s) && off < n; k++) {
+            rm_tensor t;
+            rm_session_input_info(s, k, &t);
+            off += (size_t)snprintf(buf + off, n - off, ", %s [", rm_session_input_name(s, k));
+            for (int d = 0; d < t.rank && off < n; d++)
+                off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? ", " : "", (long long)t.dims[d]);
+            if (off < n)
+                off += (size_t)snprintf(buf + off, n - off, "]");
+        }
+        rm_session_free(s);
+    }
+}
+
+/* Unless --no-verify, run the original and the edited model on the same inputs (the
+ * verdict is kept for --json; text prints what was fed and a one-line summary of each
+ * output), then save the edited model. Returns a CLI exit code. */
 static int edit_finish(struct edit *e)
 {
     struct rm_error err;
     rm_error_clear(&err);
     if (!e->a->no_verify) {
         struct rm_diff_options o;
-        rm_diff_options_default(&o);
-        o.seed = e->a->seed;
+        if (cli_verdict_options(e->a, e->a->verify_samples, e->a->verify_inputs, e->orig, &o, &e->sets))
+            return CLI_BAD;
         if (rm_diff(e->orig, e->m, &o, &e->verdict, &err))
             return cli_fail_in(&err, "verification failed, nothing written");
         e->verified = true;
+        cli_note_batch(e->orig);
         const struct rm_diff_result *r = &e->verdict;
-        if (!e->a->json && r->n_outputs > 0) {
-            const struct rm_diff_output *out = &r->outputs[0];
-            printf("verify: output '%s' vs original (seed %llu): max_abs %.3g, max_rel %.3g, cosine %.6f",
-                   out->name, (unsigned long long)o.seed, out->s.max_abs, out->s.max_rel, out->s.cosine);
+        if (!e->a->json) {
+            char on[512];
+            verified_on(e, on, sizeof on);
+            printf("verify: %s\n", on);
+        }
+        for (size_t k = 0; !e->a->json && k < r->n_outputs; k++) {
+            const struct rm_diff_output *out = &r->outputs[k];
+            if (out->note) {
+                printf("verify: output '%s': %s\n", out->name, out->note);
+                continue;
+            }
+            printf("verify: output '%s' vs original: max_abs %.3g, max_rel %.3g, cosine %.6f", out->name,
+                   out->s.max_abs, out->s.max_rel, out->s.cosine);
             if (!isnan(out->top1))
                 printf(", top-1 agreement %.0f%%", 100.0 * out->top1);
-            printf("%s\n", r->pass ? " (identical within tolerance)" : "");
+            printf("%s\n", out->s.pass ? " (identical within tolerance)" : "");
         }
     }
     struct rm_save_options so = {.external_data = e->a->external_data};
@@ -185,10 +236,18 @@ static void json_verdict(rm_json *j, const struct edit *e)
     }
     rm_json_obj_begin(j);
     json_u64(j, "seed", e->a->seed);
-    rm_json_key(j, "atol");
-    rm_json_num(j, r->atol);
+    rm_json_key(j, "samples");
+    rm_json_int(j, r->samples);
+    rm_json_key(j, "inputs");
+    rm_json_str(j, e->a->verify_inputs);
+    rm_json_key(j, "atol"); /* null: scaled per output */
+    r->atol >= 0 ? rm_json_num(j, r->atol) : rm_json_null(j);
+    rm_json_key(j, "atol_scale");
+    rm_json_num(j, r->atol_scale);
     rm_json_key(j, "rtol");
     rm_json_num(j, r->rtol);
+    rm_json_key(j, "min_cosine");
+    rm_json_num(j, r->min_cosine);
     rm_json_key(j, "pass");
     rm_json_bool(j, r->pass);
     rm_json_key(j, "outputs");
@@ -206,6 +265,10 @@ static void json_verdict(rm_json *j, const struct edit *e)
         rm_json_num(j, o->s.mean_abs);
         rm_json_key(j, "cosine");
         rm_json_num(j, o->s.cosine);
+        rm_json_key(j, "cosine_mean");
+        rm_json_num(j, o->s.cosine_mean);
+        rm_json_key(j, "atol");
+        rm_json_num(j, o->atol);
         rm_json_key(j, "top1");
         rm_json_num(j, o->top1); /* NAN (not a classifier output) writes null */
         rm_json_key(j, "top5");
@@ -378,11 +441,13 @@ static void print_prune_report(const struct rm_prune_report *rep)
         else
             printf("%-36s %4lld    unprunable: %s\n", g->name, (long long)g->before, g->reason);
     }
-    printf("params %lld -> %lld (%.1f%%), MACs %lld -> %lld (%.1f%%)\n", (long long)rep->params_before,
-           (long long)rep->params_after,
-           rep->params_before ? 100.0 * (double)rep->params_after / (double)rep->params_before : 0.0,
-           (long long)rep->macs_before, (long long)rep->macs_after,
-           rep->macs_before > 0 ? 100.0 * (double)rep->macs_after / (double)rep->macs_before : 0.0);
+    printf("params %lld -> %lld (%.1f%%), ", (long long)rep->params_before, (long long)rep->params_after,
+           rep->params_before ? 100.0 * (double)rep->params_after / (double)rep->params_before : 0.0);
+    if (rep->macs_before >= 0 && rep->macs_after >= 0)
+        printf("MACs %lld -> %lld (%.1f%%)\n", (long long)rep->macs_before, (long long)rep->macs_after,
+               rep->macs_before > 0 ? 100.0 * (double)rep->macs_after / (double)rep->macs_before : 0.0);
+    else
+        printf("MACs unknown (an op has no shape rule)\n");
 }
 
 static void prune_json(rm_json *j, const void *ctx)

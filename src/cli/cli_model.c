@@ -84,10 +84,22 @@ static int run_info(struct cli_args *a)
     rm_error err;
     rm_info info;
     rm_error_clear(&err);
-    if (rm_model_load(&m, file, NULL, &err) || rm_model_info(m, &info, &err)) {
+    if (rm_model_load(&m, file, NULL, &err)) {
         rm_model_free(m);
         return cli_fail(&err);
     }
+    if (cli_input_shapes(m, &a->input_shapes, false)) {
+        rm_model_free(m);
+        return CLI_BAD;
+    }
+    if (rm_model_info(m, &info, &err)) {
+        rm_model_free(m);
+        return cli_fail(&err);
+    }
+    rm_error dyn;
+    bool sizes_known = rm_model_check_inputs(m, NULL, &dyn) == 0;
+    if (sizes_known)
+        cli_note_batch(m);
     if (a->json) {
         rm_json j;
         rm_json_init(&j, stdout);
@@ -160,6 +172,8 @@ static int run_info(struct cli_args *a)
         if (info.macs >= 0) {
             human((double)info.macs, a, sizeof a);
             printf("%-12s %" PRId64 " (%s)\n", "MACs", info.macs, a);
+        } else if (!sizes_known) {
+            printf("%-12s unknown: dynamic input sizes (give them with --input-shape NAME=D0,D1,...)\n", "MACs");
         } else {
             printf("%-12s unknown (some shapes could not be inferred)\n", "MACs");
         }
@@ -172,9 +186,11 @@ static int run_info(struct cli_args *a)
 static const struct cli_pos model_pos[] = {CLI_POS_MODEL, {0}};
 
 static const struct cli_opt info_opts[] = {
+    CLI_OPT_INPUT_SHAPE,
     CLI_OPT_JSON(": file, file_bytes, ir_version, producer_name, producer_version, opsets, inputs, "
-                 "outputs (name, type, shape), nodes, ops, initializers, params, param_bytes, macs (null "
-                 "when a shape cannot be inferred; dynamic dimensions count as 1)"),
+                 "outputs (name, type, shape), nodes, ops, initializers, params (with those Constant nodes "
+                 "hold), param_bytes, macs (null when a size is unknown: a dynamic input dimension other than "
+                 "the batch without --input-shape, or an op without a shape rule; a dynamic batch counts as 1)"),
     {0},
 };
 
@@ -295,7 +311,7 @@ static int run_save(struct cli_args *a)
     rm_model *m;
     if (rm_model_load(&m, a->pos[0], NULL, &err))
         return cli_fail(&err);
-    if (cli_outputs_guard(&outs, m)) {
+    if (cli_outputs_guard(&outs, m) || cli_input_shapes(m, &a->input_shapes, true)) {
         rm_model_free(m);
         return CLI_BAD;
     }
@@ -319,6 +335,9 @@ static int run_save(struct cli_args *a)
 static const struct cli_opt save_opts[] = {
     CLI_OPT_OUT_MODEL,
     CLI_OPT_EXTERNAL_DATA,
+    {.name = "input-shape", .metavar = "NAME=D0,D1,...", CLI_L(input_shapes),
+     .help = "rewrite the declared dims of graph input NAME (any sizes, as onnx-simplifier's "
+              "--overwrite-input-shape does); the fixed sizes of outputs and value_info follow"},
     CLI_OPT_JSON(": file (MODEL), written [{path, bytes, role: \"model\" or \"external_data\"}]"),
     {0},
 };

@@ -105,7 +105,13 @@ static int run_run(struct cli_args *a)
     int n_read = 0;
     double *lat = NULL;
     int rc = CLI_OK;
-    if (rm_model_load(&m, path, NULL, &err) || rm_model_info(m, &info, &err)) {
+    if (rm_model_load(&m, path, NULL, &err)) {
+        rc = cli_fail(&err);
+        goto done;
+    }
+    if ((rc = cli_input_shapes(m, &a->input_shapes, false)))
+        goto done;
+    if (rm_model_info(m, &info, &err)) {
         rc = cli_fail(&err);
         goto done;
     }
@@ -143,6 +149,7 @@ static int run_run(struct cli_args *a)
         rc = cli_fail_in(&err, "%s", path);
         goto done;
     }
+    cli_note_batch(m);
     rm_session_random_inputs(plan, seed);
     if (rm_session_run(plan, &err) < 0) {
         rc = cli_fail(&err);
@@ -293,6 +300,7 @@ static const struct cli_pos model_pos[] = {CLI_POS_MODEL, {0}};
 
 static const struct cli_opt run_opts[] = {
     CLI_OPT_INPUT,
+    CLI_OPT_INPUT_SHAPE,
     {.name = "output", .short_name = 'o', .metavar = "DIR", CLI_S(out), .complete = CLI_C_DIR,
      .help = "write output k as DIR/output_<k>.pb (TensorProto); DIR is created when missing"},
     CLI_OPT_SEED_INPUTS,
@@ -316,7 +324,8 @@ const struct cli_cmd cli_cmd_run = {
              "min/max/mean and the first values.",
     .pos = model_pos,
     .opts = run_opts,
-    .notes = "Dynamic input dimensions are 1. Exit 2 for bad input (unreadable or mismatched tensor file, bad -i, "
-             "unsupported op).",
+    .notes = "A dynamic batch dimension is 1 (said on stderr); other dynamic dimensions take their sizes from -i "
+             "files or --input-shape, and without either the run is refused. Exit 2 for bad input (unreadable or "
+             "mismatched tensor file, bad -i, unsupported op).",
     .run = run_run,
 };

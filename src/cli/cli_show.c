@@ -46,6 +46,12 @@ static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_de
     rm_json_str(j, mi.type);
     rm_json_key(j, "type_known");
     rm_json_bool(j, mi.type_known);
+    rm_json_key(j, "source");
+    rm_json_str(j, mi.source);
+    if (mi.qualname) {
+        rm_json_key(j, "qualname");
+        rm_json_str(j, mi.qualname);
+    }
     rm_json_key(j, "nodes");
     rm_json_arr_begin(j);
     for (size_t k = 0; k < mi.n_nodes; k++)
@@ -178,7 +184,8 @@ static const struct cli_opt show_opts[] = {
     {.name = "depth", .metavar = "N", CLI_I(depth), .min = 0, .max = MAX_DEPTH,
      .help = "show N levels below the printed module; deeper containers are collapsed to 'Type(...)'"},
     {CLI_JSON_FIELDS(": file, scoped, module, unplaced. Every module object has path (dotted, \"\" for the root), "
-                 "name, type, type_known, nodes (ONNX node names of its own forward: all its nodes for a leaf, "
+                 "name, type, type_known, source (what gave its path: dynamo, scope, param, tensor, slash, "
+                 "derived, none), qualname (the exporter's class name, when it wrote one), nodes (ONNX node names of its own forward: all its nodes for a leaf, "
                  "functional ops such as Add or Concat for a container) and children; leaves also have repr, "
                  "args and params (initializer names by role, Identity helpers followed). With --depth, "
                  "containers cut off have \"children\": [] and \"collapsed\": true"), .group = 'j'},
@@ -195,10 +202,12 @@ const struct cli_cmd cli_cmd_show = {
              "the way PyTorch's print(model) does.",
     .pos = show_pos,
     .opts = show_opts,
-    .notes = "Modules come from the scopes torch.onnx.export writes into node names "
-             "('/layer1/layer1.0/conv1/Conv' is layer1.0.conv1), or from parameter names "
-             "('layer1.0.conv1.weight') for exporters that write none. What ONNX does not record is shown as "
-             "follows:\n"
+    .notes = "Modules come, in this order of trust, from the module hierarchy PyTorch's dynamo exporter writes into "
+             "each node's metadata (exact paths and classes), from the scopes the TorchScript exporter writes into "
+             "node names ('/layer1/layer1.0/conv1/Conv' is layer1.0.conv1), from parameter names "
+             "('layer1.0.conv1.weight', paddle's 'conv2d_3.w_0'), from output names ('relu_3.tmp_0') and from "
+             "'/'-separated node names (tf2onnx's 'model/conv2d_3/Conv2D'); a Conv nothing names gets a path made "
+             "from its node name or 'conv_<k>'. What ONNX does not record is shown as follows:\n"
              "- modules that leave no node (BatchNorm folded into Conv, Dropout, Identity) are not shown; "
              "children appear in the order they are first called\n"
              "- activations are shown with inplace=True (torchvision's choice), which ONNX does not record; "
@@ -206,9 +215,9 @@ const struct cli_cmd cli_cmd_show = {
              "- a Conv2d into which the export folded a BatchNorm (weights named 'onnx::...') shows bias=False, "
              "as a conv followed by BatchNorm is written in PyTorch; its ONNX bias is the folded one (--json: "
              "bn_folded, params.bias)\n"
-             "- container classes are named when their children identify them (ResNet, BasicBlock, Bottleneck, "
-             "SqueezeExcitation, ...); numbered containers show as Sequential (also Sequential subclasses such "
-             "as Conv2dNormActivation), others as Module\n"
+             "- container classes are named by the dynamo exporter's metadata, or when their children and ops "
+             "identify them (ResNet, BasicBlock, Bottleneck, SqueezeExcitation, ...); numbered containers that "
+             "run as a chain show as Sequential, others as Module (unknown, never guessed)\n"
              "- nodes that belong to no module are listed under '(unplaced)'\n"
              "Exit status: 0 ok, 2 unreadable model or unknown PATH (the nearest paths are named).",
     .run = run_show,

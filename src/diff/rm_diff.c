@@ -804,6 +804,16 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     x.tol = (struct tol){o->atol, o->atol_scale, o->rtol, o->min_cosine};
     if (o->save_inputs && (rc = rm_input_sets_dir_ok(o->save_inputs, false, err)))
         return rc;
+    /* the first set's dims are the inputs' dims (dynamic ones included), for both models */
+    for (int i = 0; o->n_sets && i < o->sets[0].n; i++) {
+        const rm_tensor *t = &o->sets[0].values[i];
+        struct rm_model *both[2] = {ma, mb};
+        for (int k = 0; k < 2; k++)
+            if ((rc = rm_model_set_input_shape(both[k], o->sets[0].names[i], t->rank, t->dims, err))) {
+                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
+                return rc;
+            }
+    }
     rm_session_options_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;

@@ -273,8 +273,8 @@ int rm_model_check_inputs(struct rm_model *m, int *batch_defaulted, struct rm_er
         const Onnx__TypeProto__Tensor *tt = input_tensor_type(m, i);
         if (!tt || !tt->shape)
         {
-            rm_error_set(err, RM_EUSAGE, "input '%.200s' declares no shape: give its dimensions (%.200s=D0,D1,...)",
-                         name, name);
+            rm_error_set(err, RM_EUSAGE, "input '%.200s' declares no shape: give the dims it will be fed with",
+                         name);
             return rm_error_fix(err, RM_FIX_INPUT_SHAPE);
         }
         /* the dynamic dims after the first, by name: "H, W" */
@@ -301,9 +301,8 @@ int rm_model_check_inputs(struct rm_model *m, int *batch_defaulted, struct rm_er
             char dims[256];
             dims_text(dims, sizeof dims, tt->shape);
             rm_error_set(err, RM_EUSAGE,
-                         "input '%.200s' has dimensions %s, and %s %s not known: give the input's "
-                         "dimensions as it will be fed (%.200s=D0,D1,...)",
-                         name, dims, names, unknown > 1 ? "are" : "is", name);
+                         "input '%.200s' has dimensions %s; %s %s not known: give the dims it will be fed with",
+                         name, dims, names, unknown > 1 ? "are" : "is");
             return rm_error_fix(err, RM_FIX_INPUT_SHAPE);
         }
     }
