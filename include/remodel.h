@@ -362,7 +362,10 @@ enum rm_init {
 typedef struct rm_replace_options {
     int init;        /* enum rm_init */
     uint64_t seed;   /* for RM_INIT_KAIMING */
-    bool propagate;  /* carry an out_channels change to BatchNorms, depthwise and next convs */
+    bool propagate;  /* carry an out_channels change to BatchNorms, depthwise and next convs;
+                        and fewer in_channels upstream: the group producing the conv's
+                        input is pruned to that many channels first (L1 criterion), with
+                        every member of the group following */
 } rm_replace_options;
 
 /* Check a SPEC in PyTorch's syntax (`Conv2d(256, 512, kernel_size=3, stride=2,

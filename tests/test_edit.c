@@ -153,12 +153,10 @@ START_TEST(replace_matches_pytorch)
         return;
     const struct edit_case *c = &cases[_i];
     struct rm_error err;
-    struct rm_conv_spec spec;
-    ck_assert_msg(rm_conv_spec_parse(c->spec, &spec, &err) == 0, "%s", err.msg);
     struct rm_model *m = rm_test_load_model(c->model);
     struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = c->propagate != 0};
     rm_findings log = {0};
-    ck_assert_msg(rm_replace_conv(m, c->path, &spec, &o, &log, &err) == 0, "%s: %s", c->name, err.msg);
+    ck_assert_msg(rm_replace(m, c->path, c->spec, &o, &log, &err) == 0, "%s: %s", c->name, err.msg);
     ck_assert_int_gt(log.n, 0);
     rm_findings_free(&log);
     expect_case_output(m, c);
@@ -194,22 +192,38 @@ START_TEST(same_shape_is_exact)
 }
 END_TEST
 
-/* The seed example: refused, naming the modules that disagree and the sizes. */
+/* The issue's seed example without --propagate: refused, naming the modules that
+ * disagree and the sizes (with it, it is a case of replace_matches_pytorch). */
 START_TEST(seed_example_refused)
 {
     struct rm_error err;
-    struct rm_conv_spec spec;
-    ck_assert_int_eq(rm_conv_spec_parse("Conv2d(111, 111, 3, 2, 1)", &spec, &err), 0);
-    for (int propagate = 0; propagate < 2; propagate++) {
-        struct rm_model *m = rm_test_load_model("resnet18");
-        struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = propagate != 0};
-        ck_assert_int_eq(rm_replace_conv(m, "layer4[0].conv1", &spec, &o, NULL, &err), RM_EEDIT);
-        ck_assert_msg(strstr(err.msg, "layer4.0.conv1") && strstr(err.msg, "256") && strstr(err.msg, "111"),
-                      "%s", err.msg);
-        if (!propagate)
-            ck_assert_msg(strstr(err.msg, "layer4.0.conv2") && strstr(err.msg, "512"), "%s", err.msg);
-        rm_model_free(m);
-    }
+    struct rm_model *m = rm_test_load_model("resnet18");
+    struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = false};
+    ck_assert_int_eq(rm_replace(m, "layer4[0].conv1", "Conv2d(111, 111, 3, 2, 1)", &o, NULL, &err), RM_EEDIT);
+    ck_assert_msg(strstr(err.msg, "layer4.0.conv1") && strstr(err.msg, "256") && strstr(err.msg, "111"), "%s",
+                  err.msg);
+    ck_assert_msg(strstr(err.msg, "layer4.0.conv2") && strstr(err.msg, "512"), "%s", err.msg);
+    ck_assert_int_eq(err.fix, RM_FIX_PROPAGATE);
+    rm_model_free(m);
+}
+END_TEST
+
+/* More input channels than the input has cannot be made by pruning: still refused. */
+START_TEST(more_in_channels_refused)
+{
+    struct rm_error err;
+    struct rm_model *m = rm_test_load_model("tiny_resnet");
+    struct rm_replace_options o = {.init = RM_INIT_KEEP, .propagate = true};
+    ck_assert_int_eq(rm_replace(m, "layer2.0.conv1", "Conv2d(12, 16, 3, 2, 1, bias=False)", &o, NULL, &err),
+                     RM_EEDIT);
+    ck_assert_msg(strstr(err.msg, "layer2.0.conv1") && strstr(err.msg, "12") && strstr(err.msg, "8"), "%s",
+                  err.msg);
+    rm_model_free(m);
+    /* fewer, where the channels come from the graph input: nothing upstream to prune */
+    m = rm_test_load_model("tiny_resnet");
+    ck_assert_int_eq(rm_replace(m, "conv1", "Conv2d(2, 8, 3, 1, 1, bias=False)", &o, NULL, &err), RM_EEDIT);
+    ck_assert_msg(strstr(err.msg, "cannot be pruned") && strstr(err.msg, "graph input"), "%s", err.msg);
+    rm_model_free(m);
 }
 END_TEST
 
@@ -575,6 +589,7 @@ int main(void)
     tcase_add_loop_test(t, replace_matches_pytorch, 0, n_cases);
     tcase_add_test(t, same_shape_is_exact);
     tcase_add_test(t, seed_example_refused);
+    tcase_add_test(t, more_in_channels_refused);
     tcase_add_test(t, residual_refused);
     tcase_add_test(t, shared_initializer_copied);
     tcase_add_test(t, bad_targets);

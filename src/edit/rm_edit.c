@@ -681,5 +681,8 @@ int rm_replace(struct rm_model *m, const char *path, const char *spec, const str
 {
     struct rm_conv_spec s;
     int rc = rm_conv_spec_parse(spec, &s, err);
+    /* fewer input channels: with propagate, the group the conv reads is pruned first */
+    if (!rc && opts && opts->propagate)
+        rc = rm_prune_input_to(m, path, s.in_channels, log, err);
     return rc ? rc : rm_replace_conv(m, path, &s, opts, log, err);
 }

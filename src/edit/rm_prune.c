@@ -736,6 +736,52 @@ done:
     return rc;
 }
 
+int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_findings *log, struct rm_error *err)
+{
+    struct edit e;
+    struct analysis a = {0};
+    int rc = rm_edit_begin(&e, m, NULL, log, err);
+    if (rc)
+        goto done;
+    const struct rm_module *mod;
+    if ((rc = rm_tree_lookup(e.t, path, &mod, err)))
+        goto done;
+    if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV)
+        goto done; /* replace says what is wrong */
+    int x = e.g->nodes[mod->main_node].inputs[0];
+    const struct rm_value *xv = x >= 0 ? &e.g->values[x] : NULL;
+    if (!xv || xv->rank < 2 || xv->dims[1] <= keep || keep < 1)
+        goto done; /* nothing to remove (or more channels asked for: replace refuses it) */
+    if ((rc = rm_prune_analyse(&a, &e)))
+        goto done;
+    struct group *gr = rm_prune_is_channel(&a, x) ? rm_prune_group_of(&a, x) : NULL;
+    const char *from = xv->producer >= 0 ? rm_edit_where(&e, xv->producer) : xv->name;
+    if (!gr || gr->unprunable || !gr->n_producers) {
+        rc = rm_error_set(err, RM_EEDIT,
+                          "%s: the spec takes %lld input channels, its input '%s' has %lld (from %s), and the channels "
+                          "it reads cannot be pruned to fit: %s",
+                          mod->path, (long long)keep, xv->name, (long long)xv->dims[1], from,
+                          !gr ? "unknown shape" : gr->unprunable ? gr->reason : "they come from a Concat");
+        goto done;
+    }
+    if ((rc = rm_prune_score_norm(&a, gr, 1)) || (rc = rm_prune_choose_lowest(&e, gr, gr->channels - keep)))
+        goto done;
+    char name[256];
+    rm_edit_note(&e, "%s reads %lld channels: group %s pruned %lld -> %lld channels (lowest L1 norm removed; %d "
+                 "producer%s, %d BatchNorm/depthwise, %d consumer%s)",
+                 mod->path, (long long)gr->channels, rm_prune_group_name(&a, gr, name, sizeof name),
+                 (long long)gr->channels, (long long)keep, gr->n_producers, gr->n_producers == 1 ? "" : "s",
+                 gr->n_members, gr->n_consumers + gr->n_gemms, gr->n_consumers + gr->n_gemms == 1 ? "" : "s");
+    e.follow = false;
+    if (!(rc = set_map(&e, gr->channels, gr->keep, gr->n_keep)) && !(rc = apply_group(&a, gr)) &&
+        !(rc = apply_concats(&a)))
+        rc = rm_edit_finish(&e, false, true);
+done:
+    rm_prune_analysis_free(&a);
+    rm_edit_end(&e);
+    return rc;
+}
+
 int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
              struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
 {
