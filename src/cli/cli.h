@@ -37,6 +37,66 @@ struct rm_model;
 int cli_finish_edit(struct rm_model *orig, struct rm_model *edited, const char *out, bool do_verify,
                     uint64_t seed, const char *external_data);
 
+/* ---- pieces of the edit commands that apply (cli_apply.c) shares (cli_edit.c) ---- */
+
+/* Options every model-writing command takes: -o, --seed, --no-verify, --external-data. */
+struct cli_edit_common {
+    const char *out, *ext;
+    bool verify;
+    uint64_t seed;
+};
+
+/* Check the outputs ec names (before any work), load model, refuse an output that is a
+ * file it is read from; *m is a clone to edit, *orig the model as loaded. Prints and
+ * returns CLI_BAD on failure. */
+int cli_load_for_edit(const char *model, const struct cli_edit_common *ec, struct rm_model **orig,
+                      struct rm_model **m);
+
+/* Verification of an edit: output 0 of the original and the edited model on one seeded
+ * input. cli_verify prints the failure (CLI_BAD) when a model cannot run. */
+struct cli_verdict {
+    bool ran;
+    uint64_t seed;
+    char output[256];
+    double max_abs, max_rel, cosine, top1;
+    bool pass;
+};
+int cli_verify(struct rm_model *orig, struct rm_model *edited, uint64_t seed, struct cli_verdict *v);
+void cli_verdict_print(const struct cli_verdict *v);
+void cli_verdict_json(rm_json *j, const struct cli_verdict *v); /* the value only (null when not run) */
+/* Save atomically (printing the failure); CLI_OK or CLI_BAD. */
+int cli_save_edit(struct rm_model *edited, const char *out, const char *external_data);
+/* The notes of log as a JSON array (the value only). */
+void cli_json_notes(rm_json *j, const rm_findings *log);
+
+/* A replace or prune command line parsed. ec NULL: a line of an apply script (no MODEL;
+ * -o, --no-verify, --external-data and --json belong to apply; replace's --seed seeds
+ * kaiming weights). Return 0; -1 with the problem in msg; -2 when already printed. The
+ * strings point into argv (which may be modified). */
+struct cli_replace_args {
+    const char *model, *path, *spec;
+    rm_replace_options ro;
+};
+int cli_replace_parse(int argc, char **argv, struct cli_edit_common *ec, struct cli_replace_args *ra, char *msg,
+                      size_t msg_size);
+
+struct cli_prune_args {
+    const char *model;
+    const char *const *paths;
+    size_t n_paths;
+    rm_prune_options po;
+    bool json;
+    int64_t *chans;              /* owned arrays behind po */
+    const char **ignore;
+    rm_prune_ratio *ratio_for;
+};
+int cli_prune_parse(int argc, char **argv, struct cli_edit_common *ec, struct cli_prune_args *pa, char *msg,
+                    size_t msg_size);
+void cli_prune_args_free(struct cli_prune_args *pa);
+/* prune's report: the table (and refits) as text; its fields into an open JSON object. */
+void cli_prune_report_print(const rm_prune_report *rep);
+void cli_prune_report_json(rm_json *j, const rm_prune_report *rep);
+
 /* The files one command writes (cli_out.c), checked before any work starts. */
 #define CLI_MAX_OUTPUTS 4
 struct cli_output {
