@@ -28,6 +28,7 @@ extern const struct cli_cmd cli_cmd_run;
 extern const struct cli_cmd cli_cmd_diff;
 
 extern const struct cli_cmd cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
+extern const struct cli_cmd cli_cmd_apply;
 
 /* Shared tail of the commands that write an edited model: unless do_verify is false,
  * run the original model and `edited` on the same seeded input and print a summary

@@ -180,6 +180,12 @@ static int parse_init(const char *s, int *init)
 
 #define MSG(...) (snprintf(msg, msg_size, __VA_ARGS__), -1)
 
+/* The name of a common option by its getopt code. */
+static const char *common_name(int c)
+{
+    return c == 'o' ? "-o" : c == 'n' ? "--no-verify" : c == 'x' ? "--external-data" : "--seed";
+}
+
 int cli_replace_parse(int argc, char **argv, struct cli_edit_common *ec, struct cli_replace_args *ra, char *msg,
                       size_t msg_size)
 {
@@ -198,7 +204,7 @@ int cli_replace_parse(int argc, char **argv, struct cli_edit_common *ec, struct 
                 return MSG("--seed must be an integer from 0 to 18446744073709551615, not '%s'", optarg);
         } else if (c == 'o' || c == 'n' || c == 'x' || c == 's') {
             if (!ec)
-                return MSG("%s is an option of apply itself, not of a script line", argv[optind - 1]);
+                return MSG("%s is an option of apply itself, not of a script line", common_name(c));
             if (edit_common_opt(&cli_cmd_replace, c, ec) < 0)
                 return -2; /* printed */
         } else if (c == 'i') {
@@ -389,7 +395,7 @@ int cli_prune_parse(int argc, char **argv, struct cli_edit_common *ec, struct cl
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if (c == 'o' || c == 'n' || c == 'x' || c == 's') {
             if (!ec)
-                return MSG("%s is an option of apply itself, not of a script line", argv[optind - 1]);
+                return MSG("%s is an option of apply itself, not of a script line", common_name(c));
             if (edit_common_opt(&cli_cmd_prune, c, ec) < 0)
                 return -2; /* printed */
             continue;

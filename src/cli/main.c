@@ -19,6 +19,7 @@ static const struct cli_cmd *const commands[] = {
     &cli_cmd_replace,
     &cli_cmd_prune,
     &cli_cmd_fold_bn,
+    &cli_cmd_apply,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
