@@ -691,6 +691,7 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
+    rep->samples = a.samples;
     for (int i = 0; i < a.n_groups; i++) {
         struct group *gr = &a.groups[i];
         if (!gr->n_producers)

@@ -40,6 +40,7 @@ struct analysis {
     int *group_of;        /* root value -> group index, -1 */
     struct group *groups;
     int n_groups;
+    int samples;          /* calibration samples the criterion ran, 0 when none */
 };
 
 /* Build the channel groups of e's model (free with rm_prune_analysis_free, also after a

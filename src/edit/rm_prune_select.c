@@ -209,6 +209,7 @@ static int score_groups(struct analysis *a, struct group **list, int n, const rm
     if (crit == RM_CRITERION_ACTIVATION) {
         int samples = 0;
         int rc = n ? score_activation(a, list, n, o, &samples) : 0;
+        a->samples = samples;
         if (!rc && n)
             rm_edit_note(e, "activation: mean |activation| over %d calibration sample%s", samples,
                          samples == 1 ? "" : "s");
@@ -465,12 +466,18 @@ static int cmp_rec(const void *x, const void *y)
     return (a->key > b->key) - (a->key < b->key);
 }
 
-static const int *g_concat_node; /* for sorting dependents (single-threaded use) */
-
-static int cmp_by_concat(const void *x, const void *y)
+/* Sort groups v[0..n) by the graph position of the Concat producing each (insertion
+ * sort: a group feeds a handful of Concats). */
+static void sort_by_concat(int *v, int n, const int *concat_node)
 {
-    int a = g_concat_node[*(const int *)x], b = g_concat_node[*(const int *)y];
-    return (a > b) - (a < b);
+    for (int i = 1; i < n; i++) {
+        int t = v[i], j = i;
+        while (j > 0 && concat_node[v[j - 1]] > concat_node[t]) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = t;
+    }
 }
 
 static void estimate_free(struct estimate *s)
@@ -613,10 +620,8 @@ static int estimate_init(struct estimate *s, struct analysis *a)
             }
         }
     }
-    g_concat_node = s->concat_node;
     for (int gi = 0; gi < a->n_groups && !rc; gi++)
-        if (s->n_dependents[gi] > 1)
-            qsort(s->dependents[gi], (size_t)s->n_dependents[gi], sizeof(int), cmp_by_concat);
+        sort_by_concat(s->dependents[gi], s->n_dependents[gi], s->concat_node);
     for (size_t t = 0; t < s->n_terms; t++) {
         double v = term_value(s, &s->terms[t]);
         if (s->terms[t].macs)
