@@ -399,6 +399,31 @@ def _():
         assert rc == 0, err
 
 
+@case("reconstructed models of every small testdata model pass onnx's checker and run in onnxruntime as in remodel")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        for m in ("tiny_resnet", "mobilenet_tiny", "concat_net", "se_net", "shared_init"):
+            out = os.path.join(d, m + ".onnx")
+            # shared_init: conv1's group, read by the two branches (a shared weight)
+            how = ["conv1", "--ratio", "0.25"] if m == "shared_init" else ["--target-macs", "0.6"]
+            rep = prune_json(os.path.join(TESTDATA, m + ".onnx"), *how, "--criterion", "activation",
+                             "--calib-samples", "4", "--reconstruct", "-o", out)
+            assert rep["refits"], f"{m}: nothing refitted"
+            onnx.checker.check_model(onnx.load(out), full_check=True)
+            # a seeded input, through remodel and onnxruntime
+            x = np.random.default_rng(5).standard_normal((1, 3, 32, 32)).astype(np.float32)
+            np.save(os.path.join(d, "x.npy"), x)
+            rc, _, err = run("run", out, "-i", "input=" + os.path.join(d, "x.npy"), "-o", os.path.join(d, "rm"))
+            assert rc == 0, err
+            ours = onnx.numpy_helper.to_array(onnx.load_tensor(os.path.join(d, "rm", "output_0.pb")))
+            theirs = ort(out, os.path.join(d, "x.npy"), d)[0]
+            e = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+            assert e < 1e-4, f"{m}: remodel and onnxruntime differ by {e:.3g} of the output scale"
+        # shared_init's branches feed an Add, not a BatchNorm: their fitted bias is a new input
+        convs = [n for n in onnx.load(os.path.join(d, "shared_init.onnx")).graph.node if n.op_type == "Conv"]
+        assert sum(len(n.input) == 3 for n in convs) == 2, [list(n.input) for n in convs]
+
+
 # ---- edit scripts ---------------------------------------------------------------------------------
 
 @case("apply: a failing line writes nothing and names the line; every line is parsed first")
