@@ -400,9 +400,9 @@ enum rm_criterion {
  * TensorProto (.pb) or a NumPy array (.npy). A file feeds the input named by the
  * TensorProto's name, else by its file name (input.pb, input.npy feed `input`), else,
  * when named input_<k>.pb or input_<k>.npy, graph input k (ONNX's test-data layout:
- * DIR/test_data_set_0/input_0.pb); output_<k> files are ignored, any other file is an
- * error. Every set gives every input, with the same dims in every set. A DIR without
- * folders that holds tensor files is one set. */
+ * DIR/test_data_set_0/input_0.pb); output_<k> files are skipped, any other .pb or .npy
+ * file is an error, files of other kinds are not read. Every set gives every input, with
+ * the same dims in every set. A DIR without folders that holds tensor files is one set. */
 typedef struct rm_calib_options {
     const char *inputs;      /* folder of input sets, or NULL */
     int samples;             /* no folder: this many seeded random standard-normal inputs;
