@@ -736,6 +736,21 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
                     rm_error_prefix(err, "input set %d", k);
                 return rm_error_prefix(err, "%s", model_label(x->a, "A"));
             }
+    } else if (o->folder && (size_t)k - o->n_sets < rm_input_sets_count(o->folder)) {
+        /* read now, fed, dropped: memory stays bounded by one set */
+        size_t f = (size_t)k - o->n_sets, n = rm_input_sets_n_inputs(o->folder);
+        rm_tensor *v = calloc(n + 1, sizeof *v);
+        if (!v)
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        int rc = rm_input_sets_read(o->folder, f, v, err);
+        for (size_t i = 0; !rc && i < n; i++)
+            if ((rc = rm_session_set_input(x->pa, rm_input_sets_input_name(o->folder, i), &v[i], err)))
+                rm_error_prefix(err, "input set '%s'", rm_input_sets_label(o->folder, f));
+        for (size_t i = 0; i < n; i++)
+            rm_tensor_free(&v[i]); /* set_input copied them; a failed read left zeros */
+        free(v);
+        if (rc)
+            return rc;
     }
     rm_session_random_inputs(x->pa, o->seed + (uint64_t)k);
     /* B gets A's input values by name, whatever its input order */
@@ -764,6 +779,53 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
         }
     }
     return 0;
+}
+
+/* Give both models the dims of the first input set (the given ones, else the folder's). */
+static int first_set_dims(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
+                          struct rm_error *err)
+{
+    rm_tensor *v = NULL;
+    const rm_tensor *vals = NULL;
+    const char *const *names = NULL;
+    const char **fnames = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (o->n_sets) {
+        n = (size_t)o->sets[0].n;
+        vals = o->sets[0].values;
+        names = o->sets[0].names;
+    } else if (o->folder && rm_input_sets_count(o->folder)) {
+        n = rm_input_sets_n_inputs(o->folder);
+        v = calloc(n + 1, sizeof *v);
+        fnames = calloc(n + 1, sizeof *fnames);
+        if (!v || !fnames) {
+            free(v);
+            free(fnames);
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        }
+        if ((rc = rm_input_sets_read(o->folder, 0, v, err))) {
+            free(v);
+            free(fnames);
+            return rc;
+        }
+        for (size_t i = 0; i < n; i++)
+            fnames[i] = rm_input_sets_input_name(o->folder, i);
+        vals = v;
+        names = fnames;
+    }
+    struct rm_model *both[2] = {ma, mb};
+    for (size_t i = 0; i < n && !rc; i++)
+        for (int k = 0; k < 2 && !rc; k++)
+            if ((rc = rm_model_set_input_shape(both[k], names[i], vals[i].rank, vals[i].dims, err)))
+                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
+    if (v) {
+        for (size_t i = 0; i < n; i++)
+            rm_tensor_free(&v[i]);
+        free(v);
+        free(fnames);
+    }
+    return rc;
 }
 
 static void free_kept(rm_input_set *kept, int n)
@@ -795,8 +857,9 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     r->min_top1 = o->min_top1;
     r->seed = o->seed;
     int samples = o->samples > 0 ? o->samples : 1;
-    if ((size_t)samples < o->n_sets)
-        samples = o->n_sets > INT_MAX ? INT_MAX : (int)o->n_sets;
+    size_t given = o->n_sets + (o->folder ? rm_input_sets_count(o->folder) : 0);
+    if ((size_t)samples < given)
+        samples = given > INT_MAX ? INT_MAX : (int)given;
     r->samples = samples;
     x.ma = ma;
     x.mb = mb;
@@ -805,15 +868,8 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     if (o->save_inputs && (rc = rm_input_sets_dir_ok(o->save_inputs, false, err)))
         return rc;
     /* the first set's dims are the inputs' dims (dynamic ones included), for both models */
-    for (int i = 0; o->n_sets && i < o->sets[0].n; i++) {
-        const rm_tensor *t = &o->sets[0].values[i];
-        struct rm_model *both[2] = {ma, mb};
-        for (int k = 0; k < 2; k++)
-            if ((rc = rm_model_set_input_shape(both[k], o->sets[0].names[i], t->rank, t->dims, err))) {
-                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
-                return rc;
-            }
-    }
+    if ((rc = first_set_dims(ma, mb, o, err)))
+        return rc;
     rm_session_options_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;

@@ -98,12 +98,33 @@ static int uses(const struct edit *e, int v, int depth)
     return n;
 }
 
+/* The copy this edit already gave input `slot` of node (a shared initializer it wrote
+ * before: the node reads another name than the index says), or NULL. Later reads and
+ * writes of the slot go to that copy, so that two changes to one node's shared weight
+ * (its output rows and its input channels, in two groups) both stay. */
+static const Onnx__TensorProto *own_copy(const struct edit *e, int node, size_t slot)
+{
+    const struct rm_node *nd = &e->g->nodes[node];
+    int v = slot < nd->proto->n_input ? nd->inputs[slot] : -1;
+    const char *now = slot < nd->proto->n_input ? nd->proto->input[slot] : NULL;
+    if (v < 0 || !now || !strcmp(now, e->g->values[v].name))
+        return NULL;
+    const Onnx__GraphProto *gp = e->m->proto->graph;
+    for (size_t i = gp->n_initializer; i-- > 0;) /* the edit's own are the newest */
+        if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, now))
+            return gp->initializer[i];
+    return NULL;
+}
+
 /* Give input `slot` of node the float tensor (dims, data). An initializer used only
  * by this node is rewritten in place (its name kept); one shared with other nodes
  * is left alone and the node gets a copy named after `fallback`. */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
+    const Onnx__TensorProto *mine = own_copy(e, node, slot);
+    if (mine)
+        return rm_model_set_initializer(e->m, mine->name, rank, dims, data, e->err);
     const Onnx__NodeProto *n = e->g->nodes[node].proto;
     int v = slot < n->n_input ? e->g->nodes[node].inputs[slot] : -1;
     int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
@@ -129,6 +150,11 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     const struct rm_node *nd = &e->g->nodes[node];
     if (slot >= nd->proto->n_input || nd->inputs[slot] < 0)
         return 0;
+    const Onnx__TensorProto *mine = own_copy(e, node, slot);
+    if (mine) {
+        *tp = mine;
+        return rm_edit_read_f32(e, mine, data, n);
+    }
     int src = rm_graph_initializer_of(e->g, nd->inputs[slot]);
     if (src < 0)
         return rm_error_set(e->err, RM_EUNSUPPORTED,
@@ -709,6 +735,9 @@ int rm_replace(struct rm_model *m, const char *path, const char *spec, const str
 {
     struct rm_conv_spec s;
     int rc = rm_conv_spec_parse(spec, &s, err);
+    /* fewer input channels: with propagate, the group the conv reads is pruned first */
+    if (!rc && opts && opts->propagate)
+        rc = rm_prune_input_to(m, path, s.in_channels, log, err);
     if (!rc)
         rc = rm_replace_conv(m, path, &s, opts, log, err);
     if (!rc) {
