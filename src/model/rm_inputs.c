@@ -457,13 +457,14 @@ int rm_input_sets_dir_ok(const char *dir, bool make, struct rm_error *err)
     char **names;
     size_t n;
     int rc = list_dir(dir, &names, &n, err);
-    if (!rc && n)
+    if (rc)
+        return rc;
+    if (n)
         rc = rm_error_set(err, RM_EUSAGE, "%s: not empty (it holds %s%s); input sets are written to an empty or new "
                           "folder", dir, names[0], n > 1 ? ", ..." : "");
+    free_list(names, n);
     if (!rc && access(dir, W_OK))
         rc = rm_error_set(err, RM_EIO, "%s: cannot write there: %s", dir, strerror(errno));
-    if (!rc)
-        free_list(names, n);
     return rc;
 }
 
