@@ -606,5 +606,86 @@ def _():
                 one_error_line(*run(cmd, path), *needles)
 
 
+# ---- hostile models: what a protobuf parser lets through (issue 14) ---------------------
+
+def sane(rc, out, err, what):
+    """Any verdict but a crash: exit 0, 1 or 2, and exit 2 with one line on stderr."""
+    assert "runtime error" not in err and "Sanitizer" not in err, f"{what}: {err}"
+    assert rc in (0, 1, 2), f"{what}: exit {rc}: {err!r}"
+    if rc == 2:
+        assert len(err.strip().splitlines()) == 1, f"{what}: expected one stderr line: {err!r}"
+
+
+def save_model(path, nodes, inits, inputs, outputs, opset=13, mutate=None):
+    """A model from onnx.helper pieces; inputs/outputs as (name, dims) or (name, None)."""
+    import onnx
+    from onnx import helper
+    F = onnx.TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, F, d) for n, d in inputs],
+                          [helper.make_tensor_value_info(n, F, d) for n, d in outputs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="hostile")
+    m.ir_version = 7
+    if mutate:
+        mutate(m)
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())  # no checks on the way: these models are meant to be wrong
+    return path
+
+
+def tensor(name, a):
+    from onnx import numpy_helper
+    return numpy_helper.from_array(a, name)
+
+
+def conv_bn_relu(d, name, w, **conv):
+    """x [1, w.shape[1], 8, 8] -> Conv(w) -> BatchNormalization -> Relu -> GAP -> y: the
+    shape of a torch export with BatchNorm kept."""
+    import numpy as np
+    from onnx import helper
+    c = w.shape[0] if w.ndim else 4
+    bn = [tensor(f"bn.{k}", np.full(c, v, np.float32)) for k, v in
+          (("weight", 1.5), ("bias", 0.1), ("running_mean", 0.2), ("running_var", 2.0))]
+    nodes = [helper.make_node("Conv", ["x", "conv.weight"], ["c"], name="/conv/Conv", **conv),
+             helper.make_node("BatchNormalization", ["c"] + [t.name for t in bn], ["b"], name="/bn/BatchNormalization"),
+             helper.make_node("Relu", ["b"], ["r"], name="/relu/Relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["y"], name="/pool/GlobalAveragePool")]
+    return save_model(os.path.join(d, name), nodes, [tensor("conv.weight", w)] + bn,
+                      [("x", [1, w.shape[1] if w.ndim > 1 else 3, 8, 8])], [("y", [1, c, 1, 1])])
+
+
+@case("fold-bn of a Conv whose weight has dims=[] exits 2 in one line (it read dims[0]: SIGSEGV)")
+def _():
+    import numpy as np
+    with tempfile.TemporaryDirectory() as d:
+        path = conv_bn_relu(d, "scalar_w.onnx", np.array(1.0, np.float32))
+        out = os.path.join(d, "out.onnx")
+        one_error_line(*run("fold-bn", path, "-o", out), "scalar_w.onnx", "Conv")
+        assert not os.path.exists(out)
+        for args in (["info", path], ["check", path], ["show", path], ["run", path],
+                     ["prune", path, "conv", "--ratio", "0.5", "-o", out],
+                     ["replace", path, "conv", "Conv2d(3, 4, 3)", "-o", out]):
+            sane(*run(*args), " ".join(args[:1]))
+
+
+@case("replace of a Conv whose data input is named '' exits 2 naming it (ASan: heap-buffer-overflow)")
+def _():
+    import numpy as np
+    from onnx import helper
+    with tempfile.TemporaryDirectory() as d:
+        w = np.random.default_rng(0).standard_normal((4, 4, 3, 3)).astype(np.float32)
+        nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="/first/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Conv", ["", "w"], ["b"], name="/conv/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Add", ["a", "b"], ["y"], name="/Add")]
+        path = save_model(os.path.join(d, "no_input.onnx"), nodes, [tensor("w", w)], [("x", [1, 4, 8, 8])],
+                          [("y", [1, 4, 8, 8])])
+        out = os.path.join(d, "out.onnx")
+        one_error_line(*run("replace", path, "conv", "Conv2d(4, 4, 3, padding=1)", "-o", out),
+                       "no_input.onnx", "/conv/Conv", "no data input")
+        assert not os.path.exists(out)
+        for args in (["info", path], ["show", path], ["run", path], ["fold-bn", path, "-o", out],
+                     ["prune", path, "first", "--ratio", "0.5", "-o", out]):
+            sane(*run(*args), args[0])
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

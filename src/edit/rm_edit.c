@@ -551,6 +551,9 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
                           mod->path);
     if (!rc)
         rc = rm_edit_param(&e, node, 2, &old_b, &nb, &bt);
+    if (!rc && e.g->nodes[node].inputs[0] < 0)
+        rc = rm_error_set(err, RM_EFORMAT, "its Conv node '%s' has no data input (input 0 is named '')",
+                          rm_graph_node_label(e.g, (size_t)node));
     if (rc)
         goto done;
     int64_t od[4] = {wt->dims[0], wt->dims[1], wt->dims[2], wt->dims[3]};

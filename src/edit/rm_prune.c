@@ -857,7 +857,7 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, rm_findings *log, struct rm_er
             rc = rm_edit_param(&e, conv, 2, &b, &nb, &bt);
         for (int k = 1; k < 5 && !rc; k++)
             rc = rm_edit_param(&e, (int)i, (size_t)k, &p[k], &np[k], &pt);
-        int64_t c = wt ? wt->dims[0] : 0;
+        int64_t c = wt && wt->n_dims >= 2 ? wt->dims[0] : 0; /* dims=[] has no dims[0] */
         bool ok = !rc && wt && wt->n_dims >= 2 && c > 0 && (!b || nb == c);
         for (int k = 1; k < 5 && ok; k++)
             ok = p[k] && np[k] == c;
