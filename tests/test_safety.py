@@ -687,5 +687,90 @@ def _():
             sane(*run(*args), args[0])
 
 
+def initializer(name, dims, dtype=1):
+    """A TensorProto with dims and no data (enough for shape inference; check reports it)."""
+    import onnx
+    t = onnx.TensorProto(name=name, data_type=dtype)
+    t.dims.extend(dims)
+    return t
+
+
+BIG = 2**63 - 1
+
+
+def hostile_sizes(d):
+    """(file, command whose verdict is known, needle in its one line) for sizes past int64:
+    each overflowed (UBSan: signed integer overflow) in shape inference, MACs or a kernel."""
+    import numpy as np
+    from onnx import helper
+    w = tensor("w", np.ones((2, 2, 1, 1), np.float32))
+    i64 = lambda name, v: tensor(name, np.array(v, np.int64))  # noqa: E731
+    cases = [
+        ("same_big", [helper.make_node("Conv", ["x", "w"], ["y"], name="/c/Conv", auto_pad="SAME_UPPER",
+                                       strides=[3, 3])], [w], [1, 2, BIG, 4], None),
+        ("pads_big", [helper.make_node("Conv", ["x", "w"], ["y"], name="/c/Conv", pads=[5, 5, 5, 5])], [w],
+         [1, 2, BIG - 2, 4], "plus pads out of range"),
+        ("ceil_big", [helper.make_node("MaxPool", ["x"], ["y"], name="/p/MaxPool", kernel_shape=[1, 1],
+                                       ceil_mode=1, strides=[7, 7])], [], [1, 2, BIG, 4], None),
+        ("concat_big", [helper.make_node("Concat", ["x", "x"], ["y"], name="/Concat", axis=2)], [],
+         [1, 2, BIG // 2 + 5, 4], "add up past int64"),
+        ("pad_big", [helper.make_node("Pad", ["x", "pads"], ["y"], name="/Pad")],
+         [i64("pads", [0, 0, BIG, 0, 0, 0, BIG, 0])], [1, 2, 4, 4], "out of range"),
+        ("pad_min_max", [helper.make_node("Pad", ["x", "pads"], ["y"], name="/Pad")],
+         [i64("pads", [0, 0, -2**63, 0, 0, 0, BIG, 0])], [1, 2, 4, 4], "out of range"),
+        ("slice_step_max", [helper.make_node("Slice", ["x", "s", "e", "a", "k"], ["y"], name="/Slice")],
+         [i64("s", [0]), i64("e", [4]), i64("a", [2]), i64("k", [BIG])], [1, 2, 4, 4], ""),
+        ("slice_step_min", [helper.make_node("Slice", ["x", "s", "e", "a", "k"], ["y"], name="/Slice")],
+         [i64("s", [3]), i64("e", [-BIG]), i64("a", [2]), i64("k", [-2**63])], [1, 2, 4, 4], ""),
+    ]
+    for name, nodes, inits, dims, needle in cases:
+        yield save_model(os.path.join(d, name + ".onnx"), nodes, inits, [("x", dims)], [("y", None)]), needle
+    # two MatMuls of 2^62 multiply-accumulates each: the total passes int64
+    nodes = [helper.make_node("MatMul", ["x", "b"], [f"y{k}"], name=f"/m{k}/MatMul") for k in (1, 2)]
+    yield save_model(os.path.join(d, "macs_sum.onnx"), nodes, [], [("x", [2**31, 2**16]), ("b", [2**16, 2**15])],
+                     [("y1", None), ("y2", None)]), None
+    # group 2^62 (issue 14: signed overflow in plain info), with weights that divide into it or not
+    for k, (wd, xd) in enumerate([((0, 1, 3, 3), (1, 4, 8, 8)), ((2**62, 1, 1, 1), (1, 2**62, 8, 8)),
+                                  ((4, 2, 3, 3), (1, 4, 8, 8)), ((4, 1, 3, 3), (1, 4, 8, 8))]):
+        yield save_model(os.path.join(d, f"group_2_62_{k}.onnx"),
+                         [helper.make_node("Conv", ["x", "w"], ["y"], name="/conv/Conv", group=2**62)],
+                         [initializer("w", wd)], [("x", list(xd))], [("y", None)]), None
+
+
+@case("sizes past int64 (pads, dims, slice steps, group 2^62, MACs) give a verdict, never an overflow")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        for path, needle in hostile_sizes(d):
+            name = os.path.basename(path)
+            for cmd in ("info", "check", "show", "run"):
+                rc, out, err = run(cmd, path)
+                sane(rc, out, err, f"{cmd} {name}")
+                if cmd == "run" and needle:
+                    assert rc == 2 and needle in err, f"run {name}: exit {rc}: {err!r}"
+                if cmd == "run" and needle == "":
+                    assert rc == 0, f"run {name}: exit {rc}: {err!r}"  # one element on the sliced axis
+            for args in (["prune", path, "conv", "--ratio", "0.5"], ["replace", path, "conv", "Conv2d(4, 4, 3)"],
+                         ["fold-bn", path]):
+                sane(*run(*args, "-o", os.path.join(d, "out.onnx")), f"{args[0]} {name}")
+        p = subprocess.run([REMODEL, "info", "--json", os.path.join(d, "macs_sum.onnx")], capture_output=True)
+        assert p.returncode == 0 and json.loads(p.stdout)["macs"] is None, p.stdout
+
+
+@case("a node named '/./Conv' builds its module path without memcmp(NULL, ...) (UBSan)")
+def _():
+    import numpy as np
+    from onnx import helper
+    with tempfile.TemporaryDirectory() as d:
+        w = tensor("w", np.ones((4, 1, 3, 3), np.float32))
+        path = save_model(os.path.join(d, "dot.onnx"),
+                          [helper.make_node("Conv", ["x", "w"], ["c"], name="/./Conv", group=4, pads=[1, 1, 1, 1]),
+                           helper.make_node("Relu", ["c"], ["y"], name="/relu/Relu")],
+                          [w], [("x", [1, 4, 8, 8])], [("y", [1, 4, 8, 8])])
+        for cmd in ("info", "show", "run"):
+            rc, out, err = run(cmd, path)
+            sane(rc, out, err, cmd)
+            assert rc == 0, f"{cmd}: exit {rc}: {err}"
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

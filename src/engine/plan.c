@@ -264,7 +264,8 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         p->vals[i].clobber_step = p->vals[i].overwrite_step = -1;
     for (size_t i = 0; i < g->n_nodes; i++) {
         int64_t m = rm_node_macs(g, i);
-        p->macs += m > 0 ? m : 0;
+        if (m > 0 && __builtin_add_overflow(p->macs, m, &p->macs))
+            p->macs = INT64_MAX; /* a hostile model: no run gets that far */
     }
     CHECK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));

@@ -44,11 +44,10 @@ int rm_info_compute(const struct rm_graph *g, struct rm_info *info, struct rm_er
     info->macs = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         int64_t m = rm_node_macs(g, i);
-        if (m < 0) {
-            info->macs = -1;
+        if (m < 0 || __builtin_add_overflow(info->macs, m, &info->macs)) {
+            info->macs = -1; /* unknown, or past int64: no count to give */
             break;
         }
-        info->macs += m;
     }
     return 0;
 }

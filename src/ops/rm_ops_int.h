@@ -79,6 +79,17 @@ int rm_k_err(const struct rm_kcall *k, int code, const char *fmt, ...) RM_OPS_PR
 
 /* ---- shared geometry ------------------------------------------------------------- */
 
+/* Checked arithmetic for sizes that come from the file: *r = a + b (a * b); true when
+ * the exact result does not fit in int64 (*r is then meaningless). */
+static inline bool rm_add_ovf(int64_t a, int64_t b, int64_t *r)
+{
+    return __builtin_add_overflow(a, b, r);
+}
+static inline bool rm_mul_ovf(int64_t a, int64_t b, int64_t *r)
+{
+    return __builtin_mul_overflow(a, b, r);
+}
+
 /* a += rank for a negative axis; -1 when it stays outside [0, rank). */
 int rm_norm_axis(int64_t *a, int rank);
 

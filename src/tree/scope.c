@@ -94,7 +94,7 @@ static void scope_step(struct rm_strbuf *cur, const char *c, size_t n)
     if (last) {
         /* "conv.0.0" under "...conv.0": the component repeats the parent's tail */
         size_t pn = (size_t)(last - c);
-        bool tail = (cur->len == pn && !memcmp(cur->s, c, pn)) ||
+        bool tail = (cur->len == pn && (!pn || !memcmp(cur->s, c, pn))) || /* cur->s NULL when empty */
                     (cur->len > pn && cur->s[cur->len - pn - 1] == '.' &&
                      !memcmp(cur->s + cur->len - pn, c, pn));
         if (tail) {
