@@ -250,9 +250,13 @@ typedef struct rm_info {
     size_t n_initializers;
     int64_t params;                         /* elements over all initializers */
     uint64_t param_bytes;
-    int64_t macs;                           /* multiply-accumulates, -1 when a shape is unknown */
+    int64_t macs;                           /* multiply-accumulates, -1 when a shape is unknown
+                                               (or the total would pass int64) */
 } rm_info;
 
+/* Fill info (free it with rm_info_free). RM_EFORMAT for a model with a node remodel
+ * refuses to interpret (an attribute given twice or of the wrong type, inputs beyond
+ * its schema) or a graph input declared with a negative size: err names it. */
 RM_API int rm_model_info(rm_model *m, rm_info *info, rm_error *err);
 RM_API void rm_info_free(rm_info *info);
 
@@ -322,7 +326,8 @@ typedef struct rm_module_info {
     size_t n_children, n_nodes, n_args, n_params;
 } rm_module_info;
 
-/* Build (or reuse) the module tree; *n receives the number of modules. */
+/* Build (or reuse) the module tree; *n receives the number of modules. RM_EFORMAT for
+ * a malformed model, as rm_model_info. */
 RM_API int rm_model_modules(rm_model *m, size_t *n, rm_error *err);
 /* Module i (after rm_model_modules). Returns 0 or RM_ENOTFOUND. */
 RM_API int rm_model_module(rm_model *m, size_t i, rm_module_info *out);

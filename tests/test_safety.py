@@ -772,5 +772,54 @@ def _():
             assert rc == 0, f"{cmd}: exit {rc}: {err}"
 
 
+def malformed_models(d):
+    """(file, what the one line must say, what check says) for nodes remodel used to read past silently: a
+    float `strides` (ignored, the default used), `strides` given twice (the first taken), a
+    Conv with 5 inputs, a graph input declared with a negative size (taken as dynamic: 1)."""
+    import numpy as np
+    from onnx import helper
+
+    def conv_model(name, x_dims=(1, 3, 8, 8), extra_inputs=0, **attrs):
+        w = tensor("conv.weight", np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32))
+        inits = [w] + [tensor(f"e{k}", np.zeros(4, np.float32)) for k in range(extra_inputs + 1 if extra_inputs else 0)]
+        conv = helper.make_node("Conv", ["x", "conv.weight"] + [t.name for t in inits[1:]], ["c"], name="/conv/Conv",
+                                kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        for k, v in attrs.items():
+            conv.attribute.extend(v if isinstance(v, list) else [v])
+        nodes = [conv, helper.make_node("Relu", ["c"], ["r"], name="/relu/Relu"),
+                 helper.make_node("GlobalAveragePool", ["r"], ["y"], name="/pool/GlobalAveragePool")]
+        return save_model(os.path.join(d, name), nodes, inits, [("x", list(x_dims))], [("y", [1, 4, 1, 1])])
+
+    yield conv_model("float_strides.onnx", strides=helper.make_attribute("strides", [2.0, 2.0])), \
+        ["/conv/Conv", "attribute 'strides' is FLOATS", "wants INTS"], "attribute 'strides' is FLOATS"
+    yield conv_model("twice.onnx", strides=[helper.make_attribute("strides", [1, 1]),
+                                            helper.make_attribute("strides", [2, 2])]), \
+        ["/conv/Conv", "attribute 'strides' is given more than once"], "'strides' appears more than once"
+    yield conv_model("five_inputs.onnx", extra_inputs=2), ["/conv/Conv", "has 5 inputs", "takes 2 to 3"], "has 5 inputs"
+    yield conv_model("negative_dim.onnx", x_dims=(1, 3, -8, 8)), \
+        ["graph input 'x'", "dimension 2 is declared as -8", "dim_param"], "warning: graph input 'x': dimension 2 is -8"
+
+
+@case("malformed attributes, 5-input Conv, negative input dims: exit 2 where used, a check finding")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.onnx")
+        for path, needles, finding in malformed_models(d):
+            name = os.path.basename(path)
+            for args in (["info", path], ["show", path], ["run", path], ["diff", path, path],
+                         ["replace", path, "conv", "Conv2d(3, 4, 3, padding=1)", "-o", out],
+                         ["prune", path, "conv", "--ratio", "0.5", "-o", out], ["fold-bn", path, "-o", out]):
+                try:
+                    one_error_line(*run(*args), name, *needles)
+                except AssertionError as e:
+                    raise AssertionError(f"{args[0]} {name}: {e}")
+                assert not os.path.exists(out), f"{args[0]} {name} wrote {out}"
+            rc, stdout, err = run("check", path)
+            assert rc in (0, 1) and finding in stdout, f"check {name}: exit {rc}: {stdout!r}"
+            rc, _, err = run("save", path, "-o", out)  # save interprets nothing: it keeps the file as it is
+            assert rc == 0 and read(out) == read(path), f"save {name}: exit {rc}: {err}"
+            os.unlink(out)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

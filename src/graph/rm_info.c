@@ -89,8 +89,11 @@ static void value_info(const Onnx__ValueInfoProto *vi, rm_value_info *out)
 int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err)
 {
     const struct rm_graph *g = rm_model_graph(m, err);
-    if (!g) {
+    if (!g || g->malformed) { /* a summary of a malformed node would be made of defaults */
         memset(info, 0, sizeof *info);
+        if (g)
+            return rm_error_set(err, RM_EFORMAT, "%s%s%s", m->path ? m->path : "", m->path ? ": " : "",
+                                g->malformed);
         return err ? err->code : RM_ENOMEM;
     }
     int rc = rm_info_compute(g, info, err);

@@ -84,7 +84,8 @@ void rm_model_touch(struct rm_model *m);
 /* Free the derived state (rm_model_free does it). */
 void rm_model_drop_state(struct rm_model *m);
 
-/* The module tree. NULL on failure. */
+/* The module tree. NULL on failure (also RM_EFORMAT for a model whose graph has a
+ * malformed node or input, rm_graph.malformed). */
 struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err);
 
 /* Give graph inputs shapes (and int64 inputs contents) for shape inference and the

@@ -94,6 +94,10 @@ struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err)
     struct rm_graph *g = rm_model_graph(m, err);
     if (!g)
         return NULL;
+    if (g->malformed) { /* its modules' arguments would be made of defaults */
+        rm_error_set(err, RM_EFORMAT, "%s", g->malformed);
+        return NULL;
+    }
     if (!m->tree) {
         if (rm_tree_build(&m->tree, g, err))
             return NULL;
