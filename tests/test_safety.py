@@ -821,5 +821,109 @@ def _():
             os.unlink(out)
 
 
+ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+
+
+def ort_outputs(path, work, feeds):
+    """Outputs of onnxruntime's CPU provider (tests/ort) on feeds {name: array}."""
+    import numpy as np
+    os.makedirs(work, exist_ok=True)
+    args = []
+    for k, (name, a) in enumerate(feeds.items()):
+        f = os.path.join(work, f"input_{k}.npy")
+        np.save(f, a)
+        args.append(f"{name}={f}")
+    p = subprocess.run(["node", ORT_RUN, path, work, *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"onnxruntime refuses {os.path.basename(path)}: {p.stderr.strip()}"
+    outs, k = [], 0
+    while os.path.exists(os.path.join(work, f"output_{k}.npy")):
+        outs.append(np.load(os.path.join(work, f"output_{k}.npy")))
+        k += 1
+    return outs
+
+
+def remodel_outputs(path, work, feeds):
+    """Outputs of remodel run on the same feeds."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    os.makedirs(work, exist_ok=True)
+    args = []
+    for k, (name, a) in enumerate(feeds.items()):
+        f = os.path.join(work, f"in_{k}.npy")
+        np.save(f, a)
+        args += ["-i", f"{name}={f}"]
+    rc, _, err = run("run", path, *args, "-o", work)
+    assert rc == 0, f"remodel run {os.path.basename(path)}: {err}"
+    outs, k = [], 0
+    while os.path.exists(os.path.join(work, f"output_{k}.pb")):
+        outs.append(numpy_helper.to_array(onnx.load_tensor(os.path.join(work, f"output_{k}.pb"))))
+        k += 1
+    return outs
+
+
+def close(a, b, what, tol=1e-4):
+    import numpy as np
+    assert a.shape == b.shape, f"{what}: shapes {a.shape} and {b.shape}"
+    e = float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-30))
+    assert e <= tol, f"{what}: differ by {e:.3g} of the output scale"
+
+
+@case("prune --global --ratio 0.5 of shared_init (groups sharing weights) succeeds; onnxruntime agrees")
+def _():
+    import numpy as np
+    import onnx
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "pruned.onnx")
+        rc, stdout, err = run("prune", model("shared_init"), "--global", "--ratio", "0.5", "-o", out)
+        assert rc == 0, f"exit {rc}: {err}"
+        assert "--propagate" not in err and "verify: output" in stdout, (stdout, err)
+        onnx.checker.check_model(onnx.load(out), full_check=True)
+        rc, _, err = run("check", out)
+        assert rc == 0, err
+        m = onnx.load(out)
+        dims = {t.name: list(t.dims) for t in m.graph.initializer}
+        convs = [n for n in m.graph.node if n.op_type == "Conv"]
+        # branch_a and branch_b shared one weight: each now reads its own, pruned on both axes
+        a, b = (dims[n.input[1]] for n in convs if n.name in ("/branch_a/Conv", "/branch_b/Conv"))
+        first = dims[convs[0].input[1]]
+        assert a == b and a[1] == first[0] and a[0] < 8 and first[0] < 8, (a, b, first)
+        x = {"input": np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)}
+        for r, o in zip(remodel_outputs(out, os.path.join(d, "rm"), x), ort_outputs(out, os.path.join(d, "ort"), x)):
+            close(r, o, "remodel and onnxruntime on the pruned model")
+
+
+@case("two convs sharing one weight prune together (no edit lost): dead channels go, the output stays")
+def _():
+    import numpy as np
+    from onnx import helper
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+        w[[1, 3]] = 0  # output channels 1 and 3 of both convs are dead (no bias): pruning them is exact
+        nodes = [helper.make_node("Conv", ["x", "stem.weight"], ["s"], name="/stem/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["s"], ["s1"], name="/relu0/Relu"),
+                 helper.make_node("Conv", ["s1", "shared.weight"], ["a"], name="/a/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["a"], ["a1"], name="/relu1/Relu"),
+                 helper.make_node("Conv", ["a1", "shared.weight"], ["b"], name="/b/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("Relu", ["b"], ["b1"], name="/relu2/Relu"),
+                 helper.make_node("GlobalAveragePool", ["b1"], ["p"], name="/pool/GlobalAveragePool"),
+                 helper.make_node("Flatten", ["p"], ["f"], name="/Flatten"),
+                 helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc/Gemm", transB=1)]
+        inits = [tensor("stem.weight", rng.standard_normal((4, 3, 3, 3)).astype(np.float32)),
+                 tensor("shared.weight", w), tensor("fc.weight", rng.standard_normal((5, 4)).astype(np.float32)),
+                 tensor("fc.bias", rng.standard_normal(5).astype(np.float32))]
+        src = save_model(os.path.join(d, "shared_pair.onnx"), nodes, inits, [("x", [1, 3, 8, 8])], [("y", [1, 5])])
+        out = os.path.join(d, "pruned.onnx")
+        for paths in (["a"], ["b"], ["a", "b"]):
+            rc, stdout, err = run("prune", src, *paths, "--ratio", "0.5", "-o", out)
+            assert rc == 0, f"prune {paths}: exit {rc}: {err}"
+            x = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+            want = ort_outputs(src, os.path.join(d, "want"), x)[0]
+            got = ort_outputs(out, os.path.join(d, "got"), x)[0]
+            close(got, want, f"prune {' '.join(paths)}: onnxruntime on the pruned vs the original model", 1e-5)
+            close(remodel_outputs(out, os.path.join(d, "rm"), x)[0], got, "remodel vs onnxruntime")
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

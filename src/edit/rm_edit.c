@@ -101,11 +101,27 @@ static int uses(const struct edit *e, int v, int depth)
 /* Give input `slot` of node the float tensor (dims, data). An initializer used only
  * by this node is rewritten in place (its name kept); one shared with other nodes
  * is left alone and the node gets a copy named after `fallback`. */
+/* The name input `slot` of node reads now, when this edit has given the node a copy of
+ * its own there (the index still names what it read before the edit), else NULL. */
+static const char *own_copy(const struct edit *e, int node, size_t slot)
+{
+    const struct rm_node *nd = &e->g->nodes[node];
+    const Onnx__NodeProto *n = nd->proto; /* the model's: edits rename inputs in place */
+    if (slot >= n->n_input || !n->input[slot] || !n->input[slot][0])
+        return NULL;
+    int v = slot < nd->n_inputs ? nd->inputs[slot] : -1; /* -1: an input the edit added */
+    return v < 0 || strcmp(n->input[slot], e->g->values[v].name) ? n->input[slot] : NULL;
+}
+
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
-    const Onnx__NodeProto *n = e->g->nodes[node].proto;
-    int v = slot < n->n_input ? e->g->nodes[node].inputs[slot] : -1;
+    /* a second change to the same input (a conv whose in- and out-channels two pruned
+     * groups change): the copy made for the first is this node's alone */
+    const char *mine = own_copy(e, node, slot);
+    if (mine)
+        return rm_model_set_initializer(e->m, mine, rank, dims, data, e->err);
+    int v = slot < e->g->nodes[node].n_inputs ? e->g->nodes[node].inputs[slot] : -1;
     int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
     if (src >= 0 && uses(e, src, 0) == 1)
         return rm_model_set_initializer(e->m, e->g->values[src].name, rank, dims, data, e->err);
@@ -127,8 +143,14 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     *n = 0;
     *tp = NULL;
     const struct rm_node *nd = &e->g->nodes[node];
-    if (slot >= nd->proto->n_input || nd->inputs[slot] < 0)
+    const char *mine = own_copy(e, node, slot);
+    if (!mine && (slot >= nd->n_inputs || slot >= nd->proto->n_input || nd->inputs[slot] < 0))
         return 0;
+    if (mine) { /* what an earlier step of this edit wrote, not what the index saw */
+        if (!(*tp = rm_model_initializer(e->m, mine)))
+            return rm_error_set(e->err, RM_EEDIT, "%s: no initializer '%s'", rm_edit_where(e, node), mine);
+        return rm_edit_read_f32(e, *tp, data, n);
+    }
     int src = rm_graph_initializer_of(e->g, nd->inputs[slot]);
     if (src < 0)
         return rm_error_set(e->err, RM_EUNSUPPORTED,

@@ -804,7 +804,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
         pg->prunable = !gr->unprunable;
         snprintf(pg->reason, sizeof pg->reason, "%s", gr->unprunable ? gr->reason : "");
     }
-    rc = rm_edit_finish(&e, false, true);
+    rc = rm_edit_finish(&e, false, false); /* no --propagate to suggest: prune carries every change */
     if (!rc)
         rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
 done:

@@ -135,6 +135,8 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
         pool += n->n_input;
         g->nodes[i].outputs = pool;
         pool += n->n_output;
+        g->nodes[i].n_inputs = n->n_input;
+        g->nodes[i].n_outputs = n->n_output;
         for (size_t k = 0; k < n->n_input; k++) {
             const char *s = n->input[k];
             int v = s && s[0] ? intern(g, s) : -1;

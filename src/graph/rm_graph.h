@@ -53,6 +53,7 @@ struct rm_node {
     enum rm_op op;                /* resolved from domain and op_type */
     int *inputs;
     int *outputs;
+    size_t n_inputs, n_outputs;   /* as indexed (an edit may have changed proto's since) */
 };
 
 struct rm_graph {

@@ -113,6 +113,9 @@ int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, con
 int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
                              const float *data, const char **name, struct rm_error *err);
 
+/* The initializer called name (the newest of that name), or NULL. */
+const Onnx__TensorProto *rm_model_initializer(struct rm_model *m, const char *name);
+
 /* Whether a tensor, node output or graph input/output of the model is called name. */
 bool rm_model_name_taken(struct rm_model *m, const char *name);
 

@@ -52,6 +52,11 @@ static Onnx__TensorProto *find_initializer(struct rm_model *m, const char *name)
     return NULL;
 }
 
+const Onnx__TensorProto *rm_model_initializer(struct rm_model *m, const char *name)
+{
+    return find_initializer(m, name);
+}
+
 bool rm_model_name_taken(struct rm_model *m, const char *name)
 {
     if (indexed(m, name))
