@@ -50,6 +50,7 @@ struct analysis {
     int *group_of;        /* root value -> group index, -1 */
     struct group *groups;
     int n_groups;
+    int *vstart, *vlist;  /* channel tensors of group i: vlist[vstart[i] .. vstart[i + 1]) */
 };
 
 static int find(struct analysis *a, int v)
@@ -112,16 +113,19 @@ static bool is_depthwise(const struct edit *e, int node)
            x->dims[1] == group;
 }
 
+/* Append node v to a list once. Nodes are pushed in graph order, so a repeat can only be
+ * the last entry (a node reading one tensor twice); the room doubles at powers of two. */
 static int push(int **arr, int *n, int v)
 {
-    for (int i = 0; i < *n; i++)
-        if ((*arr)[i] == v)
-            return 0;
-    int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
-    if (!p)
-        return -1;
-    p[(*n)++] = v;
-    *arr = p;
+    if (*n && (*arr)[*n - 1] == v)
+        return 0;
+    if ((*n & (*n - 1)) == 0) {
+        int *p = realloc(*arr, (size_t)(*n ? 2 * *n : 1) * sizeof *p);
+        if (!p)
+            return -1;
+        *arr = p;
+    }
+    (*arr)[(*n)++] = v;
     return 0;
 }
 
@@ -160,6 +164,8 @@ static void free_analysis(struct analysis *a)
     free(a->groups);
     free(a->parent);
     free(a->group_of);
+    free(a->vstart);
+    free(a->vlist);
     memset(a, 0, sizeof *a);
 }
 
@@ -340,6 +346,20 @@ static int analyse(struct analysis *a, struct edit *e)
         if (gr->channels <= 0)
             block(a, gr->root, "its channel count is unknown", -1);
     }
+    /* each group's channel tensors in value order, listed once (apply_group walked every
+     * value for every group: quadratic in a long chain) */
+    a->vstart = calloc((size_t)a->n_groups + 2, sizeof *a->vstart);
+    a->vlist = malloc((g->n_values + 1) * sizeof *a->vlist);
+    if (!a->vstart || !a->vlist)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t v = 0; v < g->n_values; v++)
+        if (is_channel_tensor(a, (int)v))
+            a->vstart[a->group_of[find(a, (int)v)] + 2]++;
+    for (int i = 0; i < a->n_groups; i++)
+        a->vstart[i + 2] += a->vstart[i + 1];
+    for (size_t v = 0; v < g->n_values; v++)
+        if (is_channel_tensor(a, (int)v))
+            a->vlist[a->vstart[a->group_of[find(a, (int)v)] + 1]++] = (int)v;
     /* a Concat output's channels are its inputs' channels: when the output group cannot
      * be followed (ShuffleNet's channel shuffle after a concat), neither can the inputs */
     for (bool changed = true; changed;) {
@@ -484,9 +504,9 @@ static int apply_group(struct analysis *a, struct group *gr)
         rc = rm_edit_resize_consumer(e, gr->consumers[k]);
     for (int k = 0; k < gr->n_gemms && !rc; k++)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
-    for (size_t v = 0; v < e->g->n_values && !rc; v++)
-        if (is_channel_tensor(a, (int)v) && find(a, (int)v) == gr->root)
-            rc = rm_channel_map_record(e->m, e->g->values[v].name, e->map, e->new_c, e->err);
+    int gi = (int)(gr - a->groups);
+    for (int k = a->vstart[gi]; k < a->vstart[gi + 1] && !rc; k++)
+        rc = rm_channel_map_record(e->m, e->g->values[a->vlist[k]].name, e->map, e->new_c, e->err);
     return rc;
 }
 

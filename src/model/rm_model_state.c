@@ -41,14 +41,15 @@ void rm_model_drop_state(struct rm_model *m)
 {
     drop_graph(m);
     free_inputs(m);
-    free(m->added);
-    m->added = NULL;
-    m->n_added = m->cap_added = 0;
+    rm_strmap_free(&m->added);
+    rm_strmap_free(&m->meta_keys);
+    m->meta_keys_arr = NULL;
 }
 
 void rm_model_touch(struct rm_model *m)
 {
     m->gen++;
+    m->names_known = false; /* anything may have been renamed */
 }
 
 /* The index of the current proto, without shapes (they may be stale). */
@@ -61,7 +62,8 @@ struct rm_graph *rm_model_index(struct rm_model *m, struct rm_error *err)
             return NULL;
         m->graph_gen = m->gen;
         m->stats.index_builds++;
-        m->n_added = 0;
+        rm_strmap_free(&m->added); /* the index knows them now */
+        m->names_known = true;
     }
     return m->graph;
 }
