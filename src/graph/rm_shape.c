@@ -183,8 +183,8 @@ static void fold(struct rm_shape_run *r, int node)
     const struct rm_op_def *def = rm_op_def(n->op);
     enum { MAX_IO = 64 };
     if (!(def->flags & RM_OPF_FOLD) || !def->kernel || n->proto->n_input > MAX_IO || n->proto->n_output > MAX_IO ||
-        n->proto->n_output < 1)
-        return;
+        n->proto->n_output < 1 || n->outputs[0] < 0)
+        return; /* (kernels write output 0: an Identity whose output 0 is '' has none) */
     const struct rm_host_tensor *in[MAX_IO];
     struct rm_host_tensor shape_of, *out[MAX_IO];
     for (size_t k = 0; k < n->proto->n_input; k++) {
