@@ -174,7 +174,9 @@ RM_API const char *rm_dtype_name(int32_t dtype);
 typedef struct rm_model rm_model;
 
 typedef struct rm_load_options {
-    uint64_t max_memory;  /* bytes unpacking may take; 0: half the machine's RAM */
+    uint64_t max_memory;  /* bytes unpacking may take, and a session of the model may
+                             allocate (a small file can declare a 16 GB input); 0: half
+                             the machine's RAM */
 } rm_load_options;
 
 /* Load an ONNX file: the wire format is checked (lengths, nesting, memory needed)

@@ -972,5 +972,22 @@ def _():
             assert 1 <= len(kept) < 4 and kept == sorted(set(kept)) and kept[-1] < 4, (p.key, p.value)
 
 
+@case("a 200-byte model declaring a 16 GB input is refused at once by run, within the memory limit")
+def _():
+    import onnx
+    from onnx import helper
+    with tempfile.TemporaryDirectory() as d:
+        g = helper.make_graph([helper.make_node("Gather", ["data", "indices"], ["y"], name="/Gather")], "g",
+                              [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [3, 3]),
+                               helper.make_tensor_value_info("indices", onnx.TensorProto.INT64, [2**31 - 1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        path = os.path.join(d, "huge_input.onnx")
+        with open(path, "wb") as f:
+            f.write(m.SerializeToString())
+        for args in (["run", path], ["diff", path, path]):
+            one_error_line(*run(*args, timeout=30), "huge_input.onnx", "2147483647 elements", "memory limit")
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -4,16 +4,6 @@
 
 #include <stdlib.h>
 
-static void release_buf(struct rm_plan *p, void *b)
-{
-    for (int i = 0; i < p->n_bufs; i++)
-        if (p->bufs[i] == b) {
-            free(b);
-            p->bufs[i] = p->bufs[--p->n_bufs];
-            return;
-        }
-}
-
 /* Activations whose lifetimes do not overlap share buffers (greedy
  * best fit in step order). A value whose buffer was handed on is reported as
  * overwritten by rm_session_get once the next owner's step has run. */
@@ -64,7 +54,7 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
                 pool[best].size = v->bytes;
                 pool[best].owner = -1;
                 if (!pool[best].buf) {
-                    rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+                    rc = rm_eng_oom(p, err, "activations");
                     goto done;
                 }
             }
@@ -76,7 +66,9 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
             v->buf = pool[best].buf;
             if (!v->blocked)
                 v->plain = v->buf;
-            release_buf(p, old);
+            if (v->heap_buf)
+                rm_eng_buf_release(p, old);
+            v->heap_buf = 0;
         }
     for (int i = 0; i < p->n_refs; i++) {
         struct val *v = &p->vals[p->refs[i].val];
@@ -86,7 +78,7 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
     if (p->scratch_bytes) {
         void *sb = rm_eng_hp_buf(p, p->scratch_bytes);
         if (!sb) {
-            rc = rm_error_set(err, RM_ENOMEM, "out of memory for a %zu byte scratchpad", p->scratch_bytes);
+            rc = rm_eng_oom(p, err, "the scratchpad");
             goto done;
         }
         for (int i = 0; i < p->n_scratch; i++)

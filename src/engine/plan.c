@@ -249,6 +249,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     p->err = err;
     rm_arena_init(&p->hp, (size_t)8 << 20);
     p->opts = o;
+    p->mem_limit = model->max_memory; /* the load's limit (0: a model built in memory) */
     set_threads(p->opts.threads);
     p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
     p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
@@ -323,8 +324,7 @@ void rm_session_free(struct rm_plan *p)
         dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->n_mems; i++)
         dnnl_memory_destroy(p->mems[i]);
-    for (int i = 0; i < p->n_bufs; i++)
-        free(p->bufs[i]);
+    rm_eng_bufs_free(p);
     if (p->strm)
         dnnl_stream_destroy(p->strm);
     if (p->eng)
@@ -332,7 +332,6 @@ void rm_session_free(struct rm_plan *p)
     free(p->prims);
     free(p->mems);
     free(p->refs);
-    free(p->bufs);
     free(p->scratch);
     rm_arena_free(&p->hp);
     free(p->steps);

@@ -48,6 +48,7 @@ struct val {
     int clobber_step;              /* >= 0: buffer reused in place by that step */
     int overwrite_step;            /* >= 0: buffer handed to a value that step writes */
     int aliased;                   /* buf belongs to another value (in-place sum) */
+    int heap_buf;                  /* buf came from rm_eng_buf (released when pooled) */
 };
 
 /* A memory object over a value's buffer (plain 0) or plain shadow (plain 1). */
@@ -71,6 +72,13 @@ struct step {
     int n_written, written[4];  /* values this step produces */
 };
 
+/* A buffer from rm_eng_buf: 64 bytes of header (its index in plan->bufs, so that it is
+ * released in O(1)) precede the 64-byte aligned memory handed out. */
+struct heapbuf {
+    char *mem;  /* as handed out */
+    size_t n;   /* bytes, counted in mem_used */
+};
+
 struct rm_plan {
     struct rm_graph *g;
     struct rm_session_options opts;
@@ -87,8 +95,10 @@ struct rm_plan {
     int64_t macs;
     bool blocked_convs;         /* direct convs forced to nChw16c (choose_conv_layout) */
     uint64_t stamp;
-    void **bufs;
+    struct heapbuf *bufs;       /* heap buffers the plan owns (rm_eng_buf) */
     int n_bufs, cap_bufs;
+    uint64_t mem_used, mem_limit; /* bytes of buffers allocated; the model's memory limit */
+    uint64_t mem_refused;       /* a request past mem_limit (0: none), for the message */
     struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
@@ -117,8 +127,16 @@ struct rm_plan {
 
 /* Room for one more element in a growing array of *cap elements of es bytes. */
 int rm_eng_grow(void **arr, int *cap, int n, size_t es);
-/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory. */
+/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or past the
+ * plan's memory limit (then mem_refused is set: rm_eng_oom says so). */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
+/* Free a buffer rm_eng_buf returned before the plan goes (O(1)). */
+void rm_eng_buf_release(struct rm_plan *p, void *b);
+/* Free every buffer (the plan's end). */
+void rm_eng_bufs_free(struct rm_plan *p);
+/* RM_ENOMEM for an allocation that failed: past the plan's memory limit (with the
+ * limit and the size asked), or out of memory; what names what was being allocated. */
+int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what);
 /* The same on transparent huge pages, for memory every run streams through (weights,
  * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
  * weight costs a TLB miss. Lives as long as the plan; never released early. */

@@ -37,6 +37,7 @@ struct rm_model {
     char *path;              /* file it was loaded from (malloc'd), or NULL */
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
+    uint64_t max_memory;     /* the load's memory limit, which its sessions keep to too */
     struct rm_file_id file_id; /* identity of that file (when path is set) */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
 

@@ -288,6 +288,7 @@ int rm_model_clone(struct rm_model **out, struct rm_model *m, struct rm_error *e
     c->path = m->path ? strdup(m->path) : NULL;
     c->dir = m->dir ? strdup(m->dir) : NULL;
     c->file_size = m->file_size;
+    c->max_memory = m->max_memory;
     c->file_id = m->file_id;
     c->dynamic_dim = m->dynamic_dim;
     oom |= (m->path && !c->path) || (m->dir && !c->dir);
