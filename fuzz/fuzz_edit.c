@@ -4,9 +4,10 @@
  * the module tree and its repr, then each edit on a clone (replace a conv, prune one conv's
  * group by ratio and by channels, prune globally, fold BatchNorms), and for every edit that
  * succeeds what the CLI does next: info and check of the result, a verification diff
- * against the original (and, for prunes, a diff per module through the channel maps), the
- * result serialized. Small models are also run. Crashing (or a sanitizer report) is the
- * only failure. */
+ * against the original (for prunes, per module through the channel maps), a save (inline
+ * or with external data). Which of these one input gets follows from its hash: two edits
+ * per execution. Small models are also run. Crashing (or a sanitizer report) is the only
+ * failure. */
 #include "fuzz_pipeline.h"
 
 #include "remodel.h"
@@ -30,7 +31,8 @@ static char folder[64];
 
 static void remove_folder(void)
 {
-    static const char *const files[] = {"m.onnx", "w.bin", "link.bin", "empty.bin", "fifo", "sub/w.bin", "sub"};
+    static const char *const files[] = {"m.onnx", "out.onnx", "out.bin", "w.bin", "link.bin", "empty.bin", "fifo",
+                                        "sub/w.bin", "sub"};
     char path[128];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", folder, files[i]);
@@ -161,12 +163,13 @@ static void run_small(rm_model *m, int64_t macs)
     rm_session_free(s);
 }
 
-/* What the CLI does after an edit: look at the result, verify it against the original,
- * write it (here: serialize it). */
-static void after_edit(rm_model *orig, rm_model *m, int64_t macs_orig, bool layers)
+/* What the CLI does after an edit: look at the result, verify it against the original
+ * (when asked: two runs), save it (when asked: 1 inline, 2 with external data), write its
+ * names as JSON. */
+static void after_edit(rm_model *orig, rm_model *m, int64_t macs_orig, bool verify, bool layers, int save)
 {
     int64_t macs = look(m);
-    if (macs >= 0 && macs <= RUN_MACS_MAX && macs_orig >= 0 && macs_orig <= RUN_MACS_MAX) {
+    if (verify && macs >= 0 && macs <= RUN_MACS_MAX && macs_orig >= 0 && macs_orig <= RUN_MACS_MAX) {
         rm_error err;
         rm_diff_options o;
         rm_diff_options_default(&o);
@@ -177,6 +180,13 @@ static void after_edit(rm_model *orig, rm_model *m, int64_t macs_orig, bool laye
         if (rm_diff(orig, m, &o, &r, &err) == 0 && null_out())
             rm_diff_write_json(&r, null_out());
         rm_diff_result_free(&r);
+    }
+    if (save && ext_folder()) { /* written as the CLI writes it (atomically: fsync, so not always) */
+        char path[128];
+        snprintf(path, sizeof path, "%s/out.onnx", ext_folder());
+        rm_save_options so = {.external_data = save > 1 ? "out.bin" : NULL, .external_threshold = 64};
+        rm_error err;
+        rm_model_save(m, path, &so, &err);
     }
     rm_json j;
     if (null_out()) { /* the JSON writer over the edited model's names */
@@ -239,7 +249,7 @@ static void edit(rm_model *orig, int64_t macs, int which, const char *path, int6
         snprintf(spec, sizeof spec, "Conv2d(%" PRId64 ", %" PRId64 ", %d, stride=%d, padding=%d%s)",
                  cin > 0 && cin < 4096 ? cin : 3, o > 0 && o < 4096 ? o : 4, (h & 2) ? 1 : 3, (h & 4) ? 2 : 1,
                  (h & 2) ? 0 : 1, (h & 8) ? ", bias=False" : "");
-        rm_replace_options ro = {.init = (int)(h >> 4) % 3, .seed = h, .propagate = (h & 16) != 0};
+        rm_replace_options ro = {.init = (int)((h >> 4) % 3), .seed = h, .propagate = (h & 16) != 0};
         rc = rm_replace(m, path, spec, &ro, &log, &err);
     } else if (which == 1 || which == 2) { /* prune one group: by ratio, by channels */
         int64_t ch[2] = {0, (int64_t)(h % 7)};
@@ -264,16 +274,16 @@ static void edit(rm_model *orig, int64_t macs, int which, const char *path, int6
     }
     rm_findings_free(&log);
     if (rc == 0)
-        after_edit(orig, m, macs, layers && (h & 32));
+        after_edit(orig, m, macs, (h & 64) != 0, layers && (h & 32), (h & 0x300) == 0x300 ? 1 + (int)(h >> 10 & 1) : 0);
     rm_model_free(m);
 }
 
-static uint32_t hash(const uint8_t *data, size_t size)
+static uint64_t hash(const uint8_t *data, size_t size)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < size; i += 1 + size / 256) /* a sample: cheap for 100 KB models */
-        h = (h ^ data[i]) * 16777619u;
-    return h;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ data[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
 }
 
 int rm_fuzz_edit_one(const uint8_t *data, size_t size)
@@ -282,16 +292,25 @@ int rm_fuzz_edit_one(const uint8_t *data, size_t size)
     if (load(&m, data, size) != 0)
         return 0;
     int64_t macs = look(m);
-    run_small(m, macs);
-    uint32_t h = hash(data, size);
+    /* which edits, on which conv, and what follows them, from the input's hash: every
+     * mutant takes another path, and one execution costs two edits, not eight (a valid
+     * CNN takes about 0.1 s per edit with its verification under the sanitizers) */
+    uint64_t h = hash(data, size);
+    if (h & 1)
+        run_small(m, macs);
     char paths[CONVS_MAX][256];
     int64_t cin[CONVS_MAX], cout[CONVS_MAX];
     int n = convs(m, paths, cin, cout);
-    for (int k = 0; k < n; k++)
-        for (int which = 0; which < 3; which++)
-            edit(m, macs, which, paths[k], cin[k], cout[k], h >> (k * 3 + which));
-    edit(m, macs, 3, NULL, 0, 0, h);
-    edit(m, macs, 4, NULL, 0, 0, h);
+    int first = (int)((h >> 1) % 5), second = (int)((h >> 4) % 5);
+    for (int e = 0; e < 2; e++) {
+        int which = e ? second : first, k = n ? (int)((h >> (7 + e)) % (uint64_t)n) : 0;
+        if (e && second == first)
+            break;
+        if (which <= 2 && n == 0)
+            continue; /* a conv edit needs a conv */
+        edit(m, macs, which, which <= 2 ? paths[k] : NULL, which <= 2 ? cin[k] : 0, which <= 2 ? cout[k] : 0,
+             (uint32_t)(h >> (9 + 12 * e)));
+    }
     rm_model_free(m);
     return 0;
 }
