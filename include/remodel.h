@@ -398,6 +398,7 @@ typedef struct rm_prune_group {
     int64_t before, after;   /* channels */
     bool prunable;
     char reason[200];        /* why not, when !prunable */
+    bool considered;         /* named (or, with global, ranked) for removal */
 } rm_prune_group;
 
 typedef struct rm_prune_report {
@@ -414,6 +415,10 @@ typedef struct rm_prune_report {
 RM_API int rm_prune(rm_model *m, const char *const *paths, size_t n_paths, const rm_prune_options *o,
                     rm_prune_report *rep, rm_findings *log, rm_error *err);
 RM_API void rm_prune_report_free(rm_prune_report *rep);
+/* Whether the prune that made rep (with options o) removed no channel at all; then why
+ * goes to why (a ratio too small for every group considered, one-channel groups, no
+ * prunable group), so that a caller does not write an unchanged model unawares. */
+RM_API bool rm_prune_nothing(const rm_prune_report *rep, const rm_prune_options *o, char *why, size_t n);
 
 /* Fold every BatchNormalization that follows a Conv (and is its only reader) into the
  * conv's weight and bias. *n_folded counts them. */

@@ -989,5 +989,27 @@ def _():
             one_error_line(*run(*args, timeout=30), "huge_input.onnx", "2147483647 elements", "memory limit")
 
 
+@case("a prune that removes nothing (--ratio 1e-308) exits 1 saying why, writes nothing; --allow-noop writes it")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.onnx")
+        for args, needles in ((["layer1.0.conv1", "--ratio", "1e-308"], ["layer1.0.conv1's 8 channels", "0.125"]),
+                              (["layer1.0.conv1", "--ratio", "0.1"], ["--ratio 0.1 of", "less than one channel"]),
+                              (["--global", "--ratio", "1e-308"], ["prunable groups", "less than one channel"])):
+            rc, stdout, err = run("prune", model("tiny_resnet"), *args, "-o", out)
+            assert rc == 1, f"{args}: exit {rc}: {err}"
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and "nothing was pruned" in lines[0] and "--allow-noop" in lines[0], lines
+            for n in needles:
+                assert n in lines[0], (n, lines[0])
+            assert not os.path.exists(out), f"{args}: wrote {out}"
+            rc, stdout, err = run("prune", model("tiny_resnet"), *args, "--allow-noop", "-o", out)
+            assert rc == 0 and "nothing was pruned" in stdout and f"wrote {out}" in stdout, (rc, stdout, err)
+            assert read(out) == read(model("tiny_resnet")), "an unchanged model, byte for byte"
+            os.unlink(out)
+        rc, stdout, err = run("prune", model("tiny_resnet"), "layer1.0.conv1", "--ratio", "0.25", "--allow-noop", "-o", out)
+        assert rc == 0 and "nothing was pruned" not in stdout, (rc, stdout, err)
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -259,11 +259,12 @@ static int run_prune(int argc, char **argv)
                                          {"channels", required_argument, NULL, 'c'},
                                          {"criterion", required_argument, NULL, 'k'},
                                          {"global", no_argument, NULL, 'g'},
+                                         {"allow-noop", no_argument, NULL, 'a'},
                                          {0, 0, 0, 0}};
     struct edit_common ec = {.verify = true};
     struct rm_prune_options po = {.criterion = 1};
     static int64_t chans[4096];
-    bool have_ratio = false;
+    bool have_ratio = false, allow_noop = false;
     int c, k;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if ((k = edit_common_opt(&cli_cmd_prune, c, &ec)) != 0) {
@@ -299,6 +300,7 @@ static int run_prune(int argc, char **argv)
                 return cli_usage(&cli_cmd_prune, "--criterion must be l1 or l2, not '%s'", optarg);
             break;
         case 'g': po.global = true; break;
+        case 'a': allow_noop = true; break;
         default:
             return cli_usage(&cli_cmd_prune, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -329,7 +331,16 @@ static int run_prune(int argc, char **argv)
         rc = cli_fail_in(&err, "%s: prune", model);
     } else {
         print_prune_report(&rep);
-        rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
+        char why[512];
+        if (rm_prune_nothing(&rep, &po, why, sizeof why) && !allow_noop) {
+            fprintf(stderr, "remodel: %s: prune: nothing was pruned: %s; nothing written (--allow-noop writes the "
+                    "unchanged model)\n", model, why);
+            rc = CLI_FINDINGS;
+        } else {
+            if (rm_prune_nothing(&rep, &po, why, sizeof why))
+                printf("nothing was pruned: %s\n", why);
+            rc = cli_finish_edit(orig, m, ec.out, ec.verify, (uint64_t)ec.seed, ec.ext);
+        }
     }
     rm_prune_report_free(&rep);
     rm_model_free(m);
@@ -338,7 +349,7 @@ static int run_prune(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_prune = {
-    "prune", "MODEL [PATH...] (--ratio R | --channels LIST) [--criterion l1|l2] [--global] -o OUT",
+    "prune", "MODEL [PATH...] (--ratio R | --channels LIST) [--criterion l1|l2] [--global] [--allow-noop] -o OUT",
     "Remove channels, with every coupled layer following.\n"
     "Prunes the coupled channel group of each named Conv2d module, or with --global every\n"
     "prunable group by one global ranking. Channels are removed physically: producing\n"
@@ -357,6 +368,9 @@ const struct cli_cmd cli_cmd_prune = {
     "                      the group's producing and depthwise convs, summed over them\n"
     "  --global            rank the channels of every prunable group together, each\n"
     "                      group's norms divided by its largest, and remove the lowest R\n"
+    "  --allow-noop        write the model even when nothing was pruned (a ratio too small\n"
+    "                      for every group): otherwise that exits 1, saying why, and\n"
+    "                      writes nothing\n"
     "  --seed N            seed for the verification input (0)\n"
     "  --no-verify         skip running both models\n"
     "  --external-data FILE write weights to FILE beside OUT (see 'remodel save --help')\n"

@@ -822,6 +822,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
         pg->before = gr->channels;
         pg->after = gr->keep ? gr->n_keep : gr->channels;
         pg->prunable = !gr->unprunable;
+        pg->considered = gr->keep || gr->score; /* named, or ranked by --global */
         snprintf(pg->reason, sizeof pg->reason, "%s", gr->unprunable ? gr->reason : "");
     }
     rc = rm_edit_finish(&e, false, false); /* no --propagate to suggest: prune carries every change */
