@@ -756,15 +756,19 @@ def _():
         assert p.returncode == 0 and json.loads(p.stdout)["macs"] is None, p.stdout
 
 
-@case("a node named '/./Conv' builds its module path without memcmp(NULL, ...) (UBSan)")
+@case("a node named '/./Conv' builds its module path without memcmp(NULL, ...) or a walk off the root")
 def _():
     import numpy as np
     from onnx import helper
     with tempfile.TemporaryDirectory() as d:
         w = tensor("w", np.ones((4, 1, 3, 3), np.float32))
+        # a scope-less Identity read by '/./Conv' and '/b/Conv' belongs to their common
+        # ancestor: the path '.' had depth 2 and one ancestor, and the walk ran off the root
         path = save_model(os.path.join(d, "dot.onnx"),
-                          [helper.make_node("Conv", ["x", "w"], ["c"], name="/./Conv", group=4, pads=[1, 1, 1, 1]),
-                           helper.make_node("Relu", ["c"], ["y"], name="/relu/Relu")],
+                          [helper.make_node("Identity", ["w"], ["w_id"], name="Identity_0"),
+                           helper.make_node("Conv", ["x", "w_id"], ["c"], name="/b/Conv", group=4, pads=[1, 1, 1, 1]),
+                           helper.make_node("Relu", ["c"], ["r"], name="/relu/Relu"),
+                           helper.make_node("Conv", ["r", "w_id"], ["y"], name="/./Conv", group=4, pads=[1, 1, 1, 1])],
                           [w], [("x", [1, 4, 8, 8])], [("y", [1, 4, 8, 8])])
         for cmd in ("info", "show", "run"):
             rc, out, err = run(cmd, path)

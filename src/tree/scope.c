@@ -74,8 +74,10 @@ static int get_module(struct builder *b, const char *path)
     m->path = p;
     m->name = dot ? p + (dot - path) + 1 : p;
     m->type = "Module";
-    m->depth = path_depth(p);
     m->parent = parent >= 0 ? b->mods[parent] : NULL;
+    /* from the parent, not the dots: a path such as '.' (a node named '/./Conv') has two
+     * components and one ancestor, and common_ancestor walks the parents by depth */
+    m->depth = m->parent ? m->parent->depth + 1 : 0;
     m->main_node = -1;
     idx = (int)b->n_mods;
     b->mods[b->n_mods++] = m;
