@@ -722,6 +722,8 @@ def hostile_sizes(d):
          [i64("s", [0]), i64("e", [4]), i64("a", [2]), i64("k", [BIG])], [1, 2, 4, 4], ""),
         ("slice_step_min", [helper.make_node("Slice", ["x", "s", "e", "a", "k"], ["y"], name="/Slice")],
          [i64("s", [3]), i64("e", [-BIG]), i64("a", [2]), i64("k", [-2**63])], [1, 2, 4, 4], ""),
+        # prune's channel analysis multiplied the spatial dims of a Flatten's input
+        ("flatten_big", [helper.make_node("Flatten", ["x"], ["y"], name="/Flatten")], [], [3, 2, 2**62, 5], None),
     ]
     for name, nodes, inits, dims, needle in cases:
         yield save_model(os.path.join(d, name + ".onnx"), nodes, inits, [("x", dims)], [("y", None)]), needle

@@ -350,14 +350,17 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
         return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: Gemm weight is not 2-D", rm_edit_where(e, node));
     }
     int64_t outs = tb ? tp->dims[0] : tp->dims[1];
-    int64_t f_old = e->old_c * spatial, f_new = e->new_c * spatial;
-    if ((tb ? tp->dims[1] : tp->dims[0]) != f_old) {
+    int64_t f_old, f_new; /* features = channels x spatial, checked: spatial comes from the file */
+    if (__builtin_mul_overflow(e->old_c, spatial, &f_old) || __builtin_mul_overflow(e->new_c, spatial, &f_new))
+        f_old = f_new = -1; /* no weight has that many features: reported below */
+    if ((tb ? tp->dims[1] : tp->dims[0]) != f_old || f_old < 0) {
         free(old);
         rm_edit_problem(e, "%s: Linear has %lld in_features, expected %lld channels x %lld", rm_edit_where(e, node),
                 (long long)(tb ? tp->dims[1] : tp->dims[0]), (long long)e->old_c, (long long)spatial);
         return 0;
     }
-    float *w = calloc((size_t)(outs * f_new), sizeof *w);
+    int64_t nw;
+    float *w = __builtin_mul_overflow(outs, f_new, &nw) ? NULL : calloc((size_t)nw, sizeof *w);
     if (!w) {
         free(old);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -416,8 +419,9 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_consumer(e, node);
         } else if (kind == RM_OP_FLATTEN || kind == RM_OP_GEMM) {
             int64_t spatial = 1;
-            for (int d = 2; d < val->rank; d++)
-                spatial *= val->dims[d] > 0 ? val->dims[d] : 1;
+            for (int d = 2; d < val->rank && spatial > 0; d++)
+                if (val->dims[d] > 0 && __builtin_mul_overflow(spatial, val->dims[d], &spatial))
+                    spatial = -1; /* past int64: no Linear matches it (resize_gemm says so) */
             if (kind == RM_OP_GEMM) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {

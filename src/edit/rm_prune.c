@@ -289,9 +289,9 @@ static int analyse(struct analysis *a, struct edit *e)
             if (!gx)
                 continue;
             const struct rm_value *xv = val(a, x);
-            int64_t spatial = 1;
-            for (int d = 2; d < xv->rank; d++)
-                spatial *= xv->dims[d];
+            int64_t spatial; /* -1: unknown, or past int64 (the dims come from the file) */
+            if (rm_dims_numel(xv->dims + 2, (size_t)(xv->rank - 2), &spatial))
+                spatial = -1;
             if (rm_node_attr_int(n->proto, "axis", 1) != 1 || spatial <= 0 || y < 0) {
                 block(a, x, "a Flatten with axis != 1 reads it", (int)i);
                 continue;
