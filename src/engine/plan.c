@@ -167,17 +167,51 @@ static int plan_node(struct rm_plan *p, int node, struct rm_error *err)
 /* Free one plan-owned buffer early (it is being replaced). */
 
 typedef void (*omp_set_fn)(int);
+typedef int (*omp_get_fn)(void);
+
+/* OpenMP's thread count, through the runtime oneDNN brings (remodel does not link one
+ * itself): the setter and getter, or NULL. */
+static void omp_fns(omp_set_fn *set, omp_get_fn *get)
+{
+    void *s = dlsym(RTLD_DEFAULT, "omp_set_num_threads"), *g = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+    *set = NULL;
+    *get = NULL;
+    if (s && g) {
+        memcpy(set, &s, sizeof *set);
+        memcpy(get, &g, sizeof *get);
+    }
+}
 
 static void set_threads(int n)
 {
-    if (n <= 0)
-        return;
-    void *sym = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-    omp_set_fn f;
-    if (!sym)
-        return;
-    memcpy(&f, &sym, sizeof f);
-    f(n);
+    omp_set_fn set;
+    omp_get_fn get;
+    omp_fns(&set, &get);
+    if (n > 0 && set)
+        set(n);
+}
+
+void rm_eng_threads(struct rm_plan *p, int n)
+{
+    if (n > 0 && p->omp_get && p->omp_get() != n)
+        p->omp_set(n);
+}
+
+/* Work of node i: its MACs, or the elements of its largest input or output. */
+static int64_t node_work(const struct rm_graph *g, size_t i)
+{
+    int64_t w = rm_node_macs(g, i);
+    if (w < 0)
+        return INT64_MAX; /* unknown: as big as can be */
+    const struct rm_node *n = &g->nodes[i];
+    for (size_t k = 0; k < n->proto->n_input + n->proto->n_output; k++) {
+        int v = k < n->proto->n_input ? n->inputs[k] : n->outputs[k - n->proto->n_input];
+        int64_t e;
+        if (v >= 0 && g->values[v].rank >= 0 && !rm_dims_numel(g->values[v].dims, (size_t)g->values[v].rank, &e) &&
+            e > w)
+            w = e;
+    }
+    return w;
 }
 
 int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct rm_session_options *opts,
@@ -251,6 +285,8 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     p->opts = o;
     p->mem_limit = model->max_memory; /* the load's limit (0: a model built in memory) */
     set_threads(p->opts.threads);
+    omp_fns(&p->omp_set, &p->omp_get);
+    p->threads_max = p->omp_get ? p->omp_get() : 0;
     p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
     p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
     p->in_vals = malloc((g->proto->n_input + 1) * sizeof(int));
@@ -282,13 +318,23 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
             p->in_vals[p->n_in++] = vi;
         rc = 0;
     }
-    for (size_t i = 0; i < g->n_nodes; i++)
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        /* a step too small to share runs on one thread (waking and joining a team costs
+         * more than it saves: a 100k-node chain of tiny convs ran 10x slower on two
+         * threads); its primitives are made for one thread too, since oneDNN fixes some
+         * decompositions when it creates them */
+        int first = p->n_steps, want = p->threads_max > 1 && node_work(g, i) < RM_ENG_TINY_WORK ? 1 : p->threads_max;
+        rm_eng_threads(p, want);
         if ((rc = plan_node(p, (int)i, err))) {
             if (!strstr(err->msg, "node '"))
                 rm_error_prefix(err, "node '%s' (%s)", rm_graph_node_label(g, i),
                                 g->nodes[i].proto->op_type);
             goto done;
         }
+        for (int k = first; k < p->n_steps; k++)
+            p->steps[k].threads = want;
+    }
+    rm_eng_threads(p, p->threads_max);
     for (size_t i = 0; i < g->proto->n_output; i++) {
         const char *nm = g->proto->output[i]->name;
         int vi = nm ? rm_graph_find(g, nm) : -1;

@@ -70,6 +70,7 @@ struct step {
     struct exec ex[4];          /* reorders then the main primitive */
     int c_node;                 /* >= 0: run this node's C kernel instead */
     int n_written, written[4];  /* values this step produces */
+    int threads;                /* OpenMP threads it runs on (1 for tiny steps; 0: as set) */
 };
 
 /* A buffer from rm_eng_buf: 64 bytes of header (its index in plan->bufs, so that it is
@@ -98,6 +99,9 @@ struct rm_plan {
     struct heapbuf *bufs;       /* heap buffers the plan owns (rm_eng_buf) */
     int n_bufs, cap_bufs;
     uint64_t mem_used, mem_limit; /* bytes of buffers allocated; the model's memory limit */
+    void (*omp_set)(int);       /* OpenMP's omp_set_num_threads / omp_get_max_threads, or NULL */
+    int (*omp_get)(void);
+    int threads_max;            /* threads of big steps (the session's, or OpenMP's default) */
     uint64_t mem_refused;       /* a request past mem_limit (0: none), for the message */
     struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
@@ -122,6 +126,12 @@ struct rm_plan {
             goto done;                                                                       \
         }                                                                                    \
     } while (0)
+
+/* Steps doing less work than this (MACs, or elements of the largest input or output)
+ * run on one thread. */
+#define RM_ENG_TINY_WORK ((int64_t)1 << 16)
+/* Make OpenMP run n threads (n > 0) unless it does already. */
+void rm_eng_threads(struct rm_plan *p, int n);
 
 /* ---- buffers.c ---- */
 
