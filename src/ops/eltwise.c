@@ -22,6 +22,9 @@ int rm_shape_broadcast(struct rm_snode *s)
     int64_t dims[RM_MAX_RANK];
     int32_t et = 0;
     size_t nin = s->np->n_input;
+    if (nin != 2) /* Add, Sub, Mul, Div, Pow: the kernels and planners read two (an opset past
+                   * the schema table is not judged by rm_node_malformed) */
+        return rm_s_bad(s, "has %zu inputs; it takes 2", nin);
     for (size_t k = 0; k < nin; k++) {
         const struct rm_value *v = rm_s_in(s, k);
         if (!v)
@@ -118,6 +121,8 @@ int rm_kernel_unary(const struct rm_kcall *k)
 
 int rm_kernel_binary(const struct rm_kcall *k)
 {
+    if (k->n_in != 2 || !k->in[0] || !k->in[1])
+        return rm_k_err(k, RM_EFORMAT, "takes two inputs");
     const struct rm_host_tensor *a = k->in[0], *b = k->in[1];
     struct rm_host_tensor *o = k->out[0];
     int r = o->rank;

@@ -328,6 +328,9 @@ int rm_kernel_copy(const struct rm_kcall *k)
 {
     const struct rm_host_tensor *x = k->in[0];
     struct rm_host_tensor *o = k->out[0];
+    if (!x || x->numel != o->numel || esize(x) != esize(o))
+        return rm_k_err(k, RM_EFORMAT, "output of %lld elements from an input of %lld", (long long)o->numel,
+                        x ? (long long)x->numel : 0LL);
     if (o->numel)
         memcpy(o->data, x->data, (size_t)o->numel * esize(o));
     return 0;
