@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define MAX_CONCAT_INPUTS 64
+#define MAX_CHANNELS ((int64_t)1 << 24) /* more is a hostile declared shape */
 
 struct group {
     int root;             /* union-find root value */
@@ -343,7 +344,7 @@ static int analyse(struct analysis *a, struct edit *e)
     }
     for (int i = 0; i < a->n_groups; i++) {
         struct group *gr = &a->groups[i];
-        if (gr->channels <= 0)
+        if (gr->channels <= 0 || gr->channels > MAX_CHANNELS) /* a declared size, not a tensor's */
             block(a, gr->root, "its channel count is unknown", -1);
     }
     /* each group's channel tensors in value order, listed once (apply_group walked every
@@ -526,7 +527,7 @@ static int apply_concats(struct analysis *a)
         int64_t total_old = 0, total_new = 0;
         for (size_t k = 0; k < n->proto->n_input; k++) {
             struct group *gk = n->inputs[k] >= 0 ? group_of_value(a, n->inputs[k]) : NULL;
-            if (!gk || gk->channels <= 0)
+            if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
                 return rm_error_set(e->err, RM_EEDIT, "%s: Concat input %zu has unknown channels",
                                     rm_edit_where(e, (int)i), k);
             changed |= gk->keep != NULL;
