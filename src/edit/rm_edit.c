@@ -65,8 +65,8 @@ static float kaiming(struct edit *e, int64_t fan_in)
 int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, int64_t *n)
 {
     *out = NULL;
-    if (rm_tensor_numel(t, n, e->err))
-        return RM_EFORMAT;
+    if (rm_tensor_numel(t, n, e->err) || rm_tensor_check(t, e->err))
+        return RM_EFORMAT; /* data that does not fill its dims: found before allocating for them */
     if ((uint64_t)*n > ((uint64_t)1 << 34))
         return rm_error_set(e->err, RM_ENOMEM, "tensor '%s' is too large to edit", t->name ? t->name : "?");
     *out = malloc((size_t)(*n ? *n : 1) * sizeof **out);
