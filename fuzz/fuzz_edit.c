@@ -25,12 +25,16 @@
 #define RUN_MACS_MAX 4000000
 #define CONVS_MAX 2
 
-/* ---- the external-data folder: made once per process, removed at exit ------------------ */
+/* ---- the external-data folder: made when an input needs it, removed after it ------------- */
 
 static char folder[64];
 
 static void remove_folder(void)
 {
+    if (!folder[0] || folder[0] == '-') {
+        folder[0] = '\0';
+        return;
+    }
     static const char *const files[] = {"m.onnx", "out.onnx", "out.bin", "w.bin", "link.bin", "empty.bin", "fifo",
                                         "sub/w.bin", "sub"};
     char path[128];
@@ -40,11 +44,13 @@ static void remove_folder(void)
             rmdir(path);
     }
     rmdir(folder);
+    folder[0] = '\0';
 }
 
 /* A folder with what external-data keys may name: w.bin (64 KB of floats 0.5, 1.5, ...),
  * a link to it, an empty file, a FIFO (refused, never opened for a blocking read), and
- * sub/w.bin. NULL when it cannot be made (the model is then only loaded from memory). */
+ * sub/w.bin; made on first use by an input. NULL when it cannot be made (the model is
+ * then only loaded from memory). */
 static const char *ext_folder(void)
 {
     if (folder[0])
@@ -54,7 +60,6 @@ static const char *ext_folder(void)
         folder[0] = '-';
         return NULL;
     }
-    atexit(remove_folder);
     char path[128];
     float w[16384];
     for (int i = 0; i < 16384; i++)
@@ -289,8 +294,10 @@ static uint64_t hash(const uint8_t *data, size_t size)
 int rm_fuzz_edit_one(const uint8_t *data, size_t size)
 {
     rm_model *m = NULL;
-    if (load(&m, data, size) != 0)
+    if (load(&m, data, size) != 0) {
+        remove_folder();
         return 0;
+    }
     int64_t macs = look(m);
     /* which edits, on which conv, and what follows them, from the input's hash: every
      * mutant takes another path, and one execution costs two edits, not eight (a valid
@@ -312,5 +319,6 @@ int rm_fuzz_edit_one(const uint8_t *data, size_t size)
              (uint32_t)(h >> (9 + 12 * e)));
     }
     rm_model_free(m);
+    remove_folder(); /* per input, not at exit: a forked test child exits without atexit */
     return 0;
 }
