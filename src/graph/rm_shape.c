@@ -44,6 +44,7 @@ void rm_s_out(struct rm_snode *s, size_t k, int32_t dtype, int rank, const int64
     if (k >= n->proto->n_output || n->outputs[k] < 0 || rank < 0 || rank > RM_MAX_RANK)
         return;
     struct rm_value *o = &s->g->values[n->outputs[k]];
+    s->wrote = true;
     o->elem_type = dtype;
     o->rank = rank;
     for (int i = 0; i < rank; i++)
@@ -300,7 +301,7 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
     for (size_t i = 0; i < g->n_nodes && !r.oom; i++) {
         const struct rm_node *n = &g->nodes[i];
         const struct rm_op_def *def = rm_op_def(n->op);
-        struct rm_snode s = {g, (int)i, n->proto, g->opset, &r};
+        struct rm_snode s = {g, (int)i, n->proto, g->opset, &r, false};
         char why[256];
         if (n->op != RM_OP_UNKNOWN && rm_node_malformed(n->proto, g->opset, why, sizeof why)) {
             rm_s_bad(&s, "%s", why); /* its outputs stay unknown: nothing reads past it */
@@ -316,7 +317,7 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
         }
         if (def->shape(&s))
             r.oom = 1;
-        else
+        else if (s.wrote) /* (a Concat with an input '' keeps its declared output: no fold) */
             fold(&r, (int)i);
     }
     if (r.oom)

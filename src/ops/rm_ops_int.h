@@ -39,6 +39,8 @@ struct rm_snode {
     const Onnx__NodeProto *np;
     int64_t opset;             /* of the default domain */
     struct rm_shape_run *run;
+    bool wrote;                /* the rule set an output (rm_s_out): only then is the node
+                                  folded, since an output it left keeps its declared shape */
 };
 
 /* Shape of input k when its rank is known, else NULL (also for an absent input). */
