@@ -18,8 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=fuzz_model
+EXTRA=()
 if [ "${1:-}" = "--struct" ]; then
     HARNESS=fuzz_struct
+    # libFuzzer's entropic schedule spent 70% of the time updating feature frequencies
+    # once the structure-aware corpus passed 90k features: plain scheduling runs 3x faster
+    EXTRA=(-entropic=0)
     shift
 fi
 SECONDS_BUDGET=${1:-300}
@@ -43,7 +47,7 @@ for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
 done
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 "build-fuzz/fuzz/$HARNESS" "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \
-    -rss_limit_mb=2048 -timeout=60 -report_slow_units=60 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 "$@" 2>&1 |
+    -rss_limit_mb=2048 -timeout=60 -report_slow_units=60 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 "${EXTRA[@]}" "$@" 2>&1 |
     tee "build-fuzz/last-run-$HARNESS.log" | grep -E "^#[0-9]+.*(pulse|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::peak_rss" || true
 # (one unmatched pattern made `ls` of all four fail: a crash was once reported clean)
 shopt -s nullglob
