@@ -45,6 +45,7 @@ void rm_s_out(struct rm_snode *s, size_t k, int32_t dtype, int rank, const int64
         return;
     struct rm_value *o = &s->g->values[n->outputs[k]];
     s->wrote = true;
+    s->g->known[n->outputs[k]] = NULL; /* a second producer of the name: what was known is stale */
     o->elem_type = dtype;
     o->rank = rank;
     for (int i = 0; i < rank; i++)
@@ -210,6 +211,11 @@ static void fold(struct rm_shape_run *r, int node)
             continue;
         }
         if (!(in[k] = known_of(r, v)))
+            return;
+        /* the kernel reads the tensor by the shape the rule saw (fuzzing: a name written by
+         * two nodes, an initializer of another shape than its declared graph output) */
+        const struct rm_value *iv = &g->values[v];
+        if (in[k]->rank != iv->rank || memcmp(in[k]->dims, iv->dims, sizeof(int64_t) * (size_t)in[k]->rank))
             return;
     }
     for (size_t k = 0; k < n->proto->n_output; k++) {
