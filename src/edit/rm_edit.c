@@ -98,9 +98,6 @@ static int uses(const struct edit *e, int v, int depth)
     return n;
 }
 
-/* Give input `slot` of node the float tensor (dims, data). An initializer used only
- * by this node is rewritten in place (its name kept); one shared with other nodes
- * is left alone and the node gets a copy named after `fallback`. */
 /* The name input `slot` of node reads now, when this edit has given the node a copy of
  * its own there (the index still names what it read before the edit), else NULL. */
 static const char *own_copy(const struct edit *e, int node, size_t slot)
@@ -113,6 +110,9 @@ static const char *own_copy(const struct edit *e, int node, size_t slot)
     return v < 0 || strcmp(n->input[slot], e->g->values[v].name) ? n->input[slot] : NULL;
 }
 
+/* Give input `slot` of node the float tensor (dims, data). An initializer used only
+ * by this node is rewritten in place (its name kept); one shared with other nodes
+ * is left alone and the node gets a copy named after `fallback`. */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
