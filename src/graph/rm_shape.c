@@ -310,7 +310,7 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
         struct rm_snode s = {g, (int)i, n->proto, g->opset, &r, false};
         char why[256];
         if (n->op != RM_OP_UNKNOWN && rm_node_malformed(n->proto, g->opset, why, sizeof why)) {
-            rm_s_bad(&s, "%s", why); /* its outputs stay unknown: nothing reads past it */
+            rm_s_bad(&s, "%s", why); /* no rule reads it: its outputs keep what they declare */
             if (!g->malformed && g->n_issues && g->issues[g->n_issues - 1].node == (int)i)
                 g->malformed = g->issues[g->n_issues - 1].msg;
             continue;
