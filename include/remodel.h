@@ -179,7 +179,9 @@ RM_API const char *rm_dtype_name(int32_t dtype);
 typedef struct rm_model rm_model;
 
 typedef struct rm_load_options {
-    uint64_t max_memory;  /* bytes unpacking may take; 0: half the machine's RAM */
+    uint64_t max_memory;  /* bytes unpacking may take, and a session of the model may
+                             allocate (a small file can declare a 16 GB input); 0: half
+                             the machine's RAM */
 } rm_load_options;
 
 /* Load an ONNX file: the wire format is checked (lengths, nesting, memory needed)
@@ -272,9 +274,13 @@ typedef struct rm_info {
                                              * parameters Constant nodes hold */
     uint64_t param_bytes;
     int64_t macs;                           /* multiply-accumulates, -1 when a size is unknown
-                                             * (a dynamic input dim not given, an op without a rule) */
+                                             * (a dynamic input dim not given, an op without a
+                                             * rule) or the total would pass int64 */
 } rm_info;
 
+/* Fill info (free it with rm_info_free). RM_EFORMAT for a model with a node remodel
+ * refuses to interpret (an attribute given twice or of the wrong type, inputs beyond
+ * its schema) or a graph input declared with a negative size: err names it. */
 RM_API int rm_model_info(rm_model *m, rm_info *info, rm_error *err);
 RM_API void rm_info_free(rm_info *info);
 
@@ -352,7 +358,8 @@ typedef struct rm_module_info {
                              * BasicBlock"), or NULL */
 } rm_module_info;
 
-/* Build (or reuse) the module tree; *n receives the number of modules. */
+/* Build (or reuse) the module tree; *n receives the number of modules. RM_EFORMAT for
+ * a malformed model, as rm_model_info. */
 RM_API int rm_model_modules(rm_model *m, size_t *n, rm_error *err);
 /* Module i (after rm_model_modules). Returns 0 or RM_ENOTFOUND. */
 RM_API int rm_model_module(rm_model *m, size_t i, rm_module_info *out);
@@ -516,6 +523,7 @@ typedef struct rm_prune_group {
     bool prunable;
     char reason[200];        /* why not, when !prunable; "ignored (PATH)" when ignored */
     bool ignored;            /* prunable, but left whole: an ignored module touches it */
+    bool considered;         /* named (or, with global, ranked) for removal */
 } rm_prune_group;
 
 /* One layer reconstruction refitted: its weights w and bias b minimise, over the rows
@@ -552,6 +560,10 @@ typedef struct rm_prune_report {
 RM_API int rm_prune(rm_model *m, const char *const *paths, size_t n_paths, const rm_prune_options *o,
                     rm_prune_report *rep, rm_findings *log, rm_error *err);
 RM_API void rm_prune_report_free(rm_prune_report *rep);
+/* Whether the prune that made rep (with options o) removed no channel at all; then why
+ * goes to why (a ratio too small for every group considered, one-channel groups, no
+ * prunable group), so that a caller does not write an unchanged model unawares. */
+RM_API bool rm_prune_nothing(const rm_prune_report *rep, const rm_prune_options *o, char *why, size_t n);
 
 /* The edits made to m (by any remodel, saved with it), one line each: when, which
  * remodel, what; NULL when none. Every successful edit appends its line. */
@@ -578,7 +590,8 @@ typedef struct rm_session_options {
     int fuse;            /* 1: fold BatchNorms into convs, fuse activations and residual Adds;
                             0: every node's output can be read after its step */
     int direct_conv;     /* 1: no Winograd convolutions */
-    uint64_t max_memory; /* bytes the session's buffers may take; 0: half the machine's RAM */
+    uint64_t max_memory; /* bytes the session's buffers may take; 0: the load's limit
+                            (rm_load_options; by default half the machine's RAM) */
     /* Inputs known before compiling: an int64 one (a shape fed as an input) becomes a
      * constant; a float one gives the dims of its dynamic dimensions. They become the
      * model's input shapes (rm_model_set_input_shape). Borrowed for the call. */

@@ -459,6 +459,22 @@ def _():
             assert f.read() == "an earlier file"
 
 
+@case("apply: a prune line that removes nothing stops the script (exit 1) unless it says --allow-noop")
+def _():
+    tiny = os.path.join(TESTDATA, "tiny_resnet.onnx")
+    with tempfile.TemporaryDirectory() as d:
+        out, script = os.path.join(d, "out.onnx"), os.path.join(d, "s.txt")
+        with open(script, "w") as f:
+            f.write("fold-bn\nprune layer1.0.conv1 --ratio 0.1\n")
+        rc, stdout, err = run("apply", tiny, script, "-o", out)
+        assert rc == 1 and f"{script}:2:" in err and "nothing was pruned" in err and "--allow-noop" in err, (rc, err)
+        assert not os.path.exists(out), "wrote the model"
+        with open(script, "w") as f:
+            f.write("fold-bn\nprune layer1.0.conv1 --ratio 0.1 --allow-noop\n")
+        rc, stdout, err = run("apply", tiny, script, "-o", out)
+        assert rc == 0 and os.path.exists(out), (rc, err)
+
+
 @case("apply: lines mean what the commands mean; --json reports every step")
 def _():
     tiny = os.path.join(TESTDATA, "tiny_resnet.onnx")

@@ -20,6 +20,7 @@ that must block exits 2 with one line naming the op and writes nothing.
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_r
 TOL = 1e-4
 WORK = tempfile.mkdtemp(prefix="rm_prune_roles_")
 ONLY = os.environ.get("RM_ROLES_ONLY")  # run only the cases whose name contains it
+# RM_ROLES_KEEP=1 keeps the models (in the temporary folder WORK names)
 
 passed = failed = 0
 
@@ -516,6 +518,16 @@ def _():
     blocks(export(randomise(GroupedDeconv(), 95), "deconv_grouped", 13), "conv1", "grouped transposed convolution")
 
 
+@case("grouped ConvTranspose: --global finds nothing to prune, exit 1, nothing written")
+def _():
+    path = export(randomise(GroupedDeconv(), 97), "deconv_grouped_g", 13)
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.5", "-o", out)
+    assert rc == 1, f"exit {rc}, expected 1 (stdout {so!r}, stderr {err!r})"
+    assert "grouped transposed convolution" in so + err, f"no reason given: {so!r} {err!r}"
+    assert not os.path.exists(out), "a prune that removed nothing wrote a file"
+
+
 @case("Resize that scales the channel axis: blocks, exit 2, nothing written")
 def _():
     m = randomise(ResizeNet("nearest", False), 96)
@@ -532,4 +544,8 @@ def _():
 
 
 print(f"{passed} passed, {failed} failed", flush=True)
+if os.environ.get("RM_ROLES_KEEP"):
+    print(f"models kept in {WORK}")
+else:
+    shutil.rmtree(WORK, ignore_errors=True)
 sys.exit(1 if failed else 0)

@@ -45,6 +45,7 @@ int main(void)
     F(rm_prune_options, max_rows); F(rm_prune_options, calib);
     S(rm_prune_group); F(rm_prune_group, name); F(rm_prune_group, producers); F(rm_prune_group, before);
     F(rm_prune_group, after); F(rm_prune_group, prunable); F(rm_prune_group, reason); F(rm_prune_group, ignored);
+    F(rm_prune_group, considered);
     S(rm_prune_refit); F(rm_prune_refit, name); F(rm_prune_refit, rows); F(rm_prune_refit, unknowns);
     F(rm_prune_refit, error_before); F(rm_prune_refit, error_after);
     S(rm_prune_report); F(rm_prune_report, n_groups); F(rm_prune_report, groups);

@@ -111,7 +111,8 @@ class rm_prune_options(Structure):
 
 class rm_prune_group(Structure):
     _fields_ = [("name", c_char * 256), ("producers", c_int), ("before", c_int64), ("after", c_int64),
-                ("prunable", c_bool), ("reason", c_char * 200), ("ignored", c_bool)]
+                ("prunable", c_bool), ("reason", c_char * 200), ("ignored", c_bool),
+                ("considered", c_bool)]
 
 
 class rm_prune_refit(Structure):

@@ -38,7 +38,7 @@ struct cli_args {
     int n_pos;
     const char *pos[CLI_MAX_POS];
     /* flags */
-    bool json, paths, layers, propagate, global, no_verify, no_fuse, direct_conv, dry_run, reconstruct;
+    bool json, paths, layers, propagate, global, no_verify, no_fuse, direct_conv, dry_run, reconstruct, allow_noop;
     /* strings (NULL when not given) */
     const char *out, *external_data, *report, *channels, *inputs_dir, *save_inputs, *verify_inputs, *calib_inputs;
     /* numbers: seed 0, depth -1, threads 0, bench 0, samples 1, verify_samples 4,

@@ -376,6 +376,15 @@ static int run_step(const struct script *s, struct step *st, struct cli_edit *e,
         if (r)
             return line_error(s, st->line, "input-shape: not applied (see the line above); nothing written");
     }
+    char why[512];
+    if (!rc && st->cmd == &prune_line && !st->args.allow_noop &&
+        rm_prune_nothing(&rep, &st->prune.po, why, sizeof why)) {
+        line_error(s, st->line, "prune: nothing was pruned: %s; nothing written (--allow-noop on the line lets it "
+                   "pass)", why);
+        rm_findings_free(&log);
+        rm_prune_report_free(&rep);
+        return CLI_FINDINGS;
+    }
     if (rc) {
         const char *hint = err.fix == RM_FIX_PROPAGATE      ? " (--propagate carries channel changes to dependents)"
                            : err.fix == RM_FIX_GLOBAL       ? " (--global)"

@@ -630,6 +630,16 @@ static int run_prune(struct cli_args *a)
         if (a->dry_run)
             printf("dry run: nothing written\n");
     }
+    char why[512];
+    if (!rc && !a->dry_run && rm_prune_nothing(&rep, &req.po, why, sizeof why)) {
+        if (!a->allow_noop) {
+            fprintf(stderr, "remodel: %s: prune: nothing was pruned: %s; nothing written (--allow-noop writes the "
+                    "unchanged model)\n", model, why);
+            rc = CLI_FINDINGS;
+        } else if (!a->json) {
+            printf("nothing was pruned: %s\n", why);
+        }
+    }
     if (!rc && !a->dry_run)
         rc = cli_edit_finish(&e);
     if (!rc && a->json)

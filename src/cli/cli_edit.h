@@ -114,7 +114,10 @@ extern const char *const cli_criterion_choices[];
          .help = "N seeded random normal inputs as calibration data (with --calib-inputs: use at most N of its " \
                  "sets)"},                                                                                    \
         {.name = "calib-seed", .metavar = "N", CLI_U(calib_seed),                                            \
-         .help = "seed of the random calibration inputs (default 1)"}
+         .help = "seed of the random calibration inputs (default 1)"},                                       \
+        {.name = "allow-noop", CLI_F(allow_noop),                                                             \
+         .help = "write the model even when nothing was pruned (a ratio too small for every group); "          \
+                 "otherwise that exits 1, saying why, and writes nothing"}
 
 /* A prune request: the library's options and the arrays they point to. */
 struct cli_prune_req {

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #define MAX_CONCAT_INPUTS 64
+#define MAX_CHANNELS ((int64_t)1 << 24) /* more is a hostile declared shape */
 
 int rm_prune_root(struct analysis *a, int v)
 {
@@ -285,16 +286,19 @@ static int64_t layer_norm_axis(const struct analysis *a, const struct rm_node *n
     return axis < 0 ? axis + val(a, x)->rank : axis;
 }
 
+/* Append node v to a list once. Nodes are pushed in graph order, so a repeat can only be
+ * the last entry (a node reading one tensor twice); the room doubles at powers of two. */
 static int push(int **arr, int *n, int v)
 {
-    for (int i = 0; i < *n; i++)
-        if ((*arr)[i] == v)
-            return 0;
-    int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
-    if (!p)
-        return -1;
-    p[(*n)++] = v;
-    *arr = p;
+    if (*n && (*arr)[*n - 1] == v)
+        return 0;
+    if ((*n & (*n - 1)) == 0) {
+        int *p = realloc(*arr, (size_t)(*n ? 2 * *n : 1) * sizeof *p);
+        if (!p)
+            return -1;
+        *arr = p;
+    }
+    (*arr)[(*n)++] = v;
     return 0;
 }
 
@@ -333,6 +337,8 @@ void rm_prune_analysis_free(struct analysis *a)
     free(a->groups);
     free(a->parent);
     free(a->group_of);
+    free(a->vstart);
+    free(a->vlist);
     memset(a, 0, sizeof *a);
 }
 
@@ -542,9 +548,9 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             if (!gx)
                 continue;
             const struct rm_value *xv = val(a, x);
-            int64_t spatial = 1;
-            for (int d = 2; d < xv->rank; d++)
-                spatial *= xv->dims[d];
+            int64_t spatial; /* -1: unknown, or past int64 (the dims come from the file) */
+            if (rm_dims_numel(xv->dims + 2, (size_t)(xv->rank - 2), &spatial))
+                spatial = -1;
             if (rm_node_attr_int(n->proto, "axis", 1) != 1 || spatial <= 0 || y < 0) {
                 block(a, x, "a Flatten with axis != 1 reads it", (int)i);
                 continue;
@@ -596,9 +602,23 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
     }
     for (int i = 0; i < a->n_groups; i++) {
         struct group *gr = &a->groups[i];
-        if (gr->channels <= 0)
+        if (gr->channels <= 0 || gr->channels > MAX_CHANNELS) /* a declared size, not a tensor's */
             block(a, gr->root, "its channel count is unknown", -1);
     }
+    /* each group's channel tensors in value order, listed once (apply_group walked every
+     * value for every group: quadratic in a long chain) */
+    a->vstart = calloc((size_t)a->n_groups + 2, sizeof *a->vstart);
+    a->vlist = malloc((g->n_values + 1) * sizeof *a->vlist);
+    if (!a->vstart || !a->vlist)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t v = 0; v < g->n_values; v++)
+        if (rm_prune_is_channel(a, (int)v))
+            a->vstart[a->group_of[rm_prune_root(a, (int)v)] + 2]++;
+    for (int i = 0; i < a->n_groups; i++)
+        a->vstart[i + 2] += a->vstart[i + 1];
+    for (size_t v = 0; v < g->n_values; v++)
+        if (rm_prune_is_channel(a, (int)v))
+            a->vlist[a->vstart[a->group_of[rm_prune_root(a, (int)v)] + 1]++] = (int)v;
     /* a Concat output's channels are its inputs' channels: when the output group cannot
      * be followed (ShuffleNet's channel shuffle after a concat), neither can the inputs */
     for (bool changed = true; changed;) {
@@ -898,9 +918,9 @@ static int apply_group(struct analysis *a, struct group *gr)
     }
     for (int k = 0; k < gr->n_gemms && !rc; k++)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
-    for (size_t v = 0; v < e->g->n_values && !rc; v++)
-        if (rm_prune_is_channel(a, (int)v) && rm_prune_root(a, (int)v) == gr->root)
-            rc = rm_channel_map_record(e->m, e->g->values[v].name, e->map, e->new_c, e->err);
+    int gi = (int)(gr - a->groups);
+    for (int k = a->vstart[gi]; k < a->vstart[gi + 1] && !rc; k++)
+        rc = rm_channel_map_record(e->m, e->g->values[a->vlist[k]].name, e->map, e->new_c, e->err);
     return rc;
 }
 
@@ -920,7 +940,7 @@ static int apply_concats(struct analysis *a)
         int64_t total_old = 0, total_new = 0;
         for (size_t k = 0; k < n->proto->n_input; k++) {
             struct group *gk = n->inputs[k] >= 0 ? rm_prune_group_of(a, n->inputs[k]) : NULL;
-            if (!gk || gk->channels <= 0)
+            if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
                 return rm_error_set(e->err, RM_EEDIT, "%s: Concat input %zu has unknown channels",
                                     rm_edit_where(e, (int)i), k);
             changed |= gk->keep != NULL;
@@ -1172,12 +1192,13 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
         pg->after = gr->keep ? gr->n_keep : gr->channels;
         pg->prunable = !gr->unprunable;
         pg->ignored = gr->ignored && !gr->unprunable;
+        pg->considered = gr->keep || gr->score; /* named, or ranked by --global */
         if (gr->unprunable)
             snprintf(pg->reason, sizeof pg->reason, "%s", gr->reason);
         else if (pg->ignored)
             snprintf(pg->reason, sizeof pg->reason, "ignored (%.180s)", gr->ignored_by);
     }
-    rc = rm_edit_finish(&e, false, true);
+    rc = rm_edit_finish(&e, false, false); /* no --propagate to suggest: prune carries every change */
     if (!rc)
         rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
     if (!rc && orig && n_layers) {
@@ -1275,7 +1296,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
         rm_model_free(copy);
     } else {
         rc = prune_model(m, paths, n_paths, o, rep, log, err);
-        if (!rc)
+        if (!rc && !rm_prune_nothing(rep, o, NULL, 0)) /* an unchanged model stays byte for byte */
             rc = record_prune(m, paths, n_paths, o, err);
     }
 done:
@@ -1326,7 +1347,7 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, rm_findings *log, struct rm_er
             rc = rm_edit_param(&e, conv, 2, &b, &nb, &bt);
         for (int k = 1; k < 5 && !rc; k++)
             rc = rm_edit_param(&e, (int)i, (size_t)k, &p[k], &np[k], &pt);
-        int64_t c = wt ? wt->dims[0] : 0;
+        int64_t c = wt && wt->n_dims >= 2 ? wt->dims[0] : 0; /* dims=[] has no dims[0] */
         bool ok = !rc && wt && wt->n_dims >= 2 && c > 0 && (!b || nb == c);
         for (int k = 1; k < 5 && ok; k++)
             ok = p[k] && np[k] == c;

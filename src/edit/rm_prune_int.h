@@ -43,6 +43,7 @@ struct analysis {
     struct group *groups;
     int n_groups;
     int samples;          /* calibration samples the criterion ran, 0 when none */
+    int *vstart, *vlist;  /* channel tensors of group i: vlist[vstart[i] .. vstart[i + 1]) */
 };
 
 /* Build the channel groups of e's model (free with rm_prune_analysis_free, also after a

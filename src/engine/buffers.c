@@ -36,6 +36,19 @@ static bool budget(struct rm_plan *p, size_t bytes)
     return true;
 }
 
+int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what)
+{
+    if (p->mem_refused && !p->mem_what[0])
+        snprintf(p->mem_what, sizeof p->mem_what, "%s", what);
+    if (p->mem_refused)
+        return rm_error_set(err, RM_ENOMEM, "%s (%llu MB) would take running past its memory limit of %llu MB",
+                            what, (unsigned long long)(p->mem_refused >> 20),
+                            (unsigned long long)(p->mem_limit >> 20));
+    return rm_error_set(err, RM_ENOMEM, "out of memory (%s)", what);
+}
+
+#define HEADER 64
+
 void *rm_eng_buf(struct rm_plan *p, size_t bytes)
 {
     if (bytes > SIZE_MAX - 64)
@@ -43,34 +56,42 @@ void *rm_eng_buf(struct rm_plan *p, size_t bytes)
     size_t sz = (bytes + 63) / 64 * 64;
     if (!sz)
         sz = 64;
-    int cap = p->cap_bufs;
-    if (rm_eng_grow((void **)&p->bufs, &cap, p->n_bufs, sizeof(void *)) ||
-        rm_eng_grow((void **)&p->buf_sizes, &p->cap_bufs, p->n_bufs, sizeof(size_t)))
+    if (sz < bytes || sz > SIZE_MAX - HEADER || !budget(p, sz))
         return NULL;
-    if (!budget(p, sz))
-        return NULL;
-    void *b = aligned_alloc(64, sz);
-    if (!b) {
+    char *base = NULL;
+    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) ||
+        !(base = aligned_alloc(64, sz + HEADER))) {
         p->mem_used -= sz;
         return NULL;
     }
-    memset(b, 0, sz);
-    p->buf_sizes[p->n_bufs] = sz;
-    p->bufs[p->n_bufs++] = b;
-    return b;
+    memset(base + HEADER, 0, sz);
+    *(size_t *)base = (size_t)p->n_bufs; /* its slot, for rm_eng_buf_release */
+    p->bufs[p->n_bufs++] = (struct heapbuf){base + HEADER, sz};
+    return base + HEADER;
 }
 
-void rm_eng_release_buf(struct rm_plan *p, void *b)
+void rm_eng_buf_release(struct rm_plan *p, void *b)
+{
+    if (!b)
+        return;
+    char *base = (char *)b - HEADER;
+    size_t slot = *(size_t *)base;
+    if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b)
+        return; /* (cannot happen: callers release only what rm_eng_buf gave) */
+    p->mem_used -= p->bufs[slot].n;
+    free(base);
+    p->bufs[slot] = p->bufs[--p->n_bufs];
+    if (slot < (size_t)p->n_bufs)
+        *(size_t *)(p->bufs[slot].mem - HEADER) = slot;
+}
+
+void rm_eng_bufs_free(struct rm_plan *p)
 {
     for (int i = 0; i < p->n_bufs; i++)
-        if (p->bufs[i] == b) {
-            free(b);
-            p->mem_used -= p->buf_sizes[i];
-            p->n_bufs--;
-            p->bufs[i] = p->bufs[p->n_bufs];
-            p->buf_sizes[i] = p->buf_sizes[p->n_bufs];
-            return;
-        }
+        free(p->bufs[i].mem - HEADER);
+    free(p->bufs);
+    p->bufs = NULL;
+    p->n_bufs = p->cap_bufs = 0;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -205,9 +226,12 @@ int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
 {
     v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
     v->buf = rm_eng_buf(p, v->bytes);
-    if (!v->buf)
-        return rm_error_set(err, RM_ENOMEM, "out of memory for a tensor of %lld elements",
-                            (long long)v->numel);
+    if (!v->buf) {
+        char what[96];
+        snprintf(what, sizeof what, "a tensor of %lld elements", (long long)v->numel);
+        return rm_eng_oom(p, err, what);
+    }
+    v->heap_buf = 1;
     v->plain = v->buf;
     v->blocked = 0;
     v->has_md = 0;
@@ -240,7 +264,8 @@ int rm_eng_alloc_md(struct rm_plan *p, struct val *v, const dnnl_memory_desc_t *
     v->buf = rm_eng_buf(p, v->bytes);
     v->plain = rm_eng_buf(p, (size_t)v->numel * 4);
     if (!v->buf || !v->plain)
-        return rm_error_set(err, RM_ENOMEM, "out of memory");
+        return rm_eng_oom(p, err, "a blocked tensor");
+    v->heap_buf = 1;
     if ((rc = rm_eng_make_mem(p, &v->mem, md, v->buf, err)) || (rc = rm_eng_reg_mem(p, v->mem, v, 0, err)) ||
         (rc = rm_eng_make_mem(p, &v->plain_mem, &pm, v->plain, err)) ||
         (rc = rm_eng_reg_mem(p, v->plain_mem, v, 1, err)) ||
