@@ -59,7 +59,8 @@ int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot)
 /* Union-find root of value v (its group is a->group_of[root]). */
 int rm_prune_root(struct analysis *a, int v);
 /* gr->score = per-channel L1 (criterion 1) or L2 (2) norm of the weights of the group's
- * producing and depthwise convs, summed over them. */
+ * producing and depthwise Conv / ConvTranspose nodes (a producing ConvTranspose's channels
+ * are its weight's axis 1), summed over them. */
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
