@@ -13,7 +13,10 @@ of one conv; which ones it kept is read from the written model's channel-map met
 expected output is the PyTorch module pruned the same way (its weights sliced in PyTorch on
 those channels), computed by PyTorch; the pruned ONNX model runs in onnxruntime
 (tests/ort/ort_run.js) and must match it to 1e-4 of the output's scale, and pass onnx's
-checker with full shape inference. Where the importance criterion reads a ConvTranspose's
+checker with full shape inference. Resize with opset 18's `axes` (past torch 1.13's
+exporter and onnx 1.12's checker) is built with onnx.helper, and its expected model is the
+same graph built from weights sliced with numpy, both run by onnxruntime. Where the
+importance criterion reads a ConvTranspose's
 weight, the channels kept are checked against an L1 norm computed here with numpy. A case
 that must block exits 2 with one line naming the op and writes nothing.
 """
@@ -264,6 +267,45 @@ def _():
     pm = onnx.load(path[:-5] + "-pruned.onnx")
     rs = [n.input[3] for n in pm.graph.node if n.op_type == "Resize"]
     assert len(set(rs)) == 2, f"both Resizes read {rs}"
+
+
+def resize18(w1, b1, w2, axes, sizes):
+    """conv1 -> Resize (opset 18, `axes`, constant sizes) -> conv2, built with onnx.helper."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], name="/conv1/Conv", pads=[1] * 4),
+             helper.make_node("Relu", ["c1"], ["r1"], name="/relu/Relu"),
+             helper.make_node("Resize", ["r1", "", "", "sizes"], ["up"], name="/Resize", axes=axes, mode="nearest"),
+             helper.make_node("Conv", ["up", "conv2.weight"], ["y"], name="/conv2/Conv", pads=[1] * 4)]
+    inits = [numpy_helper.from_array(w1, "conv1.weight"), numpy_helper.from_array(b1, "conv1.bias"),
+             numpy_helper.from_array(w2, "conv2.weight"),
+             numpy_helper.from_array(np.array(sizes, np.int64), "sizes")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+for axes, sizes in [([2, 3], [16, 16]), ([1, 2, 3], [8, 16, 16]), ([-1, -3, -2], [16, 8, 16])]:
+    @case(f"Resize opset 18, axes {axes}, constant sizes {sizes}: the channel entry (if listed) follows")
+    def _(axes=axes, sizes=sizes):
+        # expected: the same graph built here from weights sliced with numpy (onnx 1.12's
+        # checker stops at opset 17, so onnxruntime is the judge)
+        rng = np.random.default_rng(18)
+        w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+        b1 = rng.standard_normal(8).astype(np.float32)
+        w2 = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+        path = os.path.join(WORK, f"resize18_{len(axes)}_{axes[0]}.onnx")
+        onnx.save(resize18(w1, b1, w2, axes, sizes), path)
+        out = path[:-5] + "-pruned.onnx"
+        rc, _, err = remodel("prune", path, "conv1", "--ratio", "0.5", "-o", out)
+        assert rc == 0, f"prune: exit {rc}: {err.strip()}"
+        keep = kept(out, "c1")
+        s2 = [len(keep) if a in (1, -3) else v for a, v in zip(axes, sizes)]
+        want_path = path[:-5] + "-expected.onnx"
+        onnx.save(resize18(w1[keep], b1[keep], w2[:, keep], axes, s2), want_path)
+        x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+        close(ort(out, x), ort(want_path, x), "onnxruntime: remodel's prune vs the model pruned here")
+        got = [numpy_helper.to_array(t).tolist() for t in onnx.load(out).graph.initializer if t.name == "sizes"]
+        assert got == [s2], f"sizes after the prune: {got}, expected {s2}"
 
 
 class DeconvNet(nn.Module):
