@@ -2,8 +2,8 @@
 """Pruning through the ops of decoder and segmentation nets: Resize and Upsample (nearest and
 bilinear, scales and sizes, constant and Shape-derived sizes), ConvTranspose (as a consumer,
 as a producer, depthwise), LayerNormalization over spatial axes (and its opset-13
-decomposition), PRelu with a per-channel slope, and Mul/Add by per-channel constants (one
-shared by two groups); and the cases that must still block.
+decomposition), InstanceNorm, PRelu with a per-channel slope, and Mul/Add by per-channel
+constants (one shared by two groups); and the cases that must still block.
 
 usage: test_prune_roles.py REMODEL
 
@@ -445,6 +445,32 @@ def _():
 def _():
     m = randomise(LNNet([8, 8, 8]), 71)
     blocks(export(m, "ln_chw13", 13), "conv1", "cannot be pruned")
+
+
+class INNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.inorm(self.conv1(x))))
+
+
+@case("InstanceNorm: its scale and B follow (they used to fail as a conv's 'weight is not 4-D')")
+def _():
+    m = randomise(INNet(), 75)
+    path = export(m, "inorm", 13)
+    assert "InstanceNormalization" in [n.op_type for n in onnx.load(path).graph.node]
+
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        r.inorm.weight = sl(r.inorm.weight, k, 0)
+        r.inorm.bias = sl(r.inorm.bias, k, 0)
+        r.conv2.weight = sl(r.conv2.weight, k, 1)
+    prune_and_compare(path, m, "conv1", f)
 
 
 class PReluNet(nn.Module):
