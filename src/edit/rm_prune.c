@@ -1,21 +1,28 @@
 /* Structured channel pruning and BatchNorm folding on the ONNX graph.
  *
  * Channel groups: every activation tensor has a channel axis (1). Tensors whose channels
- * are the same channels are joined (union-find): through BatchNorm, activations, pools,
- * depthwise convs (channel c in is channel c out), elementwise ops whose inputs must
- * agree (residual Add, squeeze-excite Mul). A group-1 Conv starts a new group with its
- * output; its input axis is a consumer of the group it reads. Removing channel c of a
- * group removes output row c of every producing conv, channel c of every BatchNorm and
- * depthwise conv in it, and input column c of every consuming conv (and features c*S..
- * of a Linear after Flatten). Concat outputs are groups of their own whose channels are
- * the inputs' channels at offsets. Whatever the analysis cannot follow (reshapes,
- * transposes, grouped convs, graph inputs/outputs, unknown ops) makes the group
- * unprunable, with the reason kept for the report. */
+ * are the same channels are joined (union-find): through BatchNorm, InstanceNorm,
+ * activations, pools, spatial reductions, depthwise convs and ConvTransposes (channel c in
+ * is channel c out), Resize/Upsample with scale 1 on axes 0 and 1, LayerNormalization over
+ * axes >= 2, elementwise ops whose inputs must agree (residual Add, squeeze-excite Mul). A
+ * group-1 Conv or ConvTranspose starts a new group with its output; its input axis is a
+ * consumer of the group it reads. Removing channel c of a group removes output channel c of
+ * every producer (a Conv's weight row c, a ConvTranspose's weight column c on axis 1, and
+ * their bias), channel c of every member with per-channel parameters (BatchNorm,
+ * InstanceNorm, depthwise convs, per-channel constants of elementwise ops such as PRelu's
+ * slope, the channel entry of a Resize's constant sizes), and input channel c of every
+ * consumer (weight axis 1 of a Conv, axis 0 of a ConvTranspose; features c*S.. of a Linear
+ * after Flatten). Concat outputs are groups of their own whose channels are the inputs'
+ * channels at offsets. Whatever the analysis cannot follow (reshapes, transposes, Split,
+ * grouped convs, graph inputs/outputs, unknown ops) makes the group unprunable, with the
+ * reason kept for the report. */
 #include "rm_edit.h"
 #include "rm_edit_int.h"
 #include "rm_prune_int.h"
 #include "rm_info.h"
+#include "rm_ops_int.h"
 #include "rm_shape.h"
+#include "rm_tensor.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -68,7 +75,7 @@ static bool unknown_operand(const struct analysis *a, const struct rm_node *n)
 /* Channels pass through node n: a channel-wise op, or a reduction over spatial axes
  * only (axes attribute, no 0 or 1): a global pool written as a reduction (ShuffleNetV2
  * ends so). */
-static bool passes_channels(const struct rm_node *n)
+static bool passes_channels(const struct analysis *a, const struct rm_node *n)
 {
     if (rm_op_passes_channels(n->op))
         return true;
@@ -77,11 +84,14 @@ static bool passes_channels(const struct rm_node *n)
         return false;
     size_t na;
     const int64_t *axes = rm_node_attr_ints(np, "axes", &na);
-    if (!axes || np->n_input > 1)
+    if (!axes || np->n_input != 1)
         return false;
-    for (size_t i = 0; i < na; i++)
-        if (axes[i] == 0 || axes[i] == 1 || axes[i] < 0)
+    int rank = n->inputs[0] >= 0 ? a->e->g->values[n->inputs[0]].rank : -1;
+    for (size_t i = 0; i < na; i++) {
+        int64_t ax = axes[i] < 0 && rank > 0 ? axes[i] + rank : axes[i]; /* -1: the last axis */
+        if (ax == 0 || ax == 1 || ax < 0)
             return false;
+    }
     return true;
 }
 
@@ -94,6 +104,186 @@ static bool is_depthwise(const struct edit *e, int node)
     const struct rm_value *w = &e->g->values[n->inputs[1]], *x = &e->g->values[n->inputs[0]];
     return group > 1 && w->rank == 4 && w->dims[1] == 1 && w->dims[0] == group && x->rank == 4 &&
            x->dims[1] == group;
+}
+
+/* A depthwise ConvTranspose: weight [C, 1, k...], group = C = its input's channels (and
+ * so its output's). */
+static bool is_depthwise_t(const struct edit *e, int node)
+{
+    const struct rm_node *n = &e->g->nodes[node];
+    int64_t group = rm_node_attr_int(n->proto, "group", 1);
+    if (n->proto->n_input < 2 || n->inputs[1] < 0 || n->inputs[0] < 0)
+        return false;
+    const struct rm_value *w = &e->g->values[n->inputs[1]], *x = &e->g->values[n->inputs[0]];
+    return group > 1 && w->rank >= 3 && w->rank == x->rank && w->dims[0] == group && w->dims[1] == 1 &&
+           x->dims[1] == group;
+}
+
+/* Value v is a constant: an initializer (through Identity nodes) or a Constant node's. */
+static bool is_const(const struct analysis *a, int v)
+{
+    return v >= 0 && (val(a, v)->init >= 0 || rm_graph_const_tensor(a->e->g, v));
+}
+
+int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot)
+{
+    const struct rm_node *n = &g->nodes[node];
+    if (slot >= n->proto->n_input || n->inputs[slot] < 0 || !n->proto->n_output || n->outputs[0] < 0)
+        return -1;
+    const struct rm_value *c = &g->values[n->inputs[slot]], *y = &g->values[n->outputs[0]];
+    /* numpy broadcasting aligns trailing axes: the constant's axis facing output axis 1 */
+    int ax = c->rank - y->rank + 1;
+    if (c->rank < 0 || y->rank < 2 || ax < 0 || ax >= c->rank || c->dims[ax] == 1)
+        return -1;
+    return ax;
+}
+
+/* Why constant input `slot` of broadcasting node `node` cannot follow a change of its
+ * output's channels (a per-channel constant that is not a float initializer of C
+ * entries on that axis), or NULL when it can or has nothing per channel. */
+static const char *const_operand_blocks(const struct analysis *a, int node, size_t slot, int64_t channels)
+{
+    const struct rm_graph *g = a->e->g;
+    int ax = rm_prune_const_channel_axis(g, node, slot);
+    if (ax < 0)
+        return NULL;
+    int v = g->nodes[node].inputs[slot];
+    int src = rm_graph_initializer_of(g, v);
+    const Onnx__TensorProto *t = src >= 0 ? g->proto->initializer[g->values[src].init] : NULL;
+    if (!t)
+        return "a per-channel constant held by a Constant node cannot follow the channels";
+    if (!t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return "a per-channel constant that is not float32 cannot follow the channels";
+    if (val(a, v)->dims[ax] != channels)
+        return "a per-channel constant's size does not match the channels";
+    return NULL;
+}
+
+/* Resize / Upsample: the input slots of scales and sizes (-1 when the op has none). */
+static void resample_slots(const struct edit *e, const struct rm_node *n, int *scales, int *sizes)
+{
+    bool old = n->op == RM_OP_UPSAMPLE || (e->g->opset > 0 && e->g->opset < 11);
+    *scales = old ? (n->op == RM_OP_UPSAMPLE && e->g->opset > 0 && e->g->opset < 9 ? -1 : 1) : 2;
+    *sizes = old ? -1 : 3;
+    if (*scales >= (int)n->proto->n_input || (*scales >= 0 && !n->proto->input[*scales][0]))
+        *scales = -1;
+    if (*sizes >= (int)n->proto->n_input || (*sizes >= 0 && !n->proto->input[*sizes][0]))
+        *sizes = -1;
+}
+
+/* Position of axis 1 among the axes a Resize's scales/sizes list (opset 18's `axes`),
+ * -1 when they leave it out. */
+static int resample_channel_pos(const struct rm_node *n, int rank)
+{
+    size_t na;
+    const int64_t *axes = rm_node_attr_ints(n->proto, "axes", &na);
+    if (!axes)
+        return 1;
+    for (size_t i = 0; i < na; i++)
+        if (axes[i] == 1 || axes[i] == 1 - rank)
+            return (int)i;
+    return -1;
+}
+
+/* Why channels do not pass through Resize/Upsample node i (output dims 0 and 1 the
+ * input's, scales 1 on them), or NULL when they do. */
+static const char *resample_blocks(const struct analysis *a, int i)
+{
+    const struct edit *e = a->e;
+    const struct rm_node *n = &e->g->nodes[i];
+    int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
+    if (x < 0 || y < 0)
+        return "a resize without input or output";
+    const struct rm_value *xv = val(a, x), *yv = val(a, y);
+    if (xv->rank < 2 || yv->rank != xv->rank || xv->dims[0] < 0 || xv->dims[1] <= 0 ||
+        yv->dims[0] != xv->dims[0] || yv->dims[1] != xv->dims[1])
+        return "a resize changes (or may change) its batch or channel axis";
+    char ctm[32];
+    rm_attr_string(n->proto, "coordinate_transformation_mode", ctm, sizeof ctm, "half_pixel");
+    if (!strcmp(ctm, "tf_crop_and_resize") && n->op == RM_OP_RESIZE && e->g->opset >= 11)
+        return "a tf_crop_and_resize resize may crop its channel axis";
+    int scales, sizes;
+    resample_slots(e, n, &scales, &sizes);
+    int pos = resample_channel_pos(n, xv->rank);
+    if (pos < 0)
+        return NULL;
+    const Onnx__TensorProto *st = scales >= 0 ? rm_graph_const_tensor(e->g, n->inputs[scales]) : NULL;
+    if (n->op == RM_OP_UPSAMPLE && scales < 0) {
+        const Onnx__AttributeProto *at = rm_node_attr(n->proto, "scales");
+        if (at && at->n_floats > 1 && (at->floats[0] != 1.0f || at->floats[1] != 1.0f))
+            return "a resize scales its batch or channel axis";
+    }
+    if (st) {
+        int64_t ns = 0;
+        struct rm_error err = {0};
+        if (rm_tensor_numel(st, &ns, &err))
+            return "a resize's scales cannot be read";
+        if (ns > pos) {
+            float sv[RM_MAX_RANK];
+            if (ns > RM_MAX_RANK || rm_tensor_to_f32(st, sv, ns, &err))
+                return "a resize's scales cannot be read";
+            if (sv[pos] != 1.0f || (pos == 1 && sv[0] != 1.0f))
+                return "a resize scales its batch or channel axis";
+        }
+    }
+    if (sizes >= 0 && !is_const(a, n->inputs[sizes])) {
+        /* computed sizes (torch: Concat(Shape(x)[0:2], [H, W])) follow the tensors they
+         * are computed from: the output dims checked above are what they say now */
+    } else if (sizes >= 0 && rm_graph_initializer_of(e->g, n->inputs[sizes]) < 0) {
+        return "a resize's sizes are held by a Constant node, which cannot follow the channels";
+    }
+    return NULL;
+}
+
+/* Whether every use of value v (a shape vector) ends in the scales or sizes of a Resize or
+ * Upsample, through ops on shape vectors only. */
+static bool feeds_resample_sizes_only(const struct analysis *a, int v, int depth)
+{
+    const struct rm_value *vv = val(a, v);
+    if (depth > 32 || vv->output >= 0)
+        return false;
+    for (int k = 0; k < vv->n_consumers; k++) {
+        const struct rm_node *c = &a->e->g->nodes[vv->consumers[k]];
+        if (rm_op_def(c->op)->chan == RM_CHAN_RESAMPLE) {
+            if (c->inputs[0] == v)
+                return false;
+            continue;
+        }
+        for (size_t o = 0; o < c->proto->n_output; o++) {
+            int w = c->outputs[o];
+            if (w < 0)
+                continue;
+            if (val(a, w)->rank < 0 || val(a, w)->rank > 1 || !feeds_resample_sizes_only(a, w, depth + 1))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Why a Shape node reading channel tensor x blocks its group, or NULL: it does not when it
+ * leaves the channel axis out (start >= 2) or its value only sizes Resizes (which the
+ * shape check then sees). */
+static const char *shape_blocks(const struct analysis *a, int i, int x)
+{
+    const struct rm_node *n = &a->e->g->nodes[i];
+    int64_t start = rm_node_attr_int(n->proto, "start", 0), rank = val(a, x)->rank;
+    if (start < 0)
+        start += rank;
+    if (start >= 2)
+        return NULL;
+    if (n->proto->n_output >= 1 && n->outputs[0] >= 0 && feeds_resample_sizes_only(a, n->outputs[0], 0))
+        return NULL;
+    return "its shape is read and used other than as a resize's sizes";
+}
+
+/* LayerNormalization: the normalised axis (axis, negative from the end), -1 when unknown. */
+static int64_t layer_norm_axis(const struct analysis *a, const struct rm_node *n)
+{
+    int x = n->proto->n_input ? n->inputs[0] : -1;
+    if (x < 0 || val(a, x)->rank < 0)
+        return -1;
+    int64_t axis = rm_node_attr_int(n->proto, "axis", -1);
+    return axis < 0 ? axis + val(a, x)->rank : axis;
 }
 
 /* Append node v to a list once. Nodes are pushed in graph order, so a repeat can only be
@@ -170,31 +360,31 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
         const struct rm_node *n = &g->nodes[i];
         enum rm_chan role = rm_op_def(n->op)->chan;
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        if (passes_channels(n) && rm_prune_is_channel(a, x)) {
+        if (passes_channels(a, n) && rm_prune_is_channel(a, x)) {
             join(a, x, y);
         } else if (role == RM_CHAN_CONV && is_depthwise(e, (int)i)) {
             join(a, x, y);
-        } else if (role == RM_CHAN_ELTWISE && n->proto->n_input == 2) {
-            int u = n->inputs[0], w = n->inputs[1];
-            bool tu = rm_prune_is_channel(a, u), tw = rm_prune_is_channel(a, w);
-            if (tu && tw) {
-                int64_t cu = val(a, u)->rank >= 2 ? val(a, u)->dims[1] : -1;
-                int64_t cw = val(a, w)->rank >= 2 ? val(a, w)->dims[1] : -1;
-                if (cu == cw) {
-                    join(a, u, w);
-                    join(a, u, y);
-                } else if (cu == 1) {
-                    join(a, w, y);
-                } else if (cw == 1) {
-                    join(a, u, y);
-                } else {
-                    join(a, u, y); /* will be caught by the shape check; keep it whole */
-                    join(a, u, w);
-                }
-            } else if (tu) {
-                join(a, u, y);
-            } else if (tw) {
-                join(a, w, y);
+        } else if (role == RM_CHAN_CONV_TRANSPOSE && is_depthwise_t(e, (int)i)) {
+            join(a, x, y);
+        } else if (role == RM_CHAN_RESAMPLE && rm_prune_is_channel(a, x) && !resample_blocks(a, (int)i)) {
+            join(a, x, y);
+        } else if (role == RM_CHAN_LAYER_NORM && rm_prune_is_channel(a, x) && layer_norm_axis(a, n) >= 2) {
+            /* statistics per (n, c): Y, and Mean and InvStdDev when asked for, keep the channels */
+            for (size_t k = 0; k < n->proto->n_output; k++)
+                if (rm_prune_is_channel(a, n->outputs[k]))
+                    join(a, x, n->outputs[k]);
+        } else if (role == RM_CHAN_ELTWISE) {
+            /* inputs that carry the output's channels are one group with it; an input with
+             * one channel broadcasts over them (a spatial gate), and constants (biases,
+             * scales, PRelu's slope) follow the group as its parameters (pass 2) */
+            int64_t cy = y >= 0 && val(a, y)->rank >= 2 ? val(a, y)->dims[1] : -1;
+            for (size_t k = 0; k < n->proto->n_input; k++) {
+                int v = n->inputs[k];
+                if (!rm_prune_is_channel(a, v) || is_const(a, v))
+                    continue;
+                if (val(a, v)->dims[1] == 1 && cy != 1)
+                    continue;
+                join(a, v, y);
             }
         }
     }
@@ -254,17 +444,95 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             for (size_t k = 1; k < n->proto->n_input; k++)
                 if (rm_prune_is_channel(a, n->inputs[k]))
                     block(a, n->inputs[k], "a convolution reads it as a weight", (int)i);
+        } else if (role == RM_CHAN_CONV_TRANSPOSE) {
+            /* weight [C_in, C_out / group, k...] */
+            int64_t group = rm_node_attr_int(n->proto, "group", 1);
+            int wv = n->proto->n_input > 1 ? n->inputs[1] : -1;
+            size_t n_os = 0;
+            const int64_t *os = rm_node_attr_ints(n->proto, "output_shape", &n_os);
+            struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
+            if (is_depthwise_t(e, (int)i)) {
+                if (gx)
+                    fail |= push(&gx->members, &gx->n_members, (int)i);
+            } else if (group == 1 && wv >= 0 && val(a, wv)->rank >= 3 && (!gx || val(a, wv)->dims[0] == gx->channels)) {
+                if (gx)
+                    fail |= push(&gx->consumers, &gx->n_consumers, (int)i);
+                if (gy && os && x >= 0 && n_os == (size_t)val(a, x)->rank)
+                    block(a, y, "a transposed convolution's output_shape names its channel count", (int)i);
+                else if (gy)
+                    fail |= push(&gy->producers, &gy->n_producers, (int)i);
+            } else {
+                block(a, x, "a grouped transposed convolution reads it", (int)i);
+                block(a, y, "a grouped transposed convolution produces it", (int)i);
+            }
+            for (size_t k = 1; k < n->proto->n_input; k++)
+                if (rm_prune_is_channel(a, n->inputs[k]))
+                    block(a, n->inputs[k], "a transposed convolution reads it as a weight", (int)i);
         } else if (role == RM_CHAN_PARAM) {
             if (gx)
                 fail |= push(&gx->members, &gx->n_members, (int)i);
-        } else if (passes_channels(n)) {
+        } else if (passes_channels(a, n)) {
             /* joined in pass 1 */
+        } else if (role == RM_CHAN_RESAMPLE && gx) {
+            const char *why = resample_blocks(a, (int)i);
+            int scales, sizes;
+            resample_slots(e, n, &scales, &sizes);
+            if (why) {
+                block(a, x, why, (int)i);
+                block(a, y, why, (int)i);
+            } else if (sizes >= 0 && is_const(a, n->inputs[sizes]) && resample_channel_pos(n, val(a, x)->rank) >= 0) {
+                fail |= push(&gx->members, &gx->n_members, (int)i); /* its sizes name the channel count */
+            }
+            for (size_t k = 1; k < n->proto->n_input; k++)
+                if (rm_prune_is_channel(a, n->inputs[k]))
+                    block(a, n->inputs[k], "a resize reads it as its roi, scales or sizes", (int)i);
+        } else if (role == RM_CHAN_LAYER_NORM && gx) {
+            if (layer_norm_axis(a, n) < 2) {
+                const char *why = "a LayerNormalization normalises over its channel axis";
+                for (size_t k = 0; k < n->proto->n_output; k++)
+                    block(a, n->outputs[k], why, (int)i);
+                block(a, x, why, (int)i);
+            }
+            for (size_t k = 1; k < n->proto->n_input; k++)
+                if (rm_prune_is_channel(a, n->inputs[k]))
+                    block(a, n->inputs[k], "a LayerNormalization reads it as its scale or bias", (int)i);
+        } else if (n->op == RM_OP_SHAPE && gx) {
+            const char *why = shape_blocks(a, (int)i, x);
+            if (why)
+                block(a, x, why, (int)i);
         } else if (role == RM_CHAN_ELTWISE) {
+            /* constant operands with a channel axis are the group's parameters (a bias, a
+             * scale, PRelu's slope): members that slice them; anything else per channel
+             * that cannot follow blocks */
+            struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
+            if (!gy) {
+                for (size_t k = 0; k < n->proto->n_input; k++)
+                    block(a, n->inputs[k], "an elementwise op gives it an output of unknown shape", (int)i);
+                continue;
+            }
+            int ry = val(a, y)->rank;
+            bool member = false;
             for (size_t k = 0; k < n->proto->n_input; k++) {
                 int v = n->inputs[k];
-                if (v >= 0 && val(a, v)->init >= 0 && val(a, v)->rank >= 2 && val(a, v)->dims[val(a, v)->rank >= 3 ? 1 : 0] > 1)
-                    block(a, y, "an elementwise op applies a per-channel constant", (int)i);
+                if (v < 0)
+                    continue;
+                if (is_const(a, v)) {
+                    const char *why = const_operand_blocks(a, (int)i, k, gy->channels);
+                    if (why)
+                        block(a, y, why, (int)i);
+                    else if (rm_prune_const_channel_axis(e->g, (int)i, k) >= 0)
+                        member = true;
+                } else if (rm_prune_is_channel(a, v)) {
+                    if (val(a, v)->rank != ry) {
+                        block(a, v, "an elementwise op broadcasts it against a tensor of another rank", (int)i);
+                        block(a, y, "an elementwise op broadcasts tensors of different ranks", (int)i);
+                    }
+                } else if (rm_prune_const_channel_axis(e->g, (int)i, k) >= 0) {
+                    block(a, y, "an elementwise op applies a computed per-channel vector", (int)i);
+                }
             }
+            if (member)
+                fail |= push(&gy->members, &gy->n_members, (int)i);
         } else if (role == RM_CHAN_CONCAT) {
             int64_t axis = rm_node_attr_int(n->proto, "axis", 0);
             for (size_t k = 0; k < n->proto->n_input; k++) {
@@ -388,25 +656,30 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
         int *list = pass ? gr->members : gr->producers;
         for (int k = 0; k < n; k++) {
             int node = list[k];
-            if (e->g->nodes[node].op != RM_OP_CONV)
-                continue; /* BatchNorm: no weight norm of its own */
+            enum rm_op op = e->g->nodes[node].op;
+            if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE)
+                continue; /* BatchNorm and the other members: no weight norm of their own */
+            /* the channel axis of the weight: 0, but 1 for a producing ConvTranspose
+             * ([C_in, C_out, k...]; a depthwise one's [C, 1, k...] has them on 0) */
+            int axis = pass == 0 && op == RM_OP_CONV_TRANSPOSE ? 1 : 0;
             float *w;
             int64_t nw;
             const Onnx__TensorProto *tp;
             int rc = rm_edit_param(e, node, 1, &w, &nw, &tp);
             if (rc)
                 return rc;
-            if (!tp || tp->n_dims < 1 || tp->dims[0] != gr->channels) {
+            if (!tp || tp->n_dims < 2 || tp->dims[axis] != gr->channels) {
                 free(w);
                 continue;
             }
-            int64_t row = nw / gr->channels;
+            int64_t outer = axis ? tp->dims[0] : 1, row = nw / gr->channels / outer;
             for (int64_t c = 0; c < gr->channels; c++) {
                 double s = 0;
-                for (int64_t j = 0; j < row; j++) {
-                    double x = w[c * row + j];
-                    s += criterion == 2 ? x * x : fabs(x);
-                }
+                for (int64_t o = 0; o < outer; o++)
+                    for (int64_t j = 0; j < row; j++) {
+                        double x = w[(o * gr->channels + c) * row + j]; /* w[o][c][j] */
+                        s += criterion == 2 ? x * x : fabs(x);
+                    }
                 gr->score[c] += criterion == 2 ? sqrt(s) : s;
             }
             free(w);
@@ -478,21 +751,171 @@ static int slice_producer(struct edit *e, int node)
     return rc;
 }
 
+/* Input `slot` of node (float, an initializer) sliced along `axis` by e->map:
+ * [..., old_c, ...] -> [..., new_c, ...]; nothing when the optional input is absent. */
+static int slice_param(struct edit *e, int node, size_t slot, int axis, const char *fallback)
+{
+    float *w = NULL, *nw = NULL;
+    int64_t n;
+    const Onnx__TensorProto *tp;
+    int rc = rm_edit_param(e, node, slot, &w, &n, &tp);
+    if (rc || !w) {
+        free(w);
+        return rc;
+    }
+    if (!tp || axis < 0 || (size_t)axis >= tp->n_dims || tp->n_dims > RM_MAX_RANK || tp->dims[axis] != e->old_c) {
+        free(w);
+        return rm_error_set(e->err, RM_EEDIT, "%s: input %zu does not have %lld channels on axis %d",
+                            rm_edit_where(e, node), slot, (long long)e->old_c, axis);
+    }
+    int64_t dims[RM_MAX_RANK], outer = 1, inner = 1;
+    for (size_t d = 0; d < tp->n_dims; d++) {
+        dims[d] = tp->dims[d];
+        if ((int)d < axis)
+            outer *= tp->dims[d];
+        else if ((int)d > axis)
+            inner *= tp->dims[d];
+    }
+    dims[axis] = e->new_c;
+    nw = malloc((size_t)(outer * e->new_c * inner + 1) * sizeof *nw);
+    if (!nw) {
+        free(w);
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    /* w[o][c][i] -> nw[o][j][i] = w[o][map[j]][i] */
+    for (int64_t o = 0; o < outer; o++)
+        rm_edit_rows(e, w + o * e->old_c * inner, e->old_c, inner, nw + o * e->new_c * inner, 0);
+    rc = rm_edit_write_param(e, node, slot, dims, (int)tp->n_dims, nw, fallback);
+    free(w);
+    free(nw);
+    return rc;
+}
+
+/* The same for a node's weight (slot 1) and bias (slot 2), named after its module. */
+static int slice_weight_bias(struct edit *e, int node, int w_axis)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
+    int rc = slice_param(e, node, 1, w_axis, name);
+    snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
+    return rc ? rc : slice_param(e, node, 2, 0, name);
+}
+
+/* Uses of value v as a node input or graph output, counted through Identity nodes. */
+static int const_uses(const struct edit *e, int v, int depth)
+{
+    const struct rm_value *vv = &e->g->values[v];
+    int n = vv->output >= 0;
+    for (int k = 0; k < vv->n_consumers; k++) {
+        const struct rm_node *c = &e->g->nodes[vv->consumers[k]];
+        if (c->op == RM_OP_IDENTITY && depth < 64 && c->proto->n_output >= 1 && c->outputs[0] >= 0)
+            n += const_uses(e, c->outputs[0], depth + 1);
+        else
+            n++;
+    }
+    return n;
+}
+
+/* A Resize whose constant `sizes` names the channel count: that entry becomes new_c (in
+ * place when only this node reads the initializer, else in a copy of its own). */
+static int resize_sizes(struct analysis *a, int node)
+{
+    struct edit *e = a->e;
+    const struct rm_node *n = &e->g->nodes[node];
+    int scales, sizes;
+    resample_slots(e, n, &scales, &sizes);
+    int pos = n->inputs[0] >= 0 ? resample_channel_pos(n, e->g->values[n->inputs[0]].rank) : -1;
+    int src = sizes >= 0 ? rm_graph_initializer_of(e->g, n->inputs[sizes]) : -1;
+    if (src < 0 || pos < 0)
+        return rm_error_set(e->err, RM_EEDIT, "%s: its sizes cannot follow the channels", rm_edit_where(e, node));
+    const Onnx__TensorProto *t = e->m->proto->graph->initializer[e->g->values[src].init];
+    int64_t nz, v[RM_MAX_RANK];
+    if (rm_tensor_numel(t, &nz, e->err))
+        return e->err->code;
+    if (nz <= pos || nz > RM_MAX_RANK || t->n_dims != 1)
+        return rm_error_set(e->err, RM_EEDIT, "%s: its sizes do not list the channel axis", rm_edit_where(e, node));
+    int rc = rm_tensor_to_i64(t, v, nz, e->err);
+    if (rc)
+        return rc;
+    if (v[pos] != e->old_c)
+        return rm_error_set(e->err, RM_EEDIT, "%s: its sizes give %lld channels, the group has %lld",
+                            rm_edit_where(e, node), (long long)v[pos], (long long)e->old_c);
+    v[pos] = e->new_c;
+    if (const_uses(e, src, 0) == 1)
+        return rm_model_set_initializer_i64(e->m, e->g->values[src].name, 1, &nz, v, e->err);
+    const char *name;
+    rc = rm_model_add_initializer_i64(e->m, e->g->values[src].name, 1, &nz, v, &name, e->err);
+    if (!rc)
+        rc = rm_model_set_node_input(e->m, node, (size_t)sizes, name, e->err);
+    if (!rc)
+        rm_edit_note(e, "%s: %s is shared with other nodes; copied to '%s'", rm_edit_where(e, node),
+                     e->g->values[src].name, name);
+    return rc;
+}
+
+/* A member of the group other than a BatchNorm or depthwise Conv follows e->map. */
+static int apply_member(struct analysis *a, int node)
+{
+    struct edit *e = a->e;
+    const struct rm_node *n = &e->g->nodes[node];
+    int rc = 0;
+    switch (rm_op_def(n->op)->chan) {
+    case RM_CHAN_PARAM: /* InstanceNormalization: scale and B per channel */
+        rc = slice_weight_bias(e, node, 0);
+        break;
+    case RM_CHAN_CONV_TRANSPOSE: /* depthwise: weight [C, 1, k...], bias, groups follow */
+        rc = slice_weight_bias(e, node, 0);
+        if (!rc)
+            rc = rm_model_set_attr_int(e->m, node, "group", e->new_c, e->err);
+        if (!rc)
+            rm_edit_note(e, "%s: depthwise ConvTranspose %lld -> %lld channels (groups follow)",
+                         rm_edit_where(e, node), (long long)e->old_c, (long long)e->new_c);
+        break;
+    case RM_CHAN_RESAMPLE:
+        rc = resize_sizes(a, node);
+        break;
+    case RM_CHAN_ELTWISE:
+        for (size_t k = 0; k < n->proto->n_input && !rc; k++) {
+            int ax = rm_prune_const_channel_axis(e->g, node, k);
+            if (ax >= 0 && is_const(a, n->inputs[k]))
+                rc = slice_param(e, node, k, ax, e->g->values[n->inputs[k]].name);
+        }
+        break;
+    default:
+        rc = rm_edit_resize_consumer(e, node); /* a depthwise Conv */
+        break;
+    }
+    return rc;
+}
+
 /* Apply e->map (set by the caller) to every member of group gr and record maps for
  * its tensors. */
 static int apply_group(struct analysis *a, struct group *gr)
 {
     struct edit *e = a->e;
     int rc = 0;
+    /* a ConvTranspose's weight is [C_in, C_out / group, k...]: it produces on axis 1 and
+     * consumes on axis 0 */
     for (int k = 0; k < gr->n_producers && !rc; k++)
-        rc = slice_producer(e, gr->producers[k]);
+        rc = e->g->nodes[gr->producers[k]].op == RM_OP_CONV_TRANSPOSE ? slice_weight_bias(e, gr->producers[k], 1)
+                                                                       : slice_producer(e, gr->producers[k]);
     for (int k = 0; k < gr->n_members && !rc; k++) {
         int node = gr->members[k];
-        rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node)
-                                                                 : rm_edit_resize_consumer(e, node);
+        rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node) : apply_member(a, node);
     }
-    for (int k = 0; k < gr->n_consumers && !rc; k++)
-        rc = rm_edit_resize_consumer(e, gr->consumers[k]);
+    for (int k = 0; k < gr->n_consumers && !rc; k++) {
+        int node = gr->consumers[k];
+        if (e->g->nodes[node].op == RM_OP_CONV_TRANSPOSE) {
+            char name[512];
+            snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
+            rc = slice_param(e, node, 1, 0, name);
+            if (!rc)
+                rm_edit_note(e, "%s: ConvTranspose in_channels %lld -> %lld", rm_edit_where(e, node),
+                             (long long)e->old_c, (long long)e->new_c);
+        } else {
+            rc = rm_edit_resize_consumer(e, node);
+        }
+    }
     for (int k = 0; k < gr->n_gemms && !rc; k++)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
     int gi = (int)(gr - a->groups);

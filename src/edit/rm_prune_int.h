@@ -16,11 +16,13 @@ struct group {
     int64_t channels;     /* C, or -1 when unknown */
     bool unprunable;
     char reason[200];
-    int *producers;       /* group-1 convs whose output is in the group */
+    int *producers;       /* group-1 Conv / ConvTranspose nodes whose output is in the group */
     int n_producers;
-    int *members;         /* BatchNorm and depthwise Conv nodes inside the group */
+    int *members;         /* nodes inside the group with per-channel parameters: BatchNorm,
+                             InstanceNorm, depthwise Conv / ConvTranspose, eltwise ops with a
+                             per-channel constant (PRelu's slope), Resize with constant sizes */
     int n_members;
-    int *consumers;       /* group-1 convs reading a group tensor as input */
+    int *consumers;       /* group-1 Conv / ConvTranspose nodes reading a group tensor as input */
     int n_consumers;
     int *gemms;           /* Gemm nodes reading the group's channels flattened */
     int64_t *gemm_spatial;
@@ -51,10 +53,14 @@ void rm_prune_analysis_free(struct analysis *a);
 /* Whether value v is an activation with a channel axis; the group of v, or NULL. */
 bool rm_prune_is_channel(const struct analysis *a, int v);
 struct group *rm_prune_group_of(struct analysis *a, int v);
+/* The axis of constant input `slot` of broadcasting node `node` that lines up with its
+ * output's channel axis (1) and has more than one entry, or -1. */
+int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot);
 /* Union-find root of value v (its group is a->group_of[root]). */
 int rm_prune_root(struct analysis *a, int v);
 /* gr->score = per-channel L1 (criterion 1) or L2 (2) norm of the weights of the group's
- * producing and depthwise convs, summed over them. */
+ * producing and depthwise Conv / ConvTranspose nodes (a producing ConvTranspose's channels
+ * are its weight's axis 1), summed over them. */
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);

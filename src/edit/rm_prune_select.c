@@ -84,7 +84,7 @@ static bool is_read_by_consumer(const struct analysis *a, int v)
         enum rm_chan role = rm_op_def(n->op)->chan;
         if (role == RM_CHAN_FLATTEN || role == RM_CHAN_GEMM || role == RM_CHAN_CONCAT)
             return true;
-        if (role == RM_CHAN_CONV && rm_node_attr_int(n->proto, "group", 1) == 1)
+        if ((role == RM_CHAN_CONV || role == RM_CHAN_CONV_TRANSPOSE) && rm_node_attr_int(n->proto, "group", 1) == 1)
             return true;
     }
     return false;
@@ -356,8 +356,10 @@ static int conv_group(struct analysis *a, const char *path, struct group **out)
     int rc = rm_tree_lookup(e->t, path, &mod, e->err);
     if (rc)
         return rc;
-    if (mod->main_node < 0 || e->g->nodes[mod->main_node].op != RM_OP_CONV)
-        return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d", mod->path, mod->type);
+    enum rm_op op = mod->main_node >= 0 ? e->g->nodes[mod->main_node].op : RM_OP_UNKNOWN;
+    if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE)
+        return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d or ConvTranspose2d", mod->path,
+                            mod->type);
     int y = e->g->nodes[mod->main_node].outputs[0];
     struct group *gr = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
     if (!gr || gr->unprunable)
@@ -547,10 +549,37 @@ static int estimate_init(struct estimate *s, struct analysis *a)
             }
             slots[n_slots++] = 1;
             slots[n_slots++] = 2;
+        } else if (n->op == RM_OP_CONV_TRANSPOSE) {
+            /* weight [C_in, C_out / group, k...]: its size and MACs scale with both groups
+             * (group 1) or with the one group (depthwise); the bias with the output's */
+            if (rm_node_attr_int(n->proto, "group", 1) == 1) {
+                ga = gy;
+                gb = gx;
+            } else if (gx >= 0 && gx == gy) {
+                ga = gx;
+            } else {
+                continue;
+            }
+            slots[n_slots++] = 1;
+            slots[n_slots++] = 2;
         } else if (n->op == RM_OP_BATCH_NORM) {
             ga = gx;
             for (int k = 1; k <= 4; k++)
                 slots[n_slots++] = k;
+            mac = 0;
+        } else if (n->op == RM_OP_INSTANCE_NORM) {
+            ga = gx;
+            slots[n_slots++] = 1;
+            slots[n_slots++] = 2;
+            mac = 0;
+        } else if (rm_op_def(n->op)->chan == RM_CHAN_ELTWISE && gy >= 0) {
+            /* a per-channel constant (PRelu's slope, a bias or scale) follows the group */
+            for (size_t k = 0; k < n->proto->n_input && k < 4; k++)
+                if (rm_prune_const_channel_axis(g, (int)i, k) >= 0)
+                    slots[n_slots++] = (int)k;
+            if (!n_slots)
+                continue;
+            ga = gy;
             mac = 0;
         } else if (n->op == RM_OP_GEMM && gemm_group[i] >= 0) {
             ga = gemm_group[i];
@@ -578,7 +607,7 @@ static int estimate_init(struct estimate *s, struct analysis *a)
             /* a conv weight follows both axes; biases, BatchNorm vectors and a Linear's
              * weight (its input features) follow one group */
             recs[n_recs++] = (struct rec){g->values[iv].init, (double)numel, ga,
-                                          n->op == RM_OP_CONV && slot == 1 ? gb : -1};
+                                          (n->op == RM_OP_CONV || n->op == RM_OP_CONV_TRANSPOSE) && slot == 1 ? gb : -1};
         }
     }
     /* one term per MAC count and per initializer (its uses together) */

@@ -184,6 +184,9 @@ static int describe(struct layer *l, const struct rm_graph *g, int node, const s
             l->bias_col = l->beta != 0;
             l->kh = l->kw = 1;
         }
+    } else if (n->op != RM_OP_CONV) {
+        /* a ConvTranspose that lost input channels keeps its pruned weights */
+        why = "only Conv and Linear layers are refitted";
     } else {
         if (rm_node_attr_int(n->proto, "group", 1) != 1 || w->rank != 4 || x->rank != 4 || y->rank != 4) {
             why = "only 2-D convolutions without groups are refitted";

@@ -118,6 +118,9 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
  * exporters with keep_initializers_as_inputs write) get the new shape too. */
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err);
+/* The same with int64 contents (a Resize's `sizes`). */
+int rm_model_set_initializer_i64(struct rm_model *m, const char *name, int rank, const int64_t *dims,
+                                 const int64_t *data, struct rm_error *err);
 
 /* Turn Constant node `node` (one `value` tensor) into an initializer named as its
  * output, and remove the node: the graph computes the same. Node numbers after it
@@ -128,6 +131,8 @@ int rm_model_constant_to_initializer(struct rm_model *m, int node, struct rm_err
  * *name receives the name used (arena string). */
 int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
                              const float *data, const char **name, struct rm_error *err);
+int rm_model_add_initializer_i64(struct rm_model *m, const char *base, int rank, const int64_t *dims,
+                                 const int64_t *data, const char **name, struct rm_error *err);
 
 /* The initializer called name (the newest of that name), or NULL. */
 const Onnx__TensorProto *rm_model_initializer(struct rm_model *m, const char *name);

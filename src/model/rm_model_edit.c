@@ -86,24 +86,25 @@ static int note_added(struct rm_model *m, const char *name)
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
-/* Point t at a copy of float32 data with the given dims. */
-static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const int64_t *dims, const float *data,
-                       struct rm_error *err)
+/* Point t at a copy of data (float32, or int64 when i64) with the given dims. */
+static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const int64_t *dims, const void *data,
+                       bool i64, struct rm_error *err)
 {
     int64_t n;
-    if (rank < 0 || rm_dims_numel(dims, (size_t)rank, &n) || (uint64_t)n > SIZE_MAX / sizeof(float))
+    size_t elem = i64 ? sizeof(int64_t) : sizeof(float);
+    if (rank < 0 || rm_dims_numel(dims, (size_t)rank, &n) || (uint64_t)n > SIZE_MAX / elem)
         return rm_error_set(err, RM_EEDIT, "tensor '%s': size overflows", t->name ? t->name : "?");
     int64_t *d = rank ? rm_arena_memdup(&m->arena, dims, (size_t)rank * sizeof *dims) : NULL;
-    uint8_t *raw = n ? rm_arena_memdup(&m->arena, data, (size_t)n * sizeof(float)) : NULL; /* little-endian host */
+    uint8_t *raw = n ? rm_arena_memdup(&m->arena, data, (size_t)n * elem) : NULL; /* little-endian host */
     if ((rank && !d) || (n && !raw))
         return oom(err);
     t->dims = d;
     t->n_dims = (size_t)rank;
     t->has_data_type = 1;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t->data_type = i64 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     t->has_raw_data = 1;
     t->raw_data.data = raw;
-    t->raw_data.len = (size_t)n * sizeof(float);
+    t->raw_data.len = (size_t)n * elem;
     t->n_float_data = t->n_int32_data = t->n_int64_data = t->n_double_data = t->n_uint64_data = 0;
     t->n_string_data = 0;
     t->has_data_location = 0;
@@ -113,7 +114,8 @@ static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const
 
 /* A graph input that declares initializer `name` (keep_initializers_as_inputs) takes
  * its new type and shape. */
-static int sync_input(struct rm_model *m, const char *name, int rank, const int64_t *dims, struct rm_error *err)
+static int sync_input(struct rm_model *m, const char *name, int rank, const int64_t *dims, bool i64,
+                      struct rm_error *err)
 {
     Onnx__GraphProto *gp = m->proto->graph;
     for (size_t i = 0; i < gp->n_input; i++) {
@@ -139,22 +141,34 @@ static int sync_input(struct rm_model *m, const char *name, int rank, const int6
         sh->n_dim = (size_t)rank;
         tt->shape = sh;
         tt->has_elem_type = 1;
-        tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+        tt->elem_type = i64 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     }
     return 0;
+}
+
+static int set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims, const void *data,
+                           bool i64, struct rm_error *err)
+{
+    Onnx__TensorProto *t = find_initializer(m, name);
+    if (!t)
+        return rm_error_set(err, RM_EEDIT, "no initializer '%s'", name);
+    int rc = fill_tensor(m, t, rank, dims, data, i64, err);
+    if (!rc)
+        rc = sync_input(m, name, rank, dims, i64, err);
+    changed(m);
+    return rc;
 }
 
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err)
 {
-    Onnx__TensorProto *t = find_initializer(m, name);
-    if (!t)
-        return rm_error_set(err, RM_EEDIT, "no initializer '%s'", name);
-    int rc = fill_tensor(m, t, rank, dims, data, err);
-    if (!rc)
-        rc = sync_input(m, name, rank, dims, err);
-    changed(m);
-    return rc;
+    return set_initializer(m, name, rank, dims, data, false, err);
+}
+
+int rm_model_set_initializer_i64(struct rm_model *m, const char *name, int rank, const int64_t *dims,
+                                 const int64_t *data, struct rm_error *err)
+{
+    return set_initializer(m, name, rank, dims, data, true, err);
 }
 
 /* Append p to a protobuf-c array of pointers, reallocating in the arena with room to
@@ -176,8 +190,8 @@ static int append_ptr(struct rm_model *m, void ***arr, size_t *n, void *p, void 
     return 0;
 }
 
-int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
-                             const float *data, const char **name, struct rm_error *err)
+static int add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims, const void *data,
+                           bool i64, const char **name, struct rm_error *err)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", base);
@@ -192,7 +206,7 @@ int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, con
         return oom(err);
     onnx__tensor_proto__init(t);
     t->name = nm;
-    int rc = fill_tensor(m, t, rank, dims, data, err);
+    int rc = fill_tensor(m, t, rank, dims, data, i64, err);
     if (rc)
         return rc;
     Onnx__GraphProto *gp = m->proto->graph;
@@ -201,6 +215,18 @@ int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, con
     changed(m);
     *name = nm;
     return 0;
+}
+
+int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
+                             const float *data, const char **name, struct rm_error *err)
+{
+    return add_initializer(m, base, rank, dims, data, false, name, err);
+}
+
+int rm_model_add_initializer_i64(struct rm_model *m, const char *base, int rank, const int64_t *dims,
+                                 const int64_t *data, const char **name, struct rm_error *err)
+{
+    return add_initializer(m, base, rank, dims, data, true, name, err);
 }
 
 int rm_model_constant_to_initializer(struct rm_model *m, int node, struct rm_error *err)

@@ -1,0 +1,619 @@
+#!/usr/bin/python3
+"""Pruning through the ops of decoder and segmentation nets: Resize and Upsample (nearest and
+bilinear, scales and sizes, constant and Shape-derived sizes), ConvTranspose (as a consumer,
+as a producer, depthwise), LayerNormalization over spatial axes (and its opset-13
+decomposition), InstanceNorm, PRelu with a per-channel slope, and Mul/Add by per-channel
+constants (one shared by two groups); and the cases that must still block.
+
+usage: test_prune_roles.py REMODEL
+
+Every model is a small PyTorch module exported by Debian's torch (a few then edited with the
+onnx package: constant sizes, a [1,C,1,1] slope). `remodel prune` removes half the channels
+of one conv; which ones it kept is read from the written model's channel-map metadata. The
+expected output is the PyTorch module pruned the same way (its weights sliced in PyTorch on
+those channels), computed by PyTorch; the pruned ONNX model runs in onnxruntime
+(tests/ort/ort_run.js) and must match it to 1e-4 of the output's scale, and pass onnx's
+checker with full shape inference. Resize with opset 18's `axes` (past torch 1.13's
+exporter and onnx 1.12's checker) is built with onnx.helper, and its expected model is the
+same graph built from weights sliced with numpy, both run by onnxruntime. Where the
+importance criterion reads a ConvTranspose's
+weight, the channels kept are checked against an L1 norm computed here with numpy. A case
+that must block exits 2 with one line naming the op and writes nothing.
+"""
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+warnings.filterwarnings("ignore")
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+REMODEL = sys.argv[1]
+ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+TOL = 1e-4
+WORK = tempfile.mkdtemp(prefix="rm_prune_roles_")
+ONLY = os.environ.get("RM_ROLES_ONLY")  # run only the cases whose name contains it
+# RM_ROLES_KEEP=1 keeps the models (in the temporary folder WORK names)
+
+passed = failed = 0
+
+
+def case(name):
+    def wrap(fn):
+        global passed, failed
+        if ONLY and ONLY not in name:
+            return fn
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
+            failed += 1
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+        return fn
+    return wrap
+
+
+def remodel(*args):
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=300, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def randomise(m, seed):
+    """Seeded weights, and BatchNorm statistics far from the identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        for b in m.modules():
+            if isinstance(b, nn.BatchNorm2d):
+                b.running_mean.copy_(torch.randn(b.running_mean.shape, generator=g) * 0.2)
+                b.running_var.copy_(torch.rand(b.running_var.shape, generator=g) + 0.5)
+    return m.eval()
+
+
+def export(m, name, opset, shape=(1, 3, 8, 8)):
+    path = os.path.join(WORK, name + ".onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(shape), path, opset_version=opset, input_names=["x"], output_names=["y"])
+    return path
+
+
+def conv_output(model, module):
+    """The output tensor of the Conv/ConvTranspose node of module path `module`."""
+    for n in model.graph.node:
+        if n.op_type in ("Conv", "ConvTranspose") and n.name.split("/")[1:2] == [module]:
+            return n.output[0]
+    raise AssertionError(f"no conv node for {module}")
+
+
+def kept(pruned_path, tensor):
+    md = {p.key: p.value for p in onnx.load(pruned_path).metadata_props}
+    key = "remodel.channel_map/" + tensor
+    assert key in md, f"no {key} in the pruned model's metadata ({sorted(md)})"
+    return [int(c) for c in md[key].split(",")]
+
+
+def ort(path, x):
+    d = tempfile.mkdtemp(dir=WORK)
+    np.save(os.path.join(d, "x.npy"), x)
+    p = subprocess.run(["node", ORT_RUN, path, d, "x=" + os.path.join(d, "x.npy")], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
+    return np.load(os.path.join(d, "output_0.npy"))
+
+
+def close(a, b, what):
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape}"
+    scale = float(np.max(np.abs(b))) or 1.0
+    err = float(np.max(np.abs(a - b)))
+    assert err <= TOL * scale, f"{what}: max |diff| {err:.3g} > {TOL} x {scale:.3g}"
+
+
+def sl(t, keep, axis):
+    """t's entries `keep` along axis, as a new Parameter or tensor like t."""
+    idx = torch.tensor(keep, dtype=torch.long)
+    v = t.detach().index_select(axis, idx).clone()
+    return nn.Parameter(v) if isinstance(t, nn.Parameter) else v
+
+
+def prune_and_compare(path, m, module, slice_fn, shape=(1, 3, 8, 8), ratio="0.5", expect_kept=None, extra=()):
+    """Prune `module` of the model at path by ratio; compare onnxruntime on the result with
+    PyTorch's m pruned by slice_fn(copy, keep). Returns the kept channels."""
+    out = path[:-5] + "-pruned.onnx"
+    rc, _, err = remodel("prune", path, module, "--ratio", ratio, "-o", out, *extra)
+    assert rc == 0, f"prune: exit {rc}: {err.strip()}"
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    keep = kept(out, conv_output(onnx.load(path), module))
+    assert len(keep) > 0 and keep == sorted(set(keep)), f"kept channels {keep}"
+    if expect_kept is not None:
+        assert keep == expect_kept, f"kept {keep}, expected (L1 by numpy) {expect_kept}"
+    ref = copy.deepcopy(m)
+    with torch.no_grad():
+        slice_fn(ref, keep)
+        x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+        want = ref(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+    return keep
+
+
+def blocks(path, module, *needles):
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, module, "--ratio", "0.5", "-o", out)
+    assert rc == 2, f"exit {rc}, expected 2 (stdout {so!r}, stderr {err!r})"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
+    for nd in needles:
+        assert nd in lines[0], f"{nd!r} not in {lines[0]!r}"
+    assert not os.path.exists(out), "a refused prune wrote a file"
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+class ResizeNet(nn.Module):
+    """conv1 -> BN -> ReLU -> interpolate -> conv2: conv1's channels pass the resize."""
+
+    def __init__(self, mode, size):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+        self.mode, self.size = mode, size
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        kw = {"size": (16, 16)} if self.size else {"scale_factor": 2.0}
+        if self.mode == "bilinear":
+            kw["align_corners"] = False
+        return self.conv2(F.interpolate(y, mode=self.mode, **kw))
+
+
+def slice_resize(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    for a in ("weight", "bias"):
+        setattr(m.bn1, a, sl(getattr(m.bn1, a), k, 0))
+    m.bn1.running_mean = sl(m.bn1.running_mean, k, 0)
+    m.bn1.running_var = sl(m.bn1.running_var, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+def constant_sizes(path, sizes, shared_with=None):
+    """The model with its Resize's sizes an int64 initializer instead of Shape arithmetic."""
+    mp = onnx.load(path)
+    g = mp.graph
+    rs = [n for n in g.node if n.op_type == "Resize"]
+    init = numpy_helper.from_array(np.array(sizes, dtype=np.int64), "resize_sizes")
+    g.initializer.append(init)
+    for n in rs:
+        n.input[3] = "resize_sizes"
+    while True:  # drop the Shape arithmetic nothing reads any more
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    assert "Shape" not in [n.op_type for n in g.node]
+    onnx.save(mp, path)
+    return path
+
+
+# (torch's opset-9 bilinear export is not PyTorch's interpolation: asymmetric coordinates)
+for opset, mode, size in [(9, "nearest", False), (10, "nearest", False),
+                          (11, "nearest", False), (11, "bilinear", True), (13, "nearest", True),
+                          (13, "bilinear", False), (17, "nearest", True), (17, "bilinear", True)]:
+    form = "sizes from Shape" if size else "scales"
+    op = "Upsample" if opset < 10 else "Resize"
+
+    @case(f"{op} opset {opset} {mode}, {form}: conv1 pruned through it")
+    def _(opset=opset, mode=mode, size=size):
+        m = randomise(ResizeNet(mode, size), opset)
+        path = export(m, f"resize{opset}{mode}{size}", opset)
+        assert op in [n.op_type for n in onnx.load(path).graph.node]
+        prune_and_compare(path, m, "conv1", slice_resize)
+
+
+for opset, mode in [(11, "nearest"), (13, "bilinear"), (17, "nearest")]:
+    @case(f"Resize opset {opset} {mode}, constant sizes: entry 1 follows the prune")
+    def _(opset=opset, mode=mode):
+        m = randomise(ResizeNet(mode, True), 100 + opset)
+        path = constant_sizes(export(m, f"resizec{opset}{mode}", opset), [1, 8, 16, 16])
+        prune_and_compare(path, m, "conv1", slice_resize)
+        pm = onnx.load(path[:-5] + "-pruned.onnx")
+        sizes = [numpy_helper.to_array(t).tolist() for t in pm.graph.initializer if t.data_type == onnx.TensorProto.INT64
+                 and list(t.dims) == [4]]
+        assert [1, 4, 16, 16] in sizes, f"sizes initializers after the prune: {sizes}"
+
+
+class TwoResize(nn.Module):
+    """Two branches resized with one shared constant sizes tensor; only one is pruned."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv1b = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+        self.conv2b = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        a = F.interpolate(torch.relu(self.conv1(x)), size=(16, 16), mode="nearest")
+        b = F.interpolate(torch.relu(self.conv1b(x)), size=(16, 16), mode="nearest")
+        return self.conv2(a) + self.conv2b(b)
+
+
+@case("Resize: constant sizes shared by two groups: the pruned one gets its own copy")
+def _():
+    m = randomise(TwoResize(), 5)
+    path = constant_sizes(export(m, "resize_shared", 13), [1, 8, 16, 16])
+
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        r.conv2.weight = sl(r.conv2.weight, k, 1)
+    prune_and_compare(path, m, "conv1", f)
+    pm = onnx.load(path[:-5] + "-pruned.onnx")
+    rs = [n.input[3] for n in pm.graph.node if n.op_type == "Resize"]
+    assert len(set(rs)) == 2, f"both Resizes read {rs}"
+
+
+def resize18(w1, b1, w2, axes, sizes):
+    """conv1 -> Resize (opset 18, `axes`, constant sizes) -> conv2, built with onnx.helper."""
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c1"], name="/conv1/Conv", pads=[1] * 4),
+             helper.make_node("Relu", ["c1"], ["r1"], name="/relu/Relu"),
+             helper.make_node("Resize", ["r1", "", "", "sizes"], ["up"], name="/Resize", axes=axes, mode="nearest"),
+             helper.make_node("Conv", ["up", "conv2.weight"], ["y"], name="/conv2/Conv", pads=[1] * 4)]
+    inits = [numpy_helper.from_array(w1, "conv1.weight"), numpy_helper.from_array(b1, "conv1.bias"),
+             numpy_helper.from_array(w2, "conv2.weight"),
+             numpy_helper.from_array(np.array(sizes, np.int64), "sizes")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+
+
+for axes, sizes in [([2, 3], [16, 16]), ([1, 2, 3], [8, 16, 16]), ([-1, -3, -2], [16, 8, 16])]:
+    @case(f"Resize opset 18, axes {axes}, constant sizes {sizes}: the channel entry (if listed) follows")
+    def _(axes=axes, sizes=sizes):
+        # expected: the same graph built here from weights sliced with numpy (onnx 1.12's
+        # checker stops at opset 17, so onnxruntime is the judge)
+        rng = np.random.default_rng(18)
+        w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+        b1 = rng.standard_normal(8).astype(np.float32)
+        w2 = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+        path = os.path.join(WORK, f"resize18_{len(axes)}_{axes[0]}.onnx")
+        onnx.save(resize18(w1, b1, w2, axes, sizes), path)
+        out = path[:-5] + "-pruned.onnx"
+        rc, _, err = remodel("prune", path, "conv1", "--ratio", "0.5", "-o", out)
+        assert rc == 0, f"prune: exit {rc}: {err.strip()}"
+        keep = kept(out, "c1")
+        s2 = [len(keep) if a in (1, -3) else v for a, v in zip(axes, sizes)]
+        want_path = path[:-5] + "-expected.onnx"
+        onnx.save(resize18(w1[keep], b1[keep], w2[:, keep], axes, s2), want_path)
+        x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+        close(ort(out, x), ort(want_path, x), "onnxruntime: remodel's prune vs the model pruned here")
+        got = [numpy_helper.to_array(t).tolist() for t in onnx.load(out).graph.initializer if t.name == "sizes"]
+        assert got == [s2], f"sizes after the prune: {got}, expected {s2}"
+
+
+class DeconvNet(nn.Module):
+    """conv1 -> ConvTranspose (group 1 or depthwise) -> conv2."""
+
+    def __init__(self, depthwise, bias=True):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        if depthwise:
+            self.up = nn.ConvTranspose2d(8, 8, 2, stride=2, groups=8, bias=bias)
+            c = 8
+        else:
+            self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1, bias=bias)
+            c = 6
+        self.bn2 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return self.conv2(torch.relu(self.bn2(self.up(y))))
+
+
+def slice_bn(bn, k):
+    for a in ("weight", "bias"):
+        setattr(bn, a, sl(getattr(bn, a), k, 0))
+    bn.running_mean = sl(bn.running_mean, k, 0)
+    bn.running_var = sl(bn.running_var, k, 0)
+
+
+for opset in (11, 17):
+    @case(f"ConvTranspose opset {opset}: a consumer (weight axis 0 follows conv1)")
+    def _(opset=opset):
+        m = randomise(DeconvNet(False), 20 + opset)
+        path = export(m, f"deconv_in{opset}", opset)
+
+        def f(r, k):
+            r.conv1.weight = sl(r.conv1.weight, k, 0)
+            r.conv1.bias = sl(r.conv1.bias, k, 0)
+            slice_bn(r.bn1, k)
+            r.up.weight = sl(r.up.weight, k, 0)
+        prune_and_compare(path, m, "conv1", f)
+
+    @case(f"ConvTranspose opset {opset}: a producer (weight axis 1 and bias; L1 over axis 1)")
+    def _(opset=opset):
+        m = randomise(DeconvNet(False), 30 + opset)
+        path = export(m, f"deconv_out{opset}", opset)
+        w = m.up.weight.detach().numpy()  # [C_in, C_out, kh, kw]
+        l1 = np.abs(w).sum(axis=(0, 2, 3))
+        expect = sorted(np.argsort(-l1, kind="stable")[:3].tolist())
+
+        def f(r, k):
+            r.up.weight = sl(r.up.weight, k, 1)
+            r.up.bias = sl(r.up.bias, k, 0)
+            slice_bn(r.bn2, k)
+            r.conv2.weight = sl(r.conv2.weight, k, 1)
+        prune_and_compare(path, m, "up", f, expect_kept=expect)
+
+    @case(f"ConvTranspose opset {opset}: depthwise (weight axis 0, bias and groups follow)")
+    def _(opset=opset):
+        m = randomise(DeconvNet(True), 40 + opset)
+        path = export(m, f"deconv_dw{opset}", opset)
+
+        def f(r, k):
+            r.conv1.weight = sl(r.conv1.weight, k, 0)
+            r.conv1.bias = sl(r.conv1.bias, k, 0)
+            slice_bn(r.bn1, k)
+            r.up.weight = sl(r.up.weight, k, 0)
+            r.up.bias = sl(r.up.bias, k, 0)
+            r.up.groups = len(k)
+            slice_bn(r.bn2, k)
+            r.conv2.weight = sl(r.conv2.weight, k, 1)
+        prune_and_compare(path, m, "conv1", f)
+
+
+@case("ConvTranspose: --reconstruct leaves a ConvTranspose consumer alone and says so")
+def _():
+    m = randomise(DeconvNet(False), 50)
+    path = export(m, "deconv_recon", 13)
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "conv1", "--ratio", "0.5", "--reconstruct", "--calib-samples", "4",
+                          "-o", out)
+    assert rc == 0, f"exit {rc}: {err.strip()}"
+    assert "not refitted" in so + err and "up" in so + err, f"no note: {so!r} {err!r}"
+
+    # the written weights are the plain prune's: what the model without --reconstruct computes
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        slice_bn(r.bn1, k)
+        r.up.weight = sl(r.up.weight, k, 0)
+    keep = kept(out, conv_output(onnx.load(path), "conv1"))
+    ref = copy.deepcopy(m)
+    with torch.no_grad():
+        f(ref, keep)
+        x = np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
+        want = ref(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime vs PyTorch")
+
+
+class LNNet(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln = nn.LayerNorm(shape)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.ln(self.conv1(x))))
+
+
+def slice_ln_spatial(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+for opset in (13, 17):
+    form = "LayerNormalization" if opset >= 17 else "ReduceMean/Sub/Pow/Sqrt/Div"
+
+    @case(f"LayerNorm over H, W (opset {opset}, {form}): channels pass")
+    def _(opset=opset):
+        m = randomise(LNNet([8, 8]), 60 + opset)
+        path = export(m, f"ln_hw{opset}", opset)
+        if opset >= 17:
+            assert "LayerNormalization" in [n.op_type for n in onnx.load(path).graph.node]
+        prune_and_compare(path, m, "conv1", slice_ln_spatial)
+
+
+@case("LayerNorm over C, H, W (opset 17): blocks, exit 2, nothing written")
+def _():
+    m = randomise(LNNet([8, 8, 8]), 70)
+    blocks(export(m, "ln_chw17", 17), "conv1", "LayerNormalization", "channel axis")
+
+
+@case("LayerNorm over C, H, W (opset 13, decomposed): blocks, exit 2, nothing written")
+def _():
+    m = randomise(LNNet([8, 8, 8]), 71)
+    blocks(export(m, "ln_chw13", 13), "conv1", "cannot be pruned")
+
+
+class INNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.inorm(self.conv1(x))))
+
+
+@case("InstanceNorm: its scale and B follow (they used to fail as a conv's 'weight is not 4-D')")
+def _():
+    m = randomise(INNet(), 75)
+    path = export(m, "inorm", 13)
+    assert "InstanceNormalization" in [n.op_type for n in onnx.load(path).graph.node]
+
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        r.inorm.weight = sl(r.inorm.weight, k, 0)
+        r.inorm.bias = sl(r.inorm.bias, k, 0)
+        r.conv2.weight = sl(r.conv2.weight, k, 1)
+    prune_and_compare(path, m, "conv1", f)
+
+
+class PReluNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.PReLU(8)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(self.act(self.conv1(x)))
+
+
+def slice_prelu(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    m.act.weight = sl(m.act.weight, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+@case("PRelu, slope [C,1,1] as torch exports it: the slope follows")
+def _():
+    m = randomise(PReluNet(), 80)
+    path = export(m, "prelu", 13)
+    slope = [t for t in onnx.load(path).graph.initializer if len(t.dims) == 3]
+    assert slope and list(slope[0].dims) == [8, 1, 1], [list(t.dims) for t in onnx.load(path).graph.initializer]
+    prune_and_compare(path, m, "conv1", slice_prelu)
+
+
+@case("PRelu, slope [1,C,1,1]: the slope follows")
+def _():
+    m = randomise(PReluNet(), 81)
+    path = export(m, "prelu4", 13)
+    mp = onnx.load(path)
+    for t in mp.graph.initializer:
+        if list(t.dims) == [8, 1, 1]:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).reshape(1, 8, 1, 1), t.name))
+    onnx.save(mp, path)
+    prune_and_compare(path, m, "conv1", slice_prelu)
+
+
+class ScaleNet(nn.Module):
+    """Per-channel constants: x * s + b, s [1,C,1,1] and b [C,1,1]; the second branch shares s."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv1b = nn.Conv2d(3, 8, 3, padding=1)
+        self.s = nn.Parameter(torch.zeros(1, 8, 1, 1))
+        self.b = nn.Parameter(torch.zeros(8, 1, 1))
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+        self.conv2b = nn.Conv2d(8, 4, 3, padding=1)
+        self.sa = self.sb = self.ba = None
+
+    def forward(self, x):
+        sa = self.s if self.sa is None else self.sa
+        ba = self.b if self.ba is None else self.ba
+        a = torch.relu(self.conv1(x) * sa + ba)
+        b = torch.relu(self.conv1b(x) * self.s)
+        return self.conv2(a) + self.conv2b(b)
+
+
+@case("Mul/Add by per-channel constants ([1,C,1,1], [C,1,1], one shared with another group)")
+def _():
+    m = randomise(ScaleNet(), 90)
+    path = export(m, "scale", 13)
+
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        r.sa = sl(r.s, k, 1)
+        r.ba = sl(r.b, k, 0)
+        r.conv2.weight = sl(r.conv2.weight, k, 1)
+    prune_and_compare(path, m, "conv1", f)
+
+
+@case("Mul/Add by per-channel constants: --global prunes both branches, the shared scale copied")
+def _():
+    m = randomise(ScaleNet(), 91)
+    path = export(m, "scale_g", 13)
+    out = path[:-5] + "-pruned.onnx"
+    rc, _, err = remodel("prune", path, "--global", "--ratio", "0.5", "-o", out)
+    assert rc == 0, f"exit {rc}: {err.strip()}"
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    o = onnx.load(path)
+    ka, kb = kept(out, conv_output(o, "conv1")), kept(out, conv_output(o, "conv1b"))
+    ref = copy.deepcopy(m)
+    with torch.no_grad():
+        ref.conv1.weight, ref.conv1.bias = sl(ref.conv1.weight, ka, 0), sl(ref.conv1.bias, ka, 0)
+        ref.sa, ref.ba = sl(ref.s, ka, 1), sl(ref.b, ka, 0)
+        ref.conv2.weight = sl(ref.conv2.weight, ka, 1)
+        ref.conv1b.weight, ref.conv1b.bias = sl(ref.conv1b.weight, kb, 0), sl(ref.conv1b.bias, kb, 0)
+        ref.s = sl(ref.s, kb, 1)
+        ref.conv2b.weight = sl(ref.conv2b.weight, kb, 1)
+        x = np.random.default_rng(9).standard_normal((1, 3, 8, 8)).astype(np.float32)
+        want = ref(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime vs PyTorch")
+
+
+class GroupedDeconv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.up = nn.ConvTranspose2d(8, 8, 2, stride=2, groups=2)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(self.up(torch.relu(self.conv1(x))))
+
+
+@case("grouped ConvTranspose (groups=2): blocks, exit 2, nothing written")
+def _():
+    blocks(export(randomise(GroupedDeconv(), 95), "deconv_grouped", 13), "conv1", "grouped transposed convolution")
+
+
+@case("grouped ConvTranspose: --global finds nothing to prune, exit 1, nothing written")
+def _():
+    path = export(randomise(GroupedDeconv(), 97), "deconv_grouped_g", 13)
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.5", "-o", out)
+    assert rc == 1, f"exit {rc}, expected 1 (stdout {so!r}, stderr {err!r})"
+    assert "grouped transposed convolution" in so + err, f"no reason given: {so!r} {err!r}"
+    assert not os.path.exists(out), "a prune that removed nothing wrote a file"
+
+
+@case("Resize that scales the channel axis: blocks, exit 2, nothing written")
+def _():
+    m = randomise(ResizeNet("nearest", False), 96)
+    path = export(m, "resize_c", 13)
+    mp = onnx.load(path)
+    # scales [1, 2, 2, 2] (a Constant node): 16 channels out of 8
+    for n in mp.graph.node:
+        if n.op_type == "Constant" and n.output[0] in [r.input[2] for r in mp.graph.node if r.op_type == "Resize"]:
+            n.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array([1, 2, 2, 2], np.float32)))
+    w = [t for t in mp.graph.initializer if t.name == "conv2.weight"][0]
+    w.CopyFrom(numpy_helper.from_array(np.zeros((4, 16, 3, 3), np.float32), "conv2.weight"))
+    onnx.save(mp, path)
+    blocks(path, "conv1", "batch or channel axis", "Resize")
+
+
+print(f"{passed} passed, {failed} failed", flush=True)
+if os.environ.get("RM_ROLES_KEEP"):
+    print(f"models kept in {WORK}")
+else:
+    shutil.rmtree(WORK, ignore_errors=True)
+sys.exit(1 if failed else 0)
