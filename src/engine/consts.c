@@ -160,7 +160,7 @@ int rm_eng_given_specs(const struct rm_model *m, const struct rm_graph *g, const
         if (vi < 0 || g->values[vi].init >= 0)
             continue;
         const struct rm_host_tensor *fx = given_value(o, g->values[vi].name);
-        const Onnx__TypeProto__Tensor *tt;
+        const Onnx__TypeProto__Tensor *tt = NULL;
         if (!fx)
             continue;
         int rc = input_type(g, vi, &tt, err);
@@ -195,7 +195,7 @@ int rm_eng_setup_input(struct rm_plan *p, int vi, struct rm_error *err)
 {
     struct val *v = &p->vals[vi];
     const struct rm_value *gv = &p->g->values[vi];
-    const Onnx__TypeProto__Tensor *tt;
+    const Onnx__TypeProto__Tensor *tt = NULL;
     int rc = input_type(p->g, vi, &tt, err);
     if (rc)
         return rc;

@@ -7,7 +7,8 @@
  *   plan_ops.c   pooling, eltwise, binary, BatchNorm, Concat, copies on oneDNN
  *   memory.c     buffer sharing between values and the shared scratchpad
  *   run.c        inputs, runs, reading values and outputs
- *   kernel_call.c  values as plain tensors for the ops' C kernels */
+ *   kernel_call.c  values as plain tensors for the ops' C kernels
+ *   profile.c    per-step timers (REMODEL_PROFILE) */
 #ifndef RM_ENGINE_INT_H
 #define RM_ENGINE_INT_H
 
@@ -71,6 +72,15 @@ struct step {
     int n_written, written[4];  /* values this step produces */
 };
 
+/* Per-step timers (profile.c), only with REMODEL_PROFILE set. */
+struct rm_prof {
+    int all;                    /* REMODEL_PROFILE=all: every step, in order */
+    double compile_ms, shapes_ms, memory_ms;
+    double *node_plan_ms;       /* per node: time its planner took */
+    double *step_run_ms;        /* per step: run time summed over runs */
+    int cap, runs;
+};
+
 struct rm_plan {
     struct rm_graph *g;
     struct rm_session_options opts;
@@ -103,6 +113,7 @@ struct rm_plan {
     int n_mems, cap_mems;
     struct memref *refs;
     int n_refs, cap_refs;
+    struct rm_prof *prof;       /* NULL unless REMODEL_PROFILE is set */
 };
 
 /* Every dnnl_* call: on failure set err (in scope) and rc, and jump to the function's
@@ -207,6 +218,16 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err);
 /* Value of node input k, or NULL when absent. */
 struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);
 struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
+
+/* ---- profile.c ---- */
+
+double rm_eng_now_ms(void);
+/* p->prof set up when REMODEL_PROFILE asks for it; -1 when out of memory. */
+int rm_eng_prof_init(struct rm_plan *p);
+void rm_eng_prof_step(struct rm_plan *p, int step, double ms);
+/* The table on stderr (REMODEL_PROFILE only), then the timers freed. */
+void rm_eng_prof_report(struct rm_plan *p);
+void rm_eng_prof_free(struct rm_plan *p);
 
 /* ---- kernel_call.c ---- */
 
