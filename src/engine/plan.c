@@ -412,8 +412,7 @@ void rm_session_free(struct rm_plan *p)
         dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->n_mems; i++)
         dnnl_memory_destroy(p->mems[i]);
-    for (int i = 0; i < p->n_bufs; i++)
-        free(p->bufs[i]);
+    rm_eng_buf_free_all(p);
     if (p->strm)
         dnnl_stream_destroy(p->strm);
     if (p->eng)

@@ -137,6 +137,8 @@ int rm_eng_grow(void **arr, int *cap, int n, size_t es);
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
 /* Free a buffer from rm_eng_buf before the plan ends; NULL or unknown is ignored. */
 void rm_eng_release_buf(struct rm_plan *p, void *b);
+/* Free every buffer from rm_eng_buf (the plan ends). */
+void rm_eng_buf_free_all(struct rm_plan *p);
 /* The same on transparent huge pages, for memory every run streams through (weights,
  * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
  * weight costs a TLB miss. Lives as long as the plan; never released early. */
