@@ -237,10 +237,19 @@ size_t rm_eng_dtype_bytes(int32_t dt)
 int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
 {
     v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
-    v->buf = rm_eng_buf(p, v->bytes);
-    if (!v->buf)
+    void *b = rm_eng_buf(p, v->bytes);
+    if (!b)
         return rm_error_set(err, RM_ENOMEM, "out of memory for a tensor of %lld elements",
                             (long long)v->numel);
+    return rm_eng_view_plain(p, v, b, err);
+}
+
+/* v (dtype, rank, dims, numel set) as a plain row-major array over buf, which the plan
+ * does not own when it is a constant's bytes in the model. */
+int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err)
+{
+    v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
+    v->buf = buf;
     v->plain = v->buf;
     v->blocked = 0;
     v->has_md = 0;
@@ -374,3 +383,46 @@ int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, cons
     return rm_eng_add_ex(p, s, r, 2, a);
 }
 
+
+/* ---- weights prepared on the first run ------------------------------------------ */
+
+int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err)
+{
+    if (rm_eng_grow((void **)&p->preps, &p->cap_preps, p->n_preps, sizeof *pr))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    p->preps[p->n_preps++] = *pr;
+    return 0;
+}
+
+int rm_eng_prepare(struct rm_plan *p, struct rm_error *err)
+{
+    int rc = 0;
+    if (p->prepared)
+        return 0;
+    double t0 = p->prof ? rm_eng_now_ms() : 0;
+    for (int i = 0; i < p->n_preps; i++) {
+        struct rm_prep *pr = &p->preps[i];
+        if (pr->fold) {
+            /* the scale a BatchNorm after the conv applies, per output channel */
+            for (int64_t oc = 0; oc < pr->n_oc; oc++) {
+                float s = pr->sc[oc] / sqrtf(pr->va[oc] + pr->eps);
+                const float *src = pr->w + oc * pr->per_oc;
+                float *dst = pr->fold + oc * pr->per_oc;
+                for (int64_t k = 0; k < pr->per_oc; k++)
+                    dst[k] = src[k] * s;
+            }
+        }
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, pr->from}, {DNNL_ARG_TO, pr->to}};
+        CHECK(dnnl_primitive_execute(pr->reorder, p->strm, 2, a));
+        CHECK(dnnl_stream_wait(p->strm));
+        if (pr->fold) {
+            rm_eng_release_buf(p, pr->fold);
+            pr->fold = NULL;
+        }
+    }
+    p->prepared = true;
+    if (p->prof)
+        p->prof->prep_ms = rm_eng_now_ms() - t0;
+done:
+    return rc;
+}

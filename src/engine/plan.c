@@ -423,6 +423,7 @@ void rm_session_free(struct rm_plan *p)
     free(p->bufs);
     free(p->buf_sizes);
     free(p->scratch);
+    free(p->preps);
     rm_arena_free(&p->hp);
     free(p->steps);
     free(p->vals);

@@ -154,7 +154,7 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t pops = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    float *wtmp = NULL, *btmp = NULL;
+    float *btmp = NULL;
     struct postop po[8];
     int npo = 0, sum_val = -1, bn = -1, last = node;
     int fused_vals[8], nfused = 0;
@@ -228,26 +228,21 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
         fin->numel = o->numel;
     }
 
-    /* weights: plain, BN folded */
+    /* bias, BN folded; the weights are folded when the plan first runs (rm_eng_prep) */
+    float bn_eps = bn >= 0 ? rm_node_attr_float(p->g->nodes[bn].proto, "epsilon", 1e-5f) : 0;
     if (wconst) {
-        size_t wn = (size_t)(OC * ICg * ksz);
-        wtmp = malloc(wn * 4);
         btmp = calloc((size_t)OC, 4);
-        if (!wtmp || !btmp) {
+        if (!btmp) {
             rc = rm_error_set(err, RM_ENOMEM, "out of memory");
             goto done;
         }
-        memcpy(wtmp, w->plain, wn * 4);
         if (b)
             memcpy(btmp, b->plain, (size_t)OC * 4);
         if (bn >= 0) {
             const float *sc = rm_eng_in(p, bn, 1)->plain, *be = rm_eng_in(p, bn, 2)->plain;
             const float *mu = rm_eng_in(p, bn, 3)->plain, *va = rm_eng_in(p, bn, 4)->plain;
-            float eps = rm_node_attr_float(p->g->nodes[bn].proto, "epsilon", 1e-5f);
             for (int64_t oc = 0; oc < OC; oc++) {
-                float s = sc[oc] / sqrtf(va[oc] + eps);
-                for (int64_t i = 0; i < ICg * ksz; i++)
-                    wtmp[oc * ICg * ksz + i] *= s;
+                float s = sc[oc] / sqrtf(va[oc] + bn_eps);
                 btmp[oc] = (btmp[oc] - mu[oc]) * s + be[oc];
             }
         }
@@ -320,26 +315,37 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     if ((rc = rm_eng_make_prim(p, &prim, pd, err)))
         goto done;
 
-    /* weights and bias: reordered once now, or read from the runtime tensor */
+    /* weights and bias: reordered once, or read from the runtime tensor */
     dnnl_memory_t wmem, bmem = NULL;
     if (wconst) {
         dnnl_memory_desc_t wp;
-        dnnl_memory_t wsrc;
-        dnnl_primitive_t r;
         CHECK(dnnl_memory_desc_init_by_tag(&wp, wr, wd, dnnl_f32, rm_eng_plain_tags[wr]));
-        void *wb = rm_eng_hp_buf(p, dnnl_memory_desc_get_size(w_q));
+        size_t wn = (size_t)(OC * ICg * ksz);
+        /* a weight already in the layout wanted (and no BatchNorm to fold) is read where
+         * it is; else it is reordered (BN folded into a copy first) when the plan first
+         * runs, so that a plan that never runs never pays for it */
+        int in_place = bn < 0 && dnnl_memory_desc_equal(&wp, w_q);
+        void *wb = in_place ? w->plain : rm_eng_hp_buf(p, dnnl_memory_desc_get_size(w_q));
         void *bb = rm_eng_hp_buf(p, (size_t)OC * 4);
-        if (!wb || !bb) {
+        float *fold = bn >= 0 ? rm_eng_buf(p, wn * 4) : NULL;
+        if (!wb || !bb || (bn >= 0 && !fold)) {
             rc = rm_error_set(err, RM_ENOMEM, "out of memory");
             goto done;
         }
         memcpy(bb, btmp, (size_t)OC * 4);
-        if ((rc = rm_eng_make_mem(p, &wsrc, &wp, wtmp, err)) || (rc = rm_eng_make_mem(p, &wmem, w_q, wb, err)) ||
-            (rc = rm_eng_make_mem(p, &bmem, &b_md, bb, err)) || (rc = rm_eng_make_reorder(p, &r, &wp, w_q, err)))
+        if ((rc = rm_eng_make_mem(p, &wmem, w_q, wb, err)) || (rc = rm_eng_make_mem(p, &bmem, &b_md, bb, err)))
             goto done;
-        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, wsrc}, {DNNL_ARG_TO, wmem}};
-        CHECK(dnnl_primitive_execute(r, p->strm, 2, a));
-        CHECK(dnnl_stream_wait(p->strm));
+        if (!in_place) {
+            struct rm_prep pr = {.to = wmem, .fold = fold, .w = w->plain, .n_oc = OC, .per_oc = ICg * ksz,
+                                 .eps = bn_eps};
+            if (bn >= 0) {
+                pr.sc = rm_eng_in(p, bn, 1)->plain;
+                pr.va = rm_eng_in(p, bn, 4)->plain;
+            }
+            if ((rc = rm_eng_make_mem(p, &pr.from, &wp, fold ? (void *)fold : w->plain, err)) ||
+                (rc = rm_eng_make_reorder(p, &pr.reorder, &wp, w_q, err)) || (rc = rm_eng_add_prep(p, &pr, err)))
+                goto done;
+        }
     } else {
         if ((rc = rm_eng_make_mem(p, &wmem, w_q, w->plain, err)) || (rc = rm_eng_reg_mem(p, wmem, w, 1, err)))
             goto done;
@@ -387,7 +393,6 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     for (int i = 0; i < nfused; i++)
         p->vals[fused_vals[i]].kind = V_FUSED;
 done:
-    free(wtmp);
     free(btmp);
     if (pd)
         dnnl_primitive_desc_destroy(pd);

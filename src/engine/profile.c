@@ -132,8 +132,8 @@ void rm_eng_prof_report(struct rm_plan *p)
     }
     fprintf(stderr,
             "remodel profile: %d nodes, %d steps; compile %.1f ms (shapes %.1f, nodes %.1f, memory %.1f); "
-            "%d run%s, %.3f ms per run in steps\n",
-            (int)p->g->n_nodes, ns, pr->compile_ms, pr->shapes_ms, plan_nodes, pr->memory_ms, pr->runs,
+            "weights prepared on the first run %.1f ms; %d run%s, %.3f ms per run in steps\n",
+            (int)p->g->n_nodes, ns, pr->compile_ms, pr->shapes_ms, plan_nodes, pr->memory_ms, pr->prep_ms, pr->runs,
             pr->runs == 1 ? "" : "s", run_total);
     if (!pr->all) /* else in step order */
         qsort(rows, (size_t)ns, sizeof *rows, by_run);

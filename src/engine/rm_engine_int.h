@@ -72,10 +72,22 @@ struct step {
     int n_written, written[4];  /* values this step produces */
 };
 
+/* Work on a constant weight done when the plan first runs (a plan that never runs, or
+ * fails before, never pays for it): fold a BatchNorm's scale into a copy of the plain
+ * weight, then reorder it into the layout its primitive wants. */
+struct rm_prep {
+    dnnl_primitive_t reorder;
+    dnnl_memory_t from, to;     /* from: over fold, or over the constant w */
+    float *fold;                /* plan buffer for w scaled per output channel, or NULL */
+    const float *w, *sc, *va;   /* weight [n_oc, per_oc]; BN scale and variance */
+    int64_t n_oc, per_oc;
+    float eps;
+};
+
 /* Per-step timers (profile.c), only with REMODEL_PROFILE set. */
 struct rm_prof {
     int all;                    /* REMODEL_PROFILE=all: every step, in order */
-    double compile_ms, shapes_ms, memory_ms;
+    double compile_ms, shapes_ms, memory_ms, prep_ms;
     double *node_plan_ms;       /* per node: time its planner took */
     double *step_run_ms;        /* per step: run time summed over runs */
     int cap, runs;
@@ -113,6 +125,9 @@ struct rm_plan {
     int n_mems, cap_mems;
     struct memref *refs;
     int n_refs, cap_refs;
+    struct rm_prep *preps;      /* weights to prepare before the first run */
+    int n_preps, cap_preps;
+    bool prepared;              /* preps done */
     struct rm_prof *prof;       /* NULL unless REMODEL_PROFILE is set */
 };
 
@@ -146,6 +161,8 @@ void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes);
 /* Plain f32 descriptor for rank <= 6 (rank 0 as [1]); 0 or -1. */
 int rm_eng_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims);
 int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+/* v as a plain array over buf (not owned: a constant's bytes in the model, read only). */
+int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err);
 int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
 int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -175,6 +192,11 @@ int rm_eng_add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int 
 /* Reorder v into a new buffer of layout md as part of step s; *mem is that buffer. */
 int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
                           dnnl_memory_t *mem, struct rm_error *err);
+
+/* Queue a weight preparation for the first run (rm_eng_prepare). */
+int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err);
+/* Run the queued preparations once; their fold buffers are freed. */
+int rm_eng_prepare(struct rm_plan *p, struct rm_error *err);
 
 /* ---- consts.c ---- */
 

@@ -105,6 +105,8 @@ int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
     int rc = 0;
     if (p->cursor >= p->n_steps)
         return 0;
+    if (!p->prepared && (rc = rm_eng_prepare(p, err)))
+        return rc;
     int me = p->cursor;
     struct step *s = &p->steps[p->cursor++];
     double t0 = p->prof ? rm_eng_now_ms() : 0;
