@@ -28,7 +28,7 @@ struct loaded {
     struct rm_plan *p;
 };
 
-static void load_with(struct loaded *l, const char *name, int fuse, int direct_conv)
+static void load_opts(struct loaded *l, const char *name, int fuse, int direct_conv, int few_runs)
 {
     char path[1024];
     struct rm_error err;
@@ -41,7 +41,13 @@ static void load_with(struct loaded *l, const char *name, int fuse, int direct_c
     rm_session_options_default(&o);
     o.fuse = fuse;
     o.direct_conv = direct_conv;
+    o.few_runs = few_runs;
     ck_assert_msg(rm_session_create(&l->p, l->m, &o, &err) == 0, "%s: %s", name, err.msg);
+}
+
+static void load_with(struct loaded *l, const char *name, int fuse, int direct_conv)
+{
+    load_opts(l, name, fuse, direct_conv, 0);
 }
 
 static void load(struct loaded *l, const char *name, int fuse)
@@ -81,13 +87,14 @@ static double rel_err(const struct rm_host_tensor *a, const struct rm_host_tenso
 
 START_TEST(matches_pytorch)
 {
-    /* three plans per model: fused, unfused, fused with direct convolution only */
-    const char *name = models[_i / 3];
-    int fuse = _i % 3 != 1, direct = _i % 3 == 2;
+    /* four plans per model: fused, unfused, fused with direct convolution only, fused
+     * for a few runs (what verification builds) */
+    const char *name = models[_i / 4];
+    int fuse = _i % 4 != 1, direct = _i % 4 == 2, few = _i % 4 == 3;
     struct loaded l;
     struct rm_host_tensor in, ref, out;
     struct rm_error err;
-    load_with(&l, name, fuse, direct);
+    load_opts(&l, name, fuse, direct, few);
     read_ref(name, "input_0.pb", &in);
     read_ref(name, "output_0.pb", &ref);
     ck_assert_int_eq(rm_session_n_inputs(l.p), 1);
@@ -96,7 +103,7 @@ START_TEST(matches_pytorch)
     ck_assert_int_eq(rm_session_output(l.p, 0, &out, &err), 0);
     ck_assert_int_eq(out.rank, ref.rank);
     double e = rel_err(&out, &ref);
-    printf("%-15s fuse=%d direct=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, e);
+    printf("%-15s fuse=%d direct=%d few_runs=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, few, e);
     ck_assert_msg(e <= 1e-4, "%s fuse=%d: relative error %g", name, fuse, e);
     /* a second run gives the same result (no state leaks between runs) */
     ck_assert_int_eq(rm_session_run(l.p, &err), 0);
@@ -127,6 +134,39 @@ START_TEST(winograd_model_runs_blocked_without_reorders)
     unload(&l);
     load_with(&l, "resnet18", 1, 1);
     ck_assert(!l.p->blocked_convs);
+    unload(&l);
+}
+END_TEST
+
+/* How many of the plan's primitives are of kind k with an implementation name that
+ * starts with impl. */
+static int count_prims(const struct rm_plan *p, dnnl_primitive_kind_t k, const char *impl)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_prims; i++) {
+        const_dnnl_primitive_desc_t pd;
+        dnnl_primitive_kind_t kind;
+        const char *name = NULL;
+        ck_assert_int_eq(dnnl_primitive_get_primitive_desc(p->prims[i], &pd), dnnl_success);
+        ck_assert_int_eq(dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind), dnnl_success);
+        ck_assert_int_eq(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), dnnl_success);
+        n += kind == k && name && !strncmp(name, impl, strlen(impl));
+    }
+    return n;
+}
+
+/* A plan for a few runs (a verification) builds no Winograd convolution: their weight
+ * transforms cost more than they save on one run. */
+START_TEST(few_run_plans_skip_winograd)
+{
+    struct loaded l;
+    load(&l, "resnet18", 1);
+    ck_assert_int_gt(count_prims(l.p, dnnl_convolution, "jit_fp32_wino"), 0);
+    unload(&l);
+    load_opts(&l, "resnet18", 1, 0, 1);
+    ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "jit_fp32_wino"), 0);
+    ck_assert_int_gt(count_prims(l.p, dnnl_convolution, ""), 0);
+    ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "ref"), 0);
     unload(&l);
 }
 END_TEST
@@ -604,8 +644,9 @@ int main(void)
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("pytorch");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, matches_pytorch, 0, 3 * N_MODELS);
+    tcase_add_loop_test(tc, matches_pytorch, 0, 4 * N_MODELS);
     tcase_add_test(tc, winograd_model_runs_blocked_without_reorders);
+    tcase_add_test(tc, few_run_plans_skip_winograd);
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);

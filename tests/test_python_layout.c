@@ -43,7 +43,7 @@ int main(void)
     F(rm_prune_report, macs_after);
     S(rm_session_options); F(rm_session_options, threads); F(rm_session_options, fuse);
     F(rm_session_options, direct_conv); F(rm_session_options, max_memory); F(rm_session_options, n_given); F(rm_session_options, given_names);
-    F(rm_session_options, given_values);
+    F(rm_session_options, given_values); F(rm_session_options, few_runs);
     S(rm_input_set); F(rm_input_set, n); F(rm_input_set, names); F(rm_input_set, values);
     S(rm_input_sets); F(rm_input_sets, n); F(rm_input_sets, sets); F(rm_input_sets, source);
     S(rm_diff_options); F(rm_diff_options, atol); F(rm_diff_options, atol_scale); F(rm_diff_options, rtol);

@@ -90,7 +90,7 @@ static bool conv_is_wino(const struct rm_plan *p, int node, const int64_t *wdims
     size_t ns, nd;
     const int64_t *st = rm_node_attr_ints(np, "strides", &ns);
     const int64_t *di = rm_node_attr_ints(np, "dilations", &nd);
-    if (p->opts.direct_conv || wrank != 4 || rm_node_attr_int(np, "group", 1) != 1 || wdims[2] != 3 ||
+    if (p->opts.direct_conv || p->opts.few_runs || wrank != 4 || rm_node_attr_int(np, "group", 1) != 1 || wdims[2] != 3 ||
         wdims[3] != 3 || wdims[0] < 16 || wdims[1] < 16)
         return false;
     for (size_t i = 0; st && i < ns; i++)
