@@ -171,6 +171,53 @@ START_TEST(few_run_plans_skip_winograd)
 }
 END_TEST
 
+/* The squeeze-excite Mul (a [1, C, 1, 1] scale times the activation) runs on a jit kernel
+ * and nothing reorders activations around the grouped convs before it: oneDNN's own
+ * nChw8c pick for them put a reorder on each side, and the plain scale beside an
+ * nChw8c activation sent the Mul to its reference kernel (regnet_y_400mf, weights filled
+ * in from its skeleton: 16 `binary ref:any` and 48 activation reorders a run, 78% of
+ * it). se_net (no grouped conv) checks the same on the plain path. */
+START_TEST(squeeze_excite_mul_runs_on_jit)
+{
+    for (int fuse = 0; fuse < 2; fuse++) {
+        struct loaded l;
+        load(&l, "se_net", fuse);
+        ck_assert_int_gt(count_prims(l.p, dnnl_binary, ""), 0);
+        ck_assert_int_eq(count_prims(l.p, dnnl_binary, "ref"), 0);
+        unload(&l);
+    }
+    char path[1024];
+    struct rm_model *m;
+    struct rm_error err;
+    snprintf(path, sizeof path, "%s/torchvision/regnet_y_400mf.skeleton.onnx", rm_test_testdata());
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        Onnx__TensorProto *t = g->initializer[i];
+        int64_t n = 1;
+        for (size_t k = 0; k < t->n_dims; k++)
+            n *= t->dims[k];
+        float *v = malloc((size_t)n * sizeof *v);
+        ck_assert_ptr_nonnull(v);
+        for (int64_t k = 0; k < n; k++)
+            v[k] = (float)((k % 7) - 3) * 0.01f;
+        ck_assert_msg(rm_model_set_initializer(m, t->name, (int)t->n_dims, t->dims, v, &err) == 0, "%s", err.msg);
+        free(v);
+    }
+    rm_session_options o;
+    rm_session_options_default(&o);
+    rm_session *s;
+    ck_assert_msg(rm_session_create(&s, m, &o, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(count_prims(s, dnnl_binary, ""), 16);
+    ck_assert_int_eq(count_prims(s, dnnl_binary, "ref"), 0);
+    /* step 0, the stem conv, reorders the plain image; no other step reorders */
+    for (int i = 1; i < s->n_steps; i++)
+        ck_assert_msg(s->steps[i].n_ex <= 1, "step %d reorders an activation", i);
+    rm_session_free(s);
+    rm_model_free(m);
+}
+END_TEST
+
 /* ---- step-wise execution ------------------------------------------------------- */
 
 START_TEST(steps_expose_every_node_output)
@@ -647,6 +694,7 @@ int main(void)
     tcase_add_loop_test(tc, matches_pytorch, 0, 4 * N_MODELS);
     tcase_add_test(tc, winograd_model_runs_blocked_without_reorders);
     tcase_add_test(tc, few_run_plans_skip_winograd);
+    tcase_add_test(tc, squeeze_excite_mul_runs_on_jit);
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);

@@ -119,21 +119,23 @@ void rm_eng_choose_conv_layout(struct rm_plan *p)
     }
 }
 
-/* Descriptor for a conv that should run blocked (see choose_conv_layout): dst nChw16c,
- * src too unless it arrives plain with under 16 channels (a first conv on RGB reads it
- * as it is). The pd is kept only when oneDNN has a jit kernel for it; otherwise *pd
- * stays NULL and the caller lets oneDNN choose. */
+/* Descriptor for a conv whose src and dst take layout tag: nChw16c for a conv that
+ * should run blocked (see choose_conv_layout; src stays plain when it arrives so with
+ * under 16 channels: a first conv on RGB reads it as it is), or channels-last. The pd
+ * is kept only when oneDNN has a jit kernel for it; otherwise *pd stays NULL and the
+ * caller lets oneDNN choose. */
 static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *cd, const struct val *x,
-                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
+                             const_dnnl_primitive_attr_t attr, dnnl_format_tag_t tag, dnnl_primitive_desc_t *pd)
 {
     dnnl_convolution_desc_t b = *cd;
     const char *impl = NULL;
     *pd = NULL;
     if (b.src_desc.ndims != 4 ||
         dnnl_memory_desc_init_by_tag(&b.src_desc, 4, cd->src_desc.dims, dnnl_f32,
-                                     cd->src_desc.dims[1] < 16 && !x->blocked ? dnnl_abcd : dnnl_aBcd16b) !=
+                                     tag == dnnl_aBcd16b && cd->src_desc.dims[1] < 16 && !x->blocked ? dnnl_abcd
+                                                                                                   : tag) !=
             dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, tag) != dnnl_success ||
         dnnl_primitive_desc_create(pd, &b, attr, p->eng, NULL) != dnnl_success) {
         *pd = NULL;
         return;
@@ -298,7 +300,12 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
         cd.alg_kind = dnnl_convolution_direct;
     }
     if (!pd && p->blocked_convs)
-        try_blocked_conv(p, &cd, x, attr, &pd);
+        try_blocked_conv(p, &cd, x, attr, dnnl_aBcd16b, &pd);
+    /* grouped convs: oneDNN's own pick is nChw8c, between channels-last 1x1 convs a
+     * reorder on each side (regnet_y_400mf: 32 reorders a run); its jit kernel on
+     * channels-last is as fast */
+    if (!pd && !p->blocked_convs && g > 1 && ICg > 1 && x->blocked)
+        try_blocked_conv(p, &cd, x, attr, dnnl_acdb, &pd);
     if (!pd)
         CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
