@@ -8,14 +8,16 @@ REMODEL defaults to build/src/remodel. For each MAC reduction of 30%, 50% and 70
 
     remodel prune testdata/digits/digits.onnx --global --target-macs 0.7|0.5|0.3 -o X --no-verify
         l1:                       (nothing more; l1 is the default criterion)
+        bn-scale:                 --criterion bn-scale
         activation:               --criterion activation --calib-inputs testdata/digits/calib
-        activation + reconstruct: the same plus --reconstruct
+        l1 + reconstruct:         --calib-inputs testdata/digits/calib --reconstruct
+        activation + reconstruct: --criterion activation --calib-inputs ... --reconstruct
 
 and evaluates every model in onnxruntime (tests/ort/ort_run.js) on the 300 held-out digits
 (testdata/digits/heldout_x.npy, never seen in training or calibration): accuracy against
 heldout_y.npy, and output cosine against the unpruned model's outputs (the cosine of each
 sample's 10 logits, averaged over the samples). Then on testdata/resnet18.onnx (untrained,
-trained-like BatchNorms) at 30% of MACs removed, l1 and activation + reconstruct: output cosine
+trained-like BatchNorms) at 30% of MACs removed, l1 and activation, each alone and with --reconstruct: output cosine
 on 16 seeded random held-out inputs, the activation run calibrated on 32 other seeded random
 inputs written in the ONNX test-data layout.
 
@@ -47,11 +49,14 @@ NA = "n/a (flag not supported)"
 REDUCTIONS = (0.3, 0.5, 0.7)  # fraction of MACs removed; --target-macs is 1 minus it
 CRITERIA = [
     ("l1", []),
+    ("bn-scale", ["--criterion", "bn-scale"]),
     ("activation", ["--criterion", "activation", "--calib-inputs", "{calib}"]),
+    ("l1 + reconstruct", ["--calib-inputs", "{calib}", "--reconstruct"]),
     ("activation + reconstruct", ["--criterion", "activation", "--calib-inputs", "{calib}",
                                   "--reconstruct"]),
 ]
-RESNET_CRITERIA = [CRITERIA[0], CRITERIA[2]]
+# resnet18's BatchNorms are folded into its convs: no bn-scale there
+RESNET_CRITERIA = [CRITERIA[0], CRITERIA[2], CRITERIA[3], CRITERIA[4]]
 RATIOS = (0.1, 0.2, 0.3)
 RESNET_CALIB, RESNET_HELDOUT = 32, 16  # random inputs, seeds 1 and 2
 
@@ -64,7 +69,7 @@ class Bench:
         self.failed = False
         p = subprocess.run([remodel, "prune", "--help"], capture_output=True, text=True)
         self.help = p.stdout + p.stderr
-        m = re.search(r"--criterion\s+(\S+)", self.help)
+        m = re.search(r"--criterion\s+([\w|-]+)", self.help)
         self.criteria = m.group(1).split("|") if m else []
 
     def supported(self, flag):
@@ -215,14 +220,14 @@ def resnet18(b, ratio_info):
                 cell = got
             else:
                 mean, low = cosine(got, base)
-                cell = f"{mean:.4f} (min {low:.4f})"
+                cell = f"{mean:.6f} (min {low:.6f})"
         row.append(cell)
     if ratio_info:
         out = os.path.join(b.work, "resnet18_l1_ratio0.3.onnx")
         cell = b.prune(RESNET18, ["--ratio", "0.3"], out)
         if cell is None:
             got = b.ort(out, x_npy, chunk=shape[0])
-            cell = got if isinstance(got, str) else "{:.4f} (min {:.4f})".format(*cosine(got, base))
+            cell = got if isinstance(got, str) else "{:.6f} (min {:.6f})".format(*cosine(got, base))
         row.append(cell)
     table(f"resnet18 (testdata/resnet18.onnx), onnxruntime: output cosine vs unpruned, per input, mean "
           f"(and min) over {RESNET_HELDOUT} held-out random inputs (seed 2); calibration: "

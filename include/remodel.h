@@ -179,7 +179,9 @@ RM_API const char *rm_dtype_name(int32_t dtype);
 typedef struct rm_model rm_model;
 
 typedef struct rm_load_options {
-    uint64_t max_memory;  /* bytes unpacking may take; 0: half the machine's RAM */
+    uint64_t max_memory;  /* bytes unpacking may take, and a session of the model may
+                             allocate (a small file can declare a 16 GB input); 0: half
+                             the machine's RAM */
 } rm_load_options;
 
 /* Load an ONNX file: the wire format is checked (lengths, nesting, memory needed)
@@ -272,9 +274,13 @@ typedef struct rm_info {
                                              * parameters Constant nodes hold */
     uint64_t param_bytes;
     int64_t macs;                           /* multiply-accumulates, -1 when a size is unknown
-                                             * (a dynamic input dim not given, an op without a rule) */
+                                             * (a dynamic input dim not given, an op without a
+                                             * rule) or the total would pass int64 */
 } rm_info;
 
+/* Fill info (free it with rm_info_free). RM_EFORMAT for a model with a node remodel
+ * refuses to interpret (an attribute given twice or of the wrong type, inputs beyond
+ * its schema) or a graph input declared with a negative size: err names it. */
 RM_API int rm_model_info(rm_model *m, rm_info *info, rm_error *err);
 RM_API void rm_info_free(rm_info *info);
 
@@ -352,7 +358,8 @@ typedef struct rm_module_info {
                              * BasicBlock"), or NULL */
 } rm_module_info;
 
-/* Build (or reuse) the module tree; *n receives the number of modules. */
+/* Build (or reuse) the module tree; *n receives the number of modules. RM_EFORMAT for
+ * a malformed model, as rm_model_info. */
 RM_API int rm_model_modules(rm_model *m, size_t *n, rm_error *err);
 /* Module i (after rm_model_modules). Returns 0 or RM_ENOTFOUND. */
 RM_API int rm_model_module(rm_model *m, size_t i, rm_module_info *out);
@@ -379,6 +386,48 @@ RM_API int rm_model_unplaced(rm_model *m, size_t k, const char **name, const cha
 /* Whether node names carried the exporter's module scopes. */
 RM_API bool rm_model_scoped(rm_model *m);
 
+/* ==== input sets ================================================================================
+ * The values fed to a model for one sample, in memory (rm_input_set) or in a folder
+ * (rm_input_sets), which calibration, diff and verification read one set at a time.
+ *
+ * Folder layout (every tool that reads or writes input sets uses it): DIR holds one folder per
+ * sample, taken in natural order of their names (test_data_set_2 before
+ * test_data_set_10); each holds one tensor file per graph input, a serialized ONNX
+ * TensorProto (.pb) or a NumPy array (.npy). A file feeds the input named by the
+ * TensorProto's name, else by its file name (input.pb, input.npy feed `input`), else,
+ * when named input_<k>.pb or input_<k>.npy, graph input k (ONNX's test-data layout:
+ * DIR/test_data_set_0/input_0.pb); output_<k> files are skipped, any other .pb or .npy
+ * file is an error, files of other kinds are not read. Every set gives every input, with
+ * the same dims in every set. A DIR without folders that holds tensor files is one set. */
+
+/* One sample's values by input name; inputs it does not give are seeded random. */
+typedef struct rm_input_set {
+    int n;
+    const char *const *names;
+    const rm_tensor *values;
+} rm_input_set;
+
+typedef struct rm_input_sets rm_input_sets;
+
+/* List and check the input sets in dir for model m: every file maps to a graph input,
+ * every set gives every input, dims agree between sets and with the model's fixed dims.
+ * Tensors are read again by rm_input_sets_read (memory stays bounded by one set). */
+RM_API int rm_input_sets_open(rm_input_sets **out, rm_model *m, const char *dir, rm_error *err);
+RM_API void rm_input_sets_free(rm_input_sets *s);
+/* Number of sets; the folder name of set k; number of inputs each set gives and the
+ * name of input j (graph order). */
+RM_API size_t rm_input_sets_count(const rm_input_sets *s);
+RM_API const char *rm_input_sets_label(const rm_input_sets *s, size_t k);
+RM_API size_t rm_input_sets_n_inputs(const rm_input_sets *s);
+RM_API const char *rm_input_sets_input_name(const rm_input_sets *s, size_t j);
+/* Read set k: values[j] (n_inputs entries, caller frees each with rm_tensor_free)
+ * receives input j. */
+RM_API int rm_input_sets_read(rm_input_sets *s, size_t k, rm_tensor *values, rm_error *err);
+/* Write sets as dir/test_data_set_<k>/input_<j>.pb (tensors named by input), creating
+ * dir when missing; refuses a dir that already holds a test_data_set_* folder, and
+ * writes nothing then. */
+RM_API int rm_input_sets_write(const char *dir, const rm_input_set *sets, size_t n, rm_error *err);
+
 /* ==== edits ==================================================================================
  * Edits change the model in place; on failure it may be half-edited and must not be
  * saved (edit a clone). Each appends what it changed to log (may be NULL) as notes. */
@@ -392,7 +441,10 @@ enum rm_init {
 typedef struct rm_replace_options {
     int init;        /* enum rm_init */
     uint64_t seed;   /* for RM_INIT_KAIMING */
-    bool propagate;  /* carry an out_channels change to BatchNorms, depthwise and next convs */
+    bool propagate;  /* carry an out_channels change to BatchNorms, depthwise and next convs;
+                        and fewer in_channels upstream: the group producing the conv's
+                        input is pruned to that many channels first (L1 criterion), with
+                        every member of the group following */
 } rm_replace_options;
 
 /* Check a SPEC in PyTorch's syntax (`Conv2d(256, 512, kernel_size=3, stride=2,
@@ -406,12 +458,61 @@ RM_API int rm_spec_check(const char *spec, rm_error *err);
 RM_API int rm_replace(rm_model *m, const char *path, const char *spec, const rm_replace_options *o,
                       rm_findings *log, rm_error *err);
 
+/* Importance criteria: which channels of a group prune removes first (the lowest). */
+enum rm_criterion {
+    RM_CRITERION_L1 = 1,         /* L1 norm of the weights of the group's producing and
+                                    depthwise convs, summed over them (0 means this too) */
+    RM_CRITERION_L2 = 2,         /* L2 norm, the same way */
+    RM_CRITERION_BN_SCALE = 3,   /* |gamma| / sqrt(running_var + eps) of the group's
+                                    BatchNorms, summed (BatchNorms kept as nodes; a group
+                                    without one falls back to L1, noted in the log) */
+    RM_CRITERION_ACTIVATION = 4, /* mean |activation| of the channel over the calibration
+                                    data, on the tensors the group's consumers read */
+};
+
+/* Calibration data: what prune runs the model on for the activation criterion and for
+ * reconstruction. Either a folder of input sets or seeded random inputs.
+ * The folder's layout is the input sets' (above). */
+typedef struct rm_calib_options {
+    const char *inputs;      /* folder of input sets, or NULL */
+    int samples;             /* no folder: this many seeded random standard-normal inputs;
+                                with a folder: use at most this many sets (0: all) */
+    uint64_t seed;           /* random sample k is rm_session_random_inputs(seed + k) */
+    int threads;             /* session threads, 0: the library default */
+} rm_calib_options;
+
+/* One module's own pruning ratio (beside the global one). */
+typedef struct rm_prune_ratio {
+    const char *path;        /* a Conv2d module: its output group gets ratio */
+    double ratio;            /* 0 <= ratio < 1 */
+} rm_prune_ratio;
+
 typedef struct rm_prune_options {
     double ratio;            /* fraction of each group's channels removed (0.25: 64 -> 48) */
     const int64_t *channels; /* or: exactly these channels of the one named module's group */
     size_t n_channels;
-    int criterion;           /* 1: L1 norm of weights, 2: L2 */
+    int criterion;           /* enum rm_criterion; 0 and 1: L1, 2: L2 */
     bool global;             /* rank every prunable group's channels together */
+    /* The pipeline (all zero: off). A target implies global pruning. */
+    double target_macs;      /* 0 < F <= 1: remove the globally least important channels
+                                until at most F of the model's MACs remain (one group
+                                step at most below F) */
+    double target_params;    /* the same for parameters; with both, both are met */
+    const char *const *ignore; /* modules (any: a conv, a block, `fc`) whose groups are left
+                                  whole: every group one of their nodes reads, produces or
+                                  carries */
+    size_t n_ignore;
+    const rm_prune_ratio *ratio_for; /* per-module ratios; those groups leave the global
+                                        ranking and lose exactly their own ratio */
+    size_t n_ratio_for;
+    int64_t round_to;        /* > 1: every pruned group keeps a multiple of this many
+                                channels (counts rounded up: fewer removed) */
+    bool dry_run;            /* plan and report only: the model is left unchanged */
+    bool reconstruct;        /* refit the layers that lost input channels (below) */
+    double ridge;            /* reconstruct: ridge of each weight, relative to its Gram
+                                diagonal, pulling it towards its pruned value (0: 1e-2) */
+    int64_t max_rows;        /* reconstruct: sampled positions per layer (0: 4096) */
+    rm_calib_options calib;  /* for RM_CRITERION_ACTIVATION and reconstruct */
 } rm_prune_options;
 
 /* One coupled channel group of a prune. */
@@ -420,27 +521,59 @@ typedef struct rm_prune_group {
     int producers;           /* convs whose outputs are these channels */
     int64_t before, after;   /* channels */
     bool prunable;
-    char reason[200];        /* why not, when !prunable */
+    char reason[200];        /* why not, when !prunable; "ignored (PATH)" when ignored */
+    bool ignored;            /* prunable, but left whole: an ignored module touches it */
+    bool considered;         /* named (or, with global, ranked) for removal */
 } rm_prune_group;
+
+/* One layer reconstruction refitted: its weights w and bias b minimise, over the rows
+ * (sampled output positions of the calibration data), |x' w + b - y|^2 + sum over the
+ * unknowns of ridge * G_jj * (w_j - w0_j)^2, where x' is its input in the pruned model
+ * (earlier layers already refitted), y its output in the original, G = x'^T x' and w0 the
+ * pruned weights (the original's, less the removed inputs). */
+typedef struct rm_prune_refit {
+    char name[256];          /* module path of the conv or Linear */
+    int64_t rows;            /* positions it was fitted on */
+    int64_t unknowns;        /* per output channel: kept inputs x kernel, + 1 for the bias */
+    double error_before;     /* |x' w0 + b0 - y|^2 / |y|^2 on those rows */
+    double error_after;      /* the same with the refitted weights */
+} rm_prune_refit;
 
 typedef struct rm_prune_report {
     size_t n_groups;
     rm_prune_group *groups;  /* malloc'd */
     int64_t params_before, params_after, macs_before, macs_after;
+    bool dry_run;            /* the figures are those of the plan; nothing was changed */
+    int samples;             /* calibration samples run, 0 when none */
+    size_t n_refits;
+    rm_prune_refit *refits;  /* malloc'd, in the order they were fitted */
 } rm_prune_report;
 
 /* Remove channels physically from the coupled groups of the named Conv2d modules (or,
- * with o->global, of every prunable group by a global ranking), with every dependent
- * layer following (BatchNorms, depthwise convs, residual Adds, squeeze-excite Muls,
- * Concats, consuming convs, a Linear after Flatten). rep (may be NULL) is filled; free
- * it with rm_prune_report_free, also after a failure. */
+ * with o->global or a target, of every prunable group by a global ranking), with every
+ * dependent layer following (BatchNorms, depthwise convs, residual Adds, squeeze-excite
+ * Muls, Concats, consuming convs, a Linear after Flatten). With o->reconstruct the layers
+ * that lost input channels are then refitted on the calibration data, in graph order
+ * (rm_prune_refit). rep (may be NULL) is filled; free it with rm_prune_report_free, also
+ * after a failure. RM_EUSAGE for options that do not go together, RM_EEDIT for a target
+ * no pruning reaches or a module that cannot be pruned. */
 RM_API int rm_prune(rm_model *m, const char *const *paths, size_t n_paths, const rm_prune_options *o,
                     rm_prune_report *rep, rm_findings *log, rm_error *err);
 RM_API void rm_prune_report_free(rm_prune_report *rep);
+/* Whether the prune that made rep (with options o) removed no channel at all; then why
+ * goes to why (a ratio too small for every group considered, one-channel groups, no
+ * prunable group), so that a caller does not write an unchanged model unawares. */
+RM_API bool rm_prune_nothing(const rm_prune_report *rep, const rm_prune_options *o, char *why, size_t n);
 
 /* The edits made to m (by any remodel, saved with it), one line each: when, which
  * remodel, what; NULL when none. Every successful edit appends its line. */
 RM_API const char *rm_model_history(const rm_model *m);
+
+/* The criterion named s ("l1", "l2", "bn-scale", "activation"), or 0. */
+RM_API int rm_criterion_parse(const char *s);
+/* "l1", ... for an enum rm_criterion, "?" for others. */
+RM_API const char *rm_criterion_name(int criterion);
+
 
 /* Fold every BatchNormalization that follows a Conv (and is its only reader) into the
  * conv's weight and bias. *n_folded counts them. */
@@ -457,7 +590,8 @@ typedef struct rm_session_options {
     int fuse;            /* 1: fold BatchNorms into convs, fuse activations and residual Adds;
                             0: every node's output can be read after its step */
     int direct_conv;     /* 1: no Winograd convolutions */
-    uint64_t max_memory; /* bytes the session's buffers may take; 0: half the machine's RAM */
+    uint64_t max_memory; /* bytes the session's buffers may take; 0: the load's limit
+                            (rm_load_options; by default half the machine's RAM) */
     /* Inputs known before compiling: an int64 one (a shape fed as an input) becomes a
      * constant; a float one gives the dims of its dynamic dimensions. They become the
      * model's input shapes (rm_model_set_input_shape). Borrowed for the call. */
@@ -517,33 +651,6 @@ RM_API int64_t rm_session_macs(const rm_session *s);
  * Two models run on the same inputs and compared, per output and, on request, per
  * module (matched by path, aligned through the channel maps edits record). */
 
-/* Input sets: the values fed to a model for one sample, by input name. */
-typedef struct rm_input_set {
-    int n;                          /* inputs given; the model's others are seeded random */
-    const char *const *names;
-    const rm_tensor *values;
-} rm_input_set;
-
-/* Input sets read from a folder (rm_input_sets_read), owning their names and values. */
-typedef struct rm_input_sets {
-    size_t n;
-    rm_input_set *sets;
-    char *source;                   /* what they were read from, for messages */
-} rm_input_sets;
-
-/* Read the input sets in dir for model m, in one of these layouts:
- *   dir/test_data_set_<k>/input_<j>.pb   ONNX test data: TensorProto files; a tensor's
- *                                        name picks the input, else its number j does
- *   dir/test_data_set_<k>/<input>.npy    NumPy files named by input
- *   dir/input_<j>.pb, dir/<input>.npy    a single set
- * Sets are ordered by k. Every tensor must name (or number) an input of m. */
-RM_API int rm_input_sets_read(rm_model *m, const char *dir, rm_input_sets *out, rm_error *err);
-RM_API void rm_input_sets_free(rm_input_sets *s);
-/* Write sets as dir/test_data_set_<k>/input_<j>.pb (j in each set's order, tensors named
- * by input), creating dir when missing; refuses a dir that already holds a
- * test_data_set_* folder, and writes nothing then. */
-RM_API int rm_input_sets_write(const char *dir, const rm_input_set *sets, size_t n, rm_error *err);
-
 typedef struct rm_diff_options {
     /* The verdict. An element of an output fails when |B - A| > atol + rtol * |A|
      * (numpy's allclose, A the reference); an output fails when an element fails, when
@@ -555,13 +662,15 @@ typedef struct rm_diff_options {
     double rtol;        /* 1e-4 */
     double min_cosine;  /* 0.9999 */
     double min_top1;    /* 1: every row agrees */
-    /* The samples: sample k is fed sets[k] when k < n_sets, and seeded random values
-     * (seed + k) for every input its set does not give. The first set's tensors give
-     * their inputs' dims to both models (rm_model_set_input_shape): every set has them. */
-    int samples;        /* at least 1; raised to n_sets */
+    /* The samples: sample k is fed sets[k] while k < n_sets, then the folder's sets in
+     * order, and seeded random values (seed + k) for every input its set does not give.
+     * The first set's tensors give their inputs' dims to both models
+     * (rm_model_set_input_shape): every set has them. */
+    int samples;        /* at least 1; raised to the sets given */
     uint64_t seed;
     size_t n_sets;
     const rm_input_set *sets;   /* borrowed */
+    rm_input_sets *folder;      /* borrowed, or NULL */
     const char *save_inputs;    /* write every sample's inputs here (rm_input_sets_write), or NULL */
     int threads;        /* session threads, 0: default */
     bool layers;        /* also compare every module's output (sessions run unfused) */

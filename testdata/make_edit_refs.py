@@ -165,6 +165,9 @@ CASES = [
      (256, 111, 3, 2, 1), {}, [("bn", "layer4.0.bn1"), ("in", "layer4.0.conv2")]),
     ("shared", "shared_init", "branch_a", "Conv2d(8, 8, kernel_size=1, bias=False)",
      (8, 8), dict(kernel_size=1, bias=False), []),
+    # the seed's own edit: fewer in_channels too, so layer3's residual group is pruned first
+    ("seed_in_propagate", "resnet18", "layer4[0].conv1", "Conv2d(111, 111, 3, 2, 1)",
+     (111, 111, 3, 2, 1), {}, [("bn", "layer4.0.bn1"), ("in", "layer4.0.conv2")]),
 ]
 
 
@@ -247,6 +250,49 @@ PRUNE_CASES = [
 ]
 
 
+# ---- replace with fewer in_channels, --propagate: the group upstream is pruned ----------
+#
+# `replace resnet18 layer4[0].conv1 'Conv2d(111, 111, 3, 2, 1)' --propagate`: the conv reads
+# layer3's residual stream (256 channels), which layer3.0.conv2, layer3.0.downsample.0 and
+# layer3.1.conv2 produce. remodel's documented rule: that group keeps the 111 channels with
+# the largest L1 norm of the producing convs' weights as exported (BatchNorms folded),
+# summed over the three (ties: the lower index goes first), every layer of the group
+# follows (written out below), then the conv is replaced as the other cases (keep rule;
+# out_channels 512 -> 111 carried to bn1 and conv2).
+
+UPSTREAM_PRODUCERS = ["/layer3/layer3.0/conv2/Conv", "/layer3/layer3.0/downsample/downsample.0/Conv",
+                      "/layer3/layer3.1/conv2/Conv"]
+
+
+def upstream_keep(model_name, producers, keep):
+    """Channels the group keeps: the `keep` of largest summed L1 norm, from the exported weights."""
+    m = onnx.load(os.path.join(HERE, f"{model_name}.onnx"))
+    inits = {t.name: t for t in m.graph.initializer}
+    score = None
+    for node in m.graph.node:
+        if node.name in producers:
+            w = onnx.numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+            s = np.abs(w).reshape(w.shape[0], -1).sum(1)
+            score = s if score is None else score + s
+    order = sorted(range(len(score)), key=lambda c: (score[c], c))  # lowest first, ties by index
+    removed = set(order[:len(score) - keep])
+    # the rule must not hang on a rounding: the scores either side of the cut differ clearly
+    cut = sorted(score)
+    margin = (cut[len(score) - keep] - cut[len(score) - keep - 1]) / cut[-1]
+    assert margin > 1e-6, f"near tie at the cut ({margin:g}): the reference would be fragile"
+    return [c for c in range(len(score)) if c not in removed]
+
+
+def seed_upstream(model):
+    keep = upstream_keep("resnet18", UPSTREAM_PRODUCERS, 111)
+    for path in ("layer3.0.conv2", "layer3.0.downsample.0", "layer3.1.conv2"):
+        put(model, path, slice_out(get(model, path), keep))
+    for path in ("layer3.0.bn2", "layer3.0.downsample.1", "layer3.1.bn2"):
+        put(model, path, slice_bn(get(model, path), keep))
+    for path in ("layer3.1.conv1", "layer4.0.downsample.0", "layer4.0.conv1"):
+        put(model, path, slice_in(get(model, path), keep))
+
+
 def prune_case(model, removed, steps):
     for kind, path in steps:
         m = get(model, path)
@@ -281,6 +327,8 @@ def main():
     out = []
     for case, model_name, path, spec, args, kwargs, deps in CASES:
         model, x = rebuild(model_name)
+        if case == "seed_in_propagate":
+            seed_upstream(model)
         c = replace(model, path.replace("[", ".").replace("]", ""), args, kwargs)
         for kind, dep in deps:
             m = get(model, dep)

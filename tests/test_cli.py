@@ -353,7 +353,7 @@ def _():
         one_error_line(*run("prune", model("tiny_resnet"), "layer1.0.conv1", "--channels", "0,99", "-o", out),
                        "out of range")
         one_error_line(*run("prune", model("tiny_resnet"), "conv1", "--ratio", "0.5", "--channels", "1", "-o", out),
-                       "exactly one")
+                       "at most one of --ratio R and --channels LIST")
         one_error_line(*run("prune", model("tiny_resnet"), "--ratio", "0.5", "-o", out), "--global")
         assert os.listdir(d) == [], os.listdir(d)
 

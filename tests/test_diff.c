@@ -857,15 +857,14 @@ START_TEST(samples_saved_and_replayed)
     ck_assert(r.outputs[0].s.cosine <= one.outputs[0].s.cosine);
     ck_assert(r.outputs[0].s.n == 3 * one.outputs[0].s.n);
     /* replayed from the folder: the same verdict, bit for bit */
-    rm_input_sets in;
-    ck_assert_msg(rm_input_sets_read(a.m, sets, &in, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(in.n, 3);
-    ck_assert_int_eq(in.sets[0].n, 1);
-    ck_assert_str_eq(in.sets[0].names[0], "input");
+    rm_input_sets *in = NULL;
+    ck_assert_msg(rm_input_sets_open(&in, a.m, sets, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(rm_input_sets_count(in), 3);
+    ck_assert_uint_eq(rm_input_sets_n_inputs(in), 1);
+    ck_assert_str_eq(rm_input_sets_input_name(in, 0), "input");
     rm_diff_options_default(&o);
     o.seed = 12345; /* unused: every input is given */
-    o.n_sets = in.n;
-    o.sets = in.sets;
+    o.folder = in;
     ck_assert_msg(rm_diff(a.m, b.m, &o, &q, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(q.samples, 3);
     same_result(&r, &q);
@@ -874,9 +873,9 @@ START_TEST(samples_saved_and_replayed)
     o.save_inputs = sets;
     struct rm_diff_result z;
     ck_assert_int_eq(rm_diff(a.m, b.m, &o, &z, &err), RM_EUSAGE);
-    ck_assert_msg(strstr(err.msg, "already holds input sets"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "not empty"), "%s", err.msg);
     rm_diff_result_free(&z);
-    rm_input_sets_free(&in);
+    rm_input_sets_free(in);
     rm_diff_result_free(&r);
     rm_diff_result_free(&q);
     rm_diff_result_free(&one);
@@ -897,16 +896,20 @@ START_TEST(input_sets_onnx_test_data)
     rm_model *m = NULL;
     struct rm_error err;
     ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
-    rm_input_sets in;
-    ck_assert_msg(rm_input_sets_read(m, dir, &in, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(in.n, 1);
-    ck_assert_int_eq(in.sets[0].n, 2);
-    ck_assert_str_eq(in.sets[0].names[0], "x");
-    ck_assert_str_eq(in.sets[0].names[1], "W");
+    rm_input_sets *in = NULL;
+    ck_assert_msg(rm_input_sets_open(&in, m, dir, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(rm_input_sets_count(in), 1);
+    ck_assert_uint_eq(rm_input_sets_n_inputs(in), 2);
+    ck_assert_str_eq(rm_input_sets_input_name(in, 0), "x");
+    ck_assert_str_eq(rm_input_sets_input_name(in, 1), "W");
+    rm_tensor v[2];
+    ck_assert_int_eq(rm_input_sets_read(in, 0, v, &err), 0);
     rm_session *s = NULL;
     ck_assert_msg(rm_session_create(&s, m, NULL, &err) == 0, "%s", err.msg);
-    for (int i = 0; i < in.sets[0].n; i++)
-        ck_assert_int_eq(rm_session_set_input(s, in.sets[0].names[i], &in.sets[0].values[i], &err), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(rm_session_set_input(s, rm_input_sets_input_name(in, (size_t)i), &v[i], &err), 0);
+        rm_tensor_free(&v[i]);
+    }
     ck_assert_int_eq(rm_session_run(s, &err), 0);
     rm_tensor got, want;
     ck_assert_int_eq(rm_session_output(s, 0, &got, &err), 0);
@@ -919,9 +922,9 @@ START_TEST(input_sets_onnx_test_data)
     rm_tensor_free(&want);
     rm_session_free(s);
     /* a folder that is no set of this model's inputs */
-    rm_input_sets_free(&in);
+    rm_input_sets_free(in);
     snprintf(path, sizeof path, "%s/test_data_set_0/output_0.pb", dir);
-    ck_assert_int_eq(rm_input_sets_read(m, path, &in, &err), RM_EUSAGE);
+    ck_assert_int_eq(rm_input_sets_open(&in, m, path, &err), RM_EUSAGE);
     ck_assert_msg(strstr(err.msg, "not a folder"), "%s", err.msg);
     rm_model_free(m);
 }

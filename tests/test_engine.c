@@ -677,7 +677,7 @@ START_TEST(memory_budget)
     struct rm_error err;
     ck_assert_int_eq(rm_session_create(&s, m, &o, &err), RM_ENOMEM);
     ck_assert_ptr_null(s);
-    ck_assert_msg(strstr(err.msg, "more memory than the limit of 0.1 MB"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "more than its memory limit of 0.1 MB"), "%s", err.msg);
     o.max_memory = 0; /* the default: half the machine's RAM */
     ck_assert_int_eq(rm_session_create(&s, m, &o, &err), 0);
     rm_session_free(s);

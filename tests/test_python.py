@@ -400,6 +400,30 @@ def _():
         close_to(m.run(x)[y], ort(out, d, {"x": x})[y], "pruned paddle model")
 
 
+@case("prune's pipeline from Python: a dry run plans what the run does; targets as onnx counts them")
+def _():
+    digits = os.path.join(TESTDATA, "digits", "digits.onnx")
+
+    def params(path):
+        """Parameters as onnx counts them (the MAC targets are held to onnx in the CLI suite)."""
+        return sum(int(np.prod(t.dims)) for t in onnx.load(path).graph.initializer)
+
+    with tempfile.TemporaryDirectory() as d, remodel.load(digits) as m:
+        before = m.info()["params"]
+        plan = m.prune(target_macs=0.5, ignore=["fc"], round_to=2, dry_run=True)
+        assert plan.dry_run and m.info()["params"] == before, "a dry run changed the model"
+        done = m.prune(target_macs=0.5, ignore=["fc"], round_to=2)
+        assert not done.dry_run and [g.after for g in plan.groups] == [g.after for g in done.groups]
+        assert done.macs_after == plan.macs_after <= 0.5 * done.macs_before
+        assert any(g.ignored for g in done.groups)
+        out = os.path.join(d, "p.onnx")
+        m.save(out)
+        assert params(out) == done.params_after
+        r = m.clone().prune(target_macs=0.7, criterion="activation", calib_samples=4, reconstruct=True)
+        assert r.samples == 4 and r.refits and all(x.error_after <= x.error_before for x in r.refits), r.refits
+        raises(lambda: m.prune(target_macs=0.5, ratio=0.3), "RM_EUSAGE", "target")
+
+
 @case("fold_bn folds as many BatchNorms as onnx counts; save and re-load")
 def _():
     for name in ("tiny_resnet", "resnet18"):

@@ -1,6 +1,8 @@
 /* Replays every input in tests/fuzz-regressions/ (inputs on which fuzz/run.sh once found
- * a crash) through the fuzzing pipeline. The assertion is that each one finishes: under
- * AddressSanitizer (scripts/test.sh) a memory error aborts the test. */
+ * a crash, or hostile models made by hand) through both fuzzing pipelines: the byte-level
+ * one (load to run) and the structure-aware one (every edit too). The assertion is that
+ * each one finishes: under AddressSanitizer and UBSan (scripts/test.sh) a memory error or
+ * undefined behaviour aborts the test. */
 #include "../fuzz/fuzz_pipeline.h"
 #include "test_util.h"
 
@@ -30,6 +32,7 @@ START_TEST(replay_all)
         size_t size;
         uint8_t *buf = (uint8_t *)rm_test_read_file(path, &size);
         ck_assert_int_eq(rm_fuzz_one(buf, size), 0);
+        ck_assert_int_eq(rm_fuzz_edit_one(buf, size), 0);
         free(buf);
         n++;
     }

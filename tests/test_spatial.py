@@ -722,7 +722,7 @@ bad("GroupNormalization 3 groups of 8 channels", one("GroupNormalization", (1, 8
 # 244928 x 244928 floats: 240 GB, under the 2^36-element cap; over any session's memory
 # budget (half the machine's RAM), refused before a page is touched
 bad("Resize to a 240 GB output", resize((1, 1, 64, 64), scales=[1, 1, 3827, 3827])[0],
-    "needs more memory than the limit")
+    "needs more than its memory limit")
 bad("LayerNormalization axis 5", one("LayerNormalization", (2, 3), {"S": randn(3)}, 17, axis=5)[0], "axis")
 
 print(f"{passed} passed, {failed} failed, {skipped} skipped")

@@ -299,7 +299,18 @@ class PruneGroup:
     before: int
     after: int
     prunable: bool
-    reason: Optional[str]   # why not, when not prunable
+    reason: Optional[str]   # why not, when not prunable (or why left whole, when ignored)
+    ignored: bool = False   # prunable, but left whole: an ignored module touches it
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneRefit:
+    """A layer refitted after pruning: its relative error on the calibration rows."""
+    name: str
+    rows: int
+    unknowns: int
+    error_before: float
+    error_after: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,6 +321,9 @@ class PruneReport:
     macs_before: int
     macs_after: int
     notes: List[str]        # what changed, one line per group
+    dry_run: bool = False   # the figures are the plan's; nothing was changed
+    samples: int = 0        # calibration samples run
+    refits: List["PruneRefit"] = dataclasses.field(default_factory=list)  # with reconstruct=True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -710,37 +724,81 @@ class Model:
 
     @_locked
     def prune(self, paths=None, ratio: Optional[float] = None, *, channels=None, global_: Optional[bool] = None,
-              criterion: str = "l1") -> PruneReport:
+              criterion: str = "l1", target_macs: Optional[float] = None, target_params: Optional[float] = None,
+              ignore=(), ratio_for=None, round_to: int = 0, dry_run: bool = False, reconstruct: bool = False,
+              calib_inputs=None, calib_samples: int = 0, calib_seed: int = 1, threads: int = 0) -> PruneReport:
         """Remove channels physically, with every coupled layer following.
 
-        paths     a module path or a list of them (Conv2d modules whose coupled channel
-                  groups are pruned); None: every prunable group (global_ ranking)
-        ratio     fraction of each group's channels removed, 0 < ratio < 1
-        channels  or exactly these channel indices of the one named module's group
-        global_   rank the channels of every prunable group together (default: when no
-                  paths are given)
-        criterion "l1" or "l2" norm of the producing convs' weights
+        paths         a module path or a list of them (Conv2d modules whose coupled channel
+                      groups are pruned); None: every prunable group (global_ ranking)
+        ratio         fraction of each group's channels removed, 0 < ratio < 1
+        channels      or exactly these channel indices of the one named module's group
+        global_       rank the channels of every prunable group together (default: when no
+                      paths are given)
+        criterion     "l1", "l2" (norms of the producing convs' weights), "bn-scale"
+                      (|gamma|/sigma of the group's BatchNorms) or "activation" (mean
+                      |activation| on the calibration data)
+        target_macs   or prune globally until at most this fraction of the MACs remains
+        target_params the same for parameters
+        ignore        modules whose groups are left whole
+        ratio_for     {path: ratio}: groups pruned by their own ratio, outside the ranking
+        round_to      pruned groups keep a multiple of this many channels
+        dry_run       plan only: the report says what would be pruned; the model is unchanged
+        reconstruct   refit the layers that lost input channels on the calibration data
+        calib_inputs  a folder of input sets, or calib_samples seeded random inputs
         """
         if isinstance(paths, str):
             paths = [paths]
         paths = list(paths) if paths is not None else []
+        target = target_macs is not None or target_params is not None
         if global_ is None:
-            global_ = not paths
-        if (ratio is None) == (channels is None):
-            raise Error("give exactly one of ratio and channels")
-        if criterion not in ("l1", "l2"):
-            raise Error(f"criterion must be 'l1' or 'l2', not {criterion!r}")
+            global_ = not paths and not target
+        if target and (ratio is not None or channels is not None):
+            raise Error("give a target or ratio/channels, not both")
+        if not target and (ratio is None) == (channels is None):
+            raise Error("give exactly one of ratio and channels (or a target)")
+        crit = _lib.rm_criterion_parse(_b(criterion)) if isinstance(criterion, str) else 0
+        if not crit:
+            raise Error(f"criterion must be 'l1', 'l2', 'bn-scale' or 'activation', not {criterion!r}")
         o = C.rm_prune_options()
-        o.criterion = 1 if criterion == "l1" else 2
+        o.criterion = crit
         o.global_ = bool(global_)
         if global_ and paths:
             raise Error("global_ ranks every group; give no paths with it")
+        keep = []
+        for name, v in (("target_macs", target_macs), ("target_params", target_params)):
+            if v is not None:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+                    raise Error(f"{name} is the fraction kept, above 0 and at most 1, not {v!r}")
+                setattr(o, name, float(v))
+        if isinstance(ignore, str):
+            ignore = [ignore]
+        if ignore:
+            arr = (ctypes.c_char_p * len(ignore))(*[_b(p) for p in ignore])
+            keep.append(arr)
+            o.ignore, o.n_ignore = ctypes.cast(arr, ctypes.POINTER(ctypes.c_char_p)), len(ignore)
+        if ratio_for:
+            arr = (C.rm_prune_ratio * len(ratio_for))()
+            for k, (p, r) in enumerate(dict(ratio_for).items()):
+                if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
+                    raise Error(f"ratio_for['{p}'] must be a number from 0 to below 1, not {r!r}")
+                arr[k].path, arr[k].ratio = _b(p), float(r)
+            keep.append(arr)
+            o.ratio_for, o.n_ratio_for = arr, len(arr)
+        if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 0:
+            raise Error(f"round_to must be a number of channels, not {round_to!r}")
+        o.round_to, o.dry_run, o.reconstruct = round_to, bool(dry_run), bool(reconstruct)
+        if calib_inputs is not None:
+            keep.append(_fs(calib_inputs))
+            o.calib.inputs = keep[-1]
+        o.calib.samples, o.calib.seed, o.calib.threads = int(calib_samples), _u64(calib_seed, "calib_seed"), \
+            _threads(threads)
         chans = None
         if ratio is not None:
             if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
                 raise Error(f"ratio must be a number between 0 and 1 (exclusive), not {ratio!r}")
             o.ratio = float(ratio)
-        else:
+        elif channels is not None:
             if global_:
                 raise Error("global_ ranks channels itself; give ratio with it, not channels")
             chans = [int(c) for c in channels]
@@ -755,18 +813,25 @@ class Model:
             _call(_lib.rm_prune, h, cpaths, len(paths), ctypes.byref(o), ctypes.byref(rep), ctypes.byref(f),
                   context="prune")
             groups = [PruneGroup(name=_s(g.name), producers=g.producers, before=g.before, after=g.after,
-                                 prunable=g.prunable, reason=None if g.prunable else _s(g.reason))
+                                 prunable=g.prunable, reason=_s(g.reason) if not g.prunable or g.ignored else None,
+                                 ignored=g.ignored)
                       for g in (rep.groups[i] for i in range(rep.n_groups))]
+            refits = [PruneRefit(name=_s(x.name), rows=x.rows, unknowns=x.unknowns, error_before=x.error_before,
+                                 error_after=x.error_after) for x in (rep.refits[i] for i in range(rep.n_refits))]
             report = PruneReport(groups=groups, params_before=rep.params_before, params_after=rep.params_after,
                                  macs_before=rep.macs_before, macs_after=rep.macs_after,
-                                 notes=[x.text for x in _findings(f) if x.kind == "note"])
+                                 notes=[x.text for x in _findings(f) if x.kind == "note"], dry_run=rep.dry_run,
+                                 samples=rep.samples, refits=refits)
         except BaseException:
             _lib.rm_model_free(h)
             raise
         finally:
             _lib.rm_prune_report_free(ctypes.byref(rep))
             _lib.rm_findings_free(ctypes.byref(f))
-        self._swap(h)
+        if dry_run:
+            _lib.rm_model_free(h)  # the plan only: the model stays as it was
+        else:
+            self._swap(h)
         return report
 
     @_locked
@@ -977,9 +1042,9 @@ def diff(a: Model, b: Model, layers: bool = False, *, atol: Optional[float] = No
         keep = []
         read_sets = None
         if isinstance(inputs, (str, bytes, os.PathLike)):
-            read_sets = C.rm_input_sets()
-            _call(_lib.rm_input_sets_read, a._handle(), _fs(inputs), ctypes.byref(read_sets))
-            o.n_sets, o.sets = read_sets.n, read_sets.sets
+            read_sets = ctypes.c_void_p()
+            _call(_lib.rm_input_sets_open, ctypes.byref(read_sets), a._handle(), _fs(inputs))
+            o.folder = read_sets
             given = True
         else:
             dicts = inputs if isinstance(inputs, list) else [] if inputs is None else [inputs]
@@ -1031,4 +1096,4 @@ def diff(a: Model, b: Model, layers: bool = False, *, atol: Optional[float] = No
         finally:
             _lib.rm_diff_result_free(ctypes.byref(r))
             if read_sets is not None:
-                _lib.rm_input_sets_free(ctypes.byref(read_sets))
+                _lib.rm_input_sets_free(read_sets)

@@ -93,19 +93,37 @@ class rm_replace_options(Structure):
     _fields_ = [("init", c_int), ("seed", c_uint64), ("propagate", c_bool)]
 
 
+class rm_calib_options(Structure):
+    _fields_ = [("inputs", c_char_p), ("samples", c_int), ("seed", c_uint64), ("threads", c_int)]
+
+
+class rm_prune_ratio(Structure):
+    _fields_ = [("path", c_char_p), ("ratio", c_double)]
+
+
 class rm_prune_options(Structure):
     _fields_ = [("ratio", c_double), ("channels", POINTER(c_int64)), ("n_channels", c_size_t),
-                ("criterion", c_int), ("global_", c_bool)]
+                ("criterion", c_int), ("global_", c_bool), ("target_macs", c_double), ("target_params", c_double),
+                ("ignore", POINTER(c_char_p)), ("n_ignore", c_size_t), ("ratio_for", POINTER(rm_prune_ratio)),
+                ("n_ratio_for", c_size_t), ("round_to", c_int64), ("dry_run", c_bool), ("reconstruct", c_bool),
+                ("ridge", c_double), ("max_rows", c_int64), ("calib", rm_calib_options)]
 
 
 class rm_prune_group(Structure):
     _fields_ = [("name", c_char * 256), ("producers", c_int), ("before", c_int64), ("after", c_int64),
-                ("prunable", c_bool), ("reason", c_char * 200)]
+                ("prunable", c_bool), ("reason", c_char * 200), ("ignored", c_bool),
+                ("considered", c_bool)]
+
+
+class rm_prune_refit(Structure):
+    _fields_ = [("name", c_char * 256), ("rows", c_int64), ("unknowns", c_int64), ("error_before", c_double),
+                ("error_after", c_double)]
 
 
 class rm_prune_report(Structure):
     _fields_ = [("n_groups", c_size_t), ("groups", POINTER(rm_prune_group)), ("params_before", c_int64),
-                ("params_after", c_int64), ("macs_before", c_int64), ("macs_after", c_int64)]
+                ("params_after", c_int64), ("macs_before", c_int64), ("macs_after", c_int64), ("dry_run", c_bool),
+                ("samples", c_int), ("n_refits", c_size_t), ("refits", POINTER(rm_prune_refit))]
 
 
 class rm_session_options(Structure):
@@ -117,14 +135,10 @@ class rm_input_set(Structure):
     _fields_ = [("n", c_int), ("names", POINTER(c_char_p)), ("values", POINTER(rm_tensor))]
 
 
-class rm_input_sets(Structure):
-    _fields_ = [("n", c_size_t), ("sets", POINTER(rm_input_set)), ("source", c_char_p)]
-
-
 class rm_diff_options(Structure):
     _fields_ = [("atol", c_double), ("atol_scale", c_double), ("rtol", c_double), ("min_cosine", c_double),
                 ("min_top1", c_double), ("samples", c_int), ("seed", c_uint64), ("n_sets", c_size_t),
-                ("sets", POINTER(rm_input_set)), ("save_inputs", c_char_p), ("threads", c_int),
+                ("sets", POINTER(rm_input_set)), ("folder", c_void_p), ("save_inputs", c_char_p), ("threads", c_int),
                 ("layers", c_bool)]
 
 
@@ -174,8 +188,8 @@ class rm_output(Structure):
 
 # The structs test_python.py holds to the C compiler's layout (sizeof and offsetof).
 STRUCTS = [rm_error, rm_tensor, rm_load_options, rm_save_options, rm_value_info, rm_opset, rm_op_count,
-           rm_info, rm_finding, rm_findings, rm_arg, rm_module_info, rm_replace_options, rm_prune_options,
-           rm_prune_group, rm_prune_report, rm_session_options, rm_input_set, rm_input_sets, rm_diff_options,
+           rm_info, rm_finding, rm_findings, rm_arg, rm_module_info, rm_replace_options, rm_calib_options,
+           rm_prune_ratio, rm_prune_options, rm_prune_group, rm_prune_refit, rm_prune_report, rm_session_options, rm_input_set, rm_diff_options,
            rm_diff_stats, rm_diff_output, rm_diff_layer, rm_diff_channels, rm_diff_result, rm_report_info,
            rm_file_id, rm_output]
 
@@ -201,8 +215,9 @@ _FUNCS = {
     "rm_model_check_inputs": (c_int, [_M, POINTER(c_int), _E]),
     "rm_model_rewrite_input_shape": (c_int, [_M, c_char_p, c_int, POINTER(c_int64), _E]),
     "rm_model_history": (c_char_p, [_M]),
-    "rm_input_sets_read": (c_int, [_M, c_char_p, POINTER(rm_input_sets), _E]),
-    "rm_input_sets_free": (None, [POINTER(rm_input_sets)]),
+    "rm_input_sets_open": (c_int, [POINTER(c_void_p), _M, c_char_p, _E]),
+    "rm_input_sets_free": (None, [c_void_p]),
+    "rm_input_sets_count": (c_size_t, [c_void_p]),
     "rm_model_info": (c_int, [_M, POINTER(rm_info), _E]),
     "rm_info_free": (None, [POINTER(rm_info)]),
     "rm_findings_free": (None, [POINTER(rm_findings)]),
@@ -224,6 +239,7 @@ _FUNCS = {
     "rm_prune": (c_int, [_M, POINTER(c_char_p), c_size_t, POINTER(rm_prune_options), POINTER(rm_prune_report),
                          POINTER(rm_findings), _E]),
     "rm_prune_report_free": (None, [POINTER(rm_prune_report)]),
+    "rm_criterion_parse": (c_int, [c_char_p]),
     "rm_fold_bn": (c_int, [_M, POINTER(c_int), POINTER(rm_findings), _E]),
     "rm_session_options_default": (None, [POINTER(rm_session_options)]),
     "rm_session_create": (c_int, [POINTER(_S), _M, POINTER(rm_session_options), _E]),

@@ -38,18 +38,19 @@ struct cli_args {
     int n_pos;
     const char *pos[CLI_MAX_POS];
     /* flags */
-    bool json, paths, layers, propagate, global, no_verify, no_fuse, direct_conv;
+    bool json, paths, layers, propagate, global, no_verify, no_fuse, direct_conv, dry_run, reconstruct, allow_noop;
     /* strings (NULL when not given) */
-    const char *out, *external_data, *report, *channels, *inputs_dir, *save_inputs, *verify_inputs;
-    /* numbers: seed 0, depth -1, threads 0, bench 0, samples 1, verify_samples 4; ratio,
-     * atol, rtol, min_cosine, min_top1 NAN when not given */
-    uint64_t seed;
-    long long depth, threads, bench, samples, verify_samples;
-    double ratio, atol, rtol, min_cosine, min_top1;
+    const char *out, *external_data, *report, *channels, *inputs_dir, *save_inputs, *verify_inputs, *calib_inputs;
+    /* numbers: seed 0, depth -1, threads 0, bench 0, samples 1, verify_samples 4,
+     * round_to 0, calib_samples 0, calib_seed 1; ratio, atol, rtol, min_cosine, min_top1,
+     * target_macs, target_params NAN when not given */
+    uint64_t seed, calib_seed;
+    long long depth, threads, bench, samples, verify_samples, round_to, calib_samples;
+    double ratio, atol, rtol, min_cosine, min_top1, target_macs, target_params;
     /* choices: the index into the option's choices (init 0 = keep, criterion 0 = l1) */
     int init, criterion;
     /* repeatable */
-    struct cli_list inputs, input_shapes;
+    struct cli_list inputs, input_shapes, ignore, ratio_for;
 };
 
 void cli_args_init(struct cli_args *a);
@@ -124,7 +125,7 @@ struct cli_cmd {
 extern const struct cli_cmd *const cli_commands[];
 extern const size_t cli_n_commands;
 extern const struct cli_cmd cli_cmd_info, cli_cmd_check, cli_cmd_save, cli_cmd_show, cli_cmd_run,
-    cli_cmd_diff, cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn;
+    cli_cmd_diff, cli_cmd_replace, cli_cmd_prune, cli_cmd_fold_bn, cli_cmd_apply;
 /* The options of `remodel` itself (--help, --version, and the hidden generators). */
 extern const struct cli_opt cli_top_opts[];
 
@@ -170,9 +171,9 @@ extern const struct cli_opt cli_top_opts[];
         {.name = "min-top1", .metavar = "F", CLI_D(min_top1), .fmin = 0, .fmax = 1,                          \
          .help = "for [N, classes] outputs: the fraction of rows whose top class must agree (default 1)"}
 #define CLI_INPUT_SETS_HELP                                                                                \
-    "input sets from a folder: DIR/test_data_set_<k>/input_<j>.pb (ONNX test data; a tensor's name picks its " \
-    "input, else its number), DIR/test_data_set_<k>/<input>.npy, or one set as DIR/input_<j>.pb or "          \
-    "DIR/<input>.npy; inputs a set lacks are seeded random"
+    "input sets from a folder: one folder per sample (natural order), each with a .pb (TensorProto) or .npy " \
+    "file per graph input, named by the tensor's name, the file's name or input_<k> (ONNX test data, "       \
+    "DIR/test_data_set_0/input_0.pb, reads as it is); a folder of tensor files alone is one set"
 #define CLI_OPT_THREADS                                                                                    \
     {.name = "threads", .metavar = "N", CLI_I(threads), .min = 0, .max = 1024,                             \
      .help = "oneDNN/OpenMP threads (default 0: all)"}
@@ -209,14 +210,17 @@ void cli_write_bash_completion(FILE *f);
  * save does). Prints one line and returns CLI_BAD on a bad value or a mismatch. */
 int cli_input_shapes(rm_model *m, const struct cli_list *shapes, bool rewrite);
 
+/* "NAME=D0,D1,..." into name (n bytes), rank and dims (positive): 0, or -1 when malformed. */
+int cli_parse_shape(const char *s, char *name, size_t n, int *rank, int64_t *dims);
+
 /* Say once on stderr when m runs with a dynamic batch taken as 1. */
 void cli_note_batch(rm_model *m);
 
 /* The verdict's options from a (tolerances; samples and the input-set folder given by
- * the caller) into o, the input sets read into *sets for m (free with
+ * the caller) into o, the folder opened for m into *sets (NULL without one; free with
  * rm_input_sets_free). Prints and returns CLI_BAD on a bad folder. */
 int cli_verdict_options(const struct cli_args *a, long long samples, const char *inputs_dir, rm_model *m,
-                        rm_diff_options *o, rm_input_sets *sets);
+                        rm_diff_options *o, rm_input_sets **sets);
 
 /* ---- errors -------------------------------------------------------------------------- */
 
@@ -231,12 +235,17 @@ int cli_fail_in(const struct rm_error *err, const char *fmt, ...)
 #endif
     ;
 
-/* Print "remodel CMD: <message> (see 'remodel CMD --help')" on stderr; return CLI_BAD. */
+/* Print "remodel CMD: <message> (see 'remodel CMD --help')" on stderr; return CLI_BAD.
+ * While a capture buffer is set (cli_usage_capture), the message goes there instead. */
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Send cli_usage's messages to buf (n bytes; the last one is kept) instead of stderr;
+ * NULL prints them again. */
+void cli_usage_capture(char *buf, size_t n);
 
 /* ---- outputs (cli_out.c) --------------------------------------------------------------- */
 
@@ -259,7 +268,7 @@ struct cli_outputs {
  * stderr the temporary files an interrupted remodel left in a folder new to os. */
 int cli_output_add(struct cli_outputs *os, const char *opt, const char *path, bool may_replace_model);
 
-/* The outputs of save and the edit commands: -o OUT (which may replace the model read)
+/* The outputs of save and the edit commands: -o OUT (which may replace the model read; none when NULL)
  * and, when external_data is not NULL, the data file beside it. */
 int cli_model_outputs(struct cli_outputs *os, const char *out, const char *external_data);
 

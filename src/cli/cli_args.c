@@ -21,7 +21,8 @@ void cli_args_init(struct cli_args *a)
     a->depth = -1;
     a->samples = 1;
     a->verify_samples = 4;
-    a->ratio = a->atol = a->rtol = a->min_cosine = a->min_top1 = NAN;
+    a->calib_seed = 1;
+    a->ratio = a->atol = a->rtol = a->min_cosine = a->min_top1 = a->target_macs = a->target_params = NAN;
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */
@@ -66,6 +67,17 @@ int cli_fail_in(const struct rm_error *err, const char *fmt, ...)
     return CLI_BAD;
 }
 
+static char *capture;
+static size_t capture_size;
+
+void cli_usage_capture(char *buf, size_t n)
+{
+    capture = buf;
+    capture_size = n;
+    if (buf && n)
+        buf[0] = '\0';
+}
+
 int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
 {
     char msg[1024];
@@ -76,7 +88,10 @@ int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
     for (char *c = msg; *c; c++) /* arguments echoed back stay on the one line */
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             *c = '?';
-    fprintf(stderr, "remodel %s: %s (see 'remodel %s --help')\n", cmd->name, msg, cmd->name);
+    if (capture)
+        snprintf(capture, capture_size, "%s", msg);
+    else
+        fprintf(stderr, "remodel %s: %s (see 'remodel %s --help')\n", cmd->name, msg, cmd->name);
     return CLI_BAD;
 }
 

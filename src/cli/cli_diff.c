@@ -128,7 +128,7 @@ static int run_diff(struct cli_args *a)
     struct rm_error err;
     rm_model *ma = NULL, *mb = NULL;
     struct rm_diff_result r;
-    rm_input_sets sets = {0};
+    rm_input_sets *sets = NULL;
     char input_desc[1024];
     int rc = CLI_OK, n_read = 0;
     rm_error_clear(&err);
@@ -169,8 +169,8 @@ static int run_diff(struct cli_args *a)
     size_t off = 0;
     input_desc[0] = '\0';
     if (a->inputs_dir)
-        off += (size_t)snprintf(input_desc, sizeof input_desc, "%zu set%s from %s", sets.n, sets.n == 1 ? "" : "s",
-                                a->inputs_dir);
+        off += (size_t)snprintf(input_desc, sizeof input_desc, "%zu set%s from %s", rm_input_sets_count(sets),
+                                rm_input_sets_count(sets) == 1 ? "" : "s", a->inputs_dir);
     for (int k = 0; k < n_inputs && off < sizeof input_desc; k++)
         off += (size_t)snprintf(input_desc + off, sizeof input_desc - off, "%s%s", k ? ", " : "", inputs[k]);
     if (off < sizeof input_desc)
@@ -193,7 +193,7 @@ static int run_diff(struct cli_args *a)
 done:
     for (int k = 0; k < n_read; k++)
         rm_tensor_free(&values[k]);
-    rm_input_sets_free(&sets);
+    rm_input_sets_free(sets);
     rm_diff_result_free(&r);
     rm_model_free(ma);
     rm_model_free(mb);
@@ -217,7 +217,7 @@ static const struct cli_opt diff_opts[] = {
              "figures are the worst over samples, cosine also as a mean, top-1/top-5 over every row"},
     {.name = "save-inputs", .metavar = "DIR", CLI_S(save_inputs), .complete = CLI_C_DIR,
      .help = "write every sample's inputs to DIR/test_data_set_<k>/input_<j>.pb, so that --inputs DIR replays "
-             "the diff bit for bit; DIR is made when missing and may not already hold input sets"},
+             "the diff bit for bit; DIR must be empty or new"},
     CLI_OPTS_TOLERANCE,
     {.name = "layers", CLI_F(layers),
      .help = "also compare the output of every module, matched by module path, in topological order (plans run "

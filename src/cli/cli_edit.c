@@ -2,54 +2,16 @@
  * shares: outputs checked before any work, the edit made on a clone, verified against the
  * original on the same seeded input, saved atomically, reported as text or one JSON
  * document (what changed, parameters and MACs before and after, the verdict, the files). */
-#include "cli.h"
+#include "cli_edit.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One edit in progress. */
-struct edit {
-    struct cli_args *a;
-    const char *command;
-    struct rm_model *orig, *m; /* as loaded; the clone being edited */
-    struct cli_outputs outs;
-    rm_findings log;           /* what the edit changed, one note per layer */
-    struct rm_diff_result verdict;
-    bool verified;
-    rm_input_sets sets;        /* --verify-inputs */
-};
-
-/* What every edit command takes besides its own options, each defined once. */
-#define EDIT_OPT_SEED                                                                                      \
-    {.name = "seed", .metavar = "N", CLI_U(seed), .help = "seed for the verification input (default 0)"}
-#define EDIT_OPTS_TAIL                                                                                     \
-    CLI_OPT_INPUT_SHAPE,                                                                                   \
-        {.name = "no-verify", CLI_F(no_verify), .help = "skip running both models"},                         \
-        {.name = "verify-samples", .metavar = "N", CLI_I(verify_samples), .min = 1, .max = 100000,           \
-         .help = "input sets the verification compares (default 4): those of --verify-inputs first, then "   \
-                 "seeded random ones (sample k: --seed + k)"},                                               \
-        {.name = "verify-inputs", .metavar = "DIR", CLI_S(verify_inputs), .complete = CLI_C_DIR,             \
-         .help = CLI_INPUT_SETS_HELP},                                                                       \
-        CLI_OPTS_TOLERANCE, CLI_OPT_EXTERNAL_DATA,                                                           \
-        CLI_OPT_JSON(": command, file (MODEL), the command's own fields, notes (what the edit logged), "      \
-                     "modules [{path, before, after}] (the repr of every module the edit changed, null where "  \
-                     "it was added or removed), params and macs {before, after} (macs null when unknown), "     \
-                     "verify (null with --no-verify: seed, samples, inputs, atol (null: scaled), atol_scale, "   \
-                     "rtol, min_cosine, pass, outputs [{name, max_abs, max_rel, mean_abs, cosine, cosine_mean, "  \
-                     "atol, top1, top5, pass}]), written [{path, bytes, role}]")
-
-#define EDIT_VERIFY_NOTE                                                                                 \
-    "Verification runs the original and the edited model on the same inputs (4 seeded samples unless told), " \
-    "says what it fed them, and prints each output's max abs/rel difference, cosine similarity (the worst "    \
-    "sample's) and top-1 agreement ('identical within tolerance' when the output passes diff's verdict). An "  \
-    "edit that changes what the model computes is written all the same: the figures say by how much. Nothing " \
-    "is written when either model cannot run.\n"
-
 /* Check the outputs (before any work: the folder exists, nothing there that cannot be
  * replaced), then load the model and make sure no output is a file it is read from; e->m
  * is a clone to edit, e->orig the model as loaded. Prints and returns CLI_BAD on failure. */
-static int edit_begin(struct edit *e, struct cli_args *a, const char *command)
+int cli_edit_begin(struct cli_edit *e, struct cli_args *a, const char *command)
 {
     struct rm_error err;
     rm_error_clear(&err);
@@ -67,9 +29,9 @@ static int edit_begin(struct edit *e, struct cli_args *a, const char *command)
     return CLI_OK;
 }
 
-static void edit_end(struct edit *e)
+void cli_edit_end(struct cli_edit *e)
 {
-    rm_input_sets_free(&e->sets);
+    rm_input_sets_free(e->sets);
     rm_findings_free(&e->log);
     rm_diff_result_free(&e->verdict);
     rm_model_free(e->m);
@@ -85,13 +47,14 @@ static void print_notes(const rm_findings *log)
 }
 
 /* What verification fed both models: "4 samples (seeded 0..3), input [1, 3, 224, 224]". */
-static void verified_on(const struct edit *e, char *buf, size_t n)
+static void verified_on(const struct cli_edit *e, char *buf, size_t n)
 {
     const struct rm_diff_result *r = &e->verdict;
     size_t off;
-    if (e->sets.n)
+    size_t n_sets = rm_input_sets_count(e->sets);
+    if (n_sets)
         off = (size_t)snprintf(buf, n, "%d sample%s (%zu from %s%s)", r->samples, r->samples == 1 ? "" : "s",
-                               e->sets.n, e->a->verify_inputs, (size_t)r->samples > e->sets.n ? ", the rest seeded" : "");
+                               n_sets, e->a->verify_inputs, (size_t)r->samples > n_sets ? ", the rest seeded" : "");
     else if (r->samples == 1)
         off = (size_t)snprintf(buf, n, "1 sample (seed %llu)", (unsigned long long)r->seed);
     else
@@ -116,7 +79,7 @@ static void verified_on(const struct edit *e, char *buf, size_t n)
 /* Unless --no-verify, run the original and the edited model on the same inputs (the
  * verdict is kept for --json; text prints what was fed and a one-line summary of each
  * output), then save the edited model. Returns a CLI exit code. */
-static int edit_finish(struct edit *e)
+int cli_edit_finish(struct cli_edit *e)
 {
     struct rm_error err;
     rm_error_clear(&err);
@@ -226,7 +189,7 @@ static void json_u64(rm_json *j, const char *key, uint64_t v)
     j->after_key = false;
 }
 
-static void json_verdict(rm_json *j, const struct edit *e)
+static void json_verdict(rm_json *j, const struct cli_edit *e)
 {
     const struct rm_diff_result *r = &e->verdict;
     rm_json_key(j, "verify");
@@ -287,7 +250,7 @@ static void json_verdict(rm_json *j, const struct edit *e)
 
 /* The JSON document of an edit that was written: the fields every edit has, with the
  * command's own (extra, may be NULL) after file. */
-static void edit_json(struct edit *e, void (*extra)(rm_json *j, const void *ctx), const void *ctx)
+void cli_edit_json(struct cli_edit *e, void (*extra)(rm_json *j, const void *ctx), const void *ctx)
 {
     rm_json j;
     rm_info before, after;
@@ -327,8 +290,16 @@ static void edit_json(struct edit *e, void (*extra)(rm_json *j, const void *ctx)
 
 /* ---- replace ---------------------------------------------------------------------------- */
 
-static const char *const init_choices[] = {"keep", "kaiming", "zeros", NULL};
+const char *const cli_init_choices[] = {"keep", "kaiming", "zeros", NULL};
 static const int init_values[] = {RM_INIT_KEEP, RM_INIT_KAIMING, RM_INIT_ZEROS};
+
+void cli_replace_request(const struct cli_args *a, rm_replace_options *ro)
+{
+    memset(ro, 0, sizeof *ro);
+    ro->init = init_values[a->init];
+    ro->seed = a->seed;
+    ro->propagate = a->propagate;
+}
 
 struct replace_ctx {
     const char *path, *spec;
@@ -346,22 +317,23 @@ static void replace_json(rm_json *j, const void *ctx)
 static int run_replace(struct cli_args *a)
 {
     const char *model = a->pos[0], *path = a->pos[1], *spec_text = a->pos[2];
-    struct rm_replace_options ro = {.init = init_values[a->init], .seed = a->seed, .propagate = a->propagate};
+    rm_replace_options ro;
+    cli_replace_request(a, &ro);
     struct rm_error err;
     rm_error_clear(&err);
     if (rm_spec_check(spec_text, &err))
         return cli_fail(&err);
-    struct edit e;
-    int rc = edit_begin(&e, a, "replace");
+    struct cli_edit e;
+    int rc = cli_edit_begin(&e, a, "replace");
     if (!rc && rm_replace(e.m, path, spec_text, &ro, &e.log, &err))
         rc = cli_fail_in(&err, "%s: replace %s", model, path);
     if (!rc && !a->json)
         print_notes(&e.log);
     if (!rc)
-        rc = edit_finish(&e);
+        rc = cli_edit_finish(&e);
     if (!rc && a->json)
-        edit_json(&e, replace_json, &(struct replace_ctx){path, spec_text});
-    edit_end(&e);
+        cli_edit_json(&e, replace_json, &(struct replace_ctx){path, spec_text});
+    cli_edit_end(&e);
     return rc;
 }
 
@@ -376,17 +348,9 @@ static const struct cli_pos replace_pos[] = {
 
 static const struct cli_opt replace_opts[] = {
     CLI_OPT_OUT_MODEL,
-    {.name = "init", .choices = init_choices, CLI_C(init),
-     .help = "the new weights. keep (default): the old weights where shapes overlap, kernels cropped or "
-             "zero-padded about their centre, first channels kept, new entries zero; exact when the shape is "
-             "unchanged. kaiming: PyTorch's Conv2d default (kaiming-uniform a=sqrt(5), bias uniform in "
-             "1/sqrt(fan_in)), from --seed. zeros: all zero"},
+    CLI_OPTS_REPLACE,
     {.name = "seed", .metavar = "N", CLI_U(seed),
      .help = "seed for kaiming weights and for the verification input (default 0)"},
-    {.name = "propagate", CLI_F(propagate),
-     .help = "carry an out_channels change to dependents: BatchNorm parameters sliced or extended (new channels "
-             "are identities), depthwise convs follow, the next conv's in-channels and a Linear's input features "
-             "follow (new weights zero, or kaiming)"},
     EDIT_OPTS_TAIL,
     {0},
 };
@@ -409,16 +373,26 @@ const struct cli_cmd cli_cmd_replace = {
 
 /* ---- prune ------------------------------------------------------------------ */
 
-/* "3,5,7" into chans (max entries); returns the count or -1. */
-static int parse_channels(const char *s, int64_t *chans, int max)
+const char *const cli_criterion_choices[] = {"l1", "l2", "bn-scale", "activation", NULL};
+
+/* "3,5,7" into a malloc'd array; returns the count or -1. */
+static int parse_channels(const char *s, int64_t **out)
 {
-    int n = 0;
+    int n = 0, cap = 0;
+    *out = NULL;
     while (*s) {
         char *end;
         long long v = strtoll(s, &end, 10);
-        if (end == s || v < 0 || n >= max)
+        if (end == s || v < 0 || n == 1 << 20)
             return -1;
-        chans[n++] = v;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            int64_t *p = realloc(*out, (size_t)cap * sizeof *p);
+            if (!p)
+                return -1;
+            *out = p;
+        }
+        (*out)[n++] = v;
         s = end;
         if (*s == ',')
             s++;
@@ -428,7 +402,90 @@ static int parse_channels(const char *s, int64_t *chans, int max)
     return n;
 }
 
-static void print_prune_report(const struct rm_prune_report *rep)
+void cli_prune_req_free(struct cli_prune_req *r)
+{
+    free(r->chans);
+    free(r->ignore);
+    for (size_t i = 0; i < r->n_ratios; i++)
+        free((char *)r->ratios[i].path);
+    free(r->ratios);
+    memset(r, 0, sizeof *r);
+}
+
+int cli_prune_request(const struct cli_cmd *cmd, const struct cli_args *a, size_t n_paths, struct cli_prune_req *r)
+{
+    memset(r, 0, sizeof *r);
+    rm_prune_options *po = &r->po;
+    po->criterion = rm_criterion_parse(cli_criterion_choices[a->criterion]);
+    po->global = a->global;
+    bool have_ratio = !isnan(a->ratio), target = !isnan(a->target_macs) || !isnan(a->target_params);
+    if (have_ratio)
+        po->ratio = a->ratio;
+    if (!isnan(a->target_macs))
+        po->target_macs = a->target_macs;
+    if (!isnan(a->target_params))
+        po->target_params = a->target_params;
+    if (a->channels) {
+        int n = parse_channels(a->channels, &r->chans);
+        if (n <= 0)
+            return cli_usage(cmd, "--channels needs a comma-separated list of channel indices, got '%s'", a->channels);
+        po->channels = r->chans;
+        po->n_channels = (size_t)n;
+    }
+    if (a->ignore.n) {
+        if (!(r->ignore = calloc((size_t)a->ignore.n, sizeof *r->ignore)))
+            return cli_usage(cmd, "out of memory");
+        for (int i = 0; i < a->ignore.n; i++)
+            r->ignore[i] = a->ignore.v[i];
+        po->ignore = r->ignore;
+        po->n_ignore = (size_t)a->ignore.n;
+    }
+    if (a->ratio_for.n) {
+        if (!(r->ratios = calloc((size_t)a->ratio_for.n, sizeof *r->ratios)))
+            return cli_usage(cmd, "out of memory");
+        r->n_ratios = (size_t)a->ratio_for.n;
+        for (int i = 0; i < a->ratio_for.n; i++) {
+            const char *v = a->ratio_for.v[i], *eq = strrchr(v, '=');
+            char *end = NULL;
+            double x = eq && eq != v ? strtod(eq + 1, &end) : NAN;
+            if (!eq || eq == v || !end || end == eq + 1 || *end || !(x >= 0 && x < 1))
+                return cli_usage(cmd, "--ratio-for takes PATH=R with 0 <= R < 1 (layer2.0.conv1=0.5), got '%s'", v);
+            /* the path is a prefix of the argument: a copy ends it */
+            r->ratios[i].path = strndup(v, (size_t)(eq - v));
+            r->ratios[i].ratio = x;
+            if (!r->ratios[i].path)
+                return cli_usage(cmd, "out of memory");
+        }
+        po->ratio_for = r->ratios;
+        po->n_ratio_for = (size_t)a->ratio_for.n;
+    }
+    po->round_to = a->round_to;
+    po->dry_run = a->dry_run;
+    po->reconstruct = a->reconstruct;
+    po->calib.inputs = a->calib_inputs;
+    po->calib.samples = (int)a->calib_samples;
+    po->calib.seed = a->calib_seed;
+    po->calib.threads = (int)a->threads;
+    if (have_ratio + (po->n_channels > 0) + target > 1)
+        return cli_usage(cmd, "give one of --ratio R, --channels LIST and a target (--target-macs F, --target-params F "
+                         "or both)");
+    if (!have_ratio && !po->n_channels && !target && !po->n_ratio_for)
+        return cli_usage(cmd, "give --ratio R, --channels LIST, --target-macs F or --target-params F");
+    if ((po->global || target) && po->n_channels)
+        return cli_usage(cmd, "--global ranks channels itself; use --ratio or a target with it");
+    if ((po->global || target) && n_paths)
+        return cli_usage(cmd, "%s prunes every group; do not name modules with it (--ratio-for PATH=R gives one its own "
+                         "ratio)", target ? "a target" : "--global");
+    if (!po->global && !target && !n_paths && !po->n_ratio_for)
+        return cli_usage(cmd, "name the Conv2d modules to prune, or prune every group with --global");
+    if (po->criterion == RM_CRITERION_ACTIVATION && !po->calib.inputs && !po->calib.samples)
+        return cli_usage(cmd, "--criterion activation needs calibration data: --calib-inputs DIR or --calib-samples N");
+    if (po->reconstruct && !po->calib.inputs && !po->calib.samples)
+        return cli_usage(cmd, "--reconstruct needs calibration data: --calib-inputs DIR or --calib-samples N");
+    return CLI_OK;
+}
+
+void cli_prune_report_print(const rm_prune_report *rep)
 {
     printf("%-36s %9s    %s\n", "group (first producer)", "channels", "");
     for (size_t i = 0; i < rep->n_groups; i++) {
@@ -436,7 +493,9 @@ static void print_prune_report(const struct rm_prune_report *rep)
         char coupled[32] = "";
         if (g->producers > 1)
             snprintf(coupled, sizeof coupled, " (+%d coupled)", g->producers - 1);
-        if (g->prunable)
+        if (g->ignored)
+            printf("%-36s %4lld    %s%s\n", g->name, (long long)g->before, g->reason, coupled);
+        else if (g->prunable)
             printf("%-36s %4lld -> %-4lld%s\n", g->name, (long long)g->before, (long long)g->after, coupled);
         else
             printf("%-36s %4lld    unprunable: %s\n", g->name, (long long)g->before, g->reason);
@@ -448,11 +507,22 @@ static void print_prune_report(const struct rm_prune_report *rep)
                rep->macs_before > 0 ? 100.0 * (double)rep->macs_after / (double)rep->macs_before : 0.0);
     else
         printf("MACs unknown (an op has no shape rule)\n");
+    if (rep->n_refits) {
+        printf("reconstructed %zu layer%s on %d calibration sample%s (relative squared error on the sampled "
+               "positions, before -> after):\n",
+               rep->n_refits, rep->n_refits == 1 ? "" : "s", rep->samples, rep->samples == 1 ? "" : "s");
+        for (size_t i = 0; i < rep->n_refits; i++) {
+            const struct rm_prune_refit *r = &rep->refits[i];
+            printf("  %-34s %6lld rows %6lld unknowns  %.4g -> %.4g\n", r->name, (long long)r->rows,
+                   (long long)r->unknowns, r->error_before, r->error_after);
+        }
+    }
 }
 
-static void prune_json(rm_json *j, const void *ctx)
+void cli_prune_report_json(rm_json *j, const rm_prune_report *rep)
 {
-    const struct rm_prune_report *rep = ctx;
+    rm_json_key(j, "dry_run");
+    rm_json_bool(j, rep->dry_run);
     rm_json_key(j, "groups");
     rm_json_arr_begin(j);
     for (size_t i = 0; i < rep->n_groups; i++) {
@@ -468,52 +538,115 @@ static void prune_json(rm_json *j, const void *ctx)
         rm_json_int(j, g->after);
         rm_json_key(j, "prunable");
         rm_json_bool(j, g->prunable);
+        rm_json_key(j, "ignored");
+        rm_json_bool(j, g->ignored);
         rm_json_key(j, "reason");
-        rm_json_str(j, g->prunable ? NULL : g->reason);
+        rm_json_str(j, g->reason[0] ? g->reason : NULL);
+        rm_json_obj_end(j);
+    }
+    rm_json_arr_end(j);
+    /* the report's own figures: for a dry run, the plan's */
+    const char *keys[4] = {"params_before", "params_after", "macs_before", "macs_after"};
+    int64_t vals[4] = {rep->params_before, rep->params_after, rep->macs_before, rep->macs_after};
+    for (int k = 0; k < 4; k++) {
+        rm_json_key(j, keys[k]);
+        if (vals[k] >= 0)
+            rm_json_int(j, vals[k]);
+        else
+            rm_json_null(j);
+    }
+    rm_json_key(j, "calibration_samples");
+    rm_json_int(j, rep->samples);
+    rm_json_key(j, "refits");
+    rm_json_arr_begin(j);
+    for (size_t i = 0; i < rep->n_refits; i++) {
+        const struct rm_prune_refit *r = &rep->refits[i];
+        rm_json_obj_begin(j);
+        rm_json_key(j, "name");
+        rm_json_str(j, r->name);
+        rm_json_key(j, "rows");
+        rm_json_int(j, r->rows);
+        rm_json_key(j, "unknowns");
+        rm_json_int(j, r->unknowns);
+        rm_json_key(j, "error_before");
+        rm_json_num(j, r->error_before);
+        rm_json_key(j, "error_after");
+        rm_json_num(j, r->error_after);
         rm_json_obj_end(j);
     }
     rm_json_arr_end(j);
 }
 
-static const char *const criterion_choices[] = {"l1", "l2", NULL};
+struct prune_ctx {
+    const struct cli_prune_req *req;
+    const rm_prune_report *rep;
+};
+
+static void prune_json(rm_json *j, const void *ctx)
+{
+    const struct prune_ctx *c = ctx;
+    rm_json_key(j, "criterion");
+    rm_json_str(j, rm_criterion_name(c->req->po.criterion ? c->req->po.criterion : RM_CRITERION_L1));
+    cli_prune_report_json(j, c->rep);
+}
+
+/* The notes worth a line of prune's text output: what the criteria and the targets chose
+ * to say (what each layer lost is the table's). */
+static void print_prune_notes(const rm_findings *log)
+{
+    for (size_t i = 0; i < log->n; i++)
+        if (log->v[i].kind == RM_FINDING_NOTE &&
+            (!strncmp(log->v[i].text, "bn-scale:", 9) || !strncmp(log->v[i].text, "activation:", 11) ||
+             (!strncmp(log->v[i].text, "reconstruct:", 12) && strstr(log->v[i].text, "not refitted")) ||
+             strstr(log->v[i].text, "kept as pruned")))
+            printf("%s\n", log->v[i].text);
+}
 
 static int run_prune(struct cli_args *a)
 {
-    struct rm_prune_options po = {.criterion = a->criterion + 1, .global = a->global};
-    static int64_t chans[4096];
-    if (a->channels) {
-        int n = parse_channels(a->channels, chans, (int)(sizeof chans / sizeof chans[0]));
-        if (n <= 0)
-            return cli_usage(&cli_cmd_prune, "--channels needs a comma-separated list of channel indices, got '%s'",
-                             a->channels);
-        po.channels = chans;
-        po.n_channels = (size_t)n;
-    } else {
-        po.ratio = a->ratio;
-    }
-    if (po.global && po.n_channels)
-        return cli_usage(&cli_cmd_prune, "--global ranks channels itself; use --ratio with it");
     const char *model = a->pos[0];
     const char *const *paths = a->pos + 1;
     size_t n_paths = (size_t)(a->n_pos - 1);
-    if (po.global && n_paths)
-        return cli_usage(&cli_cmd_prune, "--global prunes every group; do not name modules with it");
-
+    struct cli_prune_req req;
+    int rc = cli_prune_request(&cli_cmd_prune, a, n_paths, &req);
+    if (!rc && !a->out && !a->dry_run)
+        rc = cli_usage(&cli_cmd_prune, "missing -o OUT (or --dry-run to only print the plan)");
+    if (rc) {
+        cli_prune_req_free(&req);
+        return rc;
+    }
+    if (a->dry_run) /* nothing is written, nothing verified */
+        a->out = a->external_data = NULL, a->no_verify = true;
     struct rm_error err;
     rm_error_clear(&err);
     struct rm_prune_report rep = {0};
-    struct edit e;
-    int rc = edit_begin(&e, a, "prune");
-    if (!rc && rm_prune(e.m, paths, n_paths, &po, &rep, &e.log, &err))
+    struct cli_edit e;
+    rc = cli_edit_begin(&e, a, "prune");
+    if (!rc && rm_prune(e.m, paths, n_paths, &req.po, &rep, &e.log, &err))
         rc = cli_fail_in(&err, "%s: prune", model);
-    if (!rc && !a->json)
-        print_prune_report(&rep);
-    if (!rc)
-        rc = edit_finish(&e);
+    if (!rc && !a->json) {
+        print_prune_notes(&e.log);
+        cli_prune_report_print(&rep);
+        if (a->dry_run)
+            printf("dry run: nothing written\n");
+    }
+    char why[512];
+    if (!rc && !a->dry_run && rm_prune_nothing(&rep, &req.po, why, sizeof why)) {
+        if (!a->allow_noop) {
+            fprintf(stderr, "remodel: %s: prune: nothing was pruned: %s; nothing written (--allow-noop writes the "
+                    "unchanged model)\n", model, why);
+            rc = CLI_FINDINGS;
+        } else if (!a->json) {
+            printf("nothing was pruned: %s\n", why);
+        }
+    }
+    if (!rc && !a->dry_run)
+        rc = cli_edit_finish(&e);
     if (!rc && a->json)
-        edit_json(&e, prune_json, &rep);
+        cli_edit_json(&e, prune_json, &(struct prune_ctx){&req, &rep});
     rm_prune_report_free(&rep);
-    edit_end(&e);
+    cli_edit_end(&e);
+    cli_prune_req_free(&req);
     return rc;
 }
 
@@ -524,19 +657,14 @@ static const struct cli_pos prune_pos[] = {
 };
 
 static const struct cli_opt prune_opts[] = {
-    {.name = "ratio", .metavar = "R", CLI_D(ratio), .fmin = 0, .fmax = 1, .flags = CLI_REQUIRED | CLI_EXCL_MIN | CLI_EXCL_MAX,
-     .group = 'r',
-     .help = "fraction of each group's channels removed, 0 < R < 1 (0.25 on a 64-channel group leaves 48); never "
-             "the last channel"},
-    {.name = "channels", .metavar = "LIST", CLI_S(channels), .flags = CLI_REQUIRED, .group = 'r',
-     .help = "remove exactly these channels (e.g. 3,17,40) of the one named module's group"},
-    {.name = "criterion", .choices = criterion_choices, CLI_C(criterion),
-     .help = "channel importance: L1 (default) or L2 norm of the weights of the group's producing and depthwise "
-             "convs, summed over them"},
-    {.name = "global", CLI_F(global),
-     .help = "rank the channels of every prunable group together, each group's norms divided by its largest, and "
-             "remove the lowest R"},
-    CLI_OPT_OUT_MODEL,
+    CLI_OPTS_PRUNE,
+    {.name = "dry-run", CLI_F(dry_run),
+     .help = "print the plan (groups, channels kept, params and MACs before and after) and write nothing; no -o "
+             "needed"},
+    {.name = "output", .short_name = 'o', .metavar = "OUT", CLI_S(out), .complete = CLI_C_FILE,
+     .help = "file to write (atomically: temporary file in OUT's folder, fsync, rename; OUT may name MODEL); its "
+             "folder must exist and is checked before any work. Needed unless --dry-run"},
+    CLI_OPT_THREADS,
     EDIT_OPT_SEED,
     EDIT_OPTS_TAIL,
     {0},
@@ -545,18 +673,21 @@ static const struct cli_opt prune_opts[] = {
 const struct cli_cmd cli_cmd_prune = {
     .name = "prune",
     .summary = "remove channels, with every coupled layer following",
-    .about = "Prunes the coupled channel group of each named Conv2d module, or with --global every prunable group "
-             "by one global ranking. Channels are removed physically: producing convs lose output rows, "
-             "BatchNorms and depthwise convs lose channels, consuming convs and a Linear after Flatten lose "
+    .about = "Prunes the coupled channel group of each named Conv2d module, or with --global or a target every "
+             "prunable group by one global ranking. Channels are removed physically: producing convs lose output "
+             "rows, BatchNorms and depthwise convs lose channels, consuming convs and a Linear after Flatten lose "
              "inputs. A residual Add or squeeze-excite Mul couples all producers of its inputs into one group "
              "that keeps the same channels; Concat shifts channels by offsets. Groups the analysis cannot follow "
              "(reshapes, transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
     .pos = prune_pos,
     .opts = prune_opts,
-    .notes = EDIT_VERIFY_NOTE "Prints a table of groups (channels before -> after, or why a group is unprunable) and parameters "
-             "and MACs before -> after. The kept channels of every changed tensor are recorded in OUT's metadata "
-             "so 'remodel diff --layers' can align them.\n"
-             "--json adds groups [{name, producers, before, after, prunable, reason}].",
+    .notes = EDIT_VERIFY_NOTE "Prints a table of groups (channels before -> after, or why a group is unprunable or "
+             "ignored), parameters and MACs before -> after, and with --reconstruct each refitted layer's error. "
+             "The kept channels of every changed tensor are recorded in OUT's metadata so 'remodel diff --layers' "
+             "can align them.\n"
+             "--json adds criterion, dry_run, groups [{name, producers, before, after, prunable, ignored, reason}], "
+             "params_before, params_after, macs_before, macs_after (the plan's with --dry-run), calibration_samples, "
+             "refits [{name, rows, unknowns, error_before, error_after}].",
     .run = run_prune,
 };
 
@@ -572,8 +703,8 @@ static int run_fold_bn(struct cli_args *a)
 {
     struct rm_error err;
     rm_error_clear(&err);
-    struct edit e;
-    int n = 0, rc = edit_begin(&e, a, "fold-bn");
+    struct cli_edit e;
+    int n = 0, rc = cli_edit_begin(&e, a, "fold-bn");
     if (!rc && rm_fold_bn(e.m, &n, &e.log, &err))
         rc = cli_fail_in(&err, "%s: fold-bn", a->pos[0]);
     if (!rc && !a->json) {
@@ -581,10 +712,10 @@ static int run_fold_bn(struct cli_args *a)
         printf("folded %d BatchNorm%s\n", n, n == 1 ? "" : "s");
     }
     if (!rc)
-        rc = edit_finish(&e);
+        rc = cli_edit_finish(&e);
     if (!rc && a->json)
-        edit_json(&e, fold_json, &n);
-    edit_end(&e);
+        cli_edit_json(&e, fold_json, &n);
+    cli_edit_end(&e);
     return rc;
 }
 

@@ -54,6 +54,8 @@ int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m)
 
 int cli_model_outputs(struct cli_outputs *os, const char *out, const char *external_data)
 {
+    if (!out) /* nothing to write (prune --dry-run) */
+        return CLI_OK;
     if (cli_output_add(os, "-o", out, true))
         return CLI_BAD;
     if (!external_data)

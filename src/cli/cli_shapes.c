@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "NAME=D0,D1,..." into name (n bytes), rank and dims. */
-static int parse_shape(const char *s, char *name, size_t n, int *rank, int64_t *dims)
+int cli_parse_shape(const char *s, char *name, size_t n, int *rank, int64_t *dims)
 {
     const char *eq = strrchr(s, '=');
     if (!eq || eq == s || !eq[1] || (size_t)(eq - s) >= n)
@@ -41,7 +40,7 @@ int cli_input_shapes(rm_model *m, const struct cli_list *shapes, bool rewrite)
         int64_t dims[RM_MAX_RANK];
         rm_error err;
         rm_error_clear(&err);
-        if (parse_shape(shapes->v[i], name, sizeof name, &rank, dims)) {
+        if (cli_parse_shape(shapes->v[i], name, sizeof name, &rank, dims)) {
             fprintf(stderr, "remodel: bad --input-shape '%s': expected NAME=D0,D1,... with positive sizes "
                             "(at most %d), as in input=1,3,224,224\n", shapes->v[i], RM_MAX_RANK);
             return CLI_BAD;
@@ -63,11 +62,11 @@ void cli_note_batch(rm_model *m)
 }
 
 int cli_verdict_options(const struct cli_args *a, long long samples, const char *inputs_dir, rm_model *m,
-                        rm_diff_options *o, rm_input_sets *sets)
+                        rm_diff_options *o, rm_input_sets **sets)
 {
     rm_error err;
     rm_error_clear(&err);
-    memset(sets, 0, sizeof *sets);
+    *sets = NULL;
     rm_diff_options_default(o);
     if (!isnan(a->atol))
         o->atol = a->atol;
@@ -81,10 +80,9 @@ int cli_verdict_options(const struct cli_args *a, long long samples, const char 
     o->seed = a->seed;
     o->threads = (int)a->threads;
     if (inputs_dir) {
-        if (rm_input_sets_read(m, inputs_dir, sets, &err))
+        if (rm_input_sets_open(sets, m, inputs_dir, &err))
             return cli_fail(&err);
-        o->n_sets = sets->n;
-        o->sets = sets->sets;
+        o->folder = *sets;
     }
     return CLI_OK;
 }

@@ -8,7 +8,7 @@
 
 const struct cli_cmd *const cli_commands[] = {
     &cli_cmd_info, &cli_cmd_check, &cli_cmd_save,    &cli_cmd_show,    &cli_cmd_run,
-    &cli_cmd_diff, &cli_cmd_replace, &cli_cmd_prune, &cli_cmd_fold_bn,
+    &cli_cmd_diff, &cli_cmd_replace, &cli_cmd_prune, &cli_cmd_fold_bn, &cli_cmd_apply,
 };
 const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
 

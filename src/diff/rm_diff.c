@@ -3,6 +3,7 @@
  * compared and freed right after both models have produced it. */
 #include "rm_diff.h"
 #include "rm_engine.h"
+#include "rm_strmap.h"
 #include "rm_tree.h"
 
 #include <errno.h>
@@ -403,17 +404,55 @@ static int job_cmp(const void *x, const void *y)
     return (a->order > b->order) - (a->order < b->order);
 }
 
-static int last_node(const struct rm_tree *t, const struct rm_module *m, int *last, struct rm_error *err)
+/* parent[k]: index in t->modules of module k's parent (t->modules is the tree in
+ * preorder, children in order, which this walk follows). -1 when the order differs. */
+static int index_parents(const struct rm_tree *t, const struct rm_module *m, int self, size_t *next, int *parent)
 {
-    int *nodes = NULL;
-    size_t n = 0;
-    int rc = rm_module_nodes(t, m, &nodes, &n, err);
-    *last = -1;
-    for (size_t i = 0; !rc && i < n; i++)
-        if (nodes[i] > *last)
-            *last = nodes[i];
-    free(nodes);
-    return rc;
+    for (size_t c = 0; c < m->n_children; c++) {
+        size_t ci = (*next)++;
+        if (ci >= t->n_modules || t->modules[ci] != m->children[c])
+            return -1;
+        parent[ci] = self;
+        if (index_parents(t, m->children[c], (int)ci, next, parent))
+            return -1;
+    }
+    return 0;
+}
+
+/* last[k]: the last node (graph order) of module k's subtree, -1 for none; malloc'd. In
+ * one pass over the nodes and their ancestors: listing each module's nodes apart made
+ * diff --layers quadratic (a 50k-node chain took 82 s). */
+static int *subtree_last(const struct rm_tree *t, struct rm_error *err)
+{
+    size_t nm = t->n_modules ? t->n_modules : 1, next = 1;
+    int *last = malloc(nm * sizeof *last), *parent = malloc(nm * sizeof *parent);
+    if (!last || !parent) {
+        free(last);
+        free(parent);
+        rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", t->n_modules);
+        return NULL;
+    }
+    for (size_t k = 0; k < nm; k++)
+        last[k] = parent[k] = -1;
+    if (t->n_modules && (t->modules[0] != t->root || index_parents(t, t->root, 0, &next, parent))) {
+        for (size_t k = 0; k < t->n_modules; k++) { /* (not preorder: the slow way) */
+            int *nodes = NULL;
+            size_t n = 0;
+            if (rm_module_nodes(t, t->modules[k], &nodes, &n, err)) {
+                free(last);
+                free(parent);
+                return NULL;
+            }
+            last[k] = n ? nodes[n - 1] : -1;
+            free(nodes);
+        }
+    } else {
+        for (size_t i = 0; i < t->g->n_nodes; i++) /* i grows: every ancestor's last is i */
+            for (int k = t->node_module[i]; k >= 0 && (size_t)k < t->n_modules; k = parent[k])
+                last[k] = (int)i;
+    }
+    free(parent);
+    return last;
 }
 
 static const char *first_output(const struct rm_graph *g, int node)
@@ -491,23 +530,40 @@ static int layers_prepare(struct run *x, struct rm_diff_result *r, struct rm_err
     if (!(x->tb = rm_model_tree(x->mb, err)))
         return err->code;
     rm_tree_hold(x->tb);
-    const struct rm_tree *ta = x->ta;
+    const struct rm_tree *ta = x->ta, *tb = x->tb;
+    int *last_a = NULL, *last_b = NULL, rc = 0;
+    struct rm_strmap b_paths = {0}; /* B's module paths -> index (rm_tree_find is a scan) */
     x->jobs = calloc(ta->n_modules ? ta->n_modules : 1, sizeof *x->jobs);
     if (!x->jobs)
         return rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", ta->n_modules);
+    if (!(last_a = subtree_last(ta, err)) || !(last_b = subtree_last(tb, err))) {
+        rc = err->code;
+        goto done;
+    }
+    if (rm_strmap_reserve(&b_paths, tb->n_modules)) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory for %zu modules", tb->n_modules);
+        goto done;
+    }
+    for (size_t i = 0; i < tb->n_modules; i++)
+        rm_strmap_put(&b_paths, tb->modules[i]->path, (int)i, NULL); /* reserved: cannot fail */
     for (size_t i = 0; i < ta->n_modules; i++) {
         struct job *j = &x->jobs[x->n_jobs];
-        int rc;
         if (ta->modules[i] == ta->root)
             continue;
         j->ma = ta->modules[i];
         j->order = (int)i;
-        j->mb = rm_tree_find(x->tb, j->ma->path);
-        j->last_b = -1;
-        if ((rc = last_node(ta, j->ma, &j->last_a, err)) || (j->mb && (rc = last_node(x->tb, j->mb, &j->last_b, err))))
-            return rc;
+        int kb = rm_strmap_get(&b_paths, j->ma->path); /* paths are canonical in both trees */
+        j->mb = kb >= 0 ? tb->modules[kb] : NULL;
+        j->last_a = last_a[i];
+        j->last_b = kb >= 0 ? last_b[kb] : -1;
         x->n_jobs += j->last_a >= 0; /* modules without nodes (folded BatchNorm) produce nothing */
     }
+done:
+    free(last_a);
+    free(last_b);
+    rm_strmap_free(&b_paths);
+    if (rc)
+        return rc;
     qsort(x->jobs, x->n_jobs, sizeof *x->jobs, job_cmp);
     r->layers = calloc(x->n_jobs ? x->n_jobs : 1, sizeof *r->layers);
     if (!r->layers)
@@ -736,6 +792,21 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
                     rm_error_prefix(err, "input set %d", k);
                 return rm_error_prefix(err, "%s", model_label(x->a, "A"));
             }
+    } else if (o->folder && (size_t)k - o->n_sets < rm_input_sets_count(o->folder)) {
+        /* read now, fed, dropped: memory stays bounded by one set */
+        size_t f = (size_t)k - o->n_sets, n = rm_input_sets_n_inputs(o->folder);
+        rm_tensor *v = calloc(n + 1, sizeof *v);
+        if (!v)
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        int rc = rm_input_sets_read(o->folder, f, v, err);
+        for (size_t i = 0; !rc && i < n; i++)
+            if ((rc = rm_session_set_input(x->pa, rm_input_sets_input_name(o->folder, i), &v[i], err)))
+                rm_error_prefix(err, "input set '%s'", rm_input_sets_label(o->folder, f));
+        for (size_t i = 0; i < n; i++)
+            rm_tensor_free(&v[i]); /* set_input copied them; a failed read left zeros */
+        free(v);
+        if (rc)
+            return rc;
     }
     rm_session_random_inputs(x->pa, o->seed + (uint64_t)k);
     /* B gets A's input values by name, whatever its input order */
@@ -764,6 +835,53 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
         }
     }
     return 0;
+}
+
+/* Give both models the dims of the first input set (the given ones, else the folder's). */
+static int first_set_dims(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
+                          struct rm_error *err)
+{
+    rm_tensor *v = NULL;
+    const rm_tensor *vals = NULL;
+    const char *const *names = NULL;
+    const char **fnames = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (o->n_sets) {
+        n = (size_t)o->sets[0].n;
+        vals = o->sets[0].values;
+        names = o->sets[0].names;
+    } else if (o->folder && rm_input_sets_count(o->folder)) {
+        n = rm_input_sets_n_inputs(o->folder);
+        v = calloc(n + 1, sizeof *v);
+        fnames = calloc(n + 1, sizeof *fnames);
+        if (!v || !fnames) {
+            free(v);
+            free(fnames);
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        }
+        if ((rc = rm_input_sets_read(o->folder, 0, v, err))) {
+            free(v);
+            free(fnames);
+            return rc;
+        }
+        for (size_t i = 0; i < n; i++)
+            fnames[i] = rm_input_sets_input_name(o->folder, i);
+        vals = v;
+        names = fnames;
+    }
+    struct rm_model *both[2] = {ma, mb};
+    for (size_t i = 0; i < n && !rc; i++)
+        for (int k = 0; k < 2 && !rc; k++)
+            if ((rc = rm_model_set_input_shape(both[k], names[i], vals[i].rank, vals[i].dims, err)))
+                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
+    if (v) {
+        for (size_t i = 0; i < n; i++)
+            rm_tensor_free(&v[i]);
+        free(v);
+        free(fnames);
+    }
+    return rc;
 }
 
 static void free_kept(rm_input_set *kept, int n)
@@ -795,8 +913,9 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     r->min_top1 = o->min_top1;
     r->seed = o->seed;
     int samples = o->samples > 0 ? o->samples : 1;
-    if ((size_t)samples < o->n_sets)
-        samples = o->n_sets > INT_MAX ? INT_MAX : (int)o->n_sets;
+    size_t given = o->n_sets + (o->folder ? rm_input_sets_count(o->folder) : 0);
+    if ((size_t)samples < given)
+        samples = given > INT_MAX ? INT_MAX : (int)given;
     r->samples = samples;
     x.ma = ma;
     x.mb = mb;
@@ -805,15 +924,8 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     if (o->save_inputs && (rc = rm_input_sets_dir_ok(o->save_inputs, false, err)))
         return rc;
     /* the first set's dims are the inputs' dims (dynamic ones included), for both models */
-    for (int i = 0; o->n_sets && i < o->sets[0].n; i++) {
-        const rm_tensor *t = &o->sets[0].values[i];
-        struct rm_model *both[2] = {ma, mb};
-        for (int k = 0; k < 2; k++)
-            if ((rc = rm_model_set_input_shape(both[k], o->sets[0].names[i], t->rank, t->dims, err))) {
-                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
-                return rc;
-            }
-    }
+    if ((rc = first_set_dims(ma, mb, o, err)))
+        return rc;
     rm_session_options_default(&po);
     po.threads = o->threads;
     po.fuse = o->layers ? 0 : 1;

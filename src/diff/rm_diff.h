@@ -11,6 +11,7 @@
 #include "rm_chmap.h"
 #include "rm_error.h"
 #include "rm_graph.h"
+#include "rm_inputs.h"
 #include "rm_tensorio.h"
 
 #include <stdbool.h>
@@ -33,10 +34,6 @@
 int rm_diff_tensors(const struct rm_host_tensor *a, const struct rm_host_tensor *b,
                     const int64_t *map, int64_t map_len, bool map_on_b, double atol, double rtol,
                     struct rm_diff_stats *s, struct rm_error *err);
-
-/* dir can take input sets (rm_input_sets_write): a folder holding no test_data_set_*
- * yet, or, when missing, one its parent folder can take; make: create it now. */
-int rm_input_sets_dir_ok(const char *dir, bool make, struct rm_error *err);
 
 /* max |t| over its elements (NaN ignored). */
 double rm_tensor_absmax(const struct rm_host_tensor *t);

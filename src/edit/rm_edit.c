@@ -65,8 +65,8 @@ static float kaiming(struct edit *e, int64_t fan_in)
 int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, int64_t *n)
 {
     *out = NULL;
-    if (rm_tensor_numel(t, n, e->err))
-        return RM_EFORMAT;
+    if (rm_tensor_numel(t, n, e->err) || rm_tensor_check(t, e->err))
+        return RM_EFORMAT; /* data that does not fill its dims: found before allocating for them */
     if ((uint64_t)*n > ((uint64_t)1 << 34))
         return rm_error_set(e->err, RM_ENOMEM, "tensor '%s' is too large to edit", t->name ? t->name : "?");
     *out = malloc((size_t)(*n ? *n : 1) * sizeof **out);
@@ -98,14 +98,30 @@ static int uses(const struct edit *e, int v, int depth)
     return n;
 }
 
+/* The name input `slot` of node reads now, when this edit has given the node a copy of
+ * its own there (the index still names what it read before the edit), else NULL. */
+static const char *own_copy(const struct edit *e, int node, size_t slot)
+{
+    const struct rm_node *nd = &e->g->nodes[node];
+    const Onnx__NodeProto *n = nd->proto; /* the model's: edits rename inputs in place */
+    if (slot >= n->n_input || !n->input[slot] || !n->input[slot][0])
+        return NULL;
+    int v = slot < nd->n_inputs ? nd->inputs[slot] : -1; /* -1: an input the edit added */
+    return v < 0 || strcmp(n->input[slot], e->g->values[v].name) ? n->input[slot] : NULL;
+}
+
 /* Give input `slot` of node the float tensor (dims, data). An initializer used only
  * by this node is rewritten in place (its name kept); one shared with other nodes
  * is left alone and the node gets a copy named after `fallback`. */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
-    const Onnx__NodeProto *n = e->g->nodes[node].proto;
-    int v = slot < n->n_input ? e->g->nodes[node].inputs[slot] : -1;
+    /* a second change to the same input (a conv whose in- and out-channels two pruned
+     * groups change): the copy made for the first is this node's alone */
+    const char *mine = own_copy(e, node, slot);
+    if (mine)
+        return rm_model_set_initializer(e->m, mine, rank, dims, data, e->err);
+    int v = slot < e->g->nodes[node].n_inputs ? e->g->nodes[node].inputs[slot] : -1;
     int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
     if (src >= 0 && uses(e, src, 0) == 1)
         return rm_model_set_initializer(e->m, e->g->values[src].name, rank, dims, data, e->err);
@@ -127,8 +143,14 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     *n = 0;
     *tp = NULL;
     const struct rm_node *nd = &e->g->nodes[node];
-    if (slot >= nd->proto->n_input || nd->inputs[slot] < 0)
+    const char *mine = own_copy(e, node, slot);
+    if (!mine && (slot >= nd->n_inputs || slot >= nd->proto->n_input || nd->inputs[slot] < 0))
         return 0;
+    if (mine) { /* what an earlier step of this edit wrote, not what the index saw */
+        if (!(*tp = rm_model_initializer(e->m, mine)))
+            return rm_error_set(e->err, RM_EEDIT, "%s: no initializer '%s'", rm_edit_where(e, node), mine);
+        return rm_edit_read_f32(e, *tp, data, n);
+    }
     int src = rm_graph_initializer_of(e->g, nd->inputs[slot]);
     if (src < 0)
         return rm_error_set(e->err, RM_EUNSUPPORTED,
@@ -328,14 +350,17 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
         return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: Gemm weight is not 2-D", rm_edit_where(e, node));
     }
     int64_t outs = tb ? tp->dims[0] : tp->dims[1];
-    int64_t f_old = e->old_c * spatial, f_new = e->new_c * spatial;
-    if ((tb ? tp->dims[1] : tp->dims[0]) != f_old) {
+    int64_t f_old, f_new; /* features = channels x spatial, checked: spatial comes from the file */
+    if (__builtin_mul_overflow(e->old_c, spatial, &f_old) || __builtin_mul_overflow(e->new_c, spatial, &f_new))
+        f_old = f_new = -1; /* no weight has that many features: reported below */
+    if ((tb ? tp->dims[1] : tp->dims[0]) != f_old || f_old < 0) {
         free(old);
         rm_edit_problem(e, "%s: Linear has %lld in_features, expected %lld channels x %lld", rm_edit_where(e, node),
                 (long long)(tb ? tp->dims[1] : tp->dims[0]), (long long)e->old_c, (long long)spatial);
         return 0;
     }
-    float *w = calloc((size_t)(outs * f_new), sizeof *w);
+    int64_t nw;
+    float *w = __builtin_mul_overflow(outs, f_new, &nw) ? NULL : calloc((size_t)nw, sizeof *w);
     if (!w) {
         free(old);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -394,8 +419,9 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_consumer(e, node);
         } else if (kind == RM_OP_FLATTEN || kind == RM_OP_GEMM) {
             int64_t spatial = 1;
-            for (int d = 2; d < val->rank; d++)
-                spatial *= val->dims[d] > 0 ? val->dims[d] : 1;
+            for (int d = 2; d < val->rank && spatial > 0; d++)
+                if (val->dims[d] > 0 && __builtin_mul_overflow(spatial, val->dims[d], &spatial))
+                    spatial = -1; /* past int64: no Linear matches it (resize_gemm says so) */
             if (kind == RM_OP_GEMM) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {
@@ -605,6 +631,9 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
                           mod->path);
     if (!rc)
         rc = rm_edit_param(&e, node, 2, &old_b, &nb, &bt);
+    if (!rc && e.g->nodes[node].inputs[0] < 0)
+        rc = rm_error_set(err, RM_EFORMAT, "its Conv node '%s' has no data input (input 0 is named '')",
+                          rm_graph_node_label(e.g, (size_t)node));
     if (rc)
         goto done;
     int64_t od[4] = {wt->dims[0], wt->dims[1], wt->dims[2], wt->dims[3]};
@@ -709,6 +738,9 @@ int rm_replace(struct rm_model *m, const char *path, const char *spec, const str
 {
     struct rm_conv_spec s;
     int rc = rm_conv_spec_parse(spec, &s, err);
+    /* fewer input channels: with propagate, the group the conv reads is pruned first */
+    if (!rc && opts && opts->propagate)
+        rc = rm_prune_input_to(m, path, s.in_channels, log, err);
     if (!rc)
         rc = rm_replace_conv(m, path, &s, opts, log, err);
     if (!rc) {
@@ -722,5 +754,6 @@ int rm_replace(struct rm_model *m, const char *path, const char *spec, const str
 
 const char *rm_model_history(const struct rm_model *m)
 {
-    return rm_model_metadata(m, RM_HISTORY_KEY);
+    /* the metadata key index the lookup may build is a cache: m's contents do not change */
+    return rm_model_metadata((struct rm_model *)m, RM_HISTORY_KEY);
 }

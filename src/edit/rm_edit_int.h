@@ -82,6 +82,12 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
 void rm_edit_mark(struct edit *e, int v);
 int rm_edit_propagate(struct edit *e, int v, int depth);
 
+/* Prune the channel group the Conv2d module at path reads to keep channels (lowest L1
+ * norm removed, every member of the group following), when it has more; 0 and nothing
+ * done otherwise. RM_EEDIT when the group cannot be pruned. rm_prune.c; replace
+ * --propagate calls it for a spec with fewer in_channels. */
+int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_findings *log, struct rm_error *err);
+
 /* Re-index, re-infer shapes collecting every disagreement, update value_info, and
  * (record_maps) write channel maps of the marked tensors. RM_EEDIT lists problems. */
 int rm_edit_finish(struct edit *e, bool record_maps, bool channel_change);

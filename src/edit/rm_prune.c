@@ -13,6 +13,7 @@
  * unprunable, with the reason kept for the report. */
 #include "rm_edit.h"
 #include "rm_edit_int.h"
+#include "rm_prune_int.h"
 #include "rm_info.h"
 #include "rm_shape.h"
 
@@ -22,37 +23,9 @@
 #include <string.h>
 
 #define MAX_CONCAT_INPUTS 64
+#define MAX_CHANNELS ((int64_t)1 << 24) /* more is a hostile declared shape */
 
-struct group {
-    int root;             /* union-find root value */
-    int64_t channels;     /* C, or -1 when unknown */
-    bool unprunable;
-    char reason[200];
-    int *producers;       /* group-1 convs whose output is in the group */
-    int n_producers;
-    int *members;         /* BatchNorm and depthwise Conv nodes inside the group */
-    int n_members;
-    int *consumers;       /* group-1 convs reading a group tensor as input */
-    int n_consumers;
-    int *gemms;           /* Gemm nodes reading the group's channels flattened */
-    int64_t *gemm_spatial;
-    int n_gemms;
-    int *concats;         /* Concat nodes with a group tensor as input */
-    int n_concats;
-    int64_t *keep;        /* chosen kept channels (sorted), NULL = untouched */
-    int64_t n_keep;
-    double *score;        /* per-channel importance */
-};
-
-struct analysis {
-    struct edit *e;
-    int *parent;          /* union-find over values */
-    int *group_of;        /* root value -> group index, -1 */
-    struct group *groups;
-    int n_groups;
-};
-
-static int find(struct analysis *a, int v)
+int rm_prune_root(struct analysis *a, int v)
 {
     while (a->parent[v] != v) {
         a->parent[v] = a->parent[a->parent[v]];
@@ -65,8 +38,8 @@ static void join(struct analysis *a, int x, int y)
 {
     if (x < 0 || y < 0)
         return;
-    x = find(a, x);
-    y = find(a, y);
+    x = rm_prune_root(a, x);
+    y = rm_prune_root(a, y);
     if (x != y)
         a->parent[y] = x;
 }
@@ -76,7 +49,7 @@ static const struct rm_value *val(const struct analysis *a, int v)
     return &a->e->g->values[v];
 }
 
-static bool is_channel_tensor(const struct analysis *a, int v)
+bool rm_prune_is_channel(const struct analysis *a, int v)
 {
     return v >= 0 && val(a, v)->init < 0 && val(a, v)->rank >= 2;
 }
@@ -123,28 +96,31 @@ static bool is_depthwise(const struct edit *e, int node)
            x->dims[1] == group;
 }
 
+/* Append node v to a list once. Nodes are pushed in graph order, so a repeat can only be
+ * the last entry (a node reading one tensor twice); the room doubles at powers of two. */
 static int push(int **arr, int *n, int v)
 {
-    for (int i = 0; i < *n; i++)
-        if ((*arr)[i] == v)
-            return 0;
-    int *p = realloc(*arr, (size_t)(*n + 1) * sizeof *p);
-    if (!p)
-        return -1;
-    p[(*n)++] = v;
-    *arr = p;
+    if (*n && (*arr)[*n - 1] == v)
+        return 0;
+    if ((*n & (*n - 1)) == 0) {
+        int *p = realloc(*arr, (size_t)(*n ? 2 * *n : 1) * sizeof *p);
+        if (!p)
+            return -1;
+        *arr = p;
+    }
+    (*arr)[(*n)++] = v;
     return 0;
 }
 
-static struct group *group_of_value(struct analysis *a, int v)
+struct group *rm_prune_group_of(struct analysis *a, int v)
 {
-    int r = find(a, v);
+    int r = rm_prune_root(a, v);
     return a->group_of[r] >= 0 ? &a->groups[a->group_of[r]] : NULL;
 }
 
 static void block(struct analysis *a, int v, const char *why, int node)
 {
-    struct group *gr = v >= 0 ? group_of_value(a, v) : NULL;
+    struct group *gr = v >= 0 ? rm_prune_group_of(a, v) : NULL;
     if (!gr || gr->unprunable)
         return;
     gr->unprunable = true;
@@ -155,7 +131,7 @@ static void block(struct analysis *a, int v, const char *why, int node)
         snprintf(gr->reason, sizeof gr->reason, "%s", why);
 }
 
-static void free_analysis(struct analysis *a)
+void rm_prune_analysis_free(struct analysis *a)
 {
     for (int i = 0; i < a->n_groups; i++) {
         struct group *g = &a->groups[i];
@@ -171,11 +147,13 @@ static void free_analysis(struct analysis *a)
     free(a->groups);
     free(a->parent);
     free(a->group_of);
+    free(a->vstart);
+    free(a->vlist);
     memset(a, 0, sizeof *a);
 }
 
 /* Join tensors that carry the same channels; then make one group per class. */
-static int analyse(struct analysis *a, struct edit *e)
+int rm_prune_analyse(struct analysis *a, struct edit *e)
 {
     struct rm_graph *g = e->g;
     a->e = e;
@@ -192,13 +170,13 @@ static int analyse(struct analysis *a, struct edit *e)
         const struct rm_node *n = &g->nodes[i];
         enum rm_chan role = rm_op_def(n->op)->chan;
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        if (passes_channels(n) && is_channel_tensor(a, x)) {
+        if (passes_channels(n) && rm_prune_is_channel(a, x)) {
             join(a, x, y);
         } else if (role == RM_CHAN_CONV && is_depthwise(e, (int)i)) {
             join(a, x, y);
         } else if (role == RM_CHAN_ELTWISE && n->proto->n_input == 2) {
             int u = n->inputs[0], w = n->inputs[1];
-            bool tu = is_channel_tensor(a, u), tw = is_channel_tensor(a, w);
+            bool tu = rm_prune_is_channel(a, u), tw = rm_prune_is_channel(a, w);
             if (tu && tw) {
                 int64_t cu = val(a, u)->rank >= 2 ? val(a, u)->dims[1] : -1;
                 int64_t cw = val(a, w)->rank >= 2 ? val(a, w)->dims[1] : -1;
@@ -225,9 +203,9 @@ static int analyse(struct analysis *a, struct edit *e)
     if (!a->groups)
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     for (size_t v = 0; v < g->n_values; v++) {
-        if (!is_channel_tensor(a, (int)v))
+        if (!rm_prune_is_channel(a, (int)v))
             continue;
-        int r = find(a, (int)v);
+        int r = rm_prune_root(a, (int)v);
         if (a->group_of[r] < 0) {
             a->group_of[r] = a->n_groups;
             a->groups[a->n_groups].root = r;
@@ -248,7 +226,7 @@ static int analyse(struct analysis *a, struct edit *e)
         const struct rm_node *n = &g->nodes[i];
         enum rm_chan role = rm_op_def(n->op)->chan;
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
-        struct group *gx = is_channel_tensor(a, x) ? group_of_value(a, x) : NULL;
+        struct group *gx = rm_prune_is_channel(a, x) ? rm_prune_group_of(a, x) : NULL;
         int fail = 0;
         if ((role == RM_CHAN_ELTWISE || role == RM_CHAN_CONCAT) && unknown_operand(a, n)) {
             /* an operand whose shape is unknown (made by an op without a shape rule) may
@@ -266,7 +244,7 @@ static int analyse(struct analysis *a, struct edit *e)
             } else if (group == 1) {
                 if (gx)
                     fail |= push(&gx->consumers, &gx->n_consumers, (int)i);
-                struct group *gy = y >= 0 && is_channel_tensor(a, y) ? group_of_value(a, y) : NULL;
+                struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
                 if (gy)
                     fail |= push(&gy->producers, &gy->n_producers, (int)i);
             } else {
@@ -274,7 +252,7 @@ static int analyse(struct analysis *a, struct edit *e)
                 block(a, y, "a grouped convolution produces it", (int)i);
             }
             for (size_t k = 1; k < n->proto->n_input; k++)
-                if (is_channel_tensor(a, n->inputs[k]))
+                if (rm_prune_is_channel(a, n->inputs[k]))
                     block(a, n->inputs[k], "a convolution reads it as a weight", (int)i);
         } else if (role == RM_CHAN_PARAM) {
             if (gx)
@@ -290,7 +268,7 @@ static int analyse(struct analysis *a, struct edit *e)
         } else if (role == RM_CHAN_CONCAT) {
             int64_t axis = rm_node_attr_int(n->proto, "axis", 0);
             for (size_t k = 0; k < n->proto->n_input; k++) {
-                struct group *gk = is_channel_tensor(a, n->inputs[k]) ? group_of_value(a, n->inputs[k]) : NULL;
+                struct group *gk = rm_prune_is_channel(a, n->inputs[k]) ? rm_prune_group_of(a, n->inputs[k]) : NULL;
                 if (!gk)
                     continue;
                 if (axis != 1 || n->proto->n_input > MAX_CONCAT_INPUTS)
@@ -302,9 +280,9 @@ static int analyse(struct analysis *a, struct edit *e)
             if (!gx)
                 continue;
             const struct rm_value *xv = val(a, x);
-            int64_t spatial = 1;
-            for (int d = 2; d < xv->rank; d++)
-                spatial *= xv->dims[d];
+            int64_t spatial; /* -1: unknown, or past int64 (the dims come from the file) */
+            if (rm_dims_numel(xv->dims + 2, (size_t)(xv->rank - 2), &spatial))
+                spatial = -1;
             if (rm_node_attr_int(n->proto, "axis", 1) != 1 || spatial <= 0 || y < 0) {
                 block(a, x, "a Flatten with axis != 1 reads it", (int)i);
                 continue;
@@ -345,10 +323,10 @@ static int analyse(struct analysis *a, struct edit *e)
             /* anything else reading a channel tensor: Reshape, Transpose (channel
              * shuffles), Shape, Slice, MatMul, ... is not followed */
             for (size_t k = 0; k < n->proto->n_input; k++)
-                if (is_channel_tensor(a, n->inputs[k]))
+                if (rm_prune_is_channel(a, n->inputs[k]))
                     block(a, n->inputs[k], "the analysis cannot follow channels through this op", (int)i);
             for (size_t k = 0; k < n->proto->n_output; k++)
-                if (is_channel_tensor(a, n->outputs[k]))
+                if (rm_prune_is_channel(a, n->outputs[k]))
                     block(a, n->outputs[k], "its channels come from an op the analysis cannot follow", (int)i);
         }
         if (fail)
@@ -356,9 +334,23 @@ static int analyse(struct analysis *a, struct edit *e)
     }
     for (int i = 0; i < a->n_groups; i++) {
         struct group *gr = &a->groups[i];
-        if (gr->channels <= 0)
+        if (gr->channels <= 0 || gr->channels > MAX_CHANNELS) /* a declared size, not a tensor's */
             block(a, gr->root, "its channel count is unknown", -1);
     }
+    /* each group's channel tensors in value order, listed once (apply_group walked every
+     * value for every group: quadratic in a long chain) */
+    a->vstart = calloc((size_t)a->n_groups + 2, sizeof *a->vstart);
+    a->vlist = malloc((g->n_values + 1) * sizeof *a->vlist);
+    if (!a->vstart || !a->vlist)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t v = 0; v < g->n_values; v++)
+        if (rm_prune_is_channel(a, (int)v))
+            a->vstart[a->group_of[rm_prune_root(a, (int)v)] + 2]++;
+    for (int i = 0; i < a->n_groups; i++)
+        a->vstart[i + 2] += a->vstart[i + 1];
+    for (size_t v = 0; v < g->n_values; v++)
+        if (rm_prune_is_channel(a, (int)v))
+            a->vlist[a->vstart[a->group_of[rm_prune_root(a, (int)v)] + 1]++] = (int)v;
     /* a Concat output's channels are its inputs' channels: when the output group cannot
      * be followed (ShuffleNet's channel shuffle after a concat), neither can the inputs */
     for (bool changed = true; changed;) {
@@ -368,11 +360,11 @@ static int analyse(struct analysis *a, struct edit *e)
             if (n->op != RM_OP_CONCAT || !n->proto->n_output)
                 continue;
             int y = n->outputs[0];
-            struct group *gy = is_channel_tensor(a, y) ? group_of_value(a, y) : NULL;
+            struct group *gy = rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
             if (!gy || !gy->unprunable)
                 continue;
             for (size_t k = 0; k < n->proto->n_input; k++) {
-                struct group *gk = is_channel_tensor(a, n->inputs[k]) ? group_of_value(a, n->inputs[k]) : NULL;
+                struct group *gk = rm_prune_is_channel(a, n->inputs[k]) ? rm_prune_group_of(a, n->inputs[k]) : NULL;
                 if (gk && !gk->unprunable) {
                     block(a, n->inputs[k], "it feeds a Concat whose output channels cannot be followed", (int)i);
                     changed = true;
@@ -385,7 +377,7 @@ static int analyse(struct analysis *a, struct edit *e)
 
 /* ---- importance --------------------------------------------------------------- */
 
-static int score_group(struct analysis *a, struct group *gr, int criterion)
+int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
 {
     struct edit *e = a->e;
     gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
@@ -503,9 +495,9 @@ static int apply_group(struct analysis *a, struct group *gr)
         rc = rm_edit_resize_consumer(e, gr->consumers[k]);
     for (int k = 0; k < gr->n_gemms && !rc; k++)
         rc = rm_edit_resize_gemm(e, gr->gemms[k], gr->gemm_spatial[k]);
-    for (size_t v = 0; v < e->g->n_values && !rc; v++)
-        if (is_channel_tensor(a, (int)v) && find(a, (int)v) == gr->root)
-            rc = rm_channel_map_record(e->m, e->g->values[v].name, e->map, e->new_c, e->err);
+    int gi = (int)(gr - a->groups);
+    for (int k = a->vstart[gi]; k < a->vstart[gi + 1] && !rc; k++)
+        rc = rm_channel_map_record(e->m, e->g->values[a->vlist[k]].name, e->map, e->new_c, e->err);
     return rc;
 }
 
@@ -518,14 +510,14 @@ static int apply_concats(struct analysis *a)
         const struct rm_node *n = &e->g->nodes[i];
         if (n->op != RM_OP_CONCAT || !n->proto->n_output || n->outputs[0] < 0)
             continue;
-        struct group *go = is_channel_tensor(a, n->outputs[0]) ? group_of_value(a, n->outputs[0]) : NULL;
+        struct group *go = rm_prune_is_channel(a, n->outputs[0]) ? rm_prune_group_of(a, n->outputs[0]) : NULL;
         if (!go)
             continue;
         bool changed = false;
         int64_t total_old = 0, total_new = 0;
         for (size_t k = 0; k < n->proto->n_input; k++) {
-            struct group *gk = n->inputs[k] >= 0 ? group_of_value(a, n->inputs[k]) : NULL;
-            if (!gk || gk->channels <= 0)
+            struct group *gk = n->inputs[k] >= 0 ? rm_prune_group_of(a, n->inputs[k]) : NULL;
+            if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
                 return rm_error_set(e->err, RM_EEDIT, "%s: Concat input %zu has unknown channels",
                                     rm_edit_where(e, (int)i), k);
             changed |= gk->keep != NULL;
@@ -542,7 +534,7 @@ static int apply_concats(struct analysis *a)
             return rm_error_set(e->err, RM_ENOMEM, "out of memory");
         int64_t off = 0, j = 0;
         for (size_t k = 0; k < n->proto->n_input; k++) {
-            struct group *gk = group_of_value(a, n->inputs[k]);
+            struct group *gk = rm_prune_group_of(a, n->inputs[k]);
             if (gk->keep)
                 for (int64_t c = 0; c < gk->n_keep; c++)
                     go->keep[j++] = off + gk->keep[c];
@@ -570,7 +562,7 @@ static int apply_concats(struct analysis *a)
 
 
 /* Keep every channel of gr except the n_remove lowest-scored (ties: lower index goes). */
-static int choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
+int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
 {
     int64_t c = gr->channels;
     int64_t *order = malloc((size_t)c * sizeof *order);
@@ -603,23 +595,7 @@ static int choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
     return 0;
 }
 
-struct ranked {
-    double s;
-    int group;
-    int64_t ch;
-};
-
-static int cmp_ranked(const void *x, const void *y)
-{
-    const struct ranked *a = x, *b = y;
-    if (a->s != b->s)
-        return a->s < b->s ? -1 : 1;
-    if (a->group != b->group)
-        return a->group - b->group;
-    return (a->ch > b->ch) - (a->ch < b->ch);
-}
-
-static const char *group_name(const struct analysis *a, const struct group *gr, char *buf, size_t n)
+const char *rm_prune_group_name(const struct analysis *a, const struct group *gr, char *buf, size_t n)
 {
     if (gr->n_producers)
         snprintf(buf, n, "%s", rm_edit_where(a->e, gr->producers[0]));
@@ -652,156 +628,82 @@ static int model_totals(struct rm_model *m, int64_t *params, int64_t *macs, stru
 static int record_prune(struct rm_model *m, const char *const *paths, size_t n_paths,
                         const struct rm_prune_options *o, struct rm_error *err)
 {
-    char what[600];
-    size_t k = 0;
+    char what[600], how[300];
+    size_t k = 0, h = 0;
     for (size_t i = 0; i < n_paths && k < sizeof what; i++)
         k += (size_t)snprintf(what + k, sizeof what - k, "%s%s", i ? ", " : "", paths[i]);
-    if (o->global && k < sizeof what)
+    if ((o->global || o->target_macs > 0 || o->target_params > 0) && k < sizeof what)
         k += (size_t)snprintf(what + k, sizeof what - k, "%severy group, ranked together", k ? " and " : "");
     if (k >= sizeof what)
         snprintf(what + sizeof what - 4, 4, "...");
     if (o->channels)
         return rm_edit_record(m, err, "prune %s (%zu channels named)", what, o->n_channels);
-    return rm_edit_record(m, err, "prune %s (ratio=%g, criterion=%s)", what, o->ratio,
-                          o->criterion == 2 ? "l2" : "l1");
+    if (o->target_macs > 0)
+        h += (size_t)snprintf(how + h, sizeof how - h, "target_macs=%g, ", o->target_macs);
+    if (o->target_params > 0 && h < sizeof how)
+        h += (size_t)snprintf(how + h, sizeof how - h, "target_params=%g, ", o->target_params);
+    if (o->ratio > 0 && h < sizeof how)
+        h += (size_t)snprintf(how + h, sizeof how - h, "ratio=%g, ", o->ratio);
+    if (h < sizeof how)
+        snprintf(how + h, sizeof how - h, "criterion=%s%s%s%s", rm_criterion_name(o->criterion ? o->criterion : 1),
+                 o->n_ratio_for ? ", per-module ratios" : "", o->n_ignore ? ", some modules ignored" : "",
+                 o->reconstruct ? ", reconstructed" : "");
+    return rm_edit_record(m, err, "prune %s (%s)", what, how);
 }
 
-int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
-             struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
+/* A consumer whose input channels the prune changed: what reconstruction refits. */
+struct refit_layer {
+    const char *tensor;        /* its output (names survive the edit) */
+    const int64_t *out_keep;   /* its own kept output channels when it is a producer too */
+    int64_t n_out_keep;
+};
+
+static int add_layer(struct analysis *a, int node, struct refit_layer *layers, size_t *n)
+{
+    const struct rm_node *nd = &a->e->g->nodes[node];
+    if (nd->proto->n_output < 1 || nd->outputs[0] < 0)
+        return 0;
+    for (size_t i = 0; i < *n; i++)
+        if (layers[i].tensor == a->e->g->values[nd->outputs[0]].name)
+            return 0;
+    struct refit_layer *l = &layers[(*n)++];
+    l->tensor = a->e->g->values[nd->outputs[0]].name;
+    l->out_keep = NULL;
+    l->n_out_keep = 0;
+    struct group *gy = rm_prune_is_channel(a, nd->outputs[0]) ? rm_prune_group_of(a, nd->outputs[0]) : NULL;
+    if (gy && gy->keep && gy->n_keep < gy->channels) {
+        l->out_keep = gy->keep;
+        l->n_out_keep = gy->n_keep;
+    }
+    return 0;
+}
+
+/* Prune m in place: the body of rm_prune. */
+static int prune_model(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
+                       struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
 {
     struct edit e;
     struct analysis a = {0};
-    struct ranked *ranked = NULL;
-    struct rm_prune_report own;
-    bool keep_report = rep != NULL;
-    if (!rep)
-        rep = &own;
-    memset(rep, 0, sizeof *rep);
+    struct rm_model *orig = NULL;
+    struct refit_layer *layers = NULL;
+    size_t n_layers = 0;
+    int rc = 0;
+    memset(&e, 0, sizeof e);
+    /* reconstruction fits the pruned layers to the model as it is before the prune:
+     * keep it (a clone shares its tensor bytes, which edits never overwrite) */
+    if (o->reconstruct)
+        rc = rm_model_clone(&orig, m, err);
     /* rm_edit_begin indexes the model and infers its shapes as model_totals would */
-    int rc = rm_edit_begin(&e, m, NULL, true, log, err);
+    if (!rc)
+        rc = rm_edit_begin(&e, m, NULL, true, log, err);
     if (!rc)
         rc = graph_totals(e.g, &rep->params_before, &rep->macs_before, err);
     if (!rc)
-        rc = analyse(&a, &e);
+        rc = rm_prune_analyse(&a, &e);
+    if (!rc)
+        rc = rm_prune_select(&a, paths, n_paths, o);
     if (rc)
         goto done;
-    int criterion = o->criterion == 2 ? 2 : 1;
-    if (o->global) {
-        size_t total = 0;
-        for (int i = 0; i < a.n_groups; i++) {
-            struct group *gr = &a.groups[i];
-            if (gr->unprunable || !gr->n_producers)
-                continue;
-            rc = score_group(&a, gr, criterion);
-            if (rc)
-                goto done;
-            total += (size_t)gr->channels;
-        }
-        ranked = malloc((total ? total : 1) * sizeof *ranked);
-        if (!ranked) {
-            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-            goto done;
-        }
-        size_t k = 0;
-        for (int i = 0; i < a.n_groups; i++) {
-            struct group *gr = &a.groups[i];
-            if (!gr->score)
-                continue;
-            double mx = 0;
-            for (int64_t c = 0; c < gr->channels; c++)
-                mx = fmax(mx, gr->score[c]);
-            for (int64_t c = 0; c < gr->channels; c++)
-                ranked[k++] = (struct ranked){mx > 0 ? gr->score[c] / mx : 0, i, c};
-        }
-        qsort(ranked, k, sizeof *ranked, cmp_ranked);
-        size_t n_remove = (size_t)floor(o->ratio * (double)k + 1e-9);
-        int64_t *removed = calloc((size_t)a.n_groups + 1, sizeof *removed);
-        if (!removed) {
-            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-            goto done;
-        }
-        /* drop the globally least important channels, never a group's last one */
-        for (size_t i = 0, done_n = 0; i < k && done_n < n_remove; i++) {
-            struct group *gr = &a.groups[ranked[i].group];
-            if (removed[ranked[i].group] + 1 >= gr->channels)
-                continue;
-            removed[ranked[i].group]++;
-            gr->score[ranked[i].ch] = -1.0 - (double)i; /* mark: lowest scores go */
-            done_n++;
-        }
-        for (int i = 0; i < a.n_groups && !rc; i++)
-            if (a.groups[i].score && removed[i])
-                rc = choose_lowest(&e, &a.groups[i], removed[i]);
-        free(removed);
-        if (rc)
-            goto done;
-    } else {
-        if (n_paths == 0) {
-            rm_error_set(err, RM_EUSAGE, "name the Conv2d modules to prune, or prune globally");
-            rc = rm_error_fix(err, RM_FIX_GLOBAL);
-            goto done;
-        }
-        if (o->n_channels && n_paths != 1) {
-            rc = rm_error_set(err, RM_EUSAGE, "explicit channels apply to one module's group; name exactly one module");
-            goto done;
-        }
-        for (size_t p = 0; p < n_paths; p++) {
-            const struct rm_module *mod;
-            rc = rm_tree_lookup(e.t, paths[p], &mod, err);
-            if (rc)
-                goto done;
-            if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV) {
-                rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d", mod->path, mod->type);
-                goto done;
-            }
-            int y = e.g->nodes[mod->main_node].outputs[0];
-            struct group *gr = y >= 0 && is_channel_tensor(&a, y) ? group_of_value(&a, y) : NULL;
-            if (!gr || gr->unprunable) {
-                rc = rm_error_set(err, RM_EEDIT, "the channels of '%s' cannot be pruned: %s", mod->path,
-                                  gr ? gr->reason : "unknown output shape");
-                goto done;
-            }
-            if (gr->keep)
-                continue; /* two paths in the same coupled group */
-            if (o->n_channels) {
-                char *drop = calloc((size_t)gr->channels, 1);
-                gr->keep = malloc((size_t)gr->channels * sizeof *gr->keep);
-                if (!drop || !gr->keep) {
-                    free(drop);
-                    rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-                    goto done;
-                }
-                for (size_t i = 0; i < o->n_channels; i++) {
-                    if (o->channels[i] < 0 || o->channels[i] >= gr->channels) {
-                        free(drop);
-                        rc = rm_error_set(err, RM_EUSAGE, "channel %lld is out of range for '%s' (%lld channels)",
-                                          (long long)o->channels[i], mod->path, (long long)gr->channels);
-                        goto done;
-                    }
-                    drop[o->channels[i]] = 1;
-                }
-                gr->n_keep = 0;
-                for (int64_t c = 0; c < gr->channels; c++)
-                    if (!drop[c])
-                        gr->keep[gr->n_keep++] = c;
-                free(drop);
-                if (gr->n_keep == 0) {
-                    rc = rm_error_set(err, RM_EUSAGE, "the channels given are every channel of '%s'", mod->path);
-                    goto done;
-                }
-            } else {
-                rc = score_group(&a, gr, criterion);
-                if (rc)
-                    goto done;
-                int64_t n_remove = (int64_t)floor(o->ratio * (double)gr->channels + 1e-9);
-                if (n_remove >= gr->channels)
-                    n_remove = gr->channels - 1;
-                rc = choose_lowest(&e, gr, n_remove);
-                if (rc)
-                    goto done;
-            }
-        }
-    }
     /* apply, then concat-derived groups */
     e.follow = false;
     for (int i = 0; i < a.n_groups && !rc; i++) {
@@ -812,7 +714,7 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
             continue;
         char name[256];
         rm_edit_note(&e, "group %s: %lld -> %lld channels (%d producer%s, %d BatchNorm/depthwise, %d consumer%s)",
-                     group_name(&a, gr, name, sizeof name), (long long)gr->channels, (long long)gr->n_keep,
+                     rm_prune_group_name(&a, gr, name, sizeof name), (long long)gr->channels, (long long)gr->n_keep,
                      gr->n_producers, gr->n_producers == 1 ? "" : "s", gr->n_members,
                      gr->n_consumers + gr->n_gemms, gr->n_consumers + gr->n_gemms == 1 ? "" : "s");
         rc = set_map(&e, gr->channels, gr->keep, gr->n_keep);
@@ -823,33 +725,158 @@ int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const
         rc = apply_concats(&a);
     if (rc)
         goto done;
+    /* the layers whose input channels changed, in graph order, for reconstruction */
+    if (orig) {
+        layers = calloc(e.g->n_nodes + 1, sizeof *layers);
+        if (!layers) {
+            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < e.g->n_nodes; i++) {
+            const struct rm_node *nd = &e.g->nodes[i];
+            int x = nd->proto->n_input ? nd->inputs[0] : -1;
+            struct group *gx = x >= 0 && rm_prune_is_channel(&a, x) ? rm_prune_group_of(&a, x) : NULL;
+            if (nd->op == RM_OP_FLATTEN && gx && gx->keep && gx->n_keep < gx->channels) {
+                for (int k = 0; k < gx->n_gemms; k++)
+                    add_layer(&a, gx->gemms[k], layers, &n_layers);
+                continue;
+            }
+            if (!gx || !gx->keep || gx->n_keep == gx->channels)
+                continue;
+            for (int k = 0; k < gx->n_consumers; k++)
+                if (gx->consumers[k] == (int)i)
+                    add_layer(&a, (int)i, layers, &n_layers);
+            for (int k = 0; k < gx->n_gemms; k++)
+                if (gx->gemms[k] == (int)i)
+                    add_layer(&a, (int)i, layers, &n_layers);
+        }
+    }
     /* the report: every group with producers, pruned or not, and why not */
     rep->groups = calloc((size_t)a.n_groups + 1, sizeof *rep->groups);
     if (!rep->groups) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
+    rep->samples = a.samples;
     for (int i = 0; i < a.n_groups; i++) {
         struct group *gr = &a.groups[i];
         if (!gr->n_producers)
             continue;
         struct rm_prune_group *pg = &rep->groups[rep->n_groups++];
-        group_name(&a, gr, pg->name, sizeof pg->name);
+        rm_prune_group_name(&a, gr, pg->name, sizeof pg->name);
         pg->producers = gr->n_producers;
         pg->before = gr->channels;
         pg->after = gr->keep ? gr->n_keep : gr->channels;
         pg->prunable = !gr->unprunable;
-        snprintf(pg->reason, sizeof pg->reason, "%s", gr->unprunable ? gr->reason : "");
+        pg->ignored = gr->ignored && !gr->unprunable;
+        pg->considered = gr->keep || gr->score; /* named, or ranked by --global */
+        if (gr->unprunable)
+            snprintf(pg->reason, sizeof pg->reason, "%s", gr->reason);
+        else if (pg->ignored)
+            snprintf(pg->reason, sizeof pg->reason, "ignored (%.180s)", gr->ignored_by);
     }
-    rc = rm_edit_finish(&e, false, true);
+    rc = rm_edit_finish(&e, false, false); /* no --propagate to suggest: prune carries every change */
     if (!rc)
         rc = model_totals(m, &rep->params_after, &rep->macs_after, err);
-    if (!rc)
-        rc = record_prune(m, paths, n_paths, o, err);
+    if (!rc && orig && n_layers) {
+        const char **names = calloc(n_layers, sizeof *names);
+        const int64_t **keeps = calloc(n_layers, sizeof *keeps);
+        int64_t *n_keeps = calloc(n_layers, sizeof *n_keeps);
+        if (!names || !keeps || !n_keeps) {
+            rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        } else {
+            for (size_t i = 0; i < n_layers; i++) {
+                names[i] = layers[i].tensor;
+                keeps[i] = layers[i].out_keep;
+                n_keeps[i] = layers[i].n_out_keep;
+            }
+            rc = rm_prune_reconstruct(orig, m, names, keeps, n_keeps, n_layers, o, rep, log, err);
+        }
+        free(names);
+        free(keeps);
+        free(n_keeps);
+    }
 done:
-    free(ranked);
-    free_analysis(&a);
+    free(layers);
+    rm_prune_analysis_free(&a);
     rm_edit_end(&e);
+    rm_model_free(orig);
+    return rc;
+}
+
+int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_findings *log, struct rm_error *err)
+{
+    struct edit e;
+    struct analysis a = {0};
+    int rc = rm_edit_begin(&e, m, NULL, true, log, err);
+    if (rc)
+        goto done;
+    const struct rm_module *mod;
+    if ((rc = rm_tree_lookup(e.t, path, &mod, err)))
+        goto done;
+    if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV)
+        goto done; /* replace says what is wrong */
+    int x = e.g->nodes[mod->main_node].inputs[0];
+    const struct rm_value *xv = x >= 0 ? &e.g->values[x] : NULL;
+    if (!xv || xv->rank < 2 || xv->dims[1] <= keep || keep < 1)
+        goto done; /* nothing to remove (or more channels asked for: replace refuses it) */
+    if ((rc = rm_prune_analyse(&a, &e)))
+        goto done;
+    struct group *gr = rm_prune_is_channel(&a, x) ? rm_prune_group_of(&a, x) : NULL;
+    const char *from = xv->producer >= 0 ? rm_edit_where(&e, xv->producer) : xv->name;
+    if (!gr || gr->unprunable || !gr->n_producers) {
+        rc = rm_error_set(err, RM_EEDIT,
+                          "%s: the spec takes %lld input channels, its input '%s' has %lld (from %s), and the channels "
+                          "it reads cannot be pruned to fit: %s",
+                          mod->path, (long long)keep, xv->name, (long long)xv->dims[1], from,
+                          !gr ? "unknown shape" : gr->unprunable ? gr->reason : "they come from a Concat");
+        goto done;
+    }
+    if ((rc = rm_prune_score_norm(&a, gr, 1)) || (rc = rm_prune_choose_lowest(&e, gr, gr->channels - keep)))
+        goto done;
+    char name[256];
+    rm_edit_note(&e, "%s reads %lld channels: group %s pruned %lld -> %lld channels (lowest L1 norm removed; %d "
+                 "producer%s, %d BatchNorm/depthwise, %d consumer%s)",
+                 mod->path, (long long)gr->channels, rm_prune_group_name(&a, gr, name, sizeof name),
+                 (long long)gr->channels, (long long)keep, gr->n_producers, gr->n_producers == 1 ? "" : "s",
+                 gr->n_members, gr->n_consumers + gr->n_gemms, gr->n_consumers + gr->n_gemms == 1 ? "" : "s");
+    e.follow = false;
+    if (!(rc = set_map(&e, gr->channels, gr->keep, gr->n_keep)) && !(rc = apply_group(&a, gr)) &&
+        !(rc = apply_concats(&a)))
+        rc = rm_edit_finish(&e, false, true);
+done:
+    rm_prune_analysis_free(&a);
+    rm_edit_end(&e);
+    return rc;
+}
+
+int rm_prune(struct rm_model *m, const char *const *paths, size_t n_paths, const struct rm_prune_options *o,
+             struct rm_prune_report *rep, rm_findings *log, struct rm_error *err)
+{
+    struct rm_prune_report own;
+    bool keep_report = rep != NULL;
+    if (!rep)
+        rep = &own;
+    memset(rep, 0, sizeof *rep);
+    int rc = rm_prune_check_options(paths, n_paths, o, err);
+    if (rc)
+        goto done;
+    rep->dry_run = o->dry_run;
+    if (o->dry_run) {
+        /* the plan, with exact figures: the prune of a copy, which is then dropped */
+        struct rm_prune_options plan = *o;
+        plan.reconstruct = false;
+        struct rm_model *copy = NULL;
+        rc = rm_model_clone(&copy, m, err);
+        if (!rc)
+            rc = prune_model(copy, paths, n_paths, &plan, rep, log, err);
+        rm_model_free(copy);
+    } else {
+        rc = prune_model(m, paths, n_paths, o, rep, log, err);
+        if (!rc && !rm_prune_nothing(rep, o, NULL, 0)) /* an unchanged model stays byte for byte */
+            rc = record_prune(m, paths, n_paths, o, err);
+    }
+done:
     if (!keep_report)
         rm_prune_report_free(rep);
     return rc;
@@ -860,6 +887,7 @@ void rm_prune_report_free(struct rm_prune_report *r)
     if (!r)
         return;
     free(r->groups);
+    free(r->refits);
     memset(r, 0, sizeof *r);
 }
 
@@ -896,7 +924,7 @@ int rm_fold_bn(struct rm_model *m, int *n_folded, rm_findings *log, struct rm_er
             rc = rm_edit_param(&e, conv, 2, &b, &nb, &bt);
         for (int k = 1; k < 5 && !rc; k++)
             rc = rm_edit_param(&e, (int)i, (size_t)k, &p[k], &np[k], &pt);
-        int64_t c = wt ? wt->dims[0] : 0;
+        int64_t c = wt && wt->n_dims >= 2 ? wt->dims[0] : 0; /* dims=[] has no dims[0] */
         bool ok = !rc && wt && wt->n_dims >= 2 && c > 0 && (!b || nb == c);
         for (int k = 1; k < 5 && ok; k++)
             ok = p[k] && np[k] == c;

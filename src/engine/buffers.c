@@ -38,71 +38,15 @@ static bool budget(struct rm_plan *p, size_t bytes)
     return true;
 }
 
-/* Buffers of BUF_MAP bytes and more are mappings of their own: zero pages from the
- * kernel, where aligned_alloc + memset would clear them a second time. */
-#define BUF_MAP ((size_t)256 << 10)
-
-static void *buf_alloc(size_t sz)
+int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what)
 {
-    if (sz < BUF_MAP) {
-        void *b = aligned_alloc(64, sz);
-        if (b)
-            memset(b, 0, sz);
-        return b;
-    }
-    void *b = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return b == MAP_FAILED ? NULL : b;
-}
-
-static void buf_free(void *b, size_t sz)
-{
-    if (sz < BUF_MAP)
-        free(b);
-    else
-        munmap(b, sz);
-}
-
-void rm_eng_buf_free_all(struct rm_plan *p)
-{
-    for (int i = 0; i < p->n_bufs; i++)
-        buf_free(p->bufs[i], p->buf_sizes[i]);
-    p->n_bufs = 0;
-}
-
-void *rm_eng_buf(struct rm_plan *p, size_t bytes)
-{
-    if (bytes > SIZE_MAX - 64)
-        return NULL;
-    size_t sz = (bytes + 63) / 64 * 64;
-    if (!sz)
-        sz = 64;
-    int cap = p->cap_bufs;
-    if (rm_eng_grow((void **)&p->bufs, &cap, p->n_bufs, sizeof(void *)) ||
-        rm_eng_grow((void **)&p->buf_sizes, &p->cap_bufs, p->n_bufs, sizeof(size_t)))
-        return NULL;
-    if (!budget(p, sz))
-        return NULL;
-    void *b = buf_alloc(sz);
-    if (!b) {
-        p->mem_used -= sz;
-        return NULL;
-    }
-    p->buf_sizes[p->n_bufs] = sz;
-    p->bufs[p->n_bufs++] = b;
-    return b;
-}
-
-void rm_eng_release_buf(struct rm_plan *p, void *b)
-{
-    for (int i = 0; i < p->n_bufs; i++)
-        if (p->bufs[i] == b) {
-            buf_free(b, p->buf_sizes[i]);
-            p->mem_used -= p->buf_sizes[i];
-            p->n_bufs--;
-            p->bufs[i] = p->bufs[p->n_bufs];
-            p->buf_sizes[i] = p->buf_sizes[p->n_bufs];
-            return;
-        }
+    if (p->mem_refused && !p->mem_what[0])
+        snprintf(p->mem_what, sizeof p->mem_what, "%s", what);
+    if (p->mem_refused)
+        return rm_error_set(err, RM_ENOMEM, "%s (%llu MB) would take running past its memory limit of %llu MB",
+                            what, (unsigned long long)(p->mem_refused >> 20),
+                            (unsigned long long)(p->mem_limit >> 20));
+    return rm_error_set(err, RM_ENOMEM, "out of memory (%s)", what);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -112,6 +56,81 @@ void rm_eng_release_buf(struct rm_plan *p, void *b)
 #define RM_ASAN 1
 #endif
 #endif
+
+#define HEADER 64
+
+/* Buffers of BUF_MAP bytes and more are mappings of their own: zero pages from the
+ * kernel, where aligned_alloc + memset would clear them a second time (under
+ * AddressSanitizer all are heap blocks, which keep its overflow checks). */
+#ifdef RM_ASAN
+#define BUF_MAP SIZE_MAX
+#else
+#define BUF_MAP ((size_t)256 << 10)
+#endif
+
+/* HEADER + sz bytes, 64-byte aligned, zero past the header; NULL when out of memory */
+static char *buf_alloc(size_t sz)
+{
+    if (sz < BUF_MAP) {
+        char *b = aligned_alloc(64, sz + HEADER);
+        if (b)
+            memset(b + HEADER, 0, sz);
+        return b;
+    }
+    void *b = mmap(NULL, sz + HEADER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return b == MAP_FAILED ? NULL : b;
+}
+
+static void buf_free(char *base, size_t sz)
+{
+    if (sz < BUF_MAP)
+        free(base);
+    else
+        munmap(base, sz + HEADER);
+}
+
+void *rm_eng_buf(struct rm_plan *p, size_t bytes)
+{
+    if (bytes > SIZE_MAX - 64)
+        return NULL;
+    size_t sz = (bytes + 63) / 64 * 64;
+    if (!sz)
+        sz = 64;
+    if (sz < bytes || sz > SIZE_MAX - HEADER || !budget(p, sz))
+        return NULL;
+    char *base = NULL;
+    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) || !(base = buf_alloc(sz))) {
+        p->mem_used -= sz;
+        return NULL;
+    }
+    *(size_t *)base = (size_t)p->n_bufs; /* its slot, for rm_eng_buf_release */
+    p->bufs[p->n_bufs++] = (struct heapbuf){base + HEADER, sz};
+    return base + HEADER;
+}
+
+void rm_eng_buf_release(struct rm_plan *p, void *b)
+{
+    if (!b)
+        return;
+    char *base = (char *)b - HEADER;
+    size_t slot = *(size_t *)base;
+    if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b)
+        return; /* (cannot happen: callers release only what rm_eng_buf gave) */
+    p->mem_used -= p->bufs[slot].n;
+    buf_free(base, p->bufs[slot].n);
+    p->bufs[slot] = p->bufs[--p->n_bufs];
+    if (slot < (size_t)p->n_bufs)
+        *(size_t *)(p->bufs[slot].mem - HEADER) = slot;
+}
+
+void rm_eng_bufs_free(struct rm_plan *p)
+{
+    for (int i = 0; i < p->n_bufs; i++)
+        buf_free(p->bufs[i].mem - HEADER, p->bufs[i].n);
+    free(p->bufs);
+    p->bufs = NULL;
+    p->n_bufs = p->cap_bufs = 0;
+}
 
 void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
 {
@@ -238,10 +257,14 @@ int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
 {
     v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
     void *b = rm_eng_buf(p, v->bytes);
-    if (!b)
-        return rm_error_set(err, RM_ENOMEM, "out of memory for a tensor of %lld elements",
-                            (long long)v->numel);
-    return rm_eng_view_plain(p, v, b, err);
+    if (!b) {
+        char what[96];
+        snprintf(what, sizeof what, "a tensor of %lld elements", (long long)v->numel);
+        return rm_eng_oom(p, err, what);
+    }
+    int rc = rm_eng_view_plain(p, v, b, err);
+    v->heap_buf = 1;
+    return rc;
 }
 
 /* v (dtype, rank, dims, numel set) as a plain row-major array over buf, which the plan
@@ -250,6 +273,7 @@ int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_err
 {
     v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
     v->buf = buf;
+    v->heap_buf = 0;
     v->plain = v->buf;
     v->blocked = 0;
     v->has_md = 0;
@@ -282,7 +306,8 @@ int rm_eng_alloc_md(struct rm_plan *p, struct val *v, const dnnl_memory_desc_t *
     v->buf = rm_eng_buf(p, v->bytes);
     v->plain = rm_eng_buf(p, (size_t)v->numel * 4);
     if (!v->buf || !v->plain)
-        return rm_error_set(err, RM_ENOMEM, "out of memory");
+        return rm_eng_oom(p, err, "a blocked tensor");
+    v->heap_buf = 1;
     if ((rc = rm_eng_make_mem(p, &v->mem, md, v->buf, err)) || (rc = rm_eng_reg_mem(p, v->mem, v, 0, err)) ||
         (rc = rm_eng_make_mem(p, &v->plain_mem, &pm, v->plain, err)) ||
         (rc = rm_eng_reg_mem(p, v->plain_mem, v, 1, err)) ||
@@ -413,10 +438,11 @@ int rm_eng_prepare(struct rm_plan *p, struct rm_error *err)
             }
         }
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, pr->from}, {DNNL_ARG_TO, pr->to}};
+        rm_eng_threads(p, pr->threads);
         CHECK(dnnl_primitive_execute(pr->reorder, p->strm, 2, a));
         CHECK(dnnl_stream_wait(p->strm));
         if (pr->fold) {
-            rm_eng_release_buf(p, pr->fold);
+            rm_eng_buf_release(p, pr->fold);
             pr->fold = NULL;
         }
     }

@@ -54,7 +54,7 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
                 pool[best].size = v->bytes;
                 pool[best].owner = -1;
                 if (!pool[best].buf) {
-                    rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+                    rc = rm_eng_oom(p, err, "activations");
                     goto done;
                 }
             }
@@ -66,7 +66,9 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
             v->buf = pool[best].buf;
             if (!v->blocked)
                 v->plain = v->buf;
-            rm_eng_release_buf(p, old);
+            if (v->heap_buf)
+                rm_eng_buf_release(p, old);
+            v->heap_buf = 0;
         }
     for (int i = 0; i < p->n_refs; i++) {
         struct val *v = &p->vals[p->refs[i].val];
@@ -76,7 +78,7 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
     if (p->scratch_bytes) {
         void *sb = rm_eng_hp_buf(p, p->scratch_bytes);
         if (!sb) {
-            rc = rm_error_set(err, RM_ENOMEM, "out of memory for a %zu byte scratchpad", p->scratch_bytes);
+            rc = rm_eng_oom(p, err, "the scratchpad");
             goto done;
         }
         for (int i = 0; i < p->n_scratch; i++)

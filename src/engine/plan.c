@@ -232,17 +232,51 @@ static int refuse_unsupported(const struct rm_graph *g, struct rm_error *err)
 /* Free one plan-owned buffer early (it is being replaced). */
 
 typedef void (*omp_set_fn)(int);
+typedef int (*omp_get_fn)(void);
+
+/* OpenMP's thread count, through the runtime oneDNN brings (remodel does not link one
+ * itself): the setter and getter, or NULL. */
+static void omp_fns(omp_set_fn *set, omp_get_fn *get)
+{
+    void *s = dlsym(RTLD_DEFAULT, "omp_set_num_threads"), *g = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+    *set = NULL;
+    *get = NULL;
+    if (s && g) {
+        memcpy(set, &s, sizeof *set);
+        memcpy(get, &g, sizeof *get);
+    }
+}
 
 static void set_threads(int n)
 {
-    if (n <= 0)
-        return;
-    void *sym = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-    omp_set_fn f;
-    if (!sym)
-        return;
-    memcpy(&f, &sym, sizeof f);
-    f(n);
+    omp_set_fn set;
+    omp_get_fn get;
+    omp_fns(&set, &get);
+    if (n > 0 && set)
+        set(n);
+}
+
+void rm_eng_threads(struct rm_plan *p, int n)
+{
+    if (n > 0 && p->omp_get && p->omp_get() != n)
+        p->omp_set(n);
+}
+
+/* Work of node i: its MACs, or the elements of its largest input or output. */
+static int64_t node_work(const struct rm_graph *g, size_t i)
+{
+    int64_t w = rm_node_macs(g, i);
+    if (w < 0)
+        return INT64_MAX; /* unknown: as big as can be */
+    const struct rm_node *n = &g->nodes[i];
+    for (size_t k = 0; k < n->proto->n_input + n->proto->n_output; k++) {
+        int v = k < n->proto->n_input ? n->inputs[k] : n->outputs[k - n->proto->n_input];
+        int64_t e;
+        if (v >= 0 && g->values[v].rank >= 0 && !rm_dims_numel(g->values[v].dims, (size_t)g->values[v].rank, &e) &&
+            e > w)
+            w = e;
+    }
+    return w;
 }
 
 int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct rm_session_options *opts,
@@ -317,8 +351,11 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     p->err = err;
     rm_arena_init(&p->hp, (size_t)8 << 20);
     p->opts = o;
-    p->mem_limit = o.max_memory ? o.max_memory : rm_machine_memory_budget();
+    /* the session's own limit, else the load's (0 for a model built in memory) */
+    p->mem_limit = o.max_memory ? o.max_memory : model->max_memory ? model->max_memory : rm_machine_memory_budget();
     set_threads(p->opts.threads);
+    omp_fns(&p->omp_set, &p->omp_get);
+    p->threads_max = p->omp_get ? p->omp_get() : 0;
     p->vals = calloc(g->n_values ? g->n_values : 1, sizeof *p->vals);
     p->node_state = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof(int));
     p->in_vals = malloc((g->proto->n_input + 1) * sizeof(int));
@@ -333,7 +370,8 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         p->vals[i].clobber_step = p->vals[i].overwrite_step = -1;
     for (size_t i = 0; i < g->n_nodes; i++) {
         int64_t m = rm_node_macs(g, i);
-        p->macs += m > 0 ? m : 0;
+        if (m > 0 && __builtin_add_overflow(p->macs, m, &p->macs))
+            p->macs = INT64_MAX; /* a hostile model: no run gets that far */
     }
     CHECK(dnnl_engine_create(&p->eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&p->strm, p->eng, dnnl_stream_default_flags));
@@ -351,6 +389,12 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         double t0 = p->prof ? rm_eng_now_ms() : 0;
+        /* a step too small to share runs on one thread (waking and joining a team costs
+         * more than it saves: a 100k-node chain of tiny convs ran 10x slower on two
+         * threads); its primitives are made for one thread too, since oneDNN fixes some
+         * decompositions when it creates them */
+        int first = p->n_steps, want = p->threads_max > 1 && node_work(g, i) < RM_ENG_TINY_WORK ? 1 : p->threads_max;
+        rm_eng_threads(p, want);
         if ((rc = plan_node(p, (int)i, err))) {
             if (!strstr(err->msg, "node '"))
                 rm_error_prefix(err, "node '%s' (%s)", rm_graph_node_label(g, i),
@@ -359,7 +403,10 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         }
         if (p->prof)
             p->prof->node_plan_ms[i] += rm_eng_now_ms() - t0;
+        for (int k = first; k < p->n_steps; k++)
+            p->steps[k].threads = want;
     }
+    rm_eng_threads(p, p->threads_max);
     for (size_t i = 0; i < g->proto->n_output; i++) {
         const char *nm = g->proto->output[i]->name;
         int vi = nm ? rm_graph_find(g, nm) : -1;
@@ -388,10 +435,10 @@ done:
     if (rc && p && p->mem_refused) {
         /* what ran out was the budget, whatever the allocation site said */
         rc = rm_error_set(err, RM_ENOMEM,
-                          "the model needs more memory than the limit of %.1f MB at these input sizes "
-                          "(%.1f MB taken, %.1f MB more asked for)",
-                          (double)p->mem_limit / 1048576.0, (double)p->mem_used / 1048576.0,
-                          (double)p->mem_refused / 1048576.0);
+                          "the model needs more than its memory limit of %.1f MB at these input sizes: %s would "
+                          "take %.1f MB more (%.1f MB taken)",
+                          (double)p->mem_limit / 1048576.0, p->mem_what[0] ? p->mem_what : "a buffer",
+                          (double)p->mem_refused / 1048576.0, (double)p->mem_used / 1048576.0);
     }
     if (rc) {
         rm_session_free(p);
@@ -412,7 +459,7 @@ void rm_session_free(struct rm_plan *p)
         dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->n_mems; i++)
         dnnl_memory_destroy(p->mems[i]);
-    rm_eng_buf_free_all(p);
+    rm_eng_bufs_free(p);
     if (p->strm)
         dnnl_stream_destroy(p->strm);
     if (p->eng)
@@ -420,8 +467,6 @@ void rm_session_free(struct rm_plan *p)
     free(p->prims);
     free(p->mems);
     free(p->refs);
-    free(p->bufs);
-    free(p->buf_sizes);
     free(p->scratch);
     free(p->preps);
     rm_arena_free(&p->hp);

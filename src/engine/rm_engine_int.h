@@ -49,6 +49,7 @@ struct val {
     int clobber_step;              /* >= 0: buffer reused in place by that step */
     int overwrite_step;            /* >= 0: buffer handed to a value that step writes */
     int aliased;                   /* buf belongs to another value (in-place sum) */
+    int heap_buf;                  /* buf came from rm_eng_buf (released when pooled) */
 };
 
 /* A memory object over a value's buffer (plain 0) or plain shadow (plain 1). */
@@ -70,6 +71,14 @@ struct step {
     struct exec ex[4];          /* reorders then the main primitive */
     int c_node;                 /* >= 0: run this node's C kernel instead */
     int n_written, written[4];  /* values this step produces */
+    int threads;                /* OpenMP threads it runs on (1 for tiny steps; 0: as set) */
+};
+
+/* A buffer from rm_eng_buf: 64 bytes of header (its index in plan->bufs, so that it is
+ * released in O(1)) precede the 64-byte aligned memory handed out. */
+struct heapbuf {
+    char *mem;  /* as handed out */
+    size_t n;   /* bytes, counted in mem_used */
 };
 
 /* Work on a constant weight done when the plan first runs (a plan that never runs, or
@@ -82,6 +91,7 @@ struct rm_prep {
     const float *w, *sc, *va;   /* weight [n_oc, per_oc]; BN scale and variance */
     int64_t n_oc, per_oc;
     float eps;
+    int threads;                /* OpenMP threads the reorder was made for (0: as set) */
 };
 
 /* Per-step timers (profile.c), only with REMODEL_PROFILE set. */
@@ -109,12 +119,15 @@ struct rm_plan {
     int64_t macs;
     bool blocked_convs;         /* direct convs forced to nChw16c (choose_conv_layout) */
     uint64_t stamp;
-    void **bufs;
-    size_t *buf_sizes;          /* parallel to bufs (its capacity is cap_bufs) */
+    struct heapbuf *bufs;       /* heap buffers the plan owns (rm_eng_buf) */
     int n_bufs, cap_bufs;
     uint64_t mem_limit;         /* bytes the plan's buffers may take (opts.max_memory) */
     uint64_t mem_used;
     uint64_t mem_refused;       /* the request that went over mem_limit, 0 if none */
+    char mem_what[96];          /* what it was for (rm_eng_oom), "" if not said */
+    void (*omp_set)(int);       /* OpenMP's omp_set_num_threads / omp_get_max_threads, or NULL */
+    int (*omp_get)(void);
+    int threads_max;            /* threads of big steps (the session's, or OpenMP's default) */
     struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
@@ -143,17 +156,26 @@ struct rm_plan {
         }                                                                                    \
     } while (0)
 
+/* Steps doing less work than this (MACs, or elements of the largest input or output)
+ * run on one thread. */
+#define RM_ENG_TINY_WORK ((int64_t)1 << 16)
+/* Make OpenMP run n threads (n > 0) unless it does already. */
+void rm_eng_threads(struct rm_plan *p, int n);
+
 /* ---- buffers.c ---- */
 
 /* Room for one more element in a growing array of *cap elements of es bytes. */
 int rm_eng_grow(void **arr, int *cap, int n, size_t es);
-/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or over the
- * plan's memory budget (p->mem_refused then says how much was asked). */
+/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or past the
+ * plan's memory limit (then mem_refused is set: rm_eng_oom says so). */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
-/* Free a buffer from rm_eng_buf before the plan ends; NULL or unknown is ignored. */
-void rm_eng_release_buf(struct rm_plan *p, void *b);
-/* Free every buffer from rm_eng_buf (the plan ends). */
-void rm_eng_buf_free_all(struct rm_plan *p);
+/* Free a buffer rm_eng_buf returned before the plan goes (O(1)). */
+void rm_eng_buf_release(struct rm_plan *p, void *b);
+/* Free every buffer (the plan's end). */
+void rm_eng_bufs_free(struct rm_plan *p);
+/* RM_ENOMEM for an allocation that failed: past the plan's memory limit (with the
+ * limit and the size asked), or out of memory; what names what was being allocated. */
+int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what);
 /* The same on transparent huge pages, for memory every run streams through (weights,
  * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
  * weight costs a TLB miss. Lives as long as the plan; never released early. */

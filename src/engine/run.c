@@ -111,6 +111,7 @@ int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
     struct step *s = &p->steps[p->cursor++];
     double t0 = p->prof ? rm_eng_now_ms() : 0;
     p->err = err;
+    rm_eng_threads(p, s->threads);
     for (int i = 0; i < s->n_plain; i++)
         if ((rc = rm_eng_ensure_plain(p, &p->vals[s->plain_vals[i]], err)))
             goto done;
@@ -153,6 +154,7 @@ int rm_session_run(struct rm_plan *p, struct rm_error *err)
     rm_session_begin(p);
     while ((rc = rm_session_step(p, &node, err)) > 0)
         ;
+    rm_eng_threads(p, p->threads_max); /* as the session was asked to run */
     return rc;
 }
 

@@ -32,4 +32,15 @@ int rm_check_model(const struct rm_graph *g, rm_findings *out);
 void rm_check_schema(const struct rm_graph *g, void (*report)(void *ctx, int warning, const char *msg),
                      void *ctx);
 
+/* Whether node n is malformed in a way remodel's shape rules, kernels, edits and module
+ * tree would otherwise read past silently, judged by the ONNX schema of the default-domain
+ * opset the model imports (opset): an attribute given twice (which one counts?), an
+ * attribute of another type than the schema's or holding no value (a float `strides` would
+ * be ignored and the default used), more or fewer inputs or outputs than the schema takes
+ * (a Conv with 5 inputs). For callers that interpret the node; `check` reports the same
+ * through rm_check_schema. Writes the reason (without the node's name) into why and returns
+ * true; false when the node is well-formed or there is no schema to judge it by (another
+ * domain, an opset newer than the table). */
+bool rm_node_malformed(const Onnx__NodeProto *n, int64_t opset, char *why, size_t why_size);
+
 #endif

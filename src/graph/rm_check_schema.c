@@ -627,6 +627,27 @@ static int count_ok(uint32_t mask, int32_t lo, int32_t hi, size_t k)
     return (int64_t)k >= lo && (int64_t)k <= hi;
 }
 
+/* The value field of an attribute of schema type t is set (onnx's "holds no value"). */
+static int attr_present(const Onnx__AttributeProto *a, int t)
+{
+    switch (t) {
+    case 1: return a->has_f;
+    case 2: return a->has_i;
+    case 3: return a->has_s;
+    case 4: return a->t != NULL;
+    case 5: return a->g != NULL;
+    case 11: return a->sparse_tensor != NULL;
+    case 13: return a->tp != NULL;
+    case 6: return a->n_floats > 0;
+    case 7: return a->n_ints > 0;
+    case 8: return a->n_strings > 0;
+    case 9: return a->n_tensors > 0;
+    case 10: return a->n_graphs > 0;
+    case 14: return a->n_type_protos > 0;
+    default: return 1;
+    }
+}
+
 /* onnx's OpSchema::Verify: counts, required inputs/outputs, attributes. */
 static void verify(struct sc *c, const struct rm_onnx_schema *s, const Onnx__NodeProto *n, const char *node)
 {
@@ -689,21 +710,7 @@ static void verify(struct sc *c, const struct rm_onnx_schema *s, const Onnx__Nod
         }
         if (a->ref_attr_name && a->ref_attr_name[0])
             continue;
-        int present = 1;
-        switch (sa->type) {
-        case 4: present = a->t != NULL; break;
-        case 5: present = a->g != NULL; break;
-        case 11: present = a->sparse_tensor != NULL; break;
-        case 13: present = a->tp != NULL; break;
-        case 6: present = a->n_floats > 0; break;
-        case 7: present = a->n_ints > 0; break;
-        case 8: present = a->n_strings > 0; break;
-        case 9: present = a->n_tensors > 0; break;
-        case 10: present = a->n_graphs > 0; break;
-        case 14: present = a->n_type_protos > 0; break;
-        default: break;
-        }
-        if (!present)
+        if (sa->type >= 4 && !attr_present(a, sa->type)) /* scalars: no field set is caught above */
             error(c, "node '%s' (%s): attribute '%s' (%s) holds no value", node, op, a->name,
                   attr_type_name(sa->type));
     }
@@ -712,6 +719,60 @@ static void verify(struct sc *c, const struct rm_onnx_schema *s, const Onnx__Nod
         if (s->attrs[k].required && !rm_node_attr(n, s->attrs[k].name))
             error(c, "node '%s' (%s): required attribute '%s' (%s) is missing", node, op, s->attrs[k].name,
                   attr_type_name(s->attrs[k].type));
+}
+
+bool rm_node_malformed(const Onnx__NodeProto *n, int64_t opset, char *why, size_t why_size)
+{
+    const char *op = n->op_type;
+    if (!op || (n->domain && n->domain[0]) || opset > rm_onnx_domain_max_version[0])
+        return false;
+    int first;
+    const struct rm_onnx_schema *s = find_schema(0, op, opset, &first);
+    if (!s || s->deprecated)
+        return false;
+    char text[160];
+    if (!count_ok(s->in_counts, s->min_in, s->max_in, n->n_input) ||
+        !count_ok(s->out_counts, s->min_out, s->max_out, n->n_output)) {
+        bool in = !count_ok(s->in_counts, s->min_in, s->max_in, n->n_input);
+        size_t k = in ? n->n_input : n->n_output;
+        if (in)
+            counts_text(s->in_counts, s->min_in, s->max_in, text, sizeof text);
+        else
+            counts_text(s->out_counts, s->min_out, s->max_out, text, sizeof text);
+        snprintf(why, why_size, "has %zu %s%s; %s-%d takes %s", k, in ? "input" : "output", k == 1 ? "" : "s",
+                 op, s->since, text);
+        return true;
+    }
+    for (size_t i = 0; i < n->n_attribute; i++) {
+        const Onnx__AttributeProto *a = n->attribute[i];
+        if (!a->name)
+            continue;
+        /* given twice: pairwise for the few attributes a node has; a hostile node with
+         * thousands is judged by its first 64 (the rest are read by no rule either) */
+        for (size_t j = 0; j < i && j < 64; j++)
+            if (n->attribute[j]->name && strcmp(n->attribute[j]->name, a->name) == 0) {
+                snprintf(why, why_size, "attribute '%s' is given more than once", a->name);
+                return true;
+            }
+        const struct rm_onnx_attr *sa = find_attr(s, a->name);
+        if (!sa || (a->ref_attr_name && a->ref_attr_name[0]))
+            continue; /* an attribute nothing reads (check reports unknown ones) */
+        int types[16], nf = attr_fields(a, types, 16);
+        int t = a->has_type ? (int)a->type : nf ? types[0] : sa->type;
+        for (int k = 0; k < nf && t == sa->type; k++)
+            if (types[k] != t)
+                t = types[k];
+        if (t != sa->type) {
+            snprintf(why, why_size, "attribute '%s' is %s; %s-%d wants %s", a->name, attr_type_name(t), op,
+                     s->since, attr_type_name(sa->type));
+            return true;
+        }
+        if (sa->type >= 4 && !attr_present(a, sa->type)) { /* a typed scalar without its field is 0 */
+            snprintf(why, why_size, "attribute '%s' (%s) holds no value", a->name, attr_type_name(sa->type));
+            return true;
+        }
+    }
+    return false;
 }
 
 /* onnx's check_node, for a node of any graph. Returns the schema it was verified

@@ -135,6 +135,8 @@ int rm_graph_init(struct rm_graph *g, struct rm_model *m, struct rm_error *err)
         pool += n->n_input;
         g->nodes[i].outputs = pool;
         pool += n->n_output;
+        g->nodes[i].n_inputs = n->n_input;
+        g->nodes[i].n_outputs = n->n_output;
         for (size_t k = 0; k < n->n_input; k++) {
             const char *s = n->input[k];
             int v = s && s[0] ? intern(g, s) : -1;
@@ -249,13 +251,14 @@ const Onnx__AttributeProto *rm_node_attr(const Onnx__NodeProto *n, const char *n
 int64_t rm_node_attr_int(const Onnx__NodeProto *n, const char *name, int64_t def)
 {
     const Onnx__AttributeProto *a = rm_node_attr(n, name);
-    return a && a->has_i ? a->i : def;
+    /* typed INT without the field: a zero a proto3 writer left out (i is 0 then) */
+    return a && (a->has_i || (a->has_type && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)) ? a->i : def;
 }
 
 float rm_node_attr_float(const Onnx__NodeProto *n, const char *name, float def)
 {
     const Onnx__AttributeProto *a = rm_node_attr(n, name);
-    return a && a->has_f ? a->f : def;
+    return a && (a->has_f || (a->has_type && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)) ? a->f : def;
 }
 
 const int64_t *rm_node_attr_ints(const Onnx__NodeProto *n, const char *name, size_t *count)

@@ -53,6 +53,7 @@ struct rm_node {
     enum rm_op op;                /* resolved from domain and op_type */
     int *inputs;
     int *outputs;
+    size_t n_inputs, n_outputs;   /* as indexed (an edit may have changed proto's since) */
 };
 
 struct rm_graph {
@@ -72,6 +73,11 @@ struct rm_graph {
     const struct rm_host_tensor **known;  /* per value: contents known while inferring, or NULL */
     struct rm_shape_issue *issues;        /* graph order */
     size_t n_issues;
+    /* the first thing remodel refuses to interpret at all (a node rm_node_malformed
+     * judges malformed, a graph input declared with a negative size), as "node 'X' (Op):
+     * why" or "graph input 'x': why"; NULL when there is none. Info, the module tree, the
+     * edits and the engine refuse the model with it; check reports it as a finding. */
+    const char *malformed;
 };
 
 /* Build the index of m's main graph into g (caller-owned struct). Duplicate or
@@ -106,10 +112,11 @@ const Onnx__TensorProto *rm_graph_const_tensor(const struct rm_graph *g, int v);
 /* Attribute of node by name, or NULL. */
 const Onnx__AttributeProto *rm_node_attr(const Onnx__NodeProto *n, const char *name);
 
-/* Integer attribute, or def when absent. */
+/* Integer attribute, or def when absent. An attribute typed INT whose field is not on the
+ * wire is 0 (a proto3 writer leaves zeros out). */
 int64_t rm_node_attr_int(const Onnx__NodeProto *n, const char *name, int64_t def);
 
-/* Float attribute, or def when absent. */
+/* Float attribute, or def when absent (typed FLOAT without its field: 0). */
 float rm_node_attr_float(const Onnx__NodeProto *n, const char *name, float def);
 
 /* Ints attribute: sets *count and returns the array, or NULL (count 0) when absent. */

@@ -45,11 +45,10 @@ int rm_info_compute(const struct rm_graph *g, struct rm_info *info, struct rm_er
     info->macs = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         int64_t m = rm_node_macs(g, i);
-        if (m < 0) {
-            info->macs = -1;
+        if (m < 0 || __builtin_add_overflow(info->macs, m, &info->macs)) {
+            info->macs = -1; /* unknown, or past int64: no count to give */
             break;
         }
-        info->macs += m;
     }
     return 0;
 }
@@ -124,8 +123,11 @@ static int constant_params(struct rm_model *m, const struct rm_graph *g, struct 
 int rm_model_info(struct rm_model *m, struct rm_info *info, struct rm_error *err)
 {
     const struct rm_graph *g = rm_model_graph(m, err);
-    if (!g) {
+    if (!g || g->malformed) { /* a summary of a malformed node would be made of defaults */
         memset(info, 0, sizeof *info);
+        if (g)
+            return rm_error_set(err, RM_EFORMAT, "%s%s%s", m->path ? m->path : "", m->path ? ": " : "",
+                                g->malformed);
         return err ? err->code : RM_ENOMEM;
     }
     int rc = rm_info_compute(g, info, err);

@@ -1,6 +1,7 @@
 /* Shape inference (see rm_shape.h): the pass over the graph, and what shape rules see
  * of their node (rm_ops_int.h). The rules themselves are in src/ops/. */
 #include "rm_shape.h"
+#include "rm_check.h"
 #include "rm_ops_int.h"
 
 #include <stdarg.h>
@@ -43,6 +44,8 @@ void rm_s_out(struct rm_snode *s, size_t k, int32_t dtype, int rank, const int64
     if (k >= n->proto->n_output || n->outputs[k] < 0 || rank < 0 || rank > RM_MAX_RANK)
         return;
     struct rm_value *o = &s->g->values[n->outputs[k]];
+    s->wrote = true;
+    s->g->known[n->outputs[k]] = NULL; /* a second producer of the name: what was known is stale */
     o->elem_type = dtype;
     o->rank = rank;
     for (int i = 0; i < rank; i++)
@@ -183,9 +186,12 @@ static void fold(struct rm_shape_run *r, int node)
     const struct rm_op_def *def = rm_op_def(n->op);
     enum { MAX_IO = 64 };
     if (!def->kernel || n->proto->n_input > MAX_IO || n->proto->n_output > MAX_IO ||
-        n->proto->n_output < 1)
-        return;
-    const struct rm_host_tensor *in[MAX_IO];
+        n->proto->n_output < 1 || n->outputs[0] < 0)
+        return; /* (kernels write output 0: an Identity whose output 0 is '' has none) */
+    if (g->n_issues && g->issues[g->n_issues - 1].node == node)
+        return; /* its rule found a problem: the outputs may keep declared shapes that do not
+                 * fit the inputs, and the kernel would read past them (fuzzing: a Reshape) */
+    const struct rm_host_tensor *in[MAX_IO] = {NULL};
     struct rm_host_tensor shape_of, *out[MAX_IO];
     for (size_t k = 0; k < n->proto->n_input; k++) {
         int v = n->inputs[k];
@@ -209,6 +215,11 @@ static void fold(struct rm_shape_run *r, int node)
             return;
         /* a float-only kernel never sees int64 data (the engine refuses the node) */
         if ((def->flags & RM_OPF_F32) && in[k]->dtype != RM_F32)
+            return;
+        /* the kernel reads the tensor by the shape the rule saw (fuzzing: a name written by
+         * two nodes, an initializer of another shape than its declared graph output) */
+        const struct rm_value *iv = &g->values[v];
+        if (in[k]->rank != iv->rank || memcmp(in[k]->dims, iv->dims, sizeof(int64_t) * (size_t)in[k]->rank))
             return;
     }
     for (size_t k = 0; k < n->proto->n_output; k++) {
@@ -234,6 +245,27 @@ static void fold(struct rm_shape_run *r, int node)
 
 /* ---- the pass ------------------------------------------------------------------------ */
 
+/* "graph input 'x': ..." when input v is declared with a negative size (the index reads
+ * it as unknown, and dynamic dims would make it 1), else NULL. */
+static const char *negative_dim(struct rm_shape_run *r, const struct rm_value *v)
+{
+    const Onnx__ValueInfoProto *vi = v->vi;
+    if (!vi || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !vi->type->tensor_type->shape)
+        return NULL;
+    const Onnx__TensorShapeProto *sh = vi->type->tensor_type->shape;
+    for (size_t d = 0; d < sh->n_dim; d++)
+        if (sh->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && sh->dim[d]->dim_value < 0) {
+            char msg[RM_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "graph input '%s': dimension %zu is declared as %lld; a size is >= 0 "
+                     "(write an unknown size as a name, dim_param)", v->name, d, (long long)sh->dim[d]->dim_value);
+            char *copy = rm_arena_strdup(&r->g->shape_arena, msg);
+            if (!copy)
+                r->oom = 1;
+            return copy;
+        }
+    return NULL;
+}
+
 static const struct rm_input_spec *given(const struct rm_shape_opts *o, const char *name)
 {
     for (size_t i = 0; o && i < o->n_inputs; i++)
@@ -250,6 +282,7 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
     free(g->known);
     free(g->issues);
     g->n_issues = 0;
+    g->malformed = NULL;
     g->shaped = false;
     g->known = calloc(g->n_values ? g->n_values : 1, sizeof *g->known);
     g->issues = malloc((g->n_nodes ? g->n_nodes : 1) * sizeof *g->issues);
@@ -268,6 +301,8 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
             memcpy(val->dims, sp->dims, sizeof(int64_t) * (size_t)sp->rank);
             if (sp->value)
                 g->known[v] = sp->value;
+        } else if (!g->malformed && (g->malformed = negative_dim(&r, val))) {
+            continue;
         } else if (opts && opts->dynamic_dim > 0) {
             for (int i = 0; i < val->rank; i++)
                 if (val->dims[i] < 0)
@@ -277,16 +312,23 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
     for (size_t i = 0; i < g->n_nodes && !r.oom; i++) {
         const struct rm_node *n = &g->nodes[i];
         const struct rm_op_def *def = rm_op_def(n->op);
+        struct rm_snode s = {g, (int)i, n->proto, g->opset, &r, false};
+        char why[256];
+        if (n->op != RM_OP_UNKNOWN && rm_node_malformed(n->proto, g->opset, why, sizeof why)) {
+            rm_s_bad(&s, "%s", why); /* no rule reads it: its outputs keep what they declare */
+            if (!g->malformed && g->n_issues && g->issues[g->n_issues - 1].node == (int)i)
+                g->malformed = g->issues[g->n_issues - 1].msg;
+            continue;
+        }
         if (!def->shape)
             continue; /* an op without a rule: its outputs keep their declared shapes */
-        struct rm_snode s = {g, (int)i, n->proto, g->opset, &r};
         if (n->op != RM_OP_CONSTANT && !rm_s_present(&s, 0)) {
             rm_s_bad(&s, "input 0 is missing");
             continue;
         }
         if (def->shape(&s))
             r.oom = 1;
-        else
+        else if (s.wrote) /* (a Concat with an input '' keeps its declared output: no fold) */
             fold(&r, (int)i);
     }
     if (r.oom)
@@ -297,6 +339,8 @@ int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct 
 
 int rm_shape_check(const struct rm_graph *g, struct rm_error *err)
 {
+    if (g->malformed)
+        return rm_error_set(err, RM_EFORMAT, "%s", g->malformed);
     if (!g->n_issues)
         return 0;
     return rm_error_set(err, g->issues[0].code, "%s", g->issues[0].msg);

@@ -31,8 +31,9 @@ struct rm_shape_opts {
  * NULL (dynamic dims unknown, no given inputs). Returns 0 or RM_ENOMEM. */
 int rm_shape_infer(struct rm_graph *g, const struct rm_shape_opts *opts, struct rm_error *err);
 
-/* For callers that need every shape (the engine): the first issue of the last inference
- * as an error (its code, "node 'X' (Op): why"), or 0 when there is none. */
+/* For callers that need every shape (the engine): what the last inference found
+ * malformed (g->malformed), else its first issue, as an error (RM_EFORMAT or the issue's
+ * code, "node 'X' (Op): why"); 0 when there is none. */
 int rm_shape_check(const struct rm_graph *g, struct rm_error *err);
 
 /* Multiply-accumulates of node i from the inferred shapes (the op table's count; 0 for

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *rm_channel_map_find(const struct rm_model *m, const char *tensor)
+const char *rm_channel_map_find(struct rm_model *m, const char *tensor)
 {
     if (!m || !m->proto || !tensor)
         return NULL;

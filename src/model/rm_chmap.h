@@ -15,7 +15,7 @@
 #define RM_CHANNEL_MAP_KEY_MAX 1024
 
 /* The channel map value recorded in m for tensor, or NULL. */
-const char *rm_channel_map_find(const struct rm_model *m, const char *tensor);
+const char *rm_channel_map_find(struct rm_model *m, const char *tensor);
 
 /* Parse a map value into a malloc'd array (caller frees) of *len entries, -1 for "-".
  * Returns 0, RM_EFORMAT (a bad entry; err quotes it) or RM_ENOMEM. */

@@ -307,6 +307,7 @@ static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size
         return rc;
     }
     uint64_t limit = limits && limits->max_memory ? limits->max_memory : rm_machine_memory_budget();
+    m->max_memory = limit; /* sessions of the model are held to it too */
     if (need > limit)
         return rm_error_set(err, RM_ENOMEM,
                             "%s: unpacking would need about %llu MB, over the limit of %llu MB",
@@ -499,7 +500,7 @@ static void fd_flush(struct fd_buffer *b)
 static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
 {
     struct fd_buffer *b = (struct fd_buffer *)base;
-    if (b->err)
+    if (b->err || n == 0) /* an empty bytes field (raw_data of 0 bytes) may come as NULL */
         return;
     if (n >= WBUF_SIZE / 2) {
         fd_flush(b);

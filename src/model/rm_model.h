@@ -11,6 +11,7 @@
 #include "remodel.h"
 #include "rm_error.h"
 #include "rm_fs.h"
+#include "rm_strmap.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +37,7 @@ struct rm_model {
     char *path;              /* file it was loaded from (malloc'd), or NULL */
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
+    uint64_t max_memory;     /* the load's memory limit, which its sessions keep to too */
     struct rm_file_id file_id; /* identity of that file (when path is set) */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
 
@@ -51,10 +53,16 @@ struct rm_model {
     size_t n_inputs;
     uint64_t inputs_gen;
     int64_t dynamic_dim;             /* unknown input dims not given take this (1) */
-    const char **added;              /* names created since graph was built (malloc'd) */
-    size_t n_added, cap_added;
+    struct rm_strmap added;          /* names created since graph was built (keys in the arena) */
+    bool names_known;                /* graph's names and added are every name (no direct
+                                        change through rm_model_touch since graph was built) */
     void *init_arr;                  /* the initializer array edits allocated, and its room */
     size_t init_cap;
+    void *meta_arr;                  /* the same for metadata_props */
+    size_t meta_cap;
+    struct rm_strmap meta_keys;      /* metadata key -> index into metadata_props, valid while */
+    const void *meta_keys_arr;       /* metadata_props and its count are these */
+    size_t meta_keys_n;
     struct rm_model_stats stats;
     int refs;                        /* clones sharing this model's tensor bytes */
     bool freed;                      /* rm_model_free was called; storage stays for clones */
@@ -84,7 +92,8 @@ void rm_model_touch(struct rm_model *m);
 /* Free the derived state (rm_model_free does it). */
 void rm_model_drop_state(struct rm_model *m);
 
-/* The module tree. NULL on failure. */
+/* The module tree. NULL on failure (also RM_EFORMAT for a model whose graph has a
+ * malformed node or input, rm_graph.malformed). */
 struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err);
 
 /* Give graph inputs shapes (and int64 inputs contents) for shape inference and the
@@ -120,6 +129,9 @@ int rm_model_constant_to_initializer(struct rm_model *m, int node, struct rm_err
 int rm_model_add_initializer(struct rm_model *m, const char *base, int rank, const int64_t *dims,
                              const float *data, const char **name, struct rm_error *err);
 
+/* The initializer called name (the newest of that name), or NULL. */
+const Onnx__TensorProto *rm_model_initializer(struct rm_model *m, const char *name);
+
 /* Whether a tensor, node output or graph input/output of the model is called name. */
 bool rm_model_name_taken(struct rm_model *m, const char *name);
 
@@ -147,7 +159,9 @@ int rm_model_remove_nodes(struct rm_model *m, const bool *dead, struct rm_error 
 enum { RM_SWEEP_INITIALIZERS = 0, RM_SWEEP_NODES = 1 };
 int rm_model_sweep(struct rm_model *m, unsigned what, size_t *removed, struct rm_error *err);
 
-/* Set a metadata_props entry (added when missing). Derived state stays valid. */
+/* Set a metadata_props entry (added when missing). Derived state stays valid. Keys are
+ * found through an index and the array grows by doubling, so that an edit recording
+ * one entry per tensor (channel maps) stays linear in the graph's size. */
 int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value, struct rm_error *err);
 
 /* Write the inferred shapes into the graph outputs and value_info entries, so a saved
@@ -156,7 +170,7 @@ int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value
 int rm_model_write_shapes(struct rm_model *m, struct rm_error *err);
 
 /* Metadata value of key, or NULL. */
-const char *rm_model_metadata(const struct rm_model *m, const char *key);
+const char *rm_model_metadata(struct rm_model *m, const char *key);
 
 /* Serialize m inline to path atomically (rm_model_save's path without external data):
  * temporary file in path's folder, fsync, rename, fsync of the folder. On failure

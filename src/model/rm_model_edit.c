@@ -6,6 +6,7 @@
 
 #include "rm_graph.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,15 +53,18 @@ static Onnx__TensorProto *find_initializer(struct rm_model *m, const char *name)
     return NULL;
 }
 
+const Onnx__TensorProto *rm_model_initializer(struct rm_model *m, const char *name)
+{
+    return find_initializer(m, name);
+}
+
 bool rm_model_name_taken(struct rm_model *m, const char *name)
 {
-    if (indexed(m, name))
+    if (indexed(m, name) || rm_strmap_get(&m->added, name) >= 0)
         return true;
-    for (size_t i = 0; i < m->n_added; i++)
-        if (!strcmp(m->added[i], name))
-            return true;
-    if (m->graph && m->graph_gen == m->gen)
-        return false; /* the index is current: it knows every name */
+    if (m->graph && m->names_known)
+        return false; /* names are only added through note_added since the index was built
+                         (one that went since is still called taken: harmless) */
     const Onnx__GraphProto *gp = m->proto->graph;
     for (size_t i = 0; i < gp->n_initializer; i++)
         if (gp->initializer[i]->name && !strcmp(gp->initializer[i]->name, name))
@@ -77,16 +81,7 @@ bool rm_model_name_taken(struct rm_model *m, const char *name)
 
 static int note_added(struct rm_model *m, const char *name)
 {
-    if (m->n_added == m->cap_added) {
-        size_t cap = m->cap_added ? 2 * m->cap_added : 16;
-        const char **p = realloc(m->added, cap * sizeof *p);
-        if (!p)
-            return -1;
-        m->added = p;
-        m->cap_added = cap;
-    }
-    m->added[m->n_added++] = name;
-    return 0;
+    return rm_strmap_put(&m->added, name, 0, NULL);
 }
 
 /* ---- tensors ------------------------------------------------------------------------ */
@@ -279,7 +274,7 @@ int rm_model_set_node_output(struct rm_model *m, int node, size_t slot, const ch
     if (slot >= n->n_output)
         return rm_error_set(err, RM_EEDIT, "node %d has no output %zu", node, slot);
     char *nm = rm_arena_strdup(&m->arena, name);
-    if (!nm)
+    if (!nm || note_added(m, nm))
         return oom(err);
     n->output[slot] = nm;
     changed(m);
@@ -446,13 +441,43 @@ int rm_model_sweep(struct rm_model *m, unsigned what, size_t *removed, struct rm
 
 /* ---- model-level facts that the derived state does not depend on ------------------ */
 
-const char *rm_model_metadata(const struct rm_model *m, const char *key)
+/* Whether m->meta_keys indexes metadata_props as it is, building it when not (a few
+ * entries are scanned instead). */
+static bool meta_indexed(struct rm_model *m)
 {
     const Onnx__ModelProto *mp = m->proto;
+    if (m->meta_keys.cap && m->meta_keys_arr == (const void *)mp->metadata_props &&
+        m->meta_keys_n == mp->n_metadata_props)
+        return true;
+    if (mp->n_metadata_props < 8 || mp->n_metadata_props > INT_MAX / 2)
+        return false;
+    rm_strmap_free(&m->meta_keys);
+    if (rm_strmap_reserve(&m->meta_keys, mp->n_metadata_props))
+        return false; /* out of memory: scan */
+    for (size_t i = 0; i < mp->n_metadata_props; i++) /* the first of a key counts, as in a scan */
+        if (mp->metadata_props[i]->key && rm_strmap_put(&m->meta_keys, mp->metadata_props[i]->key, (int)i, NULL))
+            return false;
+    m->meta_keys_arr = mp->metadata_props;
+    m->meta_keys_n = mp->n_metadata_props;
+    return true;
+}
+
+/* Index of key in metadata_props, or -1. */
+static int meta_find(struct rm_model *m, const char *key)
+{
+    const Onnx__ModelProto *mp = m->proto;
+    if (meta_indexed(m))
+        return rm_strmap_get(&m->meta_keys, key);
     for (size_t i = 0; i < mp->n_metadata_props; i++)
         if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key))
-            return mp->metadata_props[i]->value;
-    return NULL;
+            return (int)i;
+    return -1;
+}
+
+const char *rm_model_metadata(struct rm_model *m, const char *key)
+{
+    int i = meta_find(m, key);
+    return i >= 0 ? m->proto->metadata_props[i]->value : NULL;
 }
 
 int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value, struct rm_error *err)
@@ -461,24 +486,32 @@ int rm_model_set_metadata(struct rm_model *m, const char *key, const char *value
     char *v = rm_arena_strdup(&m->arena, value);
     if (!v)
         return oom(err);
-    for (size_t i = 0; i < mp->n_metadata_props; i++)
-        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key)) {
-            mp->metadata_props[i]->value = v;
-            return 0;
-        }
+    int i = meta_find(m, key);
+    if (i >= 0) {
+        mp->metadata_props[i]->value = v;
+        return 0;
+    }
+    if (mp->n_metadata_props >= INT_MAX / 2)
+        return rm_error_set(err, RM_EEDIT, "too many metadata entries (%zu)", mp->n_metadata_props);
     Onnx__StringStringEntryProto *kv = rm_arena_alloc(&m->arena, sizeof *kv);
-    Onnx__StringStringEntryProto **arr = rm_arena_alloc(&m->arena, (mp->n_metadata_props + 1) * sizeof *arr);
-    if (!kv || !arr)
+    if (!kv)
         return oom(err);
     onnx__string_string_entry_proto__init(kv);
     kv->key = rm_arena_strdup(&m->arena, key);
     kv->value = v;
     if (!kv->key)
         return oom(err);
-    if (mp->n_metadata_props)
-        memcpy(arr, mp->metadata_props, mp->n_metadata_props * sizeof *arr);
-    arr[mp->n_metadata_props++] = kv;
-    mp->metadata_props = arr;
+    bool was_indexed = meta_indexed(m);
+    /* the array grows by doubling: a copy per entry made recording a channel map per
+     * tensor quadratic in memory (1.6 GB for 20k nodes) */
+    if (append_ptr(m, (void ***)&mp->metadata_props, &mp->n_metadata_props, kv, &m->meta_arr, &m->meta_cap))
+        return oom(err);
+    if (was_indexed) { /* keep the index in step with the array */
+        if (rm_strmap_put(&m->meta_keys, kv->key, (int)(mp->n_metadata_props - 1), NULL))
+            rm_strmap_free(&m->meta_keys); /* rebuilt on the next lookup */
+        m->meta_keys_arr = mp->metadata_props;
+        m->meta_keys_n = mp->n_metadata_props;
+    }
     return 0;
 }
 

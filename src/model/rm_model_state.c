@@ -42,14 +42,15 @@ void rm_model_drop_state(struct rm_model *m)
 {
     drop_graph(m);
     free_inputs(m);
-    free(m->added);
-    m->added = NULL;
-    m->n_added = m->cap_added = 0;
+    rm_strmap_free(&m->added);
+    rm_strmap_free(&m->meta_keys);
+    m->meta_keys_arr = NULL;
 }
 
 void rm_model_touch(struct rm_model *m)
 {
     m->gen++;
+    m->names_known = false; /* anything may have been renamed */
 }
 
 /* The index of the current proto, without shapes (they may be stale). */
@@ -62,7 +63,8 @@ struct rm_graph *rm_model_index(struct rm_model *m, struct rm_error *err)
             return NULL;
         m->graph_gen = m->gen;
         m->stats.index_builds++;
-        m->n_added = 0;
+        rm_strmap_free(&m->added); /* the index knows them now */
+        m->names_known = true;
     }
     return m->graph;
 }
@@ -95,6 +97,10 @@ struct rm_tree *rm_model_tree(struct rm_model *m, struct rm_error *err)
     struct rm_graph *g = rm_model_graph(m, err);
     if (!g)
         return NULL;
+    if (g->malformed) { /* its modules' arguments would be made of defaults */
+        rm_error_set(err, RM_EFORMAT, "%s", g->malformed);
+        return NULL;
+    }
     if (!m->tree) {
         if (rm_tree_build(&m->tree, g, err))
             return NULL;
@@ -283,7 +289,11 @@ int rm_model_check_inputs(struct rm_model *m, int *batch_defaulted, struct rm_er
         int unknown = 0;
         for (size_t d = 0; d < tt->shape->n_dim; d++) {
             const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
-            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value >= 0)
+            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value < 0)
+                return rm_error_set(err, RM_EFORMAT,
+                                    "graph input '%.200s': dimension %zu is declared as %lld; a size is >= 0 (write "
+                                    "an unknown size as a name, dim_param)", name, d, (long long)dim->dim_value);
+            if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
                 continue;
             if (d == 0) {
                 batch = 1;
@@ -407,6 +417,7 @@ int rm_model_clone(struct rm_model **out, struct rm_model *m, struct rm_error *e
     c->path = m->path ? strdup(m->path) : NULL;
     c->dir = m->dir ? strdup(m->dir) : NULL;
     c->file_size = m->file_size;
+    c->max_memory = m->max_memory;
     c->file_id = m->file_id;
     c->dynamic_dim = m->dynamic_dim;
     oom |= (m->path && !c->path) || (m->dir && !c->dir);

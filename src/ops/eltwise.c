@@ -53,6 +53,9 @@ int rm_shape_broadcast(struct rm_snode *s)
     int rank;
     int64_t dims[RM_MAX_RANK];
     int32_t et;
+    enum rm_op op = s->g->nodes[s->node].op;
+    if (op != RM_OP_MIN && op != RM_OP_MAX && op != RM_OP_SUM && op != RM_OP_MEAN && s->np->n_input != 2)
+        return rm_s_bad(s, "has %zu inputs; it takes 2", s->np->n_input); /* the kernels and planners read two */
     if (!rm_s_broadcast(s, 0, s->np->n_input, true, &et, &rank, dims))
         rm_s_out(s, 0, et, rank, dims);
     return 0;

@@ -39,6 +39,8 @@ struct rm_snode {
     const Onnx__NodeProto *np;
     int64_t opset;             /* of the default domain */
     struct rm_shape_run *run;
+    bool wrote;                /* the rule set an output (rm_s_out): only then is the node
+                                  folded, since an output it left keeps its declared shape */
 };
 
 /* Shape of input k when its rank is known, else NULL (also for an absent input). */
@@ -78,6 +80,17 @@ struct rm_kcall {
 int rm_k_err(const struct rm_kcall *k, int code, const char *fmt, ...) RM_OPS_PRINTF(3, 4);
 
 /* ---- shared geometry ------------------------------------------------------------- */
+
+/* Checked arithmetic for sizes that come from the file: *r = a + b (a * b); true when
+ * the exact result does not fit in int64 (*r is then meaningless). */
+static inline bool rm_add_ovf(int64_t a, int64_t b, int64_t *r)
+{
+    return __builtin_add_overflow(a, b, r);
+}
+static inline bool rm_mul_ovf(int64_t a, int64_t b, int64_t *r)
+{
+    return __builtin_mul_overflow(a, b, r);
+}
 
 /* a += rank for a negative axis; -1 when it stays outside [0, rank). */
 int rm_norm_axis(int64_t *a, int rank);

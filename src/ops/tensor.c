@@ -119,9 +119,12 @@ int rm_shape_concat(struct rm_snode *s)
         if (v->elem_type && x->elem_type && v->elem_type != x->elem_type)
             return rm_s_bad(s, "input %zu differs in type", k);
         for (int i = 0; i < x->rank; i++) {
-            if (i == axis)
-                dims[i] = dims[i] < 0 || v->dims[i] < 0 ? -1 : dims[i] + v->dims[i];
-            else if (dims[i] >= 0 && v->dims[i] >= 0 && dims[i] != v->dims[i])
+            if (i == axis) {
+                if (dims[i] < 0 || v->dims[i] < 0)
+                    dims[i] = -1;
+                else if (rm_add_ovf(dims[i], v->dims[i], &dims[i]))
+                    return rm_s_bad(s, "the inputs' sizes on axis %d add up past int64", i);
+            } else if (dims[i] >= 0 && v->dims[i] >= 0 && dims[i] != v->dims[i])
                 return rm_s_bad(s, "input %zu has size %lld on axis %d, input 0 has %lld", k,
                                 (long long)v->dims[i], i, (long long)dims[i]);
         }
@@ -302,7 +305,8 @@ int rm_shape_pad(struct rm_snode *s)
             dims[i] = -1;
             continue;
         }
-        dims[i] = x->dims[i] + pads[i] + pads[i + x->rank];
+        if (rm_add_ovf(x->dims[i], pads[i], &dims[i]) || rm_add_ovf(dims[i], pads[i + x->rank], &dims[i]))
+            return rm_s_bad(s, "axis %d padded is out of range", i);
         if (dims[i] < 0)
             return rm_s_bad(s, "pads remove more than the input has");
         if (dims[i] > 0 && x->dims[i] == 0 && strcmp(mode, "constant"))
@@ -324,6 +328,9 @@ int rm_kernel_copy(const struct rm_kcall *k)
 {
     const struct rm_host_tensor *x = k->in[0];
     struct rm_host_tensor *o = k->out[0];
+    if (!x || x->numel != o->numel || esize(x) != esize(o))
+        return rm_k_err(k, RM_EFORMAT, "output of %lld elements from an input of %lld", (long long)o->numel,
+                        x ? (long long)x->numel : 0LL);
     if (o->numel)
         memcpy(o->data, x->data, (size_t)o->numel * esize(o));
     return 0;
@@ -352,8 +359,10 @@ static void strided(const struct rm_host_tensor *x, struct rm_host_tensor *o, co
     int64_t xs[RM_MAX_RANK], idx[RM_MAX_RANK] = {0}, ss[RM_MAX_RANK];
     size_t es = esize(o);
     rm_strides(x->rank, x->dims, xs);
+    /* an axis of one output element never steps (its step may be near the int64 limits);
+     * else step * (count - 1) stays inside the axis, and the product inside the tensor */
     for (int i = 0; i < o->rank; i++)
-        ss[i] = xs[perm[i]] * step[perm[i]];
+        ss[i] = o->dims[i] > 1 ? xs[perm[i]] * step[perm[i]] : 0;
     int64_t base = 0;
     for (int i = 0; i < x->rank; i++)
         base += start[i] * xs[i];

@@ -92,8 +92,10 @@ int rm_window_of(const Onnx__NodeProto *np, int rank, const int64_t *dims, const
                 w->pl[i] = w->pr[i] = 0;
                 continue;
             }
-            w->out[i] = (in + w->s[i] - 1) / w->s[i];
-            int64_t total = (w->out[i] - 1) * w->s[i] + eff - in;
+            w->out[i] = in / w->s[i] + (in % w->s[i] != 0); /* ceil(in / s), without in + s - 1 */
+            int64_t total; /* (out - 1) * s + eff - in: in may be near INT64_MAX */
+            if (rm_add_ovf((w->out[i] - 1) * w->s[i] - in, eff, &total))
+                return WHY(RM_EFORMAT, "input size %lld out of range", (long long)in);
             if (total < 0)
                 total = 0;
             w->pl[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : (total + 1) / 2;
@@ -117,13 +119,18 @@ int rm_window_of(const Onnx__NodeProto *np, int rank, const int64_t *dims, const
             w->out[i] = -1;
             continue;
         }
-        int64_t num = in + w->pl[i] + w->pr[i] - eff;
+        int64_t padded, num; /* in + pads - eff, checked: in comes from the file */
+        if (rm_add_ovf(in, w->pl[i] + w->pr[i], &padded))
+            return WHY(RM_EFORMAT, "input size %lld plus pads out of range", (long long)in);
+        num = padded - eff;
         if (num < 0)
             return WHY(RM_EFORMAT, "window (%lld) larger than its padded input (%lld)", (long long)eff,
-                       (long long)(in + w->pl[i] + w->pr[i]));
-        int64_t o = (w->ceil_mode ? (num + w->s[i] - 1) / w->s[i] : num / w->s[i]) + 1;
-        /* ceil mode: the last window must start inside the input or left padding */
-        if (w->ceil_mode && (o - 1) * w->s[i] >= in + w->pl[i])
+                       (long long)padded);
+        int64_t o = num / w->s[i] + (w->ceil_mode && num % w->s[i] != 0) + 1;
+        /* ceil mode: the last window must start inside the input or left padding (a start
+         * past int64 is past it too) */
+        int64_t last;
+        if (w->ceil_mode && (rm_mul_ovf(o - 1, w->s[i], &last) || last >= in + w->pl[i]))
             o--;
         w->out[i] = o;
     }
@@ -186,14 +193,16 @@ int rm_slice_of(const Onnx__NodeProto *np, int64_t opset, int rank, const int64_
             s += d;
         if (e < 0)
             e += d;
+        /* counts as (span - 1) / |step| + 1: span + |step| - 1 and -step overflow for
+         * steps near the int64 limits */
         if (k > 0) {
             s = s < 0 ? 0 : s > d ? d : s;
             e = e < 0 ? 0 : e > d ? d : e;
-            sl->count[a] = e > s ? (e - s + k - 1) / k : 0;
+            sl->count[a] = e > s ? (e - s - 1) / k + 1 : 0;
         } else {
             s = s < 0 ? 0 : s > d - 1 ? d - 1 : s;
             e = e < -1 ? -1 : e > d - 1 ? d - 1 : e;
-            sl->count[a] = s > e ? (s - e + (-k) - 1) / (-k) : 0;
+            sl->count[a] = s > e ? (int64_t)((uint64_t)(s - e - 1) / (0 - (uint64_t)k)) + 1 : 0;
         }
         sl->start[a] = s;
     }
@@ -220,6 +229,8 @@ int rm_axes_of(const Onnx__NodeProto *np, const struct rm_host_tensor *in, int64
     return 0;
 }
 
+#define PAD_MAX ((int64_t)1 << 62)
+
 int rm_pads_of(const Onnx__NodeProto *np, int rank, const struct rm_host_tensor *pads,
                const struct rm_host_tensor *axes, bool pads_given, int64_t *out, char *why, size_t why_size)
 {
@@ -241,6 +252,10 @@ int rm_pads_of(const Onnx__NodeProto *np, int rank, const struct rm_host_tensor 
         int64_t a = ax ? ax[j] : j;
         if (rm_norm_axis(&a, rank))
             return WHY(RM_EFORMAT, "axis out of range");
+        /* bounded so that index - pad, in the kernel, stays inside int64 */
+        int64_t lo = pv[j], hi = pv[j + nax];
+        if (lo < -PAD_MAX || lo > PAD_MAX || hi < -PAD_MAX || hi > PAD_MAX)
+            return WHY(RM_EFORMAT, "pads (%lld, %lld) out of range", (long long)lo, (long long)hi);
         out[a] = pv[j];
         out[a + rank] = pv[j + nax];
     }

@@ -28,6 +28,8 @@ int rm_model_modules(rm_model *m, size_t *n, rm_error *err)
 {
     const struct rm_tree *t = rm_model_tree(m, err);
     *n = t ? t->n_modules : 0;
+    if (!t && err && err->code == RM_EFORMAT && m->path) /* a malformed node: say in which file */
+        rm_error_prefix(err, "%s", m->path);
     return t ? 0 : err ? err->code : RM_ENOMEM;
 }
 

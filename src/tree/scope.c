@@ -117,8 +117,10 @@ static int get_module(struct builder *b, const char *path, int source)
     m->path = p;
     m->name = dot ? p + (dot - path) + 1 : p;
     m->type = "Module";
-    m->depth = path_depth(p);
     m->parent = parent >= 0 ? b->mods[parent] : NULL;
+    /* from the parent, not the dots: a path such as '.' (a node named '/./Conv') has two
+     * components and one ancestor, and common_ancestor walks the parents by depth */
+    m->depth = m->parent ? m->parent->depth + 1 : 0;
     m->main_node = -1;
     m->source = *path ? source : RM_TREE_SRC_NONE;
     idx = (int)b->n_mods;
@@ -421,7 +423,7 @@ static void scope_step(struct rm_strbuf *cur, const char *c, size_t n)
     if (last) {
         /* "conv.0.0" under "...conv.0": the component repeats the parent's tail */
         size_t pn = (size_t)(last - c);
-        bool tail = (cur->len == pn && !memcmp(cur->s, c, pn)) ||
+        bool tail = (cur->len == pn && (!pn || !memcmp(cur->s, c, pn))) || /* cur->s NULL when empty */
                     (cur->len > pn && cur->s[cur->len - pn - 1] == '.' &&
                      !memcmp(cur->s + cur->len - pn, c, pn));
         if (tail) {
