@@ -344,7 +344,7 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
             goto done;
         if (!in_place) {
             struct rm_prep pr = {.to = wmem, .fold = fold, .w = w->plain, .n_oc = OC, .per_oc = ICg * ksz,
-                                 .eps = bn_eps};
+                                 .eps = bn_eps, .threads = p->omp_get ? p->omp_get() : 0};
             if (bn >= 0) {
                 pr.sc = rm_eng_in(p, bn, 1)->plain;
                 pr.va = rm_eng_in(p, bn, 4)->plain;
