@@ -280,4 +280,26 @@ int cli_outputs_guard(const struct cli_outputs *os, const struct rm_model *m);
  * (after they were written; role is "model", "external_data", "report", "output"). */
 void cli_json_written(rm_json *j, const struct cli_outputs *os);
 
+/* A member of the --json object being written: "key": value. */
+static inline void cli_kv_str(rm_json *j, const char *key, const char *v) /* NULL: null */
+{
+    rm_json_key(j, key);
+    rm_json_str(j, v);
+}
+static inline void cli_kv_int(rm_json *j, const char *key, int64_t v)
+{
+    rm_json_key(j, key);
+    rm_json_int(j, v);
+}
+static inline void cli_kv_num(rm_json *j, const char *key, double v) /* non-finite: null */
+{
+    rm_json_key(j, key);
+    rm_json_num(j, v);
+}
+static inline void cli_kv_bool(rm_json *j, const char *key, bool v)
+{
+    rm_json_key(j, key);
+    rm_json_bool(j, v);
+}
+
 #endif

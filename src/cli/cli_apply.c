@@ -398,19 +398,14 @@ static int run_step(const struct script *s, struct step *st, struct cli_edit *e,
     }
     if (json) {
         rm_json_obj_begin(j);
-        rm_json_key(j, "line");
-        rm_json_int(j, st->line);
-        rm_json_key(j, "edit");
-        rm_json_str(j, st->argv[0]);
-        rm_json_key(j, "text");
-        rm_json_str(j, st->text);
+        cli_kv_int(j, "line", st->line);
+        cli_kv_str(j, "edit", st->argv[0]);
+        cli_kv_str(j, "text", st->text);
         if (st->cmd == &prune_line) {
-            rm_json_key(j, "criterion");
-            rm_json_str(j, rm_criterion_name(st->prune.po.criterion ? st->prune.po.criterion : RM_CRITERION_L1));
+            cli_kv_str(j, "criterion", rm_criterion_name(st->prune.po.criterion ? st->prune.po.criterion : RM_CRITERION_L1));
             cli_prune_report_json(j, &rep);
         } else if (st->cmd == &fold_line) {
-            rm_json_key(j, "folded");
-            rm_json_int(j, folded);
+            cli_kv_int(j, "folded", folded);
         }
         rm_json_key(j, "notes");
         rm_json_arr_begin(j);
@@ -442,8 +437,7 @@ struct apply_ctx {
 static void apply_json(rm_json *j, const void *ctx)
 {
     const struct apply_ctx *c = ctx;
-    rm_json_key(j, "script");
-    rm_json_str(j, c->script);
+    cli_kv_str(j, "script", c->script);
     rm_json_key(j, "steps");
     fputs(c->steps, j->f);
     j->after_key = false;

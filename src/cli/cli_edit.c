@@ -153,12 +153,9 @@ static void json_module_changes(rm_json *j, rm_model *from, rm_model *to, bool s
                 continue;
         }
         rm_json_obj_begin(j);
-        rm_json_key(j, "path");
-        rm_json_str(j, mi.path);
-        rm_json_key(j, "before");
-        rm_json_str(j, swap ? NULL : a);
-        rm_json_key(j, "after");
-        rm_json_str(j, swap ? a : there ? b : NULL);
+        cli_kv_str(j, "path", mi.path);
+        cli_kv_str(j, "before", swap ? NULL : a);
+        cli_kv_str(j, "after", swap ? a : there ? b : NULL);
         rm_json_obj_end(j);
     }
 }
@@ -199,49 +196,32 @@ static void json_verdict(rm_json *j, const struct cli_edit *e)
     }
     rm_json_obj_begin(j);
     json_u64(j, "seed", e->a->seed);
-    rm_json_key(j, "samples");
-    rm_json_int(j, r->samples);
-    rm_json_key(j, "inputs");
-    rm_json_str(j, e->a->verify_inputs);
+    cli_kv_int(j, "samples", r->samples);
+    cli_kv_str(j, "inputs", e->a->verify_inputs);
     rm_json_key(j, "atol"); /* null: scaled per output */
     r->atol >= 0 ? rm_json_num(j, r->atol) : rm_json_null(j);
-    rm_json_key(j, "atol_scale");
-    rm_json_num(j, r->atol_scale);
-    rm_json_key(j, "rtol");
-    rm_json_num(j, r->rtol);
-    rm_json_key(j, "min_cosine");
-    rm_json_num(j, r->min_cosine);
-    rm_json_key(j, "pass");
-    rm_json_bool(j, r->pass);
+    cli_kv_num(j, "atol_scale", r->atol_scale);
+    cli_kv_num(j, "rtol", r->rtol);
+    cli_kv_num(j, "min_cosine", r->min_cosine);
+    cli_kv_bool(j, "pass", r->pass);
     rm_json_key(j, "outputs");
     rm_json_arr_begin(j);
     for (size_t i = 0; i < r->n_outputs; i++) {
         const struct rm_diff_output *o = &r->outputs[i];
         rm_json_obj_begin(j);
-        rm_json_key(j, "name");
-        rm_json_str(j, o->name);
-        rm_json_key(j, "max_abs");
-        rm_json_num(j, o->s.max_abs);
-        rm_json_key(j, "max_rel");
-        rm_json_num(j, o->s.max_rel);
-        rm_json_key(j, "mean_abs");
-        rm_json_num(j, o->s.mean_abs);
-        rm_json_key(j, "cosine");
-        rm_json_num(j, o->s.cosine);
-        rm_json_key(j, "cosine_mean");
-        rm_json_num(j, o->s.cosine_mean);
-        rm_json_key(j, "atol");
-        rm_json_num(j, o->atol);
+        cli_kv_str(j, "name", o->name);
+        cli_kv_num(j, "max_abs", o->s.max_abs);
+        cli_kv_num(j, "max_rel", o->s.max_rel);
+        cli_kv_num(j, "mean_abs", o->s.mean_abs);
+        cli_kv_num(j, "cosine", o->s.cosine);
+        cli_kv_num(j, "cosine_mean", o->s.cosine_mean);
+        cli_kv_num(j, "atol", o->atol);
         rm_json_key(j, "top1");
         rm_json_num(j, o->top1); /* NAN (not a classifier output) writes null */
-        rm_json_key(j, "top5");
-        rm_json_num(j, o->top5);
-        rm_json_key(j, "pass");
-        rm_json_bool(j, o->s.pass);
-        if (o->note) {
-            rm_json_key(j, "note");
-            rm_json_str(j, o->note);
-        }
+        cli_kv_num(j, "top5", o->top5);
+        cli_kv_bool(j, "pass", o->s.pass);
+        if (o->note)
+            cli_kv_str(j, "note", o->note);
         rm_json_obj_end(j);
     }
     rm_json_arr_end(j);
@@ -308,10 +288,8 @@ struct replace_ctx {
 static void replace_json(rm_json *j, const void *ctx)
 {
     const struct replace_ctx *c = ctx;
-    rm_json_key(j, "path");
-    rm_json_str(j, c->path);
-    rm_json_key(j, "spec");
-    rm_json_str(j, c->spec);
+    cli_kv_str(j, "path", c->path);
+    cli_kv_str(j, "spec", c->spec);
 }
 
 static int run_replace(struct cli_args *a)
@@ -521,27 +499,19 @@ void cli_prune_report_print(const rm_prune_report *rep)
 
 void cli_prune_report_json(rm_json *j, const rm_prune_report *rep)
 {
-    rm_json_key(j, "dry_run");
-    rm_json_bool(j, rep->dry_run);
+    cli_kv_bool(j, "dry_run", rep->dry_run);
     rm_json_key(j, "groups");
     rm_json_arr_begin(j);
     for (size_t i = 0; i < rep->n_groups; i++) {
         const struct rm_prune_group *g = &rep->groups[i];
         rm_json_obj_begin(j);
-        rm_json_key(j, "name");
-        rm_json_str(j, g->name);
-        rm_json_key(j, "producers");
-        rm_json_int(j, g->producers);
-        rm_json_key(j, "before");
-        rm_json_int(j, g->before);
-        rm_json_key(j, "after");
-        rm_json_int(j, g->after);
-        rm_json_key(j, "prunable");
-        rm_json_bool(j, g->prunable);
-        rm_json_key(j, "ignored");
-        rm_json_bool(j, g->ignored);
-        rm_json_key(j, "reason");
-        rm_json_str(j, g->reason[0] ? g->reason : NULL);
+        cli_kv_str(j, "name", g->name);
+        cli_kv_int(j, "producers", g->producers);
+        cli_kv_int(j, "before", g->before);
+        cli_kv_int(j, "after", g->after);
+        cli_kv_bool(j, "prunable", g->prunable);
+        cli_kv_bool(j, "ignored", g->ignored);
+        cli_kv_str(j, "reason", g->reason[0] ? g->reason : NULL);
         rm_json_obj_end(j);
     }
     rm_json_arr_end(j);
@@ -555,23 +525,17 @@ void cli_prune_report_json(rm_json *j, const rm_prune_report *rep)
         else
             rm_json_null(j);
     }
-    rm_json_key(j, "calibration_samples");
-    rm_json_int(j, rep->samples);
+    cli_kv_int(j, "calibration_samples", rep->samples);
     rm_json_key(j, "refits");
     rm_json_arr_begin(j);
     for (size_t i = 0; i < rep->n_refits; i++) {
         const struct rm_prune_refit *r = &rep->refits[i];
         rm_json_obj_begin(j);
-        rm_json_key(j, "name");
-        rm_json_str(j, r->name);
-        rm_json_key(j, "rows");
-        rm_json_int(j, r->rows);
-        rm_json_key(j, "unknowns");
-        rm_json_int(j, r->unknowns);
-        rm_json_key(j, "error_before");
-        rm_json_num(j, r->error_before);
-        rm_json_key(j, "error_after");
-        rm_json_num(j, r->error_after);
+        cli_kv_str(j, "name", r->name);
+        cli_kv_int(j, "rows", r->rows);
+        cli_kv_int(j, "unknowns", r->unknowns);
+        cli_kv_num(j, "error_before", r->error_before);
+        cli_kv_num(j, "error_after", r->error_after);
         rm_json_obj_end(j);
     }
     rm_json_arr_end(j);
@@ -585,8 +549,7 @@ struct prune_ctx {
 static void prune_json(rm_json *j, const void *ctx)
 {
     const struct prune_ctx *c = ctx;
-    rm_json_key(j, "criterion");
-    rm_json_str(j, rm_criterion_name(c->req->po.criterion ? c->req->po.criterion : RM_CRITERION_L1));
+    cli_kv_str(j, "criterion", rm_criterion_name(c->req->po.criterion ? c->req->po.criterion : RM_CRITERION_L1));
     cli_prune_report_json(j, c->rep);
 }
 
@@ -695,8 +658,7 @@ const struct cli_cmd cli_cmd_prune = {
 
 static void fold_json(rm_json *j, const void *ctx)
 {
-    rm_json_key(j, "folded");
-    rm_json_int(j, *(const int *)ctx);
+    cli_kv_int(j, "folded", *(const int *)ctx);
 }
 
 static int run_fold_bn(struct cli_args *a)

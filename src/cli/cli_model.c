@@ -31,10 +31,8 @@ static void json_io(rm_json *j, const rm_value_info *vis, size_t n)
     for (size_t i = 0; i < n; i++) {
         const rm_value_info *vi = &vis[i];
         rm_json_obj_begin(j);
-        rm_json_key(j, "name");
-        rm_json_str(j, vi->name);
-        rm_json_key(j, "type");
-        rm_json_str(j, rm_dtype_name(vi->dtype));
+        cli_kv_str(j, "name", vi->name);
+        cli_kv_str(j, "type", rm_dtype_name(vi->dtype));
         rm_json_key(j, "shape");
         if (vi->rank >= 0) {
             rm_json_arr_begin(j);

@@ -76,8 +76,7 @@ void cli_json_written(rm_json *j, const struct cli_outputs *os)
         const struct cli_output *o = &os->o[i];
         struct stat st;
         rm_json_obj_begin(j);
-        rm_json_key(j, "path");
-        rm_json_str(j, o->t.path);
+        cli_kv_str(j, "path", o->t.path);
         rm_json_key(j, "bytes");
         if (stat(o->t.path, &st) == 0)
             rm_json_int(j, (int64_t)st.st_size);

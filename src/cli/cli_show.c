@@ -38,20 +38,13 @@ static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_de
     rm_module_info mi;
     rm_model_module(m, i, &mi);
     rm_json_obj_begin(j);
-    rm_json_key(j, "path");
-    rm_json_str(j, mi.path);
-    rm_json_key(j, "name");
-    rm_json_str(j, mi.name);
-    rm_json_key(j, "type");
-    rm_json_str(j, mi.type);
-    rm_json_key(j, "type_known");
-    rm_json_bool(j, mi.type_known);
-    rm_json_key(j, "source");
-    rm_json_str(j, mi.source);
-    if (mi.qualname) {
-        rm_json_key(j, "qualname");
-        rm_json_str(j, mi.qualname);
-    }
+    cli_kv_str(j, "path", mi.path);
+    cli_kv_str(j, "name", mi.name);
+    cli_kv_str(j, "type", mi.type);
+    cli_kv_bool(j, "type_known", mi.type_known);
+    cli_kv_str(j, "source", mi.source);
+    if (mi.qualname)
+        cli_kv_str(j, "qualname", mi.qualname);
     rm_json_key(j, "nodes");
     rm_json_arr_begin(j);
     for (size_t k = 0; k < mi.n_nodes; k++)
@@ -60,17 +53,14 @@ static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_de
     if (mi.leaf) {
         char line[512];
         rm_module_repr(m, i, line, sizeof line);
-        rm_json_key(j, "repr");
-        rm_json_str(j, line);
+        cli_kv_str(j, "repr", line);
         rm_json_key(j, "args");
         rm_json_obj_begin(j);
         for (size_t k = 0; k < mi.n_args; k++)
             json_arg(j, rm_module_arg(m, i, k));
         rm_json_obj_end(j);
-        if (mi.bn_folded) {
-            rm_json_key(j, "bn_folded");
-            rm_json_bool(j, true);
-        }
+        if (mi.bn_folded)
+            cli_kv_bool(j, "bn_folded", true);
         rm_json_key(j, "params");
         rm_json_obj_begin(j);
         for (size_t k = 0; k < mi.n_params; k++) {
@@ -89,10 +79,8 @@ static void json_module(rm_json *j, rm_model *m, size_t i, int level, int max_de
         for (size_t k = 0; k < mi.n_children; k++)
             json_module(j, m, rm_module_child(m, i, k), level + 1, max_depth);
     rm_json_arr_end(j);
-    if (collapsed) {
-        rm_json_key(j, "collapsed");
-        rm_json_bool(j, true);
-    }
+    if (collapsed)
+        cli_kv_bool(j, "collapsed", true);
     rm_json_obj_end(j);
 }
 
