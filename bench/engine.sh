@@ -9,6 +9,11 @@
 # alternating rounds, and the script prints remodel's time as a multiple of its time.
 #
 #   bench/engine.sh [MODEL] [THREADS] [ITERS] [ROUNDS]     (MODEL "" = the default set)
+#   bench/engine.sh --tables [--iters N] [--rounds R] [--only latency,load,verify,cold,size]
+#       every table of issue 17 in one run (bench/tables.py): the twelve exports at 1 and 2
+#       threads against onnxruntime, two loads, edit+verify vs --no-verify, cold start, size
+#       scaling and peak RSS; exports made by bench/make_bench_models.py into
+#       build-release/bench-models (VGG16, 553 MB, for the size table)
 #
 # To see which kernels run (oneDNN prints on stdout, so not through this script):
 #   ONEDNN_VERBOSE=1 build-release/src/remodel run testdata/resnet18.onnx --threads 2
@@ -16,6 +21,12 @@
 # reorders only at plan time, and no reorders between layers.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = --tables ]; then
+    shift
+    [ -d "$here/build-release" ] || meson setup "$here/build-release" "$here" --buildtype=release -Dtests=false >/dev/null
+    ninja -C "$here/build-release" src/remodel >/dev/null
+    RM_BENCH_REMODEL=$here/build-release/src/remodel exec /usr/bin/python3 "$here/bench/tables.py" "$@"
+fi
 models=${1:-$here/testdata/resnet18.onnx}
 threads=${2:-2}
 iters=${3:-50}

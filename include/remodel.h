@@ -598,9 +598,12 @@ typedef struct rm_session_options {
     int n_given;
     const char *const *given_names;
     const rm_tensor *given_values;
+    /* 1: the session runs a few times only (a verification, a diff): compile without the
+     * work that pays off over many runs (Winograd weight transforms), as direct_conv does */
+    int few_runs;
 } rm_session_options;
 
-/* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given. */
+/* Defaults: threads 0, fuse 1, direct_conv 0, max_memory 0, nothing given, few_runs 0. */
 RM_API void rm_session_options_default(rm_session_options *o);
 /* Compile m. Every op is checked first: unsupported ones are RM_EUNSUPPORTED before
  * anything is allocated, each named with its node count and first node; a node that

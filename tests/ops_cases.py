@@ -139,6 +139,11 @@ for op in ["Add", "Sub", "Mul", "Div", "Min", "Max"]:
     add(op, "bcast", [("a", normal(*X4)), ("b", b)], conv=True)
     add(op, "same", [("a", normal(*X4)), ("b", nonzero(*X4) if op == "Div" else normal(*X4))], conv=True)
     add(op, "int", [("a", ints(-50, 50, 3, 4)), ("b", ints(1, 9, 4) * (1 if op == "Div" else -1))])
+# a per-channel [1, C, 1, 1] operand (squeeze-excite's scale), computed and constant: beside
+# a blocked input (_conv3) the engine reorders it into that layout
+for op in ["Add", "Mul"]:
+    add(op, "channel", [("a", normal(*X4)), ("b", normal(1, 16, 1, 1))], conv=True)
+    add(op, "channel_init", [("a", normal(*X4))], consts=[("b", normal(1, 16, 1, 1))], conv=True)
 for op in ["Min", "Max", "Sum", "Mean"]:
     add(op, "three", [("a", normal(3, 1, 5)), ("b", normal(4, 1)), ("c", normal(5))])
     add(op, "one", [("a", normal(3, 4))])

@@ -373,5 +373,26 @@ def _():
         assert os.listdir(d) == ["m.onnx"], os.listdir(d)
 
 
+@case("OpenMP's idle workers spin briefly unless the environment says otherwise")
+def _():
+    # libgomp reports its settings (OMP_DISPLAY_ENV) as it read them, before main runs
+    def spin(**env):
+        e = dict(os.environ, OMP_DISPLAY_ENV="verbose")
+        for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+            e.pop(k, None)
+        e.update(env)
+        p = subprocess.run([REMODEL, "run", model("tiny_resnet"), "--threads", "2"], capture_output=True,
+                           text=True, timeout=120, env=e)
+        assert p.returncode == 0, p.stderr
+        if "OPENMP DISPLAY ENVIRONMENT" not in p.stderr:
+            return None  # oneDNN built on another threading runtime than libgomp
+        return [ln.strip() for ln in p.stderr.splitlines() if ln.strip().startswith("GOMP_SPINCOUNT")]
+    if spin() is None:
+        return
+    assert spin() == ["GOMP_SPINCOUNT = '1000'"], spin()
+    assert spin(GOMP_SPINCOUNT="7") == ["GOMP_SPINCOUNT = '7'"], spin(GOMP_SPINCOUNT="7")
+    assert spin(OMP_WAIT_POLICY="active") != ["GOMP_SPINCOUNT = '1000'"], spin(OMP_WAIT_POLICY="active")
+
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -28,7 +28,7 @@ struct loaded {
     struct rm_plan *p;
 };
 
-static void load_with(struct loaded *l, const char *name, int fuse, int direct_conv)
+static void load_opts(struct loaded *l, const char *name, int fuse, int direct_conv, int few_runs)
 {
     char path[1024];
     struct rm_error err;
@@ -41,7 +41,13 @@ static void load_with(struct loaded *l, const char *name, int fuse, int direct_c
     rm_session_options_default(&o);
     o.fuse = fuse;
     o.direct_conv = direct_conv;
+    o.few_runs = few_runs;
     ck_assert_msg(rm_session_create(&l->p, l->m, &o, &err) == 0, "%s: %s", name, err.msg);
+}
+
+static void load_with(struct loaded *l, const char *name, int fuse, int direct_conv)
+{
+    load_opts(l, name, fuse, direct_conv, 0);
 }
 
 static void load(struct loaded *l, const char *name, int fuse)
@@ -81,13 +87,14 @@ static double rel_err(const struct rm_host_tensor *a, const struct rm_host_tenso
 
 START_TEST(matches_pytorch)
 {
-    /* three plans per model: fused, unfused, fused with direct convolution only */
-    const char *name = models[_i / 3];
-    int fuse = _i % 3 != 1, direct = _i % 3 == 2;
+    /* four plans per model: fused, unfused, fused with direct convolution only, fused
+     * for a few runs (what verification builds) */
+    const char *name = models[_i / 4];
+    int fuse = _i % 4 != 1, direct = _i % 4 == 2, few = _i % 4 == 3;
     struct loaded l;
     struct rm_host_tensor in, ref, out;
     struct rm_error err;
-    load_with(&l, name, fuse, direct);
+    load_opts(&l, name, fuse, direct, few);
     read_ref(name, "input_0.pb", &in);
     read_ref(name, "output_0.pb", &ref);
     ck_assert_int_eq(rm_session_n_inputs(l.p), 1);
@@ -96,7 +103,7 @@ START_TEST(matches_pytorch)
     ck_assert_int_eq(rm_session_output(l.p, 0, &out, &err), 0);
     ck_assert_int_eq(out.rank, ref.rank);
     double e = rel_err(&out, &ref);
-    printf("%-15s fuse=%d direct=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, e);
+    printf("%-15s fuse=%d direct=%d few_runs=%d  max|err|/max|ref| = %.3g\n", name, fuse, direct, few, e);
     ck_assert_msg(e <= 1e-4, "%s fuse=%d: relative error %g", name, fuse, e);
     /* a second run gives the same result (no state leaks between runs) */
     ck_assert_int_eq(rm_session_run(l.p, &err), 0);
@@ -128,6 +135,86 @@ START_TEST(winograd_model_runs_blocked_without_reorders)
     load_with(&l, "resnet18", 1, 1);
     ck_assert(!l.p->blocked_convs);
     unload(&l);
+}
+END_TEST
+
+/* How many of the plan's primitives are of kind k with an implementation name that
+ * starts with impl. */
+static int count_prims(const struct rm_plan *p, dnnl_primitive_kind_t k, const char *impl)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_prims; i++) {
+        const_dnnl_primitive_desc_t pd;
+        dnnl_primitive_kind_t kind;
+        const char *name = NULL;
+        ck_assert_int_eq(dnnl_primitive_get_primitive_desc(p->prims[i], &pd), dnnl_success);
+        ck_assert_int_eq(dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind), dnnl_success);
+        ck_assert_int_eq(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), dnnl_success);
+        n += kind == k && name && !strncmp(name, impl, strlen(impl));
+    }
+    return n;
+}
+
+/* A plan for a few runs (a verification) builds no Winograd convolution: their weight
+ * transforms cost more than they save on one run. */
+START_TEST(few_run_plans_skip_winograd)
+{
+    struct loaded l;
+    load(&l, "resnet18", 1);
+    ck_assert_int_gt(count_prims(l.p, dnnl_convolution, "jit_fp32_wino"), 0);
+    unload(&l);
+    load_opts(&l, "resnet18", 1, 0, 1);
+    ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "jit_fp32_wino"), 0);
+    ck_assert_int_gt(count_prims(l.p, dnnl_convolution, ""), 0);
+    ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "ref"), 0);
+    unload(&l);
+}
+END_TEST
+
+/* The squeeze-excite Mul (a [1, C, 1, 1] scale times the activation) runs on a jit kernel
+ * and nothing reorders activations around the grouped convs before it: oneDNN's own
+ * nChw8c pick for them put a reorder on each side, and the plain scale beside an
+ * nChw8c activation sent the Mul to its reference kernel (regnet_y_400mf, weights filled
+ * in from its skeleton: 16 `binary ref:any` and 48 activation reorders a run, 78% of
+ * it). se_net (no grouped conv) checks the same on the plain path. */
+START_TEST(squeeze_excite_mul_runs_on_jit)
+{
+    for (int fuse = 0; fuse < 2; fuse++) {
+        struct loaded l;
+        load(&l, "se_net", fuse);
+        ck_assert_int_gt(count_prims(l.p, dnnl_binary, ""), 0);
+        ck_assert_int_eq(count_prims(l.p, dnnl_binary, "ref"), 0);
+        unload(&l);
+    }
+    char path[1024];
+    struct rm_model *m;
+    struct rm_error err;
+    snprintf(path, sizeof path, "%s/torchvision/regnet_y_400mf.skeleton.onnx", rm_test_testdata());
+    ck_assert_msg(rm_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        Onnx__TensorProto *t = g->initializer[i];
+        int64_t n = 1;
+        for (size_t k = 0; k < t->n_dims; k++)
+            n *= t->dims[k];
+        float *v = malloc((size_t)n * sizeof *v);
+        ck_assert_ptr_nonnull(v);
+        for (int64_t k = 0; k < n; k++)
+            v[k] = (float)((k % 7) - 3) * 0.01f;
+        ck_assert_msg(rm_model_set_initializer(m, t->name, (int)t->n_dims, t->dims, v, &err) == 0, "%s", err.msg);
+        free(v);
+    }
+    rm_session_options o;
+    rm_session_options_default(&o);
+    rm_session *s;
+    ck_assert_msg(rm_session_create(&s, m, &o, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(count_prims(s, dnnl_binary, ""), 16);
+    ck_assert_int_eq(count_prims(s, dnnl_binary, "ref"), 0);
+    /* step 0, the stem conv, reorders the plain image; no other step reorders */
+    for (int i = 1; i < s->n_steps; i++)
+        ck_assert_msg(s->steps[i].n_ex <= 1, "step %d reorders an activation", i);
+    rm_session_free(s);
+    rm_model_free(m);
 }
 END_TEST
 
@@ -604,8 +691,10 @@ int main(void)
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("pytorch");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, matches_pytorch, 0, 3 * N_MODELS);
+    tcase_add_loop_test(tc, matches_pytorch, 0, 4 * N_MODELS);
     tcase_add_test(tc, winograd_model_runs_blocked_without_reorders);
+    tcase_add_test(tc, few_run_plans_skip_winograd);
+    tcase_add_test(tc, squeeze_excite_mul_runs_on_jit);
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, random_inputs_are_seeded);

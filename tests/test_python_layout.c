@@ -54,7 +54,7 @@ int main(void)
     F(rm_prune_report, n_refits); F(rm_prune_report, refits);
     S(rm_session_options); F(rm_session_options, threads); F(rm_session_options, fuse);
     F(rm_session_options, direct_conv); F(rm_session_options, max_memory); F(rm_session_options, n_given); F(rm_session_options, given_names);
-    F(rm_session_options, given_values);
+    F(rm_session_options, given_values); F(rm_session_options, few_runs);
     S(rm_input_set); F(rm_input_set, n); F(rm_input_set, names); F(rm_input_set, values);
     S(rm_diff_options); F(rm_diff_options, atol); F(rm_diff_options, atol_scale); F(rm_diff_options, rtol);
     F(rm_diff_options, min_cosine); F(rm_diff_options, min_top1); F(rm_diff_options, samples);

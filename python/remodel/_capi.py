@@ -128,7 +128,7 @@ class rm_prune_report(Structure):
 
 class rm_session_options(Structure):
     _fields_ = [("threads", c_int), ("fuse", c_int), ("direct_conv", c_int), ("max_memory", c_uint64), ("n_given", c_int),
-                ("given_names", POINTER(c_char_p)), ("given_values", POINTER(rm_tensor))]
+                ("given_names", POINTER(c_char_p)), ("given_values", POINTER(rm_tensor)), ("few_runs", c_int)]
 
 
 class rm_input_set(Structure):

@@ -3,10 +3,12 @@
  * them, and errors naming a node. */
 #include "rm_engine_int.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- ownership lists --------------------------------------------------------- */
 
@@ -47,7 +49,45 @@ int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what)
     return rm_error_set(err, RM_ENOMEM, "out of memory (%s)", what);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RM_ASAN 1
+#endif
+#endif
+
 #define HEADER 64
+
+/* Buffers of BUF_MAP bytes and more are mappings of their own: zero pages from the
+ * kernel, where aligned_alloc + memset would clear them a second time (under
+ * AddressSanitizer all are heap blocks, which keep its overflow checks). */
+#ifdef RM_ASAN
+#define BUF_MAP SIZE_MAX
+#else
+#define BUF_MAP ((size_t)256 << 10)
+#endif
+
+/* HEADER + sz bytes, 64-byte aligned, zero past the header; NULL when out of memory */
+static char *buf_alloc(size_t sz)
+{
+    if (sz < BUF_MAP) {
+        char *b = aligned_alloc(64, sz + HEADER);
+        if (b)
+            memset(b + HEADER, 0, sz);
+        return b;
+    }
+    void *b = mmap(NULL, sz + HEADER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return b == MAP_FAILED ? NULL : b;
+}
+
+static void buf_free(char *base, size_t sz)
+{
+    if (sz < BUF_MAP)
+        free(base);
+    else
+        munmap(base, sz + HEADER);
+}
 
 void *rm_eng_buf(struct rm_plan *p, size_t bytes)
 {
@@ -59,12 +99,10 @@ void *rm_eng_buf(struct rm_plan *p, size_t bytes)
     if (sz < bytes || sz > SIZE_MAX - HEADER || !budget(p, sz))
         return NULL;
     char *base = NULL;
-    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) ||
-        !(base = aligned_alloc(64, sz + HEADER))) {
+    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) || !(base = buf_alloc(sz))) {
         p->mem_used -= sz;
         return NULL;
     }
-    memset(base + HEADER, 0, sz);
     *(size_t *)base = (size_t)p->n_bufs; /* its slot, for rm_eng_buf_release */
     p->bufs[p->n_bufs++] = (struct heapbuf){base + HEADER, sz};
     return base + HEADER;
@@ -79,7 +117,7 @@ void rm_eng_buf_release(struct rm_plan *p, void *b)
     if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b)
         return; /* (cannot happen: callers release only what rm_eng_buf gave) */
     p->mem_used -= p->bufs[slot].n;
-    free(base);
+    buf_free(base, p->bufs[slot].n);
     p->bufs[slot] = p->bufs[--p->n_bufs];
     if (slot < (size_t)p->n_bufs)
         *(size_t *)(p->bufs[slot].mem - HEADER) = slot;
@@ -88,19 +126,11 @@ void rm_eng_buf_release(struct rm_plan *p, void *b)
 void rm_eng_bufs_free(struct rm_plan *p)
 {
     for (int i = 0; i < p->n_bufs; i++)
-        free(p->bufs[i].mem - HEADER);
+        buf_free(p->bufs[i].mem - HEADER, p->bufs[i].n);
     free(p->bufs);
     p->bufs = NULL;
     p->n_bufs = p->cap_bufs = 0;
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define RM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RM_ASAN 1
-#endif
-#endif
 
 void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
 {
@@ -114,8 +144,9 @@ void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes)
     char *b = rm_arena_alloc(&p->hp, bytes + 48);
     if (!b)
         return NULL;
+    /* zero already: the arena hands out fresh anonymous mappings and never reuses them
+     * (clearing it again cost a third of resnet18's plan build) */
     b += (64 - (uintptr_t)b % 64) % 64;
-    memset(b, 0, bytes);
     return b;
 #endif
 }
@@ -225,13 +256,24 @@ size_t rm_eng_dtype_bytes(int32_t dt)
 int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
 {
     v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
-    v->buf = rm_eng_buf(p, v->bytes);
-    if (!v->buf) {
+    void *b = rm_eng_buf(p, v->bytes);
+    if (!b) {
         char what[96];
         snprintf(what, sizeof what, "a tensor of %lld elements", (long long)v->numel);
         return rm_eng_oom(p, err, what);
     }
+    int rc = rm_eng_view_plain(p, v, b, err);
     v->heap_buf = 1;
+    return rc;
+}
+
+/* v (dtype, rank, dims, numel set) as a plain row-major array over buf, which the plan
+ * does not own when it is a constant's bytes in the model. */
+int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err)
+{
+    v->bytes = (size_t)v->numel * rm_eng_dtype_bytes(v->dtype);
+    v->buf = buf;
+    v->heap_buf = 0;
     v->plain = v->buf;
     v->blocked = 0;
     v->has_md = 0;
@@ -366,3 +408,47 @@ int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, cons
     return rm_eng_add_ex(p, s, r, 2, a);
 }
 
+
+/* ---- weights prepared on the first run ------------------------------------------ */
+
+int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err)
+{
+    if (rm_eng_grow((void **)&p->preps, &p->cap_preps, p->n_preps, sizeof *pr))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    p->preps[p->n_preps++] = *pr;
+    return 0;
+}
+
+int rm_eng_prepare(struct rm_plan *p, struct rm_error *err)
+{
+    int rc = 0;
+    if (p->prepared)
+        return 0;
+    double t0 = p->prof ? rm_eng_now_ms() : 0;
+    for (int i = 0; i < p->n_preps; i++) {
+        struct rm_prep *pr = &p->preps[i];
+        if (pr->fold) {
+            /* the scale a BatchNorm after the conv applies, per output channel */
+            for (int64_t oc = 0; oc < pr->n_oc; oc++) {
+                float s = pr->sc[oc] / sqrtf(pr->va[oc] + pr->eps);
+                const float *src = pr->w + oc * pr->per_oc;
+                float *dst = pr->fold + oc * pr->per_oc;
+                for (int64_t k = 0; k < pr->per_oc; k++)
+                    dst[k] = src[k] * s;
+            }
+        }
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, pr->from}, {DNNL_ARG_TO, pr->to}};
+        rm_eng_threads(p, pr->threads);
+        CHECK(dnnl_primitive_execute(pr->reorder, p->strm, 2, a));
+        CHECK(dnnl_stream_wait(p->strm));
+        if (pr->fold) {
+            rm_eng_buf_release(p, pr->fold);
+            pr->fold = NULL;
+        }
+    }
+    p->prepared = true;
+    if (p->prof)
+        p->prof->prep_ms = rm_eng_now_ms() - t0;
+done:
+    return rc;
+}

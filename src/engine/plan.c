@@ -284,6 +284,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
 {
     int rc = 0;
     struct rm_plan *p = NULL;
+    double t_start = rm_eng_now_ms(), t_shapes;
     *out = NULL;
     struct rm_graph *g = rm_model_index(model, err);
     if (!g)
@@ -337,11 +338,16 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         return err->code;
     if ((rc = rm_shape_check(g, err)))
         return rc;
+    t_shapes = rm_eng_now_ms();
     p = calloc(1, sizeof *p);
     if (!p)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     p->g = g;
     rm_graph_hold(g);
+    if (rm_eng_prof_init(p)) {
+        rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+        goto done;
+    }
     p->err = err;
     rm_arena_init(&p->hp, (size_t)8 << 20);
     p->opts = o;
@@ -382,6 +388,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         rc = 0;
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
+        double t0 = p->prof ? rm_eng_now_ms() : 0;
         /* a step too small to share runs on one thread (waking and joining a team costs
          * more than it saves: a 100k-node chain of tiny convs ran 10x slower on two
          * threads); its primitives are made for one thread too, since oneDNN fixes some
@@ -394,6 +401,8 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
                                 g->nodes[i].proto->op_type);
             goto done;
         }
+        if (p->prof)
+            p->prof->node_plan_ms[i] += rm_eng_now_ms() - t0;
         for (int k = first; k < p->n_steps; k++)
             p->steps[k].threads = want;
     }
@@ -412,9 +421,16 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         }
         p->out_vals[p->n_out++] = vi;
     }
+    double t_mem = rm_eng_now_ms();
     if ((rc = rm_eng_plan_memory(p, err)))
         goto done;
     rm_session_begin(p);
+    if (p->prof) {
+        double t_end = rm_eng_now_ms();
+        p->prof->memory_ms = t_end - t_mem;
+        p->prof->shapes_ms = t_shapes - t_start;
+        p->prof->compile_ms = t_end - t_start;
+    }
 done:
     if (rc && p && p->mem_refused) {
         /* what ran out was the budget, whatever the allocation site said */
@@ -437,6 +453,8 @@ void rm_session_free(struct rm_plan *p)
 {
     if (!p)
         return;
+    rm_eng_prof_report(p);
+    rm_eng_prof_free(p);
     for (int i = 0; i < p->n_prims; i++)
         dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->n_mems; i++)
@@ -450,6 +468,7 @@ void rm_session_free(struct rm_plan *p)
     free(p->mems);
     free(p->refs);
     free(p->scratch);
+    free(p->preps);
     rm_arena_free(&p->hp);
     free(p->steps);
     free(p->vals);

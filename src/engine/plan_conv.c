@@ -90,7 +90,7 @@ static bool conv_is_wino(const struct rm_plan *p, int node, const int64_t *wdims
     size_t ns, nd;
     const int64_t *st = rm_node_attr_ints(np, "strides", &ns);
     const int64_t *di = rm_node_attr_ints(np, "dilations", &nd);
-    if (p->opts.direct_conv || wrank != 4 || rm_node_attr_int(np, "group", 1) != 1 || wdims[2] != 3 ||
+    if (p->opts.direct_conv || p->opts.few_runs || wrank != 4 || rm_node_attr_int(np, "group", 1) != 1 || wdims[2] != 3 ||
         wdims[3] != 3 || wdims[0] < 16 || wdims[1] < 16)
         return false;
     for (size_t i = 0; st && i < ns; i++)
@@ -119,21 +119,23 @@ void rm_eng_choose_conv_layout(struct rm_plan *p)
     }
 }
 
-/* Descriptor for a conv that should run blocked (see choose_conv_layout): dst nChw16c,
- * src too unless it arrives plain with under 16 channels (a first conv on RGB reads it
- * as it is). The pd is kept only when oneDNN has a jit kernel for it; otherwise *pd
- * stays NULL and the caller lets oneDNN choose. */
+/* Descriptor for a conv whose src and dst take layout tag: nChw16c for a conv that
+ * should run blocked (see choose_conv_layout; src stays plain when it arrives so with
+ * under 16 channels: a first conv on RGB reads it as it is), or channels-last. The pd
+ * is kept only when oneDNN has a jit kernel for it; otherwise *pd stays NULL and the
+ * caller lets oneDNN choose. */
 static void try_blocked_conv(struct rm_plan *p, const dnnl_convolution_desc_t *cd, const struct val *x,
-                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
+                             const_dnnl_primitive_attr_t attr, dnnl_format_tag_t tag, dnnl_primitive_desc_t *pd)
 {
     dnnl_convolution_desc_t b = *cd;
     const char *impl = NULL;
     *pd = NULL;
     if (b.src_desc.ndims != 4 ||
         dnnl_memory_desc_init_by_tag(&b.src_desc, 4, cd->src_desc.dims, dnnl_f32,
-                                     cd->src_desc.dims[1] < 16 && !x->blocked ? dnnl_abcd : dnnl_aBcd16b) !=
+                                     tag == dnnl_aBcd16b && cd->src_desc.dims[1] < 16 && !x->blocked ? dnnl_abcd
+                                                                                                   : tag) !=
             dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, dnnl_aBcd16b) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&b.dst_desc, 4, cd->dst_desc.dims, dnnl_f32, tag) != dnnl_success ||
         dnnl_primitive_desc_create(pd, &b, attr, p->eng, NULL) != dnnl_success) {
         *pd = NULL;
         return;
@@ -154,7 +156,7 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t pops = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    float *wtmp = NULL, *btmp = NULL;
+    float *btmp = NULL;
     struct postop po[8];
     int npo = 0, sum_val = -1, bn = -1, last = node;
     int fused_vals[8], nfused = 0;
@@ -228,26 +230,21 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
         fin->numel = o->numel;
     }
 
-    /* weights: plain, BN folded */
+    /* bias, BN folded; the weights are folded when the plan first runs (rm_eng_prep) */
+    float bn_eps = bn >= 0 ? rm_node_attr_float(p->g->nodes[bn].proto, "epsilon", 1e-5f) : 0;
     if (wconst) {
-        size_t wn = (size_t)(OC * ICg * ksz);
-        wtmp = malloc(wn * 4);
         btmp = calloc((size_t)OC, 4);
-        if (!wtmp || !btmp) {
+        if (!btmp) {
             rc = rm_error_set(err, RM_ENOMEM, "out of memory");
             goto done;
         }
-        memcpy(wtmp, w->plain, wn * 4);
         if (b)
             memcpy(btmp, b->plain, (size_t)OC * 4);
         if (bn >= 0) {
             const float *sc = rm_eng_in(p, bn, 1)->plain, *be = rm_eng_in(p, bn, 2)->plain;
             const float *mu = rm_eng_in(p, bn, 3)->plain, *va = rm_eng_in(p, bn, 4)->plain;
-            float eps = rm_node_attr_float(p->g->nodes[bn].proto, "epsilon", 1e-5f);
             for (int64_t oc = 0; oc < OC; oc++) {
-                float s = sc[oc] / sqrtf(va[oc] + eps);
-                for (int64_t i = 0; i < ICg * ksz; i++)
-                    wtmp[oc * ICg * ksz + i] *= s;
+                float s = sc[oc] / sqrtf(va[oc] + bn_eps);
                 btmp[oc] = (btmp[oc] - mu[oc]) * s + be[oc];
             }
         }
@@ -303,7 +300,12 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
         cd.alg_kind = dnnl_convolution_direct;
     }
     if (!pd && p->blocked_convs)
-        try_blocked_conv(p, &cd, x, attr, &pd);
+        try_blocked_conv(p, &cd, x, attr, dnnl_aBcd16b, &pd);
+    /* grouped convs: oneDNN's own pick is nChw8c, between channels-last 1x1 convs a
+     * reorder on each side (regnet_y_400mf: 32 reorders a run); its jit kernel on
+     * channels-last is as fast */
+    if (!pd && !p->blocked_convs && g > 1 && ICg > 1 && x->blocked)
+        try_blocked_conv(p, &cd, x, attr, dnnl_acdb, &pd);
     if (!pd)
         CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, p->eng, NULL));
     const dnnl_memory_desc_t *src_q = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -320,26 +322,37 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     if ((rc = rm_eng_make_prim(p, &prim, pd, err)))
         goto done;
 
-    /* weights and bias: reordered once now, or read from the runtime tensor */
+    /* weights and bias: reordered once, or read from the runtime tensor */
     dnnl_memory_t wmem, bmem = NULL;
     if (wconst) {
         dnnl_memory_desc_t wp;
-        dnnl_memory_t wsrc;
-        dnnl_primitive_t r;
         CHECK(dnnl_memory_desc_init_by_tag(&wp, wr, wd, dnnl_f32, rm_eng_plain_tags[wr]));
-        void *wb = rm_eng_hp_buf(p, dnnl_memory_desc_get_size(w_q));
+        size_t wn = (size_t)(OC * ICg * ksz);
+        /* a weight already in the layout wanted (and no BatchNorm to fold) is read where
+         * it is; else it is reordered (BN folded into a copy first) when the plan first
+         * runs, so that a plan that never runs never pays for it */
+        int in_place = bn < 0 && dnnl_memory_desc_equal(&wp, w_q);
+        void *wb = in_place ? w->plain : rm_eng_hp_buf(p, dnnl_memory_desc_get_size(w_q));
         void *bb = rm_eng_hp_buf(p, (size_t)OC * 4);
-        if (!wb || !bb) {
+        float *fold = bn >= 0 ? rm_eng_buf(p, wn * 4) : NULL;
+        if (!wb || !bb || (bn >= 0 && !fold)) {
             rc = rm_error_set(err, RM_ENOMEM, "out of memory");
             goto done;
         }
         memcpy(bb, btmp, (size_t)OC * 4);
-        if ((rc = rm_eng_make_mem(p, &wsrc, &wp, wtmp, err)) || (rc = rm_eng_make_mem(p, &wmem, w_q, wb, err)) ||
-            (rc = rm_eng_make_mem(p, &bmem, &b_md, bb, err)) || (rc = rm_eng_make_reorder(p, &r, &wp, w_q, err)))
+        if ((rc = rm_eng_make_mem(p, &wmem, w_q, wb, err)) || (rc = rm_eng_make_mem(p, &bmem, &b_md, bb, err)))
             goto done;
-        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, wsrc}, {DNNL_ARG_TO, wmem}};
-        CHECK(dnnl_primitive_execute(r, p->strm, 2, a));
-        CHECK(dnnl_stream_wait(p->strm));
+        if (!in_place) {
+            struct rm_prep pr = {.to = wmem, .fold = fold, .w = w->plain, .n_oc = OC, .per_oc = ICg * ksz,
+                                 .eps = bn_eps, .threads = p->omp_get ? p->omp_get() : 0};
+            if (bn >= 0) {
+                pr.sc = rm_eng_in(p, bn, 1)->plain;
+                pr.va = rm_eng_in(p, bn, 4)->plain;
+            }
+            if ((rc = rm_eng_make_mem(p, &pr.from, &wp, fold ? (void *)fold : w->plain, err)) ||
+                (rc = rm_eng_make_reorder(p, &pr.reorder, &wp, w_q, err)) || (rc = rm_eng_add_prep(p, &pr, err)))
+                goto done;
+        }
     } else {
         if ((rc = rm_eng_make_mem(p, &wmem, w_q, w->plain, err)) || (rc = rm_eng_reg_mem(p, wmem, w, 1, err)))
             goto done;
@@ -387,7 +400,6 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     for (int i = 0; i < nfused; i++)
         p->vals[fused_vals[i]].kind = V_FUSED;
 done:
-    free(wtmp);
     free(btmp);
     if (pd)
         dnnl_primitive_desc_destroy(pd);

@@ -116,7 +116,78 @@ done:
     return rc;
 }
 
+/* The channels-last or channel-blocked tag v's layout corresponds to, or any. */
+static dnnl_format_tag_t tag_of(const struct val *v)
+{
+    static const dnnl_format_tag_t t3[] = {dnnl_acb, dnnl_aBc16b, dnnl_aBc8b};
+    static const dnnl_format_tag_t t4[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b};
+    static const dnnl_format_tag_t t5[] = {dnnl_acdeb, dnnl_aBcde16b, dnnl_aBcde8b};
+    const dnnl_format_tag_t *t = v->rank == 3 ? t3 : v->rank == 4 ? t4 : v->rank == 5 ? t5 : NULL;
+    dnnl_dims_t d;
+    dnnl_memory_desc_t md;
+    for (int i = 0; i < v->rank; i++)
+        d[i] = v->dims[i];
+    for (int k = 0; t && k < 3; k++)
+        if (dnnl_memory_desc_init_by_tag(&md, v->rank, d, dnnl_f32, t[k]) == dnnl_success &&
+            dnnl_memory_desc_equal(&md, &v->md))
+            return t[k];
+    return dnnl_format_tag_any;
+}
+
 /* ---- binary on blocked tensors ------------------------------------------------- */
+
+/* The operand b of a broadcast binary op with a, as oneDNN's jit kernels take it: in
+ * a's layout (a squeeze-excite scale [1, C, 1, 1] in nChw16c beside a blocked a; a
+ * plain one there sends oneDNN to its reference kernel, regnet_y_400mf's Muls took 78%
+ * of its run). A b in another layout is reordered as part of step s, a constant b once
+ * now; b_md and *bmem are what the binary reads. */
+static int broadcast_operand(struct rm_plan *p, struct step *s, struct val *a, struct val *b, dnnl_memory_desc_t *b_md,
+                             dnnl_memory_t *bmem, struct rm_error *err)
+{
+    int rc = 0;
+    int64_t bd[RM_MAX_RANK];
+    dnnl_dims_t dd;
+    for (int i = 0; i < a->rank; i++) {
+        int ib = i - (a->rank - b->rank);
+        bd[i] = ib >= 0 ? b->dims[ib] : 1;
+        dd[i] = bd[i];
+    }
+    /* what b is now: its own layout, or a plain view with a's rank */
+    dnnl_memory_desc_t src_md;
+    dnnl_memory_t src_mem;
+    if (b->rank == a->rank && b->has_md) {
+        src_md = b->md;
+        src_mem = b->mem;
+    } else {
+        if (rm_eng_plain_md(&src_md, a->rank, bd))
+            return rm_error_set(err, RM_EUNSUPPORTED, "cannot describe broadcast operand");
+        if ((rc = rm_eng_make_mem(p, &src_mem, &src_md, b->plain, err)) || (rc = rm_eng_reg_mem(p, src_mem, b, 1, err)))
+            return rc;
+        s->plain_vals[s->n_plain++] = (int)(b - p->vals);
+    }
+    *b_md = src_md;
+    *bmem = src_mem;
+    dnnl_format_tag_t tag = tag_of(a);
+    dnnl_memory_desc_t want;
+    if (tag == dnnl_format_tag_any || dnnl_memory_desc_init_by_tag(&want, a->rank, dd, dnnl_f32, tag) != dnnl_success ||
+        dnnl_memory_desc_equal(&want, &src_md))
+        return 0;
+    /* into a's layout: a reorder of C values */
+    dnnl_primitive_t r;
+    void *buf = rm_eng_buf(p, dnnl_memory_desc_get_size(&want));
+    if (!buf)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = rm_eng_make_mem(p, bmem, &want, buf, err)) || (rc = rm_eng_make_reorder(p, &r, &src_md, &want, err)))
+        return rc;
+    *b_md = want;
+    dnnl_exec_arg_t ar[2] = {{DNNL_ARG_FROM, src_mem}, {DNNL_ARG_TO, *bmem}};
+    if (b->kind != V_CONST)
+        return rm_eng_add_ex(p, s, r, 2, ar);
+    CHECK(dnnl_primitive_execute(r, p->strm, 2, ar));
+    CHECK(dnnl_stream_wait(p->strm));
+done:
+    return rc;
+}
 
 int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {
@@ -155,19 +226,8 @@ int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *
         if (!dnnl_memory_desc_equal(&b->md, &a->md))
             if ((rc = rm_eng_add_reorder_in(p, s, b, &a->md, &bmem, err)))
                 goto done;
-    } else {
-        int64_t bd[RM_MAX_RANK];
-        for (int i = 0; i < a->rank; i++) {
-            int ib = i - (a->rank - b->rank);
-            bd[i] = ib >= 0 ? b->dims[ib] : 1;
-        }
-        if (rm_eng_plain_md(&b_md, a->rank, bd)) {
-            rc = rm_error_set(err, RM_EUNSUPPORTED, "cannot describe broadcast operand");
-            goto done;
-        }
-        if ((rc = rm_eng_make_mem(p, &bmem, &b_md, b->plain, err)) || (rc = rm_eng_reg_mem(p, bmem, b, 1, err)))
-            goto done;
-        s->plain_vals[s->n_plain++] = (int)(b - p->vals);
+    } else if ((rc = broadcast_operand(p, s, a, b, &b_md, &bmem, err))) {
+        goto done;
     }
     dnnl_binary_desc_t bdsc;
     CHECK(dnnl_binary_desc_init(&bdsc, alg, &a->md, &b_md, &a->md));
@@ -253,24 +313,6 @@ done:
 }
 
 /* ---- concat on blocked tensors ------------------------------------------------- */
-
-/* The channels-last or channel-blocked tag v's layout corresponds to, or any. */
-static dnnl_format_tag_t tag_of(const struct val *v)
-{
-    static const dnnl_format_tag_t t3[] = {dnnl_acb, dnnl_aBc16b, dnnl_aBc8b};
-    static const dnnl_format_tag_t t4[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b};
-    static const dnnl_format_tag_t t5[] = {dnnl_acdeb, dnnl_aBcde16b, dnnl_aBcde8b};
-    const dnnl_format_tag_t *t = v->rank == 3 ? t3 : v->rank == 4 ? t4 : v->rank == 5 ? t5 : NULL;
-    dnnl_dims_t d;
-    dnnl_memory_desc_t md;
-    for (int i = 0; i < v->rank; i++)
-        d[i] = v->dims[i];
-    for (int k = 0; t && k < 3; k++)
-        if (dnnl_memory_desc_init_by_tag(&md, v->rank, d, dnnl_f32, t[k]) == dnnl_success &&
-            dnnl_memory_desc_equal(&md, &v->md))
-            return t[k];
-    return dnnl_format_tag_any;
-}
 
 int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
 {

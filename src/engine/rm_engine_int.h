@@ -7,7 +7,8 @@
  *   plan_ops.c   pooling, eltwise, binary, BatchNorm, Concat, copies on oneDNN
  *   memory.c     buffer sharing between values and the shared scratchpad
  *   run.c        inputs, runs, reading values and outputs
- *   kernel_call.c  values as plain tensors for the ops' C kernels */
+ *   kernel_call.c  values as plain tensors for the ops' C kernels
+ *   profile.c    per-step timers (REMODEL_PROFILE) */
 #ifndef RM_ENGINE_INT_H
 #define RM_ENGINE_INT_H
 
@@ -80,6 +81,28 @@ struct heapbuf {
     size_t n;   /* bytes, counted in mem_used */
 };
 
+/* Work on a constant weight done when the plan first runs (a plan that never runs, or
+ * fails before, never pays for it): fold a BatchNorm's scale into a copy of the plain
+ * weight, then reorder it into the layout its primitive wants. */
+struct rm_prep {
+    dnnl_primitive_t reorder;
+    dnnl_memory_t from, to;     /* from: over fold, or over the constant w */
+    float *fold;                /* plan buffer for w scaled per output channel, or NULL */
+    const float *w, *sc, *va;   /* weight [n_oc, per_oc]; BN scale and variance */
+    int64_t n_oc, per_oc;
+    float eps;
+    int threads;                /* OpenMP threads the reorder was made for (0: as set) */
+};
+
+/* Per-step timers (profile.c), only with REMODEL_PROFILE set. */
+struct rm_prof {
+    int all;                    /* REMODEL_PROFILE=all: every step, in order */
+    double compile_ms, shapes_ms, memory_ms, prep_ms;
+    double *node_plan_ms;       /* per node: time its planner took */
+    double *step_run_ms;        /* per step: run time summed over runs */
+    int cap, runs;
+};
+
 struct rm_plan {
     struct rm_graph *g;
     struct rm_session_options opts;
@@ -115,6 +138,10 @@ struct rm_plan {
     int n_mems, cap_mems;
     struct memref *refs;
     int n_refs, cap_refs;
+    struct rm_prep *preps;      /* weights to prepare before the first run */
+    int n_preps, cap_preps;
+    bool prepared;              /* preps done */
+    struct rm_prof *prof;       /* NULL unless REMODEL_PROFILE is set */
 };
 
 /* Every dnnl_* call: on failure set err (in scope) and rc, and jump to the function's
@@ -156,6 +183,8 @@ void *rm_eng_hp_buf(struct rm_plan *p, size_t bytes);
 /* Plain f32 descriptor for rank <= 6 (rank 0 as [1]); 0 or -1. */
 int rm_eng_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims);
 int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+/* v as a plain array over buf (not owned: a constant's bytes in the model, read only). */
+int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err);
 int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
 int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -185,6 +214,11 @@ int rm_eng_add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int 
 /* Reorder v into a new buffer of layout md as part of step s; *mem is that buffer. */
 int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
                           dnnl_memory_t *mem, struct rm_error *err);
+
+/* Queue a weight preparation for the first run (rm_eng_prepare). */
+int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err);
+/* Run the queued preparations once; their fold buffers are freed. */
+int rm_eng_prepare(struct rm_plan *p, struct rm_error *err);
 
 /* ---- consts.c ---- */
 
@@ -230,6 +264,16 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err);
 /* Value of node input k, or NULL when absent. */
 struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);
 struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
+
+/* ---- profile.c ---- */
+
+double rm_eng_now_ms(void);
+/* p->prof set up when REMODEL_PROFILE asks for it; -1 when out of memory. */
+int rm_eng_prof_init(struct rm_plan *p);
+void rm_eng_prof_step(struct rm_plan *p, int step, double ms);
+/* The table on stderr (REMODEL_PROFILE only), then the timers freed. */
+void rm_eng_prof_report(struct rm_plan *p);
+void rm_eng_prof_free(struct rm_plan *p);
 
 /* ---- kernel_call.c ---- */
 

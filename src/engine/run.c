@@ -105,7 +105,11 @@ int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
     int rc = 0;
     if (p->cursor >= p->n_steps)
         return 0;
+    if (!p->prepared && (rc = rm_eng_prepare(p, err)))
+        return rc;
+    int me = p->cursor;
     struct step *s = &p->steps[p->cursor++];
+    double t0 = p->prof ? rm_eng_now_ms() : 0;
     p->err = err;
     rm_eng_threads(p, s->threads);
     for (int i = 0; i < s->n_plain; i++)
@@ -131,6 +135,11 @@ int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
     }
     if (node_done)
         *node_done = s->last_node;
+    if (p->prof) {
+        rm_eng_prof_step(p, me, rm_eng_now_ms() - t0);
+        if (p->cursor == p->n_steps)
+            p->prof->runs++;
+    }
     rc = 1;
 done:
     if (rc < 0 && !strstr(err ? err->msg : "", "node '"))
