@@ -207,7 +207,8 @@ int rm_tensor_to_f32(const Onnx__TensorProto *t, float *dst, int64_t n, struct r
         return rc;
     if (t->has_raw_data) {
         if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-            memcpy(dst, t->raw_data.data, (size_t)n * 4);
+            if (n) /* an empty raw_data may come as NULL */
+                memcpy(dst, t->raw_data.data, (size_t)n * 4);
             return 0;
         }
         for (int64_t i = 0; i < n; i++)
@@ -232,7 +233,8 @@ int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct
         return rc;
     if (t->has_raw_data) {
         if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
-            memcpy(dst, t->raw_data.data, (size_t)n * 8);
+            if (n)
+                memcpy(dst, t->raw_data.data, (size_t)n * 8);
             return 0;
         }
         for (int64_t i = 0; i < n; i++)

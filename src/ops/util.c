@@ -49,7 +49,8 @@ int rm_attr_string(const Onnx__NodeProto *np, const char *name, char *buf, size_
         return 0;
     }
     size_t l = a->s.len < n - 1 ? a->s.len : n - 1;
-    memcpy(buf, a->s.data, l);
+    if (l) /* an empty string may come as NULL data (fuzzing: memcpy(buf, NULL, 0) is undefined) */
+        memcpy(buf, a->s.data, l);
     buf[l] = '\0';
     return 1;
 }
