@@ -120,7 +120,7 @@ void rm_eng_prof_report(struct rm_plan *p)
         while (k < nk && strncmp(kinds[k].impl, impl, sizeof kinds[k].impl - 1))
             k++;
         if (k == nk && nk < 64) {
-            snprintf(kinds[k].impl, sizeof kinds[k].impl, "%s", impl);
+            snprintf(kinds[k].impl, sizeof kinds[k].impl, "%.*s", (int)sizeof kinds[k].impl - 1, impl);
             kinds[k].run = 0;
             kinds[k].count = 0;
             nk++;
