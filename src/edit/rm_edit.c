@@ -249,7 +249,9 @@ int rm_edit_resize_bn(struct edit *e, int node)
         if (rc)
             return rc;
     }
-    rm_edit_note(e, "%s: BatchNorm2d %lld -> %lld channels", rm_edit_where(e, node), (long long)e->old_c, (long long)c2);
+    int x = e->g->nodes[node].inputs[0], rank = x >= 0 ? e->g->values[x].rank : -1;
+    rm_edit_note(e, "%s: BatchNorm%dd %lld -> %lld channels", rm_edit_where(e, node), rank >= 3 && rank <= 5 ? rank - 2 : 2,
+          (long long)e->old_c, (long long)c2);
     return 0;
 }
 
@@ -265,22 +267,33 @@ int rm_edit_resize_consumer(struct edit *e, int node)
     int rc = rm_edit_param(e, node, 1, &old, &n, &tp);
     if (rc)
         return rc;
-    if (!tp || tp->n_dims != 4) {
+    /* weight [out, in/group, k...]: any kernel rank (Conv1d/2d/3d), the kernel axes
+     * flattened into one run of ks floats and the rank kept */
+    if (!tp || tp->n_dims < 3 || tp->n_dims > RM_MAX_RANK) {
         free(old);
-        return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: weight is not 4-D", rm_edit_where(e, node));
+        return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: weight has %d dims; a Conv weight has 3 to %d",
+                            rm_edit_where(e, node), tp ? (int)tp->n_dims : 0, RM_MAX_RANK);
     }
-    int64_t od[4] = {tp->dims[0], tp->dims[1], tp->dims[2], tp->dims[3]};
+    int nd_rank = (int)tp->n_dims;
+    int64_t od[RM_MAX_RANK], nd[RM_MAX_RANK];
+    int64_t ks = 1;
+    for (int d = 0; d < nd_rank; d++) {
+        od[d] = nd[d] = tp->dims[d];
+        if (d >= 2)
+            ks *= od[d];
+    }
+    char kind[16];
+    snprintf(kind, sizeof kind, "Conv%dd", nd_rank - 2);
     char name[512];
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
     if (group == 1) {
-        int64_t nd[4] = {od[0], e->new_c, od[2], od[3]};
-        w = malloc((size_t)(nd[0] * nd[1] * nd[2] * nd[3]) * sizeof *w);
+        nd[1] = e->new_c;
+        w = malloc((size_t)(nd[0] * nd[1] * ks) * sizeof *w);
         if (!w) {
             free(old);
             return rm_error_set(e->err, RM_ENOMEM, "out of memory");
         }
         /* in-channels follow the map; new ones are zero (keep, zeros) or drawn (kaiming) */
-        int64_t ks = od[2] * od[3];
         for (int64_t o = 0; o < nd[0]; o++)
             for (int64_t i = 0; i < nd[1]; i++)
                 for (int64_t k = 0; k < ks; k++) {
@@ -290,19 +303,19 @@ int rm_edit_resize_consumer(struct edit *e, int node)
                         src >= 0 && src < od[1] ? old[(o * od[1] + src) * ks + k]
                         : e->init == RM_INIT_KAIMING ? kaiming(e, nd[1] * ks) : 0.0f;
                 }
-        rc = rm_edit_write_param(e, node, 1, nd, 4, w, name);
+        rc = rm_edit_write_param(e, node, 1, nd, nd_rank, w, name);
         if (!rc)
-            rm_edit_note(e, "%s: Conv2d in_channels %lld -> %lld", rm_edit_where(e, node), (long long)e->old_c,
+            rm_edit_note(e, "%s: %s in_channels %lld -> %lld", rm_edit_where(e, node), kind, (long long)e->old_c,
                   (long long)e->new_c);
     } else if (group == od[0] && od[1] == 1 && group == e->old_c) {
-        int64_t nd[4] = {e->new_c, 1, od[2], od[3]};
-        w = malloc((size_t)(nd[0] * nd[2] * nd[3]) * sizeof *w);
+        nd[0] = e->new_c;
+        w = malloc((size_t)(nd[0] * ks) * sizeof *w);
         if (!w) {
             free(old);
             return rm_error_set(e->err, RM_ENOMEM, "out of memory");
         }
-        rm_edit_rows(e, old, od[0], od[2] * od[3], w, od[2] * od[3]);
-        rc = rm_edit_write_param(e, node, 1, nd, 4, w, name);
+        rm_edit_rows(e, old, od[0], ks, w, ks);
+        rc = rm_edit_write_param(e, node, 1, nd, nd_rank, w, name);
         if (!rc && np->n_input > 2 && np->input[2][0]) {
             float *ob, *nb = malloc((size_t)e->new_c * sizeof *nb);
             int64_t nbn;
@@ -319,14 +332,14 @@ int rm_edit_resize_consumer(struct edit *e, int node)
         if (!rc)
             rc = rm_model_set_attr_int(e->m, node, "group", e->new_c, e->err);
         if (!rc) {
-            rm_edit_note(e, "%s: depthwise Conv2d %lld -> %lld channels (groups follow)", rm_edit_where(e, node),
+            rm_edit_note(e, "%s: depthwise %s %lld -> %lld channels (groups follow)", rm_edit_where(e, node), kind,
                   (long long)e->old_c, (long long)e->new_c);
             if (e->follow && np->n_output >= 1 && e->g->nodes[node].outputs[0] >= 0)
                 rc = rm_edit_propagate(e, e->g->nodes[node].outputs[0], 1);
         }
     } else {
-        rm_edit_problem(e, "%s: grouped Conv2d (groups=%lld) reads the changed channels; cannot carry %lld -> %lld "
-                   "channels into it", rm_edit_where(e, node), (long long)group, (long long)e->old_c,
+        rm_edit_problem(e, "%s: grouped %s (groups=%lld) reads the changed channels; cannot carry %lld -> %lld "
+                   "channels into it", rm_edit_where(e, node), kind, (long long)group, (long long)e->old_c,
                 (long long)e->new_c);
     }
     free(old);
@@ -626,9 +639,13 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     rc = rm_edit_param(&e, node, 1, &old_w, &nw, &wt);
     if (!rc && !wt)
         rc = rm_error_set(err, RM_EFORMAT, "%s: Conv node has no weight", mod->path);
-    if (!rc && wt->n_dims != 4)
-        rc = rm_error_set(err, RM_EUNSUPPORTED, "%s: only 2-D convolutions (4-D weights) can be replaced",
-                          mod->path);
+    if (!rc && (wt->n_dims < 3 || wt->n_dims > 5))
+        rc = rm_error_set(err, RM_EFORMAT, "%s: Conv weight has %d dims; a Conv weight has 3 to 5", mod->path,
+                          (int)wt->n_dims);
+    else if (!rc && wt->n_dims != 4)
+        rc = rm_error_set(err, RM_EUNSUPPORTED, "%s: a %dd convolution (weight of rank %d): replace handles "
+                          "Conv2d modules only (4-D weights); prune works on it", mod->path, (int)wt->n_dims - 2,
+                          (int)wt->n_dims);
     if (!rc)
         rc = rm_edit_param(&e, node, 2, &old_b, &nb, &bt);
     if (!rc && e.g->nodes[node].inputs[0] < 0)

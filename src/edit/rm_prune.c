@@ -102,8 +102,9 @@ static bool is_depthwise(const struct edit *e, int node)
     if (n->proto->n_input < 2 || n->inputs[1] < 0 || n->inputs[0] < 0)
         return false;
     const struct rm_value *w = &e->g->values[n->inputs[1]], *x = &e->g->values[n->inputs[0]];
-    return group > 1 && w->rank == 4 && w->dims[1] == 1 && w->dims[0] == group && x->rank == 4 &&
-           x->dims[1] == group;
+    /* Conv1d/2d/3d: weight [C, 1, k...] of rank 3..5, input of the same rank */
+    return group > 1 && w->rank >= 3 && w->rank <= 5 && w->dims[1] == 1 && w->dims[0] == group &&
+           x->rank == w->rank && x->dims[1] == group;
 }
 
 /* A depthwise ConvTranspose: weight [C, 1, k...], group = C = its input's channels (and

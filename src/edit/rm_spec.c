@@ -205,6 +205,9 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
     while (isalnum((unsigned char)*ps.p) || *ps.p == '_')
         ps.p++;
     size_t idlen = (size_t)(ps.p - id);
+    if (idlen == 6 && (!strncmp(id, "Conv1d", 6) || !strncmp(id, "Conv3d", 6)))
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %.6s specs are not supported yet; replace takes "
+                            "Conv2d(...) specs (Conv1d/Conv3d modules can be pruned, not replaced)", text, id);
     if (idlen != 6 || strncmp(id, "Conv2d", 6) != 0)
         return rm_error_set(err, RM_EUSAGE, "SPEC '%s': only Conv2d(...) specs are supported", text);
     ws(&ps);
