@@ -282,7 +282,7 @@ int rm_edit_resize_consumer(struct edit *e, int node)
         if (d >= 2)
             ks *= od[d];
     }
-    char kind[16];
+    char kind[24]; /* "Conv%dd" of any int */
     snprintf(kind, sizeof kind, "Conv%dd", nd_rank - 2);
     char name[512];
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
