@@ -13,12 +13,13 @@ count() { awk -v k="$2" '$1 == k":" {v = $2} END {print v + 0}' "$1"; }
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-# the corpus suite (tests/corpus_check.py) is not part of the run until remodel handles
-# every model in it: `meson test -C build --suite corpus` runs it.
+# The corpus suite (tests/corpus_check.py over the shipped exports of testdata/corpus: every
+# command on every model, each written model checked in onnxruntime) runs in the normal
+# build only: under the sanitizers it would double the run and finds nothing more there.
 # A warning is an error, on gcc (build, build-asan) and clang (build-clang), at the
 # project's warning_level=3.
 meson configure build -Dwerror=true
-meson test -C build --print-errorlogs --no-suite corpus | tee "$log" || status=1
+meson test -C build --print-errorlogs | tee "$log" || status=1
 ok=$(count "$log" Ok) fail=$(count "$log" Fail)
 
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
