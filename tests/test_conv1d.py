@@ -13,62 +13,20 @@ the pruned ONNX model runs in onnxruntime (tests/ort/ort_run.js) and must match 
 the output's scale, and pass onnx's checker with full shape inference.
 """
 
-import copy
 import os
-import subprocess
 import sys
-import tempfile
 import warnings
 
-import numpy as np
 import onnx
 
 warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-REMODEL = sys.argv[1]
-ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
-TOL = 1e-4
-WORK = tempfile.mkdtemp(prefix="rm_conv1d_")
-ONLY = os.environ.get("RM_CONV1D_ONLY")  # run only the cases whose name contains it
+from prune_ref import Harness, close, conv_output, kept, randomise, run_ref, sl, sl_bn, sl_dw, sl_in, sl_out  # noqa: E402
 
-passed = failed = 0
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        if ONLY and ONLY not in name:
-            return fn
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}", flush=True)
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-        return fn
-    return wrap
-
-
-def remodel(*args):
-    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
-    p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=300, env=env)
-    return p.returncode, p.stdout, p.stderr
-
-
-def randomise(m, seed):
-    """Seeded weights, and BatchNorm statistics far from the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for b in m.modules():
-            if isinstance(b, (nn.BatchNorm1d, nn.BatchNorm3d)):
-                b.running_mean.copy_(torch.randn(b.running_mean.shape, generator=g) * 0.2)
-                b.running_var.copy_(torch.rand(b.running_var.shape, generator=g) + 0.5)
-    return m.eval()
+H = Harness(sys.argv[1], "rm_conv1d_", only=os.environ.get("RM_CONV1D_ONLY"))
+case, remodel, ort, pruned, WORK = H.case, H.remodel, H.ort, H.pruned, H.work
 
 
 SHAPE1 = (1, 3, 16)
@@ -88,96 +46,8 @@ def export(m, name, shape=SHAPE1, keep_bn=False, opset=13):
     return path
 
 
-def conv_output(model, module):
-    """The output tensor of the Conv node of module path `module`."""
-    for n in model.graph.node:
-        if n.op_type == "Conv" and n.name.split("/")[1:2] == [module]:
-            return n.output[0]
-    raise AssertionError(f"no conv node for {module}")
-
-
-def kept(pruned_path, tensor, whole=None):
-    """The channels of tensor the prune kept; a tensor left whole has no map (whole: its count)."""
-    md = {p.key: p.value for p in onnx.load(pruned_path).metadata_props}
-    key = "remodel.channel_map/" + tensor
-    if whole is not None and key not in md:
-        return list(range(whole))
-    assert key in md, f"no {key} in the pruned model's metadata ({sorted(md)})"
-    return [int(c) for c in md[key].split(",")]
-
-
-def ort(path, x):
-    d = tempfile.mkdtemp(dir=WORK)
-    np.save(os.path.join(d, "x.npy"), x)
-    p = subprocess.run(["node", ORT_RUN, path, d, "x=" + os.path.join(d, "x.npy")], capture_output=True,
-                       text=True, timeout=300)
-    assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
-    return np.load(os.path.join(d, "output_0.npy"))
-
-
-def close(a, b, what):
-    assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape}"
-    scale = float(np.max(np.abs(b))) or 1.0
-    err = float(np.max(np.abs(a - b)))
-    assert err <= TOL * scale, f"{what}: max |diff| {err:.3g} > {TOL} x {scale:.3g}"
-
-
-def sl(t, keep, axis):
-    """t's entries `keep` along axis, as a new Parameter or tensor like t."""
-    idx = torch.tensor(keep, dtype=torch.long)
-    v = t.detach().index_select(axis, idx).clone()
-    return nn.Parameter(v) if isinstance(t, nn.Parameter) else v
-
-
-def sl_out(conv, k):
-    conv.weight = sl(conv.weight, k, 0)
-    if conv.bias is not None:
-        conv.bias = sl(conv.bias, k, 0)
-    conv.out_channels = len(k)
-
-
-def sl_in(conv, k):
-    conv.weight = sl(conv.weight, k, 1)
-    conv.in_channels = len(k)
-
-
-def sl_bn(bn, k):
-    bn.weight = sl(bn.weight, k, 0)
-    bn.bias = sl(bn.bias, k, 0)
-    bn.running_mean = sl(bn.running_mean, k, 0)
-    bn.running_var = sl(bn.running_var, k, 0)
-
-
-def sl_dw(conv, k):
-    sl_out(conv, k)
-    conv.in_channels = conv.groups = len(k)
-
-
-def run_ref(m, slice_fn, keep, shape):
-    ref = copy.deepcopy(m)
-    with torch.no_grad():
-        slice_fn(ref, keep)
-        x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
-        return x, ref(torch.from_numpy(x)).numpy()
-
-
-def pruned(path, args):
-    out = path[:-5] + "-pruned.onnx"
-    rc, so, err = remodel("prune", path, *args, "-o", out)
-    assert rc == 0, f"prune: exit {rc}: {err.strip()}"
-    onnx.checker.check_model(onnx.load(out), full_check=True)
-    return out, so
-
-
 def prune_and_compare(path, m, module, slice_fn, shape=SHAPE1, ratio="0.5", extra=()):
-    """Prune `module` by ratio; compare onnxruntime on the result with PyTorch's m pruned by
-    slice_fn(copy, keep). Returns the kept channels and remodel's stdout."""
-    out, so = pruned(path, [module, "--ratio", ratio, *extra])
-    keep = kept(out, conv_output(onnx.load(path), module))
-    assert 0 < len(keep) < m.get_submodule(module).out_channels and keep == sorted(set(keep)), f"kept {keep}"
-    x, want = run_ref(m, slice_fn, keep, shape)
-    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
-    return keep, so
+    return H.prune_and_compare(path, m, module, slice_fn, shape, ratio=ratio, extra=extra)
 
 
 # ---- models ------------------------------------------------------------------------------
@@ -361,5 +231,4 @@ def _():
         assert not os.path.exists(out), "a refused replace wrote a file"
 
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+H.finish()

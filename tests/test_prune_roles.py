@@ -23,10 +23,7 @@ that must block exits 2 with one line naming the op and writes nothing.
 
 import copy
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import warnings
 
 import numpy as np
@@ -38,49 +35,11 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-REMODEL = sys.argv[1]
-ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
-TOL = 1e-4
-WORK = tempfile.mkdtemp(prefix="rm_prune_roles_")
-ONLY = os.environ.get("RM_ROLES_ONLY")  # run only the cases whose name contains it
+from prune_ref import Harness, close, conv_output, kept, randomise, sl  # noqa: E402
+
+H = Harness(sys.argv[1], "rm_prune_roles_", only=os.environ.get("RM_ROLES_ONLY"))
+case, remodel, ort, WORK = H.case, H.remodel, H.ort, H.work
 # RM_ROLES_KEEP=1 keeps the models (in the temporary folder WORK names)
-
-passed = failed = 0
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        if ONLY and ONLY not in name:
-            return fn
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}", flush=True)
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-        return fn
-    return wrap
-
-
-def remodel(*args):
-    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
-    p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=300, env=env)
-    return p.returncode, p.stdout, p.stderr
-
-
-def randomise(m, seed):
-    """Seeded weights, and BatchNorm statistics far from the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for b in m.modules():
-            if isinstance(b, nn.BatchNorm2d):
-                b.running_mean.copy_(torch.randn(b.running_mean.shape, generator=g) * 0.2)
-                b.running_var.copy_(torch.rand(b.running_var.shape, generator=g) + 0.5)
-    return m.eval()
 
 
 def export(m, name, opset, shape=(1, 3, 8, 8)):
@@ -90,62 +49,8 @@ def export(m, name, opset, shape=(1, 3, 8, 8)):
     return path
 
 
-def conv_output(model, module):
-    """The output tensor of the Conv/ConvTranspose node of module path `module`."""
-    for n in model.graph.node:
-        if n.op_type in ("Conv", "ConvTranspose") and n.name.split("/")[1:2] == [module]:
-            return n.output[0]
-    raise AssertionError(f"no conv node for {module}")
-
-
-def kept(pruned_path, tensor):
-    md = {p.key: p.value for p in onnx.load(pruned_path).metadata_props}
-    key = "remodel.channel_map/" + tensor
-    assert key in md, f"no {key} in the pruned model's metadata ({sorted(md)})"
-    return [int(c) for c in md[key].split(",")]
-
-
-def ort(path, x):
-    d = tempfile.mkdtemp(dir=WORK)
-    np.save(os.path.join(d, "x.npy"), x)
-    p = subprocess.run(["node", ORT_RUN, path, d, "x=" + os.path.join(d, "x.npy")], capture_output=True,
-                       text=True, timeout=300)
-    assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
-    return np.load(os.path.join(d, "output_0.npy"))
-
-
-def close(a, b, what):
-    assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape}"
-    scale = float(np.max(np.abs(b))) or 1.0
-    err = float(np.max(np.abs(a - b)))
-    assert err <= TOL * scale, f"{what}: max |diff| {err:.3g} > {TOL} x {scale:.3g}"
-
-
-def sl(t, keep, axis):
-    """t's entries `keep` along axis, as a new Parameter or tensor like t."""
-    idx = torch.tensor(keep, dtype=torch.long)
-    v = t.detach().index_select(axis, idx).clone()
-    return nn.Parameter(v) if isinstance(t, nn.Parameter) else v
-
-
 def prune_and_compare(path, m, module, slice_fn, shape=(1, 3, 8, 8), ratio="0.5", expect_kept=None, extra=()):
-    """Prune `module` of the model at path by ratio; compare onnxruntime on the result with
-    PyTorch's m pruned by slice_fn(copy, keep). Returns the kept channels."""
-    out = path[:-5] + "-pruned.onnx"
-    rc, _, err = remodel("prune", path, module, "--ratio", ratio, "-o", out, *extra)
-    assert rc == 0, f"prune: exit {rc}: {err.strip()}"
-    onnx.checker.check_model(onnx.load(out), full_check=True)
-    keep = kept(out, conv_output(onnx.load(path), module))
-    assert len(keep) > 0 and keep == sorted(set(keep)), f"kept channels {keep}"
-    if expect_kept is not None:
-        assert keep == expect_kept, f"kept {keep}, expected (L1 by numpy) {expect_kept}"
-    ref = copy.deepcopy(m)
-    with torch.no_grad():
-        slice_fn(ref, keep)
-        x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
-        want = ref(torch.from_numpy(x)).numpy()
-    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
-    return keep
+    return H.prune_and_compare(path, m, module, slice_fn, shape, ratio=ratio, expect_kept=expect_kept, extra=extra)
 
 
 def blocks(path, module, *needles):
@@ -611,9 +516,4 @@ def _():
     blocks(path, "conv1", "batch or channel axis", "Resize")
 
 
-print(f"{passed} passed, {failed} failed", flush=True)
-if os.environ.get("RM_ROLES_KEEP"):
-    print(f"models kept in {WORK}")
-else:
-    shutil.rmtree(WORK, ignore_errors=True)
-sys.exit(1 if failed else 0)
+H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))
