@@ -452,3 +452,23 @@ int rm_eng_prepare(struct rm_plan *p, struct rm_error *err)
 done:
     return rc;
 }
+
+dnnl_format_tag_t rm_eng_layout_tag(const struct val *v, int *block)
+{
+    static const dnnl_format_tag_t t3[] = {dnnl_acb, dnnl_aBc16b, dnnl_aBc8b};
+    static const dnnl_format_tag_t t4[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b};
+    static const dnnl_format_tag_t t5[] = {dnnl_acdeb, dnnl_aBcde16b, dnnl_aBcde8b};
+    const dnnl_format_tag_t *t = v->rank == 3 ? t3 : v->rank == 4 ? t4 : v->rank == 5 ? t5 : NULL;
+    dnnl_dims_t d;
+    dnnl_memory_desc_t md;
+    for (int i = 0; i < v->rank; i++)
+        d[i] = v->dims[i];
+    for (int k = 0; t && v->has_md && k < 3; k++)
+        if (dnnl_memory_desc_init_by_tag(&md, v->rank, d, dnnl_f32, t[k]) == dnnl_success &&
+            dnnl_memory_desc_equal(&md, &v->md)) {
+            if (block)
+                *block = k;
+            return t[k];
+        }
+    return dnnl_format_tag_any;
+}

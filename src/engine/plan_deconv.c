@@ -12,26 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The channels-last or channel-blocked tag of v's layout, or any (plain, unknown). */
-static dnnl_format_tag_t layout_tag(const struct val *v, int *block)
-{
-    static const dnnl_format_tag_t t3[] = {dnnl_acb, dnnl_aBc16b, dnnl_aBc8b};
-    static const dnnl_format_tag_t t4[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b};
-    static const dnnl_format_tag_t t5[] = {dnnl_acdeb, dnnl_aBcde16b, dnnl_aBcde8b};
-    const dnnl_format_tag_t *t = v->rank == 3 ? t3 : v->rank == 4 ? t4 : v->rank == 5 ? t5 : NULL;
-    dnnl_dims_t d;
-    dnnl_memory_desc_t md;
-    for (int i = 0; i < v->rank; i++)
-        d[i] = v->dims[i];
-    for (int k = 0; t && v->has_md && k < 3; k++)
-        if (dnnl_memory_desc_init_by_tag(&md, v->rank, d, dnnl_f32, t[k]) == dnnl_success &&
-            dnnl_memory_desc_equal(&md, &v->md)) {
-            *block = k;
-            return t[k];
-        }
-    return dnnl_format_tag_any;
-}
-
 /* The same layout family (channels-last, 16- or 8-blocked) for dims of rank r. */
 static dnnl_format_tag_t family_tag(int block, int r)
 {
@@ -231,7 +211,7 @@ int rm_plan_conv_transpose(struct rm_plan *p, int node, int *fallback, struct rm
     }
     /* keep the producer's layout when oneDNN has a fast kernel for it */
     int block = 0;
-    dnnl_format_tag_t xt = layout_tag(x, &block);
+    dnnl_format_tag_t xt = rm_eng_layout_tag(x, &block);
     if (xt != dnnl_format_tag_any)
         pd = try_layout(p, &dd, xt, family_tag(block, rank), attr);
     else if (p->blocked_convs && rank == 4)

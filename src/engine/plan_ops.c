@@ -116,24 +116,6 @@ done:
     return rc;
 }
 
-/* The channels-last or channel-blocked tag v's layout corresponds to, or any. */
-static dnnl_format_tag_t tag_of(const struct val *v)
-{
-    static const dnnl_format_tag_t t3[] = {dnnl_acb, dnnl_aBc16b, dnnl_aBc8b};
-    static const dnnl_format_tag_t t4[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b};
-    static const dnnl_format_tag_t t5[] = {dnnl_acdeb, dnnl_aBcde16b, dnnl_aBcde8b};
-    const dnnl_format_tag_t *t = v->rank == 3 ? t3 : v->rank == 4 ? t4 : v->rank == 5 ? t5 : NULL;
-    dnnl_dims_t d;
-    dnnl_memory_desc_t md;
-    for (int i = 0; i < v->rank; i++)
-        d[i] = v->dims[i];
-    for (int k = 0; t && k < 3; k++)
-        if (dnnl_memory_desc_init_by_tag(&md, v->rank, d, dnnl_f32, t[k]) == dnnl_success &&
-            dnnl_memory_desc_equal(&md, &v->md))
-            return t[k];
-    return dnnl_format_tag_any;
-}
-
 /* ---- binary on blocked tensors ------------------------------------------------- */
 
 /* The operand b of a broadcast binary op with a, as oneDNN's jit kernels take it: in
@@ -167,7 +149,7 @@ static int broadcast_operand(struct rm_plan *p, struct step *s, struct val *a, s
     }
     *b_md = src_md;
     *bmem = src_mem;
-    dnnl_format_tag_t tag = tag_of(a);
+    dnnl_format_tag_t tag = rm_eng_layout_tag(a, NULL);
     dnnl_memory_desc_t want;
     if (tag == dnnl_format_tag_any || dnnl_memory_desc_init_by_tag(&want, a->rank, dd, dnnl_f32, tag) != dnnl_success ||
         dnnl_memory_desc_equal(&want, &src_md))
@@ -353,7 +335,7 @@ int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *
     /* keep the inputs' layout: oneDNN's own choice for "any" is plain here */
     dnnl_format_tag_t tag = dnnl_format_tag_any;
     for (int k = 0; k < n && tag == dnnl_format_tag_any; k++)
-        tag = tag_of(rm_eng_in(p, node, (size_t)k));
+        tag = rm_eng_layout_tag(rm_eng_in(p, node, (size_t)k), NULL);
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, o->rank, od, dnnl_f32, tag));
     CHECK(dnnl_concat_primitive_desc_create(&pd, &dst_md, n, (int)axis, mds, NULL, p->eng));
     struct step *s = rm_eng_new_step(p, node);

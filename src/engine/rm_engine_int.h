@@ -176,6 +176,9 @@ void rm_eng_bufs_free(struct rm_plan *p);
 /* RM_ENOMEM for an allocation that failed: past the plan's memory limit (with the
  * limit and the size asked), or out of memory; what names what was being allocated. */
 int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what);
+/* The channels-last (block 0) or 16- or 8-channel-blocked (1, 2) tag of v's layout, for
+ * rank 3 to 5; dnnl_format_tag_any when it is plain, unknown or another. block may be NULL. */
+dnnl_format_tag_t rm_eng_layout_tag(const struct val *v, int *block);
 /* The same on transparent huge pages, for memory every run streams through (weights,
  * shared activations, the scratchpad): with 4 KB pages each page of a 17 MB Winograd
  * weight costs a TLB miss. Lives as long as the plan; never released early. */
