@@ -433,6 +433,9 @@ int rm_kernel_slice(const struct rm_kcall *k)
 int rm_kernel_concat(const struct rm_kcall *k)
 {
     struct rm_host_tensor *o = k->out[0];
+    for (size_t j = 0; j < k->n_in; j++)
+        if (!k->in[j]) /* an input named '' (fuzzing: the rule saw no shape for it) */
+            return rm_k_err(k, RM_EFORMAT, "input %zu is missing", j);
     size_t es = esize(o);
     int64_t axis = rm_node_attr_int(k->np, "axis", 0);
     rm_norm_axis(&axis, o->rank);
