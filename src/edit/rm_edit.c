@@ -80,21 +80,34 @@ int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, in
     return rc;
 }
 
-/* Uses of value v as a node input, counted through Identity nodes. */
-static int uses(const struct edit *e, int v, int depth)
+/* Uses of value v as a node input or graph output, counted through Identity nodes,
+ * stopping at 2. Each value is walked once (Identity chains that fan out made the count
+ * exponential: fuzzing, a 66 s timeout) and at most 64 Identities deep (past that, a use). */
+static int uses_walk(const struct edit *e, int v, unsigned char *seen, int depth, int n)
 {
-    int n = 0;
     const struct rm_value *val = &e->g->values[v];
+    if (seen[v])
+        return n;
+    seen[v] = 1;
     if (val->output >= 0)
         n++;
-    for (int k = 0; k < val->n_consumers; k++) {
+    for (int k = 0; k < val->n_consumers && n < 2; k++) {
         const struct rm_node *c = &e->g->nodes[val->consumers[k]];
-        if (c->op == RM_OP_IDENTITY && depth < 64 &&
-            c->proto->n_output >= 1 && c->outputs[0] >= 0)
-            n += uses(e, c->outputs[0], depth + 1);
+        if (c->op == RM_OP_IDENTITY && depth < 64 && c->proto->n_output >= 1 && c->outputs[0] >= 0)
+            n = uses_walk(e, c->outputs[0], seen, depth + 1, n);
         else
             n++;
     }
+    return n;
+}
+
+int rm_edit_uses(const struct edit *e, int v)
+{
+    unsigned char *seen = calloc(e->g->n_values + 1, 1);
+    if (!seen)
+        return 2; /* out of memory: "shared", so the edit copies rather than rewrites */
+    int n = uses_walk(e, v, seen, 0, 0);
+    free(seen);
     return n;
 }
 
@@ -123,7 +136,7 @@ int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *di
         return rm_model_set_initializer(e->m, mine, rank, dims, data, e->err);
     int v = slot < e->g->nodes[node].n_inputs ? e->g->nodes[node].inputs[slot] : -1;
     int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
-    if (src >= 0 && uses(e, src, 0) == 1)
+    if (src >= 0 && rm_edit_uses(e, src) == 1)
         return rm_model_set_initializer(e->m, e->g->values[src].name, rank, dims, data, e->err);
     const char *name;
     int rc = rm_model_add_initializer(e->m, fallback, rank, dims, data, &name, e->err);

@@ -61,6 +61,9 @@ const char *rm_edit_where(const struct edit *e, int node);
 int rm_edit_record(struct rm_model *m, struct rm_error *err, const char *fmt, ...) RM_PRINTF(3, 4);
 const char *rm_edit_op(const struct edit *e, int node);
 
+/* Uses of value v as a node input or graph output, counted through Identity nodes: 0, 1,
+ * or 2 for "more than one" (an initializer used once may be rewritten in place). */
+int rm_edit_uses(const struct edit *e, int v);
 /* Float contents (malloc'd) of input `slot` of node, following Identity helpers to the
  * initializer; *data NULL and *n 0 when the slot is absent. */
 int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,

@@ -802,21 +802,6 @@ static int slice_weight_bias(struct edit *e, int node, int w_axis)
     return rc ? rc : slice_param(e, node, 2, 0, name);
 }
 
-/* Uses of value v as a node input or graph output, counted through Identity nodes. */
-static int const_uses(const struct edit *e, int v, int depth)
-{
-    const struct rm_value *vv = &e->g->values[v];
-    int n = vv->output >= 0;
-    for (int k = 0; k < vv->n_consumers; k++) {
-        const struct rm_node *c = &e->g->nodes[vv->consumers[k]];
-        if (c->op == RM_OP_IDENTITY && depth < 64 && c->proto->n_output >= 1 && c->outputs[0] >= 0)
-            n += const_uses(e, c->outputs[0], depth + 1);
-        else
-            n++;
-    }
-    return n;
-}
-
 /* A Resize whose constant `sizes` names the channel count: that entry becomes new_c (in
  * place when only this node reads the initializer, else in a copy of its own). */
 static int resize_sizes(struct analysis *a, int node)
@@ -842,7 +827,7 @@ static int resize_sizes(struct analysis *a, int node)
         return rm_error_set(e->err, RM_EEDIT, "%s: its sizes give %lld channels, the group has %lld",
                             rm_edit_where(e, node), (long long)v[pos], (long long)e->old_c);
     v[pos] = e->new_c;
-    if (const_uses(e, src, 0) == 1)
+    if (rm_edit_uses(e, src) == 1)
         return rm_model_set_initializer_i64(e->m, e->g->values[src].name, 1, &nz, v, e->err);
     const char *name;
     rc = rm_model_add_initializer_i64(e->m, e->g->values[src].name, 1, &nz, v, &name, e->err);
