@@ -83,32 +83,33 @@ int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, in
 /* Uses of value v as a node input or graph output, counted through Identity nodes,
  * stopping at 2. Each value is walked once (Identity chains that fan out made the count
  * exponential: fuzzing, a 66 s timeout) and at most 64 Identities deep (past that, a use). */
-static int uses_walk(const struct edit *e, int v, unsigned char *seen, int depth, int n)
+static int uses_walk(struct edit *e, int v, int depth, int n)
 {
     const struct rm_value *val = &e->g->values[v];
-    if (seen[v])
+    if (e->use_mark[v] == e->use_walk)
         return n;
-    seen[v] = 1;
+    e->use_mark[v] = e->use_walk;
     if (val->output >= 0)
         n++;
     for (int k = 0; k < val->n_consumers && n < 2; k++) {
         const struct rm_node *c = &e->g->nodes[val->consumers[k]];
         if (c->op == RM_OP_IDENTITY && depth < 64 && c->proto->n_output >= 1 && c->outputs[0] >= 0)
-            n = uses_walk(e, c->outputs[0], seen, depth + 1, n);
+            n = uses_walk(e, c->outputs[0], depth + 1, n);
         else
             n++;
     }
     return n;
 }
 
-int rm_edit_uses(const struct edit *e, int v)
+int rm_edit_uses(struct edit *e, int v)
 {
-    unsigned char *seen = calloc(e->g->n_values + 1, 1);
-    if (!seen)
-        return 2; /* out of memory: "shared", so the edit copies rather than rewrites */
-    int n = uses_walk(e, v, seen, 0, 0);
-    free(seen);
-    return n;
+    /* each walk marks with a number of its own, so the marks need no clearing (an edit
+     * asks once per parameter it writes: clearing per call was quadratic on long graphs) */
+    if (++e->use_walk == 0) {
+        memset(e->use_mark, 0, (e->g->n_values + 1) * sizeof *e->use_mark);
+        e->use_walk = 1;
+    }
+    return uses_walk(e, v, 0, 0);
 }
 
 /* The name input `slot` of node reads now, when this edit has given the node a copy of
@@ -608,7 +609,8 @@ int rm_edit_begin(struct edit *e, struct rm_model *m, const struct rm_replace_op
     rm_tree_hold(e->t);
     e->visited = calloc(e->g->n_nodes + 1, 1);
     e->changed = calloc(e->g->n_values + 1, sizeof *e->changed);
-    if (!e->visited || !e->changed)
+    e->use_mark = calloc(e->g->n_values + 1, sizeof *e->use_mark);
+    if (!e->visited || !e->changed || !e->use_mark)
         return rm_error_set(err, RM_ENOMEM, "out of memory");
     return 0;
 }
@@ -617,6 +619,7 @@ void rm_edit_end(struct edit *e)
 {
     free(e->visited);
     free(e->changed);
+    free(e->use_mark);
     free(e->map);
     rm_findings_free(&e->problems);
     rm_tree_free(e->t);

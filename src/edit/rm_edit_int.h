@@ -24,6 +24,8 @@ struct edit {
     uint64_t rng;
     char *visited;            /* per node: already adjusted by propagation */
     int *changed;             /* values whose channel count changed */
+    uint32_t *use_mark;       /* per value: the rm_edit_uses walk that last visited it */
+    uint32_t use_walk;
     size_t n_changed;
     int64_t old_c, new_c;     /* the channel change being applied */
     int64_t *map;             /* new_c entries: old channel of each new channel, -1 = new */
@@ -63,7 +65,7 @@ const char *rm_edit_op(const struct edit *e, int node);
 
 /* Uses of value v as a node input or graph output, counted through Identity nodes: 0, 1,
  * or 2 for "more than one" (an initializer used once may be rewritten in place). */
-int rm_edit_uses(const struct edit *e, int v);
+int rm_edit_uses(struct edit *e, int v);
 /* Float contents (malloc'd) of input `slot` of node, following Identity helpers to the
  * initializer; *data NULL and *n 0 when the slot is absent. */
 int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,
