@@ -4,26 +4,53 @@
 
 #include <stdlib.h>
 
+/* Hand buffer pool[j] to value vi (or the group of values placed in vi's buffer),
+ * noting that its previous owner (and all placed in it) are overwritten from step s. */
+struct pool {
+    void *buf;
+    size_t size;
+    int free_after, owner;
+};
+
+static void take(struct rm_plan *p, struct pool *pl, int vi, int s, int end, const int *head, const int *next)
+{
+    struct val *v = &p->vals[vi];
+    if (pl->owner >= 0) {
+        p->vals[pl->owner].overwrite_step = s;
+        for (int m = head[pl->owner]; m >= 0; m = next[m])
+            p->vals[m].overwrite_step = s;
+    }
+    pl->owner = vi;
+    pl->free_after = end;
+    void *old = v->buf;
+    v->buf = pl->buf;
+    if (!v->blocked)
+        v->plain = v->buf;
+    if (v->heap_buf)
+        rm_eng_buf_release(p, old);
+    v->heap_buf = 0;
+}
+
 /* Activations whose lifetimes do not overlap share buffers (greedy
  * best fit in step order). A value whose buffer was handed on is reported as
- * overwritten by rm_session_get once the next owner's step has run. */
+ * overwritten by rm_session_get once the next owner's step has run. Values placed in
+ * a Concat's output (plan_concat.c) live in a slice of its buffer, which lives from
+ * the first write of any of them to the last read of any of them. */
 int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
 {
     int rc = 0;
-    size_t nv = p->g->n_values;
-    int *def = malloc((nv ? nv : 1) * sizeof(int)), *last = malloc((nv ? nv : 1) * sizeof(int));
+    size_t nv = p->g->n_values, na = nv ? nv : 1;
+    int *def = malloc(na * sizeof(int)), *last = malloc(na * sizeof(int));
+    int *head = malloc(na * sizeof(int)), *next = malloc(na * sizeof(int)), *gend = malloc(na * sizeof(int));
+    char *done_grp = calloc(na, 1);
     int np = 0;
-    struct pool {
-        void *buf;
-        size_t size;
-        int free_after, owner;
-    } *pool = calloc((size_t)p->n_steps * 4 + 1, sizeof *pool);
-    if (!def || !last || !pool) {
+    struct pool *pool = calloc((size_t)p->n_steps * 4 + 1, sizeof *pool);
+    if (!def || !last || !head || !next || !gend || !done_grp || !pool) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t v = 0; v < nv; v++)
-        def[v] = last[v] = -1;
+        def[v] = last[v] = head[v] = next[v] = -1;
     for (int s = 0; s < p->n_steps; s++)
         for (int k = 0; k < p->steps[s].n_written; k++)
             def[p->steps[s].written[k]] = s;
@@ -37,13 +64,31 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
                 last[vi] = st;
         }
     }
+    /* groups of placed values: members listed under the value holding them all, whose
+     * buffer lives as long as the longest of them */
+    for (size_t v = 0; v < nv; v++)
+        gend[v] = last[v] > def[v] ? last[v] : def[v];
+    for (size_t v = 0; v < nv; v++) {
+        size_t off;
+        if (!p->vals[v].place_in)
+            continue;
+        int t = rm_eng_place_top(p, (int)v, &off);
+        next[v] = head[t];
+        head[t] = (int)v;
+        if (gend[v] > gend[t])
+            gend[t] = gend[v];
+    }
     for (int s = 0; s < p->n_steps; s++)
         for (int k = 0; k < p->steps[s].n_written; k++) {
             int vi = p->steps[s].written[k];
+            if (p->vals[vi].place_in)
+                vi = p->vals[vi].place_in - 1; /* the group's buffer, at its first write */
             struct val *v = &p->vals[vi];
-            if (v->kind != V_ACT || p->g->values[vi].output >= 0 || v->clobber_step >= 0 || v->aliased)
+            if (v->kind != V_ACT || p->g->values[vi].output >= 0 || v->clobber_step >= 0 || v->aliased ||
+                done_grp[vi])
                 continue;
-            int end = last[vi] > s ? last[vi] : s, best = -1;
+            done_grp[vi] = 1;
+            int end = gend[vi] > s ? gend[vi] : s, best = -1;
             for (int j = 0; j < np; j++)
                 if (pool[j].free_after < s && pool[j].size >= v->bytes &&
                     (best < 0 || pool[j].size < pool[best].size))
@@ -58,18 +103,21 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
                     goto done;
                 }
             }
-            if (pool[best].owner >= 0)
-                p->vals[pool[best].owner].overwrite_step = s;
-            pool[best].owner = vi;
-            pool[best].free_after = end;
-            void *old = v->buf;
-            v->buf = pool[best].buf;
-            if (!v->blocked)
-                v->plain = v->buf;
-            if (v->heap_buf)
-                rm_eng_buf_release(p, old);
-            v->heap_buf = 0;
+            take(p, &pool[best], vi, s, end, head, next);
         }
+    /* placed values into their slices (of a pooled buffer, or of a graph output's own) */
+    for (size_t v = 0; v < nv; v++) {
+        struct val *m = &p->vals[v];
+        if (!m->place_in)
+            continue;
+        void *old = m->buf;
+        m->buf = (char *)p->vals[m->place_in - 1].buf + m->place_off;
+        if (!m->blocked)
+            m->plain = m->buf;
+        if (m->heap_buf)
+            rm_eng_buf_release(p, old);
+        m->heap_buf = 0;
+    }
     for (int i = 0; i < p->n_refs; i++) {
         struct val *v = &p->vals[p->refs[i].val];
         CHECK(dnnl_memory_set_data_handle(p->refs[i].mem, p->refs[i].plain ? v->plain : v->buf));
@@ -87,6 +135,10 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err)
 done:
     free(def);
     free(last);
+    free(head);
+    free(next);
+    free(gend);
+    free(done_grp);
     free(pool);
     return rc;
 }

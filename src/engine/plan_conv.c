@@ -70,6 +70,8 @@ static int can_clobber(struct rm_plan *p, int vi, const dnnl_memory_desc_t *md)
     if (!p->opts.fuse || v->kind != V_ACT || gv->output >= 0 || !v->has_md ||
         !dnnl_memory_desc_equal(&v->md, md) || v->clobber_step >= 0)
         return 0;
+    if (v->place_in || v->place_host)
+        return 0; /* a slice of a Concat's buffer (plan_concat.c), or holds some */
     int me = p->n_steps - 1, uses_here = 0;
     for (int k = 0; k < gv->n_consumers; k++) {
         int st = p->node_state[gv->consumers[k]];

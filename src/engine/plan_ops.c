@@ -304,8 +304,13 @@ int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t *mds = NULL;
     dnnl_exec_arg_t *args = NULL;
-    int n = (int)np->n_input, blocked = 0;
+    int n = (int)np->n_input, blocked = 0, in_place = 0;
     *fallback = 1;
+    /* inputs written straight into slices of the output: no copy (plan_concat.c) */
+    if ((rc = rm_eng_concat_in_place(p, node, &in_place, err)) || in_place) {
+        *fallback = 0;
+        return rc;
+    }
     if (o->dtype != RM_F32 || o->rank > 6 || n < 1)
         return 0;
     for (int k = 0; k < n; k++) {

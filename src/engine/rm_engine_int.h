@@ -50,6 +50,10 @@ struct val {
     int overwrite_step;            /* >= 0: buffer handed to a value that step writes */
     int aliased;                   /* buf belongs to another value (in-place sum) */
     int heap_buf;                  /* buf came from rm_eng_buf (released when pooled) */
+    /* plan_concat.c: buf is a slice of another value's buffer (a Concat's output) */
+    int place_in;                  /* 1 + that value's index, 0 when not placed */
+    size_t place_off;              /* bytes into its buffer */
+    int place_host;                /* values are placed in this one's buffer */
 };
 
 /* A memory object over a value's buffer (plain 0) or plain shadow (plain 1). */
@@ -267,6 +271,14 @@ int rm_eng_plan_memory(struct rm_plan *p, struct rm_error *err);
 /* Value of node input k, or NULL when absent. */
 struct val *rm_eng_in(struct rm_plan *p, int node, size_t k);
 struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
+
+/* ---- plan_concat.c ---- */
+
+/* Concat node planned as a step that copies nothing (*planned 1), its inputs placed in
+ * slices of its output's buffer, when the layout allows; else *planned 0, nothing done. */
+int rm_eng_concat_in_place(struct rm_plan *p, int node, int *planned, struct rm_error *err);
+/* The value whose buffer holds vi's (vi when placed nowhere); *off: vi's byte offset. */
+int rm_eng_place_top(struct rm_plan *p, int vi, size_t *off);
 
 /* ---- profile.c ---- */
 

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Concat written in place: producers write straight into slices of the Concat's
+output (src/engine/plan_concat.c), DenseNet's concat chains share one buffer per block.
+
+usage: test_concat.py REMODEL SPATIAL_PLAN
+
+Every model is built here with the onnx package and run by `remodel run`, fused and
+with --no-fuse. Expected outputs come from onnxruntime (tests/ort/ort_run.js) on the
+same model and input; an output matches when max |a - b| <= 1e-4 max |b|. The cases
+are the ones where placing an input in a slice could go wrong: an input read again
+after the Concat, an input that is a graph output, the output a graph output, a
+Concat of Concats (at offset 0 and further on), one input twice, two Concats sharing
+an input, a residual Add that would accumulate into a placed input, slices off the
+channel block, batch 2, plain layouts on C kernels. SPATIAL_PLAN (tests/spatial_plan.c)
+prints the plan: where a case must be copy-free, its Concat steps must execute nothing.
+Nothing is timed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+REMODEL, SPATIAL_PLAN = sys.argv[1], sys.argv[2]
+ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+TOL = 1e-4
+WORK = tempfile.mkdtemp(prefix="rm_concat_")
+ONLY = os.environ.get("RM_CONCAT_ONLY")  # run only the cases whose name contains it
+
+passed = failed = 0
+rng = np.random.default_rng(20261130)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+class Net:
+    """A graph under construction; every helper returns its output's name."""
+
+    def __init__(self):
+        self.nodes, self.inits, self.n = [], {}, 0
+
+    def name(self, p):
+        self.n += 1
+        return f"{p}{self.n}"
+
+    def node(self, op, ins, **attrs):
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    def conv(self, x, cin, cout, k=3, relu=True):
+        w, b = self.name("w"), self.name("b")
+        self.inits[w] = (randn(cout, cin, k, k) / np.sqrt(cin * k * k)).astype(np.float32)
+        self.inits[b] = randn(cout) * 0.1
+        y = self.node("Conv", [x, w, b], pads=[k // 2] * 4)
+        return self.node("Relu", [y]) if relu else y
+
+    def bn(self, x, c):
+        names = [self.name(p) for p in ("s", "t", "m", "v")]
+        self.inits[names[0]] = 1 + 0.1 * randn(c)
+        self.inits[names[1]] = 0.1 * randn(c)
+        self.inits[names[2]] = 0.1 * randn(c)
+        self.inits[names[3]] = (0.5 + rng.random(c)).astype(np.float32)
+        return self.node("BatchNormalization", [x, *names])
+
+    def cat(self, xs, axis=1):
+        return self.node("Concat", list(xs), axis=axis)
+
+    def model(self, inputs, outputs):
+        g = helper.make_graph(
+            self.nodes, "g",
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape)) for n, v in inputs.items()],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+            [numpy_helper.from_array(v, n) for n, v in self.inits.items()])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def outputs_of(d):
+    k, res = 0, []
+    while True:
+        pb, npy = os.path.join(d, f"output_{k}.pb"), os.path.join(d, f"output_{k}.npy")
+        if os.path.exists(pb):
+            res.append(numpy_helper.to_array(onnx.load_tensor(pb)))
+        elif os.path.exists(npy):
+            res.append(np.load(npy))
+        else:
+            return res
+        k += 1
+
+
+def check(name, net, inputs, outputs, in_place=None):
+    """remodel's outputs, fused and not, equal onnxruntime's. in_place: whether every
+    Concat step of the fused plan must execute nothing (True), must copy (False)."""
+    global passed, failed
+    if ONLY and ONLY not in name:
+        return
+    try:
+        d = os.path.join(WORK, name.replace(" ", "_"))
+        os.makedirs(d)
+        path = os.path.join(d, "model.onnx")
+        onnx.save(net.model(inputs, outputs), path)
+        args = []
+        for n, v in inputs.items():
+            np.save(os.path.join(d, n + ".npy"), v)
+            args.append(f"{n}={os.path.join(d, n + '.npy')}")
+        p = subprocess.run(["node", ORT_RUN, path, os.path.join(d, "ort"), *args], capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
+        want = outputs_of(os.path.join(d, "ort"))
+        assert len(want) == len(outputs), f"onnxruntime gave {len(want)} outputs"
+        for flags in ([], ["--no-fuse"], ["--direct-conv"]):
+            out = os.path.join(d, "remodel" + "".join(flags))
+            p = subprocess.run([REMODEL, "run", path, *[a for x in args for a in ("-i", x)], "-o", out, *flags],
+                               capture_output=True, text=True, timeout=300)
+            assert p.returncode == 0, f"remodel run {' '.join(flags)}: exit {p.returncode}: {p.stderr.strip()}"
+            got = outputs_of(out)
+            assert len(got) == len(want), f"{len(got)} outputs, onnxruntime has {len(want)}"
+            for k, (a, b) in enumerate(zip(got, want)):
+                assert a.shape == b.shape, f"output {k} {flags}: shape {a.shape}, expected {b.shape}"
+                e = float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-30)
+                assert e <= TOL, f"output {k} {' '.join(flags)}: differs by {e:.3g} of its scale from onnxruntime"
+        if in_place is not None:
+            p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
+            assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
+            steps = [s for s in json.loads(p.stdout)["steps"] if s["op"] == "Concat"]
+            assert steps, "no Concat step"
+            for s in steps:
+                assert (s["execs"] == 0 and s["onednn"]) == in_place, \
+                    f"Concat '{s['node']}' {'copies' if in_place else 'is in place'}, expected the other"
+        passed += 1
+        print(f"ok   {name}")
+    except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
+        failed += 1
+        print(f"FAIL {name}: {type(e).__name__}: {e}")
+
+
+def stem(net, c=16):
+    """A Winograd-sized 3x3 conv: the plan then runs its convs channel-blocked."""
+    return net.conv("x", 16, c)
+
+
+X = {"x": randn(1, 16, 8, 8)}
+
+# DenseNet: each layer reads the Concat of all earlier features (BN, Relu, 1x1, 3x3)
+# and the block ends in a Concat of them all; the next block starts from a pool
+for chain_out in (False, True):
+    net = Net()
+    feats = [stem(net, 32)]
+    for block in range(2):
+        for layer in range(4):
+            c = 32 + 16 * layer
+            y = net.cat(feats)
+            y = net.node("Relu", [net.bn(y, c)])
+            y = net.conv(y, c, 32, k=1)
+            feats.append(net.conv(y, 32, 16, relu=False))
+        y = net.cat(feats)
+        if block == 0:
+            y = net.conv(net.node("Relu", [net.bn(y, 96)]), 96, 32, k=1)
+            feats = [net.node("AveragePool", [y], kernel_shape=[2, 2], strides=[2, 2])]
+    outs = [y, feats[2]] if chain_out else [net.conv(y, 96, 16, k=1)]
+    check("densenet chain" + (" with a feature as graph output" if chain_out else ""), net, X, outs,
+          in_place=None if chain_out else True)
+
+# an input read again after the Concat (its slice must outlive the Concat's readers)
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+y = net.conv(net.cat([a, b]), 32, 16)
+z = net.conv(a, 16, 16)
+check("input read after the concat", net, X, [net.node("Add", [y, z])], in_place=True)
+
+# an input that is a graph output keeps its own buffer: the Concat copies
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+y = net.conv(net.cat([a, b]), 32, 16)
+check("input is a graph output", net, X, [y, a], in_place=False)
+
+# the Concat's output is a graph output (its inputs live in that buffer)
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+y = net.cat([a, b])
+check("output is a graph output", net, X, [y, net.conv(y, 32, 16)], in_place=True)
+
+# Concat of Concats: nested at offset 0 and at offset 16, the inner one read elsewhere
+# too; both nestings of one inner Concat cannot share a buffer: one of them copies
+for order in ("ab,c", "c,ab", "both"):
+    net = Net()
+    a, b, c = stem(net), net.conv("x", 16, 16), net.conv("x", 16, 16)
+    ab = net.cat([a, b])
+    outs = []
+    if order != "c,ab":
+        outs.append(net.conv(net.cat([ab, c]), 48, 16))
+    if order != "ab,c":
+        outs.append(net.conv(net.cat([c, ab]), 48, 16))
+    y = outs[0] if len(outs) == 1 else net.node("Add", outs)
+    check(f"concat of concats ({order})", net, X, [net.node("Add", [y, net.conv(ab, 32, 16)])],
+          in_place=True if order != "both" else None)
+
+# a Concat of a Concat's inputs in another order, and the flattened form of a nest
+net = Net()
+a, b, c = stem(net), net.conv("x", 16, 16), net.conv("x", 16, 16)
+ab = net.cat([a, b])
+flat, ba = net.cat([a, b, c]), net.cat([b, a])
+y = net.node("Add", [net.conv(flat, 48, 16), net.conv(ba, 32, 16)])
+check("concats sharing inputs", net, X, [net.node("Add", [y, net.conv(ab, 32, 16)])])
+
+# one input twice
+net = Net()
+a = stem(net)
+check("same input twice", net, X, [net.conv(net.cat([a, a, net.conv("x", 16, 16)]), 48, 16)])
+
+# a residual Add after the Concat whose addend is a placed input: the conv must not
+# accumulate into the slice (the Concat's output is read after it)
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+y = net.cat([a, b])
+z = net.node("Add", [net.conv("x", 16, 16, relu=False), a])
+check("residual add on a placed input", net, X, [net.conv(y, 32, 16), z], in_place=True)
+
+# slices that do not start on a 16-channel block, and batch 2: copied
+net = Net()
+a, b = stem(net, 24), net.conv("x", 16, 16)
+check("slice off the block", net, X, [net.conv(net.cat([a, b]), 40, 16)], in_place=False)
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+check("batch 2", net, {"x": randn(2, 16, 8, 8)}, [net.conv(net.cat([a, b]), 32, 16)], in_place=False)
+
+# plain layouts, C kernels writing into the slices: channels of [1, C, H, W], a [1, N]
+# feature vector, and an inner axis after dims of 1
+net = Net()
+p, q = net.node("Sigmoid", ["u"]), net.node("Tanh", ["u"])
+pq = net.cat([p, q, net.node("Abs", ["u"])])
+check("plain channels", net, {"u": randn(1, 3, 5, 7)}, [net.node("Relu", [pq]), p], in_place=None)
+net = Net()
+p, q = net.node("Sigmoid", ["v"]), net.node("Neg", ["v"])
+r = net.cat([q, p, q], axis=-1)
+check("plain vectors", net, {"v": randn(1, 37)}, [net.node("Exp", [r])])
+net = Net()
+p, q = net.node("Sigmoid", ["w"]), net.node("Neg", ["w"])
+check("plain inner axis", net, {"w": randn(1, 1, 4, 6)}, [net.node("Exp", [net.cat([p, q], axis=2)])])
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
