@@ -62,6 +62,11 @@ class Net:
         y = self.node("Conv", [x, w, b], pads=[k // 2] * 4)
         return self.node("Relu", [y]) if relu else y
 
+    def const(self, vals):
+        n = self.name("k")
+        self.inits[n] = np.array(vals, np.int64)
+        return n
+
     def bn(self, x, c):
         names = [self.name(p) for p in ("s", "t", "m", "v")]
         self.inits[names[0]] = 1 + 0.1 * randn(c)
@@ -126,7 +131,11 @@ def check(name, net, inputs, outputs, in_place=None):
                 assert a.shape == b.shape, f"output {k} {flags}: shape {a.shape}, expected {b.shape}"
                 e = float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-30)
                 assert e <= TOL, f"output {k} {' '.join(flags)}: differs by {e:.3g} of its scale from onnxruntime"
-        if in_place is not None:
+        if callable(in_place):
+            p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
+            assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
+            in_place(json.loads(p.stdout)["steps"])
+        elif in_place is not None:
             p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
             assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
             steps = [s for s in json.loads(p.stdout)["steps"] if s["op"] == "Concat"]
@@ -244,6 +253,86 @@ check("plain vectors", net, {"v": randn(1, 37)}, [net.node("Exp", [r])])
 net = Net()
 p, q = net.node("Sigmoid", ["w"]), net.node("Neg", ["w"])
 check("plain inner axis", net, {"w": randn(1, 1, 4, 6)}, [net.node("Exp", [net.cat([p, q], axis=2)])])
+
+# ShuffleNet: channel halves by Slice, a branch on one, Concat, and the channel shuffle
+# (Reshape [N, g, C/g, H, W], Transpose (0, 2, 1, 3, 4), Reshape back): one step of
+# reorders straight into the shuffled output, Slices of it as views
+
+
+def shuffle(net, x, c, g=2, n=1):
+    r = net.node("Reshape", [x, net.const([n, g, c // g, 8, 8])])
+    t = net.node("Transpose", [r], perm=[0, 2, 1, 3, 4])
+    return net.node("Reshape", [t, net.const([n, -1, 8, 8])])
+
+
+def halves(net, x, c):
+    return [net.node("Slice", [x, net.const([lo]), net.const([hi]), net.const([1])])
+            for lo, hi in ((0, c // 2), (c // 2, c))]
+
+
+def shuffle_plan(n_units, n_in=2, views=0):
+    """Every shuffle fused into its Concat's step (n_in reorders); the last `views`
+    Slices are views (a blocked input's Slices run the C kernel)."""
+    def test(steps):
+        ops = [s["op"] for s in steps]
+        assert "Transpose" not in ops and "Reshape" not in ops, f"shuffle not fused: {ops}"
+        cats = [s for s in steps if s["op"] == "Concat"]
+        assert len(cats) == n_units and all(s["execs"] == n_in for s in cats), f"Concat steps {cats}"
+        sl = [s for s in steps if s["op"] == "Slice"][-views:] if views else []
+        assert all(s["execs"] == 0 and s["onednn"] for s in sl), f"Slice steps {sl}"
+    return test
+
+
+for stem_c, name in ((32, "blocked"), (0, "plain input")):
+    net = Net()
+    x = stem(net, 32) if stem_c else net.node("Sigmoid", ["x32"])
+    for unit in range(3):
+        x1, x2 = halves(net, x, 32)
+        x = shuffle(net, net.cat([x1, net.conv(x2, 16, 16)]), 32)
+    inputs = X if stem_c else {"x32": randn(1, 32, 8, 8)}
+    check(f"shufflenet units ({name})", net, inputs, [net.conv(x, 32, 16)], in_place=shuffle_plan(3, views=4 if stem_c else 6))
+
+# four inputs into four groups; a group split over two inputs; batch 2; a shuffle
+# whose Concat is read elsewhere (not fused: the plain ops run)
+net = Net()
+parts = [net.conv("x", 16, 8, relu=k % 2 == 0) for k in range(4)]
+check("shuffle of four groups", net, X, [net.conv(shuffle(net, net.cat(parts), 32, g=4), 32, 16)],
+      in_place=shuffle_plan(1, n_in=4))
+net = Net()
+parts = [net.conv("x", 16, 8), net.conv("x", 16, 16), net.conv("x", 16, 8)]
+check("shuffle group over two inputs", net, X, [shuffle(net, net.cat(parts), 32)])
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+check("shuffle batch 2", net, {"x": randn(2, 16, 8, 8)}, [shuffle(net, net.cat([a, b]), 32, n=2)],
+      in_place=shuffle_plan(1))
+net = Net()
+a, b = stem(net), net.conv("x", 16, 16)
+cab = net.cat([a, b])
+check("shuffle of a concat read elsewhere", net, X, [shuffle(net, cab, 32), net.conv(cab, 32, 16)])
+
+# ShuffleNet's head, a global ReduceMean (and Max) of a channels-last or blocked
+# input without keepdims, runs as global pooling; 24 channels blocked stay a reduction
+for c, name in ((32, "blocked"), (24, "blocked, 24 channels"), (0, "channels-last")):
+    net = Net()
+    y = stem(net, c) if c else net.conv("x", 16, 32, k=1)
+    outs = [net.node(op, [y], axes=[2, 3], keepdims=0) for op in ("ReduceMean", "ReduceMax")]
+    check(f"global reduce ({name})", net, X, outs)
+
+# a Slice view read after its input's other readers, and a Slice that is not
+# contiguous (inner axis, step 2): copied
+net = Net()
+a = net.node("Sigmoid", ["x"])
+lo, hi = halves(net, a, 16)
+y = net.node("Add", [net.node("Exp", [hi]), net.node("Tanh", [lo])])
+check("slice views", net, X, [net.node("Mul", [net.node("Neg", [lo]), y]), net.node("Exp", [a])])
+net = Net()
+a = net.node("Sigmoid", ["x"])
+lo, hi = halves(net, a, 16)
+check("slice view as graph output", net, X, [hi, net.node("Exp", [net.node("Tanh", [lo])]), net.conv("x", 16, 16)])
+net = Net()
+a = net.node("Sigmoid", ["x"])
+q = net.node("Slice", [a, net.const([0]), net.const([8]), net.const([3]), net.const([2])])
+check("strided slice", net, X, [net.node("Exp", [q])])
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

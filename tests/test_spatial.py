@@ -657,7 +657,9 @@ def _():
             assert mine, f"no {op} step"
             for s in mine:
                 assert s["onednn"], f"{flags}: {s['node']} runs on the C kernel"
-                assert s["execs"] == 1, f"{flags}: {s['node']} reorders its input ({s['execs']} primitives)"
+                # (a Concat whose inputs were written into its slices executes nothing)
+                assert s["execs"] == 1 or (op == "Concat" and s["execs"] == 0), \
+                    f"{flags}: {s['node']} reorders its input ({s['execs']} primitives)"
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
  * placed values one buffer that lives from the first write of any of them to the last
  * read of any of them. */
 #include "rm_engine_int.h"
+#include "rm_ops_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,9 @@ int rm_eng_concat_in_place(struct rm_plan *p, int node, int *planned, struct rm_
         if (!placeable(p, top[k], tag) || t->rank != o->rank || covered != t->dims[axis] ||
             disp[k] + t->bytes > obytes || top[k] == ov)
             goto done;
+        for (int i = 0; i < o->rank; i++)
+            if (i != axis && t->dims[i] != o->dims[i])
+                goto done;
     }
 
     /* place them and make the step that writes nothing */
@@ -179,4 +183,178 @@ done:
     free(at);
     free(disp);
     return rc;
+}
+
+/* ---- slices as views -------------------------------------------------------------- */
+
+/* A Slice of a plain activation that keeps one contiguous run of it (everything
+ * before the sliced axis of size 1, everything after it whole, step 1: ShuffleNet's
+ * channel halves at batch 1) is a view: its output is placed in the input's buffer
+ * and its step copies nothing. *planned 0 otherwise. */
+static int slice_view(struct rm_plan *p, int node, int *planned, struct rm_error *err)
+{
+    int rc = 0;
+    const Onnx__NodeProto *np = p->g->nodes[node].proto;
+    int xi = p->g->nodes[node].inputs[0], ov = p->g->nodes[node].outputs[0];
+    struct val *x = xi >= 0 ? &p->vals[xi] : NULL, *o = &p->vals[ov];
+    struct rm_host_tensor c[5];
+    const struct rm_host_tensor *cp[5] = {NULL};
+    struct rm_slice sl;
+    char why[200];
+    *planned = 0;
+    /* (an output that is a graph output keeps a buffer of its own past the run) */
+    if (!x || x->kind != V_ACT || x->blocked || !x->has_md || x->clobber_step >= 0 || x->aliased ||
+        o->dtype != x->dtype || o->rank != x->rank || o->numel == 0 || np->n_output != 1 ||
+        p->g->values[ov].output >= 0)
+        return 0;
+    for (size_t k = 1; k < 5 && k < np->n_input; k++) {
+        struct val *v = rm_eng_in(p, node, k);
+        if (!v)
+            continue;
+        if (v->kind != V_CONST)
+            return 0;
+        memset(&c[k], 0, sizeof c[k]);
+        c[k].dtype = v->dtype;
+        c[k].rank = v->rank;
+        memcpy(c[k].dims, v->dims, sizeof v->dims);
+        c[k].numel = v->numel;
+        c[k].data = v->plain;
+        cp[k] = &c[k];
+    }
+    if (rm_slice_of(np, p->g->opset, x->rank, x->dims, cp[1], cp[2], cp[3], cp[4], &sl, why, sizeof why))
+        return 0; /* the C kernel says why */
+    int a = 0;
+    while (a < x->rank && sl.count[a] == x->dims[a])
+        a++;
+    int64_t inner = 1;
+    for (int i = 0; i < x->rank; i++) {
+        if (i < a && x->dims[i] != 1)
+            return 0;
+        if (i > a && (sl.count[i] != x->dims[i] || sl.start[i] != 0 || sl.step[i] != 1))
+            return 0;
+        if (i > a)
+            inner *= x->dims[i];
+        if (sl.count[i] != o->dims[i])
+            return 0;
+    }
+    if (a < x->rank && (sl.step[a] != 1 || sl.start[a] < 0 || sl.start[a] + sl.count[a] > x->dims[a]))
+        return 0;
+    size_t off = a < x->rank ? (size_t)(sl.start[a] * inner) * rm_eng_dtype_bytes(x->dtype) : 0;
+    struct step *s = rm_eng_new_step(p, node);
+    if (!s)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = rm_eng_alloc_plain(p, o, err)))
+        return rc;
+    o->kind = V_ACT;
+    s->written[s->n_written++] = ov;
+    o->place_in = xi + 1;
+    o->place_off = off;
+    x->place_host = 1;
+    *planned = 1;
+    return 0;
+}
+
+int rm_plan_slice(struct rm_plan *p, int node, int *fallback, struct rm_error *err)
+{
+    int planned = 0, rc = slice_view(p, node, &planned, err);
+    *fallback = !planned;
+    return rc;
+}
+
+/* ---- channel shuffle ------------------------------------------------------------- */
+
+/* The consumer of value vi if it is the only one and runs op, else -1. */
+static int only_consumer(struct rm_plan *p, int vi, enum rm_op op)
+{
+    int c = rm_eng_sole_consumer(p, vi);
+    return c >= 0 && rm_eng_is(p, c, op) && p->g->nodes[c].inputs[0] == vi ? c : -1;
+}
+
+/* ShuffleNet's Concat -> Reshape [N, g, C/g, H, W] -> Transpose (0, 2, 1, 3, 4) ->
+ * Reshape [N, C, H, W] as one step: each input, lying in one of the g groups, is
+ * reordered straight to its strided place in the shuffled (plain) output, one copy
+ * instead of five (the concat, a plain shadow of it, the reshapes and the transpose).
+ * fuse=1 only (the intermediates are not kept). *planned 0 when the pattern differs. */
+static int concat_shuffle(struct rm_plan *p, int node, int *planned, struct rm_error *err)
+{
+    int rc = 0;
+    const Onnx__NodeProto *np = p->g->nodes[node].proto;
+    struct val *o = rm_eng_out(p, node, 0);
+    int n = (int)np->n_input, ov = p->g->nodes[node].outputs[0];
+    *planned = 0;
+    if (!p->opts.fuse || o->dtype != RM_F32 || o->rank != 4 || n < 1 || n > 4 || o->numel == 0)
+        return 0;
+    int64_t axis = rm_node_attr_int(np, "axis", 0);
+    if (axis != 1 && axis != -3)
+        return 0;
+    int r1 = only_consumer(p, ov, RM_OP_RESHAPE);
+    int r1o = r1 >= 0 ? p->g->nodes[r1].outputs[0] : -1;
+    int t = r1o >= 0 ? only_consumer(p, r1o, RM_OP_TRANSPOSE) : -1;
+    int to = t >= 0 ? p->g->nodes[t].outputs[0] : -1;
+    int r2 = to >= 0 ? only_consumer(p, to, RM_OP_RESHAPE) : -1;
+    int fo = r2 >= 0 ? p->g->nodes[r2].outputs[0] : -1;
+    if (fo < 0)
+        return 0;
+    const struct rm_value *g1 = &p->g->values[r1o], *gt = &p->g->values[to], *gf = &p->g->values[fo];
+    size_t nperm;
+    const int64_t *perm = rm_node_attr_ints(p->g->nodes[t].proto, "perm", &nperm);
+    static const int64_t want[5] = {0, 2, 1, 3, 4};
+    int64_t N = o->dims[0], C = o->dims[1], H = o->dims[2], W = o->dims[3];
+    if (g1->rank != 5 || gt->rank != 5 || gf->rank != 4 || !perm || nperm != 5 || memcmp(perm, want, sizeof want) ||
+        g1->dims[0] != N || g1->dims[1] < 1 || g1->dims[1] * g1->dims[2] != C || g1->dims[3] != H ||
+        g1->dims[4] != W || gf->dims[0] != N || gf->dims[1] != C || gf->dims[2] != H || gf->dims[3] != W ||
+        rm_dtype_host(gf->elem_type) != RM_F32)
+        return 0;
+    int64_t grp = g1->dims[1], per = g1->dims[2], c0 = 0;
+    for (int k = 0; k < n; k++) {
+        struct val *v = rm_eng_in(p, node, (size_t)k);
+        if (!v || !v->has_md || v->rank != 4 || v->dims[0] != N || v->dims[2] != H || v->dims[3] != W ||
+            v->dims[1] < 1 || c0 / per != (c0 + v->dims[1] - 1) / per)
+            return 0;
+        c0 += v->dims[1];
+    }
+    /* the shuffled output, plain */
+    struct val *f = &p->vals[fo];
+    f->dtype = RM_F32;
+    f->rank = 4;
+    memcpy(f->dims, o->dims, sizeof f->dims);
+    f->numel = o->numel;
+    struct step *s = rm_eng_new_step(p, node);
+    if (!s)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    if ((rc = rm_eng_alloc_plain(p, f, err)))
+        return rc;
+    /* input k's channel c of group gi lands on channel (c mod per) * grp + gi */
+    c0 = 0;
+    for (int k = 0; k < n; k++) {
+        struct val *v = rm_eng_in(p, node, (size_t)k);
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = {N, v->dims[1], H, W}, st = {C * H * W, grp * H * W, W, 1};
+        dnnl_memory_t m;
+        dnnl_primitive_t r;
+        CHECK(dnnl_memory_desc_init_by_strides(&md, 4, d, dnnl_f32, st));
+        md.offset0 = ((c0 % per) * grp + c0 / per) * H * W;
+        if ((rc = rm_eng_make_mem(p, &m, &md, f->buf, err)) || (rc = rm_eng_reg_mem(p, m, f, 0, err)) ||
+            (rc = rm_eng_make_reorder(p, &r, &v->md, &md, err)))
+            return rc;
+        dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, v->mem}, {DNNL_ARG_TO, m}};
+        if ((rc = rm_eng_add_ex(p, s, r, 2, a)))
+            return rc;
+        c0 += v->dims[1];
+    }
+    f->kind = V_ACT;
+    s->written[s->n_written++] = fo;
+    s->last_node = r2;
+    p->node_state[r1] = p->node_state[t] = p->node_state[r2] = p->n_steps - 1;
+    o->kind = V_FUSED;
+    p->vals[r1o].kind = V_FUSED;
+    p->vals[to].kind = V_FUSED;
+    *planned = 1;
+done:
+    return rc;
+}
+
+int rm_eng_concat_shuffle(struct rm_plan *p, int node, int *planned, struct rm_error *err)
+{
+    return concat_shuffle(p, node, planned, err);
 }

@@ -215,13 +215,39 @@ int rm_plan_reduce(struct rm_plan *p, int node, int *fallback, struct rm_error *
     }
     int keep = o->rank == x->rank;
     dnnl_memory_desc_t dst_md;
-    CHECK(dnnl_memory_desc_init_by_tag(&dst_md, x->rank, kd, dnnl_f32,
-                                       keep ? dnnl_format_tag_any : rm_eng_plain_tags[x->rank]));
-    dnnl_reduction_desc_t d;
-    if (dnnl_reduction_desc_init(&d, alg, &x->md, &dst_md, pw, 0) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &d, NULL, p->eng, NULL) != dnnl_success) {
-        pd = NULL;
-        goto done; /* the C kernel */
+    /* a global mean or max of a channels-last or channel-blocked input (ShuffleNet's
+     * head): oneDNN's reduction runs it on its reference kernel (14% of shufflenet_v2's
+     * run), its global pooling on a jit one; [N, C, 1, 1] in the input's layout is the
+     * same bytes as the plain output */
+    int blk = -1, spatial = !keep && x->rank >= 3 && x->rank <= 5 &&
+                                (alg == dnnl_reduction_mean || alg == dnnl_reduction_max);
+    dnnl_format_tag_t xt = rm_eng_layout_tag(x, &blk);
+    for (int i = 0; i < x->rank; i++)
+        spatial &= i < 2 ? !red[i] : kd[i] == 1;
+    if (spatial && xt != dnnl_format_tag_any && x->dims[1] % (blk == 0 ? 1 : blk == 1 ? 16 : 8) == 0) {
+        dnnl_dims_t st, k, zero = {0};
+        for (int i = 2; i < x->rank; i++) {
+            st[i - 2] = 1;
+            k[i - 2] = x->dims[i];
+        }
+        dnnl_pooling_v2_desc_t pdsc;
+        CHECK(dnnl_memory_desc_init_by_tag(&dst_md, x->rank, kd, dnnl_f32, xt));
+        if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference,
+                                              alg == dnnl_reduction_mean ? dnnl_pooling_avg_exclude_padding
+                                                                         : dnnl_pooling_max,
+                                              &x->md, &dst_md, st, k, zero, zero, zero) != dnnl_success ||
+            dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, NULL) != dnnl_success)
+            pd = NULL;
+    }
+    if (!pd) {
+        CHECK(dnnl_memory_desc_init_by_tag(&dst_md, x->rank, kd, dnnl_f32,
+                                           keep ? dnnl_format_tag_any : rm_eng_plain_tags[x->rank]));
+        dnnl_reduction_desc_t d;
+        if (dnnl_reduction_desc_init(&d, alg, &x->md, &dst_md, pw, 0) != dnnl_success ||
+            dnnl_primitive_desc_create(&pd, &d, NULL, p->eng, NULL) != dnnl_success) {
+            pd = NULL;
+            goto done; /* the C kernel */
+        }
     }
     *fallback = 0;
     if (keep) {

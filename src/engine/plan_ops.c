@@ -307,7 +307,8 @@ int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *
     int n = (int)np->n_input, blocked = 0, in_place = 0;
     *fallback = 1;
     /* inputs written straight into slices of the output: no copy (plan_concat.c) */
-    if ((rc = rm_eng_concat_in_place(p, node, &in_place, err)) || in_place) {
+    if ((rc = rm_eng_concat_shuffle(p, node, &in_place, err)) || in_place ||
+        (rc = rm_eng_concat_in_place(p, node, &in_place, err)) || in_place) {
         *fallback = 0;
         return rc;
     }

@@ -277,6 +277,9 @@ struct val *rm_eng_out(struct rm_plan *p, int node, size_t k);
 /* Concat node planned as a step that copies nothing (*planned 1), its inputs placed in
  * slices of its output's buffer, when the layout allows; else *planned 0, nothing done. */
 int rm_eng_concat_in_place(struct rm_plan *p, int node, int *planned, struct rm_error *err);
+/* A Concat followed by ShuffleNet's channel shuffle (Reshape, Transpose, Reshape) as one
+ * step writing the shuffled output (*planned 1), or nothing done (*planned 0). */
+int rm_eng_concat_shuffle(struct rm_plan *p, int node, int *planned, struct rm_error *err);
 /* The value whose buffer holds vi's (vi when placed nowhere); *off: vi's byte offset. */
 int rm_eng_place_top(struct rm_plan *p, int vi, size_t *off);
 

@@ -11,6 +11,8 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
 int rm_plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_batch_norm(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
+/* plan_concat.c: a Slice that keeps one contiguous run of a plain input, as a view */
+int rm_plan_slice(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_copy(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_pad(struct rm_plan *p, int node, int *fallback, struct rm_error *err);
 int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *err);

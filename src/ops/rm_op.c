@@ -130,7 +130,7 @@ const struct rm_op_def rm_op_defs[RM_OP_COUNT] = {
     [RM_OP_SHAPE] = {BLOCK, ENG, .shape = rm_shape_shape, .kernel = rm_kernel_shape},
     [RM_OP_SIGMOID] = {PASS, ENG | F32 | ONE, .shape = rm_shape_unary_float, .kernel = rm_kernel_unary, .plan = rm_plan_unary,
                        .leaf = rm_leaf_activation},
-    [RM_OP_SLICE] = {BLOCK, ENG, .shape = rm_shape_slice, .kernel = rm_kernel_slice},
+    [RM_OP_SLICE] = {BLOCK, ENG, .shape = rm_shape_slice, .kernel = rm_kernel_slice, .plan = rm_plan_slice},
     [RM_OP_SOFTMAX] = {BLOCK, ENG | F32 | ONE, .shape = rm_shape_softmax, .kernel = rm_kernel_softmax,
                        .leaf = rm_leaf_softmax},
     [RM_OP_SOFTPLUS] = UNARY(F32, NULL),
