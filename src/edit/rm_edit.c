@@ -2,6 +2,7 @@
 #include "rm_edit_int.h"
 
 #include "rm_graph.h"
+#include "rm_ops_int.h"
 #include "rm_shape.h"
 #include "rm_tree.h"
 
@@ -417,6 +418,27 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
 }
 
 /* Carry the channel change of value v to everything that reads it. */
+bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    int x = n->n_inputs ? n->inputs[0] : -1;
+    if (x < 0 || !g->shaped || !g->known)
+        return false;
+    int rank = g->values[x].rank;
+    if (rank < 2 || rank > RM_MAX_RANK)
+        return false;
+    bool pads_given = n->n_inputs > 1 && n->inputs[1] >= 0;
+    const struct rm_host_tensor *pads = pads_given ? g->known[n->inputs[1]] : NULL;
+    const struct rm_host_tensor *axes = n->n_inputs > 3 && n->inputs[3] >= 0 ? g->known[n->inputs[3]] : NULL;
+    if ((pads_given && !pads) || (n->n_inputs > 3 && n->inputs[3] >= 0 && !axes))
+        return false; /* computed pads: nothing says the channel axis is left alone */
+    int64_t p[2 * RM_MAX_RANK];
+    char why[80];
+    if (rm_pads_of(n->proto, rank, pads, axes, pads_given, p, why, sizeof why))
+        return false;
+    return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
+}
+
 int rm_edit_propagate(struct edit *e, int v, int depth)
 {
     if (depth > 256)
@@ -439,7 +461,9 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_bn(e, node);
             if (!rc && nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (rm_op_passes_channels(kind)) { /* BatchNormalization was handled above */
+        } else if (rm_op_passes_channels(kind) ||
+                   (rm_op_def(kind)->chan == RM_CHAN_PAD && rm_edit_pad_keeps_channels(e->g, node))) {
+            /* BatchNormalization was handled above */
             if (nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
         } else if (kind == RM_OP_CONV) {
