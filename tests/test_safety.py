@@ -680,11 +680,31 @@ def _():
                           [("y", [1, 4, 8, 8])])
         out = os.path.join(d, "out.onnx")
         one_error_line(*run("replace", path, "conv", "Conv2d(4, 4, 3, padding=1)", "-o", out),
-                       "no_input.onnx", "/conv/Conv", "no data input")
+                       "no_input.onnx", "/conv/Conv", "input 0 (X) is required but given as ''")
         assert not os.path.exists(out)
         for args in (["info", path], ["show", path], ["run", path], ["fold-bn", path, "-o", out],
                      ["prune", path, "first", "--ratio", "0.5", "-o", out]):
             sane(*run(*args), args[0])
+
+
+@case("an empty name in a required or variadic input (Concat, Sum, Conv's X) is refused by every command that runs the model")
+def _():
+    import numpy as np
+    from onnx import helper
+    w = np.random.default_rng(1).standard_normal((4, 4, 1, 1)).astype(np.float32)
+    graphs = {
+        "concat": [helper.make_node("Concat", ["x", "", "x"], ["y"], name="/cat/Concat", axis=1)],
+        "sum": [helper.make_node("Sum", ["x", ""], ["y"], name="/sum/Sum")],
+        "max": [helper.make_node("Max", ["", "x"], ["y"], name="/max/Max")],
+        "conv": [helper.make_node("Conv", ["", "w"], ["y"], name="/conv/Conv")],
+    }
+    with tempfile.TemporaryDirectory() as d:
+        for name, nodes in graphs.items():
+            yc = 8 if name == "concat" else 4
+            path = save_model(os.path.join(d, name + ".onnx"), nodes, [tensor("w", w)] if name == "conv" else [],
+                              [("x", [1, 4, 8, 8])], [("y", [1, yc, 8, 8])])
+            for args in (["info", path], ["run", path], ["diff", path, path]):
+                one_error_line(*run(*args), name + ".onnx", nodes[0].name, "is required but given as ''")
 
 
 def initializer(name, dims, dtype=1):
