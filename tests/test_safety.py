@@ -18,40 +18,16 @@ import sys
 import tempfile
 
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-passed = failed = 0
+
+from rmtest import Suite, one_error_line  # noqa: E402
+
+T = Suite()
+case = T.case
 
 
 def run(*args, cwd=None, timeout=60, preexec_fn=None):
     """Run remodel; a hang past timeout fails the case (the child is killed)."""
-    try:
-        p = subprocess.run([REMODEL, *args], capture_output=True, timeout=timeout, cwd=cwd,
-                           preexec_fn=preexec_fn)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"remodel {' '.join(args)} hung for {timeout} s")
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
-
-
-def one_error_line(rc, out, err, *needles):
-    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
-
+    return T.run(REMODEL, *args, timeout=timeout, cwd=cwd, preexec_fn=preexec_fn, errors="replace")
 
 def model(name):
     return os.path.join(TESTDATA, name + ".onnx")
@@ -1037,5 +1013,4 @@ def _():
         assert rc == 0 and "nothing was pruned" not in stdout, (rc, stdout, err)
 
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()
