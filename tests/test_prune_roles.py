@@ -516,4 +516,46 @@ def _():
     blocks(path, "conv1", "batch or channel axis", "Resize")
 
 
+class PadNet(nn.Module):
+    """conv1 -> ReLU -> a spatial Pad (zeros, reflect, or AvgPool2d's count_include_pad
+    padding) -> conv2: conv1's channels pass the Pad. channel_pad pads axis 1 instead."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 3)
+        self.kind = kind
+
+    def forward(self, x):
+        y = torch.relu(self.conv1(x))
+        if self.kind == "avgpool":
+            y = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=True)
+        elif self.kind == "channel":
+            y = F.pad(y, (0, 0, 0, 0, 1, 1))
+        else:
+            y = F.pad(y, (1, 2, 0, 1), mode=self.kind)
+        return self.conv2(y if self.kind != "channel" else y[:, 1:9])
+
+
+def slice_pad(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+for opset, kind in [(9, "constant"), (11, "reflect"), (13, "constant"), (13, "avgpool"), (17, "replicate")]:
+    @case(f"Pad opset {opset} ({kind}) on spatial axes only: conv1 pruned through it")
+    def _(opset=opset, kind=kind):
+        m = randomise(PadNet(kind), 120 + opset)
+        path = export(m, f"pad{opset}{kind}", opset)
+        assert "Pad" in [n.op_type for n in onnx.load(path).graph.node]
+        prune_and_compare(path, m, "conv1", slice_pad)
+
+
+@case("Pad of the channel axis: blocks, exit 2, nothing written")
+def _():
+    path = export(randomise(PadNet("channel"), 130), "pad_channel", 13)
+    blocks(path, "conv1", "Pad")
+
+
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

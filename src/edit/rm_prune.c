@@ -80,6 +80,8 @@ static bool passes_channels(const struct analysis *a, const struct rm_node *n)
     if (rm_op_passes_channels(n->op))
         return true;
     const Onnx__NodeProto *np = n->proto;
+    if (rm_op_def(n->op)->chan == RM_CHAN_PAD)
+        return rm_edit_pad_keeps_channels(a->e->g, (int)(n - a->e->g->nodes));
     if (rm_op_def(n->op)->chan != RM_CHAN_REDUCE)
         return false;
     size_t na;
