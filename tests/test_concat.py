@@ -18,6 +18,7 @@ Nothing is timed.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,12 +28,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 REMODEL, SPATIAL_PLAN = sys.argv[1], sys.argv[2]
+
+from rmtest import Suite  # noqa: E402
+
+T = Suite("RM_CONCAT_ONLY")  # RM_CONCAT_ONLY=text: only the cases whose name contains it
 ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
 TOL = 1e-4
 WORK = tempfile.mkdtemp(prefix="rm_concat_")
-ONLY = os.environ.get("RM_CONCAT_ONLY")  # run only the cases whose name contains it
 
-passed = failed = 0
 rng = np.random.default_rng(20261130)
 
 
@@ -101,12 +104,11 @@ def outputs_of(d):
 
 
 def check(name, net, inputs, outputs, in_place=None):
-    """remodel's outputs, fused and not, equal onnxruntime's. in_place: whether every
-    Concat step of the fused plan must execute nothing (True), must copy (False)."""
-    global passed, failed
-    if ONLY and ONLY not in name:
-        return
-    try:
+    """remodel's outputs, fused, unfused and with direct convolutions only, equal
+    onnxruntime's. in_place: whether every Concat step of the fused plan must execute
+    nothing (True) or must copy (False), or a function checking the plan's steps."""
+    @T.case(name)
+    def _():
         d = os.path.join(WORK, name.replace(" ", "_"))
         os.makedirs(d)
         path = os.path.join(d, "model.onnx")
@@ -122,32 +124,28 @@ def check(name, net, inputs, outputs, in_place=None):
         assert len(want) == len(outputs), f"onnxruntime gave {len(want)} outputs"
         for flags in ([], ["--no-fuse"], ["--direct-conv"]):
             out = os.path.join(d, "remodel" + "".join(flags))
-            p = subprocess.run([REMODEL, "run", path, *[a for x in args for a in ("-i", x)], "-o", out, *flags],
-                               capture_output=True, text=True, timeout=300)
-            assert p.returncode == 0, f"remodel run {' '.join(flags)}: exit {p.returncode}: {p.stderr.strip()}"
+            rc, _, err = T.run(REMODEL, "run", path, *[a for x in args for a in ("-i", x)], "-o", out, *flags,
+                               timeout=300)
+            assert rc == 0, f"remodel run {' '.join(flags)}: exit {rc}: {err.strip()}"
             got = outputs_of(out)
             assert len(got) == len(want), f"{len(got)} outputs, onnxruntime has {len(want)}"
             for k, (a, b) in enumerate(zip(got, want)):
                 assert a.shape == b.shape, f"output {k} {flags}: shape {a.shape}, expected {b.shape}"
                 e = float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-30)
                 assert e <= TOL, f"output {k} {' '.join(flags)}: differs by {e:.3g} of its scale from onnxruntime"
+        if in_place is None:
+            return
+        p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
+        steps = json.loads(p.stdout)["steps"]
         if callable(in_place):
-            p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
-            assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
-            in_place(json.loads(p.stdout)["steps"])
-        elif in_place is not None:
-            p = subprocess.run([SPATIAL_PLAN, path, *args], capture_output=True, text=True, timeout=300)
-            assert p.returncode == 0, f"spatial_plan: {p.stderr.strip()}"
-            steps = [s for s in json.loads(p.stdout)["steps"] if s["op"] == "Concat"]
-            assert steps, "no Concat step"
-            for s in steps:
-                assert (s["execs"] == 0 and s["onednn"]) == in_place, \
-                    f"Concat '{s['node']}' {'copies' if in_place else 'is in place'}, expected the other"
-        passed += 1
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-        failed += 1
-        print(f"FAIL {name}: {type(e).__name__}: {e}")
+            in_place(steps)
+            return
+        steps = [s for s in steps if s["op"] == "Concat"]
+        assert steps, "no Concat step"
+        for s in steps:
+            assert (s["execs"] == 0 and s["onednn"]) == in_place, \
+                f"Concat '{s['node']}' {'copies' if in_place else 'is in place'}, expected the other"
 
 
 def stem(net, c=16):
@@ -334,5 +332,5 @@ a = net.node("Sigmoid", ["x"])
 q = net.node("Slice", [a, net.const([0]), net.const([8]), net.const([3]), net.const([2])])
 check("strided slice", net, X, [net.node("Exp", [q])])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+shutil.rmtree(WORK, ignore_errors=True)
+T.finish()
