@@ -62,6 +62,10 @@ static void step_impl(const struct rm_plan *p, const struct step *s, char *buf, 
         snprintf(buf, n, "C kernel");
         return;
     }
+    if (!s->n_ex) {
+        snprintf(buf, n, "none (a view or a Concat in place)");
+        return;
+    }
     for (int i = 0; i < s->n_ex && off < n; i++) {
         const_dnnl_primitive_desc_t pd;
         const char *impl = "?";
