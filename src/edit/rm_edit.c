@@ -431,7 +431,6 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     return rc;
 }
 
-/* Carry the channel change of value v to everything that reads it. */
 bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
 {
     const struct rm_node *n = &g->nodes[node];
@@ -453,6 +452,7 @@ bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
     return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
 }
 
+/* Carry the channel change of value v to everything that reads it. */
 int rm_edit_propagate(struct edit *e, int v, int depth)
 {
     if (depth > 256)
