@@ -431,7 +431,18 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     return rc;
 }
 
-/* Carry the channel change of value v to everything that reads it. */
+bool rm_edit_is_linear(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    if (n->op == RM_OP_GEMM)
+        return true;
+    if (n->op != RM_OP_MATMUL || n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0)
+        return false;
+    const Onnx__TensorProto *w = rm_graph_const_tensor(g, n->inputs[1]);
+    return w && w->n_dims == 2 && w->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+           g->values[n->inputs[0]].rank == 2;
+}
+
 bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
 {
     const struct rm_node *n = &g->nodes[node];
@@ -453,6 +464,7 @@ bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
     return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
 }
 
+/* Carry the channel change of value v to everything that reads it. */
 int rm_edit_propagate(struct edit *e, int v, int depth)
 {
     if (depth > 256)
@@ -482,28 +494,29 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
         } else if (kind == RM_OP_CONV) {
             rc = rm_edit_resize_consumer(e, node);
-        } else if (kind == RM_OP_FLATTEN || kind == RM_OP_GEMM) {
+        } else if (kind == RM_OP_FLATTEN || rm_edit_is_linear(e->g, node)) {
             int64_t spatial = 1;
             for (int d = 2; d < val->rank && spatial > 0; d++)
                 if (val->dims[d] > 0 && __builtin_mul_overflow(spatial, val->dims[d], &spatial))
                     spatial = -1; /* past int64: no Linear matches it (resize_gemm says so) */
-            if (kind == RM_OP_GEMM) {
+            if (kind != RM_OP_FLATTEN) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {
                 rm_edit_problem(e, "%s: Flatten with axis != 1 reads the changed channels", rm_edit_where(e, node));
             } else {
-            rm_edit_mark(e, nd->outputs[0]);
-            const struct rm_value *fo = &e->g->values[nd->outputs[0]];
-            for (int j = 0; j < fo->n_consumers && !rc; j++) {
-                int gn = fo->consumers[j];
-                if (e->visited[gn])
-                    continue;
-                e->visited[gn] = 1;
-                if (e->g->nodes[gn].op != RM_OP_GEMM || e->g->nodes[gn].inputs[0] != nd->outputs[0])
-                    rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn), rm_edit_op(e, gn));
-                else
-                    rc = rm_edit_resize_gemm(e, gn, spatial);
-            }
+                rm_edit_mark(e, nd->outputs[0]);
+                const struct rm_value *fo = &e->g->values[nd->outputs[0]];
+                for (int j = 0; j < fo->n_consumers && !rc; j++) {
+                    int gn = fo->consumers[j];
+                    if (e->visited[gn])
+                        continue;
+                    e->visited[gn] = 1;
+                    if (!rm_edit_is_linear(e->g, gn) || e->g->nodes[gn].inputs[0] != nd->outputs[0])
+                        rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn),
+                                        rm_edit_op(e, gn));
+                    else
+                        rc = rm_edit_resize_gemm(e, gn, spatial);
+                }
             }
         } else {
             rm_edit_problem(e, "%s: cannot carry %lld -> %lld channels through %s node '%s'%s", rm_edit_where(e, node),

@@ -563,7 +563,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 block(a, x, "it reaches a graph output (flattened)", -1);
             for (int k = 0; k < yv->n_consumers; k++) {
                 int c = yv->consumers[k];
-                if (e->g->nodes[c].op != RM_OP_GEMM || e->g->nodes[c].inputs[0] != y) {
+                if (!rm_edit_is_linear(e->g, c) || e->g->nodes[c].inputs[0] != y) {
                     block(a, x, "its flattened features feed something other than a Linear", c);
                     continue;
                 }
@@ -579,7 +579,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 gx->gemm_spatial = sp;
                 sp[gx->n_gemms - 1] = spatial;
             }
-        } else if (role == RM_CHAN_GEMM) {
+        } else if (role == RM_CHAN_GEMM || (n->op == RM_OP_MATMUL && rm_edit_is_linear(e->g, (int)i))) {
             if (gx) {
                 fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
                 int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
