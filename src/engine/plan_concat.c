@@ -8,6 +8,9 @@
  * (each layer concatenates all earlier features) become one buffer per dense block,
  * each layer writing its slice once (densenet121 copied 26% of its run).
  *
+ * A Slice keeping one contiguous run of a plain input is placed the same way, in its
+ * input's buffer; ShuffleNet's Concat + channel shuffle is one step of reorders.
+ *
  * Placement is decided while planning; the memory planner (memory.c) gives each group of
  * placed values one buffer that lives from the first write of any of them to the last
  * read of any of them. */

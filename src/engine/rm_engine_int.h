@@ -5,6 +5,7 @@
  *   plan.c       rm_session_create/free: every node to a step, a constant or a fusion
  *   plan_conv.c  Conv with fused post-ops, Winograd and layout choice
  *   plan_ops.c   pooling, eltwise, binary, BatchNorm, Concat, copies on oneDNN
+ *   plan_concat.c  Concats in place, Slices as views, the channel shuffle
  *   memory.c     buffer sharing between values and the shared scratchpad
  *   run.c        inputs, runs, reading values and outputs
  *   kernel_call.c  values as plain tensors for the ops' C kernels
