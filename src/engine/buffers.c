@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- ownership lists --------------------------------------------------------- */
 
@@ -328,6 +329,25 @@ int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
     v->plain_stamp = v->stamp;
 done:
     return rc;
+}
+
+/* Give back the pages of v's plain shadow when it is a mapping of its own (a blocked
+ * value's, rm_eng_alloc_md): the next rm_eng_ensure_plain makes it again. For a reader
+ * that copies a value out once (rm_session_get: diff --layers reads every module's
+ * output), kept shadows added up to every activation of the model (densenet121: about
+ * 150 MB a plan). The first page, which holds the buffer's header, stays. */
+void rm_eng_drop_plain(struct rm_plan *p, struct val *v)
+{
+    if (!v->blocked || !v->plain)
+        return;
+    char *b = v->plain;
+    size_t slot = *(size_t *)(b - HEADER);
+    if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b || p->bufs[slot].n < BUF_MAP)
+        return; /* not a buffer of its own, or on the heap */
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)b + pg - 1) / pg * pg, to = ((uintptr_t)b + p->bufs[slot].n) / pg * pg;
+    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0)
+        v->plain_stamp = v->stamp - 1; /* stale: zero pages now */
 }
 
 /* ---- errors ------------------------------------------------------------------ */

@@ -189,6 +189,7 @@ int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
 /* v as a plain array over buf (not owned: a constant's bytes in the model, read only). */
 int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err);
 int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+void rm_eng_drop_plain(struct rm_plan *p, struct val *v);
 int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
