@@ -300,6 +300,35 @@ START_TEST(get_gives_back_the_plain_shadow)
 }
 END_TEST
 
+/* The inputs steps reorder for their primitives are read within the step only: the
+ * k-th of every step shares one buffer (a buffer each added up to a copy of every
+ * reordered activation). Outputs still match PyTorch (matches_pytorch, unfused). */
+START_TEST(step_reorders_share_buffers)
+{
+    struct loaded l;
+    struct rm_error err;
+    load(&l, "shared_init", 0);
+    ck_assert_int_gt(l.p->n_rin, 1);
+    int steps = 0;
+    for (int k = 0; k < l.p->n_rin; k++) {
+        void *h = NULL, *h0 = NULL;
+        ck_assert_int_eq(dnnl_memory_get_data_handle(l.p->rin[k].mem, &h), dnnl_success);
+        ck_assert_ptr_nonnull(h);
+        for (int j = 0; j < k; j++)
+            if (l.p->rin[j].slot == l.p->rin[k].slot) {
+                ck_assert_int_eq(dnnl_memory_get_data_handle(l.p->rin[j].mem, &h0), dnnl_success);
+                ck_assert_ptr_eq(h, h0);
+                break;
+            }
+        steps += l.p->rin[k].slot == 0 && (k == 0 || l.p->rin[k - 1].step != l.p->rin[k].step);
+    }
+    ck_assert_int_gt(steps, 1); /* several steps reorder, into one buffer */
+    rm_session_random_inputs(l.p, 1);
+    ck_assert_msg(rm_session_run(l.p, &err) == 0, "%s", err.msg);
+    unload(&l);
+}
+END_TEST
+
 START_TEST(fused_steps_hide_intermediates)
 {
     struct loaded l, u;
@@ -746,6 +775,7 @@ int main(void)
     tcase_add_test(tc, steps_expose_every_node_output);
     tcase_add_test(tc, fused_steps_hide_intermediates);
     tcase_add_test(tc, get_gives_back_the_plain_shadow);
+    tcase_add_test(tc, step_reorders_share_buffers);
     tcase_add_test(tc, random_inputs_are_seeded);
     tcase_add_test(tc, set_input_checks_shape);
     tcase_add_test(tc, memory_budget);

@@ -425,7 +425,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         p->out_vals[p->n_out++] = vi;
     }
     double t_mem = rm_eng_now_ms();
-    if ((rc = rm_eng_plan_memory(p, err)))
+    if ((rc = rm_eng_plan_memory(p, err)) || (rc = rm_eng_place_reorders(p, err)))
         goto done;
     rm_session_begin(p);
     if (p->prof) {
@@ -478,6 +478,7 @@ void rm_session_free(struct rm_plan *p)
     free(p->refs);
     free(p->scratch);
     free(p->preps);
+    free(p->rin);
     rm_arena_free(&p->hp);
     free(p->steps);
     free(p->vals);
