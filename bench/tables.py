@@ -14,7 +14,10 @@ remodel's median over onnxruntime's, taken in the same run. Tables (--only picks
   load     resnet18 and efficientnet_b0 at 2 threads beside a CPU-bound busy loop, and two
            copies at once (two remodel processes, then two onnxruntime processes)
   verify   prune --global --ratio 0.3 with the default verification vs --no-verify (wall
-           time), peak RSS of prune with verify and of diff --layers against file sizes
+           time); the floor of a verification: the edit without it plus the 8 forward
+           passes it makes (4 samples x 2 models, at `run --bench --direct-conv`'s median
+           latency: verification builds its plans without Winograd); peak RSS of prune
+           with verify, of run, and of diff --layers against file sizes
   cold     whole-process `remodel run` once vs a node process that creates an onnxruntime
            session and runs once (node's start-up included)
   size     resnet18 (47 MB) and a VGG16 export (553 MB): save vs cp, prune --no-verify vs
@@ -131,25 +134,32 @@ def table_load(a, r, cache):
 
 def table_verify(a, r, cache, tmp):
     print("\n## edit + verify: prune --global --ratio 0.3, whole process, %d alternating rounds\n" % a.rounds)
-    print("| model | file MB | with verify s | --no-verify s | ratio | peak RSS with verify MB | x file |"
-          " diff --layers peak RSS MB | x both files |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | file MB | with verify s | --no-verify s | ratio | floor s | with verify / floor |"
+          " peak RSS with verify MB | x file | run peak RSS MB | x file | diff --layers peak RSS MB | x both files |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = os.path.join(tmp, "pruned.onnx")
     for name in ("resnet18", "densenet121", "efficientnet_b0"):
         m = os.path.join(cache, name + ".onnx")
         mb = os.path.getsize(m) / 1e6
-        ver, nov, peak = [], [], 0.0
+        ver, nov, lat, peak, rpeak = [], [], [], 0.0, 0.0
         for _ in range(a.rounds):
             w, p = rss([r, "prune", m, "--global", "--ratio", "0.3", "-o", out])
             ver.append(w)
             peak = max(peak, p)
             nov.append(rss([r, "prune", m, "--global", "--ratio", "0.3", "--no-verify", "-o", out])[0])
+            # one forward pass as verification makes it (the default threads, no Winograd)
+            lat.append(json.loads(run_out([r, "run", m, "--direct-conv", "--bench", str(a.iters), "--json"]))
+                       ["latency_ms"]["median"] / 1e3)
+            rpeak = max(rpeak, rss([r, "run", m])[1])
+        # the edit itself plus 4 samples through each of the two models
+        floor = med(nov) + 2 * 4 * med(lat)
         # diff --layers between the model and a saved copy of it (every layer compared)
         copy = os.path.join(tmp, "copy.onnx")
         rss([r, "save", m, "-o", copy])
         _, dpeak = rss([r, "diff", m, copy, "--layers"])
-        print("| %s | %.1f | %.2f | %.2f | %.2fx | %.0f | %.1fx | %.0f | %.1fx |" % (
-            name, mb, med(ver), med(nov), med(ver) / med(nov), peak, peak / mb, dpeak, dpeak / (2 * mb)), flush=True)
+        print("| %s | %.1f | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.0f | %.1fx | %.0f | %.1fx | %.0f | %.1fx |" % (
+            name, mb, med(ver), med(nov), med(ver) / med(nov), floor, med(ver) / floor, peak, peak / mb,
+            rpeak, rpeak / mb, dpeak, dpeak / (2 * mb)), flush=True)
 
 
 def table_cold(a, r, cache, tmp):

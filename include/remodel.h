@@ -723,6 +723,14 @@ typedef struct rm_diff_channels {
     double *scale;               /* per channel: max |A| */
 } rm_diff_channels;
 
+/* A graph input as both models were fed it (the carried type: FLOAT or INT64). */
+typedef struct rm_diff_input {
+    char *name;
+    int32_t dtype;
+    int rank;
+    int64_t dims[RM_MAX_RANK];
+} rm_diff_input;
+
 typedef struct rm_diff_result {
     bool pass;                   /* every output passes */
     double atol, atol_scale, rtol, min_cosine, min_top1;   /* as given (atol < 0: scaled) */
@@ -735,6 +743,8 @@ typedef struct rm_diff_result {
     int first_divergent;         /* index into layers, or -1 */
     rm_diff_channels channels;   /* of the first divergent module when its shapes agree */
     char *history_a, *history_b; /* the models' edit histories (rm_model_history), or NULL */
+    size_t n_inputs;
+    rm_diff_input *inputs;       /* A's inputs in its order, with the dims both were fed */
 } rm_diff_result;
 
 /* atol scaled (1e-5 * max|A|), rtol 1e-4, min_cosine 0.9999, min_top1 1, one random

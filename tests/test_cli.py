@@ -172,6 +172,20 @@ def _():
         one_error_line(*run("info", bad), "bad.onnx", "'..'")
 
 
+@case("run builds a single run's plan without Winograd; --bench (many runs) keeps it")
+def _():
+    def impls(*args):
+        p = subprocess.run([REMODEL, "run", model("resnet18"), *args], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, REMODEL_PROFILE="all"))
+        assert p.returncode == 0, p.stderr
+        return p.stderr
+    # the profile names each step's oneDNN kernel: resnet18's 3x3 convs are Winograd's only
+    # when the plan is built for many runs
+    if "wino" not in impls("--bench", "1"):
+        return  # oneDNN has no Winograd kernel for this CPU: nothing to tell apart
+    assert "wino" not in impls(), "a single run transformed Winograd weights"
+
+
 @case("run refuses a pooling window wholly inside its padding: exit 2, one line")
 def _():
     import onnx

@@ -887,6 +887,63 @@ START_TEST(samples_saved_and_replayed)
 }
 END_TEST
 
+/* Without --layers A runs alone before B's plan is built (its outputs kept): the very
+ * numbers of the two plans side by side (REMODEL_DIFF_LOCKSTEP=1), the same inputs
+ * saved, and what both were fed recorded in r.inputs (the file's declared dims). */
+START_TEST(one_after_the_other)
+{
+    struct fixture a, b;
+    struct rm_diff_result r, q;
+    struct rm_error err;
+    open_model(&a, "tiny_resnet.onnx");
+    open_model(&b, "tiny_resnet.onnx");
+    Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+    set_f(w, 0, get_f(w, 0) + 0.5f);
+    reindex(&b);
+    char dir[] = "/tmp/rm_seq_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char s1[64], s2[64], cmd[256];
+    snprintf(s1, sizeof s1, "%s/one", dir);
+    snprintf(s2, sizeof s2, "%s/two", dir);
+    struct rm_diff_options o;
+    rm_diff_options_default(&o);
+    o.samples = 4;
+    o.seed = 3;
+    o.save_inputs = s1;
+    ck_assert_msg(rm_diff(a.m, b.m, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(setenv("REMODEL_DIFF_LOCKSTEP", "1", 1), 0);
+    o.save_inputs = s2;
+    int rc = rm_diff(a.m, b.m, &o, &q, &err);
+    unsetenv("REMODEL_DIFF_LOCKSTEP");
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert(!r.pass && r.outputs[0].s.max_abs > 0);
+    same_result(&r, &q);
+    ck_assert_int_eq(r.outputs[0].rank, q.outputs[0].rank);
+    ck_assert(memcmp(r.outputs[0].dims, q.outputs[0].dims, sizeof r.outputs[0].dims) == 0);
+    ck_assert(r.outputs[0].top5 == q.outputs[0].top5 || (isnan(r.outputs[0].top5) && isnan(q.outputs[0].top5)));
+    snprintf(cmd, sizeof cmd, "diff -r '%s' '%s' >/dev/null", s1, s2);
+    ck_assert_int_eq(system(cmd), 0);
+    /* the inputs fed: the graph input as the file declares it */
+    const Onnx__ValueInfoProto *in = a.m->proto->graph->input[0];
+    const Onnx__TensorShapeProto *sh = in->type->tensor_type->shape;
+    ck_assert_uint_eq(r.n_inputs, 1);
+    ck_assert_str_eq(r.inputs[0].name, in->name);
+    ck_assert_int_eq(r.inputs[0].dtype, RM_DTYPE_FLOAT);
+    ck_assert_int_eq(r.inputs[0].rank, (int)sh->n_dim);
+    for (size_t d = 0; d < sh->n_dim; d++)
+        ck_assert_int_eq(r.inputs[0].dims[d], sh->dim[d]->dim_value);
+    ck_assert_uint_eq(q.n_inputs, 1);
+    ck_assert(memcmp(r.inputs[0].dims, q.inputs[0].dims, sizeof r.inputs[0].dims) == 0);
+    rm_diff_result_free(&r);
+    rm_diff_result_free(&q);
+    ck_assert(r.inputs == NULL && r.n_inputs == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    close_model(&a);
+    close_model(&b);
+}
+END_TEST
+
 START_TEST(input_sets_onnx_test_data)
 {
     /* ONNX's own test data: the tensors name the inputs; the model's output matches */
@@ -947,6 +1004,7 @@ static Suite *suite(void)
     tcase_add_test(t, json_document);
     tcase_add_test(t, small_outputs_fail);
     tcase_add_test(t, samples_saved_and_replayed);
+    tcase_add_test(t, one_after_the_other);
     tcase_add_test(t, input_sets_onnx_test_data);
     tcase_add_test(t, html_report);
     tcase_add_test(t, cli_diff);

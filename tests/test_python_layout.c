@@ -78,7 +78,9 @@ int main(void)
     F(rm_diff_result, samples); F(rm_diff_result, seed); F(rm_diff_result, n_outputs);
     F(rm_diff_result, outputs); F(rm_diff_result, n_layers); F(rm_diff_result, layers);
     F(rm_diff_result, first_divergent); F(rm_diff_result, channels); F(rm_diff_result, history_a);
-    F(rm_diff_result, history_b);
+    F(rm_diff_result, history_b); F(rm_diff_result, n_inputs); F(rm_diff_result, inputs);
+    S(rm_diff_input); F(rm_diff_input, name); F(rm_diff_input, dtype); F(rm_diff_input, rank);
+    F(rm_diff_input, dims);
     S(rm_report_info); F(rm_report_info, model_a); F(rm_report_info, model_b); F(rm_report_info, inputs);
     S(rm_file_id); F(rm_file_id, dev); F(rm_file_id, ino);
     S(rm_output); F(rm_output, path); F(rm_output, dir); F(rm_output, name); F(rm_output, dir_id);

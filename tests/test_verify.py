@@ -257,5 +257,24 @@ def _():
     assert len(hist) == 1 and "fold-bn (" in hist[0], hist
 
 
+@case("a verified edit builds two plans, not three (REMODEL_PROFILE prints a line per plan); the dims reported are the ones fed")
+def _():
+    d = work("plans")
+    out = os.path.join(d, "p.onnx")
+    env = dict(os.environ, REMODEL_PROFILE="1")
+    for model, shape, fed in ((os.path.join(TESTDATA, "tiny_resnet.onnx"), [], "input [1, 3, 32, 32]"),
+                              (UNET, ["--input-shape", "input=2,3,32,48"], "input [2, 3, 32, 48]")):
+        p = subprocess.run([REMODEL, "prune", model, "--global", "--ratio", "0.3", *shape, "-o", out],
+                           capture_output=True, text=True, timeout=600, env=env)
+        assert p.returncode == 0, p.stderr
+        plans = [x for x in p.stderr.splitlines() if x.startswith("remodel profile:")]
+        assert len(plans) == 2, plans
+        assert all("4 runs" in x for x in plans), plans
+        assert f"verify: 4 samples (seeds 0..3), {fed}" in p.stdout, p.stdout
+        p = subprocess.run([REMODEL, "prune", model, "--global", "--ratio", "0.3", *shape, "-o", out,
+                            "--no-verify"], capture_output=True, text=True, timeout=600, env=env)
+        assert p.returncode == 0 and "remodel profile:" not in p.stderr, p.stderr
+
+
 shutil.rmtree(WORK, ignore_errors=True)
 T.finish()

@@ -874,7 +874,8 @@ class Model:
         one-input model); inputs not given are seeded standard-normal values (int64 ones
         zeros). Returns name -> output in the model's output order, as numpy arrays when
         numpy can be imported (numpy=False: nested lists), copies the caller owns."""
-        with Session(self, inputs, threads=threads, fuse=fuse, direct_conv=direct_conv) as s:
+        # compiled for one run, as `remodel run` without --bench: no Winograd weight transforms
+        with Session(self, inputs, threads=threads, fuse=fuse, direct_conv=direct_conv, _few_runs=True) as s:
             return s.run(seed=seed, numpy=numpy)
 
 
@@ -882,7 +883,8 @@ class Session:
     """A model compiled into oneDNN primitives and C kernels, run many times. It belongs
     to its model: an edit, set_input_shape or close of the model closes it."""
 
-    def __init__(self, model: Model, inputs=None, *, threads: int = 0, fuse: bool = True, direct_conv: bool = False):
+    def __init__(self, model: Model, inputs=None, *, threads: int = 0, fuse: bool = True, direct_conv: bool = False,
+                 _few_runs: bool = False):
         self._h = None
         self._model = model
         with model._lock:
@@ -891,6 +893,7 @@ class Session:
             o = C.rm_session_options()
             _lib.rm_session_options_default(ctypes.byref(o))
             o.threads, o.fuse, o.direct_conv = _threads(threads), int(bool(fuse)), int(bool(direct_conv))
+            o.few_runs = int(bool(_few_runs))
             keep = []
             if given:
                 tensors = (C.rm_tensor * len(given))()

@@ -165,12 +165,17 @@ class rm_diff_channels(Structure):
                 ("scale", POINTER(c_double))]
 
 
+class rm_diff_input(Structure):
+    _fields_ = [("name", c_char_p), ("dtype", c_int32), ("rank", c_int), ("dims", c_int64 * RM_MAX_RANK)]
+
+
 class rm_diff_result(Structure):
     _fields_ = [("pass_", c_bool), ("atol", c_double), ("atol_scale", c_double), ("rtol", c_double),
                 ("min_cosine", c_double), ("min_top1", c_double), ("samples", c_int), ("seed", c_uint64),
                 ("n_outputs", c_size_t), ("outputs", POINTER(rm_diff_output)), ("n_layers", c_size_t),
                 ("layers", POINTER(rm_diff_layer)), ("first_divergent", c_int), ("channels", rm_diff_channels),
-                ("history_a", c_char_p), ("history_b", c_char_p)]
+                ("history_a", c_char_p), ("history_b", c_char_p), ("n_inputs", c_size_t),
+                ("inputs", POINTER(rm_diff_input))]
 
 
 class rm_report_info(Structure):
@@ -190,7 +195,7 @@ class rm_output(Structure):
 STRUCTS = [rm_error, rm_tensor, rm_load_options, rm_save_options, rm_value_info, rm_opset, rm_op_count,
            rm_info, rm_finding, rm_findings, rm_arg, rm_module_info, rm_replace_options, rm_calib_options,
            rm_prune_ratio, rm_prune_options, rm_prune_group, rm_prune_refit, rm_prune_report, rm_session_options, rm_input_set, rm_diff_options,
-           rm_diff_stats, rm_diff_output, rm_diff_layer, rm_diff_channels, rm_diff_result, rm_report_info,
+           rm_diff_stats, rm_diff_output, rm_diff_layer, rm_diff_channels, rm_diff_input, rm_diff_result, rm_report_info,
            rm_file_id, rm_output]
 
 _M = c_void_p  # rm_model *

@@ -60,19 +60,15 @@ static void verified_on(const struct cli_edit *e, char *buf, size_t n)
     else
         off = (size_t)snprintf(buf, n, "%d samples (seeds %llu..%llu)", r->samples, (unsigned long long)r->seed,
                                (unsigned long long)(r->seed + (uint64_t)r->samples - 1));
-    rm_session *s = NULL;
-    rm_error err;
-    if (off < n && rm_session_create(&s, e->orig, NULL, &err) == 0) {
-        for (int k = 0; k < rm_session_n_inputs(s) && off < n; k++) {
-            rm_tensor t;
-            rm_session_input_info(s, k, &t);
-            off += (size_t)snprintf(buf + off, n - off, ", %s [", rm_session_input_name(s, k));
-            for (int d = 0; d < t.rank && off < n; d++)
-                off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? ", " : "", (long long)t.dims[d]);
-            if (off < n)
-                off += (size_t)snprintf(buf + off, n - off, "]");
-        }
-        rm_session_free(s);
+    /* the dims both models were fed, as the diff recorded them (a session built here
+     * only to ask would cost a third plan build) */
+    for (size_t k = 0; k < r->n_inputs && off < n; k++) {
+        const rm_diff_input *t = &r->inputs[k];
+        off += (size_t)snprintf(buf + off, n - off, ", %s [", t->name);
+        for (int d = 0; d < t->rank && off < n; d++)
+            off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+        if (off < n)
+            off += (size_t)snprintf(buf + off, n - off, "]");
     }
 }
 

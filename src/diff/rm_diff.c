@@ -16,6 +16,12 @@
 #define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
 #define I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
 
+/* Without --layers A runs alone first and its outputs are kept while B's plan is built
+ * and run, so that the two plans (their reordered weights, activations, scratchpads)
+ * are never held at once, when what is kept (every sample's inputs and outputs) is
+ * below this; else the plans run side by side, one sample at a time. */
+#define RM_DIFF_KEEP_MAX ((double)(64 << 20))
+
 void rm_diff_options_default(struct rm_diff_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -47,6 +53,9 @@ void rm_diff_result_free(struct rm_diff_result *r)
     free(r->channels.scale);
     free(r->history_a);
     free(r->history_b);
+    for (size_t i = 0; i < r->n_inputs; i++)
+        free(r->inputs[i].name);
+    free(r->inputs);
     memset(r, 0, sizeof *r);
     r->first_divergent = -1;
     r->channels.layer = -1;
@@ -334,19 +343,72 @@ static void classifier(struct agree *g, const struct rm_host_tensor *a, const st
 
 /* ---- running both models ---------------------------------------------------------------- */
 
+/* Both models, their sessions and what is compared. */
+struct run {
+    struct rm_model *ma, *mb;
+    struct rm_graph *a, *b;
+    struct rm_plan *pa, *pb;
+    const struct rm_diff_options *o;
+    struct tol tol;
+    struct rm_tree *ta, *tb;
+    struct job *jobs;
+    size_t n_jobs;
+    struct agree *agree;          /* per output */
+    bool sample_failed;           /* a module failed on the sample being run */
+    const struct rm_diff_input *in_info; /* A's inputs (r->inputs) */
+    char **out_names;             /* A's output names */
+    int n_out;
+    /* run one after the other (outputs only): A's outputs per sample, kept while B's
+     * plan is built and run; a_done samples of A ran, then a_rc (a_err) ended A's runs */
+    struct rm_host_tensor *a_outs; /* [sample * n_out + k] */
+    int a_done, a_rc;
+    struct rm_error a_err;
+};
+
+
 static const char *model_label(const struct rm_graph *g, const char *which)
 {
     return g->model && g->model->path ? g->model->path : which;
 }
 
-static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err)
+/* A's inputs (as its plan takes them) into r->inputs, its output names into x. */
+static int record_a(struct run *x, struct rm_diff_result *r, struct rm_error *err)
 {
-    int na = rm_session_n_inputs(pa), nb = rm_session_n_inputs(pb);
+    int n = rm_session_n_inputs(x->pa), no = rm_session_n_outputs(x->pa);
+    r->inputs = calloc(n > 0 ? (size_t)n : 1, sizeof *r->inputs);
+    x->out_names = calloc(no > 0 ? (size_t)no : 1, sizeof *x->out_names);
+    if (!r->inputs || !x->out_names)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    for (int k = 0; k < n; k++) {
+        struct rm_host_tensor t;
+        struct rm_diff_input *in = &r->inputs[k];
+        rm_session_input_info(x->pa, k, &t);
+        if (!(in->name = strdup(rm_session_input_name(x->pa, k))))
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        r->n_inputs++;
+        in->dtype = t.dtype;
+        in->rank = t.rank;
+        memcpy(in->dims, t.dims, sizeof in->dims);
+    }
+    for (int k = 0; k < no; k++) {
+        const char *na = rm_session_output_name(x->pa, k);
+        if (!(x->out_names[k] = strdup(na ? na : "")))
+            return rm_error_set(err, RM_ENOMEM, "out of memory");
+        x->n_out = k + 1;
+    }
+    x->in_info = r->inputs;
+    return 0;
+}
+
+/* B takes the inputs A takes (r->inputs) and gives as many outputs (x->n_out). */
+static int check_io(const struct run *x, const struct rm_diff_result *r, struct rm_plan *pb, struct rm_error *err)
+{
+    int na = (int)r->n_inputs, nb = rm_session_n_inputs(pb);
     if (na != nb)
         return rm_error_set(err, RM_EUSAGE, "A has %d inputs and B %d: the models take different inputs",
                             na, nb);
     for (int k = 0; k < na; k++) {
-        const char *name = rm_session_input_name(pa, k);
+        const char *name = r->inputs[k].name;
         int kb = -1;
         for (int j = 0; j < nb && kb < 0; j++)
             if (!strcmp(rm_session_input_name(pb, j), name))
@@ -354,7 +416,10 @@ static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err
         if (kb < 0)
             return rm_error_set(err, RM_EUSAGE, "A has input '%s', B has none by that name", name);
         struct rm_host_tensor ta, tb;
-        rm_session_input_info(pa, k, &ta);
+        memset(&ta, 0, sizeof ta);
+        ta.dtype = r->inputs[k].dtype;
+        ta.rank = r->inputs[k].rank;
+        memcpy(ta.dims, r->inputs[k].dims, sizeof ta.dims);
         rm_session_input_info(pb, kb, &tb);
         if (ta.dtype != tb.dtype || !same_shape(&ta, &tb)) {
             char sa[160], sb[160];
@@ -364,9 +429,9 @@ static int check_io(struct rm_plan *pa, struct rm_plan *pb, struct rm_error *err
                                 rm_dtype_name(ta.dtype), sa, rm_dtype_name(tb.dtype), sb);
         }
     }
-    if (rm_session_n_outputs(pa) != rm_session_n_outputs(pb))
+    if (x->n_out != rm_session_n_outputs(pb))
         return rm_error_set(err, RM_EUSAGE, "A has %d outputs and B %d: the models cannot be compared",
-                            rm_session_n_outputs(pa), rm_session_n_outputs(pb));
+                            x->n_out, rm_session_n_outputs(pb));
     return 0;
 }
 
@@ -463,19 +528,6 @@ static const char *first_output(const struct rm_graph *g, int node)
     return v >= 0 ? g->values[v].name : NULL;
 }
 
-/* Both models, their sessions and what is compared. */
-struct run {
-    struct rm_model *ma, *mb;
-    struct rm_graph *a, *b;
-    struct rm_plan *pa, *pb;
-    const struct rm_diff_options *o;
-    struct tol tol;
-    struct rm_tree *ta, *tb;
-    struct job *jobs;
-    size_t n_jobs;
-    struct agree *agree;          /* per output */
-    bool sample_failed;           /* a module failed on the sample being run */
-};
 
 /* Plans stepped in lockstep: how far each has run. */
 struct cursor {
@@ -708,18 +760,19 @@ static int layers_sample(struct run *x, int sample, struct rm_diff_result *r, st
     return rc;
 }
 
+/* Compare the outputs of this sample: A's from its plan, or kept (x->a_outs) when A
+ * ran before B. */
 static int outputs_sample(struct run *x, int sample, struct rm_diff_result *r, struct rm_error *err)
 {
-    int n = rm_session_n_outputs(x->pa), rc = 0;
+    int n = x->n_out, rc = 0;
     if (sample == 0) {
         r->outputs = calloc(n > 0 ? (size_t)n : 1, sizeof *r->outputs);
         x->agree = calloc(n > 0 ? (size_t)n : 1, sizeof *x->agree);
         if (!r->outputs || !x->agree)
             return rm_error_set(err, RM_ENOMEM, "out of memory");
         for (int k = 0; k < n; k++) {
-            const char *na = rm_session_output_name(x->pa, k);
             r->outputs[k].top1 = r->outputs[k].top5 = NAN;
-            if (!(r->outputs[k].name = strdup(na ? na : "")))
+            if (!(r->outputs[k].name = strdup(x->out_names[k])))
                 return rm_error_set(err, RM_ENOMEM, "out of memory");
             r->n_outputs++;
         }
@@ -733,11 +786,14 @@ static int outputs_sample(struct run *x, int sample, struct rm_diff_result *r, s
         double scale, atol;
         memset(&xa, 0, sizeof xa);
         memset(&xb, 0, sizeof xb);
-        const char *na = rm_session_output_name(x->pa, k), *nb = rm_session_output_name(x->pb, k);
-        if ((rc = rm_session_output(x->pa, k, &xa, err)) || (rc = rm_session_output(x->pb, k, &xb, err))) {
-            rm_tensor_free(&xa);
+        const char *na = x->out_names[k], *nb = rm_session_output_name(x->pb, k);
+        if (x->a_outs)
+            xa = x->a_outs[(size_t)sample * (size_t)n + (size_t)k]; /* borrowed: owned stays with a_outs */
+        if ((!x->a_outs && (rc = rm_session_output(x->pa, k, &xa, err))) ||
+            (rc = rm_session_output(x->pb, k, &xb, err)))
             return rc;
-        }
+        if (x->a_outs)
+            xa.owned = 0;
         out->rank = xa.rank;
         memcpy(out->dims, xa.dims, sizeof out->dims);
         rc = compare_pair(x->a, x->b, na, nb, &xa, &xb, &x->tol, &scale, &atol, &s, &aligned, &note, err);
@@ -777,13 +833,14 @@ static int outputs_sample(struct run *x, int sample, struct rm_diff_result *r, s
     return 0;
 }
 
-/* Feed sample k: its given set, seeded random values for the rest, the same values to
- * B; the inputs used go to keep[k] when saving. */
+/* Feed sample k to A: its given set, seeded random values for the rest; then (pb set)
+ * the same values to B by name; the inputs used go to *keep when given. */
 static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error *err)
 {
     const struct rm_diff_options *o = x->o;
     rm_session_reset_inputs(x->pa);
-    rm_session_reset_inputs(x->pb);
+    if (x->pb)
+        rm_session_reset_inputs(x->pb);
     if ((size_t)k < o->n_sets) {
         const rm_input_set *set = &o->sets[k];
         for (int i = 0; i < set->n; i++)
@@ -822,12 +879,12 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
         struct rm_host_tensor t;
         if (rm_session_get(x->pa, name, &t, err))
             return err->code;
-        if (rm_session_set_input(x->pb, name, &t, err)) {
+        if (x->pb && rm_session_set_input(x->pb, name, &t, err)) {
             rm_tensor_free(&t);
             return rm_error_prefix(err, "%s", model_label(x->b, "B"));
         }
         if (keep) {
-            ((const char **)keep->names)[i] = name;
+            ((const char **)keep->names)[i] = x->in_info[i].name; /* outlives A's plan */
             ((rm_tensor *)keep->values)[i] = t;
             keep->n = i + 1;
         } else {
@@ -895,6 +952,79 @@ static void free_kept(rm_input_set *kept, int n)
     free(kept);
 }
 
+/* What running A before B keeps (every sample's inputs and A's outputs) fits
+ * RM_DIFF_KEEP_MAX bytes. Unknown output dims: no. REMODEL_DIFF_LOCKSTEP=1 (for tests)
+ * says no. */
+static bool keep_fits(const struct run *x, const struct rm_diff_result *r, const struct rm_graph *ga, int samples)
+{
+    const char *e = getenv("REMODEL_DIFF_LOCKSTEP");
+    if (e && *e && strcmp(e, "0"))
+        return false;
+    double bytes = 0;
+    for (size_t i = 0; i < r->n_inputs; i++) {
+        double n = 8;
+        for (int d = 0; d < r->inputs[i].rank; d++)
+            n *= (double)r->inputs[i].dims[d];
+        bytes += n;
+    }
+    for (int k = 0; k < x->n_out; k++) {
+        int vi = rm_graph_find(ga, x->out_names[k]);
+        if (vi < 0 || ga->values[vi].rank < 0)
+            return false;
+        double n = 8;
+        for (int d = 0; d < ga->values[vi].rank; d++) {
+            if (ga->values[vi].dims[d] < 0)
+                return false;
+            n *= (double)ga->values[vi].dims[d];
+        }
+        bytes += n;
+    }
+    return bytes * samples <= RM_DIFF_KEEP_MAX;
+}
+
+/* Run A alone on every sample, keeping its inputs (kept[k]) and outputs (x->a_outs).
+ * A failure of A's own ends the runs and is kept (a_rc, a_err) for when B has run the
+ * samples before it, so that errors come in the order the two models in lockstep would
+ * give them; only running out of memory returns at once. */
+static int run_a_alone(struct run *x, int samples, rm_input_set *kept, struct rm_error *err)
+{
+    size_t n = (size_t)x->n_out;
+    x->a_outs = calloc((size_t)samples * n + 1, sizeof *x->a_outs);
+    if (!x->a_outs)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    rm_error_clear(&x->a_err);
+    for (int k = 0; k < samples; k++) {
+        int rc = feed_sample(x, k, &kept[k], &x->a_err);
+        if (!rc && (rc = rm_session_run(x->pa, &x->a_err)))
+            rm_error_prefix(&x->a_err, "%s", model_label(x->a, "A"));
+        for (size_t i = 0; !rc && i < n; i++) {
+            struct rm_host_tensor t, *keep = &x->a_outs[(size_t)k * n + i];
+            if (!(rc = rm_session_output(x->pa, (int)i, &t, &x->a_err))) {
+                size_t bytes = (size_t)t.numel * (t.dtype == I64 ? 8 : 4);
+                *keep = t;
+                keep->data = malloc(bytes ? bytes : 1);
+                keep->owned = 1;
+                if (!keep->data) {
+                    keep->owned = 0;
+                    rc = rm_error_set(&x->a_err, RM_ENOMEM, "out of memory");
+                } else if (bytes) {
+                    memcpy(keep->data, t.data, bytes);
+                }
+            }
+        }
+        if (rc == RM_ENOMEM) {
+            *err = x->a_err;
+            return rc;
+        }
+        if (rc) {
+            x->a_rc = rc;
+            return 0;
+        }
+        x->a_done = k + 1;
+    }
+    return 0;
+}
+
 int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
                    struct rm_diff_result *r, struct rm_error *err)
 {
@@ -936,6 +1066,26 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
         rm_error_prefix(err, "%s", ma->path ? ma->path : "A");
         goto done;
     }
+    if ((rc = record_a(&x, r, err)))
+        goto done;
+    if (!o->layers) {
+        if (!(x.a = rm_model_graph(ma, err))) {
+            rc = err->code;
+            goto done;
+        }
+        if (keep_fits(&x, r, x.a, samples)) {
+            /* A first and alone; what B needs of it is kept: the inputs fed (in kept) and
+             * its outputs */
+            if (!(kept = calloc((size_t)samples, sizeof *kept))) {
+                rc = rm_error_set(err, RM_ENOMEM, "out of memory");
+                goto done;
+            }
+            if ((rc = run_a_alone(&x, samples, kept, err)))
+                goto done;
+            rm_session_free(x.pa);
+            x.pa = NULL;
+        }
+    }
     if ((rc = rm_session_create(&x.pb, mb, &po, err))) {
         rm_error_prefix(err, "%s", mb->path ? mb->path : "B");
         goto done;
@@ -945,18 +1095,35 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
         rc = err->code;
         goto done;
     }
-    if ((rc = check_io(x.pa, x.pb, err)))
+    if ((rc = check_io(&x, r, x.pb, err)))
         goto done;
     if (o->layers && (rc = layers_prepare(&x, r, err)))
         goto done;
-    if (o->save_inputs && !(kept = calloc((size_t)samples, sizeof *kept))) {
+    if (!x.a_outs && o->save_inputs && !(kept = calloc((size_t)samples, sizeof *kept))) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
     for (int k = 0; k < samples; k++) {
-        if ((rc = feed_sample(&x, k, kept ? &kept[k] : NULL, err)))
+        if (x.a_outs) {
+            /* A's sample k ran (or failed: its error, now that B has run the ones before) */
+            if (k == x.a_done) {
+                *err = x.a_err;
+                rc = x.a_rc;
+                goto done;
+            }
+            rm_session_reset_inputs(x.pb);
+            for (int i = 0; i < kept[k].n; i++)
+                if ((rc = rm_session_set_input(x.pb, kept[k].names[i], &kept[k].values[i], err))) {
+                    rm_error_prefix(err, "%s", model_label(x.b, "B"));
+                    goto done;
+                }
+            if ((rc = rm_session_run(x.pb, err))) {
+                rm_error_prefix(err, "%s", model_label(x.b, "B"));
+                goto done;
+            }
+        } else if ((rc = feed_sample(&x, k, kept ? &kept[k] : NULL, err))) {
             goto done;
-        if (o->layers) {
+        } else if (o->layers) {
             if ((rc = layers_sample(&x, k, r, err)))
                 goto done;
         } else if ((rc = rm_session_run(x.pa, err))) {
@@ -994,12 +1161,18 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
-    if (kept && (rc = rm_input_sets_write(o->save_inputs, kept, (size_t)samples, err)))
+    if (kept && o->save_inputs && (rc = rm_input_sets_write(o->save_inputs, kept, (size_t)samples, err)))
         goto done;
 done:
     if (rc)
         r->pass = false;
     free_kept(kept, samples);
+    for (size_t i = 0; x.a_outs && i < (size_t)samples * (size_t)x.n_out; i++)
+        rm_tensor_free(&x.a_outs[i]);
+    free(x.a_outs);
+    for (int k = 0; k < x.n_out; k++)
+        free(x.out_names[k]);
+    free(x.out_names);
     free(x.jobs);
     free(x.agree);
     rm_tree_free(x.ta);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- ownership lists --------------------------------------------------------- */
 
@@ -68,10 +69,15 @@ int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what)
 #define BUF_MAP ((size_t)256 << 10)
 #endif
 
-/* HEADER + sz bytes, 64-byte aligned, zero past the header; NULL when out of memory */
-static char *buf_alloc(size_t sz)
+/* HEADER + sz bytes, 64-byte aligned, zero past the header; NULL when out of memory.
+ * *mapped: a mapping of its own (sz >= BUF_MAP, or map asked for outside ASan). */
+static char *buf_alloc(size_t sz, bool map, int *mapped)
 {
-    if (sz < BUF_MAP) {
+#ifdef RM_ASAN
+    map = false;
+#endif
+    *mapped = map || sz >= BUF_MAP;
+    if (!*mapped) {
         char *b = aligned_alloc(64, sz + HEADER);
         if (b)
             memset(b + HEADER, 0, sz);
@@ -81,15 +87,15 @@ static char *buf_alloc(size_t sz)
     return b == MAP_FAILED ? NULL : b;
 }
 
-static void buf_free(char *base, size_t sz)
+static void buf_free(char *base, const struct heapbuf *h)
 {
-    if (sz < BUF_MAP)
+    if (!h->mapped)
         free(base);
     else
-        munmap(base, sz + HEADER);
+        munmap(base, h->n + HEADER);
 }
 
-void *rm_eng_buf(struct rm_plan *p, size_t bytes)
+static void *buf_new(struct rm_plan *p, size_t bytes, bool map)
 {
     if (bytes > SIZE_MAX - 64)
         return NULL;
@@ -99,13 +105,25 @@ void *rm_eng_buf(struct rm_plan *p, size_t bytes)
     if (sz < bytes || sz > SIZE_MAX - HEADER || !budget(p, sz))
         return NULL;
     char *base = NULL;
-    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) || !(base = buf_alloc(sz))) {
+    int mapped = 0;
+    if (rm_eng_grow((void **)&p->bufs, &p->cap_bufs, p->n_bufs, sizeof *p->bufs) ||
+        !(base = buf_alloc(sz, map, &mapped))) {
         p->mem_used -= sz;
         return NULL;
     }
     *(size_t *)base = (size_t)p->n_bufs; /* its slot, for rm_eng_buf_release */
-    p->bufs[p->n_bufs++] = (struct heapbuf){base + HEADER, sz};
+    p->bufs[p->n_bufs++] = (struct heapbuf){base + HEADER, sz, mapped};
     return base + HEADER;
+}
+
+void *rm_eng_buf(struct rm_plan *p, size_t bytes)
+{
+    return buf_new(p, bytes, false);
+}
+
+void *rm_eng_buf_mapped(struct rm_plan *p, size_t bytes)
+{
+    return buf_new(p, bytes, true);
 }
 
 void rm_eng_buf_release(struct rm_plan *p, void *b)
@@ -117,7 +135,7 @@ void rm_eng_buf_release(struct rm_plan *p, void *b)
     if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b)
         return; /* (cannot happen: callers release only what rm_eng_buf gave) */
     p->mem_used -= p->bufs[slot].n;
-    buf_free(base, p->bufs[slot].n);
+    buf_free(base, &p->bufs[slot]);
     p->bufs[slot] = p->bufs[--p->n_bufs];
     if (slot < (size_t)p->n_bufs)
         *(size_t *)(p->bufs[slot].mem - HEADER) = slot;
@@ -126,7 +144,7 @@ void rm_eng_buf_release(struct rm_plan *p, void *b)
 void rm_eng_bufs_free(struct rm_plan *p)
 {
     for (int i = 0; i < p->n_bufs; i++)
-        buf_free(p->bufs[i].mem - HEADER, p->bufs[i].n);
+        buf_free(p->bufs[i].mem - HEADER, &p->bufs[i]);
     free(p->bufs);
     p->bufs = NULL;
     p->n_bufs = p->cap_bufs = 0;
@@ -304,7 +322,9 @@ int rm_eng_alloc_md(struct rm_plan *p, struct val *v, const dnnl_memory_desc_t *
     v->blocked = 1;
     v->bytes = dnnl_memory_desc_get_size(md);
     v->buf = rm_eng_buf(p, v->bytes);
-    v->plain = rm_eng_buf(p, (size_t)v->numel * 4);
+    /* a mapping of its own: touched only when something reads the value in plain
+     * layout (an output, a C kernel, rm_session_get), and given back after a copy-out */
+    v->plain = rm_eng_buf_mapped(p, (size_t)v->numel * 4);
     if (!v->buf || !v->plain)
         return rm_eng_oom(p, err, "a blocked tensor");
     v->heap_buf = 1;
@@ -328,6 +348,25 @@ int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err)
     v->plain_stamp = v->stamp;
 done:
     return rc;
+}
+
+/* Give back the pages of v's plain shadow when it is a mapping of its own (a blocked
+ * value's, rm_eng_alloc_md): the next rm_eng_ensure_plain makes it again. For a reader
+ * that copies a value out once (rm_session_get: diff --layers reads every module's
+ * output), kept shadows added up to every activation of the model (densenet121: about
+ * 150 MB a plan). The first page, which holds the buffer's header, stays. */
+void rm_eng_drop_plain(struct rm_plan *p, struct val *v)
+{
+    if (!v->blocked || !v->plain)
+        return;
+    char *b = v->plain;
+    size_t slot = *(size_t *)(b - HEADER);
+    if (slot >= (size_t)p->n_bufs || p->bufs[slot].mem != b || !p->bufs[slot].mapped)
+        return; /* not a buffer of its own, or on the heap */
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)b + pg - 1) / pg * pg, to = ((uintptr_t)b + p->bufs[slot].n) / pg * pg;
+    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0)
+        v->plain_stamp = v->stamp - 1; /* stale: zero pages now */
 }
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -392,20 +431,62 @@ done:
     return rc;
 }
 
-/* Reorder step entry: v's buffer into a new scratch buffer of layout md; *mem is
- * the scratch memory. */
+/* Reorder step entry: v's buffer into scratch memory of layout md (*mem), read by this
+ * step only. Its buffer is given by rm_eng_place_reorders: the k-th such scratch of
+ * every step shares one (a buffer each added up to a copy of every reordered
+ * activation: densenet121 unfused, about 57 MB a plan). */
 int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
                           dnnl_memory_t *mem, struct rm_error *err)
 {
     dnnl_primitive_t r;
-    int rc;
-    void *b = rm_eng_buf(p, dnnl_memory_desc_get_size(md));
-    if (!b)
+    int rc, step = (int)(s - p->steps), slot = 0;
+    if (rm_eng_grow((void **)&p->rin, &p->cap_rin, p->n_rin, sizeof *p->rin))
         return rm_error_set(err, RM_ENOMEM, "out of memory");
-    if ((rc = rm_eng_make_mem(p, mem, md, b, err)) || (rc = rm_eng_make_reorder(p, &r, &v->md, md, err)))
+    for (int i = p->n_rin - 1; i >= 0 && p->rin[i].step == step; i--)
+        slot++;
+    if ((rc = rm_eng_make_mem(p, mem, md, NULL, err)) || (rc = rm_eng_make_reorder(p, &r, &v->md, md, err)))
         return rc;
+    p->rin[p->n_rin++] = (struct reorder_in){*mem, step, slot, dnnl_memory_desc_get_size(md)};
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, v->mem}, {DNNL_ARG_TO, *mem}};
     return rm_eng_add_ex(p, s, r, 2, a);
+}
+
+int rm_eng_add_reorder_view(struct rm_plan *p, dnnl_memory_t of, dnnl_memory_t view, struct rm_error *err)
+{
+    for (int i = p->n_rin - 1; i >= 0; i--)
+        if (p->rin[i].mem == of) {
+            if (rm_eng_grow((void **)&p->rin, &p->cap_rin, p->n_rin, sizeof *p->rin))
+                return rm_error_set(err, RM_ENOMEM, "out of memory");
+            p->rin[p->n_rin] = p->rin[i];
+            p->rin[p->n_rin].mem = view;
+            p->rin[p->n_rin].bytes = 0;
+            p->n_rin++;
+            return 0;
+        }
+    return rm_error_set(err, RM_EFORMAT, "internal: no reordered input to view"); /* (cannot happen) */
+}
+
+int rm_eng_place_reorders(struct rm_plan *p, struct rm_error *err)
+{
+    int rc = 0, n_slots = 0;
+    for (int i = 0; i < p->n_rin; i++)
+        if (p->rin[i].slot + 1 > n_slots)
+            n_slots = p->rin[i].slot + 1;
+    for (int k = 0; k < n_slots; k++) {
+        size_t bytes = 0;
+        for (int i = 0; i < p->n_rin; i++)
+            if (p->rin[i].slot == k && p->rin[i].bytes > bytes)
+                bytes = p->rin[i].bytes;
+        /* zero pages, touched as far as the steps write */
+        void *b = rm_eng_buf_mapped(p, bytes);
+        if (!b)
+            return rm_eng_oom(p, err, "a reordered input");
+        for (int i = 0; i < p->n_rin; i++)
+            if (p->rin[i].slot == k)
+                CHECK(dnnl_memory_set_data_handle(p->rin[i].mem, b));
+    }
+done:
+    return rc;
 }
 
 

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 void rm_session_options_default(struct rm_session_options *o)
 {
@@ -422,7 +425,7 @@ int rm_session_create(struct rm_plan **out, struct rm_model *model, const struct
         p->out_vals[p->n_out++] = vi;
     }
     double t_mem = rm_eng_now_ms();
-    if ((rc = rm_eng_plan_memory(p, err)))
+    if ((rc = rm_eng_plan_memory(p, err)) || (rc = rm_eng_place_reorders(p, err)))
         goto done;
     rm_session_begin(p);
     if (p->prof) {
@@ -445,6 +448,12 @@ done:
         return rc;
     }
     p->err = NULL;
+#if defined(__GLIBC__)
+    /* the small buffers values had before the memory planner moved them to shared ones
+     * are free but resident, and glibc keeps them: give them back (about 1 ms;
+     * densenet121's verified prune peaked 12 MB lower, resnet18's 10 MB) */
+    malloc_trim(0);
+#endif
     *out = p;
     return 0;
 }
@@ -469,6 +478,7 @@ void rm_session_free(struct rm_plan *p)
     free(p->refs);
     free(p->scratch);
     free(p->preps);
+    free(p->rin);
     rm_arena_free(&p->hp);
     free(p->steps);
     free(p->vals);

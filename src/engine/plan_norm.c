@@ -94,15 +94,13 @@ int rm_plan_layer_norm(struct rm_plan *p, int node, int *fallback, struct rm_err
          * would need the same) */
         dnnl_memory_desc_t xp;
         dnnl_memory_t tmp;
-        void *h = NULL;
         if (rm_eng_plain_md(&xp, x->rank, x->dims)) {
             rc = rm_error_set(err, RM_EUNSUPPORTED, "cannot describe the input");
             goto done;
         }
-        if ((rc = rm_eng_add_reorder_in(p, s, x, &xp, &tmp, err)))
-            goto done;
-        CHECK(dnnl_memory_get_data_handle(tmp, &h));
-        if ((rc = rm_eng_make_mem(p, &xm, &md, h, err)))
+        /* xm: the reordered input seen as [N, C*HW...] (its buffer is placed later) */
+        if ((rc = rm_eng_add_reorder_in(p, s, x, &xp, &tmp, err)) || (rc = rm_eng_make_mem(p, &xm, &md, NULL, err)) ||
+            (rc = rm_eng_add_reorder_view(p, tmp, xm, err)))
             goto done;
     } else if ((rc = reshaped_mem(p, x, 2, d2, &md, &xm, err))) {
         goto done;

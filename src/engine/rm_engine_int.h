@@ -84,6 +84,15 @@ struct step {
 struct heapbuf {
     char *mem;  /* as handed out */
     size_t n;   /* bytes, counted in mem_used */
+    int mapped; /* a mapping of its own (else a heap block) */
+};
+
+/* An input a step reorders into the layout its primitive wants: read within that step
+ * only, so the k-th of every step shares one buffer (rm_eng_place_reorders). */
+struct reorder_in {
+    dnnl_memory_t mem;
+    int step, slot;
+    size_t bytes;
 };
 
 /* Work on a constant weight done when the plan first runs (a plan that never runs, or
@@ -137,6 +146,8 @@ struct rm_plan {
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
     size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
+    struct reorder_in *rin;     /* inputs reordered within a step (rm_eng_add_reorder_in) */
+    int n_rin, cap_rin;
     dnnl_primitive_t *prims;
     int n_prims, cap_prims;
     dnnl_memory_t *mems;
@@ -174,6 +185,9 @@ int rm_eng_grow(void **arr, int *cap, int n, size_t es);
 /* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or past the
  * plan's memory limit (then mem_refused is set: rm_eng_oom says so). */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
+/* The same, always a mapping of its own (zero pages, never cleared; its pages can be
+ * given back): for buffers that may never be touched. */
+void *rm_eng_buf_mapped(struct rm_plan *p, size_t bytes);
 /* Free a buffer rm_eng_buf returned before the plan goes (O(1)). */
 void rm_eng_buf_release(struct rm_plan *p, void *b);
 /* Free every buffer (the plan's end). */
@@ -194,6 +208,12 @@ int rm_eng_alloc_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
 /* v as a plain array over buf (not owned: a constant's bytes in the model, read only). */
 int rm_eng_view_plain(struct rm_plan *p, struct val *v, void *buf, struct rm_error *err);
 int rm_eng_ensure_plain(struct rm_plan *p, struct val *v, struct rm_error *err);
+void rm_eng_drop_plain(struct rm_plan *p, struct val *v);
+/* view: another memory over the buffer of `of` (a memory rm_eng_add_reorder_in made,
+ * created without a buffer), given the same buffer. */
+int rm_eng_add_reorder_view(struct rm_plan *p, dnnl_memory_t of, dnnl_memory_t view, struct rm_error *err);
+/* Give the in-step reorders their shared buffers (after the last step is planned). */
+int rm_eng_place_reorders(struct rm_plan *p, struct rm_error *err);
 int rm_eng_node_err(struct rm_plan *p, int node, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

@@ -177,6 +177,7 @@ int rm_session_get(struct rm_plan *p, const char *name, struct rm_host_tensor *o
     if (rc || (rc = rm_tensor_alloc(out, v->dtype, v->rank, v->dims, err)))
         return rc;
     memcpy(out->data, v->plain, (size_t)v->numel * rm_eng_dtype_bytes(v->dtype));
+    rm_eng_drop_plain(p, v); /* copied out: its shadow is made again if read again */
     return 0;
 }
 
