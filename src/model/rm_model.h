@@ -1,7 +1,8 @@
 /* An ONNX model in memory: the protobuf-c ModelProto (the single source of truth)
  * and the arena that owns all of it. rm_model_load reads a file with mmap,
  * validates the wire format (lengths, nesting, memory budget) before protobuf-c
- * sees it, and unpacks into the arena; rm_model_save streams the ModelProto to a
+ * sees it, and unpacks into the arena all but the tensors' raw_data, which stays in
+ * the read-only mapping (edits give a tensor new bytes in the arena); rm_model_save streams the ModelProto to a
  * temporary file in the target folder and renames it into place. */
 #ifndef RM_MODEL_H
 #define RM_MODEL_H
@@ -40,6 +41,9 @@ struct rm_model {
     uint64_t max_memory;     /* the load's memory limit, which its sessions keep to too */
     struct rm_file_id file_id; /* identity of that file (when path is set) */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
+    void *map;               /* the file, mapped read-only and shared when tensors' raw_data
+                                point into it (rm_model_load), or NULL; never written */
+    size_t map_size;
 
     /* derived state, computed on demand and kept until the model changes
      * (rm_model_state.c); every change goes through the mutation API (rm_model_edit.c),
