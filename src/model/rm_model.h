@@ -71,6 +71,8 @@ struct rm_model {
     int refs;                        /* clones sharing this model's tensor bytes */
     bool freed;                      /* rm_model_free was called; storage stays for clones */
     struct rm_model *base;           /* a clone: the model whose tensor bytes it shares */
+    void *adopt;                     /* the last rm_model_tensor_buffer, until a tensor takes it */
+    size_t adopt_size;
 };
 
 /* Loading, freeing, cloning and saving are public (remodel.h): rm_model_load,
@@ -120,6 +122,12 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
 
 /* Give initializer `name` new float32 contents and dims. Graph inputs declaring it (as
  * exporters with keep_initializers_as_inputs write) get the new shape too. */
+/* Room in the model's arena for new tensor contents of `bytes` bytes (uninitialized).
+ * Handed as `data` to the next rm_model_set_initializer or rm_model_add_initializer,
+ * the tensor takes the buffer itself instead of a copy (a large weight is built once,
+ * in place). NULL when out of memory. */
+void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes);
+
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err);
 /* The same with int64 contents (a Resize's `sizes`). */
