@@ -59,4 +59,14 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
  * err->code when !ok. */
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
 
+/* Read-only file mappings tensors point into (the model file, external data): the
+ * bytes of a tensor that was copied out whole (rm_tensor_to_f32 / _i64: a plan's
+ * constants, an edit's reads) need not stay resident; its whole pages inside a
+ * registered mapping are dropped from the process (MADV_DONTNEED: a later read faults
+ * them back from the page cache, unchanged). Anything else is left alone. Register
+ * with rm_fs_map_add before tensors point in, remove before munmap. Thread-safe. */
+void rm_fs_map_add(const void *map, size_t size);
+void rm_fs_map_remove(const void *map);
+void rm_fs_map_read(const void *p, size_t n);
+
 #endif

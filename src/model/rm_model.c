@@ -691,6 +691,7 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     if (kept) {
         m->map = map;
         m->map_size = size;
+        rm_fs_map_add(map, size);
         map = MAP_FAILED;
     }
     if (rc == 0)
@@ -719,8 +720,10 @@ void rm_model_free(struct rm_model *m)
         struct rm_model *base = m->base;
         rm_extdata_release(m);
         rm_arena_free(&m->arena);
-        if (m->map)
+        if (m->map) {
+            rm_fs_map_remove(m->map);
             munmap(m->map, m->map_size);
+        }
         free(m->path);
         free(m->dir);
         free(m);
