@@ -212,9 +212,9 @@ static void after_edit(rm_model *orig, rm_model *m, int64_t macs_orig, bool veri
     }
 }
 
-/* Up to CONVS_MAX Conv2d leaves of m: paths (copied: sessions and diffs on m may rebuild
- * its tree) and channel counts. */
-static int convs(rm_model *m, char (*paths)[256], int64_t *in, int64_t *out)
+/* Up to CONVS_MAX Conv1d/2d/3d leaves of m: paths (copied: sessions and diffs on m may
+ * rebuild its tree), channel counts and spatial dimensions. */
+static int convs(rm_model *m, char (*paths)[256], int64_t *in, int64_t *out, int *nd)
 {
     rm_error err;
     size_t n;
@@ -223,8 +223,10 @@ static int convs(rm_model *m, char (*paths)[256], int64_t *in, int64_t *out)
         return 0;
     for (size_t i = 0; i < n && k < CONVS_MAX; i++) {
         rm_module_info mi;
-        if (rm_model_module(m, i, &mi) || !mi.leaf || strcmp(mi.type, "Conv2d") != 0)
+        if (rm_model_module(m, i, &mi) || !mi.leaf || strlen(mi.type) != 6 || strncmp(mi.type, "Conv", 4) ||
+            mi.type[4] < '1' || mi.type[4] > '3' || mi.type[5] != 'd')
             continue;
+        nd[k] = mi.type[4] - '0';
         in[k] = out[k] = -1;
         for (size_t a = 0; a < mi.n_args; a++) {
             const rm_arg *arg = rm_module_arg(m, i, a);
@@ -239,7 +241,8 @@ static int convs(rm_model *m, char (*paths)[256], int64_t *in, int64_t *out)
 }
 
 /* Clone orig, apply edit number `which` to the clone, and follow up as the CLI does. */
-static void edit(rm_model *orig, int64_t macs, int which, const char *path, int64_t cin, int64_t cout, uint32_t h)
+static void edit(rm_model *orig, int64_t macs, int which, const char *path, int64_t cin, int64_t cout, int nd,
+                 uint32_t h)
 {
     rm_error err;
     rm_model *m = NULL;
@@ -251,7 +254,8 @@ static void edit(rm_model *orig, int64_t macs, int which, const char *path, int6
     if (which == 0) { /* replace: out channels changed or not, carried on or not */
         char spec[160];
         int64_t o = (h & 1) ? cout : (cout > 1 ? cout / 2 : cout + 1);
-        snprintf(spec, sizeof spec, "Conv2d(%" PRId64 ", %" PRId64 ", %d, stride=%d, padding=%d%s)",
+        snprintf(spec, sizeof spec, "Conv%dd(%" PRId64 ", %" PRId64 ", %d, stride=%d, padding=%d%s)",
+                 (h & 0x1000) ? 2 : nd, /* now and then a spec of other dimensions than the module's */
                  cin > 0 && cin < 4096 ? cin : 3, o > 0 && o < 4096 ? o : 4, (h & 2) ? 1 : 3, (h & 4) ? 2 : 1,
                  (h & 2) ? 0 : 1, (h & 8) ? ", bias=False" : "");
         rm_replace_options ro = {.init = (int)((h >> 4) % 3), .seed = h, .propagate = (h & 16) != 0};
@@ -307,7 +311,8 @@ int rm_fuzz_edit_one(const uint8_t *data, size_t size)
         run_small(m, macs);
     char paths[CONVS_MAX][256];
     int64_t cin[CONVS_MAX], cout[CONVS_MAX];
-    int n = convs(m, paths, cin, cout);
+    int nd[CONVS_MAX];
+    int n = convs(m, paths, cin, cout, nd);
     int first = (int)((h >> 1) % 5), second = (int)((h >> 4) % 5);
     for (int e = 0; e < 2; e++) {
         int which = e ? second : first, k = n ? (int)((h >> (7 + e)) % (uint64_t)n) : 0;
@@ -316,7 +321,7 @@ int rm_fuzz_edit_one(const uint8_t *data, size_t size)
         if (which <= 2 && n == 0)
             continue; /* a conv edit needs a conv */
         edit(m, macs, which, which <= 2 ? paths[k] : NULL, which <= 2 ? cin[k] : 0, which <= 2 ? cout[k] : 0,
-             (uint32_t)(h >> (9 + 12 * e)));
+             which <= 2 ? nd[k] : 2, (uint32_t)(h >> (9 + 12 * e)));
     }
     rm_model_free(m);
     remove_folder(); /* per input, not at exit: a forked test child exits without atexit */

@@ -448,10 +448,12 @@ typedef struct rm_replace_options {
 } rm_replace_options;
 
 /* Check a SPEC in PyTorch's syntax (`Conv2d(256, 512, kernel_size=3, stride=2,
- * padding=1, bias=False)`) without a model: RM_EUSAGE naming the argument and problem. */
+ * padding=1, bias=False)`, or a Conv1d/Conv3d one) without a model: RM_EUSAGE naming the
+ * argument and problem. */
 RM_API int rm_spec_check(const char *spec, rm_error *err);
 
-/* Replace the Conv2d module at path with spec. The node keeps its name and place; its
+/* Replace the Conv1d, Conv2d or Conv3d module at path with a spec of the same kind
+ * (`Conv1d(...)`, `Conv2d(...)`, `Conv3d(...)`). The node keeps its name and place; its
  * attributes and weight/bias are rewritten (shared initializers are copied first).
  * Shapes are re-inferred through the graph; a layer that no longer fits is RM_EEDIT
  * naming every module that disagrees and the two sizes. */

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import warnings
 
@@ -114,6 +115,31 @@ def called_modules(model, x):
                         "type": type(m).__name__,
                         "repr": repr(m) if leaf else None})
     return modules
+
+
+def scope_path(names, node_name):
+    """Module path of a TorchScript-exported node ('/layer1/layer1.0/relu_1/Relu' ->
+    'layer1.0.relu'): each scope component resolved against the module names."""
+    comps = [c for c in node_name.strip("/").split("/")[:-1] if c]
+    path = ""
+    for c in comps:
+        found = None
+        for cand in (c, re.sub(r"_\d+$", "", c)):
+            base = path
+            while True:
+                full = f"{base}.{cand}" if base else cand
+                if full in names:
+                    found = full
+                    break
+                if not base:
+                    break
+                base = base.rsplit(".", 1)[0] if "." in base else ""
+            if found:
+                break
+        if found is None:
+            raise ValueError(f"scope {node_name}: cannot resolve {c!r} under {path!r}")
+        path = found
+    return path
 
 
 def identity_shared_initializers(graph):

@@ -23,7 +23,7 @@ For every model of the manifest:
   prune    `remodel prune --global --ratio 0.3 -o X`
   prune-nv the same with --no-verify, for the models `run` refuses (remodel cannot verify
            them): what it writes must still load and run in onnxruntime
-  replace  `remodel replace` of the middle Conv1d/Conv2d module (in `show --json` order) by its
+  replace  `remodel replace` of the middle Conv1d/2d/3d module (in `show --json` order) by its
            own repr
            (same shape, weights kept), which must leave the output unchanged
   fold-bn  `remodel fold-bn` (models with BatchNormalization), which must leave the output
@@ -192,7 +192,7 @@ def check_tree(tree, convs):
     src = (" (sources: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) + ")"
            if sources else "")
     unknown = sum(1 for m in modules if m.get("type_known") is False and m.get("path"))
-    convs_nd = [m for m in modules if m.get("type") in ("Conv1d", "Conv2d") and "repr" in m]
+    convs_nd = [m for m in modules if m.get("type") in ("Conv1d", "Conv2d", "Conv3d") and "repr" in m]
     middle = convs_nd[len(convs_nd) // 2] if convs_nd else None
     n = len(convs)
     if unique == n:
@@ -382,7 +382,7 @@ def check_model(r, e, corpus, work):
     else:
         cells["prune-nv"] = Cell("n/a", "remodel runs the model: the verified prune applies")
     if middle is None:
-        cells["replace"] = Cell("skip", "no Conv1d/Conv2d module to address")
+        cells["replace"] = Cell("skip", "no Conv1d/Conv2d/Conv3d module to address")
     else:
         cells["replace"] = edited("replace", [middle["path"], middle["repr"]], True)
         if cells["replace"].status in ("ok", "WRONG"):

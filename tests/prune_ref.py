@@ -14,13 +14,14 @@ import copy
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import onnx
 import torch
 import torch.nn as nn
+
+from rmtest import Suite
 
 ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
 TOL = 1e-4
@@ -104,26 +105,12 @@ def run_ref(m, slice_fn, keep, shape):
         return x, ref(torch.from_numpy(x)).numpy()
 
 
-class Harness:
+class Harness(Suite):
     def __init__(self, remodel, prefix, only=None):
+        super().__init__()
         self.remodel_path = remodel
         self.work = tempfile.mkdtemp(prefix=prefix)
         self.only = only  # run only the cases whose name contains it
-        self.passed = self.failed = 0
-
-    def case(self, name):
-        def wrap(fn):
-            if self.only and self.only not in name:
-                return fn
-            try:
-                fn()
-                self.passed += 1
-                print(f"ok   {name}", flush=True)
-            except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-                self.failed += 1
-                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            return fn
-        return wrap
 
     def remodel(self, *args):
         # the edit history's time is fixed, so that two runs of one edit write the same bytes
@@ -162,9 +149,8 @@ class Harness:
         return keep, so
 
     def finish(self, keep_work=False):
-        print(f"{self.passed} passed, {self.failed} failed", flush=True)
         if keep_work:
             print(f"models kept in {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
-        sys.exit(1 if self.failed else 0)
+        super().finish()

@@ -21,30 +21,19 @@ import sys
 import tempfile
 
 REMODEL, TESTDATA = sys.argv[1], sys.argv[2]
+
+from rmtest import Suite  # noqa: E402
+
+T = Suite()
+case = T.case
 BROKEN = os.path.join(TESTDATA, "broken")
 CONFORMANCE = "/usr/share/libonnx-testdata/data"
 ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
-
-passed = failed = 0
 
 
 def check(path):
     p = subprocess.run([REMODEL, "check", path], capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout, p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
 
 
 with open(os.path.join(BROKEN, "manifest.json")) as f:
@@ -214,5 +203,4 @@ print(f"broken corpus: {n_broken} models, {n_rej} rejected by the oracle, "
 if "others" in AGREE:
     t, r, a = AGREE["others"]
     print(f"testdata + libonnx-testdata: {t} models, {r} rejected by the oracle, {a} agree")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()

@@ -20,34 +20,14 @@ REMODEL, TESTDATA = sys.argv[1], sys.argv[2]
 MODELS = ["resnet18", "tiny_resnet", "mobilenet_tiny", "concat_net", "se_net", "shared_init"]
 COMMANDS = ["info", "check", "save", "show", "run", "diff", "replace", "prune", "fold-bn"]
 
-passed = failed = 0
+from rmtest import Suite, one_error_line  # noqa: E402
+
+T = Suite()
+case = T.case
 
 
 def run(*args):
-    p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
-
-
-def one_error_line(rc, out, err, *needles):
-    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return T.run(REMODEL, *args, timeout=120)
 
 
 def model(name):
@@ -394,5 +374,4 @@ def _():
     assert spin(OMP_WAIT_POLICY="active") != ["GOMP_SPINCOUNT = '1000'"], spin(OMP_WAIT_POLICY="active")
 
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()

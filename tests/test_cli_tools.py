@@ -19,40 +19,23 @@ REMODEL, TESTDATA, BUILD, SOURCE = (os.path.abspath(a) for a in sys.argv[1:5])
 MODELS = sorted(f[:-5] for f in os.listdir(TESTDATA) if f.endswith(".onnx"))
 COMMANDS = ["info", "check", "save", "show", "run", "diff", "replace", "prune", "fold-bn", "apply"]
 
-passed = failed = 0
+import rmtest  # noqa: E402
+from rmtest import Suite  # noqa: E402
+
+T = Suite()
+case = T.case
 
 
 def run(*args, timeout=300, cwd=None):
-    p = subprocess.run([REMODEL, *args], capture_output=True, timeout=timeout, cwd=cwd)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return T.run(REMODEL, *args, timeout=timeout, cwd=cwd, errors="replace")
 
 
 def run_bytes(*args, timeout=300):
-    p = subprocess.run([REMODEL, *args], capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
+    return T.run(REMODEL, *args, timeout=timeout, errors="replace", binary_stdout=True)
 
 
 def one_error_line(rc, out, err, *needles):
-    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
-    assert out == "" or out == b"", f"stdout not empty: {out!r}"
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    rmtest.one_error_line(rc, out, err, *needles, empty_stdout=True)
 
 
 def model(name):
@@ -468,5 +451,4 @@ def _():
 
 if DESTDIR:
     shutil.rmtree(DESTDIR, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Pruning Conv1d (and Conv3d) nets: plain, depthwise, dilated, BatchNorm1d kept and folded,
 MaxPool1d/AvgPool1d, a Linear after Flatten, --global, --reconstruct (a 1-D consumer is
-left alone with a note), and replace refusing a Conv1d.
+left alone with a note); and replace of Conv1d and Conv3d modules with Conv1d/Conv3d specs.
 
 usage: test_conv1d.py REMODEL
 
@@ -10,13 +10,17 @@ channels of one conv (or, with --global, of every group); which ones it kept is 
 written model's remodel.channel_map metadata. The expected output is the PyTorch module
 pruned the same way (its weights sliced in PyTorch on those channels), computed by PyTorch;
 the pruned ONNX model runs in onnxruntime (tests/ort/ort_run.js) and must match it to 1e-4 of
-the output's scale, and pass onnx's checker with full shape inference.
+the output's scale, and pass onnx's checker with full shape inference. A replaced model is
+compared the same way with the PyTorch module whose conv was swapped by hand for the spec's
+nn.Conv1d/nn.Conv3d (holding the old weights centred, as --init keep says).
 """
 
+import copy
 import os
 import sys
 import warnings
 
+import numpy as np
 import onnx
 
 warnings.filterwarnings("ignore")
@@ -217,13 +221,84 @@ def _():
     prune_and_compare(export(m, "conv3d", SHAPE3, keep_bn=True), m, "conv1", slice_3d, shape=SHAPE3)
 
 
-@case("replace of a Conv1d module refuses: exit 2, one line, no file")
+def replace_and_compare(path, module, spec, ref, shape, extra=()):
+    """remodel replace module with spec; onnxruntime on the written model must match the
+    PyTorch module ref (built by hand with what the spec and --init keep mean) on one input."""
+    out = path[:-5] + "-replaced.onnx"
+    rc, so, err = remodel("replace", path, module, spec, "-o", out, *extra)
+    assert rc == 0, f"replace {spec}: exit {rc}: {err.strip()}"
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    x = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    with torch.no_grad():
+        want = ref(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime vs PyTorch")
+    return so
+
+
+def with_conv1(m, conv, weight, bias):
+    """A copy of m whose conv1 is conv, holding weight and bias."""
+    r = copy.deepcopy(m)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+    r.conv1 = conv
+    return r.eval()
+
+
+@case("replace a Conv1d: kernel 3 -> 5 with padding 2, --init keep centres the old taps (the output stays)")
 def _():
     m = randomise(Plain(), 10)
-    path = export(m, "repl")
+    w = torch.nn.functional.pad(m.conv1.weight.detach(), (1, 1))
+    ref = with_conv1(m, nn.Conv1d(3, 8, 5, padding=2), w, m.conv1.bias.detach())
+    so = replace_and_compare(export(m, "repl_k5"), "conv1", "Conv1d(3, 8, 5, padding=2)", ref, SHAPE1)
+    assert "Conv1d(3, 8, kernel_size=(5,), stride=(1,), padding=(2,))" in so, so
+
+
+@case("replace a Conv1d: stride 2, dilation 2 (the following conv sees a shorter sequence)")
+def _():
+    m = randomise(Plain(), 11)
+    ref = with_conv1(m, nn.Conv1d(3, 8, 3, stride=2, padding=2, dilation=2), m.conv1.weight.detach(),
+                     m.conv1.bias.detach())
+    replace_and_compare(export(m, "repl_s2"), "conv1", "Conv1d(3, 8, 3, stride=2, padding=2, dilation=2)", ref, SHAPE1)
+
+
+@case("replace a Conv1d with fewer out_channels, --propagate: conv2's in-channels follow")
+def _():
+    m = randomise(Plain(), 12)
+    ref = with_conv1(m, nn.Conv1d(3, 6, 3, padding=1), m.conv1.weight.detach()[:6], m.conv1.bias.detach()[:6])
+    sl_in(ref.conv2, list(range(6)))
+    replace_and_compare(export(m, "repl_prop"), "conv1", "Conv1d(3, 6, 3, padding=1)", ref, SHAPE1,
+                        extra=("--propagate",))
+
+
+class Plain3dPair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv3d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv3d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+@case("replace a Conv3d: kernel (3,3,3) -> (1,3,3), --init keep takes the centre slice in depth")
+def _():
+    m = randomise(Plain3dPair(), 13)
+    w = m.conv1.weight.detach()[:, :, 1:2]
+    ref = with_conv1(m, nn.Conv3d(3, 8, (1, 3, 3), padding=(0, 1, 1)), w, m.conv1.bias.detach())
+    so = replace_and_compare(export(m, "repl3d", SHAPE3), "conv1", "Conv3d(3, 8, (1, 3, 3), padding=(0, 1, 1))",
+                             ref, SHAPE3)
+    assert "Conv3d(3, 8, kernel_size=(1, 3, 3), stride=(1, 1, 1), padding=(0, 1, 1))" in so, so
+
+
+@case("replace with a spec of other dimensions than the module's: exit 2, one line, no file")
+def _():
+    path = export(randomise(Plain(), 14), "repl_bad")
     out = path[:-5] + "-replaced.onnx"
-    for spec, needle in (("Conv1d(3, 8, 3, padding=1)", "Conv1d specs are not supported yet"),
-                         ("Conv2d(3, 8, 3, padding=1)", "conv1: a 1d convolution (weight of rank 3)")):
+    for spec, needle in (("Conv2d(3, 8, 3, padding=1)", "conv1 is a 1d convolution (weight of rank 3); the spec is a "
+                                                        "Conv2d: write Conv1d(...)"),
+                         ("Conv3d(3, 8, 3)", "the spec is a Conv3d"),
+                         ("Conv1d(3, 8, (3, 3))", "kernel_size must be an int or a 1-tuple (Conv1d)")):
         rc, so, err = remodel("replace", path, "conv1", spec, "-o", out)
         assert rc == 2, f"{spec}: exit {rc}, expected 2 (stdout {so!r}, stderr {err!r})"
         lines = err.strip().splitlines()

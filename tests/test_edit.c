@@ -291,7 +291,7 @@ START_TEST(bad_targets)
     struct rm_model *m = rm_test_load_model("tiny_resnet");
     struct rm_replace_options o = {.init = RM_INIT_KEEP};
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.bn1", &spec, &o, NULL, &err), RM_EEDIT);
-    ck_assert_msg(strstr(err.msg, "not a Conv2d"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "not a convolution"), "%s", err.msg);
     ck_assert_int_eq(rm_replace_conv(m, "layer1.0.conv9", &spec, &o, NULL, &err), RM_ENOTFOUND);
     ck_assert_msg(strstr(err.msg, "layer1.0.conv1"), "no suggestion: %s", err.msg);
     rm_model_free(m);
@@ -313,8 +313,26 @@ START_TEST(spec_parse)
     ck_assert(s.pads[0] == 3 && s.pads[2] == 3); /* total 2*(4-1) = 6: 3 before, 3 after */
     ck_assert_int_eq(rm_conv_spec_parse("Conv2d(4, 4, 2, padding='same')", &s, &err), 0);
     ck_assert(s.pads[0] == 0 && s.pads[2] == 1); /* PyTorch puts the odd pixel after */
+    /* Conv1d and Conv3d: tuples of their own length, pads begins then ends; repr as PyTorch's */
+    char repr[256];
+    ck_assert_int_eq(rm_conv_spec_parse("nn.Conv1d(8, 16, 5, stride=(2,), padding=2, bias=False)", &s, &err), 0);
+    ck_assert(s.nd == 1 && s.kernel[0] == 5 && s.stride[0] == 2 && s.pads[0] == 2 && s.pads[1] == 2 && !s.bias);
+    rm_conv_spec_repr(&s, repr, sizeof repr);
+    ck_assert_str_eq(repr, "Conv1d(8, 16, kernel_size=(5,), stride=(2,), padding=(2,), bias=False)");
+    ck_assert_int_eq(rm_conv_spec_parse("Conv3d(4, 8, (1, 3, 3), padding=(0, 1, 1), dilation=(1, 2, 2), groups=4)", &s, &err), 0);
+    ck_assert(s.nd == 3 && s.kernel[0] == 1 && s.kernel[2] == 3 && s.pads[0] == 0 && s.pads[1] == 1 && s.pads[5] == 1);
+    ck_assert(s.dilation[0] == 1 && s.dilation[1] == 2 && s.groups == 4);
+    rm_conv_spec_repr(&s, repr, sizeof repr);
+    ck_assert_str_eq(repr, "Conv3d(4, 8, kernel_size=(1, 3, 3), stride=(1, 1, 1), padding=(0, 1, 1), "
+                           "dilation=(1, 2, 2), groups=4)");
+    ck_assert_int_eq(rm_conv_spec_parse("Conv3d(4, 4, 2, padding='same')", &s, &err), 0);
+    ck_assert(s.pads[0] == 0 && s.pads[2] == 0 && s.pads[3] == 1 && s.pads[5] == 1);
     static const struct { const char *spec, *needle; } bad[] = {
-        {"Linear(3, 4)", "only Conv2d"},
+        {"Linear(3, 4)", "only Conv1d(...), Conv2d(...) and Conv3d(...)"},
+        {"Conv4d(3, 4, 3)", "only Conv1d"},
+        {"Conv1d(3, 4, (3, 3))", "an int or a 1-tuple (Conv1d)"},
+        {"Conv3d(3, 4, (3, 3))", "an int or a tuple of 3 ints (Conv3d)"},
+        {"Conv1d(3, 4, 3, strides=2)", "Conv1d has no argument 'strides' (did you mean stride?)"},
         {"Conv2d(3, 4)", "missing kernel_size"},
         {"Conv2d(3, 4, 3, kernel=3)", "no argument 'kernel' (did you mean kernel_size?)"},
         {"Conv2d(3, 4, 3, strides=2)", "(did you mean stride?)"},

@@ -25,11 +25,14 @@ import onnx.numpy_helper
 import onnx.shape_inference
 
 REMODEL, TESTDATA = sys.argv[1], sys.argv[2]
+
+from rmtest import Suite, one_error_line  # noqa: E402
+
+T = Suite()
+case = T.case
 DIGITS = os.path.join(TESTDATA, "digits", "digits.onnx")
 CALIB = os.path.join(TESTDATA, "digits", "calib")
 ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
-
-passed = failed = 0
 
 
 def run(*args, timeout=600):
@@ -37,28 +40,6 @@ def run(*args, timeout=600):
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
     p = subprocess.run([REMODEL, *args], capture_output=True, text=True, timeout=timeout, env=env)
     return p.returncode, p.stdout, p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}", flush=True)
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-        return fn
-    return wrap
-
-
-def one_error_line(rc, out, err, *needles):
-    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
 
 
 def prune_json(*args):
@@ -531,5 +512,4 @@ def _():
         assert err < 1e-4, f"onnxruntime and PyTorch differ by {err:.3g} of the output scale"
 
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()

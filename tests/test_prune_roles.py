@@ -516,4 +516,117 @@ def _():
     blocks(path, "conv1", "batch or channel axis", "Resize")
 
 
+class PadNet(nn.Module):
+    """conv1 -> ReLU -> a spatial Pad (zeros, reflect, or AvgPool2d's count_include_pad
+    padding) -> conv2: conv1's channels pass the Pad. channel_pad pads axis 1 instead."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 3)
+        self.kind = kind
+
+    def forward(self, x):
+        y = torch.relu(self.conv1(x))
+        if self.kind == "avgpool":
+            y = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=True)
+        elif self.kind == "channel":
+            y = F.pad(y, (0, 0, 0, 0, 1, 1))
+        else:
+            y = F.pad(y, (1, 2, 0, 1), mode=self.kind)
+        return self.conv2(y if self.kind != "channel" else y[:, 1:9])
+
+
+def slice_pad(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+for opset, kind in [(9, "constant"), (11, "reflect"), (13, "constant"), (13, "avgpool"), (17, "replicate")]:
+    @case(f"Pad opset {opset} ({kind}) on spatial axes only: conv1 pruned through it")
+    def _(opset=opset, kind=kind):
+        m = randomise(PadNet(kind), 120 + opset)
+        path = export(m, f"pad{opset}{kind}", opset)
+        assert "Pad" in [n.op_type for n in onnx.load(path).graph.node]
+        prune_and_compare(path, m, "conv1", slice_pad)
+
+
+@case("Pad of the channel axis: blocks, exit 2, nothing written")
+def _():
+    path = export(randomise(PadNet("channel"), 130), "pad_channel", 13)
+    blocks(path, "conv1", "Pad")
+
+
+class LinearHead(nn.Module):
+    """conv1 -> ReLU -> (global pool) -> flatten -> Linear, the Linear then rewritten as
+    paddle2onnx and tf2onnx write it: MatMul by the [in, out] weight, then Add of the bias."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = pool
+        self.fc = nn.Linear(8 if pool else 8 * 4 * 4, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.conv1(x))
+        if self.pool:
+            y = F.adaptive_avg_pool2d(y, 1)
+        return self.fc(torch.flatten(y, 1))
+
+
+def gemm_to_matmul(path, computed=False):
+    """The model with its Gemm (transB=1) as MatMul(x, W^T) + Add(b); computed: W^T made by a
+    Transpose node at run time instead of held as a constant."""
+    mp = onnx.load(path)
+    g = mp.graph
+    gemm = [n for n in g.node if n.op_type == "Gemm"][0]
+    inits = {t.name: t for t in g.initializer}
+    w = numpy_helper.to_array(inits[gemm.input[1]])
+    b = numpy_helper.to_array(inits[gemm.input[2]])
+    k = list(g.node).index(gemm)
+    nodes = []
+    if computed:
+        g.initializer.append(numpy_helper.from_array(w, "fc_w"))
+        nodes.append(onnx.helper.make_node("Transpose", ["fc_w"], ["fc_wt"], perm=[1, 0], name="/fc/Transpose"))
+    else:
+        g.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w.T), "fc_wt"))
+    g.initializer.append(numpy_helper.from_array(b, "fc_b"))
+    nodes += [onnx.helper.make_node("MatMul", [gemm.input[0], "fc_wt"], ["fc_mm"], name="/fc/MatMul"),
+              onnx.helper.make_node("Add", ["fc_mm", "fc_b"], [gemm.output[0]], name="/fc/Add")]
+    g.node.remove(gemm)
+    for j, nd in enumerate(nodes):
+        g.node.insert(k + j, nd)
+    for name in (gemm.input[1], gemm.input[2]):
+        g.initializer.remove(inits[name])
+    onnx.save(mp, path)
+    return path
+
+
+def slice_linear_head(spatial):
+    def f(m, k):
+        m.conv1.weight = sl(m.conv1.weight, k, 0)
+        m.conv1.bias = sl(m.conv1.bias, k, 0)
+        cols = [c * spatial + s for c in k for s in range(spatial)]
+        m.fc.weight = sl(m.fc.weight, cols, 1)
+    return f
+
+
+for pool, spatial in [(True, 1), (False, 16)]:
+    @case(f"Flatten -> MatMul by a constant weight (a Linear as paddle2onnx writes it, {spatial} positions per "
+          "channel): its rows follow the prune")
+    def _(pool=pool, spatial=spatial):
+        m = randomise(LinearHead(pool), 140 + spatial)
+        path = gemm_to_matmul(export(m, f"matmul_head{spatial}", 13, shape=(1, 3, 4, 4)))
+        assert "Gemm" not in [n.op_type for n in onnx.load(path).graph.node]
+        prune_and_compare(path, m, "conv1", slice_linear_head(spatial), shape=(1, 3, 4, 4))
+
+
+@case("Flatten -> MatMul by a computed weight: blocks, exit 2, nothing written")
+def _():
+    path = gemm_to_matmul(export(randomise(LinearHead(True), 150), "matmul_computed", 13, shape=(1, 3, 4, 4)),
+                          computed=True)
+    blocks(path, "conv1", "flattened features feed something other than a Linear")
+
+
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

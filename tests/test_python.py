@@ -25,35 +25,17 @@ import remodel
 from remodel import _capi
 
 LAYOUT, REMODEL, TESTDATA = sys.argv[1], sys.argv[2], sys.argv[3]
+
+from rmtest import Skip, Suite  # noqa: E402
+
+T = Suite()
+case = T.case
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADER = os.path.join(HERE, "..", "include", "remodel.h")
 ORT_RUN = os.path.join(HERE, "ort", "ort_run.js")
 RESNET = os.path.join(TESTDATA, "resnet18.onnx")
 # children run without the sanitizer runtime this process may have been given
 CHILD_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
-
-passed = failed = skipped = 0
-
-
-class Skip(Exception):
-    pass
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed, skipped
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}", flush=True)
-        except Skip as e:
-            skipped += 1
-            print(f"skip {name}: {e}", flush=True)
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-        return fn
-    return wrap
 
 
 def raises(fn, code_name, *needles):
@@ -523,5 +505,4 @@ def _():
     assert not ours, "leaks in libremodel:\n" + "\n\n".join(ours[:3])
 
 
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-sys.exit(1 if failed else 0)
+T.finish()

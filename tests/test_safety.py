@@ -18,40 +18,16 @@ import sys
 import tempfile
 
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-passed = failed = 0
+
+from rmtest import Suite, one_error_line  # noqa: E402
+
+T = Suite()
+case = T.case
 
 
 def run(*args, cwd=None, timeout=60, preexec_fn=None):
     """Run remodel; a hang past timeout fails the case (the child is killed)."""
-    try:
-        p = subprocess.run([REMODEL, *args], capture_output=True, timeout=timeout, cwd=cwd,
-                           preexec_fn=preexec_fn)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"remodel {' '.join(args)} hung for {timeout} s")
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
-
-
-def one_error_line(rc, out, err, *needles):
-    assert rc == 2, f"exit {rc}, expected 2 (stderr: {err!r})"
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {lines!r}"
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
-
+    return T.run(REMODEL, *args, timeout=timeout, cwd=cwd, preexec_fn=preexec_fn, errors="replace")
 
 def model(name):
     return os.path.join(TESTDATA, name + ".onnx")
@@ -680,11 +656,31 @@ def _():
                           [("y", [1, 4, 8, 8])])
         out = os.path.join(d, "out.onnx")
         one_error_line(*run("replace", path, "conv", "Conv2d(4, 4, 3, padding=1)", "-o", out),
-                       "no_input.onnx", "/conv/Conv", "no data input")
+                       "no_input.onnx", "/conv/Conv", "input 0 (X) is required but given as ''")
         assert not os.path.exists(out)
         for args in (["info", path], ["show", path], ["run", path], ["fold-bn", path, "-o", out],
                      ["prune", path, "first", "--ratio", "0.5", "-o", out]):
             sane(*run(*args), args[0])
+
+
+@case("an empty name in a required or variadic input (Concat, Sum, Conv's X) is refused by every command that runs the model")
+def _():
+    import numpy as np
+    from onnx import helper
+    w = np.random.default_rng(1).standard_normal((4, 4, 1, 1)).astype(np.float32)
+    graphs = {
+        "concat": [helper.make_node("Concat", ["x", "", "x"], ["y"], name="/cat/Concat", axis=1)],
+        "sum": [helper.make_node("Sum", ["x", ""], ["y"], name="/sum/Sum")],
+        "max": [helper.make_node("Max", ["", "x"], ["y"], name="/max/Max")],
+        "conv": [helper.make_node("Conv", ["", "w"], ["y"], name="/conv/Conv")],
+    }
+    with tempfile.TemporaryDirectory() as d:
+        for name, nodes in graphs.items():
+            yc = 8 if name == "concat" else 4
+            path = save_model(os.path.join(d, name + ".onnx"), nodes, [tensor("w", w)] if name == "conv" else [],
+                              [("x", [1, 4, 8, 8])], [("y", [1, yc, 8, 8])])
+            for args in (["info", path], ["run", path], ["diff", path, path]):
+                one_error_line(*run(*args), name + ".onnx", nodes[0].name, "is required but given as ''")
 
 
 def initializer(name, dims, dtype=1):
@@ -1017,5 +1013,4 @@ def _():
         assert rc == 0 and "nothing was pruned" not in stdout, (rc, stdout, err)
 
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+T.finish()

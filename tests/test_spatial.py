@@ -29,38 +29,18 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 REMODEL, SPATIAL_PLAN = sys.argv[1], sys.argv[2]
+
+from rmtest import Skip, Suite  # noqa: E402
+
+T = Suite("RM_SPATIAL_ONLY")  # RM_SPATIAL_ONLY=text: only the cases whose name contains it
+case = T.case
 ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
 TOL = 1e-4
 
-passed = failed = skipped = 0
 WORK = tempfile.mkdtemp(prefix="rm_spatial_")
 
 
-class Skip(Exception):
-    pass
-
-
-ONLY = os.environ.get("RM_SPATIAL_ONLY")  # run only the cases whose name contains it
 # RM_SPATIAL_KEEP=1 keeps the models and outputs (in a temporary folder it names)
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed, skipped
-        if ONLY and ONLY not in name:
-            return fn
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Skip as e:
-            skipped += 1
-            print(f"skip {name}: {e}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
 
 
 def make(nodes, inputs, outputs, inits, opset):
@@ -725,9 +705,8 @@ bad("Resize to a 240 GB output", resize((1, 1, 64, 64), scales=[1, 1, 3827, 3827
     "needs more than its memory limit")
 bad("LayerNormalization axis 5", one("LayerNormalization", (2, 3), {"S": randn(3)}, 17, axis=5)[0], "axis")
 
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
 if os.environ.get("RM_SPATIAL_KEEP"):
     print(f"models and outputs kept in {WORK}")
 else:
     shutil.rmtree(WORK, ignore_errors=True)
-sys.exit(1 if failed else 0)
+T.finish()

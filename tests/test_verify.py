@@ -19,30 +19,18 @@ import onnx
 from onnx import numpy_helper
 
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
-CORPUS = os.path.join(TESTDATA, "corpus", "models")
-WORK = tempfile.mkdtemp(prefix="rm_verify_")
-passed = failed = 0
+
+from rmtest import Suite  # noqa: E402
+
+T = Suite()
+case = T.case
 
 
 def run(*args):
-    p = subprocess.run([REMODEL, *map(str, args)], capture_output=True, text=True, timeout=600)
-    return p.returncode, p.stdout, p.stderr
-
-
-def case(name):
-    def wrap(fn):
-        global passed, failed
-        try:
-            fn()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 - any exception fails this case, not the run
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-        return fn
-    return wrap
-
+    return T.run(REMODEL, *args, timeout=600)
+ORT_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+CORPUS = os.path.join(TESTDATA, "corpus", "models")
+WORK = tempfile.mkdtemp(prefix="rm_verify_")
 
 def work(name):
     d = os.path.join(WORK, name)
@@ -269,6 +257,5 @@ def _():
     assert len(hist) == 1 and "fold-bn (" in hist[0], hist
 
 
-print(f"{passed} passed, {failed} failed")
 shutil.rmtree(WORK, ignore_errors=True)
-sys.exit(1 if failed else 0)
+T.finish()

@@ -697,8 +697,8 @@ class Model:
     # edits
     @_locked
     def replace(self, path: str, spec: str, propagate: bool = False, init: str = "keep", seed: int = 0) -> List[str]:
-        """Replace the Conv2d module at path with spec in PyTorch's syntax
-        ("Conv2d(256, 512, 3, stride=2, padding=1, bias=False)"). propagate carries an
+        """Replace the Conv1d/2d/3d module at path with a spec of the same kind in PyTorch's
+        syntax ("Conv2d(256, 512, 3, stride=2, padding=1, bias=False)"). propagate carries an
         out_channels change to the layers that read it; init is "keep" (old weights where
         shapes overlap), "kaiming" (PyTorch's default, from seed) or "zeros". Returns what
         changed, one line per layer."""

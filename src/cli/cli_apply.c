@@ -24,7 +24,7 @@
 /* ---- the line commands: an edit's own options, no MODEL, no output ---------------------- */
 
 static const struct cli_pos replace_line_pos[] = {
-    {"PATH", CLI_ONE, CLI_C_MODULE, "the Conv2d module to replace"},
+    {"PATH", CLI_ONE, CLI_C_MODULE, "the Conv1d/2d/3d module to replace"},
     {"SPEC", CLI_ONE, CLI_C_NONE, "the new module in PyTorch syntax"},
     {0},
 };

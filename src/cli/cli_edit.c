@@ -317,7 +317,7 @@ static int run_replace(struct cli_args *a)
 
 static const struct cli_pos replace_pos[] = {
     CLI_POS_MODEL,
-    {"PATH", CLI_ONE, CLI_C_MODULE, "the Conv2d module to replace: layer4.0.conv1 or layer4[0].conv1"},
+    {"PATH", CLI_ONE, CLI_C_MODULE, "the Conv1d/2d/3d module to replace: layer4.0.conv1 or layer4[0].conv1"},
     {"SPEC", CLI_ONE, CLI_C_NONE,
      "the new module in PyTorch syntax, positional or keyword, ints or tuples: 'Conv2d(256, 512, kernel_size=3, "
      "stride=2, padding=1, bias=False)'"},
@@ -335,7 +335,7 @@ static const struct cli_opt replace_opts[] = {
 
 const struct cli_cmd cli_cmd_replace = {
     .name = "replace",
-    .summary = "replace a Conv2d module with a new spec, verified",
+    .summary = "replace a Conv1d/2d/3d module with a new spec, verified",
     .about = "The Conv node keeps its name, place and module path; its attributes and weight/bias initializers "
              "are rewritten (an initializer shared with other nodes is copied first). Shapes are re-inferred "
              "through the whole graph: if a consumer no longer fits, nothing is written and every disagreeing "

@@ -2,6 +2,7 @@
 #include "rm_edit_int.h"
 
 #include "rm_graph.h"
+#include "rm_ops_int.h"
 #include "rm_shape.h"
 #include "rm_tree.h"
 
@@ -214,10 +215,15 @@ int rm_edit_f32_bytes(struct edit *e, const Onnx__TensorProto *t, const uint8_t 
 /* New conv weight [O2, I2, kh2, kw2] from old [O, I, kh, kw] by the init rule:
  * keep copies the overlap, kernels cropped or zero-padded about their centre
  * (offset floor((old - new) / 2)); kaiming draws everything; zeros is zero. */
-static void conv_weight(struct edit *e, const float *old, const int64_t od[4], float *w, const int64_t nd[4],
+/* A conv weight of rank r (3 to 5: [out, in/groups, k...]) resized from od to nd: kaiming,
+ * zeros, or (keep) the old weights, each kernel centred (cropped or zero-padded on each
+ * spatial axis; the odd tap of a crop goes at the end). */
+static void conv_weight(struct edit *e, const float *old, const int64_t *od, float *w, const int64_t *nd, int r,
                         int64_t fan_in)
 {
-    int64_t n = nd[0] * nd[1] * nd[2] * nd[3];
+    int64_t n = 1, kn = 1, ko = 1, off[3] = {0, 0, 0};
+    for (int d = 0; d < r; d++)
+        n *= nd[d];
     if (e->init == RM_INIT_KAIMING) {
         for (int64_t i = 0; i < n; i++)
             w[i] = kaiming(e, fan_in);
@@ -226,19 +232,28 @@ static void conv_weight(struct edit *e, const float *old, const int64_t od[4], f
     memset(w, 0, (size_t)n * sizeof *w);
     if (e->init == RM_INIT_ZEROS || !old)
         return;
-    int64_t oy = (od[2] - nd[2]) >= 0 ? (od[2] - nd[2]) / 2 : -((nd[2] - od[2] + 1) / 2);
-    int64_t ox = (od[3] - nd[3]) >= 0 ? (od[3] - nd[3]) / 2 : -((nd[3] - od[3] + 1) / 2);
+    for (int d = 2; d < r; d++) {
+        kn *= nd[d];
+        ko *= od[d];
+        off[d - 2] = (od[d] - nd[d]) >= 0 ? (od[d] - nd[d]) / 2 : -((nd[d] - od[d] + 1) / 2);
+    }
     int64_t mo = od[0] < nd[0] ? od[0] : nd[0], mi = od[1] < nd[1] ? od[1] : nd[1];
     for (int64_t o = 0; o < mo; o++)
         for (int64_t i = 0; i < mi; i++)
-            for (int64_t y = 0; y < nd[2]; y++)
-                for (int64_t x = 0; x < nd[3]; x++) {
-                    int64_t sy = y + oy, sx = x + ox;
-                    if (sy < 0 || sy >= od[2] || sx < 0 || sx >= od[3])
-                        continue;
-                    /* w[o][i][y][x] = old[o][i][sy][sx] */
-                    w[((o * nd[1] + i) * nd[2] + y) * nd[3] + x] = old[((o * od[1] + i) * od[2] + sy) * od[3] + sx];
+            for (int64_t k = 0; k < kn; k++) {
+                /* k: the tap's flat index in the new kernel; src: in the old one */
+                int64_t rest = k, src = 0, stride = 1;
+                bool inside = true;
+                for (int d = r - 1; d >= 2; d--) {
+                    int64_t s = rest % nd[d] + off[d - 2];
+                    rest /= nd[d];
+                    inside &= s >= 0 && s < od[d];
+                    src += s * stride;
+                    stride *= od[d];
                 }
+                if (inside) /* w[o][i][k...] = old[o][i][src...] */
+                    w[(o * nd[1] + i) * kn + k] = old[(o * od[1] + i) * ko + src];
+            }
 }
 
 /* Resize a per-channel vector from n_old to n_new: first min kept, new ones = fill. */
@@ -467,6 +482,39 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     return rc;
 }
 
+bool rm_edit_is_linear(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    if (n->op == RM_OP_GEMM)
+        return true;
+    if (n->op != RM_OP_MATMUL || n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0)
+        return false;
+    const Onnx__TensorProto *w = rm_graph_const_tensor(g, n->inputs[1]);
+    return w && w->n_dims == 2 && w->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+           g->values[n->inputs[0]].rank == 2;
+}
+
+bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    int x = n->n_inputs ? n->inputs[0] : -1;
+    if (x < 0 || !g->shaped || !g->known)
+        return false;
+    int rank = g->values[x].rank;
+    if (rank < 2 || rank > RM_MAX_RANK)
+        return false;
+    bool pads_given = n->n_inputs > 1 && n->inputs[1] >= 0;
+    const struct rm_host_tensor *pads = pads_given ? g->known[n->inputs[1]] : NULL;
+    const struct rm_host_tensor *axes = n->n_inputs > 3 && n->inputs[3] >= 0 ? g->known[n->inputs[3]] : NULL;
+    if ((pads_given && !pads) || (n->n_inputs > 3 && n->inputs[3] >= 0 && !axes))
+        return false; /* computed pads: nothing says the channel axis is left alone */
+    int64_t p[2 * RM_MAX_RANK];
+    char why[80];
+    if (rm_pads_of(n->proto, rank, pads, axes, pads_given, p, why, sizeof why))
+        return false;
+    return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
+}
+
 /* Carry the channel change of value v to everything that reads it. */
 int rm_edit_propagate(struct edit *e, int v, int depth)
 {
@@ -490,33 +538,36 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_bn(e, node);
             if (!rc && nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (rm_op_passes_channels(kind)) { /* BatchNormalization was handled above */
+        } else if (rm_op_passes_channels(kind) ||
+                   (rm_op_def(kind)->chan == RM_CHAN_PAD && rm_edit_pad_keeps_channels(e->g, node))) {
+            /* BatchNormalization was handled above */
             if (nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
         } else if (kind == RM_OP_CONV) {
             rc = rm_edit_resize_consumer(e, node);
-        } else if (kind == RM_OP_FLATTEN || kind == RM_OP_GEMM) {
+        } else if (kind == RM_OP_FLATTEN || rm_edit_is_linear(e->g, node)) {
             int64_t spatial = 1;
             for (int d = 2; d < val->rank && spatial > 0; d++)
                 if (val->dims[d] > 0 && __builtin_mul_overflow(spatial, val->dims[d], &spatial))
                     spatial = -1; /* past int64: no Linear matches it (resize_gemm says so) */
-            if (kind == RM_OP_GEMM) {
+            if (kind != RM_OP_FLATTEN) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {
                 rm_edit_problem(e, "%s: Flatten with axis != 1 reads the changed channels", rm_edit_where(e, node));
             } else {
-            rm_edit_mark(e, nd->outputs[0]);
-            const struct rm_value *fo = &e->g->values[nd->outputs[0]];
-            for (int j = 0; j < fo->n_consumers && !rc; j++) {
-                int gn = fo->consumers[j];
-                if (e->visited[gn])
-                    continue;
-                e->visited[gn] = 1;
-                if (e->g->nodes[gn].op != RM_OP_GEMM || e->g->nodes[gn].inputs[0] != nd->outputs[0])
-                    rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn), rm_edit_op(e, gn));
-                else
-                    rc = rm_edit_resize_gemm(e, gn, spatial);
-            }
+                rm_edit_mark(e, nd->outputs[0]);
+                const struct rm_value *fo = &e->g->values[nd->outputs[0]];
+                for (int j = 0; j < fo->n_consumers && !rc; j++) {
+                    int gn = fo->consumers[j];
+                    if (e->visited[gn])
+                        continue;
+                    e->visited[gn] = 1;
+                    if (!rm_edit_is_linear(e->g, gn) || e->g->nodes[gn].inputs[0] != nd->outputs[0])
+                        rm_edit_problem(e, "%s: %s reads flattened channels; cannot propagate", rm_edit_where(e, gn),
+                                        rm_edit_op(e, gn));
+                    else
+                        rc = rm_edit_resize_gemm(e, gn, spatial);
+                }
             }
         } else {
             rm_edit_problem(e, "%s: cannot carry %lld -> %lld channels through %s node '%s'%s", rm_edit_where(e, node),
@@ -693,7 +744,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     if (rc)
         goto done;
     if (mod->main_node < 0 || e.g->nodes[mod->main_node].op != RM_OP_CONV) {
-        rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a Conv2d; replace works on Conv2d modules",
+        rc = rm_error_set(err, RM_EEDIT, "module '%s' is a %s, not a convolution; replace works on Conv1d, Conv2d and Conv3d modules",
                           mod->path, mod->type);
         goto done;
     }
@@ -709,10 +760,10 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     if (!rc && (wt->n_dims < 3 || wt->n_dims > 5))
         rc = rm_error_set(err, RM_EFORMAT, "%s: Conv weight has %d dims; a Conv weight has 3 to 5", mod->path,
                           (int)wt->n_dims);
-    else if (!rc && wt->n_dims != 4)
-        rc = rm_error_set(err, RM_EUNSUPPORTED, "%s: a %dd convolution (weight of rank %d): replace handles "
-                          "Conv2d modules only (4-D weights); prune works on it", mod->path, (int)wt->n_dims - 2,
-                          (int)wt->n_dims);
+    else if (!rc && (int)wt->n_dims != spec->nd + 2)
+        rc = rm_error_set(err, RM_EEDIT, "%s is a %dd convolution (weight of rank %d); the spec is a Conv%dd: "
+                          "write Conv%dd(...)", mod->path, (int)wt->n_dims - 2, (int)wt->n_dims, spec->nd,
+                          (int)wt->n_dims - 2);
     if (!rc)
         rc = rm_edit_param(&e, node, 2, &old_b, &nb, &bt);
     if (!rc && e.g->nodes[node].inputs[0] < 0)
@@ -720,11 +771,14 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
                           rm_graph_node_label(e.g, (size_t)node));
     if (rc)
         goto done;
-    int64_t od[4] = {wt->dims[0], wt->dims[1], wt->dims[2], wt->dims[3]};
+    int r = spec->nd + 2;
+    int64_t od[RM_SPEC_MAX_ND + 2];
+    for (int d = 0; d < r; d++)
+        od[d] = wt->dims[d];
 
     /* the input side cannot change: the spec must take what the conv is given */
     const struct rm_value *x = &e.g->values[e.g->nodes[node].inputs[0]];
-    if (x->rank == 4 && x->dims[1] >= 0 && x->dims[1] != spec->in_channels) {
+    if (x->rank == r && x->dims[1] >= 0 && x->dims[1] != spec->in_channels) {
         const char *from = x->producer >= 0 ? rm_edit_where(&e, x->producer) : x->name;
         rm_edit_problem(&e, "%s: the spec takes %lld input channels, its input '%s' has %lld (from %s)", mod->path,
                 (long long)spec->in_channels, x->name, (long long)x->dims[1], from);
@@ -732,17 +786,21 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     }
 
     /* weight */
-    int64_t wd[4] = {spec->out_channels, spec->in_channels / spec->groups, spec->kernel[0], spec->kernel[1]};
-    int64_t wn = wd[0] * wd[1] * wd[2] * wd[3];
-    new_w = malloc((size_t)wn * sizeof *new_w);
+    int64_t wd[RM_SPEC_MAX_ND + 2] = {spec->out_channels, spec->in_channels / spec->groups};
+    int64_t fan_in = wd[1]; /* the spec's sizes are bounded (rm_spec.c): no overflow */
+    for (int d = 0; d < spec->nd; d++) {
+        wd[d + 2] = spec->kernel[d];
+        fan_in *= spec->kernel[d];
+    }
+    new_w = malloc((size_t)(wd[0] * fan_in) * sizeof *new_w);
     if (!new_w) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
         goto done;
     }
-    conv_weight(&e, old_w, od, new_w, wd, wd[1] * wd[2] * wd[3]);
+    conv_weight(&e, old_w, od, new_w, wd, r, fan_in);
     char name[512];
     snprintf(name, sizeof name, "%s.weight", mod->path);
-    rc = rm_edit_write_param(&e, node, 1, wd, 4, new_w, name);
+    rc = rm_edit_write_param(&e, node, 1, wd, r, new_w, name);
     if (rc)
         goto done;
 
@@ -757,7 +815,7 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
         }
         if (e.init == RM_INIT_KAIMING && !mod->bn_folded)
             for (int64_t i = 0; i < spec->out_channels; i++)
-                new_b[i] = kaiming(&e, wd[1] * wd[2] * wd[3]);
+                new_b[i] = kaiming(&e, fan_in);
         else if (e.init == RM_INIT_ZEROS && !mod->bn_folded)
             memset(new_b, 0, (size_t)spec->out_channels * sizeof *new_b);
         else
@@ -771,12 +829,12 @@ int rm_replace_conv(struct rm_model *m, const char *path, const struct rm_conv_s
     }
 
     /* attributes */
-    int64_t kernel[2] = {spec->kernel[0], spec->kernel[1]};
-    if ((rc = rm_model_set_attr_ints(m, node, "dilations", spec->dilation, 2, err)) ||
+    int nd = spec->nd;
+    if ((rc = rm_model_set_attr_ints(m, node, "dilations", spec->dilation, nd, err)) ||
         (rc = rm_model_set_attr_int(m, node, "group", spec->groups, err)) ||
-        (rc = rm_model_set_attr_ints(m, node, "kernel_shape", kernel, 2, err)) ||
-        (rc = rm_model_set_attr_ints(m, node, "pads", spec->pads, 4, err)) ||
-        (rc = rm_model_set_attr_ints(m, node, "strides", spec->stride, 2, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "kernel_shape", spec->kernel, nd, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "pads", spec->pads, 2 * nd, err)) ||
+        (rc = rm_model_set_attr_ints(m, node, "strides", spec->stride, nd, err)) ||
         (rc = rm_model_del_attr(m, node, "auto_pad", err)))
         goto done;
 

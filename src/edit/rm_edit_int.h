@@ -102,6 +102,16 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
 void rm_edit_mark(struct edit *e, int v);
 int rm_edit_propagate(struct edit *e, int v, int depth);
 
+/* Whether node is a Linear layer the edits can resize: a Gemm, or a MatMul of a 2-D input by
+ * a constant 2-D weight [in_features, out_features] (paddle2onnx and tf2onnx write Linear
+ * and Dense layers so, the bias a separate Add), whose weight is input 1 as a Gemm's is. */
+bool rm_edit_is_linear(const struct rm_graph *g, int node);
+
+/* Whether Pad node `node` of shaped graph g leaves axes 0 and 1 alone: its pads there are
+ * known (attribute, or constants shape inference read) and zero, so channel c of its
+ * output is channel c of its input. */
+bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node);
+
 /* Prune the channel group the Conv2d module at path reads to keep channels (lowest L1
  * norm removed, every member of the group following), when it has more; 0 and nothing
  * done otherwise. RM_EEDIT when the group cannot be pruned. rm_prune.c; replace

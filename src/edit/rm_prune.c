@@ -80,6 +80,8 @@ static bool passes_channels(const struct analysis *a, const struct rm_node *n)
     if (rm_op_passes_channels(n->op))
         return true;
     const Onnx__NodeProto *np = n->proto;
+    if (rm_op_def(n->op)->chan == RM_CHAN_PAD)
+        return rm_edit_pad_keeps_channels(a->e->g, (int)(n - a->e->g->nodes));
     if (rm_op_def(n->op)->chan != RM_CHAN_REDUCE)
         return false;
     size_t na;
@@ -561,7 +563,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 block(a, x, "it reaches a graph output (flattened)", -1);
             for (int k = 0; k < yv->n_consumers; k++) {
                 int c = yv->consumers[k];
-                if (e->g->nodes[c].op != RM_OP_GEMM || e->g->nodes[c].inputs[0] != y) {
+                if (!rm_edit_is_linear(e->g, c) || e->g->nodes[c].inputs[0] != y) {
                     block(a, x, "its flattened features feed something other than a Linear", c);
                     continue;
                 }
@@ -577,7 +579,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 gx->gemm_spatial = sp;
                 sp[gx->n_gemms - 1] = spatial;
             }
-        } else if (role == RM_CHAN_GEMM) {
+        } else if (role == RM_CHAN_GEMM || (n->op == RM_OP_MATMUL && rm_edit_is_linear(e->g, (int)i))) {
             if (gx) {
                 fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
                 int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);

@@ -581,7 +581,7 @@ static int estimate_init(struct estimate *s, struct analysis *a)
                 continue;
             ga = gy;
             mac = 0;
-        } else if (n->op == RM_OP_GEMM && gemm_group[i] >= 0) {
+        } else if (gemm_group[i] >= 0) { /* a Linear: Gemm, or MatMul by a constant */
             ga = gemm_group[i];
             slots[n_slots++] = 1;
         } else {

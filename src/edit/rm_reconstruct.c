@@ -163,11 +163,14 @@ static int describe(struct layer *l, const struct rm_graph *g, int node, const s
     const char *why = NULL;
     if (!w || w->rank < 2) {
         why = "its weight's shape is unknown";
-    } else if (n->op == RM_OP_GEMM) {
+    } else if (rm_edit_is_linear(g, node)) {
+        /* a Gemm, or a MatMul by a constant [in, out] weight: transB 0, alpha 1, and no bias
+         * of its own to refit (beta 0: the Add after it keeps its bias) */
+        bool gemm = n->op == RM_OP_GEMM;
         l->gemm = true;
-        l->transb = (int)rm_node_attr_int(n->proto, "transB", 0);
-        l->alpha = rm_node_attr_float(n->proto, "alpha", 1.0f);
-        l->beta = rm_node_attr_float(n->proto, "beta", 1.0f);
+        l->transb = gemm ? (int)rm_node_attr_int(n->proto, "transB", 0) : 0;
+        l->alpha = gemm ? rm_node_attr_float(n->proto, "alpha", 1.0f) : 1.0f;
+        l->beta = gemm ? rm_node_attr_float(n->proto, "beta", 1.0f) : 0.0f;
         if (rm_node_attr_int(n->proto, "transA", 0) || x->rank != 2 || y->rank != 2 || w->rank != 2 ||
             l->alpha == 0) {
             why = "a Gemm other than a Linear";

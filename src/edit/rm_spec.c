@@ -173,20 +173,22 @@ static const char *nearest_arg(const char *k, size_t klen)
     return best;
 }
 
-/* Expand an int or 2-tuple into pair[2]. */
-static int pair_of(const struct value *v, const char *name, int64_t pair[2], struct rm_error *err,
-                   const char *text)
+/* Expand an int or an nd-tuple into out[nd]. */
+static int tuple_of(const struct value *v, const char *name, int nd, int64_t *out, struct rm_error *err,
+                    const char *text)
 {
     if (v->kind == V_INT) {
-        pair[0] = pair[1] = v->v[0];
+        for (int i = 0; i < nd; i++)
+            out[i] = v->v[0];
         return 0;
     }
-    if (v->kind == V_TUPLE && v->n == 2) {
-        pair[0] = v->v[0];
-        pair[1] = v->v[1];
+    if (v->kind == V_TUPLE && v->n == nd) {
+        for (int i = 0; i < nd; i++)
+            out[i] = v->v[i];
         return 0;
     }
-    return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %s must be an int or a pair of ints", text, name);
+    static const char *const what[] = {"", "a 1-tuple", "a pair of ints", "a tuple of 3 ints"};
+    return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %s must be an int or %s (Conv%dd)", text, name, what[nd], nd);
 }
 
 int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_error *err)
@@ -205,14 +207,13 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
     while (isalnum((unsigned char)*ps.p) || *ps.p == '_')
         ps.p++;
     size_t idlen = (size_t)(ps.p - id);
-    if (idlen == 6 && (!strncmp(id, "Conv1d", 6) || !strncmp(id, "Conv3d", 6)))
-        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %.6s specs are not supported yet; replace takes "
-                            "Conv2d(...) specs (Conv1d/Conv3d modules can be pruned, not replaced)", text, id);
-    if (idlen != 6 || strncmp(id, "Conv2d", 6) != 0)
-        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': only Conv2d(...) specs are supported", text);
+    if (idlen != 6 || strncmp(id, "Conv", 4) != 0 || id[4] < '1' || id[4] > '3' || id[5] != 'd')
+        return rm_error_set(err, RM_EUSAGE, "SPEC '%s': only Conv1d(...), Conv2d(...) and Conv3d(...) specs are "
+                            "supported", text);
+    int nd = id[4] - '0';
     ws(&ps);
     if (*ps.p++ != '(')
-        return fail(&ps, "expected '(' after Conv2d");
+        return fail(&ps, "expected '(' after the module's name");
     int pos = 0, seen_kw = 0;
     for (;;) {
         ws(&ps);
@@ -238,7 +239,7 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
                     return rm_error_set(err, RM_EUSAGE, "SPEC '%s': %.*s is not meaningful in an ONNX file",
                                         text, (int)klen, k);
                 const char *near = nearest_arg(k, klen);
-                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': Conv2d has no argument '%.*s'%s%s%s", text,
+                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': Conv%dd has no argument '%.*s'%s%s%s", text, nd,
                                     (int)klen, k, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             }
             seen_kw = 1;
@@ -268,22 +269,23 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
 
     for (int i = A_IN; i <= A_KERNEL; i++)
         if (!set[i])
-            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': missing %s (Conv2d needs in_channels, "
-                                "out_channels and kernel_size)", text, names[i]);
+            return rm_error_set(err, RM_EUSAGE, "SPEC '%s': missing %s (Conv%dd needs in_channels, "
+                                "out_channels and kernel_size)", text, names[i], nd);
     memset(spec, 0, sizeof *spec);
+    spec->nd = nd;
     if (vals[A_IN].kind != V_INT || vals[A_OUT].kind != V_INT)
         return rm_error_set(err, RM_EUSAGE, "SPEC '%s': in_channels and out_channels must be ints", text);
     spec->in_channels = vals[A_IN].v[0];
     spec->out_channels = vals[A_OUT].v[0];
-    if ((rc = pair_of(&vals[A_KERNEL], "kernel_size", spec->kernel, err, text)))
+    if ((rc = tuple_of(&vals[A_KERNEL], "kernel_size", nd, spec->kernel, err, text)))
         return rc;
-    spec->stride[0] = spec->stride[1] = 1;
-    spec->dilation[0] = spec->dilation[1] = 1;
+    for (int i = 0; i < nd; i++)
+        spec->stride[i] = spec->dilation[i] = 1;
     spec->groups = 1;
     spec->bias = true;
-    if (set[A_STRIDE] && (rc = pair_of(&vals[A_STRIDE], "stride", spec->stride, err, text)))
+    if (set[A_STRIDE] && (rc = tuple_of(&vals[A_STRIDE], "stride", nd, spec->stride, err, text)))
         return rc;
-    if (set[A_DILATION] && (rc = pair_of(&vals[A_DILATION], "dilation", spec->dilation, err, text)))
+    if (set[A_DILATION] && (rc = tuple_of(&vals[A_DILATION], "dilation", nd, spec->dilation, err, text)))
         return rc;
     if (set[A_GROUPS]) {
         if (vals[A_GROUPS].kind != V_INT)
@@ -300,7 +302,7 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
                             "SPEC '%s': only padding_mode='zeros' can be expressed by an ONNX Conv", text);
     if (spec->in_channels <= 0 || spec->out_channels <= 0 || spec->groups <= 0)
         return rm_error_set(err, RM_EUSAGE, "SPEC '%s': channels and groups must be positive", text);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < nd; i++)
         if (spec->kernel[i] <= 0 || spec->stride[i] <= 0 || spec->dilation[i] <= 0)
             return rm_error_set(err, RM_EUSAGE, "SPEC '%s': kernel_size, stride and dilation must be positive",
                                 text);
@@ -308,56 +310,77 @@ int rm_conv_spec_parse(const char *text, struct rm_conv_spec *spec, struct rm_er
         return rm_error_set(err, RM_EUSAGE,
                             "SPEC '%s': in_channels and out_channels must be divisible by groups (%lld)",
                             text, (long long)spec->groups);
-    if (spec->in_channels > (1 << 20) || spec->out_channels > (1 << 20) || spec->kernel[0] > 1024 ||
-        spec->kernel[1] > 1024 || spec->stride[0] > 1024 || spec->stride[1] > 1024 ||
-        spec->dilation[0] > 1024 || spec->dilation[1] > 1024)
+    bool large = spec->in_channels > (1 << 20) || spec->out_channels > (1 << 20);
+    for (int i = 0; i < nd; i++)
+        large |= spec->kernel[i] > 1024 || spec->stride[i] > 1024 || spec->dilation[i] > 1024;
+    if (large)
         return rm_error_set(err, RM_EUSAGE, "SPEC '%s': sizes are implausibly large", text);
     if (set[A_PADDING]) {
         const struct value *v = &vals[A_PADDING];
         if (v->kind == V_STR) {
             if (!strcmp(v->s, "same")) {
-                if (spec->stride[0] != 1 || spec->stride[1] != 1)
-                    return rm_error_set(err, RM_EUSAGE,
-                                        "SPEC '%s': padding='same' is not supported for strided convolutions",
-                                        text);
+                for (int i = 0; i < nd; i++)
+                    if (spec->stride[i] != 1)
+                        return rm_error_set(err, RM_EUSAGE,
+                                            "SPEC '%s': padding='same' is not supported for strided convolutions",
+                                            text);
                 spec->pad_same = true;
-                for (int i = 0; i < 2; i++) {
+                for (int i = 0; i < nd; i++) {
                     int64_t total = spec->dilation[i] * (spec->kernel[i] - 1);
                     spec->pads[i] = total / 2;
-                    spec->pads[i + 2] = total - total / 2;
+                    spec->pads[i + nd] = total - total / 2;
                 }
             } else if (strcmp(v->s, "valid") != 0) {
                 return rm_error_set(err, RM_EUSAGE, "SPEC '%s': padding must be an int, a pair, 'same' or 'valid'",
                                     text);
             }
         } else {
-            int64_t pp[2] = {0, 0};
-            if ((rc = pair_of(v, "padding", pp, err, text)))
+            int64_t pp[RM_SPEC_MAX_ND] = {0};
+            if ((rc = tuple_of(v, "padding", nd, pp, err, text)))
                 return rc;
-            if (pp[0] < 0 || pp[1] < 0 || pp[0] > 4096 || pp[1] > 4096)
-                return rm_error_set(err, RM_EUSAGE, "SPEC '%s': padding must be between 0 and 4096", text);
-            spec->pads[0] = spec->pads[2] = pp[0];
-            spec->pads[1] = spec->pads[3] = pp[1];
+            for (int i = 0; i < nd; i++) {
+                if (pp[i] < 0 || pp[i] > 4096)
+                    return rm_error_set(err, RM_EUSAGE, "SPEC '%s': padding must be between 0 and 4096", text);
+                spec->pads[i] = spec->pads[i + nd] = pp[i];
+            }
         }
     }
     return 0;
 }
 
+/* "(3, 3)", "(3,)": a tuple as Python prints it. */
+static void tuple_repr(char *buf, size_t n, const int64_t *v, int nd)
+{
+    int k = snprintf(buf, n, "(");
+    for (int i = 0; i < nd && k >= 0 && (size_t)k < n; i++)
+        k += snprintf(buf + k, n - (size_t)k, "%s%lld", i ? ", " : "", (long long)v[i]);
+    if (k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, nd == 1 ? ",)" : ")");
+}
+
 int rm_conv_spec_repr(const struct rm_conv_spec *s, char *buf, size_t n)
 {
-    char pad[64] = "";
-    if (s->pad_same)
+    int nd = s->nd >= 1 && s->nd <= RM_SPEC_MAX_ND ? s->nd : 2;
+    bool padded = false, dilated = false;
+    for (int i = 0; i < nd; i++) {
+        padded |= s->pads[i] != 0;
+        dilated |= s->dilation[i] != 1;
+    }
+    char kernel[80], stride[80], pad[96] = "", dil[96] = "", grp[32] = "", t[80];
+    tuple_repr(kernel, sizeof kernel, s->kernel, nd);
+    tuple_repr(stride, sizeof stride, s->stride, nd);
+    if (s->pad_same) {
         snprintf(pad, sizeof pad, ", padding=same");
-    else if (s->pads[0] || s->pads[1])
-        snprintf(pad, sizeof pad, ", padding=(%lld, %lld)", (long long)s->pads[0], (long long)s->pads[1]);
-    char dil[48] = "", grp[32] = "";
-    if (s->dilation[0] != 1 || s->dilation[1] != 1)
-        snprintf(dil, sizeof dil, ", dilation=(%lld, %lld)", (long long)s->dilation[0],
-                 (long long)s->dilation[1]);
+    } else if (padded) {
+        tuple_repr(t, sizeof t, s->pads, nd);
+        snprintf(pad, sizeof pad, ", padding=%s", t);
+    }
+    if (dilated) {
+        tuple_repr(t, sizeof t, s->dilation, nd);
+        snprintf(dil, sizeof dil, ", dilation=%s", t);
+    }
     if (s->groups != 1)
         snprintf(grp, sizeof grp, ", groups=%lld", (long long)s->groups);
-    return snprintf(buf, n, "Conv2d(%lld, %lld, kernel_size=(%lld, %lld), stride=(%lld, %lld)%s%s%s%s)",
-                    (long long)s->in_channels, (long long)s->out_channels, (long long)s->kernel[0],
-                    (long long)s->kernel[1], (long long)s->stride[0], (long long)s->stride[1], pad, dil, grp,
-                    s->bias ? "" : ", bias=False");
+    return snprintf(buf, n, "Conv%dd(%lld, %lld, kernel_size=%s, stride=%s%s%s%s%s)", nd, (long long)s->in_channels,
+                    (long long)s->out_channels, kernel, stride, pad, dil, grp, s->bias ? "" : ", bias=False");
 }

@@ -743,6 +743,15 @@ bool rm_node_malformed(const Onnx__NodeProto *n, int64_t opset, char *why, size_
                  op, s->since, text);
         return true;
     }
+    /* a value every kernel reads: a required input, or one of a variadic list (onnx's
+     * checker lets an empty name through there; nothing can run it) */
+    for (size_t k = 0; k < n->n_input && s->n_inputs; k++) {
+        const struct rm_onnx_param *pp = &s->inputs[k < s->n_inputs ? k : (size_t)s->n_inputs - 1];
+        if ((!n->input[k] || !n->input[k][0]) && pp->option != RM_PARAM_OPTIONAL) {
+            snprintf(why, why_size, "input %zu (%s) is required but given as ''", k, pp->name);
+            return true;
+        }
+    }
     for (size_t i = 0; i < n->n_attribute; i++) {
         const Onnx__AttributeProto *a = n->attribute[i];
         if (!a->name)

@@ -110,7 +110,7 @@ const struct rm_op_def rm_op_defs[RM_OP_COUNT] = {
     [RM_OP_OR] = LOGIC(rm_shape_logic),
     [RM_OP_PRELU] = {ELT, ENG, .shape = rm_shape_prelu, .kernel = rm_kernel_binary, .plan = rm_plan_prelu,
                      .leaf = rm_leaf_prelu},
-    [RM_OP_PAD] = {BLOCK, ENG, .shape = rm_shape_pad, .kernel = rm_kernel_pad, .plan = rm_plan_pad},
+    [RM_OP_PAD] = {RM_CHAN_PAD, ENG, .shape = rm_shape_pad, .kernel = rm_kernel_pad, .plan = rm_plan_pad},
     [RM_OP_POW] = {ELT, ENG, .shape = rm_shape_pow, .kernel = rm_kernel_binary, .plan = rm_plan_unary},
     [RM_OP_RANGE] = {BLOCK, ENG, .shape = rm_shape_range, .kernel = rm_kernel_range},
     [RM_OP_RECIPROCAL] = UNARY(F32, NULL),

@@ -133,6 +133,9 @@ enum rm_chan {
                           dims 0 and 1 equal the input's); a `sizes` input that is a constant names
                           the channel count and must follow the edit (Shape-derived sizes follow by
                           themselves); otherwise blocks */
+    RM_CHAN_PAD,       /* Pad: channels pass when its pads on axes 0 and 1 are known zeros (torch
+                          exports AvgPool2d with count_include_pad as Pad + AveragePool, and
+                          ZeroPad2d/ReflectionPad2d as Pad); otherwise blocks */
     RM_CHAN_LAYER_NORM, /* LayerNormalization: passes when `axis` (normalised) is >= 2, the
                           channels then lie outside the normalised axes and Scale/B do not span
                           them; blocks when the statistics mix channels (axis 0 or 1) */

@@ -65,7 +65,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTDATA)
 sys.path.insert(0, TESTDATA)
-import make_models as mm  # noqa: E402  (randomize_bn, tensor_pb, TinyResNet)
+import make_models as mm  # noqa: E402  (randomize_bn, tensor_pb, TinyResNet, scope_path)
 
 ORT_RUN = os.path.join(REPO, "tests", "ort", "ort_run.js")
 SEED = 20240101
@@ -536,32 +536,6 @@ def rename_values(graph, mapping):
                 v.name = mapping[v.name]
 
 
-def scope_path(model, node_name):
-    """Module path of a TorchScript-exported node ('/layer1/layer1.0/relu_1/Relu' ->
-    'layer1.0.relu'), found by resolving each scope component against the modules."""
-    names = dict(model.named_modules())
-    comps = [c for c in node_name.strip("/").split("/")[:-1] if c]
-    path = ""
-    for c in comps:
-        found = None
-        for cand in (c, re.sub(r"_\d+$", "", c)):
-            base = path
-            while True:
-                full = f"{base}.{cand}" if base else cand
-                if full in names:
-                    found = full
-                    break
-                if not base:
-                    break
-                base = base.rsplit(".", 1)[0] if "." in base else ""
-            if found:
-                break
-        if found is None:
-            raise ValueError(f"scope {node_name}: cannot resolve {c!r} under {path!r}")
-        path = found
-    return path
-
-
 def qualname(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -621,7 +595,7 @@ def restyle_dynamo(model, data, dynamic_batch):
         k = counters[base]
         counters[base] += 1
         fx = base if k == 0 else f"{base}_{k}"
-        path = scope_path(model, n.name)
+        path = mm.scope_path(dict(model.named_modules()), n.name)
         prefixes = [""]
         if path:
             parts = path.split(".")
@@ -907,7 +881,7 @@ def restyle_tf2onnx(model, data):
     suffix = iter(range(6, 1000))
 
     def layer_of(n):
-        return scope_path(model, n.name).split(".")[-1]
+        return mm.scope_path(dict(model.named_modules()), n.name).split(".")[-1]
 
     def init(name, array):
         new_inits.append(onnx.numpy_helper.from_array(np.ascontiguousarray(array, np.float32),

@@ -64,7 +64,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import sys
 import warnings
 
@@ -78,7 +77,7 @@ import torchvision.models as tvm
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.dirname(HERE)
 sys.path.insert(0, TESTDATA)
-import make_models as mm  # noqa: E402  (called_module_ids)
+import make_models as mm  # noqa: E402  (called_module_ids, scope_path)
 
 SEED = 20240601
 SMALL = 64               # tensors with at most this many elements keep their data
@@ -155,31 +154,6 @@ class GetterNet(nn.Module):
         return self.pool(self.head(y))
 
 
-def scope_path(names, node_name):
-    """Module path of a TorchScript-exported node ('/layer1/layer1.0/relu_1/Relu' ->
-    'layer1.0.relu'): each scope component resolved against the module names."""
-    comps = [c for c in node_name.strip("/").split("/")[:-1] if c]
-    path = ""
-    for c in comps:
-        found = None
-        for cand in (c, re.sub(r"_\d+$", "", c)):
-            base = path
-            while True:
-                full = f"{base}.{cand}" if base else cand
-                if full in names:
-                    found = full
-                    break
-                if not base:
-                    break
-                base = base.rsplit(".", 1)[0] if "." in base else ""
-            if found:
-                break
-        if found is None:
-            raise ValueError(f"scope {node_name}: cannot resolve {c!r} under {path!r}")
-        path = found
-    return path
-
-
 def _varint(n):
     out = bytearray()
     while True:
@@ -249,7 +223,7 @@ def dynamo_restyle(model, proto, table):
             continue
         if n.op_type == "Identity":
             raise ValueError(f"{n.name}: Identity node (equal tensors shared)")
-        path = scope_path(names, n.name)
+        path = mm.scope_path(names, n.name)
         parts = path.split(".") if path else []
         prefixes = [""] + [".".join(parts[:i + 1]) for i in range(len(parts))]
         prefixes = [p for p in prefixes if table.get(p, {}).get("called")]
