@@ -145,6 +145,25 @@ def _():
         onnx.checker.check_model(a, full_check=True)
 
 
+@case("a model with external data saves inline with the same tensors (bytes copied file to file)")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        a, b = os.path.join(d, "a.onnx"), os.path.join(d, "b.onnx")
+        m = onnx.load(model("tiny_resnet"))
+        want = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        onnx.save(m, a, save_as_external_data=True, all_tensors_to_one_file=True, location="w.bin",
+                  size_threshold=64)
+        rc, _, err = run("save", a, "-o", b)
+        assert rc == 0, err
+        out = onnx.load(b)
+        assert not any(t.data_location == TensorProto.EXTERNAL for t in out.graph.initializer)
+        got = {t.name: numpy_helper.to_array(t) for t in out.graph.initializer}
+        assert want.keys() == got.keys()
+        for k in want:
+            assert np.array_equal(want[k], got[k]), k
+        assert open(b, "rb").read() == open(model("tiny_resnet"), "rb").read(), "not the inline file again"
+
+
 def raw_tensor(name, nbytes):
     """A uint8 tensor of nbytes bytes (raw_data of exactly that length)."""
     a = (np.arange(nbytes, dtype=np.uint32) * 37 % 251).astype(np.uint8)

@@ -140,7 +140,7 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
             goto done;
         }
         f->map = p;
-        rm_fs_map_add(p, f->size);
+        rm_fs_map_add(p, f->size, fd);
     }
     f->next = m->ext;
     m->ext = f;

@@ -64,9 +64,14 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
  * constants, an edit's reads) need not stay resident; its whole pages inside a
  * registered mapping are dropped from the process (MADV_DONTNEED: a later read faults
  * them back from the page cache, unchanged). Anything else is left alone. Register
- * with rm_fs_map_add before tensors point in, remove before munmap. Thread-safe. */
-void rm_fs_map_add(const void *map, size_t size);
+ * with rm_fs_map_add before tensors point in (fd: the mapped file, duplicated and kept
+ * open; -1 for none), remove before munmap. Thread-safe. */
+void rm_fs_map_add(const void *map, size_t size, int fd);
 void rm_fs_map_remove(const void *map);
 void rm_fs_map_read(const void *p, size_t n);
+/* Where bytes [p, p + n) of a registered mapping are in its file: a descriptor to read
+ * them with (open until rm_fs_map_remove; a save copies them file to file with
+ * copy_file_range) and their offset. Returns 0, or -1 when not in a mapping. */
+int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off);
 
 #endif

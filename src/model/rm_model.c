@@ -691,7 +691,7 @@ int rm_model_load(struct rm_model **out, const char *path, const struct rm_load_
     if (kept) {
         m->map = map;
         m->map_size = size;
-        rm_fs_map_add(map, size);
+        rm_fs_map_add(map, size, fd);
         map = MAP_FAILED;
     }
     if (rc == 0)
@@ -751,20 +751,54 @@ struct fd_buffer {
     uint8_t *buf;
     uint64_t written; /* bytes written to fd so far */
     uint64_t synced;  /* bytes whose writeback has been started */
+    bool no_copy;     /* copy_file_range failed once (another file system): write only */
 };
 
 /* Bytes between writeback kicks: the disk works while we keep packing, so the
  * final fsync waits only for the tail instead of the whole file. */
 #define WRITEBACK_CHUNK ((uint64_t)2 << 20)
 
-static void write_all(struct fd_buffer *b, const uint8_t *p, size_t n)
+static void kick_writeback(struct fd_buffer *b)
 {
-    write_chunks(b, p, n);
     if (!b->err && b->written - b->synced >= WRITEBACK_CHUNK) {
         sync_file_range(b->fd, (off_t)b->synced, (off_t)(b->written - b->synced),
                         SYNC_FILE_RANGE_WRITE);
         b->synced = b->written;
     }
+}
+
+static void write_all(struct fd_buffer *b, const uint8_t *p, size_t n)
+{
+    write_chunks(b, p, n);
+    kick_writeback(b);
+}
+
+/* Bytes that are in a mapped input file go file to file (copy_file_range: no page
+ * faults on the mapping, no copy through user space), in chunks so that writeback
+ * keeps pace; whatever it cannot copy is written from memory. */
+#define COPY_CHUNK ((size_t)8 << 20)
+
+static void copy_or_write(struct fd_buffer *b, const uint8_t *p, size_t n)
+{
+    int src;
+    uint64_t off;
+    if (!b->no_copy && !rm_fs_map_source(p, n, &src, &off)) {
+        loff_t in = (loff_t)off;
+        while (n > 0 && !b->err) {
+            ssize_t k = copy_file_range(src, &in, b->fd, NULL, n < COPY_CHUNK ? n : COPY_CHUNK, 0);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) { /* not supported here, or an error write(2) will report */
+                b->no_copy = true;
+                break;
+            }
+            p += k;
+            n -= (size_t)k;
+            b->written += (uint64_t)k;
+            kick_writeback(b);
+        }
+    }
+    write_all(b, p, n);
 }
 
 static void write_chunks(struct fd_buffer *b, const uint8_t *p, size_t n)
@@ -796,7 +830,7 @@ static void fd_append(ProtobufCBuffer *base, size_t n, const uint8_t *data)
         return;
     if (n >= WBUF_SIZE / 2) {
         fd_flush(b);
-        write_all(b, data, n);
+        copy_or_write(b, data, n);
         return;
     }
     if (b->len + n > WBUF_SIZE)
