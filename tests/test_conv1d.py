@@ -111,9 +111,30 @@ def _():
     assert [a.i for a in dw.attribute if a.name == "group"] == [4], f"dw attributes {dw.attribute}"
 
 
+class PaddedAvg(nn.Module):
+    """conv1 -> ReLU -> AvgPool1d(3, padding=1) -> conv2: torch exports the pool's padding as
+    a Pad (count_include_pad) before the AveragePool; conv1's channels pass it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(3, 8, 3, padding=1)
+        self.avg = nn.AvgPool1d(3, stride=1, padding=1)
+        self.conv2 = nn.Conv1d(8, 4, 3)
+
+    def forward(self, x):
+        return self.conv2(self.avg(torch.relu(self.conv1(x))))
+
+
+@case("Conv1d -> AvgPool1d with padding (Pad + AveragePool): conv1 pruned through the Pad")
+def _():
+    m = randomise(PaddedAvg(), 6)
+    path = export(m, "padded_avg")
+    assert "Pad" in [n.op_type for n in onnx.load(path).graph.node]
+    prune_and_compare(path, m, "conv1", slice_plain)
+
+
 class WithBN(nn.Module):
-    """conv1 -> BatchNorm1d -> ReLU -> MaxPool1d -> conv2 -> BatchNorm1d -> conv3 -> AvgPool1d
-    (torch exports AvgPool1d as Pad + AveragePool, and prune does not follow Pad yet)."""
+    """conv1 -> BatchNorm1d -> ReLU -> MaxPool1d -> conv2 -> BatchNorm1d -> conv3 -> AvgPool1d."""
 
     def __init__(self):
         super().__init__()
