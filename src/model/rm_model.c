@@ -24,6 +24,7 @@ struct wire_ctx {
     const char *stack[RM_MAX_NESTING + 1]; /* field names from the root */
     int depth;
     uint64_t mem;               /* running allocation estimate */
+    uint64_t raw;               /* of which TensorProto.raw_data of PLACEHOLDER bytes or more */
     struct rm_error *err;
 };
 
@@ -158,6 +159,9 @@ static int wire_message(struct wire_ctx *c, const uint8_t *p, const uint8_t *end
                 c->mem += repeated ? 8 : 0;
             } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
                 c->mem += v + 1 + 16 + (repeated ? sizeof(ProtobufCBinaryData) : 0);
+                if (d == &onnx__tensor_proto__descriptor && !repeated &&
+                    f->offset == offsetof(Onnx__TensorProto, raw_data) && v >= 8)
+                    c->raw += v; /* left in the file by a mapped load (see skel below) */
             } else if (repeated) {
                 /* packed scalars: at most one element per byte */
                 c->mem += v * scalar_size(f->type) + 16;
@@ -175,15 +179,24 @@ static int wire_message(struct wire_ctx *c, const uint8_t *p, const uint8_t *end
     return 0;
 }
 
-int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
-                  const char *name, uint64_t *mem_estimate, struct rm_error *err)
+/* rm_wire_check, also giving the bytes of raw_data a mapped load leaves in the file. */
+static int wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
+                      const char *name, uint64_t *mem_estimate, uint64_t *raw, struct rm_error *err)
 {
     struct wire_ctx c = {.base = data, .end = data + size, .name = name, .depth = 0, .mem = 0, .err = err};
     c.stack[0] = NULL;
     int rc = wire_message(&c, data, data + size, desc);
     if (mem_estimate)
         *mem_estimate = c.mem;
+    if (raw)
+        *raw = c.raw;
     return rc;
+}
+
+int rm_wire_check(const uint8_t *data, size_t size, const ProtobufCMessageDescriptor *desc,
+                  const char *name, uint64_t *mem_estimate, struct rm_error *err)
+{
+    return wire_check(data, size, desc, name, mem_estimate, NULL, err);
 }
 
 /* ---- tensor bytes without copying them ------------------------------------- */
@@ -211,7 +224,6 @@ struct skel {
     size_t n_spans, cap_spans;
     size_t *lens;           /* new content length of each submessage, in pre-order */
     size_t n_lens, cap_lens, next_len, next_span;
-    uint64_t raw_bytes;     /* sum of the spans' lengths */
     int oom;
 };
 
@@ -314,7 +326,6 @@ static size_t skel_size(struct skel *s, const uint8_t *p, const uint8_t *end, co
                 return SIZE_MAX;
             }
             s->spans[s->n_spans++] = (struct raw_span){(size_t)(w.sub - s->base), (size_t)(w.next - w.sub)};
-            s->raw_bytes += (uint64_t)(w.next - w.sub);
             n += keylen + 1 + PLACEHOLDER;
         } else if (w.wt == 2 && w.f && w.f->type == PROTOBUF_C_TYPE_MESSAGE) {
             if (grow((void **)&s->lens, &s->cap_lens, s->n_lens, sizeof *s->lens)) {
@@ -537,31 +548,30 @@ static int model_from_bytes(struct rm_model *m, const uint8_t *data, size_t size
     int rc = sniff_before(data, size, name, err);
     if (rc)
         return rc;
-    uint64_t need = 0;
-    rc = rm_wire_check(data, size, &onnx__model_proto__descriptor, name, &need, err);
+    uint64_t need = 0, raw = 0;
+    rc = wire_check(data, size, &onnx__model_proto__descriptor, name, &need, &raw, err);
     if (rc) {
         if (saved_model_pb(name, err) || sniff_after(data, size, name, err))
             return err->code;
         return rc;
     }
+    /* bytes left in the mapping need no memory of their own */
+    if (mapped)
+        need -= need > raw ? raw : need;
+    uint64_t limit = limits && limits->max_memory ? limits->max_memory : rm_machine_memory_budget();
+    m->max_memory = limit; /* sessions of the model are held to it too */
+    if (need > limit)
+        return rm_error_set(err, RM_ENOMEM,
+                            "%s: unpacking would need about %llu MB, over the limit of %llu MB",
+                            name, (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20));
+    /* the skeleton's bookkeeping (8 bytes a message) is within need's 16 and more */
     struct skel s = {.base = data};
     size_t skel_len = skel_size(&s, data, data + size, &onnx__model_proto__descriptor, 0);
     if (skel_len == SIZE_MAX) {
         skel_free(&s);
-        return s.oom ? out_of_memory(err, name, size)
+        return s.oom ? out_of_memory(err, name, need + size)
                      : rm_error_set(err, RM_EFORMAT, "%s: not a valid ONNX ModelProto (protobuf decoding failed)",
                                     name);
-    }
-    /* bytes left in the mapping need no memory of their own */
-    if (mapped)
-        need -= need > s.raw_bytes ? s.raw_bytes : need;
-    uint64_t limit = limits && limits->max_memory ? limits->max_memory : rm_machine_memory_budget();
-    m->max_memory = limit; /* sessions of the model are held to it too */
-    if (need > limit) {
-        skel_free(&s);
-        return rm_error_set(err, RM_ENOMEM,
-                            "%s: unpacking would need about %llu MB, over the limit of %llu MB",
-                            name, (unsigned long long)(need >> 20), (unsigned long long)(limit >> 20));
     }
     /* the address space wanted, for an out-of-memory message: the mapping counts */
     uint64_t wanted = mapped ? need + size : need;
