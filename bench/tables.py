@@ -21,7 +21,8 @@ remodel's median over onnxruntime's, taken in the same run. Tables (--only picks
   cold     whole-process `remodel run` once vs a node process that creates an onnxruntime
            session and runs once (node's start-up included)
   size     resnet18 (47 MB) and a VGG16 export (553 MB): save vs cp, prune --no-verify vs
-           save, ms per MB, peak RSS of run and of prune with verify against the file
+           save, ms per MB, peak RSS of info (tensor bytes stay in the file's mapping), of
+           run and of prune with verify against the file
 
 The machine's load is printed first (uptime) and again at the end: figures taken on a
 shared machine are only comparable within one run. No timing is asserted anywhere.
@@ -179,8 +180,8 @@ def table_cold(a, r, cache, tmp):
 def table_size(a, r, cache, tmp):
     print("\n## size scaling: whole process, %d rounds (medians)\n" % a.rounds)
     print("| model | file MB | cp s | save s | save / cp | save ms/MB | prune --no-verify s | prune / save |"
-          " run peak RSS MB | x file | prune+verify peak RSS MB | x file |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          " prune ms/MB | info peak RSS MB | run peak RSS MB | x file | prune+verify peak RSS MB | x file |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = os.path.join(tmp, "out.onnx")
     for name in ("resnet18", "vgg16"):
         m = os.path.join(cache, name + ".onnx")
@@ -196,12 +197,13 @@ def table_size(a, r, cache, tmp):
             os.unlink(out)
             pr.append(rss([r, "prune", m, "--global", "--ratio", "0.3", "--no-verify", "-o", out])[0])
             os.unlink(out)
+        _, info_peak = rss([r, "info", m])
         _, run_peak = rss([r, "run", m])
         _, pv_peak = rss([r, "prune", m, "--global", "--ratio", "0.3", "-o", out])
         os.unlink(out)
-        print("| %s | %.0f | %.3f | %.3f | %.2fx | %.2f | %.3f | %.2fx | %.0f | %.1fx | %.0f | %.1fx |" % (
+        print("| %s | %.0f | %.3f | %.3f | %.2fx | %.2f | %.3f | %.2fx | %.2f | %.0f | %.0f | %.1fx | %.0f | %.1fx |" % (
             name, mb, med(cp), med(sv), med(sv) / med(cp), 1000 * med(sv) / mb, med(pr), med(pr) / med(sv),
-            run_peak, run_peak / mb, pv_peak, pv_peak / mb), flush=True)
+            1000 * med(pr) / mb, info_peak, run_peak, run_peak / mb, pv_peak, pv_peak / mb), flush=True)
 
 
 def main():

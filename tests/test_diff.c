@@ -48,12 +48,20 @@ static void close_model(struct fixture *f)
     rm_model_free(f->m);
 }
 
+/* The initializer named name, its bytes made the model's own to write (a loaded
+ * model's tensor bytes are the file's read-only mapping). */
 static Onnx__TensorProto *init_named(struct rm_model *m, const char *name)
 {
     Onnx__GraphProto *g = m->proto->graph;
     for (size_t i = 0; i < g->n_initializer; i++)
-        if (!strcmp(g->initializer[i]->name, name))
-            return g->initializer[i];
+        if (!strcmp(g->initializer[i]->name, name)) {
+            Onnx__TensorProto *t = g->initializer[i];
+            if (t->has_raw_data && t->raw_data.len) {
+                t->raw_data.data = rm_arena_memdup(&m->arena, t->raw_data.data, t->raw_data.len);
+                ck_assert_ptr_nonnull(t->raw_data.data);
+            }
+            return t;
+        }
     ck_abort_msg("no initializer '%s'", name);
     return NULL;
 }

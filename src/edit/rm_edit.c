@@ -150,12 +150,10 @@ int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *di
     return rc;
 }
 
-/* Float contents of input `slot` of node (malloc'd), or NULL with *n 0 when absent. */
-int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,
-                      const Onnx__TensorProto **tp)
+/* The tensor input `slot` of node reads (the edit's own copy when an earlier step
+ * wrote one), or NULL when absent. */
+int rm_edit_param_tensor(struct edit *e, int node, size_t slot, const Onnx__TensorProto **tp)
 {
-    *data = NULL;
-    *n = 0;
     *tp = NULL;
     const struct rm_node *nd = &e->g->nodes[node];
     const char *mine = own_copy(e, node, slot);
@@ -164,7 +162,7 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
     if (mine) { /* what an earlier step of this edit wrote, not what the index saw */
         if (!(*tp = rm_model_initializer(e->m, mine)))
             return rm_error_set(e->err, RM_EEDIT, "%s: no initializer '%s'", rm_edit_where(e, node), mine);
-        return rm_edit_read_f32(e, *tp, data, n);
+        return 0;
     }
     int src = rm_graph_initializer_of(e->g, nd->inputs[slot]);
     if (src < 0)
@@ -172,7 +170,44 @@ int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *
                             "%s: input %zu of its %s node is computed, not an initializer; cannot edit it",
                             rm_edit_where(e, node), slot, rm_edit_op(e, node));
     *tp = e->m->proto->graph->initializer[e->g->values[src].init];
+    return 0;
+}
+
+/* Float contents of input `slot` of node (malloc'd), or NULL with *n 0 when absent. */
+int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,
+                      const Onnx__TensorProto **tp)
+{
+    *data = NULL;
+    *n = 0;
+    int rc = rm_edit_param_tensor(e, node, slot, tp);
+    if (rc || !*tp)
+        return rc;
     return rm_edit_read_f32(e, *tp, data, n);
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_LE 1
+#else
+#define HOST_LE 0
+#endif
+
+/* The n float32 values of t as bytes to copy runs from (no alignment assumed): its
+ * raw_data itself when it holds them as the host does (the file's mapping, read
+ * only), else a converted copy in *copy (malloc'd, to free). */
+int rm_edit_f32_bytes(struct edit *e, const Onnx__TensorProto *t, const uint8_t **bytes, int64_t *n,
+                      float **copy)
+{
+    *copy = NULL;
+    if (rm_tensor_numel(t, n, e->err) || rm_tensor_check(t, e->err))
+        return RM_EFORMAT;
+    if (HOST_LE && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && t->has_raw_data &&
+        (uint64_t)t->raw_data.len == (uint64_t)*n * 4 && *n > 0) {
+        *bytes = t->raw_data.data;
+        return 0;
+    }
+    int rc = rm_edit_read_f32(e, t, copy, n);
+    *bytes = (const uint8_t *)*copy;
+    return rc;
 }
 
 /* ---- weights ---------------------------------------------------------------- */
@@ -241,6 +276,44 @@ void rm_edit_rows(struct edit *e, const float *old, int64_t n_old, int64_t row, 
     }
 }
 
+int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto *tp, int64_t outer,
+                  int64_t n_old, int64_t inner, int64_t fan_in, const int64_t *dims, int rank, const char *fallback)
+{
+    const uint8_t *old;
+    float *copy;
+    int64_t n, nw;
+    int rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy);
+    if (rc)
+        return rc;
+    if (outer < 0 || n_old < 0 || inner < 0 || __builtin_mul_overflow(outer, n_old, &nw) ||
+        __builtin_mul_overflow(nw, inner, &nw) || nw > n) {
+        free(copy);
+        return rm_error_set(e->err, RM_EEDIT, "%s: input %zu is smaller than its channels say", rm_edit_where(e, node),
+                            slot);
+    }
+    float *w = __builtin_mul_overflow(outer * e->new_c, inner, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
+                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+    if (!w) {
+        free(copy);
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    size_t run = (size_t)inner * sizeof *w;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < e->new_c; j++) {
+            int64_t src = e->map[j];
+            float *dst = w + (o * e->new_c + j) * inner;
+            if (src >= 0 && src < n_old)
+                memcpy(dst, old + (size_t)((o * n_old + src) * inner) * sizeof *w, run);
+            else if (e->init == RM_INIT_KAIMING && fan_in > 0)
+                for (int64_t k = 0; k < inner; k++)
+                    dst[k] = kaiming(e, fan_in);
+            else
+                memset(dst, 0, run);
+        }
+    free(copy);
+    return rm_edit_write_param(e, node, slot, dims, rank, w, fallback);
+}
+
 /* ---- channel propagation ---------------------------------------------------- */
 
 void rm_edit_mark(struct edit *e, int v)
@@ -290,16 +363,13 @@ int rm_edit_resize_consumer(struct edit *e, int node)
 {
     Onnx__NodeProto *np = e->g->nodes[node].proto;
     int64_t group = rm_node_attr_int(np, "group", 1);
-    float *old = NULL, *w = NULL;
-    int64_t n;
     const Onnx__TensorProto *tp;
-    int rc = rm_edit_param(e, node, 1, &old, &n, &tp);
+    int rc = rm_edit_param_tensor(e, node, 1, &tp);
     if (rc)
         return rc;
     /* weight [out, in/group, k...]: any kernel rank (Conv1d/2d/3d), the kernel axes
      * flattened into one run of ks floats and the rank kept */
     if (!tp || tp->n_dims < 3 || tp->n_dims > RM_MAX_RANK) {
-        free(old);
         return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: weight has %d dims; a Conv weight has 3 to %d",
                             rm_edit_where(e, node), tp ? (int)tp->n_dims : 0, RM_MAX_RANK);
     }
@@ -317,34 +387,14 @@ int rm_edit_resize_consumer(struct edit *e, int node)
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
     if (group == 1) {
         nd[1] = e->new_c;
-        w = malloc((size_t)(nd[0] * nd[1] * ks) * sizeof *w);
-        if (!w) {
-            free(old);
-            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-        }
         /* in-channels follow the map; new ones are zero (keep, zeros) or drawn (kaiming) */
-        for (int64_t o = 0; o < nd[0]; o++)
-            for (int64_t i = 0; i < nd[1]; i++)
-                for (int64_t k = 0; k < ks; k++) {
-                    int64_t src = e->map[i];
-                    /* w[o][i][k] = old[o][map[i]][k] */
-                    w[(o * nd[1] + i) * ks + k] =
-                        src >= 0 && src < od[1] ? old[(o * od[1] + src) * ks + k]
-                        : e->init == RM_INIT_KAIMING ? kaiming(e, nd[1] * ks) : 0.0f;
-                }
-        rc = rm_edit_write_param(e, node, 1, nd, nd_rank, w, name);
+        rc = rm_edit_slice(e, node, 1, tp, nd[0], od[1], ks, nd[1] * ks, nd, nd_rank, name);
         if (!rc)
             rm_edit_note(e, "%s: %s in_channels %lld -> %lld", rm_edit_where(e, node), kind, (long long)e->old_c,
                   (long long)e->new_c);
     } else if (group == od[0] && od[1] == 1 && group == e->old_c) {
         nd[0] = e->new_c;
-        w = malloc((size_t)(nd[0] * ks) * sizeof *w);
-        if (!w) {
-            free(old);
-            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-        }
-        rm_edit_rows(e, old, od[0], ks, w, ks);
-        rc = rm_edit_write_param(e, node, 1, nd, nd_rank, w, name);
+        rc = rm_edit_slice(e, node, 1, tp, 1, od[0], ks, ks, nd, nd_rank, name);
         if (!rc && np->n_input > 2 && np->input[2][0]) {
             float *ob, *nb = malloc((size_t)e->new_c * sizeof *nb);
             int64_t nbn;
@@ -371,63 +421,64 @@ int rm_edit_resize_consumer(struct edit *e, int node)
                    "channels into it", rm_edit_where(e, node), kind, (long long)group, (long long)e->old_c,
                 (long long)e->new_c);
     }
-    free(old);
-    free(w);
     return rc;
 }
 
-/* Gemm reading flattened channels: features c * spatial + s follow the channels. */
+/* Gemm reading flattened channels: features c * spatial + s follow the channels. The
+ * new weight is built in the model's arena in one pass of contiguous runs, read from
+ * the old bytes where they are (a VGG16 classifier weight is 400 MB: no copies of it). */
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
 {
     Onnx__NodeProto *np = e->g->nodes[node].proto;
     int tb = (int)rm_node_attr_int(np, "transB", 0);
-    float *old = NULL;
+    float *copy = NULL;
+    const uint8_t *old = NULL;
     int64_t n;
     const Onnx__TensorProto *tp;
-    int rc = rm_edit_param(e, node, 1, &old, &n, &tp);
+    int rc = rm_edit_param_tensor(e, node, 1, &tp);
     if (rc)
         return rc;
-    if (!tp || tp->n_dims != 2) {
-        free(old);
+    if (!tp || tp->n_dims != 2)
         return rm_error_set(e->err, RM_EUNSUPPORTED, "%s: Gemm weight is not 2-D", rm_edit_where(e, node));
-    }
     int64_t outs = tb ? tp->dims[0] : tp->dims[1];
     int64_t f_old, f_new; /* features = channels x spatial, checked: spatial comes from the file */
     if (__builtin_mul_overflow(e->old_c, spatial, &f_old) || __builtin_mul_overflow(e->new_c, spatial, &f_new))
         f_old = f_new = -1; /* no weight has that many features: reported below */
     if ((tb ? tp->dims[1] : tp->dims[0]) != f_old || f_old < 0) {
-        free(old);
         rm_edit_problem(e, "%s: Linear has %lld in_features, expected %lld channels x %lld", rm_edit_where(e, node),
                 (long long)(tb ? tp->dims[1] : tp->dims[0]), (long long)e->old_c, (long long)spatial);
         return 0;
     }
+    if ((rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy)))
+        return rc;
     int64_t nw;
-    float *w = __builtin_mul_overflow(outs, f_new, &nw) ? NULL : calloc((size_t)nw, sizeof *w);
+    float *w = __builtin_mul_overflow(outs, f_new, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
+                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
     if (!w) {
-        free(old);
+        free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     }
-    for (int64_t c = 0; c < e->new_c; c++) {
-        if (e->map[c] < 0 || e->map[c] >= e->old_c)
-            continue; /* a new channel: its features get zero weights */
-        for (int64_t sp = 0; sp < spatial; sp++) {
-            int64_t fn = c * spatial + sp, fo = e->map[c] * spatial + sp; /* feature = channel * spatial + s */
-            for (int64_t o = 0; o < outs; o++) {
-                if (tb)
-                    w[o * f_new + fn] = old[o * f_old + fo]; /* [out, features] */
-                else
-                    w[fn * outs + o] = old[fo * outs + o];   /* [features, out] */
-            }
+    /* a run is the `run` floats one channel contributes: spatial per output row in
+     * [out, features], spatial whole rows in [features, out]; a new channel's are zero */
+    size_t run = (size_t)spatial * (tb ? 1 : (size_t)outs) * sizeof *w;
+    for (int64_t o = 0; o < (tb ? outs : 1); o++)
+        for (int64_t c = 0; c < e->new_c; c++) {
+            int64_t src = e->map[c];
+            uint8_t *dst = (uint8_t *)(tb ? w + o * f_new + c * spatial : w + c * spatial * outs);
+            if (src < 0 || src >= e->old_c)
+                memset(dst, 0, run);
+            else if (tb)
+                memcpy(dst, old + (size_t)(o * f_old + src * spatial) * sizeof *w, run); /* [out, features] */
+            else
+                memcpy(dst, old + (size_t)(src * spatial * outs) * sizeof *w, run);    /* [features, out] */
         }
-    }
     int64_t nd[2] = {tb ? outs : f_new, tb ? f_new : outs};
     char name[512];
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
     rc = rm_edit_write_param(e, node, 1, nd, 2, w, name);
     if (!rc)
         rm_edit_note(e, "%s: Linear in_features %lld -> %lld", rm_edit_where(e, node), (long long)f_old, (long long)f_new);
-    free(old);
-    free(w);
+    free(copy);
     return rc;
 }
 

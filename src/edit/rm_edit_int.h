@@ -70,7 +70,22 @@ int rm_edit_uses(struct edit *e, int v);
  * initializer; *data NULL and *n 0 when the slot is absent. */
 int rm_edit_param(struct edit *e, int node, size_t slot, float **data, int64_t *n,
                   const Onnx__TensorProto **tp);
+/* The tensor input `slot` of node reads now (the edit's own copy when an earlier step
+ * wrote one), NULL when the slot is absent; RM_EUNSUPPORTED when computed. */
+int rm_edit_param_tensor(struct edit *e, int node, size_t slot, const Onnx__TensorProto **tp);
 int rm_edit_read_f32(struct edit *e, const Onnx__TensorProto *t, float **out, int64_t *n);
+/* The n float32 values of t as bytes to copy runs from (no alignment assumed): its
+ * raw_data itself when it holds them as the host does (possibly the file's read-only
+ * mapping: never write), else a converted copy in *copy (malloc'd, to free). */
+int rm_edit_f32_bytes(struct edit *e, const Onnx__TensorProto *t, const uint8_t **bytes, int64_t *n,
+                      float **copy);
+/* Input `slot` of node (tensor tp, read as [outer, n_old, inner]) sliced on its middle
+ * axis by e->map into [outer, new_c, inner] (dims, rank: the new shape) and written with
+ * rm_edit_write_param. Built in the model's arena, copied in runs of `inner` floats
+ * from where the bytes are; a new channel is zero, or kaiming with fan_in when the
+ * init is kaiming and fan_in > 0. RM_EEDIT when tp holds fewer values. */
+int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto *tp, int64_t outer,
+                  int64_t n_old, int64_t inner, int64_t fan_in, const int64_t *dims, int rank, const char *fallback);
 /* Give input `slot` of node new float data: in place when the initializer is the node's
  * alone, else as a copy named after fallback (shared initializers never change). */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,

@@ -665,14 +665,17 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
             /* the channel axis of the weight: 0, but 1 for a producing ConvTranspose
              * ([C_in, C_out, k...]; a depthwise one's [C, 1, k...] has them on 0) */
             int axis = pass == 0 && op == RM_OP_CONV_TRANSPOSE ? 1 : 0;
-            float *w;
+            float *copy = NULL;
+            const uint8_t *w = NULL;
             int64_t nw;
             const Onnx__TensorProto *tp;
-            int rc = rm_edit_param(e, node, 1, &w, &nw, &tp);
+            int rc = rm_edit_param_tensor(e, node, 1, &tp);
+            if (!rc && tp)
+                rc = rm_edit_f32_bytes(e, tp, &w, &nw, &copy); /* read where the bytes are */
             if (rc)
                 return rc;
-            if (!tp || tp->n_dims < 2 || tp->dims[axis] != gr->channels) {
-                free(w);
+            if (!tp || tp->n_dims < 2 || tp->dims[axis] != gr->channels || !tp->dims[0]) {
+                free(copy);
                 continue;
             }
             int64_t outer = axis ? tp->dims[0] : 1, row = nw / gr->channels / outer;
@@ -680,12 +683,14 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
                 double s = 0;
                 for (int64_t o = 0; o < outer; o++)
                     for (int64_t j = 0; j < row; j++) {
-                        double x = w[(o * gr->channels + c) * row + j]; /* w[o][c][j] */
+                        float f; /* w[o][c][j], from bytes of any alignment */
+                        memcpy(&f, w + (size_t)((o * gr->channels + c) * row + j) * sizeof f, sizeof f);
+                        double x = f;
                         s += criterion == 2 ? x * x : fabs(x);
                     }
                 gr->score[c] += criterion == 2 ? sqrt(s) : s;
             }
-            free(w);
+            free(copy);
         }
     }
     return 0;
@@ -708,48 +713,30 @@ static int set_map(struct edit *e, int64_t old_c, const int64_t *keep, int64_t n
 /* Output rows of a producing conv (weight [C, ...], bias [C]) follow the map. */
 static int slice_producer(struct edit *e, int node)
 {
-    float *w = NULL, *nw = NULL;
-    int64_t n;
     const Onnx__TensorProto *tp;
-    int rc = rm_edit_param(e, node, 1, &w, &n, &tp);
+    int64_t n;
+    int rc = rm_edit_param_tensor(e, node, 1, &tp);
     if (rc)
         return rc;
-    if (!tp || tp->n_dims < 2 || tp->dims[0] != e->old_c || tp->n_dims > RM_MAX_RANK) {
-        free(w);
+    if (!tp || tp->n_dims < 2 || tp->dims[0] != e->old_c || tp->n_dims > RM_MAX_RANK)
         return rm_error_set(e->err, RM_EEDIT, "%s: weight does not have %lld output channels", rm_edit_where(e, node),
                             (long long)e->old_c);
-    }
-    int64_t row = n / e->old_c;
+    if ((rc = rm_tensor_numel(tp, &n, e->err)))
+        return rc;
+    int64_t row = e->old_c ? n / e->old_c : 0;
     int64_t dims[RM_MAX_RANK];
     for (size_t d = 0; d < tp->n_dims; d++)
         dims[d] = tp->dims[d];
     dims[0] = e->new_c;
-    nw = malloc((size_t)(e->new_c * row) * sizeof *nw);
-    if (!nw) {
-        free(w);
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    }
-    rm_edit_rows(e, w, e->old_c, row, nw, 0);
     char name[512];
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
-    rc = rm_edit_write_param(e, node, 1, dims, (int)tp->n_dims, nw, name);
-    free(w);
-    free(nw);
-    w = nw = NULL;
+    rc = rm_edit_slice(e, node, 1, tp, 1, e->old_c, row, 0, dims, (int)tp->n_dims, name);
     if (!rc && e->g->nodes[node].proto->n_input > 2 && e->g->nodes[node].proto->input[2][0]) {
-        rc = rm_edit_param(e, node, 2, &w, &n, &tp);
-        if (!rc && w) {
-            nw = malloc((size_t)e->new_c * sizeof *nw);
-            if (!nw)
-                rc = rm_error_set(e->err, RM_ENOMEM, "out of memory");
-            else {
-                rm_edit_rows(e, w, n, 1, nw, 0);
-                snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
-                rc = rm_edit_write_param(e, node, 2, &e->new_c, 1, nw, name);
-            }
+        rc = rm_edit_param_tensor(e, node, 2, &tp);
+        if (!rc && tp && !(rc = rm_tensor_numel(tp, &n, e->err))) {
+            snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
+            rc = rm_edit_slice(e, node, 2, tp, 1, n, 1, 0, &e->new_c, 1, name);
         }
-        free(w);
-        free(nw);
     }
     return rc;
 }
@@ -758,19 +745,13 @@ static int slice_producer(struct edit *e, int node)
  * [..., old_c, ...] -> [..., new_c, ...]; nothing when the optional input is absent. */
 static int slice_param(struct edit *e, int node, size_t slot, int axis, const char *fallback)
 {
-    float *w = NULL, *nw = NULL;
-    int64_t n;
     const Onnx__TensorProto *tp;
-    int rc = rm_edit_param(e, node, slot, &w, &n, &tp);
-    if (rc || !w) {
-        free(w);
+    int rc = rm_edit_param_tensor(e, node, slot, &tp);
+    if (rc || !tp)
         return rc;
-    }
-    if (!tp || axis < 0 || (size_t)axis >= tp->n_dims || tp->n_dims > RM_MAX_RANK || tp->dims[axis] != e->old_c) {
-        free(w);
+    if (axis < 0 || (size_t)axis >= tp->n_dims || tp->n_dims > RM_MAX_RANK || tp->dims[axis] != e->old_c)
         return rm_error_set(e->err, RM_EEDIT, "%s: input %zu does not have %lld channels on axis %d",
                             rm_edit_where(e, node), slot, (long long)e->old_c, axis);
-    }
     int64_t dims[RM_MAX_RANK], outer = 1, inner = 1;
     for (size_t d = 0; d < tp->n_dims; d++) {
         dims[d] = tp->dims[d];
@@ -780,18 +761,8 @@ static int slice_param(struct edit *e, int node, size_t slot, int axis, const ch
             inner *= tp->dims[d];
     }
     dims[axis] = e->new_c;
-    nw = malloc((size_t)(outer * e->new_c * inner + 1) * sizeof *nw);
-    if (!nw) {
-        free(w);
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-    }
     /* w[o][c][i] -> nw[o][j][i] = w[o][map[j]][i] */
-    for (int64_t o = 0; o < outer; o++)
-        rm_edit_rows(e, w + o * e->old_c * inner, e->old_c, inner, nw + o * e->new_c * inner, 0);
-    rc = rm_edit_write_param(e, node, slot, dims, (int)tp->n_dims, nw, fallback);
-    free(w);
-    free(nw);
-    return rc;
+    return rm_edit_slice(e, node, slot, tp, outer, e->old_c, inner, 0, dims, (int)tp->n_dims, fallback);
 }
 
 /* The same for a node's weight (slot 1) and bias (slot 2), named after its module. */

@@ -30,8 +30,10 @@ void rm_extdata_release(struct rm_model *m)
     struct rm_extfile *f = m->ext;
     while (f) {
         struct rm_extfile *next = f->next;
-        if (f->map)
+        if (f->map) {
+            rm_fs_map_remove(f->map);
             munmap(f->map, f->size);
+        }
         free(f->resolved);
         free(f->shown);
         free(f);
@@ -138,6 +140,7 @@ static int map_file(struct rm_model *m, const char *tname, const char *loc, stru
             goto done;
         }
         f->map = p;
+        rm_fs_map_add(p, f->size, fd);
     }
     f->next = m->ext;
     m->ext = f;

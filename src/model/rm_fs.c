@@ -7,7 +7,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -387,4 +389,74 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
         }
     }
     return 0;
+}
+
+/* ---- read-only file mappings ------------------------------------------------------- */
+
+#define MAP_SLOTS 64 /* models and data files mapped at once; more are never dropped */
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uintptr_t start, end;
+    int fd; /* the file, open for reading (ours), or -1 */
+} maps[MAP_SLOTS];
+
+void rm_fs_map_add(const void *map, size_t size, int fd)
+{
+    pthread_mutex_lock(&maps_lock);
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (!maps[i].start) {
+            maps[i].start = (uintptr_t)map;
+            maps[i].end = (uintptr_t)map + size;
+            maps[i].fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+            break;
+        }
+    pthread_mutex_unlock(&maps_lock);
+}
+
+void rm_fs_map_remove(const void *map)
+{
+    pthread_mutex_lock(&maps_lock);
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].start == (uintptr_t)map) {
+            if (maps[i].fd >= 0)
+                close(maps[i].fd);
+            maps[i].start = maps[i].end = 0;
+            maps[i].fd = -1;
+        }
+    pthread_mutex_unlock(&maps_lock);
+}
+
+int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off)
+{
+    uintptr_t a = (uintptr_t)p;
+    int rc = -1;
+    pthread_mutex_lock(&maps_lock);
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].start && maps[i].fd >= 0 && a >= maps[i].start && n <= maps[i].end - a) {
+            *fd = maps[i].fd;
+            *off = a - maps[i].start;
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&maps_lock);
+    return rc;
+}
+
+void rm_fs_map_read(const void *p, size_t n)
+{
+    static long page;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + n, ps = (uintptr_t)(page > 0 ? page : 4096);
+    uintptr_t lo = (a + ps - 1) & ~(ps - 1), hi = b & ~(ps - 1); /* whole pages inside */
+    if (n < 2 * ps || lo >= hi)
+        return;
+    pthread_mutex_lock(&maps_lock); /* held across madvise: the mapping cannot go meanwhile */
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].start && a >= maps[i].start && b <= maps[i].end) {
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+            break;
+        }
+    pthread_mutex_unlock(&maps_lock);
 }

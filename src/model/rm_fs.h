@@ -59,4 +59,19 @@ int rm_atomic_open(const char *path, char *tmp, size_t tmp_size, int *fd, struct
  * err->code when !ok. */
 int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct rm_error *err);
 
+/* Read-only file mappings tensors point into (the model file, external data): the
+ * bytes of a tensor that was copied out whole (rm_tensor_to_f32 / _i64: a plan's
+ * constants, an edit's reads) need not stay resident; its whole pages inside a
+ * registered mapping are dropped from the process (MADV_DONTNEED: a later read faults
+ * them back from the page cache, unchanged). Anything else is left alone. Register
+ * with rm_fs_map_add before tensors point in (fd: the mapped file, duplicated and kept
+ * open; -1 for none), remove before munmap. Thread-safe. */
+void rm_fs_map_add(const void *map, size_t size, int fd);
+void rm_fs_map_remove(const void *map);
+void rm_fs_map_read(const void *p, size_t n);
+/* Where bytes [p, p + n) of a registered mapping are in its file: a descriptor to read
+ * them with (open until rm_fs_map_remove; a save copies them file to file with
+ * copy_file_range) and their offset. Returns 0, or -1 when not in a mapping. */
+int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off);
+
 #endif

@@ -1,7 +1,8 @@
 /* An ONNX model in memory: the protobuf-c ModelProto (the single source of truth)
  * and the arena that owns all of it. rm_model_load reads a file with mmap,
  * validates the wire format (lengths, nesting, memory budget) before protobuf-c
- * sees it, and unpacks into the arena; rm_model_save streams the ModelProto to a
+ * sees it, and unpacks into the arena all but the tensors' raw_data, which stays in
+ * the read-only mapping (edits give a tensor new bytes in the arena); rm_model_save streams the ModelProto to a
  * temporary file in the target folder and renames it into place. */
 #ifndef RM_MODEL_H
 #define RM_MODEL_H
@@ -40,6 +41,9 @@ struct rm_model {
     uint64_t max_memory;     /* the load's memory limit, which its sessions keep to too */
     struct rm_file_id file_id; /* identity of that file (when path is set) */
     struct rm_extfile *ext;  /* mapped external data files (rm_extdata.c), or NULL */
+    void *map;               /* the file, mapped read-only and shared when tensors' raw_data
+                                point into it (rm_model_load), or NULL; never written */
+    size_t map_size;
 
     /* derived state, computed on demand and kept until the model changes
      * (rm_model_state.c); every change goes through the mutation API (rm_model_edit.c),
@@ -67,6 +71,8 @@ struct rm_model {
     int refs;                        /* clones sharing this model's tensor bytes */
     bool freed;                      /* rm_model_free was called; storage stays for clones */
     struct rm_model *base;           /* a clone: the model whose tensor bytes it shares */
+    void *adopt;                     /* the last rm_model_tensor_buffer, until a tensor takes it */
+    size_t adopt_size;
 };
 
 /* Loading, freeing, cloning and saving are public (remodel.h): rm_model_load,
@@ -116,6 +122,12 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
 
 /* Give initializer `name` new float32 contents and dims. Graph inputs declaring it (as
  * exporters with keep_initializers_as_inputs write) get the new shape too. */
+/* Room in the model's arena for new tensor contents of `bytes` bytes (uninitialized).
+ * Handed as `data` to the next rm_model_set_initializer or rm_model_add_initializer,
+ * the tensor takes the buffer itself instead of a copy (a large weight is built once,
+ * in place). NULL when out of memory. */
+void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes);
+
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err);
 /* The same with int64 contents (a Resize's `sizes`). */

@@ -86,6 +86,14 @@ static int note_added(struct rm_model *m, const char *name)
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
+void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes)
+{
+    void *p = rm_arena_alloc(&m->arena, bytes ? bytes : 1);
+    m->adopt = p;
+    m->adopt_size = p ? bytes : 0;
+    return p;
+}
+
 /* Point t at a copy of data (float32, or int64 when i64) with the given dims. */
 static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const int64_t *dims, const void *data,
                        bool i64, struct rm_error *err)
@@ -95,7 +103,13 @@ static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const
     if (rank < 0 || rm_dims_numel(dims, (size_t)rank, &n) || (uint64_t)n > SIZE_MAX / elem)
         return rm_error_set(err, RM_EEDIT, "tensor '%s': size overflows", t->name ? t->name : "?");
     int64_t *d = rank ? rm_arena_memdup(&m->arena, dims, (size_t)rank * sizeof *dims) : NULL;
-    uint8_t *raw = n ? rm_arena_memdup(&m->arena, data, (size_t)n * elem) : NULL; /* little-endian host */
+    uint8_t *raw = NULL;
+    if (n && data && data == m->adopt && (size_t)n * elem <= m->adopt_size)
+        raw = m->adopt; /* filled in place (rm_model_tensor_buffer): no second copy */
+    else if (n)
+        raw = rm_arena_memdup(&m->arena, data, (size_t)n * elem); /* little-endian host */
+    if (raw == m->adopt)
+        m->adopt = NULL, m->adopt_size = 0;
     if ((rank && !d) || (n && !raw))
         return oom(err);
     t->dims = d;

@@ -1,5 +1,7 @@
 #include "rm_tensor.h"
 
+#include "rm_fs.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -117,7 +119,7 @@ static int64_t typed_count(const Onnx__TensorProto *t)
 
 int rm_tensor_check(const Onnx__TensorProto *t, struct rm_error *err)
 {
-    int64_t n;
+    int64_t n = 0;
     if (rm_tensor_numel(t, &n, err))
         return RM_EFORMAT;
     if (rm_tensor_is_external(t))
@@ -192,7 +194,7 @@ static int prepare(const Onnx__TensorProto *t, int64_t n, struct rm_error *err)
     int rc = rm_tensor_check(t, err);
     if (rc)
         return rc;
-    int64_t numel;
+    int64_t numel = 0;
     rm_tensor_numel(t, &numel, NULL);
     if (numel != n)
         return rm_error_set(err, RM_EFORMAT, "tensor '%s': has %lld elements, expected %lld",
@@ -209,10 +211,11 @@ int rm_tensor_to_f32(const Onnx__TensorProto *t, float *dst, int64_t n, struct r
         if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
             if (n) /* an empty raw_data may come as NULL */
                 memcpy(dst, t->raw_data.data, (size_t)n * 4);
-            return 0;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                dst[i] = (float)raw_elem(t->raw_data.data, t->data_type, i);
         }
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = (float)raw_elem(t->raw_data.data, t->data_type, i);
+        rm_fs_map_read(t->raw_data.data, t->raw_data.len); /* copied out: the file's pages may go */
         return 0;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -235,10 +238,11 @@ int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct
         if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) {
             if (n)
                 memcpy(dst, t->raw_data.data, (size_t)n * 8);
-            return 0;
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                dst[i] = (int64_t)raw_elem(t->raw_data.data, t->data_type, i);
         }
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = (int64_t)raw_elem(t->raw_data.data, t->data_type, i);
+        rm_fs_map_read(t->raw_data.data, t->raw_data.len);
         return 0;
     }
     for (int64_t i = 0; i < n; i++) {
