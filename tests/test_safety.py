@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 
@@ -1011,6 +1012,31 @@ def _():
             os.unlink(out)
         rc, stdout, err = run("prune", model("tiny_resnet"), "layer1.0.conv1", "--ratio", "0.25", "--allow-noop", "-o", out)
         assert rc == 0 and "nothing was pruned" not in stdout, (rc, stdout, err)
+
+
+@case("a model truncated by another process while remodel reads it: exit 2 in one line, never a bus error")
+def _():
+    import random
+    import numpy as np
+    from onnx import helper
+    w = np.random.default_rng(3).standard_normal((2048, 6400)).astype(np.float32)  # 52 MB, read in place
+    with tempfile.TemporaryDirectory() as d:
+        base = save_model(os.path.join(d, "big.onnx"), [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)],
+                          [tensor("w", w)], [("x", [1, 6400])], [("y", [1, 2048])])
+        path, seen = os.path.join(d, "t.onnx"), []
+        for attempt in range(16):
+            shutil.copyfile(base, path)
+            p = subprocess.Popen([REMODEL, "run", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(random.Random(attempt).uniform(0.0, 0.05))
+            os.truncate(path, 1000)
+            _, err = p.communicate(timeout=120)
+            err = err.decode("utf-8", "replace")
+            assert p.returncode >= 0, f"attempt {attempt}: killed by signal {-p.returncode} (stderr {err!r})"
+            assert p.returncode in (0, 2), f"attempt {attempt}: exit {p.returncode}: {err!r}"
+            if p.returncode == 2:
+                one_error_line(p.returncode, "", err, "truncated")
+            seen.append(p.returncode)
+        print(f"     (exits over 16 truncations: {seen.count(0)} finished first, {seen.count(2)} refused)")
 
 
 T.finish()

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const struct cli_cmd *const cli_commands[] = {
     &cli_cmd_info, &cli_cmd_check, &cli_cmd_save,    &cli_cmd_show,    &cli_cmd_run,
@@ -30,6 +31,21 @@ static void on_fatal_signal(int sig)
     raise(sig);           /* SA_RESETHAND restored the default; delivered on return */
 }
 
+/* Model files and their external data are mapped, not copied: another process truncating
+ * one while remodel reads it makes the read fault (SIGBUS). That is bad input, not a crash:
+ * say so, remove the temporary files of saves in progress, exit 2. */
+static void on_bus_error(int sig)
+{
+    (void)sig;
+    static const char msg[] = "remodel: a model or external-data file was truncated or changed while remodel "
+                              "read it (it is read in place, not copied); nothing was written: run again once "
+                              "the file is complete\n";
+    rm_output_cleanup();
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(2);
+}
+
 static void install_signal_handlers(void)
 {
     static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
@@ -43,6 +59,11 @@ static void install_signal_handlers(void)
         sa.sa_flags = SA_RESETHAND;
         sigaction(fatal[i], &sa, NULL);
     }
+    struct sigaction bus;
+    memset(&bus, 0, sizeof bus);
+    bus.sa_handler = on_bus_error;
+    sigemptyset(&bus.sa_mask);
+    sigaction(SIGBUS, &bus, NULL);
     /* Past a file-size limit (ulimit -f) write(2) then fails with EFBIG: the save reports
      * it and removes its temporary file like any other write error, exit 2. */
     signal(SIGXFSZ, SIG_IGN);
