@@ -46,6 +46,41 @@ int rm_eng_eltwise_of(struct rm_plan *p, int node, struct postop *po, int *npo)
     return 1;
 }
 
+/* x * gate(x), the way exporters write SiLU (Sigmoid, then Mul) and, before opset 14,
+ * hardswish (HardSigmoid with alpha 1/6, beta 1/2, then Mul): value vi read by exactly
+ * the gate and the Mul, the gate's output by the Mul alone, both not yet planned. Sets
+ * the gate and Mul nodes and the one eltwise op they are; 0 when vi is not so read. */
+static int gated_of(struct rm_plan *p, int vi, int *gate, int *mul, struct postop *e)
+{
+    const struct rm_value *gv = &p->g->values[vi];
+    if (gv->output >= 0 || gv->n_consumers != 2)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        int gn = gv->consumers[k], mn = gv->consumers[1 - k];
+        const struct rm_node *g = &p->g->nodes[gn], *m = &p->g->nodes[mn];
+        if (p->node_state[gn] != -2 || p->node_state[mn] != -2 || g->n_inputs != 1 || g->inputs[0] != vi ||
+            g->n_outputs != 1 || g->outputs[0] < 0 || !rm_eng_is(p, mn, RM_OP_MUL) || m->n_inputs != 2)
+            continue;
+        int gy = g->outputs[0];
+        if (!((m->inputs[0] == vi && m->inputs[1] == gy) || (m->inputs[0] == gy && m->inputs[1] == vi)) ||
+            p->g->values[gy].output >= 0 || p->g->values[gy].n_consumers != 1 || m->outputs[0] < 0)
+            continue;
+        if (rm_eng_is(p, gn, RM_OP_SIGMOID)) {
+            *e = (struct postop){0, dnnl_eltwise_swish, 1.0f, 0.0f};
+        } else if (rm_eng_is(p, gn, RM_OP_HARD_SIGMOID) &&
+                   fabsf(rm_node_attr_float(g->proto, "alpha", 0.2f) - 1.0f / 6) < 1e-7f &&
+                   rm_node_attr_float(g->proto, "beta", 0.5f) == 0.5f) {
+            *e = (struct postop){0, dnnl_eltwise_hardswish, 0.0f, 0.0f};
+        } else {
+            continue;
+        }
+        *gate = gn;
+        *mul = mn;
+        return 1;
+    }
+    return 0;
+}
+
 /* The single consumer of value vi if it may be fused into its producer, else -1. */
 int rm_eng_sole_consumer(struct rm_plan *p, int vi)
 {
@@ -161,7 +196,7 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     float *btmp = NULL;
     struct postop po[8];
     int npo = 0, sum_val = -1, bn = -1, last = node;
-    int fused_vals[8], nfused = 0;
+    int fused_vals[16], nfused = 0; /* two per link at most (a gate's input and output) */
     int wconst = w->kind == V_CONST && (!b || b->kind == V_CONST);
     int rank = x->rank, sp = rank - 2;
     int64_t g = rm_node_attr_int(np, "group", 1);
@@ -177,6 +212,16 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
     /* fusion chain: [BN] then eltwise / residual Add in graph order */
     int cur = p->g->nodes[node].outputs[0];
     while (p->opts.fuse && npo < 6) {
+        int gate, mul;
+        if (gated_of(p, cur, &gate, &mul, &po[npo])) { /* SiLU, hardswish: one post-op */
+            npo++;
+            fused_vals[nfused++] = cur;
+            fused_vals[nfused++] = p->g->nodes[gate].outputs[0];
+            p->node_state[gate] = p->node_state[mul] = p->n_steps;
+            last = mul;
+            cur = p->g->nodes[mul].outputs[0];
+            continue;
+        }
         int c = rm_eng_sole_consumer(p, cur);
         if (c < 0 || p->g->nodes[c].inputs[0] < 0)
             break;
