@@ -112,6 +112,19 @@ def _():
                                                env=CHILD_ENV).stdout.split()[1]
 
 
+@case("remodel.Model given a path, not a handle: TypeError naming remodel.load, never a crash")
+def _():
+    # Model(handle) is what load() returns; a path passed to it used to be taken for a
+    # pointer (segmentation fault in rm_model_info)
+    for bad in (RESNET, RESNET.encode(), 12345, None):
+        try:
+            remodel.Model(bad)
+        except TypeError as e:
+            assert "remodel.load" in str(e), str(e)
+        else:
+            raise AssertionError(f"Model({bad!r}) was accepted")
+
+
 @case("load resnet18: info matches onnx's own figures")
 def _():
     with open(os.path.join(TESTDATA, "expected", "info.json")) as f:

@@ -448,6 +448,10 @@ class Model:
     collector frees it otherwise. Methods of one model are serialised by a lock."""
 
     def __init__(self, handle: ctypes.c_void_p):
+        # made by load() and the edits; a path here would be taken for a pointer
+        if not isinstance(handle, ctypes.c_void_p):
+            raise TypeError(f"Model() takes a library handle, not {type(handle).__name__}: "
+                            "open a file with remodel.load(path)")
         if not handle:
             raise Error("no model", C.RM_EUSAGE)
         self._h = handle
