@@ -526,6 +526,19 @@ int rm_eng_prepare(struct rm_plan *p, struct rm_error *err)
             rm_eng_buf_release(p, pr->fold);
             pr->fold = NULL;
         }
+        if (pr->wv && pr->wv->plain == pr->w && pr->wv->heap_buf) {
+            /* the step reads its reordered copy: the value's own copy goes, and the value
+             * reads the model's bytes again (memcpy'd out by rm_session_get; no kernel
+             * reads it: the conv was its only consumer) */
+            struct val *v = pr->wv;
+            rm_eng_buf_release(p, v->plain);
+            v->buf = v->plain = (void *)(uintptr_t)pr->raw;
+            v->heap_buf = 0;
+            if (v->mem)
+                CHECK(dnnl_memory_set_data_handle(v->mem, v->plain));
+            pr->w = NULL;
+            pr->wv = NULL;
+        }
     }
     p->prepared = true;
     if (p->prof)

@@ -2,6 +2,7 @@
  * the weights, element-wise activations, a residual Add), weights reordered once,
  * Winograd where it pays. */
 #include "rm_engine_int.h"
+#include "rm_fs.h"
 #include "rm_ops_int.h"
 
 #include <float.h>
@@ -395,6 +396,19 @@ int rm_plan_conv(struct rm_plan *p, int node, int *fallback, struct rm_error *er
             if (bn >= 0) {
                 pr.sc = rm_eng_in(p, bn, 1)->plain;
                 pr.va = rm_eng_in(p, bn, 4)->plain;
+            }
+            /* a weight the plan copied only because its bytes in the file are not aligned
+             * (most of a torch export): the copy need not outlive the reorder */
+            int wi = p->g->nodes[node].inputs[1];
+            const Onnx__TensorProto *wt = rm_graph_const_tensor(p->g, wi);
+            int wfd;
+            uint64_t woff;
+            if (w->heap_buf && p->g->values[wi].n_consumers == 1 && p->g->values[wi].output < 0 && wt &&
+                wt->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && wt->has_raw_data &&
+                wt->raw_data.len == wn * 4 && w->numel == (int64_t)wn &&
+                rm_fs_map_source(wt->raw_data.data, wt->raw_data.len, &wfd, &woff) == 0) {
+                pr.wv = w;
+                pr.raw = wt->raw_data.data;
             }
             if ((rc = rm_eng_make_mem(p, &pr.from, &wp, fold ? (void *)fold : w->plain, err)) ||
                 (rc = rm_eng_make_reorder(p, &pr.reorder, &wp, w_q, err)) || (rc = rm_eng_add_prep(p, &pr, err)))

@@ -106,6 +106,11 @@ struct rm_prep {
     int64_t n_oc, per_oc;
     float eps;
     int threads;                /* OpenMP threads the reorder was made for (0: as set) */
+    struct val *wv;             /* w's value when w is the plan's own copy of bytes that lie
+                                   in the model file's mapping and nothing else reads the
+                                   value: once reordered, the copy is released and wv points
+                                   at those bytes (raw) again; else NULL */
+    const void *raw;
 };
 
 /* Per-step timers (profile.c), only with REMODEL_PROFILE set. */
