@@ -142,6 +142,29 @@ def scope_path(names, node_name):
     return path
 
 
+def varint(n):
+    """n as a protobuf base-128 varint."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pb_string(field, s):
+    """String s as length-delimited field `field` (wire bytes)."""
+    b = s.encode()
+    return varint((field << 3) | 2) + varint(len(b)) + b
+
+
+def entry_bytes(field, key, value):
+    """A StringStringEntryProto as field `field` of its parent message (wire bytes)."""
+    body = pb_string(1, key) + pb_string(2, value)
+    return varint((field << 3) | 2) + varint(len(body)) + body
+
+
 def identity_shared_initializers(graph):
     """Identity nodes that read an initializer, with the nodes that read that initializer.
 

@@ -490,33 +490,12 @@ def make_torchscript(family, opset, variant):
 # Restyling helpers
 # ---------------------------------------------------------------------------------------
 
-def pb_string(field, s):
-    b = s.encode()
-    return _varint((field << 3) | 2) + _varint(len(b)) + b
-
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def entry_bytes(field, key, value):
-    """A StringStringEntryProto as field `field` of its parent message (wire bytes)."""
-    body = pb_string(1, key) + pb_string(2, value)
-    return _varint((field << 3) | 2) + _varint(len(body)) + body
-
-
 def add_metadata(msg, field, pairs):
     """Append metadata_props to a NodeProto (field 9), ValueInfoProto (4) or GraphProto (16).
 
     Debian's onnx 1.12 predates these fields (IR 10); its protobuf keeps unknown fields, so
     the wire bytes are appended and survive re-serialisation."""
-    extra = b"".join(entry_bytes(field, k, v) for k, v in pairs)
+    extra = b"".join(mm.entry_bytes(field, k, v) for k, v in pairs)
     data = msg.SerializeToString() + extra
     msg.Clear()
     msg.ParseFromString(data)

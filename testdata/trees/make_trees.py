@@ -154,28 +154,12 @@ class GetterNet(nn.Module):
         return self.pool(self.head(y))
 
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _pb_string(field, s):
-    b = s.encode()
-    return _varint((field << 3) | 2) + _varint(len(b)) + b
-
-
 def add_node_metadata(node, pairs):
     """Append NodeProto.metadata_props (field 9) entries as raw bytes (onnx 1.12 has no
     such field; protobuf keeps unknown fields through re-serialisation)."""
     extra = b""
     for k, v in pairs:
-        body = _pb_string(1, k) + _pb_string(2, v)
-        extra += _varint((9 << 3) | 2) + _varint(len(body)) + body
+        extra += mm.entry_bytes(9, k, v)
     data = node.SerializeToString() + extra
     node.Clear()
     node.ParseFromString(data)
