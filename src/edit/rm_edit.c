@@ -291,7 +291,8 @@ int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto
         return rm_error_set(e->err, RM_EEDIT, "%s: input %zu is smaller than its channels say", rm_edit_where(e, node),
                             slot);
     }
-    float *w = __builtin_mul_overflow(outer * e->new_c, inner, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
+    float *w = __builtin_mul_overflow(outer, e->new_c, &nw) || __builtin_mul_overflow(nw, inner, &nw) ||
+                       (uint64_t)nw > SIZE_MAX / sizeof *w
                    ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
     if (!w) {
         free(copy);
@@ -375,12 +376,13 @@ int rm_edit_resize_consumer(struct edit *e, int node)
     }
     int nd_rank = (int)tp->n_dims;
     int64_t od[RM_MAX_RANK], nd[RM_MAX_RANK];
-    int64_t ks = 1;
-    for (int d = 0; d < nd_rank; d++) {
+    int64_t ks, fan_in; /* the dims come from the file: checked before any product */
+    if (rm_dims_numel(tp->dims, tp->n_dims, &fan_in) || rm_dims_numel(tp->dims + 2, tp->n_dims - 2, &ks) ||
+        __builtin_mul_overflow(e->new_c, ks, &fan_in))
+        return rm_error_set(e->err, RM_EFORMAT, "%s: its weight's dims are negative or too large",
+                            rm_edit_where(e, node));
+    for (int d = 0; d < nd_rank; d++)
         od[d] = nd[d] = tp->dims[d];
-        if (d >= 2)
-            ks *= od[d];
-    }
     char kind[24]; /* "Conv%dd" of any int */
     snprintf(kind, sizeof kind, "Conv%dd", nd_rank - 2);
     char name[512];
@@ -388,7 +390,7 @@ int rm_edit_resize_consumer(struct edit *e, int node)
     if (group == 1) {
         nd[1] = e->new_c;
         /* in-channels follow the map; new ones are zero (keep, zeros) or drawn (kaiming) */
-        rc = rm_edit_slice(e, node, 1, tp, nd[0], od[1], ks, nd[1] * ks, nd, nd_rank, name);
+        rc = rm_edit_slice(e, node, 1, tp, nd[0], od[1], ks, fan_in, nd, nd_rank, name);
         if (!rc)
             rm_edit_note(e, "%s: %s in_channels %lld -> %lld", rm_edit_where(e, node), kind, (long long)e->old_c,
                   (long long)e->new_c);
