@@ -212,9 +212,6 @@ int rm_edit_f32_bytes(struct edit *e, const Onnx__TensorProto *t, const uint8_t 
 
 /* ---- weights ---------------------------------------------------------------- */
 
-/* New conv weight [O2, I2, kh2, kw2] from old [O, I, kh, kw] by the init rule:
- * keep copies the overlap, kernels cropped or zero-padded about their centre
- * (offset floor((old - new) / 2)); kaiming draws everything; zeros is zero. */
 /* A conv weight of rank r (3 to 5: [out, in/groups, k...]) resized from od to nd: kaiming,
  * zeros, or (keep) the old weights, each kernel centred (cropped or zero-padded on each
  * spatial axis; the odd tap of a crop goes at the end). */
