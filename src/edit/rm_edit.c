@@ -373,8 +373,8 @@ int rm_edit_resize_consumer(struct edit *e, int node)
     }
     int nd_rank = (int)tp->n_dims;
     int64_t od[RM_MAX_RANK], nd[RM_MAX_RANK];
-    int64_t ks, fan_in; /* the dims come from the file: checked before any product */
-    if (rm_dims_numel(tp->dims, tp->n_dims, &fan_in) || rm_dims_numel(tp->dims + 2, tp->n_dims - 2, &ks) ||
+    int64_t numel, ks, fan_in; /* the dims come from the file: checked before any product */
+    if (rm_dims_numel(tp->dims, tp->n_dims, &numel) || rm_dims_numel(tp->dims + 2, tp->n_dims - 2, &ks) ||
         __builtin_mul_overflow(e->new_c, ks, &fan_in))
         return rm_error_set(e->err, RM_EFORMAT, "%s: its weight's dims are negative or too large",
                             rm_edit_where(e, node));
