@@ -607,6 +607,76 @@ START_TEST(derived_state_built_twice_at_most)
 }
 END_TEST
 
+/* Bytes of m's initializers that are not orig's bytes (new tensors, or tensors an edit
+ * gave new contents): what an edited clone must hold, and nothing more. */
+static size_t new_bytes(struct rm_model *orig, struct rm_model *m)
+{
+    size_t sum = 0;
+    const Onnx__GraphProto *gp = m->proto->graph;
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *t = gp->initializer[i], *o = rm_model_initializer(orig, t->name);
+        if (t->has_raw_data && t->raw_data.len && (!o || o->raw_data.data != t->raw_data.data))
+            sum += t->raw_data.len;
+    }
+    return sum;
+}
+
+/* An edit gives back the bytes of every intermediate it made: prune resizes a conv's
+ * weight twice (its out-channels, then its in-channels as the next conv's consumer), and
+ * only the last one is kept. The edited clone holds exactly the bytes of its new tensors
+ * (resnet18 pruned at 0.3 used to hold 50 MB for 12 MB of new tensors). */
+START_TEST(edits_hold_only_final_bytes)
+{
+    struct rm_error err;
+    /* testdata's resnet18 has its BatchNorms folded by the exporter; tiny_resnet keeps them */
+    struct rm_model *orig = rm_test_load_model(_i == 2 ? "tiny_resnet" : "resnet18"), *m;
+    ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
+    if (_i == 0) {
+        struct rm_conv_spec spec;
+        struct rm_replace_options ro = {RM_INIT_KEEP, 0, true};
+        ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 200, 3, 2, 1, bias=False)", &spec, &err), 0);
+        ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
+    } else if (_i == 1) {
+        struct rm_prune_options po = {.ratio = 0.3, .criterion = 1, .global = true};
+        struct rm_prune_report rep;
+        ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
+        rm_prune_report_free(&rep);
+    } else {
+        int n;
+        ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
+    }
+    size_t want = new_bytes(orig, m);
+    ck_assert_msg(want > 0, "edit %d changed no tensor", _i);
+    ck_assert_msg(m->stats.tensor_bytes == want, "edit %d: the model holds %zu bytes of tensors, its new tensors "
+                  "are %zu bytes", _i, m->stats.tensor_bytes, want);
+    rm_model_free(m);
+    rm_model_free(orig);
+}
+END_TEST
+
+/* Bytes a clone shares are never freed under it: a model edited, cloned, and edited
+ * again keeps the clone's copy intact (AddressSanitizer sees a use after free). */
+START_TEST(clone_keeps_shared_bytes)
+{
+    struct rm_error err;
+    struct rm_model *m = rm_test_load_model("resnet18"), *c;
+    const int64_t dims[1] = {4};
+    const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+    ck_assert_int_eq(rm_model_set_initializer(m, "fc.bias", 1, dims, a, &err), 0);
+    ck_assert_msg(rm_model_clone(&c, m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rm_model_set_initializer(m, "fc.bias", 1, dims, b, &err), 0);
+    ck_assert_int_eq(rm_model_set_initializer(m, "fc.bias", 1, dims, a, &err), 0);
+    const Onnx__TensorProto *t = rm_model_initializer(c, "fc.bias");
+    ck_assert_uint_eq(t->raw_data.len, sizeof a);
+    ck_assert_int_eq(memcmp(t->raw_data.data, a, sizeof a), 0);
+    /* with the clone gone, replaced bytes go at once: one buffer of 16 bytes is left */
+    rm_model_free(c);
+    ck_assert_int_eq(rm_model_set_initializer(m, "fc.bias", 1, dims, b, &err), 0);
+    ck_assert_uint_eq(m->stats.tensor_bytes, 3 * sizeof a); /* two held while shared, the new one */
+    rm_model_free(m);
+}
+END_TEST
+
 /* fold-bn on the BatchNorm-kept exports matches PyTorch's output to 1e-5 of its scale. */
 START_TEST(fold_bn_matches_pytorch)
 {
@@ -655,6 +725,8 @@ int main(void)
     tcase_add_test(t, bad_targets);
     tcase_add_test(t, spec_parse);
     tcase_add_test(t, derived_state_built_twice_at_most);
+    tcase_add_loop_test(t, edits_hold_only_final_bytes, 0, 3);
+    tcase_add_test(t, clone_keeps_shared_bytes);
     suite_add_tcase(s, t);
     TCase *p = tcase_create("prune");
     tcase_set_timeout(p, 300);

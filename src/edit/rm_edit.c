@@ -424,7 +424,7 @@ int rm_edit_resize_consumer(struct edit *e, int node)
 }
 
 /* Gemm reading flattened channels: features c * spatial + s follow the channels. The
- * new weight is built in the model's arena in one pass of contiguous runs, read from
+ * new weight is built in a buffer of the model in one pass of contiguous runs, read from
  * the old bytes where they are (a VGG16 classifier weight is 400 MB: no copies of it). */
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
 {

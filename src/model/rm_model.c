@@ -730,6 +730,7 @@ void rm_model_free(struct rm_model *m)
         struct rm_model *base = m->base;
         rm_extdata_release(m);
         rm_arena_free(&m->arena);
+        rm_model_bufs_free(m);
         if (m->map) {
             rm_fs_map_remove(m->map);
             munmap(m->map, m->map_size);

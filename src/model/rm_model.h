@@ -2,8 +2,9 @@
  * and the arena that owns all of it. rm_model_load reads a file with mmap,
  * validates the wire format (lengths, nesting, memory budget) before protobuf-c
  * sees it, and unpacks into the arena all but the tensors' raw_data, which stays in
- * the read-only mapping (edits give a tensor new bytes in the arena); rm_model_save streams the ModelProto to a
- * temporary file in the target folder and renames it into place. */
+ * the read-only mapping (edits give a tensor new bytes of its own, freed when a later
+ * edit replaces them); rm_model_save streams the ModelProto to a temporary file in the
+ * target folder and renames it into place. */
 #ifndef RM_MODEL_H
 #define RM_MODEL_H
 
@@ -27,9 +28,17 @@ struct rm_tree;
 struct rm_input_spec;
 struct rm_host_tensor;
 
-/* How often a model's derived state was computed (for tests and benchmarks). */
+/* How often a model's derived state was computed, and the bytes of tensor buffers
+ * edits gave it that it holds (for tests and benchmarks). */
 struct rm_model_stats {
     unsigned index_builds, shape_runs, tree_builds;
+    size_t tensor_bytes;
+};
+
+/* A tensor buffer an edit gave the model (malloc'd). */
+struct rm_model_buf {
+    void *p;
+    size_t n;
 };
 
 struct rm_model {
@@ -73,6 +82,10 @@ struct rm_model {
     struct rm_model *base;           /* a clone: the model whose tensor bytes it shares */
     void *adopt;                     /* the last rm_model_tensor_buffer, until a tensor takes it */
     size_t adopt_size;
+    struct rm_model_buf *bufs;       /* tensor bytes edits gave this model: a hash set (p NULL
+                                        empty, or a deleted mark), so that bytes a later edit
+                                        replaces are given back at once */
+    size_t bufs_cap, bufs_used;      /* slots (0 or a power of two), slots not NULL */
 };
 
 /* Loading, freeing, cloning and saving are public (remodel.h): rm_model_load,
@@ -115,19 +128,24 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
 /* ---- mutation (rm_model_edit.c) ---------------------------------------------------------
  * The only way library code changes a model. Nodes are numbered as in the graph index
  * (graph order); numbers stay valid until rm_model_remove_nodes or rm_model_sweep. New
- * strings and tensor bytes live in the model's arena; existing tensor bytes are never
- * written (a clone may share them). Each function returns 0, RM_ENOMEM or RM_EEDIT
- * (no such node or initializer), and marks the derived state stale where it depends on
- * what changed. */
+ * strings live in the model's arena, new tensor bytes in buffers of their own; existing
+ * tensor bytes are never written (a clone may share them), and bytes an edit gave a
+ * tensor are freed when a later edit replaces them, unless a clone shares them. So a
+ * pointer to a tensor's bytes is good until the next change to that tensor. Each
+ * function returns 0, RM_ENOMEM or RM_EEDIT (no such node or initializer), and marks
+ * the derived state stale where it depends on what changed. */
 
-/* Give initializer `name` new float32 contents and dims. Graph inputs declaring it (as
- * exporters with keep_initializers_as_inputs write) get the new shape too. */
-/* Room in the model's arena for new tensor contents of `bytes` bytes (uninitialized).
+/* Room for new tensor contents of `bytes` bytes (uninitialized), owned by the model.
  * Handed as `data` to the next rm_model_set_initializer or rm_model_add_initializer,
  * the tensor takes the buffer itself instead of a copy (a large weight is built once,
  * in place). NULL when out of memory. */
 void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes);
 
+/* Free the tensor bytes edits gave m (rm_model_free). */
+void rm_model_bufs_free(struct rm_model *m);
+
+/* Give initializer `name` new float32 contents and dims. Graph inputs declaring it (as
+ * exporters with keep_initializers_as_inputs write) get the new shape too. */
 int rm_model_set_initializer(struct rm_model *m, const char *name, int rank, const int64_t *dims,
                              const float *data, struct rm_error *err);
 /* The same with int64 contents (a Resize's `sizes`). */

@@ -1,7 +1,8 @@
 /* The mutation API (rm_model.h): every change library code makes to a model, so that
  * the protobuf-c arrays are touched in one place and the derived state knows when it
- * is stale. New strings, arrays and tensor bytes are allocated in the model's arena;
- * bytes already there are never written (a clone may share them). */
+ * is stale. New strings and arrays are allocated in the model's arena, tensor bytes in
+ * buffers of their own (freed when a later edit replaces them); bytes already there are
+ * never written (a clone may share them). */
 #include "rm_model.h"
 
 #include "rm_graph.h"
@@ -86,9 +87,84 @@ static int note_added(struct rm_model *m, const char *name)
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
+/* The set of tensor buffers the model owns: open addressing on the pointer's bits. */
+static const char buf_gone;
+#define BUF_GONE ((void *)&buf_gone)
+
+static size_t buf_slot(const struct rm_model *m, const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (m->bufs_cap - 1);
+}
+
+static int bufs_grow(struct rm_model *m)
+{
+    size_t cap = m->bufs_cap ? m->bufs_cap * 2 : 64, old_cap = m->bufs_cap;
+    struct rm_model_buf *old = m->bufs, *nb = calloc(cap, sizeof *nb);
+    if (!nb)
+        return -1;
+    m->bufs = nb;
+    m->bufs_cap = cap;
+    m->bufs_used = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].p && old[i].p != BUF_GONE) {
+            size_t k = buf_slot(m, old[i].p);
+            while (nb[k].p)
+                k = (k + 1) & (cap - 1);
+            nb[k] = old[i];
+            m->bufs_used++;
+        }
+    free(old);
+    return 0;
+}
+
+/* A new buffer of n bytes (at least 1) the model owns, or NULL. */
+static void *buf_new(struct rm_model *m, size_t n)
+{
+    /* at most half the slots in use, deleted ones included */
+    if ((m->bufs_used + 1) * 2 > m->bufs_cap && bufs_grow(m))
+        return NULL;
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        return NULL;
+    size_t k = buf_slot(m, p);
+    while (m->bufs[k].p && m->bufs[k].p != BUF_GONE)
+        k = (k + 1) & (m->bufs_cap - 1);
+    if (!m->bufs[k].p)
+        m->bufs_used++;
+    m->bufs[k] = (struct rm_model_buf){p, n};
+    m->stats.tensor_bytes += n;
+    return p;
+}
+
+/* Free p if the model owns it and no clone shares the model's bytes. */
+static void buf_release(struct rm_model *m, const void *p)
+{
+    if (!p || !m->bufs_cap || m->refs > 0)
+        return;
+    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1))
+        if (m->bufs[k].p == p) {
+            free(m->bufs[k].p);
+            m->stats.tensor_bytes -= m->bufs[k].n;
+            m->bufs[k] = (struct rm_model_buf){BUF_GONE, 0};
+            return;
+        }
+}
+
+void rm_model_bufs_free(struct rm_model *m)
+{
+    for (size_t i = 0; i < m->bufs_cap; i++)
+        if (m->bufs[i].p != BUF_GONE)
+            free(m->bufs[i].p);
+    free(m->bufs);
+    m->bufs = NULL;
+    m->bufs_cap = m->bufs_used = 0;
+    m->stats.tensor_bytes = 0;
+}
+
 void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes)
 {
-    void *p = rm_arena_alloc(&m->arena, bytes ? bytes : 1);
+    void *p = buf_new(m, bytes);
     m->adopt = p;
     m->adopt_size = p ? bytes : 0;
     return p;
@@ -106,12 +182,15 @@ static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const
     uint8_t *raw = NULL;
     if (n && data && data == m->adopt && (size_t)n * elem <= m->adopt_size)
         raw = m->adopt; /* filled in place (rm_model_tensor_buffer): no second copy */
-    else if (n)
-        raw = rm_arena_memdup(&m->arena, data, (size_t)n * elem); /* little-endian host */
+    else if (n && (raw = buf_new(m, (size_t)n * elem)))
+        memcpy(raw, data, (size_t)n * elem); /* little-endian host */
     if (raw == m->adopt)
         m->adopt = NULL, m->adopt_size = 0;
     if ((rank && !d) || (n && !raw))
         return oom(err);
+    /* the bytes this tensor had are no one's now (data, if they were, is copied) */
+    if (t->has_raw_data && t->raw_data.data != raw)
+        buf_release(m, t->raw_data.data);
     t->dims = d;
     t->n_dims = (size_t)rank;
     t->has_data_type = 1;
@@ -454,10 +533,14 @@ int rm_model_sweep(struct rm_model *m, unsigned what, size_t *removed, struct rm
         bool used = v < 0 || g->values[v].output >= 0;
         for (int c = 0; v >= 0 && c < g->values[v].n_consumers && !used; c++)
             used = live[g->values[v].consumers[c]];
-        if (used)
+        if (used) {
             gp->initializer[j++] = gp->initializer[i];
-        else if (v >= 0)
+            continue;
+        }
+        if (v >= 0)
             gone[v] = true;
+        if (gp->initializer[i]->has_raw_data)
+            buf_release(m, gp->initializer[i]->raw_data.data);
     }
     ni = gp->n_initializer - j;
     gp->n_initializer = j;
