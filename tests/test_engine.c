@@ -117,6 +117,24 @@ END_TEST
 
 /* ---- layouts ----------------------------------------------------------------------- */
 
+/* Activations share buffers: on every testdata model, fused or not, planned for many
+ * runs or for one, the buffers add up to at most 1.6x the most bytes alive at one step
+ * (which any plan needs). Sizing a buffer at its first value (concat_net: 2.1-2.3x) and
+ * keeping small long-lived values in large buffers (densenet121's channels-last plan:
+ * 3.89x) went past it. */
+START_TEST(activation_buffers_near_live_peak)
+{
+    struct loaded l;
+    const char *name = models[_i / 4];
+    load_opts(&l, name, _i % 2, 0, _i / 2 % 2);
+    ck_assert_msg(l.p->act_live > 0, "%s: no activations", name);
+    ck_assert_msg((double)l.p->act_bytes <= 1.6 * (double)l.p->act_live,
+                  "%s (fuse %d, few runs %d): %zu bytes of activation buffers for %zu alive at most", name, _i % 2,
+                  _i / 2 % 2, l.p->act_bytes, l.p->act_live);
+    unload(&l);
+}
+END_TEST
+
 /* Winograd convs only take nChw16c: a model with them runs every conv blocked, so no
  * step of resnet18 reorders its input (there were 20 reorders before); a model without
  * them (mobilenet_tiny) keeps oneDNN's channels-last choice. */
@@ -770,6 +788,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, matches_pytorch, 0, 4 * N_MODELS);
     tcase_add_test(tc, winograd_model_runs_blocked_without_reorders);
+    tcase_add_loop_test(tc, activation_buffers_near_live_peak, 0, 4 * N_MODELS);
     tcase_add_test(tc, few_run_plans_skip_winograd);
     tcase_add_test(tc, squeeze_excite_mul_runs_on_jit);
     tcase_add_test(tc, steps_expose_every_node_output);

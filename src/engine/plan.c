@@ -487,5 +487,11 @@ void rm_session_free(struct rm_plan *p)
     free(p->out_vals);
     rm_graph_drop(p->g);
     free(p);
+#if defined(__GLIBC__)
+    /* what the plan freed stays resident until glibc is asked to give it back: a
+     * verification frees the original's plan before building the edit's (densenet121:
+     * 58 MB resident between the two, 46 MB with this) */
+    malloc_trim(0);
+#endif
 }
 

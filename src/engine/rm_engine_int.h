@@ -151,6 +151,9 @@ struct rm_plan {
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
     size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
+    size_t act_bytes;           /* activation buffers the memory planner allocated */
+    size_t act_live;            /* the most bytes of activations alive at one step: what
+                                   any planner needs at least */
     struct reorder_in *rin;     /* inputs reordered within a step (rm_eng_add_reorder_in) */
     int n_rin, cap_rin;
     dnnl_primitive_t *prims;
