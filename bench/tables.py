@@ -58,7 +58,10 @@ def run_out(cmd):
 
 
 def rss(cmd):
-    """(wall seconds, peak RSS MB) of cmd, from its own rusage (os.wait4)."""
+    """(wall seconds, peak RSS MB) of cmd, from its own rusage (os.wait4). Dirty pages are
+    written out first, so that no command pays for the writeback of the file the one
+    before it wrote (VGG16's prune measured 0.54-1.36 s after a save, 0.45-0.67 s so)."""
+    os.sync()
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as errf:
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf)
