@@ -664,6 +664,41 @@ def _():
             sane(*run(*args), args[0])
 
 
+@case("a pool window of 10^6 x 10^6 taps over a 4x4 input finishes, folded as a constant and run, as onnxruntime computes it")
+def _():
+    # fuzzing: shape inference folds a pool over a constant by running its kernel, which
+    # stepped through every tap of the window, inside the input or not (hours of work)
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    ort = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ort", "ort_run.js")
+    x = np.random.default_rng(1).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    big = 10 ** 6
+    win = dict(kernel_shape=[big, big], strides=[big, big], pads=[big - 1] * 4)
+    pools = [("MaxPool", {}), ("AveragePool", {"count_include_pad": 0}), ("AveragePool", {"count_include_pad": 1})]
+    with tempfile.TemporaryDirectory() as d:
+        for i, (op, extra) in enumerate(pools):
+            # the window over a constant (folded by `info`) and over the graph input (run)
+            nodes = [helper.make_node(op, ["k"], ["folded"], name="/fold", **win, **extra),
+                     helper.make_node(op, ["x"], ["y"], name="/pool", **win, **extra)]
+            path = save_model(os.path.join(d, f"pool{i}.onnx"), nodes, [tensor("k", x)], [("x", list(x.shape))],
+                              [("y", None), ("folded", None)])
+            rc, out, err = run("info", path, timeout=30)
+            assert rc == 0, f"{op} {extra}: info: exit {rc}: {err}"
+            np.save(os.path.join(d, "x.npy"), x)
+            rc, out, err = run("run", path, "-i", "x=" + os.path.join(d, "x.npy"), "-o", os.path.join(d, f"rm{i}"),
+                               timeout=30)
+            assert rc == 0, f"{op} {extra}: run: exit {rc}: {err}"
+            p = subprocess.run(["node", ort, path, os.path.join(d, f"ort{i}"), "x=" + os.path.join(d, "x.npy")],
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
+            for k in range(2):
+                got = numpy_helper.to_array(onnx.load_tensor(os.path.join(d, f"rm{i}", f"output_{k}.pb")))
+                want = np.load(os.path.join(d, f"ort{i}", f"output_{k}.npy"))
+                assert got.shape == want.shape == (1, 2, 2, 2), f"{op} {extra} output {k}: {got.shape} {want.shape}"
+                assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), f"{op} {extra} output {k}: {got} {want}"
+
+
 @case("an empty name in a required or variadic input (Concat, Sum, Conv's X) is refused by every command that runs the model")
 def _():
     import numpy as np

@@ -58,6 +58,16 @@ int rm_plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *er
         if ((rc = rm_window_of(np, x->rank, x->dims, rm_node_attr_ints(np, "kernel_shape", &nk), true, &w, why,
                                sizeof why)))
             return rm_eng_node_err(p, node, rc, "%s", why);
+        /* a window with more taps than the input plane has elements: oneDNN steps through
+         * every tap (10^12 for a 10^6 x 10^6 window, hostile), the C kernel only through
+         * those inside the input */
+        double taps = 1, plane = 1;
+        for (int i = 0; i < sp; i++)
+            taps *= (double)w.k[i], plane *= (double)x->dims[2 + i];
+        if (taps > plane) {
+            *fallback = 1;
+            return 0;
+        }
         for (int i = 0; i < sp; i++) {
             int64_t eff = (w.k[i] - 1) * w.d[i] + 1;
             st[i] = w.s[i];

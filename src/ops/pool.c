@@ -59,7 +59,7 @@ int rm_kernel_pool(const struct rm_kcall *k)
     if (rc)
         return rm_k_err(k, rc, "%s", why);
     int sp = w.sp;
-    int64_t xs[RM_MAX_RANK], idx[RM_MAX_RANK] = {0}, kidx[RM_MAX_RANK];
+    int64_t xs[RM_MAX_RANK], idx[RM_MAX_RANK] = {0}, kidx[RM_MAX_RANK], klo[RM_MAX_RANK], khi[RM_MAX_RANK];
     rm_strides(x->rank, x->dims, xs);
     const float *s = x->data;
     float *d = o->data;
@@ -68,6 +68,7 @@ int rm_kernel_pool(const struct rm_kcall *k)
         int64_t base = idx[0] * xs[0] + idx[1] * xs[1];
         double acc = is_max ? -INFINITY : 0;
         int64_t cnt = 0, cnt_pad = 1, arg = -1;
+        bool empty = false;
         for (int i = 0; i < sp; i++) {
             /* the padded extent counted by count_include_pad stops at the explicit pads */
             int64_t st = idx[2 + i] * w.s[i] - w.pl[i];
@@ -76,9 +77,16 @@ int rm_kernel_pool(const struct rm_kcall *k)
             if (en > lim)
                 en = lim;
             cnt_pad *= (en - st + w.d[i] - 1) / w.d[i];
-            kidx[i] = 0;
+            /* the taps that land inside the input, in kernel order: a window of 10^6
+             * taps over a padded input of 4 once took hours, for 4 taps' worth of work */
+            klo[i] = st < 0 ? (-st + w.d[i] - 1) / w.d[i] : 0;
+            khi[i] = x->dims[2 + i] - 1 - st < 0 ? -1 : (x->dims[2 + i] - 1 - st) / w.d[i];
+            if (khi[i] > w.k[i] - 1)
+                khi[i] = w.k[i] - 1;
+            empty = empty || klo[i] > khi[i];
+            kidx[i] = klo[i];
         }
-        for (;;) {
+        for (; !empty;) {
             int inside = 1;
             int64_t off = base, col = 0, cs = 1;
             for (int i = 0; i < sp; i++) {
@@ -101,9 +109,9 @@ int rm_kernel_pool(const struct rm_kcall *k)
             }
             int i = sp - 1;
             for (; i >= 0; i--) {
-                if (++kidx[i] < w.k[i])
+                if (++kidx[i] <= khi[i])
                     break;
-                kidx[i] = 0;
+                kidx[i] = klo[i];
             }
             if (i < 0)
                 break;
