@@ -35,7 +35,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from prune_ref import Harness, close, conv_output, kept, randomise, sl  # noqa: E402
+from prune_ref import Harness, close, conv_output, kept, randomise, run_ref, sl  # noqa: E402
 
 H = Harness(sys.argv[1], "rm_prune_roles_", only=os.environ.get("RM_ROLES_ONLY"))
 case, remodel, ort, WORK = H.case, H.remodel, H.ort, H.work
@@ -627,6 +627,40 @@ def _():
     path = gemm_to_matmul(export(randomise(LinearHead(True), 150), "matmul_computed", 13, shape=(1, 3, 4, 4)),
                           computed=True)
     blocks(path, "conv1", "flattened features feed something other than a Linear")
+
+
+class MeanNet(nn.Module):
+    """conv1 -> ReLU -> mean over H and W (ReduceMean, axes [2, 3]) -> conv2 (1x1): conv1's
+    channels pass the reduction, as ShuffleNetV2's global pool and squeeze-excite's."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)).mean(dim=(2, 3), keepdim=True))
+
+
+def slice_mean(m, k):
+    m.conv1.weight = sl(m.conv1.weight, k, 0)
+    m.conv1.bias = sl(m.conv1.bias, k, 0)
+    m.conv2.weight = sl(m.conv2.weight, k, 1)
+
+
+@case("ReduceMean over H and W: conv1 pruned through it, and replace --propagate follows it too")
+def _():
+    m = randomise(MeanNet(), 140)
+    path = export(m, "mean", 13)
+    assert "ReduceMean" in [n.op_type for n in onnx.load(path).graph.node]
+    prune_and_compare(path, m, "conv1", slice_mean)
+    # replace keeps the first 5 channels (--init keep); conv2's in-channels follow them
+    out = path[:-5] + "-replaced.onnx"
+    rc, so, err = remodel("replace", path, "conv1", "Conv2d(3, 5, 3, padding=1)", "--propagate", "-o", out)
+    assert rc == 0, f"replace --propagate: exit {rc}: {err.strip()}"
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    x, want = run_ref(m, slice_mean, list(range(5)), (1, 3, 8, 8))
+    close(ort(out, x), want, "onnxruntime on the replaced model vs the PyTorch module sliced alike")
 
 
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

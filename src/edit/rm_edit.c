@@ -493,7 +493,7 @@ bool rm_edit_is_linear(const struct rm_graph *g, int node)
            g->values[n->inputs[0]].rank == 2;
 }
 
-bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
+static bool pad_keeps_channels(const struct rm_graph *g, int node)
 {
     const struct rm_node *n = &g->nodes[node];
     int x = n->n_inputs ? n->inputs[0] : -1;
@@ -512,6 +512,37 @@ bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node)
     if (rm_pads_of(n->proto, rank, pads, axes, pads_given, p, why, sizeof why))
         return false;
     return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
+}
+
+/* A reduction over spatial axes only (axes attribute, none of them 0 or 1). */
+static bool spatial_reduce(const struct rm_graph *g, const struct rm_node *n)
+{
+    size_t na;
+    const int64_t *axes = rm_node_attr_ints(n->proto, "axes", &na);
+    if (!axes || n->proto->n_input != 1 || n->inputs[0] < 0)
+        return false;
+    int rank = g->values[n->inputs[0]].rank;
+    for (size_t i = 0; i < na; i++) {
+        int64_t ax = axes[i] < 0 && rank > 0 ? axes[i] + rank : axes[i]; /* -1: the last axis */
+        if (ax == 0 || ax == 1 || ax < 0)
+            return false;
+    }
+    return true;
+}
+
+bool rm_edit_passes_channels(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    if (rm_op_passes_channels(n->op))
+        return true;
+    switch (rm_op_def(n->op)->chan) {
+    case RM_CHAN_PAD:
+        return pad_keeps_channels(g, node);
+    case RM_CHAN_REDUCE:
+        return spatial_reduce(g, n);
+    default:
+        return false;
+    }
 }
 
 /* Carry the channel change of value v to everything that reads it. */
@@ -537,8 +568,7 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
             rc = rm_edit_resize_bn(e, node);
             if (!rc && nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
-        } else if (rm_op_passes_channels(kind) ||
-                   (rm_op_def(kind)->chan == RM_CHAN_PAD && rm_edit_pad_keeps_channels(e->g, node))) {
+        } else if (rm_edit_passes_channels(e->g, node)) {
             /* BatchNormalization was handled above */
             if (nd->proto->n_output >= 1 && nd->outputs[0] >= 0)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);

@@ -107,10 +107,12 @@ int rm_edit_propagate(struct edit *e, int v, int depth);
  * and Dense layers so, the bias a separate Add), whose weight is input 1 as a Gemm's is. */
 bool rm_edit_is_linear(const struct rm_graph *g, int node);
 
-/* Whether Pad node `node` of shaped graph g leaves axes 0 and 1 alone: its pads there are
- * known (attribute, or constants shape inference read) and zero, so channel c of its
- * output is channel c of its input. */
-bool rm_edit_pad_keeps_channels(const struct rm_graph *g, int node);
+/* Whether channel c of node's output is channel c of its input 0, for every c: a
+ * channel-wise op (rm_op_passes_channels), a Pad whose pads of axes 0 and 1 are known
+ * (attribute, or constants shape inference read) and zero, or a reduction over spatial
+ * axes only (a global pool written as ReduceMean: ShuffleNetV2 ends so). What prune's
+ * groups and replace --propagate both follow channels through. */
+bool rm_edit_passes_channels(const struct rm_graph *g, int node);
 
 /* Prune the channel group the Conv2d module at path reads to keep channels (lowest L1
  * norm removed, every member of the group following), when it has more; 0 and nothing

@@ -72,29 +72,9 @@ static bool unknown_operand(const struct analysis *a, const struct rm_node *n)
     return false;
 }
 
-/* Channels pass through node n: a channel-wise op, or a reduction over spatial axes
- * only (axes attribute, no 0 or 1): a global pool written as a reduction (ShuffleNetV2
- * ends so). */
 static bool passes_channels(const struct analysis *a, const struct rm_node *n)
 {
-    if (rm_op_passes_channels(n->op))
-        return true;
-    const Onnx__NodeProto *np = n->proto;
-    if (rm_op_def(n->op)->chan == RM_CHAN_PAD)
-        return rm_edit_pad_keeps_channels(a->e->g, (int)(n - a->e->g->nodes));
-    if (rm_op_def(n->op)->chan != RM_CHAN_REDUCE)
-        return false;
-    size_t na;
-    const int64_t *axes = rm_node_attr_ints(np, "axes", &na);
-    if (!axes || np->n_input != 1)
-        return false;
-    int rank = n->inputs[0] >= 0 ? a->e->g->values[n->inputs[0]].rank : -1;
-    for (size_t i = 0; i < na; i++) {
-        int64_t ax = axes[i] < 0 && rank > 0 ? axes[i] + rank : axes[i]; /* -1: the last axis */
-        if (ax == 0 || ax == 1 || ax < 0)
-            return false;
-    }
-    return true;
+    return rm_edit_passes_channels(a->e->g, (int)(n - a->e->g->nodes));
 }
 
 static bool is_depthwise(const struct edit *e, int node)
