@@ -185,6 +185,12 @@ START_TEST(few_run_plans_skip_winograd)
     ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "jit_fp32_wino"), 0);
     ck_assert_int_gt(count_prims(l.p, dnnl_convolution, ""), 0);
     ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "ref"), 0);
+    /* and runs its convs blocked (jit kernels, generated faster than brgemm's), where a
+     * plan for many runs without Winograd keeps channels-last (brgconv) */
+    ck_assert_int_eq(count_prims(l.p, dnnl_convolution, "brg"), 0);
+    unload(&l);
+    load_opts(&l, "resnet18", 1, 1, 0);
+    ck_assert_int_gt(count_prims(l.p, dnnl_convolution, "brg"), 0);
     unload(&l);
 }
 END_TEST

@@ -245,11 +245,16 @@ def _():
         a, b = m.run(seed=3)["output"], m.run(seed=4)["output"]
         assert np.array_equal(a, cli), float(np.abs(a - cli).max())
         assert not np.array_equal(a, b)
-        # compiled once, run twice; without Winograd, as a single run's plan is (the same kernels)
+        # compiled once, run twice, without Winograd: a session made for many runs takes the
+        # channels-last brgemm kernels where a single run's plan takes blocked ones, so the
+        # two agree to float rounding, not bit for bit
+        def near(x, y):
+            return float(np.abs(x - y).max()) <= 1e-5 * float(np.abs(y).max())
         with m.session(direct_conv=True) as s:
             assert s.inputs == [("input", "float32", (1, 3, 224, 224))] and s.macs == 1814073344
-            assert np.array_equal(s.run(seed=3)["output"], cli)
-            assert np.array_equal(s.run(INPUT)["output"], m.run(INPUT)["output"])
+            first = s.run(seed=3)["output"]
+            assert near(first, cli) and np.array_equal(s.run(seed=3)["output"], first)
+            assert near(s.run(INPUT)["output"], m.run(INPUT)["output"])
 
 
 @case("replace layer4.0.conv2 with a spec; a failed replace leaves the model as it was")
