@@ -45,6 +45,11 @@ done
 for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
     [ -f "$f" ] && cp "$f" "$CORPUS/$(basename "$(dirname "$f")").onnx"
 done
+# the harness writes models, external data and saves in a folder of $TMPDIR: a tmpfs,
+# where an fsync costs nothing, unless TMPDIR is set
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    export TMPDIR=/dev/shm
+fi
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 "build-fuzz/fuzz/$HARNESS" "$CORPUS" -max_total_time="$SECONDS_BUDGET" -max_len=262144 \
     -rss_limit_mb=2048 -timeout=60 -report_slow_units=60 -artifact_prefix=fuzz/crashes/ -print_final_stats=1 "${EXTRA[@]}" "$@" 2>&1 |
