@@ -569,6 +569,30 @@ START_TEST(prune_stops_at_unknown_shapes)
 }
 END_TEST
 
+/* A clone of orig with one edit made, as the CLI makes them: 0 replace layer4.0.conv1
+ * (resnet18), 1 prune --global 0.3, 2 fold-bn. */
+static struct rm_model *edited_clone(struct rm_model *orig, int edit)
+{
+    struct rm_error err;
+    struct rm_model *m;
+    ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
+    if (edit == 0) {
+        struct rm_conv_spec spec;
+        struct rm_replace_options ro = {RM_INIT_KEEP, 0, true};
+        ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 256, 3, 2, 1, bias=False)", &spec, &err), 0);
+        ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
+    } else if (edit == 1) {
+        struct rm_prune_options po = {.ratio = 0.3, .criterion = 1, .global = true};
+        struct rm_prune_report rep;
+        ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
+        rm_prune_report_free(&rep);
+    } else {
+        int n;
+        ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
+    }
+    return m;
+}
+
 /* The model keeps what it derives: an edit and its verification, as the CLI runs them
  * (the original, a clone edited, both run on one input), index each model at most twice
  * and infer its shapes at most twice. */
@@ -576,22 +600,7 @@ START_TEST(derived_state_built_twice_at_most)
 {
     struct rm_error err;
     for (int edit = 0; edit < 3; edit++) {
-        struct rm_model *orig = rm_test_load_model("resnet18"), *m;
-        ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
-        if (edit == 0) {
-            struct rm_conv_spec spec;
-            struct rm_replace_options ro = {RM_INIT_KEEP, 0, true};
-            ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 256, 3, 2, 1, bias=False)", &spec, &err), 0);
-            ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
-        } else if (edit == 1) {
-            struct rm_prune_options po = {.ratio = 0.3, .criterion = 1, .global = true};
-            struct rm_prune_report rep;
-            ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
-            rm_prune_report_free(&rep);
-        } else {
-            int n;
-            ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
-        }
+        struct rm_model *orig = rm_test_load_model("resnet18"), *m = edited_clone(orig, edit);
         struct rm_diff_options o;
         struct rm_diff_result r;
         rm_diff_options_default(&o);
@@ -627,24 +636,8 @@ static size_t new_bytes(struct rm_model *orig, struct rm_model *m)
  * (resnet18 pruned at 0.3 used to hold 50 MB for 12 MB of new tensors). */
 START_TEST(edits_hold_only_final_bytes)
 {
-    struct rm_error err;
     /* testdata's resnet18 has its BatchNorms folded by the exporter; tiny_resnet keeps them */
-    struct rm_model *orig = rm_test_load_model(_i == 2 ? "tiny_resnet" : "resnet18"), *m;
-    ck_assert_msg(rm_model_clone(&m, orig, &err) == 0, "%s", err.msg);
-    if (_i == 0) {
-        struct rm_conv_spec spec;
-        struct rm_replace_options ro = {RM_INIT_KEEP, 0, true};
-        ck_assert_int_eq(rm_conv_spec_parse("Conv2d(256, 200, 3, 2, 1, bias=False)", &spec, &err), 0);
-        ck_assert_msg(rm_replace_conv(m, "layer4.0.conv1", &spec, &ro, NULL, &err) == 0, "%s", err.msg);
-    } else if (_i == 1) {
-        struct rm_prune_options po = {.ratio = 0.3, .criterion = 1, .global = true};
-        struct rm_prune_report rep;
-        ck_assert_msg(rm_prune(m, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
-        rm_prune_report_free(&rep);
-    } else {
-        int n;
-        ck_assert_msg(rm_fold_bn(m, &n, NULL, &err) == 0, "%s", err.msg);
-    }
+    struct rm_model *orig = rm_test_load_model(_i == 2 ? "tiny_resnet" : "resnet18"), *m = edited_clone(orig, _i);
     size_t want = new_bytes(orig, m);
     ck_assert_msg(want > 0, "edit %d changed no tensor", _i);
     ck_assert_msg(m->stats.tensor_bytes == want, "edit %d: the model holds %zu bytes of tensors, its new tensors "
