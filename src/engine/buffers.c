@@ -50,14 +50,6 @@ int rm_eng_oom(struct rm_plan *p, struct rm_error *err, const char *what)
     return rm_error_set(err, RM_ENOMEM, "out of memory (%s)", what);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RM_ASAN 1
-#endif
-#endif
-
 #define HEADER 64
 
 /* Buffers of BUF_MAP bytes and more are mappings of their own: zero pages from the

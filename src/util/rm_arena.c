@@ -41,28 +41,33 @@ void rm_arena_free(struct rm_arena *a)
     struct rm_arena_block *b = a->head;
     while (b) {
         struct rm_arena_block *next = b->next;
-        munmap(b, b->size);
+        rm_pages_free(b, b->size);
         b = next;
     }
     a->head = NULL;
     a->used = 0;
 }
 
-static struct rm_arena_block *block_new(size_t min_payload, size_t hint)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t pages_size(size_t n)
 {
-    size_t hdr = (sizeof(struct rm_arena_block) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (min_payload > SIZE_MAX - hdr - 4096)
+    return n > SIZE_MAX - 4095 ? 0 : (n + 4095) & ~(size_t)4095;
+}
+
+void *rm_pages_alloc(size_t n, int flags)
+{
+    size_t size = pages_size(n);
+    if (!size)
         return NULL;
-    size_t size = hint > min_payload + hdr ? hint : min_payload + hdr;
-    size = (size + 4095) & ~(size_t)4095;
-    /* blocks of 4 MB and more start on a 2 MB boundary, so that every 2 MB of them
+    /* mappings of 4 MB and more start on a 2 MB boundary, so that every 2 MB of them
      * can be a huge page (a mapping is only page-aligned: map 2 MB more and trim) */
-    size_t huge = (size_t)2 << 20, slack = size >= 2 * huge && size <= SIZE_MAX - huge ? huge : 0;
+    size_t slack = (flags & RM_PAGES_HUGE) && size >= 2 * HUGE_PAGE && size <= SIZE_MAX - HUGE_PAGE ? HUGE_PAGE : 0;
     char *p = mmap(NULL, size + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if (slack) {
-        size_t head = (huge - (uintptr_t)p % huge) % huge;
+        size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
         if (head)
             munmap(p, head);
         if (slack - head)
@@ -72,7 +77,28 @@ static struct rm_arena_block *block_new(size_t min_payload, size_t hint)
         madvise(p, size, MADV_HUGEPAGE);
 #endif
     }
-    struct rm_arena_block *b = (struct rm_arena_block *)p;
+#ifdef MADV_POPULATE_WRITE
+    if (flags & RM_PAGES_POPULATE)
+        madvise(p, size, MADV_POPULATE_WRITE); /* (a kernel without it: faults as usual) */
+#endif
+    return p;
+}
+
+void rm_pages_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, pages_size(n));
+}
+
+static struct rm_arena_block *block_new(size_t min_payload, size_t hint)
+{
+    size_t hdr = (sizeof(struct rm_arena_block) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (min_payload > SIZE_MAX - hdr - 4096)
+        return NULL;
+    size_t size = pages_size(hint > min_payload + hdr ? hint : min_payload + hdr);
+    struct rm_arena_block *b = rm_pages_alloc(size, RM_PAGES_HUGE);
+    if (!b)
+        return NULL;
     b->next = NULL;
     b->size = size;
     b->off = hdr;

@@ -39,4 +39,24 @@ char *rm_arena_strdup(struct rm_arena *a, const char *s);
 /* Copy of n bytes in the arena; NULL on failure. */
 void *rm_arena_memdup(struct rm_arena *a, const void *p, size_t n);
 
+/* RM_ASAN: built with AddressSanitizer, where buffers stay heap blocks (mappings of
+ * their own would lose its overflow checks). */
+#if defined(__SANITIZE_ADDRESS__)
+#define RM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RM_ASAN 1
+#endif
+#endif
+
+/* A zeroed anonymous mapping of n bytes (rounded up to pages), or NULL. RM_PAGES_HUGE:
+ * from 4 MB on it starts on a 2 MB boundary and asks for transparent huge pages (the
+ * arena's blocks); RM_PAGES_POPULATE: its pages are made present at once, one system call
+ * instead of a page fault per 4 KB (memory about to be written whole). */
+enum { RM_PAGES_HUGE = 1, RM_PAGES_POPULATE = 2 };
+void *rm_pages_alloc(size_t n, int flags);
+
+/* Unmap what rm_pages_alloc(n) gave (NULL is ignored). */
+void rm_pages_free(void *p, size_t n);
+
 #endif
