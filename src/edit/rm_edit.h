@@ -1,6 +1,6 @@
 /* Structural edits on a loaded model: replace a Conv2d module's node and weights with
  * a new spec, carrying channel changes to dependent layers. Edits change the
- * ModelProto in place (new tensors live in the model's arena); on failure the model
+ * ModelProto in place (new tensors live in buffers of the model); on failure the model
  * may be half-edited and must be discarded, never saved: callers load, edit, save.
  * Initializers shared with other nodes are copied before they change. */
 #ifndef RM_EDIT_H

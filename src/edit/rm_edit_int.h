@@ -81,7 +81,7 @@ int rm_edit_f32_bytes(struct edit *e, const Onnx__TensorProto *t, const uint8_t 
                       float **copy);
 /* Input `slot` of node (tensor tp, read as [outer, n_old, inner]) sliced on its middle
  * axis by e->map into [outer, new_c, inner] (dims, rank: the new shape) and written with
- * rm_edit_write_param. Built in the model's arena, copied in runs of `inner` floats
+ * rm_edit_write_param. Built in a tensor buffer of the model, copied in runs of `inner` floats
  * from where the bytes are; a new channel is zero, or kaiming with fan_in when the
  * init is kaiming and fan_in > 0. RM_EEDIT when tp holds fewer values. */
 int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto *tp, int64_t outer,

@@ -43,7 +43,7 @@ struct rm_model_buf {
 
 struct rm_model {
     Onnx__ModelProto *proto; /* owned by arena */
-    struct rm_arena arena;   /* owns proto and everything edits add */
+    struct rm_arena arena;   /* owns proto and what edits add but tensor bytes (bufs) */
     char *path;              /* file it was loaded from (malloc'd), or NULL */
     char *dir;               /* folder of path, for external data (malloc'd) */
     size_t file_size;        /* bytes of the file as loaded */
