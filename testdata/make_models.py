@@ -39,6 +39,9 @@ from torchvision.models.resnet import BasicBlock
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from rmtest import varint  # noqa: E402  (protobuf wire bytes, as the tests write them)
+
 OPSET = 13
 SEED = 20240101
 
@@ -140,17 +143,6 @@ def scope_path(names, node_name):
             raise ValueError(f"scope {node_name}: cannot resolve {c!r} under {path!r}")
         path = found
     return path
-
-
-def varint(n):
-    """n as a protobuf base-128 varint."""
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def pb_string(field, s):

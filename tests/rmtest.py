@@ -22,6 +22,18 @@ import subprocess
 import sys
 
 
+def varint(n):
+    """n (>= 0) as a protobuf base-128 varint (wire bytes), for tests that write or find
+    protobuf fields by hand."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 class Skip(Exception):
     """Raised by a case that cannot run here (a tool or package it needs is missing)."""
 

@@ -20,7 +20,7 @@ import time
 
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 
-from rmtest import Suite, one_error_line  # noqa: E402
+from rmtest import Suite, one_error_line, varint  # noqa: E402
 
 T = Suite()
 case = T.case
@@ -522,14 +522,6 @@ def _():
 
 # ---- errors that teach: what a file that is not a model is (issue 18) -------------------
 
-def varint_len(v):
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
 @case("a file that is not an ONNX model is named for what it is, with the fix, in one line")
 def _():
     import onnx
@@ -567,7 +559,7 @@ def _():
         head = onnx.ModelProto(ir_version=m.ir_version, producer_name=m.producer_name,
                                producer_version=m.producer_version)
         start, g = head.ByteSize(), m.graph.ByteSize()
-        end = start + 1 + varint_len(g) + g
+        end = start + 1 + len(varint(g)) + g
 
         for path, needles in ((ck, ["ck.pt", "zip archive", "PyTorch checkpoint", "torch.onnx.export"]),
                               (old, ["old.pt", "pickle", "torch.onnx.export"]),

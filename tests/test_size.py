@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from rmtest import varint
+
 REMODEL, TESTDATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 passed = failed = 0
 
@@ -81,17 +83,9 @@ def made_apart(fn, *args):
     """fn(*args) run by another Python process: a child's ru_maxrss starts from the size
     of the process that spawned it, so this one never holds large arrays."""
     code = f"exec(open({__file__!r}).read().split('@' + 'case')[0]); {fn}(*{args!r})"
-    subprocess.run([sys.executable, "-c", code, REMODEL, TESTDATA], check=True)
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
+    here = os.path.dirname(os.path.abspath(__file__))  # where rmtest is, for the child's imports
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+    subprocess.run([sys.executable, "-c", code, REMODEL, TESTDATA], check=True, env=env)
 
 
 def big_conv(path, misalign):
