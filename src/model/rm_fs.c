@@ -427,6 +427,15 @@ void rm_fs_map_remove(const void *map)
     pthread_mutex_unlock(&maps_lock);
 }
 
+void rm_fs_maps_drop(void)
+{
+    pthread_mutex_lock(&maps_lock);
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].start)
+            madvise((void *)maps[i].start, maps[i].end - maps[i].start, MADV_DONTNEED);
+    pthread_mutex_unlock(&maps_lock);
+}
+
 int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off)
 {
     uintptr_t a = (uintptr_t)p;

@@ -69,6 +69,10 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
 void rm_fs_map_add(const void *map, size_t size, int fd);
 void rm_fs_map_remove(const void *map);
 void rm_fs_map_read(const void *p, size_t n);
+/* Drop every resident page of every registered mapping (what an edit read in place, the
+ * pages a load's checks touched): a step that will read what it needs once, such as a
+ * verification's plan builds, need not carry the rest. */
+void rm_fs_maps_drop(void);
 /* Where bytes [p, p + n) of a registered mapping are in its file: a descriptor to read
  * them with (open until rm_fs_map_remove; a save copies them file to file with
  * copy_file_range) and their offset. Returns 0, or -1 when not in a mapping. */
