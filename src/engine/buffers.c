@@ -222,6 +222,21 @@ done:
     return rc;
 }
 
+const_dnnl_primitive_attr_t rm_eng_sp_attr(struct rm_plan *p)
+{
+    if (!p->sp_attr) {
+        dnnl_primitive_attr_t a;
+        if (dnnl_primitive_attr_create(&a) != dnnl_success)
+            return NULL;
+        if (dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user) != dnnl_success) {
+            dnnl_primitive_attr_destroy(a);
+            return NULL;
+        }
+        p->sp_attr = a;
+    }
+    return p->sp_attr;
+}
+
 int rm_eng_make_reorder(struct rm_plan *p, dnnl_primitive_t *out, const dnnl_memory_desc_t *from,
                         const dnnl_memory_desc_t *to, struct rm_error *err)
 {

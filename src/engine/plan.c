@@ -469,6 +469,8 @@ void rm_session_free(struct rm_plan *p)
     for (int i = 0; i < p->n_mems; i++)
         dnnl_memory_destroy(p->mems[i]);
     rm_eng_bufs_free(p);
+    if (p->sp_attr)
+        dnnl_primitive_attr_destroy(p->sp_attr);
     if (p->strm)
         dnnl_stream_destroy(p->strm);
     if (p->eng)

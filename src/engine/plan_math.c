@@ -148,7 +148,7 @@ int rm_plan_sum(struct rm_plan *p, int node, int *fallback, struct rm_error *err
         mds[k] = v->md;
         args[k] = (dnnl_exec_arg_t){DNNL_ARG_MULTIPLE_SRC + k, v->mem};
     }
-    CHECK(dnnl_sum_primitive_desc_create(&pd, &lead->md, n, scales, mds, NULL, p->eng));
+    CHECK(dnnl_sum_primitive_desc_create(&pd, &lead->md, n, scales, mds, rm_eng_sp_attr(p), p->eng));
     struct step *s = rm_eng_new_step(p, node);
     dnnl_primitive_t prim;
     if (!s) {

@@ -91,7 +91,7 @@ int rm_plan_pool(struct rm_plan *p, int node, int *fallback, struct rm_error *er
                                  : incl ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding;
     CHECK(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &x->md, &dst_md, st, k,
                                             dl, pl, pr));
-    if (dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, NULL) != dnnl_success) {
+    if (dnnl_primitive_desc_create(&pd, &pdsc, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success) {
         pd = NULL;
         *fallback = 1;
         goto done;
@@ -353,7 +353,7 @@ int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *
     for (int k = 0; k < n && tag == dnnl_format_tag_any; k++)
         tag = rm_eng_layout_tag(rm_eng_in(p, node, (size_t)k), NULL);
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, o->rank, od, dnnl_f32, tag));
-    CHECK(dnnl_concat_primitive_desc_create(&pd, &dst_md, n, (int)axis, mds, NULL, p->eng));
+    CHECK(dnnl_concat_primitive_desc_create(&pd, &dst_md, n, (int)axis, mds, rm_eng_sp_attr(p), p->eng));
     struct step *s = rm_eng_new_step(p, node);
     dnnl_primitive_t prim;
     if (!s) {

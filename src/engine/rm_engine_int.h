@@ -148,6 +148,7 @@ struct rm_plan {
     int (*omp_get)(void);
     int threads_max;            /* threads of big steps (the session's, or OpenMP's default) */
     struct rm_arena hp;         /* huge-page memory for rm_eng_hp_buf */
+    dnnl_primitive_attr_t sp_attr; /* rm_eng_sp_attr's, made on first use */
     dnnl_memory_t *scratch;     /* user scratchpads, all on one buffer set after planning */
     int n_scratch, cap_scratch;
     size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
@@ -250,6 +251,12 @@ int rm_eng_add_ex(struct rm_plan *p, struct step *s, dnnl_primitive_t prim, int 
 /* Reorder v into a new buffer of layout md as part of step s; *mem is that buffer. */
 int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, const dnnl_memory_desc_t *md,
                           dnnl_memory_t *mem, struct rm_error *err);
+
+/* Attributes that give a primitive the plan's shared scratchpad (rm_eng_add_ex) instead
+ * of one oneDNN allocates for it on its first run and keeps: a pruned DenseNet's 18
+ * Concats run oneDNN's reference concat, whose scratchpads held 21 MB. NULL when out of
+ * memory (the primitive then keeps its own). */
+const_dnnl_primitive_attr_t rm_eng_sp_attr(struct rm_plan *p);
 
 /* Queue a weight preparation for the first run (rm_eng_prepare). */
 int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err);
