@@ -258,7 +258,8 @@ int rm_eng_add_reorder_in(struct rm_plan *p, struct step *s, struct val *v, cons
  * memory (the primitive then keeps its own). */
 const_dnnl_primitive_attr_t rm_eng_sp_attr(struct rm_plan *p);
 
-/* Queue a weight preparation for the first run (rm_eng_prepare). */
+/* Queue a weight preparation for the first run (rm_eng_prepare); a few-runs plan runs
+ * it at once. */
 int rm_eng_add_prep(struct rm_plan *p, const struct rm_prep *pr, struct rm_error *err);
 /* Run the queued preparations once; their fold buffers are freed. */
 int rm_eng_prepare(struct rm_plan *p, struct rm_error *err);
