@@ -102,7 +102,7 @@ int rm_plan_prelu(struct rm_plan *p, int node, int *fallback, struct rm_error *e
         return 0;
     dnnl_prelu_desc_t d;
     if (dnnl_prelu_forward_desc_init(&d, dnnl_forward_inference, &x->md, &w_md) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &d, NULL, p->eng, NULL) != dnnl_success)
+        dnnl_primitive_desc_create(&pd, &d, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success)
         return 0; /* a broadcast oneDNN does not take: the C kernel */
     *fallback = 0;
     if ((rc = rm_eng_make_mem(p, &wmem, &w_md, sl->plain, err)) || (rc = rm_eng_reg_mem(p, wmem, sl, 1, err)))
@@ -236,7 +236,7 @@ int rm_plan_reduce(struct rm_plan *p, int node, int *fallback, struct rm_error *
                                               alg == dnnl_reduction_mean ? dnnl_pooling_avg_exclude_padding
                                                                          : dnnl_pooling_max,
                                               &x->md, &dst_md, st, k, zero, zero, zero) != dnnl_success ||
-            dnnl_primitive_desc_create(&pd, &pdsc, NULL, p->eng, NULL) != dnnl_success)
+            dnnl_primitive_desc_create(&pd, &pdsc, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success)
             pd = NULL;
     }
     if (!pd) {
@@ -244,7 +244,7 @@ int rm_plan_reduce(struct rm_plan *p, int node, int *fallback, struct rm_error *
                                            keep ? dnnl_format_tag_any : rm_eng_plain_tags[x->rank]));
         dnnl_reduction_desc_t d;
         if (dnnl_reduction_desc_init(&d, alg, &x->md, &dst_md, pw, 0) != dnnl_success ||
-            dnnl_primitive_desc_create(&pd, &d, NULL, p->eng, NULL) != dnnl_success) {
+            dnnl_primitive_desc_create(&pd, &d, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success) {
             pd = NULL;
             goto done; /* the C kernel */
         }

@@ -157,7 +157,7 @@ int rm_plan_instance_norm(struct rm_plan *p, int node, int *fallback, struct rm_
     CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &md,
                                                      rm_node_attr_float(np, "epsilon", 1e-5f),
                                                      dnnl_use_scale | dnnl_use_shift));
-    if (dnnl_primitive_desc_create(&pd, &bd, NULL, p->eng, NULL) != dnnl_success) {
+    if (dnnl_primitive_desc_create(&pd, &bd, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success) {
         pd = NULL;
         *fallback = 1;
         goto done;

@@ -118,7 +118,7 @@ static int plan_eltwise(struct rm_plan *p, int node, int *fallback, struct rm_er
     *fallback = 0;
     dnnl_eltwise_desc_t ed;
     CHECK(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, po[0].alg, &x->md, po[0].a, po[0].b));
-    CHECK(dnnl_primitive_desc_create(&pd, &ed, NULL, p->eng, NULL));
+    CHECK(dnnl_primitive_desc_create(&pd, &ed, rm_eng_sp_attr(p), p->eng, NULL));
     rc = add_src_dst_step(p, node, pd, x, o, err);
 done:
     if (pd)
@@ -223,7 +223,7 @@ int rm_plan_binary(struct rm_plan *p, int node, int *fallback, struct rm_error *
     }
     dnnl_binary_desc_t bdsc;
     CHECK(dnnl_binary_desc_init(&bdsc, alg, &a->md, &b_md, &a->md));
-    CHECK(dnnl_primitive_desc_create(&pd, &bdsc, NULL, p->eng, NULL));
+    CHECK(dnnl_primitive_desc_create(&pd, &bdsc, rm_eng_sp_attr(p), p->eng, NULL));
     dnnl_primitive_t prim;
     if ((rc = rm_eng_make_prim(p, &prim, pd, err)) || (rc = rm_eng_alloc_md(p, o, &a->md, err)))
         goto done;
@@ -270,7 +270,7 @@ int rm_plan_batch_norm(struct rm_plan *p, int node, int *fallback, struct rm_err
     dnnl_batch_normalization_desc_t bd;
     CHECK(dnnl_batch_normalization_forward_desc_init(&bd, dnnl_forward_inference, &x->md,
                                                      rm_node_attr_float(np, "epsilon", 1e-5f), flags));
-    CHECK(dnnl_primitive_desc_create(&pd, &bd, NULL, p->eng, NULL));
+    CHECK(dnnl_primitive_desc_create(&pd, &bd, rm_eng_sp_attr(p), p->eng, NULL));
     struct step *s = rm_eng_new_step(p, node);
     dnnl_primitive_t prim;
     if (!s) {

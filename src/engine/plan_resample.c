@@ -131,7 +131,7 @@ int rm_plan_resize(struct rm_plan *p, int node, int *fallback, struct rm_error *
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, o->rank, od, dnnl_f32, dnnl_format_tag_any));
     dnnl_resampling_desc_t rd;
     CHECK(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, alg, NULL, &x->md, &dst_md));
-    if (dnnl_primitive_desc_create(&pd, &rd, NULL, p->eng, NULL) != dnnl_success) {
+    if (dnnl_primitive_desc_create(&pd, &rd, rm_eng_sp_attr(p), p->eng, NULL) != dnnl_success) {
         pd = NULL;
         *fallback = 1;
         goto done;
