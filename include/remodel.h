@@ -753,6 +753,18 @@ RM_API void rm_diff_options_default(rm_diff_options *o);
 /* Run a (the reference) and b and compare them into *r (free it with
  * rm_diff_result_free, also after a failure). The verdict is r->pass. */
 RM_API int rm_diff(rm_model *a, rm_model *b, const rm_diff_options *o, rm_diff_result *r, rm_error *err);
+/* rm_diff in two halves, for a caller that has a before b exists: an edit's verification
+ * runs the original before the edit is made, so that the original's plan never shares the
+ * process with the edited copy's tensors. rm_diff_begin runs a on every sample and keeps
+ * its outputs when they fit 64 MB (else, and for o->layers, it keeps a's plan and
+ * rm_diff_end runs both in lockstep). a and o are borrowed until rm_diff_end or
+ * rm_diff_cancel; b may share a's tensors (a clone). rm_diff_end runs b, compares into *r
+ * (free it with rm_diff_result_free, also after a failure) and frees d, whatever it
+ * returns; rm_diff_cancel frees a d that will not be ended (NULL: nothing). */
+typedef struct rm_diff_pending rm_diff_pending;
+RM_API int rm_diff_begin(rm_model *a, const rm_diff_options *o, rm_diff_pending **d, rm_error *err);
+RM_API int rm_diff_end(rm_diff_pending *d, rm_model *b, rm_diff_result *r, rm_error *err);
+RM_API void rm_diff_cancel(rm_diff_pending *d);
 RM_API void rm_diff_result_free(rm_diff_result *r);
 /* r as one JSON document: {"pass", "atol", "rtol", "outputs", "layers", "first_divergent"}. */
 RM_API void rm_diff_write_json(const rm_diff_result *r, FILE *f);

@@ -952,6 +952,62 @@ START_TEST(one_after_the_other)
 }
 END_TEST
 
+/* rm_diff_begin runs the reference before the other model exists (an edit's
+ * verification runs the original before the edit): begun, then ended on a model opened
+ * and changed afterwards, it gives what rm_diff gives, with A's outputs kept or with A's
+ * plan kept for lockstep, for outputs and per layer; a begun diff can be cancelled, and
+ * one that fails in its second half frees what the first kept (ASan checks both). */
+START_TEST(begun_before_the_other_model)
+{
+    struct fixture a, b;
+    struct rm_diff_result r, q;
+    struct rm_diff_options o;
+    struct rm_error err;
+    rm_diff_pending *d;
+    open_model(&a, "tiny_resnet.onnx");
+    rm_diff_options_default(&o);
+    o.samples = 3;
+    o.seed = 5;
+    for (int mode = 0; mode < 3; mode++) {
+        if (mode == 1)
+            ck_assert_int_eq(setenv("REMODEL_DIFF_LOCKSTEP", "1", 1), 0);
+        o.layers = mode == 2;
+        ck_assert_msg(rm_diff_begin(a.m, &o, &d, &err) == 0, "%s", err.msg);
+        open_model(&b, "tiny_resnet.onnx");
+        Onnx__TensorProto *w = init_named(b.m, "layer1.1.conv2.weight");
+        set_f(w, 0, get_f(w, 0) + 0.5f);
+        reindex(&b);
+        ck_assert_msg(rm_diff_end(d, b.m, &r, &err) == 0, "%s", err.msg);
+        ck_assert_msg(rm_diff(a.m, b.m, &o, &q, &err) == 0, "%s", err.msg);
+        unsetenv("REMODEL_DIFF_LOCKSTEP");
+        ck_assert(!r.pass && r.outputs[0].s.max_abs > 0);
+        same_result(&r, &q);
+        ck_assert_uint_eq(r.n_layers, q.n_layers);
+        ck_assert_int_eq(r.first_divergent, q.first_divergent);
+        for (size_t i = 0; i < r.n_layers; i++)
+            ck_assert(memcmp(&r.layers[i].s, &q.layers[i].s, sizeof r.layers[i].s) == 0);
+        if (mode == 2)
+            ck_assert_str_eq(r.layers[r.first_divergent].path, "layer1.1.conv2");
+        rm_diff_result_free(&r);
+        rm_diff_result_free(&q);
+        close_model(&b);
+    }
+    o.layers = false;
+    ck_assert_msg(rm_diff_begin(a.m, &o, &d, &err) == 0, "%s", err.msg);
+    rm_diff_cancel(d);
+    rm_diff_cancel(NULL);
+    /* a B whose input differs fails in the second half, as rm_diff does */
+    ck_assert_msg(rm_diff_begin(a.m, &o, &d, &err) == 0, "%s", err.msg);
+    open_model(&b, "resnet18.onnx");
+    ck_assert_int_eq(rm_diff_end(d, b.m, &r, &err), RM_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "input 'input'"), "%s", err.msg);
+    ck_assert(!r.pass);
+    rm_diff_result_free(&r);
+    close_model(&b);
+    close_model(&a);
+}
+END_TEST
+
 START_TEST(input_sets_onnx_test_data)
 {
     /* ONNX's own test data: the tensors name the inputs; the model's output matches */
@@ -1013,6 +1069,7 @@ static Suite *suite(void)
     tcase_add_test(t, small_outputs_fail);
     tcase_add_test(t, samples_saved_and_replayed);
     tcase_add_test(t, one_after_the_other);
+    tcase_add_test(t, begun_before_the_other_model);
     tcase_add_test(t, input_sets_onnx_test_data);
     tcase_add_test(t, html_report);
     tcase_add_test(t, cli_diff);

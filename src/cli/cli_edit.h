@@ -16,6 +16,8 @@ struct cli_edit {
     struct rm_diff_result verdict;
     bool verified;
     rm_input_sets *sets;       /* --verify-inputs, or NULL */
+    rm_diff_options vo;        /* the verification's options (borrowed by pending) */
+    rm_diff_pending *pending;  /* the original's half of the verification, run before the edit */
 };
 
 /* What every edit command takes besides its own options, each defined once. */
@@ -46,12 +48,14 @@ struct cli_edit {
 
 /* Check the outputs (before any work: the folder exists, nothing there that cannot be
  * replaced), then load the model, give it --input-shape and make sure no output is a file
- * it is read from; e->m is a clone to edit, e->orig the model as loaded. Prints and
- * returns CLI_BAD on failure. */
+ * it is read from; e->m is a clone to edit, e->orig the model as loaded. Unless
+ * --no-verify, the original then runs on the verification's inputs (rm_diff_begin), so
+ * that its plan is built before the edit's tensors exist. Prints and returns CLI_BAD on
+ * failure. */
 int cli_edit_begin(struct cli_edit *e, struct cli_args *a, const char *command);
 void cli_edit_end(struct cli_edit *e);
-/* Unless --no-verify, verify e->m against e->orig (text: what was fed, each output's
- * figures), then save e->m to -o. Returns a CLI exit code. */
+/* Unless --no-verify, verify e->m against e->orig's runs (text: what was fed, each
+ * output's figures), then save e->m to -o. Returns a CLI exit code. */
 int cli_edit_finish(struct cli_edit *e);
 /* The --json document of an edit that was written, the command's own fields (extra, may
  * be NULL) after file. */

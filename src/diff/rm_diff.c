@@ -896,7 +896,7 @@ static int feed_sample(struct run *x, int k, rm_input_set *keep, struct rm_error
 }
 
 /* Give both models the dims of the first input set (the given ones, else the folder's). */
-static int first_set_dims(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
+static int first_set_dims(struct rm_model *m, const char *label, const struct rm_diff_options *o,
                           struct rm_error *err)
 {
     rm_tensor *v = NULL;
@@ -928,11 +928,9 @@ static int first_set_dims(struct rm_model *ma, struct rm_model *mb, const struct
         vals = v;
         names = fnames;
     }
-    struct rm_model *both[2] = {ma, mb};
     for (size_t i = 0; i < n && !rc; i++)
-        for (int k = 0; k < 2 && !rc; k++)
-            if ((rc = rm_model_set_input_shape(both[k], names[i], vals[i].rank, vals[i].dims, err)))
-                rm_error_prefix(err, "%s", both[k]->path ? both[k]->path : k ? "B" : "A");
+        if ((rc = rm_model_set_input_shape(m, names[i], vals[i].rank, vals[i].dims, err)))
+            rm_error_prefix(err, "%s", m->path ? m->path : label);
     if (v) {
         for (size_t i = 0; i < n; i++)
             rm_tensor_free(&v[i]);
@@ -1026,14 +1024,36 @@ static int run_a_alone(struct run *x, int samples, rm_input_set *kept, struct rm
     return 0;
 }
 
-int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o,
-                   struct rm_diff_result *r, struct rm_error *err)
+/* Free what a run holds (kept: samples input sets, or NULL). */
+static void run_free(struct run *x, rm_input_set *kept, int samples)
 {
+    free_kept(kept, samples);
+    for (size_t i = 0; x->a_outs && i < (size_t)samples * (size_t)x->n_out; i++)
+        rm_tensor_free(&x->a_outs[i]);
+    free(x->a_outs);
+    for (int k = 0; k < x->n_out; k++)
+        free(x->out_names[k]);
+    free(x->out_names);
+    free(x->jobs);
+    free(x->agree);
+    rm_tree_free(x->ta);
+    rm_tree_free(x->tb);
+    rm_session_free(x->pa);
+    rm_session_free(x->pb);
+}
+
+/* A diff between rm_diff_begin and rm_diff_end: A's plan (when the two run in lockstep)
+ * or its kept outputs, the result so far, the plan options both models get. */
+struct rm_diff_pending {
     struct run x;
+    struct rm_diff_result r;
     struct rm_session_options po;
-    rm_input_set *kept = NULL;
-    int rc;
-    memset(&x, 0, sizeof x);
+    rm_input_set *kept;
+    int samples;
+};
+
+static void result_init(struct rm_diff_result *r, const struct rm_diff_options *o)
+{
     memset(r, 0, sizeof *r);
     r->first_divergent = -1;
     r->channels.layer = -1;
@@ -1043,54 +1063,108 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
     r->min_cosine = o->min_cosine;
     r->min_top1 = o->min_top1;
     r->seed = o->seed;
+}
+
+void rm_diff_cancel(struct rm_diff_pending *d)
+{
+    if (!d)
+        return;
+    run_free(&d->x, d->kept, d->samples);
+    rm_diff_result_free(&d->r);
+    free(d);
+}
+
+int rm_diff_begin(struct rm_model *ma, const struct rm_diff_options *o, struct rm_diff_pending **out,
+                  struct rm_error *err)
+{
+    struct rm_diff_pending *d = calloc(1, sizeof *d);
+    *out = NULL;
+    if (!d)
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    struct run *x = &d->x;
+    struct rm_diff_result *r = &d->r;
+    int rc;
+    result_init(r, o);
     int samples = o->samples > 0 ? o->samples : 1;
     size_t given = o->n_sets + (o->folder ? rm_input_sets_count(o->folder) : 0);
     if ((size_t)samples < given)
         samples = given > INT_MAX ? INT_MAX : (int)given;
-    r->samples = samples;
-    x.ma = ma;
-    x.mb = mb;
-    x.o = o;
-    x.tol = (struct tol){o->atol, o->atol_scale, o->rtol, o->min_cosine};
+    r->samples = d->samples = samples;
+    x->ma = ma;
+    x->o = o;
+    x->tol = (struct tol){o->atol, o->atol_scale, o->rtol, o->min_cosine};
     if (o->save_inputs && (rc = rm_input_sets_dir_ok(o->save_inputs, false, err)))
-        return rc;
+        goto fail;
     /* the first set's dims are the inputs' dims (dynamic ones included), for both models */
-    if ((rc = first_set_dims(ma, mb, o, err)))
-        return rc;
-    rm_session_options_default(&po);
-    po.threads = o->threads;
-    po.fuse = o->layers ? 0 : 1;
+    if ((rc = first_set_dims(ma, "A", o, err)))
+        goto fail;
+    rm_session_options_default(&d->po);
+    d->po.threads = o->threads;
+    d->po.fuse = o->layers ? 0 : 1;
     /* a diff runs each plan once per sample: Winograd's weight transforms would cost more
      * than they save (resnet18: 0.6 s to build, 1 ms less per run) */
-    po.few_runs = samples < 256;
+    d->po.few_runs = samples < 256;
     /* pages of the model files that loading and the edit read stay resident until
      * dropped: each plan reads again what it needs, once (densenet121's verified prune
      * carried 27 MB of its file into the original's plan build) */
     rm_fs_maps_drop();
-    if ((rc = rm_session_create(&x.pa, ma, &po, err))) {
+    if ((rc = rm_session_create(&x->pa, ma, &d->po, err))) {
         rm_error_prefix(err, "%s", ma->path ? ma->path : "A");
-        goto done;
+        goto fail;
     }
-    if ((rc = record_a(&x, r, err)))
-        goto done;
+    if ((rc = record_a(x, r, err)))
+        goto fail;
     if (!o->layers) {
-        if (!(x.a = rm_model_graph(ma, err))) {
+        if (!(x->a = rm_model_graph(ma, err))) {
             rc = err->code;
-            goto done;
+            goto fail;
         }
-        if (keep_fits(&x, r, x.a, samples)) {
+        if (keep_fits(x, r, x->a, samples)) {
             /* A first and alone; what B needs of it is kept: the inputs fed (in kept) and
              * its outputs */
-            if (!(kept = calloc((size_t)samples, sizeof *kept))) {
+            if (!(d->kept = calloc((size_t)samples, sizeof *d->kept))) {
                 rc = rm_error_set(err, RM_ENOMEM, "out of memory");
-                goto done;
+                goto fail;
             }
-            if ((rc = run_a_alone(&x, samples, kept, err)))
-                goto done;
-            rm_session_free(x.pa);
-            x.pa = NULL;
+            if ((rc = run_a_alone(x, samples, d->kept, err)))
+                goto fail;
+            rm_session_free(x->pa);
+            x->pa = NULL;
         }
     }
+    *out = d;
+    return 0;
+fail:
+    rm_diff_cancel(d);
+    return rc;
+}
+
+int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_options *o, struct rm_diff_result *r,
+            struct rm_error *err)
+{
+    struct rm_diff_pending *d;
+    int rc = rm_diff_begin(ma, o, &d, err);
+    if (rc) {
+        result_init(r, o);
+        r->samples = o->samples > 0 ? o->samples : 1;
+        return rc;
+    }
+    return rm_diff_end(d, mb, r, err);
+}
+
+int rm_diff_end(struct rm_diff_pending *d, struct rm_model *mb, struct rm_diff_result *r, struct rm_error *err)
+{
+    /* what rm_diff_begin left: d's run, result, plan options and kept inputs move here */
+    struct run x = d->x;
+    struct rm_session_options po = d->po;
+    rm_input_set *kept = d->kept;
+    int samples = d->samples, rc;
+    const struct rm_diff_options *o = x.o;
+    struct rm_model *ma = x.ma;
+    *r = d->r;
+    x.mb = mb;
+    if ((rc = first_set_dims(mb, "B", o, err)))
+        goto done;
     rm_fs_maps_drop();
     if ((rc = rm_session_create(&x.pb, mb, &po, err))) {
         rm_error_prefix(err, "%s", mb->path ? mb->path : "B");
@@ -1172,18 +1246,7 @@ int rm_diff(struct rm_model *ma, struct rm_model *mb, const struct rm_diff_optio
 done:
     if (rc)
         r->pass = false;
-    free_kept(kept, samples);
-    for (size_t i = 0; x.a_outs && i < (size_t)samples * (size_t)x.n_out; i++)
-        rm_tensor_free(&x.a_outs[i]);
-    free(x.a_outs);
-    for (int k = 0; k < x.n_out; k++)
-        free(x.out_names[k]);
-    free(x.out_names);
-    free(x.jobs);
-    free(x.agree);
-    rm_tree_free(x.ta);
-    rm_tree_free(x.tb);
-    rm_session_free(x.pa);
-    rm_session_free(x.pb);
+    run_free(&x, kept, samples);
+    free(d);
     return rc;
 }
