@@ -1130,6 +1130,9 @@ int rm_diff_begin(struct rm_model *ma, const struct rm_diff_options *o, struct r
                 goto fail;
             rm_session_free(x->pa);
             x->pa = NULL;
+            /* A's compiled kernels would stay cached beside B's plan, which shares few
+             * of them after a global prune (densenet121: 4.5 MB) */
+            rm_eng_cache_drop();
         }
     }
     *out = d;

@@ -458,6 +458,14 @@ done:
     return 0;
 }
 
+void rm_eng_cache_drop(void)
+{
+    int cap;
+    if (dnnl_get_primitive_cache_capacity(&cap) == dnnl_success && cap > 0 &&
+        dnnl_set_primitive_cache_capacity(0) == dnnl_success)
+        dnnl_set_primitive_cache_capacity(cap);
+}
+
 void rm_session_free(struct rm_plan *p)
 {
     if (!p)

@@ -33,4 +33,8 @@
 
 struct rm_plan;
 
+/* Empty oneDNN's primitive cache (its capacity kept): the compiled kernels of plans
+ * already freed stay there until evicted; plans alive keep theirs. */
+void rm_eng_cache_drop(void);
+
 #endif
