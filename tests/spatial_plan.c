@@ -1,12 +1,14 @@
 /* Helper for tests/test_spatial.py: plans MODEL for the given inputs and prints the
  * plan's steps as JSON, so the test can assert how each node runs without timing
  * anything: which node starts a step, its op, whether oneDNN runs it (or the op's C
- * kernel), and how many primitives the step executes (more than one: reorders around
- * the main primitive).
+ * kernel, or the engine's copy of a Concat of blocked inputs at offsets that split
+ * blocks: blocked_copy), and how many primitives the step executes (more than one:
+ * reorders around the main primitive).
  *
  *   spatial_plan MODEL [--direct-conv] [--no-fuse] [NAME=FILE]...
  *
- * Prints {"steps": [{"node": "...", "op": "...", "onednn": true, "execs": 1}, ...]}.
+ * Prints {"steps": [{"node": "...", "op": "...", "onednn": true, "execs": 1,
+ * "blocked_copy": false}, ...]}.
  * Exit 0, or 2 with the error on stderr. */
 #include "rm_engine.h"
 #include "rm_engine_int.h"
@@ -82,7 +84,8 @@ int main(int argc, char **argv)
         json_str(rm_graph_node_label(p->g, (size_t)st->first_node));
         printf(", \"op\": ");
         json_str(nd->proto->op_type ? nd->proto->op_type : "?");
-        printf(", \"onednn\": %s, \"execs\": %d}", st->c_node < 0 ? "true" : "false", st->n_ex);
+        printf(", \"onednn\": %s, \"execs\": %d, \"blocked_copy\": %s}", st->c_node < 0 && !st->bcat ? "true" : "false",
+               st->n_ex, st->bcat ? "true" : "false");
     }
     printf("\n]}\n");
     rc = 0;

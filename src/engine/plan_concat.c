@@ -361,3 +361,107 @@ int rm_eng_concat_shuffle(struct rm_plan *p, int node, int *planned, struct rm_e
 {
     return concat_shuffle(p, node, planned, err);
 }
+
+/* ---- a blocked Concat at misaligned offsets -------------------------------------- */
+
+int rm_eng_concat_blocked(struct rm_plan *p, int node, int *planned, struct rm_error *err)
+{
+    const Onnx__NodeProto *np = p->g->nodes[node].proto;
+    struct val *o = rm_eng_out(p, node, 0);
+    int n = (int)np->n_input, kind = -1, misaligned = 0, rc = 0;
+    *planned = 0;
+    int64_t axis = rm_node_attr_int(np, "axis", 0);
+    if (o->rank >= 3 && o->rank <= 5 && axis < 0)
+        axis += o->rank;
+    if (o->dtype != RM_F32 || o->rank < 3 || o->rank > 5 || axis != 1 || n < 1 || o->numel == 0)
+        return 0;
+    /* every input in the same channel-blocked layout, o's dims but for the channels */
+    int64_t off = 0;
+    for (int k = 0; k < n; k++) {
+        struct val *v = rm_eng_in(p, node, (size_t)k);
+        int b = -1;
+        if (!v || !v->has_md || !v->blocked || v->dtype != RM_F32 || v->rank != o->rank ||
+            rm_eng_layout_tag(v, &b) == dnnl_format_tag_any || b == 0 || (kind >= 0 && b != kind))
+            return 0;
+        kind = b;
+        for (int d = 0; d < o->rank; d++)
+            if (d != 1 && v->dims[d] != o->dims[d])
+                return 0;
+        off += v->dims[1];
+    }
+    int block = kind == 1 ? 16 : 8;
+    off = 0;
+    for (int k = 0; k < n; k++) {
+        misaligned |= off % block != 0;
+        off += rm_eng_in(p, node, (size_t)k)->dims[1];
+    }
+    if (!misaligned || off != o->dims[1])
+        return 0; /* aligned: oneDNN's concat copies whole blocks */
+    static const dnnl_format_tag_t tags[2][3] = {{dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b},
+                                                 {dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b}};
+    dnnl_memory_desc_t md;
+    dnnl_dims_t od;
+    for (int d = 0; d < o->rank; d++)
+        od[d] = o->dims[d];
+    if (dnnl_memory_desc_init_by_tag(&md, o->rank, od, dnnl_f32, tags[kind - 1][o->rank - 3]) != dnnl_success)
+        return 0;
+    struct bcat *b = rm_eng_buf(p, sizeof *b);
+    int *in = rm_eng_buf(p, sizeof(int) * (size_t)n);
+    int64_t *c = rm_eng_buf(p, sizeof(int64_t) * (size_t)n), *offs = rm_eng_buf(p, sizeof(int64_t) * (size_t)n);
+    struct step *s;
+    if (!b || !in || !c || !offs || !(s = rm_eng_new_step(p, node)))
+        return rm_error_set(err, RM_ENOMEM, "out of memory");
+    off = 0;
+    for (int k = 0; k < n; k++) {
+        struct val *v = rm_eng_in(p, node, (size_t)k);
+        in[k] = (int)(v - p->vals);
+        c[k] = v->dims[1];
+        offs[k] = off;
+        off += v->dims[1];
+    }
+    *b = (struct bcat){.n = n, .block = block, .batch = o->dims[0], .channels = o->dims[1], .in = in, .c = c,
+                       .off = offs};
+    b->spatial = 1;
+    for (int d = 2; d < o->rank; d++)
+        b->spatial *= o->dims[d];
+    if ((rc = rm_eng_alloc_md(p, o, &md, err)))
+        return rc;
+    o->kind = V_ACT;
+    b->out = p->g->nodes[node].outputs[0];
+    s->bcat = b;
+    s->written[s->n_written++] = b->out;
+    *planned = 1;
+    return 0;
+}
+
+void rm_eng_bcat_run(const struct rm_plan *p, const struct bcat *b)
+{
+    const int64_t B = b->block, S = b->spatial, cbo = (b->channels + B - 1) / B;
+    float *out = p->vals[b->out].buf;
+    for (int k = 0; k < b->n; k++) {
+        const float *in = p->vals[b->in[k]].buf;
+        const int64_t ck = b->c[k], cbi = (ck + B - 1) / B;
+        for (int64_t nb = 0; nb < b->batch; nb++)
+            for (int64_t cb = 0; cb < cbi; cb++) {
+                /* input block cb: its valid lanes land in one or two output blocks */
+                const int64_t valid = ck - cb * B < B ? ck - cb * B : B, oc = b->off[k] + cb * B;
+                const int64_t lane = oc % B, first = B - lane < valid ? B - lane : valid, second = valid - first;
+                const float *src = in + (nb * cbi + cb) * S * B;
+                float *d0 = out + (nb * cbo + oc / B) * S * B + lane;
+                float *d1 = second ? out + (nb * cbo + oc / B + 1) * S * B : NULL;
+                for (int64_t x = 0; x < S; x++) {
+                    memcpy(d0 + x * B, src + x * B, (size_t)first * sizeof(float));
+                    if (d1)
+                        memcpy(d1 + x * B, src + x * B + first, (size_t)second * sizeof(float));
+                }
+            }
+    }
+    /* the last block's lanes past the channels are padding, zero for whatever reads it */
+    const int64_t used = b->channels % B;
+    if (used)
+        for (int64_t nb = 0; nb < b->batch; nb++) {
+            float *last = out + (nb * cbo + cbo - 1) * S * B;
+            for (int64_t x = 0; x < S; x++)
+                memset(last + x * B + used, 0, (size_t)(B - used) * sizeof(float));
+        }
+}

@@ -333,6 +333,10 @@ int rm_plan_concat(struct rm_plan *p, int node, int *fallback, struct rm_error *
     if (!blocked)
         return 0;
     *fallback = 0;
+    /* at offsets that split blocks: the engine's own copy, not oneDNN's reference one */
+    int planned = 0;
+    if ((rc = rm_eng_concat_blocked(p, node, &planned, err)) || planned)
+        return rc;
     int64_t axis = rm_node_attr_int(np, "axis", 0);
     if (axis < 0)
         axis += o->rank;

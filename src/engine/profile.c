@@ -58,8 +58,8 @@ static void step_impl(const struct rm_plan *p, const struct step *s, char *buf, 
 {
     size_t off = 0;
     buf[0] = 0;
-    if (s->c_node >= 0) {
-        snprintf(buf, n, "C kernel");
+    if (s->c_node >= 0 || s->bcat) {
+        snprintf(buf, n, s->bcat ? "C kernel (blocked concat)" : "C kernel");
         return;
     }
     if (!s->n_ex) {

@@ -115,7 +115,9 @@ int rm_session_step(struct rm_plan *p, int *node_done, struct rm_error *err)
     for (int i = 0; i < s->n_plain; i++)
         if ((rc = rm_eng_ensure_plain(p, &p->vals[s->plain_vals[i]], err)))
             goto done;
-    if (s->c_node >= 0) {
+    if (s->bcat) {
+        rm_eng_bcat_run(p, s->bcat);
+    } else if (s->c_node >= 0) {
         for (size_t k = 0; k < p->g->nodes[s->c_node].proto->n_input; k++) {
             struct val *v = rm_eng_in(p, s->c_node, k);
             if (v && (rc = rm_eng_ensure_plain(p, v, err)))
