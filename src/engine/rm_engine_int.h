@@ -202,8 +202,9 @@ void rm_eng_threads(struct rm_plan *p, int n);
 
 /* Room for one more element in a growing array of *cap elements of es bytes. */
 int rm_eng_grow(void **arr, int *cap, int n, size_t es);
-/* Zeroed 64-byte aligned buffer owned by the plan; NULL when out of memory or past the
- * plan's memory limit (then mem_refused is set: rm_eng_oom says so). */
+/* 64-byte aligned buffer owned by the plan, not cleared (write before reading); NULL
+ * when out of memory or past the plan's memory limit (then mem_refused is set: rm_eng_oom
+ * says so). */
 void *rm_eng_buf(struct rm_plan *p, size_t bytes);
 /* The same, always a mapping of its own (zero pages, never cleared; its pages can be
  * given back): for buffers that may never be touched. */
