@@ -760,9 +760,10 @@ RM_API int rm_diff(rm_model *a, rm_model *b, const rm_diff_options *o, rm_diff_r
  * rm_diff_end runs both in lockstep). a and o are borrowed until rm_diff_end or
  * rm_diff_cancel; b may share a's tensors (a clone). rm_diff_end runs b, compares into *r
  * (free it with rm_diff_result_free, also after a failure) and frees d, whatever it
- * returns; rm_diff_cancel frees a d that will not be ended (NULL: nothing). Once a's
- * plan is freed, rm_diff_begin empties oneDNN's primitive cache (its capacity kept), which
- * would hold a's compiled kernels beside b's plan. */
+ * returns; rm_diff_cancel frees a d that will not be ended (NULL: nothing). When a's plan
+ * was freed, rm_diff_end empties oneDNN's primitive cache (its capacity kept), which holds
+ * a's compiled kernels: before b's plan is built when b changed the shapes of most of its
+ * weights, after it (which reuses them) when b kept them. */
 typedef struct rm_diff_pending rm_diff_pending;
 RM_API int rm_diff_begin(rm_model *a, const rm_diff_options *o, rm_diff_pending **d, rm_error *err);
 RM_API int rm_diff_end(rm_diff_pending *d, rm_model *b, rm_diff_result *r, rm_error *err);

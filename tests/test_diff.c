@@ -4,17 +4,20 @@
  * the channel map, the statistics on hand-computed pairs, the JSON document, the HTML
  * report's self-containment, and the command's exit codes. */
 #include "rm_diff.h"
+#include "rm_engine.h"
 #include "rm_graph.h"
 #include "rm_model.h"
 #include "rm_tree.h"
 #include "test_util.h"
 
 #include <check.h>
+#include <dnnl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- models ------------------------------------------------------------------------------ */
 
@@ -1008,6 +1011,108 @@ START_TEST(begun_before_the_other_model)
 }
 END_TEST
 
+/* Counting oneDNN's primitive cache hits from its verbose lines on stdout. */
+struct hits {
+    char path[32];
+    int fd, saved;
+};
+
+static void hits_start(struct hits *h)
+{
+    snprintf(h->path, sizeof h->path, "/tmp/rm_verbose_XXXXXX");
+    h->fd = mkstemp(h->path);
+    h->saved = dup(1);
+    ck_assert(h->fd >= 0 && h->saved >= 0);
+    fflush(stdout);
+    ck_assert_int_eq(dup2(h->fd, 1), 1);
+    ck_assert_int_eq(dnnl_set_verbose(2), dnnl_success);
+}
+
+static int hits_end(struct hits *h)
+{
+    int n = 0;
+    size_t len;
+    dnnl_set_verbose(0);
+    fflush(stdout);
+    dup2(h->saved, 1);
+    close(h->saved);
+    char *text = rm_test_read_file(h->path, &len);
+    for (const char *q = text; (q = strstr(q, "create:cache_hit")); q++)
+        n++;
+    free(text);
+    close(h->fd);
+    unlink(h->path);
+    return n;
+}
+
+/* Hits while rm_diff_end builds b's plan, after rm_diff_begin ran a. */
+static int end_hits(struct rm_model *a, struct rm_model *b, const struct rm_diff_options *o)
+{
+    struct rm_error err;
+    struct rm_diff_result r;
+    struct hits h;
+    rm_diff_pending *d;
+    ck_assert_msg(rm_diff_begin(a, o, &d, &err) == 0, "%s", err.msg);
+    hits_start(&h);
+    int rc = rm_diff_end(d, b, &r, &err);
+    int n = hits_end(&h);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    rm_diff_result_free(&r);
+    return n;
+}
+
+/* Hits a plan of m for a few runs finds in an empty cache: its own repeated primitives. */
+static int cold_hits(struct rm_model *m)
+{
+    struct rm_error err;
+    struct rm_session_options so;
+    struct rm_plan *p;
+    struct hits h;
+    rm_session_options_default(&so);
+    so.few_runs = 1;
+    rm_eng_cache_drop();
+    hits_start(&h);
+    int rc = rm_session_create(&p, m, &so, &err);
+    int n = hits_end(&h);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    rm_session_free(p);
+    return n;
+}
+
+/* Between the two halves the original's compiled kernels are dropped from oneDNN's
+ * cache: before B's plan is built when B changed the shapes of most layers (a global
+ * prune: they would sit unused beside B's plan), after it when B kept them (a replace:
+ * B's plan reuses them, 30-50 ms less to build on resnet18 and densenet121). */
+START_TEST(original_kernels_reused_or_dropped)
+{
+    struct rm_diff_options o;
+    struct rm_error err;
+    rm_diff_options_default(&o);
+    o.samples = 1;
+    struct rm_model *a = rm_test_load_model("tiny_resnet"), *same, *pruned;
+    ck_assert_msg(rm_model_clone(&same, a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(rm_model_clone(&pruned, a, &err) == 0, "%s", err.msg);
+    /* every group pruned but the stem's: its conv and pooling keep their kernels, the
+     * other convs change shape */
+    const char *ignore[] = {"conv1"};
+    struct rm_prune_options po = {.ratio = 0.5, .global = true, .criterion = 1, .ignore = ignore, .n_ignore = 1};
+    struct rm_prune_report rep;
+    ck_assert_msg(rm_prune(pruned, NULL, 0, &po, &rep, NULL, &err) == 0, "%s", err.msg);
+    rm_prune_report_free(&rep);
+    int own_same = cold_hits(same), own_pruned = cold_hits(pruned);
+    rm_eng_cache_drop();
+    int kept = end_hits(a, same, &o);
+    rm_eng_cache_drop();
+    int dropped = end_hits(a, pruned, &o);
+    ck_assert_msg(kept > own_same, "B with the original's shapes found %d kernels cached, on its own %d", kept,
+                  own_same);
+    ck_assert_msg(dropped == own_pruned, "the pruned B found %d kernels cached, on its own %d", dropped, own_pruned);
+    rm_model_free(pruned);
+    rm_model_free(same);
+    rm_model_free(a);
+}
+END_TEST
+
 START_TEST(input_sets_onnx_test_data)
 {
     /* ONNX's own test data: the tensors name the inputs; the model's output matches */
@@ -1070,6 +1175,7 @@ static Suite *suite(void)
     tcase_add_test(t, samples_saved_and_replayed);
     tcase_add_test(t, one_after_the_other);
     tcase_add_test(t, begun_before_the_other_model);
+    tcase_add_test(t, original_kernels_reused_or_dropped);
     tcase_add_test(t, input_sets_onnx_test_data);
     tcase_add_test(t, html_report);
     tcase_add_test(t, cli_diff);
