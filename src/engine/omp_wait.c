@@ -10,9 +10,12 @@
  * test suite. So the spin is short, and how short depends on the machine when remodel
  * starts: with nothing else runnable (/proc/loadavg's count of runnable tasks is us
  * alone), 4,000 spins (about 0.14 ms) bridge the gap between two steps of a run
- * (efficientnet_b0 at 2 threads: 7.7 ms a run at 1,000, 6.0 at 4,000); with any other
- * task runnable, 1,000 (two copies of that run at once: 14 ms each at 1,000, 19.5 at
- * 4,000; the libgomp default is the 400 ms collapse).
+ * (efficientnet_b0 at 2 threads: 7.7 ms a run at 1,000, 6.0 at 4,000; shufflenet_v2:
+ * 4.2 and 2.5 ms); with another task runnable, 1,000 (two copies of that run at once:
+ * 14 ms each at 1,000, 19.5 at 4,000; the libgomp default is the 400 ms collapse). It
+ * reads up to RM_OMP_SPIN_READINGS times, 0.1 ms apart, and the machine is quiet when
+ * one reading finds nobody else (omp_spin.h): a single reading often counted the
+ * process that had just started remodel, and a quiet machine ran at 1,000.
  *
  * libgomp reads its settings once, in its constructor, before any code of ours runs
  * (and a preinit function cannot add to the environment the C library then installs),
@@ -21,9 +24,12 @@
  * GOMP_SPINCOUNT with that default when neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is
  * set. Every other name, and those two when the user set either, read the environment
  * as the C library's getenv does. */
+#include "omp_spin.h"
+
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Runnable tasks on the machine besides this one, from the fourth field of
@@ -72,8 +78,16 @@ char *getenv(const char *name)
     if ((v = lookup(name)))
         return v;
     if (!strcmp(name, "GOMP_SPINCOUNT") && !lookup("OMP_WAIT_POLICY")) {
-        static char quiet[] = "4000", busy[] = "1000";
-        return others_runnable() == 0 ? quiet : busy;
+        static char quiet[] = RM_OMP_SPIN_QUIET, busy[] = RM_OMP_SPIN_BUSY;
+        int others[RM_OMP_SPIN_READINGS], n = 0;
+        while (n < RM_OMP_SPIN_READINGS && (others[n] = others_runnable()) != 0) {
+            struct timespec t = {0, 100000};
+            if (++n < RM_OMP_SPIN_READINGS)
+                nanosleep(&t, NULL);
+        }
+        if (n < RM_OMP_SPIN_READINGS)
+            n++; /* the reading that found nobody */
+        return rm_omp_quiet(others, n) ? quiet : busy;
     }
     return NULL;
 }
