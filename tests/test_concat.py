@@ -22,6 +22,7 @@ import tempfile
 
 REMODEL, SPATIAL_PLAN = sys.argv[1], sys.argv[2]
 
+import numpy as np  # noqa: E402
 import ortcheck  # noqa: E402
 from rmtest import Suite  # noqa: E402
 
@@ -133,6 +134,23 @@ for n in (1, 2):
     parts = [net.conv("x", 16, c) for c in (8, 12, 20)]
     check(f"blocks split, batch {n}", net, {"x": randn(n, 16, 8, 8)}, [net.conv(net.cat(parts), 40, 16)],
           in_place=blocked_copy)
+
+
+def conv_nd(net, x, cin, cout, rank):
+    """A 3-wide conv over rank - 2 spatial axes (Conv1d, Conv3d)."""
+    w, b = net.name("w"), net.name("b")
+    k = (3,) * (rank - 2)
+    net.inits[w] = (randn(cout, cin, *k) / np.sqrt(cin * 3 ** (rank - 2))).astype(np.float32)
+    net.inits[b] = randn(cout) * 0.1
+    return net.node("Relu", [net.node("Conv", [x, w, b], pads=[1] * (2 * (rank - 2)))])
+
+
+# the same channel counts on 1-D and 3-D activations (their convs run channels-last: the
+# Concat is oneDNN's, on the same offsets)
+for rank, shape in ((3, (1, 16, 24)), (5, (1, 16, 4, 6, 6))):
+    net = Net()
+    parts = [conv_nd(net, "x", 16, c, rank) for c in (8, 12)]
+    check(f"blocks split, rank {rank}", net, {"x": randn(*shape)}, [conv_nd(net, net.cat(parts), 20, 16, rank)])
 net = Net()
 a, b = stem(net), net.conv("x", 16, 16)
 check("batch 2", net, {"x": randn(2, 16, 8, 8)}, [net.conv(net.cat([a, b]), 32, 16)], in_place=False)
