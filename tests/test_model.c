@@ -6,11 +6,13 @@
 #include "rm_fs.h"
 #include "rm_graph.h"
 #include "rm_model.h"
+#include "rm_tensor.h"
 #include "test_util.h"
 
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -768,6 +770,37 @@ START_TEST(mapped_pages_drop_and_read_back)
 }
 END_TEST
 
+/* A float tensor read where int64 is taken saturates (NaN: 0): the C conversion of an
+ * out-of-range float is undefined, and fuzzing found a model holding 3.4e38 there
+ * (tests/fuzz-regressions/tensor-float-read-as-int64-out-of-range.onnx; x86 gave INT64_MIN). */
+START_TEST(float_read_as_int64_saturates)
+{
+    const float v[5] = {3.4e38f, -3.4e38f, NAN, -7.9f, 1e10f};
+    const double dv[2] = {1e300, -2.5};
+    int64_t got[5];
+    struct rm_error err;
+    int64_t dims[1] = {5};
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t.n_dims = 1;
+    t.dims = dims;
+    t.has_raw_data = 1;
+    t.raw_data.data = (uint8_t *)v;
+    t.raw_data.len = sizeof v;
+    ck_assert_msg(rm_tensor_to_i64(&t, got, 5, &err) == 0, "%s", err.msg);
+    ck_assert(got[0] == INT64_MAX && got[1] == INT64_MIN && got[2] == 0 && got[3] == -7 && got[4] == 10000000000);
+    Onnx__TensorProto u = ONNX__TENSOR_PROTO__INIT;
+    dims[0] = 2;
+    u.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    u.n_dims = 1;
+    u.dims = dims;
+    u.n_double_data = 2;
+    u.double_data = (double *)dv;
+    ck_assert_msg(rm_tensor_to_i64(&u, got, 2, &err) == 0, "%s", err.msg);
+    ck_assert(got[0] == INT64_MAX && got[1] == -2);
+}
+END_TEST
+
 START_TEST(dynamic_hw_needs_a_shape)
 {
     /* an input with dynamic height and width is not run, edited or counted at 1x1 */
@@ -939,6 +972,7 @@ static Suite *suite(void)
     TCase *sh = tcase_create("input_shapes");
     tcase_set_timeout(sh, 60);
     tcase_add_test(x, mapped_pages_drop_and_read_back);
+    tcase_add_test(x, float_read_as_int64_saturates);
     tcase_add_test(sh, dynamic_hw_needs_a_shape);
     tcase_add_test(sh, dynamic_batch_alone_is_one);
     tcase_add_test(sh, session_keeps_the_models_input_shapes);
