@@ -229,17 +229,16 @@ int rm_tensor_to_f32(const Onnx__TensorProto *t, float *dst, int64_t n, struct r
     return 0;
 }
 
-/* A float as int64, saturating (NaN: 0): a float tensor read where int64 is taken holds
- * anything, and out of range the C conversion is undefined (fuzzing found 3.4e38). */
-static int64_t sat_i64(double x)
+int64_t rm_f2i(double f)
 {
-    if (x != x)
+    /* C leaves the conversion of NaN and of values outside int64 undefined */
+    if (f != f)
         return 0;
-    if (x >= 9223372036854775807.0)
+    if (f >= 9223372036854775807.0)
         return INT64_MAX;
-    if (x <= -9223372036854775808.0)
+    if (f <= -9223372036854775808.0)
         return INT64_MIN;
-    return (int64_t)x;
+    return (int64_t)f;
 }
 
 int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct rm_error *err)
@@ -253,7 +252,7 @@ int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct
                 memcpy(dst, t->raw_data.data, (size_t)n * 8);
         } else {
             for (int64_t i = 0; i < n; i++)
-                dst[i] = sat_i64(raw_elem(t->raw_data.data, t->data_type, i));
+                dst[i] = rm_f2i(raw_elem(t->raw_data.data, t->data_type, i));
         }
         rm_fs_map_read(t->raw_data.data, t->raw_data.len);
         return 0;
@@ -261,8 +260,8 @@ int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct
     for (int64_t i = 0; i < n; i++) {
         switch (t->data_type) {
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: dst[i] = t->int64_data[i]; break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: dst[i] = sat_i64(t->float_data[i]); break;
-        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: dst[i] = sat_i64(t->double_data[i]); break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: dst[i] = rm_f2i(t->float_data[i]); break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: dst[i] = rm_f2i(t->double_data[i]); break;
         default: dst[i] = t->int32_data[i]; break;
         }
     }

@@ -45,5 +45,8 @@ int rm_tensor_to_f32(const Onnx__TensorProto *t, float *dst, int64_t n, struct r
 
 /* Same, converted to int64 (for shape and index tensors). */
 int rm_tensor_to_i64(const Onnx__TensorProto *t, int64_t *dst, int64_t n, struct rm_error *err);
+/* f truncated to int64, without the undefined behaviour of a plain cast: NaN is 0, values
+ * past int64 saturate (rm_tensor_to_i64 reads floats so: fuzzing found 3.4e38 there). */
+int64_t rm_f2i(double f);
 
 #endif

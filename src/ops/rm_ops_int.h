@@ -168,8 +168,6 @@ void rm_broadcast_copy(const struct rm_host_tensor *x, struct rm_host_tensor *o)
  * NaN is 0 and values past int64 saturate) or as a double. */
 int64_t rm_const_int(const struct rm_host_tensor *t, int64_t i);
 double rm_const_num(const struct rm_host_tensor *t, int64_t i);
-/* f truncated to int64, without the undefined behaviour of a plain cast. */
-int64_t rm_f2i(double f);
 
 /* A string attribute into buf (truncated), or def; 1 when the attribute is there. */
 int rm_attr_string(const Onnx__NodeProto *np, const char *name, char *buf, size_t n, const char *def);

@@ -345,18 +345,6 @@ int64_t rm_const_int(const struct rm_host_tensor *t, int64_t i)
     return rm_f2i(((const float *)t->data)[i]);
 }
 
-int64_t rm_f2i(double f)
-{
-    /* C leaves the conversion of NaN and of values outside int64 undefined */
-    if (f != f)
-        return 0;
-    if (f >= 9223372036854775807.0)
-        return INT64_MAX;
-    if (f <= -9223372036854775808.0)
-        return INT64_MIN;
-    return (int64_t)f;
-}
-
 double rm_const_num(const struct rm_host_tensor *t, int64_t i)
 {
     return t->dtype == RM_F32 ? (double)((const float *)t->data)[i] : (double)((const int64_t *)t->data)[i];
