@@ -375,7 +375,8 @@ int rm_eng_concat_blocked(struct rm_plan *p, int node, int *planned, struct rm_e
         axis += o->rank;
     if (o->dtype != RM_F32 || o->rank < 3 || o->rank > 5 || axis != 1 || n < 1 || o->numel == 0)
         return 0;
-    /* every input in the same channel-blocked layout, o's dims but for the channels */
+    /* every input in the same channel-blocked layout, o's dims but for the channels;
+     * some input starting inside a block */
     int64_t off = 0;
     for (int k = 0; k < n; k++) {
         struct val *v = rm_eng_in(p, node, (size_t)k);
@@ -387,14 +388,10 @@ int rm_eng_concat_blocked(struct rm_plan *p, int node, int *planned, struct rm_e
         for (int d = 0; d < o->rank; d++)
             if (d != 1 && v->dims[d] != o->dims[d])
                 return 0;
+        misaligned |= off % (kind == 1 ? 16 : 8) != 0;
         off += v->dims[1];
     }
     int block = kind == 1 ? 16 : 8;
-    off = 0;
-    for (int k = 0; k < n; k++) {
-        misaligned |= off % block != 0;
-        off += rm_eng_in(p, node, (size_t)k)->dims[1];
-    }
     if (!misaligned || off != o->dims[1])
         return 0; /* aligned: oneDNN's concat copies whole blocks */
     static const dnnl_format_tag_t tags[2][3] = {{dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b},
