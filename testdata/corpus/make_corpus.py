@@ -154,6 +154,139 @@ class FPNTiny(nn.Module):
         return F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+# YOLOv8 in miniature, written the way ultralytics writes it (Conv/C2f/SPPF/Detect with DFL):
+# what a detector export holds. Widths 8..64 instead of yolov8n's 16..256 (a 1.3 MB file).
+class YoloConv(nn.Module):
+    def __init__(self, c1, c2, k=1, s=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c2, eps=1e-3)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class YoloBottleneck(nn.Module):
+    def __init__(self, c, shortcut):
+        super().__init__()
+        self.cv1 = YoloConv(c, c, 3)
+        self.cv2 = YoloConv(c, c, 3)
+        self.add = shortcut
+
+    def forward(self, x):
+        return x + self.cv2(self.cv1(x)) if self.add else self.cv2(self.cv1(x))
+
+
+class C2f(nn.Module):
+    """cv1's output split in two on channels, the second half through n bottlenecks, every
+    part concatenated into cv2. The split is ultralytics' forward_split, which its exporter
+    puts in place of forward (its chunk(2, 1) exports as Shape and Slice ops)."""
+
+    def __init__(self, c1, c2, n=1, shortcut=False):
+        super().__init__()
+        self.c = c2 // 2
+        self.cv1 = YoloConv(c1, 2 * self.c)
+        self.cv2 = YoloConv((2 + n) * self.c, c2)
+        self.m = nn.ModuleList(YoloBottleneck(self.c, shortcut) for _ in range(n))
+
+    def forward(self, x):
+        y = list(self.cv1(x).split((self.c, self.c), 1))
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+
+class SPPF(nn.Module):
+    def __init__(self, c1, c2):
+        super().__init__()
+        c = c1 // 2
+        self.cv1 = YoloConv(c1, c)
+        self.cv2 = YoloConv(c * 4, c2)
+        self.m = nn.MaxPool2d(5, 1, 2)
+
+    def forward(self, x):
+        x = self.cv1(x)
+        y1 = self.m(x)
+        y2 = self.m(y1)
+        return self.cv2(torch.cat((x, y1, y2, self.m(y2)), 1))
+
+
+class DFL(nn.Module):
+    def __init__(self, c1=16):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)
+        self.conv.weight.data[:] = torch.arange(c1, dtype=torch.float).view(1, c1, 1, 1)
+        self.c1 = c1
+
+    def forward(self, x):
+        b, _, a = x.shape
+        return self.conv(x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)).view(b, 4, a)
+
+
+class Detect(nn.Module):
+    """Box (DFL over reg_max bins) and class branches per level, decoded against anchors."""
+
+    def __init__(self, nc, ch, strides):
+        super().__init__()
+        self.nc, self.reg_max, self.strides = nc, 16, strides
+        self.no = nc + 4 * self.reg_max
+        c2, c3 = 32, max(ch[0], nc)
+        self.cv2 = nn.ModuleList(nn.Sequential(YoloConv(x, c2, 3), YoloConv(c2, c2, 3),
+                                               nn.Conv2d(c2, 4 * self.reg_max, 1)) for x in ch)
+        self.cv3 = nn.ModuleList(nn.Sequential(YoloConv(x, c3, 3), YoloConv(c3, c3, 3),
+                                               nn.Conv2d(c3, nc, 1)) for x in ch)
+        self.dfl = DFL(self.reg_max)
+
+    def forward(self, xs):
+        xs = [torch.cat((self.cv2[i](x), self.cv3[i](x)), 1) for i, x in enumerate(xs)]
+        points, strides = [], []
+        for x, s in zip(xs, self.strides):
+            h, w = x.shape[2:]
+            sy, sx = torch.meshgrid(torch.arange(h, dtype=torch.float) + 0.5,
+                                    torch.arange(w, dtype=torch.float) + 0.5, indexing="ij")
+            points.append(torch.stack((sx, sy), -1).view(-1, 2))
+            strides.append(torch.full((h * w, 1), float(s)))
+        anchors, stride = torch.cat(points).transpose(0, 1), torch.cat(strides).transpose(0, 1)
+        x_cat = torch.cat([x.view(xs[0].shape[0], self.no, -1) for x in xs], 2)
+        box, cls = x_cat.split((self.reg_max * 4, self.nc), 1)
+        lt, rb = self.dfl(box).chunk(2, 1)
+        x1y1, x2y2 = anchors.unsqueeze(0) - lt, anchors.unsqueeze(0) + rb
+        dbox = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1) * stride
+        return torch.cat((dbox, cls.sigmoid()), 1)
+
+
+class YoloV8Tiny(nn.Module):
+    """Backbone of Conv/C2f (with shortcuts) and SPPF, a PAN neck (nearest upsampling,
+    Concat, C2f without shortcuts), a Detect head over strides 8, 16 and 32."""
+
+    def __init__(self, nc=4):
+        super().__init__()
+        self.model = nn.ModuleList([
+            YoloConv(3, 8, 3, 2), YoloConv(8, 16, 3, 2), C2f(16, 16, 1, True),      # 0-2
+            YoloConv(16, 32, 3, 2), C2f(32, 32, 2, True),                          # 3-4: P3
+            YoloConv(32, 48, 3, 2), C2f(48, 48, 2, True),                          # 5-6: P4
+            YoloConv(48, 64, 3, 2), C2f(64, 64, 1, True), SPPF(64, 64),            # 7-9: P5
+            nn.Upsample(scale_factor=2, mode="nearest"), C2f(64 + 48, 48),         # 10-11
+            C2f(48 + 32, 32),                                                      # 12: out P3
+            YoloConv(32, 32, 3, 2), C2f(32 + 48, 48),                              # 13-14: out P4
+            YoloConv(48, 48, 3, 2), C2f(48 + 64, 64),                              # 15-16: out P5
+            Detect(nc, (32, 48, 64), (8, 16, 32)),                                 # 17
+        ])
+
+    def forward(self, x):
+        m = self.model
+        for i in range(4):
+            x = m[i](x)
+        p3 = m[4](x)
+        p4 = m[6](m[5](p3))
+        p5 = m[9](m[8](m[7](p4)))
+        h4 = m[11](torch.cat((m[10](p5), p4), 1))
+        o3 = m[12](torch.cat((m[10](h4), p3), 1))
+        o4 = m[14](torch.cat((m[13](o3), h4), 1))
+        o5 = m[16](torch.cat((m[15](o4), p5), 1))
+        return m[17]([o3, o4, o5])
+
+
 class Conv1dNet(nn.Module):
     """1-D signal classifier: Conv1d + BatchNorm1d + ReLU, MaxPool1d, dilated Conv1d,
     AvgPool1d, depthwise Conv1d, AdaptiveAvgPool1d(1), Linear."""
@@ -317,6 +450,7 @@ FAMILIES = {
     "unet": (UNetTiny, (3, 64, 64)),
     "fpn": (FPNTiny, (3, 64, 64)),
     "conv1d": (Conv1dNet, (4, 64)),
+    "yolov8": (YoloV8Tiny, (3, 64, 64)),
 }
 # Families whose classifier's AdaptiveAvgPool2d only exports at the traced size: no dynbhw.
 STATIC_HW = {"vgg11_bn", "alexnet"}
@@ -354,6 +488,8 @@ def matrix():
          "conv1d"], [13], ["dynbhw"])
     add(["resnet18", "fpn", "unet", "conv1d"], [11, 17], ["dynbhw"])
     add(["mobilenet_v3_small", "unet"], [17], ["dynb"])
+    add(["yolov8"], [11, 17], ["folded"])
+    add(["yolov8"], [13], ["bn", "dynb"])
     return rows
 
 
@@ -368,6 +504,7 @@ QUICK = {
     "efficientnet_b0-op13-bn", "squeezenet1_0-op9-folded", "shufflenet_v2_x1_0-op11-folded",
     "googlenet-op13-dynbhw", "lraspp_mobilenet_v3_large-op13-dynbhw", "mnasnet0_5-op13-folded",
     "convnext_tiny-op17-folded", "regnet_y_400mf-op13-bn", "dynamo-resnet18",
+    "yolov8-op13-folded", "yolov8-op13-bn",
 }
 
 
