@@ -13,9 +13,12 @@
  * slope, the channel entry of a Resize's constant sizes), and input channel c of every
  * consumer (weight axis 1 of a Conv, axis 0 of a ConvTranspose; features c*S.. of a Linear
  * after Flatten). Concat outputs are groups of their own whose channels are the inputs'
- * channels at offsets. Whatever the analysis cannot follow (reshapes, transposes, Split,
- * grouped convs, graph inputs/outputs, unknown ops) makes the group unprunable, with the
- * reason kept for the report. */
+ * channels at offsets; a Split on channels is the same seen backwards: each part is a group
+ * of its own, and the split's input group is derived from the parts (YOLOv8's C2f prunes
+ * cv1's rows through the parts that read them, its Split sizes following). A Split or a
+ * Concat on another axis passes the channels through. Whatever the analysis cannot follow
+ * (reshapes, transposes, grouped convs, graph inputs/outputs, unknown ops) makes the group
+ * unprunable, with the reason kept for the report. */
 #include "rm_edit.h"
 #include "rm_edit_int.h"
 #include "rm_prune_int.h"
@@ -269,6 +272,101 @@ static int64_t layer_norm_axis(const struct analysis *a, const struct rm_node *n
     return axis < 0 ? axis + val(a, x)->rank : axis;
 }
 
+/* Node n's `axis` (default 0) counted from the front of tensor v's axes; -1 when v has no
+ * such axis (a Concat's axis is its output's, a Split's its input's). */
+static int64_t axis_of(const struct analysis *a, const struct rm_node *n, int v)
+{
+    int64_t rank = v >= 0 ? val(a, v)->rank : -1, axis = rm_node_attr_int(n->proto, "axis", 0);
+    if (axis < 0)
+        axis += rank;
+    return rank > 0 && axis >= 0 && axis < rank ? axis : -1;
+}
+
+static int64_t concat_axis(const struct analysis *a, const struct rm_node *n)
+{
+    return axis_of(a, n, n->n_outputs ? n->outputs[0] : -1);
+}
+
+static int64_t split_axis(const struct analysis *a, const struct rm_node *n)
+{
+    return axis_of(a, n, n->n_inputs ? n->inputs[0] : -1);
+}
+
+/* The sizes a Split on channels lists (its `split` input from opset 13, its attribute
+ * before): 1 when it lists them (copied to v, n_v of them), 0 when it lists none, -1 when
+ * they cannot be read or are not constant. */
+static int split_listed(const struct analysis *a, const struct rm_node *n, int64_t *v, size_t *n_v)
+{
+    const struct rm_graph *g = a->e->g;
+    *n_v = 0;
+    if (g->opset >= 13) {
+        if (n->proto->n_input < 2 || !n->proto->input[1][0])
+            return 0;
+        const Onnx__TensorProto *t = n->inputs[1] >= 0 ? rm_graph_const_tensor(g, n->inputs[1]) : NULL;
+        int64_t nz;
+        struct rm_error err = {0};
+        if (!t || rm_tensor_numel(t, &nz, &err) || nz < 1 || nz > MAX_CONCAT_INPUTS ||
+            rm_tensor_to_i64(t, v, nz, &err))
+            return -1;
+        *n_v = (size_t)nz;
+        return 1;
+    }
+    if (n->proto->n_input > 1)
+        return -1; /* opset 1's `split` input: not followed */
+    size_t na;
+    const int64_t *at = rm_node_attr_ints(n->proto, "split", &na);
+    if (!at)
+        return 0;
+    if (na < 1 || na > MAX_CONCAT_INPUTS)
+        return -1;
+    memcpy(v, at, na * sizeof *v);
+    *n_v = na;
+    return 1;
+}
+
+/* Why the parts of Split node i on channels cannot follow its input's channels, or NULL:
+ * each part must be a channel tensor of known size, the parts add up to the input, and
+ * the sizes the node lists (if any) are constants saying the same. */
+static const char *split_blocks(const struct analysis *a, int i)
+{
+    const struct rm_node *n = &a->e->g->nodes[i];
+    const struct rm_value *xv = val(a, n->inputs[0]);
+    size_t no = n->proto->n_output;
+    if (no < 1 || no > MAX_CONCAT_INPUTS)
+        return "a Split into more parts than the analysis follows";
+    if (xv->dims[1] <= 0 || xv->dims[1] > MAX_CHANNELS)
+        return "a Split of a channel count that is unknown";
+    int64_t sum = 0, listed[MAX_CONCAT_INPUTS];
+    for (size_t k = 0; k < no; k++) {
+        int y = n->outputs[k];
+        if (y < 0 || !rm_prune_is_channel(a, y) || val(a, y)->rank != xv->rank || val(a, y)->dims[1] <= 0 ||
+            val(a, y)->dims[1] > xv->dims[1])
+            return "a Split part's channel count is unknown";
+        sum += val(a, y)->dims[1];
+    }
+    if (sum != xv->dims[1])
+        return "a Split's parts do not add up to its input's channels";
+    size_t n_listed;
+    int r = split_listed(a, n, listed, &n_listed);
+    if (r < 0)
+        return "a Split's sizes are computed or cannot be read";
+    if (r > 0 && n_listed != no)
+        return "a Split lists a size for each of a different number of parts";
+    for (size_t k = 0; r > 0 && k < no; k++)
+        if (listed[k] != val(a, n->outputs[k])->dims[1])
+            return "a Split's sizes do not match its parts";
+    return NULL;
+}
+
+int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot)
+{
+    const struct rm_node *n = &a->e->g->nodes[node];
+    int64_t off = 0;
+    for (size_t k = 0; k < slot && k < n->n_outputs; k++)
+        off += val(a, n->outputs[k])->dims[1];
+    return off;
+}
+
 /* Append node v to a list once. Nodes are pushed in graph order, so a repeat can only be
  * the last entry (a node reading one tensor twice); the room doubles at powers of two. */
 static int push(int **arr, int *n, int v)
@@ -314,6 +412,8 @@ void rm_prune_analysis_free(struct analysis *a)
         free(g->gemms);
         free(g->gemm_spatial);
         free(g->concats);
+        free(g->splits);
+        free(g->parts);
         free(g->keep);
         free(g->score);
     }
@@ -323,6 +423,28 @@ void rm_prune_analysis_free(struct analysis *a)
     free(a->vstart);
     free(a->vlist);
     memset(a, 0, sizeof *a);
+}
+
+struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_t *n_src)
+{
+    const struct rm_node *n = &a->e->g->nodes[i];
+    /* the counts as indexed: an edit may have added a Split's sizes input since */
+    if (n->op == RM_OP_CONCAT && n->n_outputs && rm_prune_is_channel(a, n->outputs[0]) && concat_axis(a, n) == 1 &&
+        n->n_inputs <= MAX_CONCAT_INPUTS) {
+        *src = n->inputs;
+        *n_src = n->n_inputs;
+        return rm_prune_group_of(a, n->outputs[0]);
+    }
+    if (n->op == RM_OP_SPLIT && n->n_inputs && rm_prune_is_channel(a, n->inputs[0])) {
+        struct group *gx = rm_prune_group_of(a, n->inputs[0]);
+        for (int k = 0; gx && k < gx->n_splits; k++)
+            if (gx->splits[k] == i) {
+                *src = n->outputs;
+                *n_src = n->n_outputs;
+                return gx;
+            }
+    }
+    return NULL;
 }
 
 /* Join tensors that carry the same channels; then make one group per class. */
@@ -351,6 +473,18 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             join(a, x, y);
         } else if (role == RM_CHAN_RESAMPLE && rm_prune_is_channel(a, x) && !resample_blocks(a, (int)i)) {
             join(a, x, y);
+        } else if (role == RM_CHAN_CONCAT && rm_prune_is_channel(a, y) && concat_axis(a, n) >= 0 &&
+                   concat_axis(a, n) != 1) {
+            /* concatenated on the batch or a spatial axis: every input has the output's channels */
+            for (size_t k = 0; k < n->proto->n_input; k++)
+                if (rm_prune_is_channel(a, n->inputs[k]) && val(a, n->inputs[k])->rank == val(a, y)->rank)
+                    join(a, n->inputs[k], y);
+        } else if (role == RM_CHAN_SPLIT && rm_prune_is_channel(a, x) && split_axis(a, n) >= 0 &&
+                   split_axis(a, n) != 1) {
+            /* split on the batch or a spatial axis: every part has the input's channels */
+            for (size_t k = 0; k < n->proto->n_output; k++)
+                if (rm_prune_is_channel(a, n->outputs[k]) && val(a, n->outputs[k])->rank == val(a, x)->rank)
+                    join(a, x, n->outputs[k]);
         } else if (role == RM_CHAN_LAYER_NORM && rm_prune_is_channel(a, x) && layer_norm_axis(a, n) >= 2) {
             /* statistics per (n, c): Y, and Mean and InvStdDev when asked for, keep the channels */
             for (size_t k = 0; k < n->proto->n_output; k++)
@@ -517,16 +651,44 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             if (member)
                 fail |= push(&gy->members, &gy->n_members, (int)i);
         } else if (role == RM_CHAN_CONCAT) {
-            int64_t axis = rm_node_attr_int(n->proto, "axis", 0);
+            int64_t axis = concat_axis(a, n);
+            bool joined = axis >= 0 && axis != 1 && rm_prune_is_channel(a, y);
             for (size_t k = 0; k < n->proto->n_input; k++) {
                 struct group *gk = rm_prune_is_channel(a, n->inputs[k]) ? rm_prune_group_of(a, n->inputs[k]) : NULL;
                 if (!gk)
                     continue;
-                if (axis != 1 || n->proto->n_input > MAX_CONCAT_INPUTS)
-                    block(a, n->inputs[k], "a Concat joins it on an axis other than channels", (int)i);
-                else
+                if (joined && rm_prune_root(a, n->inputs[k]) == rm_prune_root(a, y))
+                    continue; /* joined in pass 1 */
+                if (axis != 1 || n->proto->n_input > MAX_CONCAT_INPUTS) {
+                    block(a, n->inputs[k], "a Concat joins it on an axis it cannot follow", (int)i);
+                    block(a, y, "a Concat joins tensors on an axis it cannot follow", (int)i);
+                } else {
                     fail |= push(&gk->concats, &gk->n_concats, (int)i);
+                }
             }
+        } else if (role == RM_CHAN_SPLIT && gx) {
+            int64_t axis = split_axis(a, n);
+            const char *why = axis < 0 ? "a Split on an axis its input does not have"
+                              : axis == 1 ? split_blocks(a, (int)i)
+                                          : NULL;
+            for (size_t k = 0; !why && axis != 1 && k < n->proto->n_output; k++)
+                if (n->outputs[k] < 0 || !rm_prune_is_channel(a, n->outputs[k]) ||
+                    rm_prune_root(a, n->outputs[k]) != rm_prune_root(a, x))
+                    why = "a Split part of unknown shape";
+            if (why) {
+                block(a, x, why, (int)i);
+                for (size_t k = 0; k < n->proto->n_output; k++)
+                    block(a, n->outputs[k], why, (int)i);
+            } else if (axis == 1) {
+                fail |= push(&gx->splits, &gx->n_splits, (int)i);
+                for (size_t k = 0; k < n->proto->n_output; k++) {
+                    struct group *gk = rm_prune_group_of(a, n->outputs[k]);
+                    fail |= push(&gk->parts, &gk->n_parts, (int)i);
+                }
+            }
+            for (size_t k = 1; k < n->proto->n_input; k++)
+                if (rm_prune_is_channel(a, n->inputs[k]))
+                    block(a, n->inputs[k], "a Split reads it as its sizes", (int)i);
         } else if (role == RM_CHAN_FLATTEN) {
             if (!gx)
                 continue;
@@ -602,22 +764,63 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
     for (size_t v = 0; v < g->n_values; v++)
         if (rm_prune_is_channel(a, (int)v))
             a->vlist[a->vstart[a->group_of[rm_prune_root(a, (int)v)] + 1]++] = (int)v;
-    /* a Concat output's channels are its inputs' channels: when the output group cannot
-     * be followed (ShuffleNet's channel shuffle after a concat), neither can the inputs */
+    /* a group derived twice (by two Concats, or a Concat and a Split) or from itself
+     * cannot follow both */
+    int *derivs = calloc((size_t)a->n_groups + 1, sizeof *derivs);
+    if (!derivs)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const int *src;
+        size_t n_src;
+        struct group *t = rm_prune_derived(a, (int)i, &src, &n_src);
+        if (!t)
+            continue;
+        derivs[t - a->groups]++;
+        for (size_t k = 0; k < n_src; k++)
+            if (rm_prune_is_channel(a, src[k]) && rm_prune_group_of(a, src[k]) == t)
+                block(a, t->root, "its channels are concatenated or split into themselves", (int)i);
+    }
+    for (int i = 0; i < a->n_groups; i++)
+        if (derivs[i] > 1)
+            block(a, a->groups[i].root, "its channels are put together by more than one Concat or Split", -1);
+    free(derivs);
+    /* a derived group's channels are its sources': when it cannot be followed
+     * (ShuffleNet's channel shuffle after a concat), neither can they */
     for (bool changed = true; changed;) {
         changed = false;
         for (size_t i = 0; i < g->n_nodes; i++) {
-            const struct rm_node *n = &g->nodes[i];
-            if (n->op != RM_OP_CONCAT || !n->proto->n_output)
+            const int *src;
+            size_t n_src;
+            struct group *t = rm_prune_derived(a, (int)i, &src, &n_src);
+            if (!t || !t->unprunable)
                 continue;
-            int y = n->outputs[0];
-            struct group *gy = rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
-            if (!gy || !gy->unprunable)
-                continue;
-            for (size_t k = 0; k < n->proto->n_input; k++) {
-                struct group *gk = rm_prune_is_channel(a, n->inputs[k]) ? rm_prune_group_of(a, n->inputs[k]) : NULL;
+            for (size_t k = 0; k < n_src; k++) {
+                struct group *gk = rm_prune_is_channel(a, src[k]) ? rm_prune_group_of(a, src[k]) : NULL;
                 if (gk && !gk->unprunable) {
-                    block(a, n->inputs[k], "it feeds a Concat whose output channels cannot be followed", (int)i);
+                    block(a, src[k],
+                          g->nodes[i].op == RM_OP_SPLIT ? "it is a part of a Split whose input channels cannot be followed"
+                                                        : "it feeds a Concat whose output channels cannot be followed",
+                          (int)i);
+                    changed = true;
+                }
+            }
+        }
+    }
+    /* which groups a weight scores: their producers', or the rows of a split input's */
+    for (int i = 0; i < a->n_groups; i++)
+        a->groups[i].sourced = a->groups[i].n_producers > 0;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            const int *src;
+            size_t n_src;
+            struct group *t = g->nodes[i].op == RM_OP_SPLIT ? rm_prune_derived(a, (int)i, &src, &n_src) : NULL;
+            if (!t || !t->sourced || t->unprunable)
+                continue;
+            for (size_t k = 0; k < n_src; k++) {
+                struct group *gk = rm_prune_group_of(a, src[k]);
+                if (!gk->sourced) {
+                    gk->sourced = true;
                     changed = true;
                 }
             }
@@ -628,12 +831,13 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
 
 /* ---- importance --------------------------------------------------------------- */
 
-int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
+/* Add to score[0 .. count) the norms of channels off .. off + count of group gr's weights:
+ * its producers' and depthwise convs', and where gr is a part of a Split, those of the
+ * split input's weights at the part's offset. */
+static int add_norms(struct analysis *a, const struct group *gr, int64_t off, int64_t count, double *score,
+                     int criterion, int depth)
 {
     struct edit *e = a->e;
-    gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
-    if (!gr->score)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     for (int pass = 0; pass < 2; pass++) {
         int n = pass ? gr->n_members : gr->n_producers;
         int *list = pass ? gr->members : gr->producers;
@@ -659,21 +863,44 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
                 continue;
             }
             int64_t outer = axis ? tp->dims[0] : 1, row = nw / gr->channels / outer;
-            for (int64_t c = 0; c < gr->channels; c++) {
+            for (int64_t c = 0; c < count; c++) {
                 double s = 0;
                 for (int64_t o = 0; o < outer; o++)
                     for (int64_t j = 0; j < row; j++) {
-                        float f; /* w[o][c][j], from bytes of any alignment */
-                        memcpy(&f, w + (size_t)((o * gr->channels + c) * row + j) * sizeof f, sizeof f);
+                        float f; /* w[o][off + c][j], from bytes of any alignment */
+                        memcpy(&f, w + (size_t)((o * gr->channels + off + c) * row + j) * sizeof f, sizeof f);
                         double x = f;
                         s += criterion == 2 ? x * x : fabs(x);
                     }
-                gr->score[c] += criterion == 2 ? sqrt(s) : s;
+                score[c] += criterion == 2 ? sqrt(s) : s;
             }
             free(copy);
         }
     }
+    /* a part of a Split: the rows of the split input's weights (a part of a part, too) */
+    for (int k = 0; k < gr->n_parts && depth < 16; k++) {
+        const struct rm_node *n = &e->g->nodes[gr->parts[k]];
+        const struct group *gx = rm_prune_group_of(a, n->inputs[0]);
+        for (size_t slot = 0; gx && slot < n->n_outputs; slot++) {
+            if (rm_prune_group_of(a, n->outputs[slot]) != gr)
+                continue;
+            int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
+            if (at < 0 || at + count > gx->channels)
+                continue;
+            int rc = add_norms(a, gx, at, count, score, criterion, depth + 1);
+            if (rc)
+                return rc;
+        }
+    }
     return 0;
+}
+
+int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)
+{
+    gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
+    if (!gr->score)
+        return rm_error_set(a->e->err, RM_ENOMEM, "out of memory");
+    return add_norms(a, gr, 0, gr->channels, gr->score, criterion, 0);
 }
 
 /* ---- applying a group's keep list ------------------------------------------- */
@@ -863,61 +1090,178 @@ static int apply_group(struct analysis *a, struct group *gr)
     return rc;
 }
 
-/* Concat outputs: their channel map is the concatenation of the inputs' maps (shifted
- * by the input offsets); their group's members and consumers follow it. */
-static int apply_concats(struct analysis *a)
+/* A Split whose parts changed lists their new sizes: in place when it reads a constant
+ * of its own, else in a new one (from opset 13: its `split` input, which replaces opset
+ * 18's `num_outputs`; before: its attribute). */
+static int split_sizes(struct analysis *a, int node)
 {
     struct edit *e = a->e;
-    for (size_t i = 0; i < e->g->n_nodes; i++) {
-        const struct rm_node *n = &e->g->nodes[i];
-        if (n->op != RM_OP_CONCAT || !n->proto->n_output || n->outputs[0] < 0)
-            continue;
-        struct group *go = rm_prune_is_channel(a, n->outputs[0]) ? rm_prune_group_of(a, n->outputs[0]) : NULL;
-        if (!go)
-            continue;
-        bool changed = false;
-        int64_t total_old = 0, total_new = 0;
-        for (size_t k = 0; k < n->proto->n_input; k++) {
-            struct group *gk = n->inputs[k] >= 0 ? rm_prune_group_of(a, n->inputs[k]) : NULL;
-            if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
-                return rm_error_set(e->err, RM_EEDIT, "%s: Concat input %zu has unknown channels",
-                                    rm_edit_where(e, (int)i), k);
-            changed |= gk->keep != NULL;
-            total_old += gk->channels;
-            total_new += gk->keep ? gk->n_keep : gk->channels;
-        }
-        if (!changed)
-            continue;
-        if (go->keep)
-            return rm_error_set(e->err, RM_EEDIT, "%s: the Concat's output group is pruned twice",
-                                rm_edit_where(e, (int)i));
-        go->keep = malloc((size_t)total_new * sizeof *go->keep);
-        if (!go->keep)
-            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
-        int64_t off = 0, j = 0;
-        for (size_t k = 0; k < n->proto->n_input; k++) {
-            struct group *gk = rm_prune_group_of(a, n->inputs[k]);
-            if (gk->keep)
-                for (int64_t c = 0; c < gk->n_keep; c++)
-                    go->keep[j++] = off + gk->keep[c];
-            else
-                for (int64_t c = 0; c < gk->channels; c++)
-                    go->keep[j++] = off + c;
-            off += gk->channels;
-        }
-        go->n_keep = total_new;
-        if (go->channels != total_old)
-            return rm_error_set(e->err, RM_EEDIT, "%s: Concat output has %lld channels, inputs add up to %lld",
-                                rm_edit_where(e, (int)i), (long long)go->channels, (long long)total_old);
-        int rc = set_map(e, go->channels, go->keep, go->n_keep);
-        if (!rc)
-            rc = apply_group(a, go);
-        if (rc)
-            return rc;
-        rm_edit_note(e, "%s: Concat output %lld -> %lld channels", rm_edit_where(e, (int)i),
-                     (long long)total_old, (long long)total_new);
+    const struct rm_node *n = &e->g->nodes[node];
+    int64_t sizes[MAX_CONCAT_INPUTS], count = (int64_t)n->n_outputs;
+    char list[160] = "";
+    for (size_t k = 0; k < n->n_outputs; k++) {
+        const struct group *gk = rm_prune_group_of(a, n->outputs[k]);
+        sizes[k] = gk->keep ? gk->n_keep : gk->channels;
+        size_t used = strlen(list);
+        if (used + 24 < sizeof list)
+            snprintf(list + used, sizeof list - used, "%s%lld", k ? ", " : "", (long long)sizes[k]);
     }
-    return 0;
+    int rc;
+    if (e->g->opset < 13) {
+        rc = rm_model_set_attr_ints(e->m, node, "split", sizes, n->n_outputs, e->err);
+    } else {
+        bool listed = n->n_inputs > 1 && n->inputs[1] >= 0;
+        int src = listed ? rm_graph_initializer_of(e->g, n->inputs[1]) : -1;
+        if (src >= 0 && rm_edit_uses(e, src) == 1) {
+            rc = rm_model_set_initializer_i64(e->m, e->g->values[src].name, 1, &count, sizes, e->err);
+        } else {
+            const char *name;
+            rc = rm_model_add_initializer_i64(e->m, listed ? e->g->values[n->inputs[1]].name : "split_sizes", 1,
+                                              &count, sizes, &name, e->err);
+            if (!rc)
+                rc = rm_model_set_node_input(e->m, node, 1, name, e->err);
+        }
+        if (!rc && e->g->opset >= 18)
+            rc = rm_model_del_attr(e->m, node, "num_outputs", e->err);
+    }
+    if (!rc)
+        rm_edit_note(e, "%s: Split sizes -> %s", rm_edit_where(e, node), list);
+    return rc;
+}
+
+/* Derivation node i: group t's channel map is the concatenation of its sources' maps
+ * (shifted by their offsets), and its members and consumers follow it; a Split's sizes
+ * follow its parts. Nothing when no source changed. */
+static int derive(struct analysis *a, int i, struct group *t, const int *src, size_t n_src)
+{
+    struct edit *e = a->e;
+    const char *what = e->g->nodes[i].op == RM_OP_SPLIT ? "Split input" : "Concat output";
+    bool changed = false;
+    int64_t total_old = 0, total_new = 0;
+    for (size_t k = 0; k < n_src; k++) {
+        struct group *gk = src[k] >= 0 && rm_prune_is_channel(a, src[k]) ? rm_prune_group_of(a, src[k]) : NULL;
+        if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
+            return rm_error_set(e->err, RM_EEDIT, "%s: %s part %zu has unknown channels", rm_edit_where(e, i), what,
+                                k);
+        changed |= gk->keep != NULL;
+        total_old += gk->channels;
+        total_new += gk->keep ? gk->n_keep : gk->channels;
+    }
+    if (!changed)
+        return 0;
+    if (t->keep)
+        return rm_error_set(e->err, RM_EEDIT, "%s: the %s's group is pruned twice", rm_edit_where(e, i), what);
+    if (t->channels != total_old)
+        return rm_error_set(e->err, RM_EEDIT, "%s: %s has %lld channels, its parts add up to %lld",
+                            rm_edit_where(e, i), what, (long long)t->channels, (long long)total_old);
+    t->keep = malloc((size_t)total_new * sizeof *t->keep);
+    if (!t->keep)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    int64_t off = 0, j = 0;
+    for (size_t k = 0; k < n_src; k++) {
+        struct group *gk = rm_prune_group_of(a, src[k]);
+        if (gk->keep)
+            for (int64_t c = 0; c < gk->n_keep; c++)
+                t->keep[j++] = off + gk->keep[c];
+        else
+            for (int64_t c = 0; c < gk->channels; c++)
+                t->keep[j++] = off + c;
+        off += gk->channels;
+    }
+    t->n_keep = total_new;
+    int rc = set_map(e, t->channels, t->keep, t->n_keep);
+    if (!rc)
+        rc = apply_group(a, t);
+    if (!rc && e->g->nodes[i].op == RM_OP_SPLIT)
+        rc = split_sizes(a, i);
+    if (!rc)
+        rm_edit_note(e, "%s: %s %lld -> %lld channels", rm_edit_where(e, i), what, (long long)total_old,
+                     (long long)total_new);
+    return rc;
+}
+
+/* Make every derived group once its sources are final, in dependency order (Kahn's: a
+ * Concat of a Split's part of a Concat ... in any nesting, linear in the graph). */
+static int apply_derived(struct analysis *a)
+{
+    struct edit *e = a->e;
+    const struct rm_graph *g = e->g;
+    size_t ng = (size_t)a->n_groups, nn = g->n_nodes, n_slots = 0, n_deriv = 0;
+    int *pending = calloc(ng + 1, sizeof *pending); /* per group: derivations of it not made yet */
+    int *start = calloc(ng + 2, sizeof *start);     /* per group: derivation nodes reading it */
+    int *need = calloc(nn + 1, sizeof *need);       /* per node: source slots still pending */
+    int *deriv = malloc((nn + 1) * sizeof *deriv);  /* the derivation nodes, in graph order */
+    int *queue = malloc((nn + 1) * sizeof *queue), *uses = NULL;
+    int rc = 0;
+    if (!pending || !start || !need || !deriv || !queue)
+        goto oom;
+    for (size_t i = 0; i < nn; i++) {
+        const int *src;
+        size_t n_src;
+        struct group *t = rm_prune_derived(a, (int)i, &src, &n_src);
+        if (!t || t->unprunable)
+            continue;
+        deriv[n_deriv++] = (int)i;
+        pending[t - a->groups]++;
+        for (size_t k = 0; k < n_src; k++)
+            if (src[k] >= 0 && rm_prune_is_channel(a, src[k])) {
+                start[rm_prune_group_of(a, src[k]) - a->groups + 2]++;
+                n_slots++;
+            }
+    }
+    for (size_t gi = 0; gi < ng; gi++)
+        start[gi + 2] += start[gi + 1];
+    if (!(uses = malloc((n_slots + 1) * sizeof *uses)))
+        goto oom;
+    size_t n_queue = 0, head = 0;
+    for (size_t d = 0; d < n_deriv; d++) {
+        const int *src;
+        size_t n_src;
+        int i = deriv[d];
+        rm_prune_derived(a, i, &src, &n_src);
+        for (size_t k = 0; k < n_src; k++)
+            if (src[k] >= 0 && rm_prune_is_channel(a, src[k])) {
+                long gk = rm_prune_group_of(a, src[k]) - a->groups;
+                uses[start[gk + 1]++] = i;
+                need[i] += pending[gk] > 0;
+            }
+        if (!need[i])
+            queue[n_queue++] = i;
+    }
+    while (head < n_queue && !rc) {
+        int i = queue[head++];
+        const int *src;
+        size_t n_src;
+        struct group *t = rm_prune_derived(a, i, &src, &n_src);
+        rc = derive(a, i, t, src, n_src);
+        long gt = t - a->groups;
+        if (--pending[gt] == 0)
+            for (int u = start[gt]; u < start[gt + 1]; u++)
+                if (--need[uses[u]] == 0)
+                    queue[n_queue++] = uses[u];
+    }
+    /* what is left waits on itself: an error only when a channel it follows was removed */
+    for (size_t d = 0; d < n_deriv && !rc && n_queue < n_deriv; d++) {
+        const int *src;
+        size_t n_src;
+        int i = deriv[d];
+        struct group *t = need[i] ? rm_prune_derived(a, i, &src, &n_src) : NULL;
+        for (size_t k = 0; t && !t->unprunable && k < n_src; k++)
+            if (src[k] >= 0 && rm_prune_is_channel(a, src[k]) && rm_prune_group_of(a, src[k])->keep)
+                rc = rm_error_set(e->err, RM_EEDIT, "%s: its channels depend on themselves through Concats and Splits",
+                                  rm_edit_where(e, i));
+    }
+    goto done;
+oom:
+    rc = rm_error_set(e->err, RM_ENOMEM, "out of memory");
+done:
+    free(pending);
+    free(start);
+    free(need);
+    free(deriv);
+    free(queue);
+    free(uses);
+    return rc;
 }
 
 /* ---- selection ---------------------------------------------------------------- */
@@ -957,12 +1301,30 @@ int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
     return 0;
 }
 
-const char *rm_prune_group_name(const struct analysis *a, const struct group *gr, char *buf, size_t n)
+static void group_name(struct analysis *a, const struct group *gr, char *buf, size_t n, int depth)
 {
-    if (gr->n_producers)
+    const struct rm_graph *g = a->e->g;
+    if (gr->n_producers) {
         snprintf(buf, n, "%s", rm_edit_where(a->e, gr->producers[0]));
-    else
-        snprintf(buf, n, "%s", a->e->g->values[gr->root].name);
+        return;
+    }
+    /* a part of a Split: the channels it is of the split input's, "model.2.cv1.conv[0:32]" */
+    const struct rm_node *s = gr->n_parts && depth < 8 ? &g->nodes[gr->parts[0]] : NULL;
+    for (size_t k = 0; s && k < s->n_outputs; k++) {
+        if (rm_prune_group_of(a, s->outputs[k]) != gr)
+            continue;
+        char inner[256];
+        int64_t off = rm_prune_split_offset(a, gr->parts[0], k);
+        group_name(a, rm_prune_group_of(a, s->inputs[0]), inner, sizeof inner, depth + 1);
+        snprintf(buf, n, "%.200s[%lld:%lld]", inner, (long long)off, (long long)(off + gr->channels));
+        return;
+    }
+    snprintf(buf, n, "%s", g->values[gr->root].name);
+}
+
+const char *rm_prune_group_name(struct analysis *a, const struct group *gr, char *buf, size_t n)
+{
+    group_name(a, gr, buf, n, 0);
     return buf;
 }
 
@@ -1070,8 +1432,8 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
     e.follow = false;
     for (int i = 0; i < a.n_groups && !rc; i++) {
         struct group *gr = &a.groups[i];
-        if (!gr->keep || !gr->n_producers)
-            continue;
+        if (!gr->keep || !gr->sourced || gr->n_splits)
+            continue; /* derived groups follow their sources below */
         if (gr->n_keep == gr->channels)
             continue;
         char name[256];
@@ -1084,7 +1446,7 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
             rc = apply_group(&a, gr);
     }
     if (!rc)
-        rc = apply_concats(&a);
+        rc = apply_derived(&a);
     if (rc)
         goto done;
     /* the layers whose input channels changed, in graph order, for reconstruction */
@@ -1113,7 +1475,7 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
                     add_layer(&a, (int)i, layers, &n_layers);
         }
     }
-    /* the report: every group with producers, pruned or not, and why not */
+    /* the report: every group with producers or a Split's part, pruned or not, and why not */
     rep->groups = calloc((size_t)a.n_groups + 1, sizeof *rep->groups);
     if (!rep->groups) {
         rc = rm_error_set(err, RM_ENOMEM, "out of memory");
@@ -1122,7 +1484,7 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
     rep->samples = a.samples;
     for (int i = 0; i < a.n_groups; i++) {
         struct group *gr = &a.groups[i];
-        if (!gr->n_producers)
+        if (!gr->n_producers && !gr->n_parts)
             continue;
         struct rm_prune_group *pg = &rep->groups[rep->n_groups++];
         rm_prune_group_name(&a, gr, pg->name, sizeof pg->name);
@@ -1186,12 +1548,15 @@ int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_fin
         goto done;
     struct group *gr = rm_prune_is_channel(&a, x) ? rm_prune_group_of(&a, x) : NULL;
     const char *from = xv->producer >= 0 ? rm_edit_where(&e, xv->producer) : xv->name;
-    if (!gr || gr->unprunable || !gr->n_producers) {
+    if (!gr || gr->unprunable || !gr->sourced || gr->n_splits) {
         rc = rm_error_set(err, RM_EEDIT,
                           "%s: the spec takes %lld input channels, its input '%s' has %lld (from %s), and the channels "
                           "it reads cannot be pruned to fit: %s",
                           mod->path, (long long)keep, xv->name, (long long)xv->dims[1], from,
-                          !gr ? "unknown shape" : gr->unprunable ? gr->reason : "they come from a Concat");
+                          !gr                ? "unknown shape"
+                          : gr->unprunable   ? gr->reason
+                          : gr->n_splits     ? "a Split divides them among other layers"
+                                             : "they come from a Concat");
         goto done;
     }
     if ((rc = rm_prune_score_norm(&a, gr, 1)) || (rc = rm_prune_choose_lowest(&e, gr, gr->channels - keep)))
@@ -1204,7 +1569,7 @@ int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_fin
                  gr->n_members, gr->n_consumers + gr->n_gemms, gr->n_consumers + gr->n_gemms == 1 ? "" : "s");
     e.follow = false;
     if (!(rc = set_map(&e, gr->channels, gr->keep, gr->n_keep)) && !(rc = apply_group(&a, gr)) &&
-        !(rc = apply_concats(&a)))
+        !(rc = apply_derived(&a)))
         rc = rm_edit_finish(&e, false, true);
 done:
     rm_prune_analysis_free(&a);

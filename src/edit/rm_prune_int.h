@@ -29,6 +29,14 @@ struct group {
     int n_gemms;
     int *concats;         /* Concat nodes with a group tensor as input */
     int n_concats;
+    int *splits;          /* Split nodes dividing a group tensor on its channels: the group's
+                             channels are then their outputs' channels in order (derived) */
+    int n_splits;
+    int *parts;           /* Split nodes with a group tensor among their outputs: the group's
+                             channels are a range of their input's (YOLOv8's C2f) */
+    int n_parts;
+    bool sourced;         /* a weight scores its channels: it has producers, or it is a part
+                             of a split whose input is sourced */
     int64_t *keep;        /* chosen kept channels (sorted), NULL = untouched */
     int64_t n_keep;
     double *score;        /* per-channel importance */
@@ -60,12 +68,20 @@ int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot)
 int rm_prune_root(struct analysis *a, int v);
 /* gr->score = per-channel L1 (criterion 1) or L2 (2) norm of the weights of the group's
  * producing and depthwise Conv / ConvTranspose nodes (a producing ConvTranspose's channels
- * are its weight's axis 1), summed over them. */
+ * are its weight's axis 1), summed over them; a part of a Split adds the rows of the
+ * split input's weights at its offset. */
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
+/* The group node i derives, with the values it derives it from (in channel order): a
+ * Concat on channels makes its output's from its inputs, a followed Split on channels its
+ * input's from its parts. NULL for any other node. */
+struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_t *n_src);
+/* The offset of output `slot` of Split node `node` among its input's channels (the
+ * analysis checked that the outputs' channel counts are known and add up). */
+int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot);
 /* Module path of the group's first producer (or its root tensor's name) into buf. */
-const char *rm_prune_group_name(const struct analysis *a, const struct group *gr, char *buf, size_t n);
+const char *rm_prune_group_name(struct analysis *a, const struct group *gr, char *buf, size_t n);
 
 /* Choose the channels every group keeps (gr->keep) from the options: explicit
  * channels or a ratio of the named modules' groups, per-module ratios, or a global

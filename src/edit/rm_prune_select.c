@@ -39,15 +39,12 @@ const char *rm_criterion_name(int c)
     return c > 0 && c < (int)(sizeof criterion_names / sizeof *criterion_names) ? criterion_names[c] : "?";
 }
 
-/* |gamma| / sqrt(var + eps) summed over the group's BatchNorms; *found = 0 when it has
- * none (the score is left zero). */
-static int score_bn(struct analysis *a, struct group *gr, int *found)
+/* Add |gamma| / sqrt(var + eps) of channels off .. off + count of gr's BatchNorms to
+ * score[0 .. count), and where gr is a part of a Split, its input's at the part's offset. */
+static int add_bn(struct analysis *a, const struct group *gr, int64_t off, int64_t count, double *score, int *found,
+                  int depth)
 {
     struct edit *e = a->e;
-    *found = 0;
-    gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
-    if (!gr->score)
-        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     for (int k = 0; k < gr->n_members; k++) {
         int node = gr->members[k];
         if (e->g->nodes[node].op != RM_OP_BATCH_NORM)
@@ -60,8 +57,8 @@ static int score_bn(struct analysis *a, struct group *gr, int *found)
             rc = rm_edit_param(e, node, 4, &var, &nv, &tv);
         if (!rc && gamma && var && ng == gr->channels && nv == gr->channels) {
             double eps = rm_node_attr_float(e->g->nodes[node].proto, "epsilon", 1e-5f);
-            for (int64_t c = 0; c < gr->channels; c++)
-                gr->score[c] += fabs((double)gamma[c]) / sqrt(fmax((double)var[c] + eps, 1e-30));
+            for (int64_t c = 0; c < count; c++)
+                score[c] += fabs((double)gamma[off + c]) / sqrt(fmax((double)var[off + c] + eps, 1e-30));
             *found = 1;
         }
         free(gamma);
@@ -69,7 +66,30 @@ static int score_bn(struct analysis *a, struct group *gr, int *found)
         if (rc)
             return rc;
     }
+    for (int k = 0; k < gr->n_parts && depth < 16; k++) {
+        const struct rm_node *n = &e->g->nodes[gr->parts[k]];
+        const struct group *gx = rm_prune_group_of(a, n->inputs[0]);
+        for (size_t slot = 0; gx && slot < n->n_outputs; slot++) {
+            int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
+            if (rm_prune_group_of(a, n->outputs[slot]) != gr || at < 0 || at + count > gx->channels)
+                continue;
+            int rc = add_bn(a, gx, at, count, score, found, depth + 1);
+            if (rc)
+                return rc;
+        }
+    }
     return 0;
+}
+
+/* gr->score = |gamma| / sqrt(var + eps) summed over the group's BatchNorms (network
+ * slimming); *found = 0 when it has none (the score is left zero). */
+static int score_bn(struct analysis *a, struct group *gr, int *found)
+{
+    *found = 0;
+    gr->score = calloc((size_t)gr->channels, sizeof *gr->score);
+    if (!gr->score)
+        return rm_error_set(a->e->err, RM_ENOMEM, "out of memory");
+    return add_bn(a, gr, 0, gr->channels, gr->score, found, 0);
 }
 
 /* The tensors whose activations score a group: those its consumers read (convs, a
@@ -402,10 +422,10 @@ struct estimate {
     struct use *uses;
     int **of_group;      /* per group: terms it scales */
     int *n_of_group;
-    int **dependents;    /* per group: Concat groups whose channels include its channels,
-                            in graph order */
+    int **dependents;    /* per group: derived groups (of Concats, Splits) whose channels
+                            include its channels, in graph order of their nodes */
     int *n_dependents;
-    int *concat_node;    /* per group: the Concat producing it, or -1 */
+    int *concat_node;    /* per group: the Concat or Split deriving it, or -1 */
     unsigned *stamp;     /* per term: last update that counted it */
     unsigned gen;
     double macs, params; /* what the terms add up to now */
@@ -585,8 +605,11 @@ static int estimate_init(struct estimate *s, struct analysis *a)
             ga = gemm_group[i];
             slots[n_slots++] = 1;
         } else {
-            if (n->op == RM_OP_CONCAT && gy >= 0)
-                s->concat_node[gy] = (int)i;
+            const int *src;
+            size_t n_src;
+            const struct group *t = rm_prune_derived(a, (int)i, &src, &n_src);
+            if (t)
+                s->concat_node[t - a->groups] = (int)i;
             continue;
         }
         if (ga < 0 && gb < 0)
@@ -638,9 +661,11 @@ static int estimate_init(struct estimate *s, struct analysis *a)
         int stack[64], sp = 0;
         stack[sp++] = s->concat_node[gi];
         while (sp && !rc) {
-            const struct rm_node *n = &g->nodes[stack[--sp]];
-            for (size_t k = 0; k < n->proto->n_input && !rc; k++) {
-                int gk = group_index(a, n->inputs[k]);
+            const int *src;
+            size_t n_src;
+            rm_prune_derived(a, stack[--sp], &src, &n_src);
+            for (size_t k = 0; k < n_src && !rc; k++) {
+                int gk = group_index(a, src[k]);
                 if (gk < 0 || gk == gi)
                     continue;
                 rc = add_to(&s->dependents[gk], &s->n_dependents[gk], gi);
@@ -666,16 +691,20 @@ done:
     return rc ? rm_error_set(e->err, RM_ENOMEM, "out of memory") : 0;
 }
 
-/* Recompute the kept channels of a Concat group from its inputs. */
-static void concat_update(struct estimate *s, int gi)
+/* Recompute the kept channels of a derived group from its sources; whether they changed. */
+static bool concat_update(struct estimate *s, int gi)
 {
-    const struct rm_node *n = &s->a->e->g->nodes[s->concat_node[gi]];
+    const int *src;
+    size_t n_src;
     double k = 0;
-    for (size_t j = 0; j < n->proto->n_input; j++) {
-        int gj = group_index(s->a, n->inputs[j]);
+    rm_prune_derived(s->a, s->concat_node[gi], &src, &n_src);
+    for (size_t j = 0; j < n_src; j++) {
+        int gj = group_index(s->a, src[j]);
         k += gj >= 0 ? s->k[gj] : 0;
     }
+    bool changed = s->k[gi] != k;
     s->k[gi] = k;
+    return changed;
 }
 
 /* Add sign times the value of every term that group gi or its Concat groups scale
@@ -704,8 +733,13 @@ static void estimate_set(struct estimate *s, int gi, double k)
 {
     estimate_sum(s, gi, -1.0);
     s->k[gi] = k;
-    for (int q = 0; q < s->n_dependents[gi]; q++)
-        concat_update(s, s->dependents[gi][q]);
+    /* in graph order a Concat's inputs come first, but a Split's parts after it: sweep
+     * until nested derivations agree */
+    for (int sweep = 0, changed = 1; changed && sweep <= s->n_dependents[gi]; sweep++) {
+        changed = 0;
+        for (int q = 0; q < s->n_dependents[gi]; q++)
+            changed |= concat_update(s, s->dependents[gi][q]);
+    }
     estimate_sum(s, gi, 1.0);
 }
 
@@ -737,6 +771,40 @@ static int prune_ratio(struct analysis *a, struct group *gr, double ratio, int64
     return rm_prune_choose_lowest(a->e, gr, n_remove);
 }
 
+/* Ratio r for group gr (a module's own: `own`, which must not contradict another; else
+ * the shared ratio, which a group's own ratio overrides). A group a Split divides (C2f's
+ * cv1) is pruned through its parts: each part that can be pruned gets the ratio. */
+static int set_ratio(struct analysis *a, double *ratio, struct group *gr, double r, const char *path, bool own)
+{
+    struct group *targets[64];
+    int n_targets = 0;
+    const char *why = NULL;
+    if (!gr->n_splits) {
+        targets[n_targets++] = gr;
+    } else {
+        const struct rm_node *n = &a->e->g->nodes[gr->splits[0]];
+        for (size_t k = 0; k < n->n_outputs && n_targets < 64; k++) {
+            struct group *gk = rm_prune_group_of(a, n->outputs[k]);
+            if (gk->unprunable || gk->n_splits || gk->ignored)
+                why = gk->unprunable ? gk->reason : gk->ignored ? "it is ignored" : "a Split divides it again";
+            else
+                targets[n_targets++] = gk;
+        }
+        if (!n_targets)
+            return rm_error_set(a->e->err, RM_EEDIT, "the channels of '%s' cannot be pruned: they are split into "
+                                "parts (%s), and no part can be: %s", path, rm_edit_where(a->e, gr->splits[0]), why);
+    }
+    for (int k = 0; k < n_targets; k++) {
+        int gi = (int)(targets[k] - a->groups);
+        if (own && ratio[gi] >= 0 && ratio[gi] != r)
+            return rm_error_set(a->e->err, RM_EUSAGE, "'%s' is given ratio %g, and its group ratio %g already", path,
+                                r, ratio[gi]);
+        if (own || ratio[gi] < 0)
+            ratio[gi] = r;
+    }
+    return 0;
+}
+
 int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths, const rm_prune_options *o)
 {
     struct edit *e = a->e;
@@ -757,15 +825,22 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
         ratio[i] = -1;
     for (size_t i = 0; i < o->n_ignore && !rc; i++)
         rc = ignore_module(a, o->ignore[i]);
+    /* an ignored group that a Split divides keeps its parts whole too */
+    for (int i = 0; i < a->n_groups; i++)
+        for (int k = 0; a->groups[i].ignored && k < a->groups[i].n_splits; k++) {
+            const struct rm_node *n = &e->g->nodes[a->groups[i].splits[k]];
+            for (size_t j = 0; j < n->n_outputs; j++) {
+                struct group *gj = rm_prune_group_of(a, n->outputs[j]);
+                if (!gj->ignored) {
+                    gj->ignored = true;
+                    snprintf(gj->ignored_by, sizeof gj->ignored_by, "%s", a->groups[i].ignored_by);
+                }
+            }
+        }
     for (size_t i = 0; i < o->n_ratio_for && !rc; i++) {
         struct group *gr;
-        if ((rc = conv_group(a, o->ratio_for[i].path, &gr)))
-            break;
-        int gi = (int)(gr - a->groups);
-        if (ratio[gi] >= 0 && ratio[gi] != o->ratio_for[i].ratio)
-            rc = rm_error_set(err, RM_EUSAGE, "'%s' is given ratio %g, and its group ratio %g already", o->ratio_for[i].path,
-                              o->ratio_for[i].ratio, ratio[gi]);
-        ratio[gi] = o->ratio_for[i].ratio;
+        if (!(rc = conv_group(a, o->ratio_for[i].path, &gr)))
+            rc = set_ratio(a, ratio, gr, o->ratio_for[i].ratio, o->ratio_for[i].path, true);
     }
     /* the named modules: explicit channels, or the ratio (a module's own ratio wins) */
     for (size_t p = 0; p < n_paths && !rc; p++) {
@@ -775,7 +850,14 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
         int gi = (int)(gr - a->groups);
         if (gr->keep)
             continue; /* two paths in the same coupled group */
-        if (o->n_channels) {
+        if (gr->n_splits && o->n_channels) {
+            rc = rm_error_set(err, RM_EUSAGE,
+                              "the output channels of '%s' are split into parts that other layers read (%s), and "
+                              "are pruned through those parts: name a layer of one part, or give a ratio",
+                              paths[p], rm_edit_where(e, gr->splits[0]));
+        } else if (gr->n_splits) {
+            rc = set_ratio(a, ratio, gr, o->ratio, paths[p], false);
+        } else if (o->n_channels) {
             char *drop = calloc((size_t)gr->channels, 1);
             gr->keep = malloc((size_t)gr->channels * sizeof *gr->keep);
             if (!drop || !gr->keep) {
@@ -806,7 +888,7 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
     /* score what the criterion decides: groups with a ratio, and the global candidates */
     for (int i = 0; i < a->n_groups; i++) {
         struct group *gr = &a->groups[i];
-        bool candidate = global && !gr->unprunable && gr->n_producers && !gr->ignored && !gr->keep;
+        bool candidate = global && !gr->unprunable && gr->sourced && !gr->n_splits && !gr->ignored && !gr->keep;
         if (ratio[i] >= 0 || candidate)
             list[n_list++] = gr;
     }
