@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Pruning through Split on channels (YOLOv8's C2f: cv1's output split in two, one half read
-by a chain of residual bottlenecks, both halves and every bottleneck's output concatenated)
-and through Split on a spatial axis.
+by a chain of residual bottlenecks, both halves and every bottleneck's output concatenated),
+through Split on a spatial axis, and past a constant concatenated on channels.
 
 usage: test_prune_split.py REMODEL
 
@@ -323,6 +323,32 @@ def _():
     assert rc == 2, f"exit {rc}: {so} {err}"
     assert "Split whose input channels cannot be followed" in err, err
     assert not os.path.exists(out)
+
+
+class ConstCat(nn.Module):
+    """A learned constant concatenated on channels (a position map): it stays whole."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(10, 4, 3, padding=1)
+        self.register_buffer("pos", torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(3)))
+
+    def forward(self, x):
+        return self.conv2(torch.cat([torch.relu(self.conv1(x)), self.pos], 1))
+
+
+@case("Concat of a group and a constant: the constant's channels stay, at their offset")
+def _():
+    m = randomise(ConstCat(), 13)
+    path = os.path.join(WORK, "constcat.onnx")  # no Split: export() would refuse it
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(SHAPE), path, opset_version=13, input_names=["x"], output_names=["y"])
+
+    def f(r, k):
+        sl_out(r.conv1, k)
+        sl_in(r.conv2, k + [8, 9])
+    H.prune_and_compare(path, m, "conv1", f, SHAPE)
 
 
 class SpatialSplit(nn.Module):

@@ -1129,6 +1129,13 @@ static int split_sizes(struct analysis *a, int node)
     return rc;
 }
 
+int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr)
+{
+    *gr = v >= 0 && rm_prune_is_channel(a, v) ? rm_prune_group_of(a, v) : NULL;
+    int64_t c = *gr ? (*gr)->channels : v >= 0 && val(a, v)->rank >= 2 ? val(a, v)->dims[1] : -1;
+    return c > 0 && c <= MAX_CHANNELS ? c : -1;
+}
+
 /* Derivation node i: group t's channel map is the concatenation of its sources' maps
  * (shifted by their offsets), and its members and consumers follow it; a Split's sizes
  * follow its parts. Nothing when no source changed. */
@@ -1136,19 +1143,21 @@ static int derive(struct analysis *a, int i, struct group *t, const int *src, si
 {
     struct edit *e = a->e;
     const char *what = e->g->nodes[i].op == RM_OP_SPLIT ? "Split input" : "Concat output";
-    bool changed = false;
+    bool changed = false, unknown = false;
     int64_t total_old = 0, total_new = 0;
     for (size_t k = 0; k < n_src; k++) {
-        struct group *gk = src[k] >= 0 && rm_prune_is_channel(a, src[k]) ? rm_prune_group_of(a, src[k]) : NULL;
-        if (!gk || gk->channels <= 0 || gk->channels > MAX_CHANNELS)
-            return rm_error_set(e->err, RM_EEDIT, "%s: %s part %zu has unknown channels", rm_edit_where(e, i), what,
-                                k);
-        changed |= gk->keep != NULL;
-        total_old += gk->channels;
-        total_new += gk->keep ? gk->n_keep : gk->channels;
+        struct group *gk;
+        int64_t c = rm_prune_source_channels(a, src[k], &gk);
+        unknown |= c < 0;
+        changed |= gk && gk->keep;
+        total_old += c;
+        total_new += gk && gk->keep ? gk->n_keep : c;
     }
     if (!changed)
         return 0;
+    if (unknown)
+        return rm_error_set(e->err, RM_EEDIT, "%s: a part of the %s has channels of unknown count",
+                            rm_edit_where(e, i), what);
     if (t->keep)
         return rm_error_set(e->err, RM_EEDIT, "%s: the %s's group is pruned twice", rm_edit_where(e, i), what);
     if (t->channels != total_old)
@@ -1159,14 +1168,15 @@ static int derive(struct analysis *a, int i, struct group *t, const int *src, si
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     int64_t off = 0, j = 0;
     for (size_t k = 0; k < n_src; k++) {
-        struct group *gk = rm_prune_group_of(a, src[k]);
-        if (gk->keep)
-            for (int64_t c = 0; c < gk->n_keep; c++)
-                t->keep[j++] = off + gk->keep[c];
+        struct group *gk;
+        int64_t c = rm_prune_source_channels(a, src[k], &gk);
+        if (gk && gk->keep)
+            for (int64_t q = 0; q < gk->n_keep; q++)
+                t->keep[j++] = off + gk->keep[q];
         else
-            for (int64_t c = 0; c < gk->channels; c++)
-                t->keep[j++] = off + c;
-        off += gk->channels;
+            for (int64_t q = 0; q < c; q++)
+                t->keep[j++] = off + q;
+        off += c;
     }
     t->n_keep = total_new;
     int rc = set_map(e, t->channels, t->keep, t->n_keep);

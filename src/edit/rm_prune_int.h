@@ -77,6 +77,10 @@ int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
  * Concat on channels makes its output's from its inputs, a followed Split on channels its
  * input's from its parts. NULL for any other node. */
 struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_t *n_src);
+/* The channels source v of a derivation adds: its group's (*gr), or for a tensor outside
+ * every group that stays whole (a constant concatenated on channels) its own; -1 when
+ * unknown. */
+int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr);
 /* The offset of output `slot` of Split node `node` among its input's channels (the
  * analysis checked that the outputs' channel counts are known and add up). */
 int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot);

@@ -699,8 +699,9 @@ static bool concat_update(struct estimate *s, int gi)
     double k = 0;
     rm_prune_derived(s->a, s->concat_node[gi], &src, &n_src);
     for (size_t j = 0; j < n_src; j++) {
-        int gj = group_index(s->a, src[j]);
-        k += gj >= 0 ? s->k[gj] : 0;
+        struct group *gj;
+        int64_t c = rm_prune_source_channels(s->a, src[j], &gj);
+        k += gj ? s->k[gj - s->a->groups] : c > 0 ? (double)c : 0;
     }
     bool changed = s->k[gi] != k;
     s->k[gi] = k;
