@@ -325,6 +325,49 @@ def _():
     assert not os.path.exists(out)
 
 
+class Nested(nn.Module):
+    """conv0's output split in two, its second part split again: three parts, each read by a
+    conv of its own (the split input is made from a part made from parts)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 12, 3, padding=1)
+        self.outer, self.inner = [4, 8], [3, 5]
+        self.conv_a = nn.Conv2d(4, 6, 1)
+        self.conv_c = nn.Conv2d(3, 6, 1)
+        self.conv_d = nn.Conv2d(5, 6, 1)
+
+    def forward(self, x):
+        a, b = torch.relu(self.conv0(x)).split(self.outer, 1)
+        c, d = b.split(self.inner, 1)
+        return self.conv_a(a) + self.conv_c(c) + self.conv_d(d)
+
+
+@case("Split of a Split's part: conv0's rows follow all three parts, both sizes follow")
+def _():
+    m = randomise(Nested(), 14)
+    path = export(m, "nested", 13)
+    out, so = H.pruned(path, ["--global", "--ratio", "0.4"])
+    model = onnx.load(path)
+    splits = [n for n in model.graph.node if n.op_type == "Split"]
+    a, b = splits[0].output
+    c, d = splits[1].output
+    ka, kc, kd = kept(out, a, 4), kept(out, c, 3), kept(out, d, 5)
+    k0 = kept(out, node_out(model, "Conv", "conv0")[0], 12)
+    assert k0 == ka + [4 + i for i in kc] + [7 + i for i in kd], f"conv0 kept {k0}: {ka} {kc} {kd}"
+    assert len(k0) < 12, f"nothing pruned:\n{so}"
+    r = copy.deepcopy(m)
+    with torch.no_grad():
+        sl_out(r.conv0, k0)
+        r.outer, r.inner = [len(ka), len(kc) + len(kd)], [len(kc), len(kd)]
+        sl_in(r.conv_a, ka)
+        sl_in(r.conv_c, kc)
+        sl_in(r.conv_d, kd)
+        x = np.random.default_rng(7).standard_normal(SHAPE).astype(np.float32)
+        want = r(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+
+
 class ConstCat(nn.Module):
     """A learned constant concatenated on channels (a position map): it stays whole."""
 
