@@ -17,10 +17,15 @@ checker with full shape inference (opset 18 is past onnx 1.12's checker: onnxrun
 judges it). Where the criterion ranks a part of cv1's output, the channels kept are checked
 against an L1 norm (and a BatchNorm scale) computed here with numpy from the exported
 weights; a MAC target is checked against MACs counted here from the pruned file's shapes.
+The corpus' YOLOv8 exports (testdata/corpus) are pruned with --global: no group outside the
+Detect head may be left whole, every C2f part is pruned, and `remodel run` on the pruned
+file agrees with onnxruntime.
 """
 
 import copy
 import os
+import shutil
+import subprocess
 import sys
 import warnings
 
@@ -32,7 +37,7 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from prune_ref import Harness, close, kept, randomise, sl, sl_in, sl_out  # noqa: E402
+from prune_ref import ORT_RUN, Harness, close, kept, randomise, sl, sl_in, sl_out  # noqa: E402
 
 H = Harness(sys.argv[1], "rm_prune_split_", only=os.environ.get("RM_SPLIT_ONLY"))
 case, remodel, ort, WORK = H.case, H.remodel, H.ort, H.work
@@ -366,6 +371,34 @@ def _():
         x = np.random.default_rng(7).standard_normal(SHAPE).astype(np.float32)
         want = r(torch.from_numpy(x)).numpy()
     close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "corpus", "models")
+
+
+@case("the corpus' YOLOv8 (opsets 11, 13, 17): every group outside the Detect head is pruned")
+def _():
+    for name in ("yolov8-op11-folded", "yolov8-op13-folded", "yolov8-op17-folded"):
+        src = os.path.join(CORPUS, name + ".onnx")
+        path = os.path.join(WORK, name + ".onnx")
+        shutil.copyfile(src, path)
+        out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+        rows = [r for r in so.splitlines() if r.startswith("model.")]
+        blocked = [r for r in rows if "unprunable" in r and not r.startswith("model.17.")]
+        assert len(rows) > 50 and not blocked, f"{name}: groups left whole:\n" + "\n".join(blocked)
+        parts = [r for r in rows if ".cv1.conv[" in r]
+        assert len(parts) == 12 and all("->" in r for r in parts), f"{name}: C2f parts:\n" + "\n".join(parts)
+        pb = os.path.join(CORPUS, name, "test_data_set_0", "input_0.pb")
+        x = numpy_helper.to_array(onnx.load_tensor(pb))
+        got = out[:-5] + "-run"
+        rc, _, err = remodel("run", out, "-i", "input=" + pb, "-o", got)
+        assert rc == 0, err
+        y = numpy_helper.to_array(onnx.load_tensor(os.path.join(got, "output_0.pb")))
+        np.save(got + ".npy", x)
+        p = subprocess.run(["node", ORT_RUN, out, got + "-ort", "input=" + got + ".npy"], capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
+        close(y, np.load(os.path.join(got + "-ort", "output_0.npy")), f"{name}: remodel run vs onnxruntime")
 
 
 class ConstCat(nn.Module):
