@@ -646,7 +646,9 @@ const struct cli_cmd cli_cmd_prune = {
              "prunable group by one global ranking. Channels are removed physically: producing convs lose output "
              "rows, BatchNorms and depthwise convs lose channels, consuming convs and a Linear after Flatten lose "
              "inputs. A residual Add or squeeze-excite Mul couples all producers of its inputs into one group "
-             "that keeps the same channels; Concat shifts channels by offsets. Groups the analysis cannot follow "
+             "that keeps the same channels; Concat shifts channels by offsets, and a Split on channels is the "
+             "reverse: its parts are groups of their own, and the conv before it (YOLOv8's C2f cv1) follows what "
+             "they keep, its split sizes too. Groups the analysis cannot follow "
              "(reshapes, transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
     .pos = prune_pos,
     .opts = prune_opts,
