@@ -277,9 +277,9 @@ static int64_t layer_norm_axis(const struct analysis *a, const struct rm_node *n
 static int64_t axis_of(const struct analysis *a, const struct rm_node *n, int v)
 {
     int64_t rank = v >= 0 ? val(a, v)->rank : -1, axis = rm_node_attr_int(n->proto, "axis", 0);
-    if (axis < 0)
-        axis += rank;
-    return rank > 0 && axis >= 0 && axis < rank ? axis : -1;
+    if (rank <= 0 || axis < -rank || axis >= rank) /* the attribute is the file's: any int64 */
+        return -1;
+    return axis < 0 ? axis + rank : axis;
 }
 
 static int64_t concat_axis(const struct analysis *a, const struct rm_node *n)
