@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Pruning through Split on channels (YOLOv8's C2f: cv1's output split in two, one half read
 by a chain of residual bottlenecks, both halves and every bottleneck's output concatenated),
-through Split on a spatial axis, and past a constant concatenated on channels.
+through Slices that divide channels the same way (torch 1.13 exports chunk(2, 1) as Slices
+bounded by Shape arithmetic; x[:, :a], x[:, a:] as Slices with constant bounds), through
+Split on a spatial axis, and past a constant concatenated on channels.
 
 usage: test_prune_split.py REMODEL
 
@@ -17,7 +19,9 @@ checker with full shape inference (opset 18 is past onnx 1.12's checker: onnxrun
 judges it). Where the criterion ranks a part of cv1's output, the channels kept are checked
 against an L1 norm (and a BatchNorm scale) computed here with numpy from the exported
 weights; a MAC target is checked against MACs counted here from the pruned file's shapes.
-The corpus' YOLOv8 exports (testdata/corpus) are pruned with --global: no group outside the
+For Slices the pruned file's bounds are read back and must be the parts' new ranges, with
+no Shape arithmetic left; Slices that overlap must leave the group whole and say so. The
+corpus' YOLOv8 exports (testdata/corpus) are pruned with --global: no group outside the
 Detect head may be left whole, every C2f part is pruned, and `remodel run` on the pruned
 file agrees with onnxruntime.
 """
@@ -75,9 +79,13 @@ class C2f(nn.Module):
         self.cv1 = Conv(c1, 2 * c)
         self.cv2 = Conv((2 + n) * c, c2)
         self.m = nn.ModuleList(Bottleneck(c) for _ in range(n))
+        self.chunk = False
 
     def forward(self, x):
-        y = list(self.cv1(x).split(self.sizes, 1))
+        # chunk(2, 1): torch 1.13 exports it as two Slices bounded by Shape arithmetic; a
+        # pruned reference has parts of different sizes, which only split() can say
+        h = self.cv1(x)
+        y = list(h.chunk(2, 1) if self.chunk else h.split(self.sizes, 1))
         y.extend(m(y[-1]) for m in self.m)
         return self.cv2(torch.cat(y, 1)), y[0]
 
@@ -96,15 +104,17 @@ class Net(nn.Module):
         return (self.head(y), part0) if self.part0_out else self.head(y)
 
 
-def export(m, name, opset, keep_bn=False, outputs=("y",)):
+def export(m, name, opset, keep_bn=False, outputs=("y",), divider="Split", dynamic=False):
     path = os.path.join(WORK, name + ".onnx")
     kw = {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False} if keep_bn else {}
+    if dynamic:
+        kw["dynamic_axes"] = {"x": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(m, torch.zeros(SHAPE), path, opset_version=opset, input_names=["x"],
                           output_names=list(outputs), **kw)
     model = onnx.load(path)
     ops = [n.op_type for n in model.graph.node]
-    assert "Split" in ops and ("BatchNormalization" in ops) == keep_bn, f"{name}: exported ops {ops}"
+    assert divider in ops and ("BatchNormalization" in ops) == keep_bn, f"{name}: exported ops {ops}"
     return path
 
 
@@ -124,7 +134,10 @@ def node_out(model, op, scope):
 
 
 def split_outputs(model):
-    return [n for n in model.graph.node if n.op_type == "Split"][0].output
+    """The parts of C2f's cv1 output: a Split's outputs, or those of the Slices of a chunk
+    (torch writes chunk k's Slice k-th)."""
+    splits = [n for n in model.graph.node if n.op_type == "Split"]
+    return splits[0].output if splits else [n.output[0] for n in model.graph.node if n.op_type == "Slice"]
 
 
 def sl_conv(m, out_keep=None, in_keep=None):
@@ -160,6 +173,7 @@ def pruned_like(m, path, out):
         sl_conv(r.stem, stem)
         sl_conv(r.c2f.cv1, cv1, stem)
         r.c2f.sizes = [len(y0), len(y1)]
+        r.c2f.chunk = False
         for i, b in enumerate(r.c2f.m):
             mid = k(node_out(model, "Conv", f"c2f.m.{i}.cv1.conv")[0], c)
             sl_conv(b.cv1, mid, y1)
@@ -173,9 +187,9 @@ def pruned_like(m, path, out):
     return r, y0, y1
 
 
-def compare(m, path, out):
+def compare(m, path, out, shape=SHAPE):
     r, y0, y1 = pruned_like(m, path, out)
-    x = np.random.default_rng(7).standard_normal(SHAPE).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
     with torch.no_grad():
         want = r(torch.from_numpy(x))
     want = want[0] if isinstance(want, tuple) else want
@@ -204,6 +218,136 @@ for opset in (11, 13, 17):
         assert len(y0) < 8 and len(y1) < 8, f"parts kept {len(y0)} and {len(y1)} of 8: {so}"
         assert sizes_of(out) == [len(y0), len(y1)], f"split sizes {sizes_of(out)}, parts {len(y0)}, {len(y1)}"
         assert "c2f.cv1.conv[0:8]" in so, f"the first part is not in the report:\n{so}"
+
+
+def slices_of(out):
+    """The channel ranges the pruned model's Slices take, from their constant bounds."""
+    model = onnx.load(out)
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return [(int(consts[n.input[1]][0]), int(consts[n.input[2]][0])) for n in model.graph.node
+            if n.op_type == "Slice"]
+
+
+for opset in (11, 13, 17):
+    @case(f"C2f with chunk(2, 1), opset {opset}: the Slices of Shape arithmetic follow cv1's parts")
+    def _(opset=opset):
+        m = randomise(Net(), 20 + opset)
+        m.c2f.chunk = True
+        path = export(m, f"chunk{opset}", opset, divider="Slice")
+        out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+        y0, y1 = compare(m, path, out)
+        assert len(y0) + len(y1) < 16, f"parts kept {len(y0)} and {len(y1)} of 8: {so}"
+        assert slices_of(out) == [(0, len(y0)), (len(y0), len(y0) + len(y1))], f"slices {slices_of(out)}"
+        assert "c2f.cv1.conv[0:8]" in so, f"the first part is not in the report:\n{so}"
+        ops = [n.op_type for n in onnx.load(out).graph.node]
+        assert "Shape" not in ops and "Div" not in ops, f"the bounds' arithmetic is left over: {ops}"
+
+
+@case("C2f with chunk(2, 1), batch dynamic: the pruned model runs at batch 3")
+def _():
+    m = randomise(Net(n=1), 31)
+    m.c2f.chunk = True
+    path = export(m, "chunk_dyn", 13, divider="Slice", dynamic=True)
+    out, so = H.pruned(path, ["c2f.cv1.conv", "--ratio", "0.5"])
+    y0, y1 = compare(m, path, out, shape=(3,) + SHAPE[1:])
+    assert len(y0) == 4 and len(y1) == 4, f"parts kept {y0} and {y1}"
+
+
+class Halves(nn.Module):
+    """conv0's output sliced by constant indices, x[:, :a] and x[:, a:b] (and x[:, b:])."""
+
+    def __init__(self, bounds):
+        super().__init__()
+        self.bounds = bounds  # (lo, hi) per part; a prune changes them
+        self.conv0 = nn.Conv2d(3, 12, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv2d(hi - lo, 6, 1) for lo, hi in bounds)
+        self.head = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.conv0(x))
+        return self.head(sum(c(h[:, lo:hi]) for c, (lo, hi) in zip(self.convs, self.bounds)))
+
+
+for opset, bounds in ((9, ((0, 5), (5, 12))), (13, ((0, 3), (3, 9), (9, 12)))):
+    @case(f"constant Slices that take every channel once, opset {opset}: conv0 prunes through them")
+    def _(opset=opset, bounds=bounds):
+        m = randomise(Halves(bounds), 40 + opset)
+        path = export(m, f"halves{opset}", opset, divider="Slice")
+        out, so = H.pruned(path, ["conv0", "--ratio", "0.4"])
+        model = onnx.load(path)
+        parts = [n.output[0] for n in model.graph.node if n.op_type == "Slice"]
+        ks = [kept(out, p, hi - lo) for p, (lo, hi) in zip(parts, bounds)]
+        k0 = kept(out, node_out(model, "Conv", "conv0")[0], 12)
+        assert k0 == [lo + i for k, (lo, _) in zip(ks, bounds) for i in k], f"conv0 kept {k0}, parts {ks}"
+        assert len(k0) < 12, f"nothing pruned:\n{so}"
+        r = copy.deepcopy(m)
+        with torch.no_grad():
+            sl_out(r.conv0, k0)
+            at = 0
+            r.bounds = []
+            for c, k in zip(r.convs, ks):
+                sl_in(c, k)
+                r.bounds.append((at, at + len(k)))
+                at += len(k)
+            x = np.random.default_rng(7).standard_normal(SHAPE).astype(np.float32)
+            want = r(torch.from_numpy(x)).numpy()
+        close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+
+
+class Whole(nn.Module):
+    """conv0 -> ReLU -> conv1; the test puts a Slice of everything before conv1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv1 = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return self.conv1(torch.relu(self.conv0(x)))
+
+
+@case("a Slice without axes (the batch axis) that takes every channel: its new bounds name axis 1")
+def _():
+    m = randomise(Whole(), 55)
+    shape = (3,) + SHAPE[1:]
+    path = os.path.join(WORK, "whole.onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(shape), path, opset_version=13, input_names=["x"], output_names=["y"])
+    model = onnx.load(path)
+    conv1 = [n for n in model.graph.node if n.op_type == "Conv"][1]
+    g = model.graph
+    g.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "lo"),
+                          numpy_helper.from_array(np.array([2 ** 62], np.int64), "hi")])
+    # Slice(h, [0], [2^62]): axes left to the default, [0]; it takes every channel
+    g.node.insert(list(g.node).index(conv1), helper.make_node("Slice", [conv1.input[0], "lo", "hi"], ["h0"]))
+    conv1.input[0] = "h0"
+    onnx.save(model, path)
+    out, so = H.pruned(path, ["conv0", "--ratio", "0.5"])
+    k = kept(out, node_out(model, "Conv", "conv0")[0], 4)
+    assert len(k) == 2, f"conv0 kept {k}:\n{so}"
+    r = copy.deepcopy(m)
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    with torch.no_grad():
+        sl_out(r.conv0, k)
+        sl_in(r.conv1, k)
+        want = r(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime on the pruned model (batch 3, 2 channels) vs PyTorch")
+
+
+@case("Slices that overlap (x[:, :8], x[:, 4:]): conv0 cannot be pruned, and the error says why")
+def _():
+    m = randomise(Halves(((0, 8), (4, 12))), 50)
+    path = export(m, "overlap", 13, divider="Slice")
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "conv0", "--ratio", "0.4", "-o", out)
+    assert rc == 2 and "ranges that overlap" in err and len(err.strip().splitlines()) == 1, f"exit {rc}: {so} {err}"
+    assert not os.path.exists(out)
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.4", "-o", out)
+    row = [r for r in so.splitlines() if r.startswith("conv0 ")]
+    assert rc == 0 and row and "unprunable" in row[0] and "ranges that overlap" in row[0], f"exit {rc}: {so} {err}"
 
 
 @case("C2f: a ratio for cv1 prunes each part by it; the parts rank cv1's rows at their offsets (L1)")

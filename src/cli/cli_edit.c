@@ -648,7 +648,8 @@ const struct cli_cmd cli_cmd_prune = {
              "inputs. A residual Add or squeeze-excite Mul couples all producers of its inputs into one group "
              "that keeps the same channels; Concat shifts channels by offsets, and a Split on channels is the "
              "reverse: its parts are groups of their own, and the conv before it (YOLOv8's C2f cv1) follows what "
-             "they keep, its split sizes too. Groups the analysis cannot follow "
+             "they keep, its split sizes too. Slices that take every channel once (torch's chunk) are followed like "
+             "a Split, their bounds rewritten. Groups the analysis cannot follow "
              "(reshapes, transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
     .pos = prune_pos,
     .opts = prune_opts,

@@ -15,8 +15,11 @@
  * after Flatten). Concat outputs are groups of their own whose channels are the inputs'
  * channels at offsets; a Split on channels is the same seen backwards: each part is a group
  * of its own, and the split's input group is derived from the parts (YOLOv8's C2f prunes
- * cv1's rows through the parts that read them, its Split sizes following). A Split or a
- * Concat on another axis passes the channels through. Whatever the analysis cannot follow
+ * cv1's rows through the parts that read them, its Split sizes following). Slices that
+ * together take every channel of one tensor once are a Split by another name (torch 1.13's
+ * chunk, bounds computed from Shape; x[:, :a] and x[:, a:]): they get constant bounds of
+ * the new ranges, and the Shape arithmetic goes. A Split or a Concat on another axis
+ * passes the channels through. Whatever the analysis cannot follow
  * (reshapes, transposes, grouped convs, graph inputs/outputs, unknown ops) makes the group
  * unprunable, with the reason kept for the report. */
 #include "rm_edit.h"
@@ -221,9 +224,18 @@ static const char *resample_blocks(const struct analysis *a, int i)
     return NULL;
 }
 
+/* Whether Slice node i is one of a slice set dividing a tensor of the group with root r
+ * (its bounds are rewritten when that group's channels change). */
+static bool slice_divides(struct analysis *a, int i, int r)
+{
+    const struct rm_node *n = &a->e->g->nodes[i];
+    return n->op == RM_OP_SLICE && a->set_of[i] != -1 && rm_prune_root(a, n->inputs[0]) == r;
+}
+
 /* Whether every use of value v (a shape vector) ends in the scales or sizes of a Resize or
- * Upsample, through ops on shape vectors only. */
-static bool feeds_resample_sizes_only(const struct analysis *a, int v, int depth)
+ * Upsample, or in the starts or ends of a Slice dividing a tensor of the group with root
+ * r, through ops on shape vectors only. */
+static bool feeds_followed_only(struct analysis *a, int v, int r, int depth)
 {
     const struct rm_value *vv = val(a, v);
     if (depth > 32 || vv->output >= 0)
@@ -235,11 +247,17 @@ static bool feeds_resample_sizes_only(const struct analysis *a, int v, int depth
                 return false;
             continue;
         }
+        if (slice_divides(a, vv->consumers[k], r)) {
+            for (size_t slot = 0; slot < c->n_inputs; slot++)
+                if (c->inputs[slot] == v && slot != 1 && slot != 2)
+                    return false;
+            continue;
+        }
         for (size_t o = 0; o < c->proto->n_output; o++) {
             int w = c->outputs[o];
             if (w < 0)
                 continue;
-            if (val(a, w)->rank < 0 || val(a, w)->rank > 1 || !feeds_resample_sizes_only(a, w, depth + 1))
+            if (val(a, w)->rank < 0 || val(a, w)->rank > 1 || !feeds_followed_only(a, w, r, depth + 1))
                 return false;
         }
     }
@@ -248,8 +266,8 @@ static bool feeds_resample_sizes_only(const struct analysis *a, int v, int depth
 
 /* Why a Shape node reading channel tensor x blocks its group, or NULL: it does not when it
  * leaves the channel axis out (start >= 2) or its value only sizes Resizes (which the
- * shape check then sees). */
-static const char *shape_blocks(const struct analysis *a, int i, int x)
+ * shape check then sees) and bounds the Slices of a chunk of the group (rewritten). */
+static const char *shape_blocks(struct analysis *a, int i, int x)
 {
     const struct rm_node *n = &a->e->g->nodes[i];
     int64_t start = rm_node_attr_int(n->proto, "start", 0), rank = val(a, x)->rank;
@@ -257,9 +275,10 @@ static const char *shape_blocks(const struct analysis *a, int i, int x)
         start += rank;
     if (start >= 2)
         return NULL;
-    if (n->proto->n_output >= 1 && n->outputs[0] >= 0 && feeds_resample_sizes_only(a, n->outputs[0], 0))
+    if (n->proto->n_output >= 1 && n->outputs[0] >= 0 &&
+        feeds_followed_only(a, n->outputs[0], rm_prune_root(a, x), 0))
         return NULL;
-    return "its shape is read and used other than as a resize's sizes";
+    return "its shape is read and used other than as a resize's sizes or a chunk's bounds";
 }
 
 /* LayerNormalization: the normalised axis (axis, negative from the end), -1 when unknown. */
@@ -358,12 +377,35 @@ static const char *split_blocks(const struct analysis *a, int i)
     return NULL;
 }
 
+bool rm_prune_divider(const struct analysis *a, int i, int *x, const int **parts, size_t *n_parts)
+{
+    const struct rm_node *n = &a->e->g->nodes[i];
+    if (n->op == RM_OP_SPLIT && n->n_inputs) {
+        *x = n->inputs[0];
+        *parts = n->outputs;
+        *n_parts = n->n_outputs;
+        return true;
+    }
+    if (a->set_of && a->set_of[i] >= 0) {
+        const struct slice_set *s = &a->sets[a->set_of[i]];
+        *x = s->x;
+        *parts = s->outs;
+        *n_parts = s->n;
+        return true;
+    }
+    return false;
+}
+
 int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot)
 {
-    const struct rm_node *n = &a->e->g->nodes[node];
+    int x;
+    const int *parts;
+    size_t n_parts;
     int64_t off = 0;
-    for (size_t k = 0; k < slot && k < n->n_outputs; k++)
-        off += val(a, n->outputs[k])->dims[1];
+    if (!rm_prune_divider(a, node, &x, &parts, &n_parts))
+        return 0;
+    for (size_t k = 0; k < slot && k < n_parts; k++)
+        off += val(a, parts[k])->dims[1];
     return off;
 }
 
@@ -402,6 +444,114 @@ static void block(struct analysis *a, int v, const char *why, int node)
         snprintf(gr->reason, sizeof gr->reason, "%s", why);
 }
 
+/* ---- Slices that divide channels (torch's chunk) ----------------------------------- */
+
+/* The channel range [*lo, *hi) Slice node i takes of its input, which it must keep whole,
+ * with step 1, on every other axis; NULL, or why it is not a part. The bounds are what
+ * shape inference knew (torch 1.13 computes a chunk's from Shape). */
+static const char *slice_range(const struct analysis *a, int i, int64_t *lo, int64_t *hi)
+{
+    const struct rm_graph *g = a->e->g;
+    const struct rm_node *n = &g->nodes[i];
+    const struct rm_value *xv = val(a, n->inputs[0]);
+    const struct rm_host_tensor *c[5] = {NULL};
+    if (n->n_inputs > 5 || !g->known || xv->rank < 2 || xv->rank > RM_MAX_RANK || xv->dims[1] <= 0)
+        return "a Slice of its channels cannot be read";
+    for (size_t k = 1; k < n->n_inputs; k++)
+        if (n->inputs[k] >= 0 && !(c[k] = g->known[n->inputs[k]]))
+            return "a Slice of it has bounds that are not known";
+    /* twice, an unknown size taken as two different sizes: a range that is the whole
+     * axis in both is the whole axis whatever its size */
+    struct rm_slice sl[2];
+    char why[200];
+    for (int t = 0; t < 2; t++) {
+        int64_t dims[RM_MAX_RANK];
+        for (int d = 0; d < xv->rank; d++)
+            dims[d] = xv->dims[d] >= 0 ? xv->dims[d] : (int64_t)1 << (40 + t);
+        if (rm_slice_of(n->proto, g->opset, xv->rank, dims, c[1], c[2], c[3], c[4], &sl[t], why, sizeof why))
+            return "a Slice of it cannot be read";
+        for (int d = 0; d < xv->rank; d++)
+            if (d != 1 && (sl[t].start[d] != 0 || sl[t].step[d] != 1 || sl[t].count[d] != dims[d]))
+                return "a Slice cuts it on an axis other than its channels";
+    }
+    if (sl[0].step[1] != 1 || sl[0].count[1] < 1)
+        return "a Slice takes its channels with a step, or none of them";
+    *lo = sl[0].start[1];
+    *hi = sl[0].start[1] + sl[0].count[1];
+    return NULL;
+}
+
+/* The Slices reading channel tensor x on its channels: when together they take every
+ * channel once (torch's chunk and split with static sizes), they are a divider of x like
+ * a Split (its first node stands for the set); else they block x and their parts. */
+static int slice_set(struct analysis *a, int x)
+{
+    const struct rm_value *xv = val(a, x);
+    struct part {
+        int64_t lo, hi;
+        int node, out;
+    } p[MAX_CONCAT_INPUTS];
+    size_t n = 0;
+    const char *why = NULL;
+    int at = -1;
+    for (int k = 0; k < xv->n_consumers && !why; k++) {
+        int c = xv->consumers[k];
+        const struct rm_node *nd = &a->e->g->nodes[c];
+        if (nd->op != RM_OP_SLICE || nd->inputs[0] != x || (n && p[n - 1].node == c))
+            continue;
+        at = c;
+        if (n == MAX_CONCAT_INPUTS) {
+            why = "more Slices of its channels than the analysis follows";
+            break;
+        }
+        int y = nd->n_outputs ? nd->outputs[0] : -1;
+        int64_t lo = 0, hi = 0;
+        why = slice_range(a, c, &lo, &hi);
+        if (!why && (y < 0 || !rm_prune_is_channel(a, y) || val(a, y)->rank != xv->rank || val(a, y)->dims[1] != hi - lo))
+            why = "a Slice of its channels gives a part of unknown size";
+        p[n++] = (struct part){lo, hi, c, y};
+    }
+    if (!n)
+        return 0;
+    for (size_t k = 1; k < n && !why; k++) /* by range: insertion sort, a handful of parts */
+        for (size_t j = k; j > 0 && p[j - 1].lo > p[j].lo; j--) {
+            struct part t = p[j];
+            p[j] = p[j - 1];
+            p[j - 1] = t;
+        }
+    for (size_t k = 0; k < n && !why; k++)
+        if (p[k].lo != (k ? p[k - 1].hi : 0) || (k == n - 1 && p[k].hi != xv->dims[1]))
+            why = "its channels are sliced in ranges that overlap or leave some out";
+    if (why) {
+        block(a, x, why, at);
+        for (size_t k = 0; k < n; k++)
+            block(a, p[k].out, "it is a Slice of channels that cannot be followed", p[k].node);
+        return 0;
+    }
+    struct slice_set *s = &a->sets[a->n_sets];
+    s->x = x;
+    s->n = n;
+    s->nodes = malloc(n * sizeof *s->nodes);
+    s->outs = malloc(n * sizeof *s->outs);
+    if (!s->nodes || !s->outs) {
+        free(s->nodes);
+        free(s->outs);
+        return -1;
+    }
+    a->n_sets++;
+    for (size_t k = 0; k < n; k++) {
+        s->nodes[k] = p[k].node;
+        s->outs[k] = p[k].out;
+        a->set_of[p[k].node] = k ? -2 : a->n_sets - 1;
+    }
+    int fail = push(&rm_prune_group_of(a, x)->splits, &rm_prune_group_of(a, x)->n_splits, p[0].node);
+    for (size_t k = 0; k < n; k++) {
+        struct group *gk = rm_prune_group_of(a, p[k].out);
+        fail |= push(&gk->parts, &gk->n_parts, p[0].node);
+    }
+    return fail;
+}
+
 void rm_prune_analysis_free(struct analysis *a)
 {
     for (int i = 0; i < a->n_groups; i++) {
@@ -417,6 +567,12 @@ void rm_prune_analysis_free(struct analysis *a)
         free(g->keep);
         free(g->score);
     }
+    for (int i = 0; i < a->n_sets; i++) {
+        free(a->sets[i].nodes);
+        free(a->sets[i].outs);
+    }
+    free(a->sets);
+    free(a->set_of);
     free(a->groups);
     free(a->parent);
     free(a->group_of);
@@ -435,14 +591,12 @@ struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_
         *n_src = n->n_inputs;
         return rm_prune_group_of(a, n->outputs[0]);
     }
-    if (n->op == RM_OP_SPLIT && n->n_inputs && rm_prune_is_channel(a, n->inputs[0])) {
-        struct group *gx = rm_prune_group_of(a, n->inputs[0]);
+    int x;
+    if (rm_prune_divider(a, i, &x, src, n_src) && rm_prune_is_channel(a, x)) {
+        struct group *gx = rm_prune_group_of(a, x);
         for (int k = 0; gx && k < gx->n_splits; k++)
-            if (gx->splits[k] == i) {
-                *src = n->outputs;
-                *n_src = n->n_outputs;
+            if (gx->splits[k] == i)
                 return gx;
-            }
     }
     return NULL;
 }
@@ -528,6 +682,16 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
         if (vv->output >= 0)
             block(a, (int)v, "it reaches a graph output", -1);
     }
+    /* Slices dividing channels, before the Shapes that bound them are judged in pass 2 */
+    a->set_of = malloc((g->n_nodes + 1) * sizeof *a->set_of);
+    a->sets = calloc(g->n_nodes + 1, sizeof *a->sets);
+    if (!a->set_of || !a->sets)
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_nodes; i++)
+        a->set_of[i] = -1;
+    for (size_t v = 0; v < g->n_values; v++)
+        if (rm_prune_is_channel(a, (int)v) && slice_set(a, (int)v))
+            return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     /* pass 2: roles */
     for (size_t i = 0; i < g->n_nodes; i++) {
         const struct rm_node *n = &g->nodes[i];
@@ -689,6 +853,8 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             for (size_t k = 1; k < n->proto->n_input; k++)
                 if (rm_prune_is_channel(a, n->inputs[k]))
                     block(a, n->inputs[k], "a Split reads it as its sizes", (int)i);
+        } else if (n->op == RM_OP_SLICE && a->set_of[i] != -1) {
+            /* a part of a slice set (above) */
         } else if (role == RM_CHAN_FLATTEN) {
             if (!gx)
                 continue;
@@ -798,8 +964,9 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 struct group *gk = rm_prune_is_channel(a, src[k]) ? rm_prune_group_of(a, src[k]) : NULL;
                 if (gk && !gk->unprunable) {
                     block(a, src[k],
-                          g->nodes[i].op == RM_OP_SPLIT ? "it is a part of a Split whose input channels cannot be followed"
-                                                        : "it feeds a Concat whose output channels cannot be followed",
+                          g->nodes[i].op == RM_OP_CONCAT ? "it feeds a Concat whose output channels cannot be followed"
+                          : g->nodes[i].op == RM_OP_SPLIT ? "it is a part of a Split whose input channels cannot be followed"
+                                                          : "it is a Slice of channels that cannot be followed",
                           (int)i);
                     changed = true;
                 }
@@ -814,7 +981,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
         for (size_t i = 0; i < g->n_nodes; i++) {
             const int *src;
             size_t n_src;
-            struct group *t = g->nodes[i].op == RM_OP_SPLIT ? rm_prune_derived(a, (int)i, &src, &n_src) : NULL;
+            struct group *t = g->nodes[i].op != RM_OP_CONCAT ? rm_prune_derived(a, (int)i, &src, &n_src) : NULL;
             if (!t || !t->sourced || t->unprunable)
                 continue;
             for (size_t k = 0; k < n_src; k++) {
@@ -879,10 +1046,13 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
     }
     /* a part of a Split: the rows of the split input's weights (a part of a part, too) */
     for (int k = 0; k < gr->n_parts && depth < 16; k++) {
-        const struct rm_node *n = &e->g->nodes[gr->parts[k]];
-        const struct group *gx = rm_prune_group_of(a, n->inputs[0]);
-        for (size_t slot = 0; gx && slot < n->n_outputs; slot++) {
-            if (rm_prune_group_of(a, n->outputs[slot]) != gr)
+        int x;
+        const int *parts;
+        size_t n_parts;
+        rm_prune_divider(a, gr->parts[k], &x, &parts, &n_parts);
+        const struct group *gx = rm_prune_group_of(a, x);
+        for (size_t slot = 0; gx && slot < n_parts; slot++) {
+            if (rm_prune_group_of(a, parts[slot]) != gr)
                 continue;
             int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
             if (at < 0 || at + count > gx->channels)
@@ -1129,6 +1299,72 @@ static int split_sizes(struct analysis *a, int node)
     return rc;
 }
 
+/* Input `slot` of node reads the int64 vector v: its own initializer rewritten in place
+ * when nothing else reads it, else a new one named after base. */
+static int set_i64_input(struct edit *e, int node, size_t slot, const char *base, const int64_t *v, int64_t n)
+{
+    const struct rm_node *nd = &e->g->nodes[node];
+    int cur = slot < nd->n_inputs ? nd->inputs[slot] : -1;
+    int src = cur >= 0 ? rm_graph_initializer_of(e->g, cur) : -1;
+    if (src >= 0 && src == cur && rm_edit_uses(e, src) == 1)
+        return rm_model_set_initializer_i64(e->m, e->g->values[src].name, 1, &n, v, e->err);
+    const char *name;
+    int rc = rm_model_add_initializer_i64(e->m, base, 1, &n, v, &name, e->err);
+    return rc ? rc : rm_model_set_node_input(e->m, node, slot, name, e->err);
+}
+
+/* The Slices of a set take their parts' new ranges, as Slice(x, [lo], [hi], [1]) (the
+ * attributes before opset 10). Bounds computed from Shape are no longer read, and
+ * rm_edit_finish sweeps that arithmetic away. */
+static int slice_bounds(struct analysis *a, const struct slice_set *s)
+{
+    struct edit *e = a->e;
+    int64_t lo = 0, one = 1;
+    char list[160] = "";
+    int rc = 0;
+    for (size_t k = 0; k < s->n && !rc; k++) {
+        const struct group *gk = rm_prune_group_of(a, s->outs[k]);
+        int64_t hi = lo + (gk->keep ? gk->n_keep : gk->channels);
+        int node = s->nodes[k];
+        const char *out = e->g->values[s->outs[k]].name;
+        char base[3][96];
+        snprintf(base[0], sizeof base[0], "%.80s.starts", out);
+        snprintf(base[1], sizeof base[1], "%.80s.ends", out);
+        snprintf(base[2], sizeof base[2], "%.80s.axes", out);
+        if (e->g->opset < 10 && e->g->nodes[node].n_inputs == 1) {
+            rc = rm_model_set_attr_ints(e->m, node, "starts", &lo, 1, e->err);
+            if (!rc)
+                rc = rm_model_set_attr_ints(e->m, node, "ends", &hi, 1, e->err);
+            if (!rc)
+                rc = rm_model_set_attr_ints(e->m, node, "axes", &one, 1, e->err);
+        } else {
+            /* a Slice that names the channel axis alone keeps its axes and steps (the
+             * analysis checked that it takes them with step 1); any other (more axes, or
+             * axes left to their default) gets axes [1] and no steps */
+            const struct rm_node *nd = &e->g->nodes[node];
+            const struct rm_host_tensor *st = e->g->known[nd->inputs[1]];
+            const struct rm_host_tensor *ax = nd->n_inputs > 3 && nd->inputs[3] >= 0 ? e->g->known[nd->inputs[3]] : NULL;
+            int64_t axis = ax && ax->rank == 1 && ax->dims[0] == 1 ? rm_const_int(ax, 0) : 0;
+            bool alone = st && st->rank == 1 && st->dims[0] == 1 && !rm_norm_axis(&axis, e->g->values[s->x].rank) &&
+                         axis == 1;
+            rc = set_i64_input(e, node, 1, base[0], &lo, 1);
+            if (!rc)
+                rc = set_i64_input(e, node, 2, base[1], &hi, 1);
+            if (!rc && !alone)
+                rc = set_i64_input(e, node, 3, base[2], &one, 1);
+            if (!rc && !alone)
+                rc = rm_model_trim_inputs(e->m, node, 4, e->err);
+        }
+        size_t used = strlen(list);
+        if (used + 48 < sizeof list)
+            snprintf(list + used, sizeof list - used, "%s[%lld:%lld]", k ? ", " : "", (long long)lo, (long long)hi);
+        lo = hi;
+    }
+    if (!rc)
+        rm_edit_note(e, "%s: Slices of its channels -> %s", e->g->values[s->x].name, list);
+    return rc;
+}
+
 int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr)
 {
     *gr = v >= 0 && rm_prune_is_channel(a, v) ? rm_prune_group_of(a, v) : NULL;
@@ -1142,7 +1378,8 @@ int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr)
 static int derive(struct analysis *a, int i, struct group *t, const int *src, size_t n_src)
 {
     struct edit *e = a->e;
-    const char *what = e->g->nodes[i].op == RM_OP_SPLIT ? "Split input" : "Concat output";
+    enum rm_op op = e->g->nodes[i].op;
+    const char *what = op == RM_OP_CONCAT ? "Concat output" : op == RM_OP_SPLIT ? "Split input" : "sliced tensor";
     bool changed = false, unknown = false;
     int64_t total_old = 0, total_new = 0;
     for (size_t k = 0; k < n_src; k++) {
@@ -1182,8 +1419,10 @@ static int derive(struct analysis *a, int i, struct group *t, const int *src, si
     int rc = set_map(e, t->channels, t->keep, t->n_keep);
     if (!rc)
         rc = apply_group(a, t);
-    if (!rc && e->g->nodes[i].op == RM_OP_SPLIT)
+    if (!rc && op == RM_OP_SPLIT)
         rc = split_sizes(a, i);
+    else if (!rc && op == RM_OP_SLICE)
+        rc = slice_bounds(a, &a->sets[a->set_of[i]]);
     if (!rc)
         rm_edit_note(e, "%s: %s %lld -> %lld channels", rm_edit_where(e, i), what, (long long)total_old,
                      (long long)total_new);
@@ -1319,13 +1558,17 @@ static void group_name(struct analysis *a, const struct group *gr, char *buf, si
         return;
     }
     /* a part of a Split: the channels it is of the split input's, "model.2.cv1.conv[0:32]" */
-    const struct rm_node *s = gr->n_parts && depth < 8 ? &g->nodes[gr->parts[0]] : NULL;
-    for (size_t k = 0; s && k < s->n_outputs; k++) {
-        if (rm_prune_group_of(a, s->outputs[k]) != gr)
+    int x = -1;
+    const int *parts = NULL;
+    size_t n_parts = 0;
+    if (gr->n_parts && depth < 8)
+        rm_prune_divider(a, gr->parts[0], &x, &parts, &n_parts);
+    for (size_t k = 0; k < n_parts; k++) {
+        if (rm_prune_group_of(a, parts[k]) != gr)
             continue;
         char inner[256];
         int64_t off = rm_prune_split_offset(a, gr->parts[0], k);
-        group_name(a, rm_prune_group_of(a, s->inputs[0]), inner, sizeof inner, depth + 1);
+        group_name(a, rm_prune_group_of(a, x), inner, sizeof inner, depth + 1);
         snprintf(buf, n, "%.200s[%lld:%lld]", inner, (long long)off, (long long)(off + gr->channels));
         return;
     }
@@ -1565,7 +1808,7 @@ int rm_prune_input_to(struct rm_model *m, const char *path, int64_t keep, rm_fin
                           mod->path, (long long)keep, xv->name, (long long)xv->dims[1], from,
                           !gr                ? "unknown shape"
                           : gr->unprunable   ? gr->reason
-                          : gr->n_splits     ? "a Split divides them among other layers"
+                          : gr->n_splits     ? "a Split or Slices divide them among other layers"
                                              : "they come from a Concat");
         goto done;
     }

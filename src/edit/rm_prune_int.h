@@ -29,11 +29,12 @@ struct group {
     int n_gemms;
     int *concats;         /* Concat nodes with a group tensor as input */
     int n_concats;
-    int *splits;          /* Split nodes dividing a group tensor on its channels: the group's
-                             channels are then their outputs' channels in order (derived) */
+    int *splits;          /* dividers of a group tensor's channels (rm_prune_divider: a Split,
+                             or the Slices of torch's chunk): the group's channels are then
+                             their parts' channels in order (derived) */
     int n_splits;
-    int *parts;           /* Split nodes with a group tensor among their outputs: the group's
-                             channels are a range of their input's (YOLOv8's C2f) */
+    int *parts;           /* dividers with a group tensor among their parts: the group's
+                             channels are a range of the divided tensor's (YOLOv8's C2f) */
     int n_parts;
     bool sourced;         /* a weight scores its channels: it has producers, or it is a part
                              of a split whose input is sourced */
@@ -44,8 +45,21 @@ struct group {
     char ignored_by[200]; /* that module's path */
 };
 
+/* The Slices that together divide one tensor's channels into ranges (torch 1.13 exports
+ * chunk(n, 1) as a Slice per chunk, bounds computed from Shape): a divider like a Split. */
+struct slice_set {
+    int x;                /* the divided value */
+    size_t n;
+    int *nodes;           /* the Slice nodes, in channel order */
+    int *outs;            /* their outputs (the parts), in channel order */
+};
+
 struct analysis {
     struct edit *e;
+    struct slice_set *sets;
+    int n_sets;
+    int *set_of;          /* per node: the slice set it is the first (divider) node of, -1;
+                             -2 for another Slice of a set */
     int *parent;          /* union-find over values */
     int *group_of;        /* root value -> group index, -1 */
     struct group *groups;
@@ -73,6 +87,10 @@ int rm_prune_root(struct analysis *a, int v);
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
+/* Whether node i divides a tensor's channels into parts: a Split (on channels when the
+ * analysis follows it), or the divider node of a slice set. Sets *x to the divided value
+ * and *parts to the part values in channel order. */
+bool rm_prune_divider(const struct analysis *a, int i, int *x, const int **parts, size_t *n_parts);
 /* The group node i derives, with the values it derives it from (in channel order): a
  * Concat on channels makes its output's from its inputs, a followed Split on channels its
  * input's from its parts. NULL for any other node. */
@@ -81,8 +99,8 @@ struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_
  * every group that stays whole (a constant concatenated on channels) its own; -1 when
  * unknown. */
 int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr);
-/* The offset of output `slot` of Split node `node` among its input's channels (the
- * analysis checked that the outputs' channel counts are known and add up). */
+/* The offset of part `slot` of divider `node` among its input's channels (the analysis
+ * checked that the parts' channel counts are known and add up). */
 int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot);
 /* Module path of the group's first producer (or its root tensor's name) into buf. */
 const char *rm_prune_group_name(struct analysis *a, const struct group *gr, char *buf, size_t n);

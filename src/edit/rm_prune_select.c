@@ -67,11 +67,14 @@ static int add_bn(struct analysis *a, const struct group *gr, int64_t off, int64
             return rc;
     }
     for (int k = 0; k < gr->n_parts && depth < 16; k++) {
-        const struct rm_node *n = &e->g->nodes[gr->parts[k]];
-        const struct group *gx = rm_prune_group_of(a, n->inputs[0]);
-        for (size_t slot = 0; gx && slot < n->n_outputs; slot++) {
+        int x;
+        const int *parts;
+        size_t n_parts;
+        rm_prune_divider(a, gr->parts[k], &x, &parts, &n_parts);
+        const struct group *gx = rm_prune_group_of(a, x);
+        for (size_t slot = 0; gx && slot < n_parts; slot++) {
             int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
-            if (rm_prune_group_of(a, n->outputs[slot]) != gr || at < 0 || at + count > gx->channels)
+            if (rm_prune_group_of(a, parts[slot]) != gr || at < 0 || at + count > gx->channels)
                 continue;
             int rc = add_bn(a, gx, at, count, score, found, depth + 1);
             if (rc)
@@ -783,9 +786,12 @@ static int set_ratio(struct analysis *a, double *ratio, struct group *gr, double
     if (!gr->n_splits) {
         targets[n_targets++] = gr;
     } else {
-        const struct rm_node *n = &a->e->g->nodes[gr->splits[0]];
-        for (size_t k = 0; k < n->n_outputs && n_targets < 64; k++) {
-            struct group *gk = rm_prune_group_of(a, n->outputs[k]);
+        int x;
+        const int *parts;
+        size_t n_parts;
+        rm_prune_divider(a, gr->splits[0], &x, &parts, &n_parts);
+        for (size_t k = 0; k < n_parts && n_targets < 64; k++) {
+            struct group *gk = rm_prune_group_of(a, parts[k]);
             if (gk->unprunable || gk->n_splits || gk->ignored)
                 why = gk->unprunable ? gk->reason : gk->ignored ? "it is ignored" : "a Split divides it again";
             else
@@ -829,9 +835,12 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
     /* an ignored group that a Split divides keeps its parts whole too */
     for (int i = 0; i < a->n_groups; i++)
         for (int k = 0; a->groups[i].ignored && k < a->groups[i].n_splits; k++) {
-            const struct rm_node *n = &e->g->nodes[a->groups[i].splits[k]];
-            for (size_t j = 0; j < n->n_outputs; j++) {
-                struct group *gj = rm_prune_group_of(a, n->outputs[j]);
+            int x;
+            const int *parts;
+            size_t n_parts;
+            rm_prune_divider(a, a->groups[i].splits[k], &x, &parts, &n_parts);
+            for (size_t j = 0; j < n_parts; j++) {
+                struct group *gj = rm_prune_group_of(a, parts[j]);
                 if (!gj->ignored) {
                     gj->ignored = true;
                     snprintf(gj->ignored_by, sizeof gj->ignored_by, "%s", a->groups[i].ignored_by);
