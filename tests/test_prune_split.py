@@ -520,29 +520,59 @@ def _():
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "corpus", "models")
 
 
+def yolo_global(path, name, x):
+    """prune --global 0.3 of a YOLOv8 export: no group outside the Detect head is left whole,
+    every C2f part is pruned, and `remodel run` on the pruned file agrees with onnxruntime."""
+    out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+    rows = [r for r in so.splitlines() if r.startswith("model.")]
+    blocked = [r for r in rows if "unprunable" in r and not r.startswith("model.17.")]
+    assert len(rows) > 50 and not blocked, f"{name}: groups left whole:\n" + "\n".join(blocked)
+    parts = [r for r in rows if ".cv1.conv[" in r]
+    assert len(parts) == 12 and all("->" in r for r in parts), f"{name}: C2f parts:\n" + "\n".join(parts)
+    got = out[:-5] + "-run"
+    np.save(got + ".npy", x)
+    rc, _, err = remodel("run", out, "-i", "input=" + got + ".npy", "-o", got)
+    assert rc == 0, err
+    y = numpy_helper.to_array(onnx.load_tensor(os.path.join(got, "output_0.pb")))
+    p = subprocess.run(["node", ORT_RUN, out, got + "-ort", "input=" + got + ".npy"], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
+    close(y, np.load(os.path.join(got + "-ort", "output_0.npy")), f"{name}: remodel run vs onnxruntime")
+    return out
+
+
 @case("the corpus' YOLOv8 (opsets 11, 13, 17): every group outside the Detect head is pruned")
 def _():
     for name in ("yolov8-op11-folded", "yolov8-op13-folded", "yolov8-op17-folded"):
         src = os.path.join(CORPUS, name + ".onnx")
         path = os.path.join(WORK, name + ".onnx")
         shutil.copyfile(src, path)
-        out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
-        rows = [r for r in so.splitlines() if r.startswith("model.")]
-        blocked = [r for r in rows if "unprunable" in r and not r.startswith("model.17.")]
-        assert len(rows) > 50 and not blocked, f"{name}: groups left whole:\n" + "\n".join(blocked)
-        parts = [r for r in rows if ".cv1.conv[" in r]
-        assert len(parts) == 12 and all("->" in r for r in parts), f"{name}: C2f parts:\n" + "\n".join(parts)
         pb = os.path.join(CORPUS, name, "test_data_set_0", "input_0.pb")
-        x = numpy_helper.to_array(onnx.load_tensor(pb))
-        got = out[:-5] + "-run"
-        rc, _, err = remodel("run", out, "-i", "input=" + pb, "-o", got)
-        assert rc == 0, err
-        y = numpy_helper.to_array(onnx.load_tensor(os.path.join(got, "output_0.pb")))
-        np.save(got + ".npy", x)
-        p = subprocess.run(["node", ORT_RUN, out, got + "-ort", "input=" + got + ".npy"], capture_output=True,
-                           text=True, timeout=300)
-        assert p.returncode == 0, f"onnxruntime: {p.stderr.strip()}"
-        close(y, np.load(os.path.join(got + "-ort", "output_0.npy")), f"{name}: remodel run vs onnxruntime")
+        yolo_global(path, name, numpy_helper.to_array(onnx.load_tensor(pb)))
+
+
+@case("the corpus' YOLOv8 with C2f's own forward (chunk: Slices) prunes like its Split export")
+def _():
+    # what torch.onnx.export gives for an ultralytics model outside ultralytics' exporter,
+    # which swaps forward_split in: chunk(2, 1), exported as Shape arithmetic and Slices
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_corpus", os.path.join(CORPUS, "..", "make_corpus.py"))
+    mc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mc)
+
+    def forward(self, x):
+        y = list(self.cv1(x).chunk(2, 1))
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+    mc.C2f.forward = forward
+    m = mc.build("yolov8")
+    path = os.path.join(WORK, "yolov8-chunk.onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(1, 3, 64, 64), path, opset_version=13, input_names=["input"])
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert ops.count("Slice") >= 16 and "Shape" in ops, f"exported ops {sorted(set(ops))}"
+    x = np.random.default_rng(5).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    yolo_global(path, "yolov8-chunk", x)
 
 
 class ConstCat(nn.Module):
