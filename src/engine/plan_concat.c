@@ -368,7 +368,7 @@ int rm_eng_concat_blocked(struct rm_plan *p, int node, int *planned, struct rm_e
 {
     const Onnx__NodeProto *np = p->g->nodes[node].proto;
     struct val *o = rm_eng_out(p, node, 0);
-    int n = (int)np->n_input, kind = -1, misaligned = 0, rc = 0;
+    int n = (int)np->n_input, kind = -1, block = 0, misaligned = 0, rc = 0;
     *planned = 0;
     int64_t axis = rm_node_attr_int(np, "axis", 0);
     if (o->rank >= 3 && o->rank <= 5 && axis < 0)
@@ -385,13 +385,13 @@ int rm_eng_concat_blocked(struct rm_plan *p, int node, int *planned, struct rm_e
             rm_eng_layout_tag(v, &b) == dnnl_format_tag_any || b == 0 || (kind >= 0 && b != kind))
             return 0;
         kind = b;
+        block = kind == 1 ? 16 : 8;
         for (int d = 0; d < o->rank; d++)
             if (d != 1 && v->dims[d] != o->dims[d])
                 return 0;
-        misaligned |= off % (kind == 1 ? 16 : 8) != 0;
+        misaligned |= off % block != 0;
         off += v->dims[1];
     }
-    int block = kind == 1 ? 16 : 8;
     if (!misaligned || off != o->dims[1])
         return 0; /* aligned: oneDNN's concat copies whole blocks */
     static const dnnl_format_tag_t tags[2][3] = {{dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b},
