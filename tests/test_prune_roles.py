@@ -2,8 +2,10 @@
 """Pruning through the ops of decoder and segmentation nets: Resize and Upsample (nearest and
 bilinear, scales and sizes, constant and Shape-derived sizes), ConvTranspose (as a consumer,
 as a producer, depthwise), LayerNormalization over spatial axes (and its opset-13
-decomposition), InstanceNorm, PRelu with a per-channel slope, and Mul/Add by per-channel
-constants (one shared by two groups); and the cases that must still block.
+decomposition), InstanceNorm, PRelu with a per-channel slope, Mul/Add by per-channel
+constants (one shared by two groups), reductions whose axes are an input (ReduceSum from
+opset 13, ReduceMean from 18) and a dynamo-style classifier head (ReduceMean, a Reshape to
+[0, -1], Gemm); and the cases that must still block.
 
 usage: test_prune_roles.py REMODEL
 
@@ -655,6 +657,84 @@ def _():
     onnx.checker.check_model(onnx.load(out), full_check=True)
     x, want = run_ref(m, slice_pad, list(range(5)), (1, 3, 8, 8))
     close(ort(out, x), want, "onnxruntime on the replaced model vs the PyTorch module sliced alike")
+
+
+class SumNet(MeanNet):
+    """MeanNet with a sum over H and W: ReduceSum, whose axes are an input from opset 13."""
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)).sum(dim=(2, 3), keepdim=True))
+
+
+@case("ReduceSum over H and W, axes as an input (opset 13): conv1 pruned through it")
+def _():
+    m = randomise(SumNet(), 141)
+    path = export(m, "sum13", 13)
+    red = [n for n in onnx.load(path).graph.node if n.op_type == "ReduceSum"]
+    assert red and len(red[0].input) == 2, f"ReduceSum inputs {[list(n.input) for n in red]}"
+    prune_and_compare(path, m, "conv1", slice_pad)
+
+
+def dynamo_head(path, opset, shape_value):
+    """The pooled LinearHead as the dynamo exporter writes it: the global pool a ReduceMean
+    (axes an input from opset 18), torch.flatten a Reshape to shape_value."""
+    from onnx import helper
+    mp = onnx.load(path)
+    g = mp.graph
+    for imp in mp.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            imp.version = opset
+    for n in g.node:
+        if n.op_type in ("GlobalAveragePool", "ReduceMean"):
+            n.op_type = "ReduceMean"
+            del n.attribute[:]
+            n.attribute.append(helper.make_attribute("keepdims", 1))
+            if opset >= 18:
+                g.initializer.append(numpy_helper.from_array(np.array([-1, -2], np.int64), "mean_axes"))
+                n.input.append("mean_axes")
+            else:
+                n.attribute.append(helper.make_attribute("axes", [-1, -2]))
+        if n.op_type == "Flatten":
+            n.op_type = "Reshape"
+            del n.attribute[:]
+            g.initializer.append(numpy_helper.from_array(np.array(shape_value, np.int64), "flat_shape"))
+            n.input.append("flat_shape")
+    onnx.save(mp, path)
+    ops = [n.op_type for n in g.node]
+    assert "ReduceMean" in ops and "Reshape" in ops and "Flatten" not in ops, ops
+    return path
+
+
+for opset, shape_value in [(13, [0, -1]), (18, [0, -1]), (18, [1, -1])]:
+    @case(f"a dynamo-style head, opset {opset}: ReduceMean -> Reshape {shape_value} -> Gemm follows conv1")
+    def _(opset=opset, shape_value=shape_value):
+        m = randomise(LinearHead(True), 160 + opset)
+        path = dynamo_head(export(m, f"dynamo_head{opset}_{shape_value[0]}", 13, shape=(1, 3, 4, 4)), opset,
+                           shape_value)
+        if opset < 18:  # onnx 1.12's checker knows up to opset 17
+            prune_and_compare(path, m, "conv1", slice_linear_head(1), shape=(1, 3, 4, 4))
+            # replace --propagate carries conv1's new width to the Linear through them too
+            out = path[:-5] + "-replaced.onnx"
+            rc, so, err = remodel("replace", path, "conv1", "Conv2d(3, 5, 3, padding=1)", "--propagate", "-o", out)
+            assert rc == 0, f"replace --propagate: exit {rc}: {err.strip()}"
+            onnx.checker.check_model(onnx.load(out), full_check=True)
+            x, want = run_ref(m, slice_linear_head(1), list(range(5)), (1, 3, 4, 4))
+            close(ort(out, x), want, "onnxruntime on the replaced model vs the PyTorch module sliced alike")
+            return
+        out = path[:-5] + "-pruned.onnx"
+        rc, _, err = remodel("prune", path, "conv1", "--ratio", "0.5", "-o", out)
+        assert rc == 0, f"prune: exit {rc}: {err.strip()}"
+        keep = kept(out, conv_output(onnx.load(path), "conv1"))
+        assert len(keep) == 4, f"conv1 kept {keep}"
+        x, want = run_ref(m, slice_linear_head(1), keep, (1, 3, 4, 4))
+        close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("a Reshape to [-1, C] before the Linear names the channel count: blocks, exit 2, nothing written")
+def _():
+    m = randomise(LinearHead(True), 170)
+    path = dynamo_head(export(m, "reshape_c", 13, shape=(1, 3, 4, 4)), 13, [-1, 8])
+    blocks(path, "conv1", "Reshape")
 
 
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

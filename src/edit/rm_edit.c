@@ -493,6 +493,22 @@ bool rm_edit_is_linear(const struct rm_graph *g, int node)
            g->values[n->inputs[0]].rank == 2;
 }
 
+bool rm_edit_flattens(const struct rm_graph *g, int node)
+{
+    const struct rm_node *n = &g->nodes[node];
+    if (n->op == RM_OP_FLATTEN)
+        return true;
+    if (n->op != RM_OP_RESHAPE || n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs < 1 ||
+        n->outputs[0] < 0 || !g->known || rm_node_attr_int(n->proto, "allowzero", 0))
+        return false;
+    const struct rm_value *x = &g->values[n->inputs[0]];
+    const struct rm_host_tensor *sh = g->known[n->inputs[1]];
+    if (!sh || sh->dtype != RM_I64 || sh->rank != 1 || sh->dims[0] != 2 || x->rank < 2)
+        return false;
+    int64_t d0 = rm_const_int(sh, 0), d1 = rm_const_int(sh, 1);
+    return d1 == -1 && (d0 == 0 || (d0 > 0 && d0 == x->dims[0]));
+}
+
 static bool pad_keeps_channels(const struct rm_graph *g, int node)
 {
     const struct rm_node *n = &g->nodes[node];
@@ -517,11 +533,24 @@ static bool pad_keeps_channels(const struct rm_graph *g, int node)
 /* A reduction over spatial axes only (axes attribute, none of them 0 or 1). */
 static bool spatial_reduce(const struct rm_graph *g, const struct rm_node *n)
 {
+    int x = n->n_inputs ? n->inputs[0] : -1;
+    if (x < 0 || n->n_inputs > 2)
+        return false;
+    int rank = g->values[x].rank;
+    if (n->n_inputs == 2 && n->inputs[1] >= 0) {
+        /* the axes input (ReduceSum from opset 13, the others from 18: the dynamo
+         * exporter's global average pool): a constant, or what shape inference computed */
+        const struct rm_host_tensor *ax = g->known ? g->known[n->inputs[1]] : NULL;
+        int red[RM_MAX_RANK];
+        const char *why;
+        if (!ax || rank < 2 || rank > RM_MAX_RANK || rm_reduced_axes(n->proto, ax, rank, red, &why))
+            return false;
+        return !red[0] && !red[1];
+    }
     size_t na;
     const int64_t *axes = rm_node_attr_ints(n->proto, "axes", &na);
-    if (!axes || n->proto->n_input != 1 || n->inputs[0] < 0)
+    if (!axes)
         return false;
-    int rank = g->values[n->inputs[0]].rank;
     for (size_t i = 0; i < na; i++) {
         int64_t ax = axes[i] < 0 && rank > 0 ? axes[i] + rank : axes[i]; /* -1: the last axis */
         if (ax == 0 || ax == 1 || ax < 0)
@@ -574,12 +603,12 @@ int rm_edit_propagate(struct edit *e, int v, int depth)
                 rc = rm_edit_propagate(e, nd->outputs[0], depth + 1);
         } else if (kind == RM_OP_CONV) {
             rc = rm_edit_resize_consumer(e, node);
-        } else if (kind == RM_OP_FLATTEN || rm_edit_is_linear(e->g, node)) {
+        } else if (rm_edit_flattens(e->g, node) || rm_edit_is_linear(e->g, node)) {
             int64_t spatial = 1;
             for (int d = 2; d < val->rank && spatial > 0; d++)
                 if (val->dims[d] > 0 && __builtin_mul_overflow(spatial, val->dims[d], &spatial))
                     spatial = -1; /* past int64: no Linear matches it (resize_gemm says so) */
-            if (kind != RM_OP_FLATTEN) {
+            if (!rm_edit_flattens(e->g, node)) {
                 rc = rm_edit_resize_gemm(e, node, 1);
             } else if (rm_node_attr_int(nd->proto, "axis", 1) != 1 || val->rank < 2 || nd->outputs[0] < 0) {
                 rm_edit_problem(e, "%s: Flatten with axis != 1 reads the changed channels", rm_edit_where(e, node));

@@ -106,6 +106,10 @@ int rm_edit_propagate(struct edit *e, int v, int depth);
  * a constant 2-D weight [in_features, out_features] (paddle2onnx and tf2onnx write Linear
  * and Dense layers so, the bias a separate Add), whose weight is input 1 as a Gemm's is. */
 bool rm_edit_is_linear(const struct rm_graph *g, int node);
+/* Whether node flattens its input's axes from 1 on into a Linear's features: Flatten (its
+ * axis is the caller's to check), or a Reshape to a constant [0, -1] or [N, -1] with N its
+ * input's batch (the dynamo exporter's torch.flatten(x, 1)). */
+bool rm_edit_flattens(const struct rm_graph *g, int node);
 
 /* Whether channel c of node's output is channel c of its input 0, for every c: a
  * channel-wise op (rm_op_passes_channels), a Pad whose pads of axes 0 and 1 are known

@@ -855,7 +855,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                     block(a, n->inputs[k], "a Split reads it as its sizes", (int)i);
         } else if (n->op == RM_OP_SLICE && a->set_of[i] != -1) {
             /* a part of a slice set (above) */
-        } else if (role == RM_CHAN_FLATTEN) {
+        } else if (role == RM_CHAN_FLATTEN || rm_edit_flattens(g, (int)i)) {
             if (!gx)
                 continue;
             const struct rm_value *xv = val(a, x);
@@ -1713,7 +1713,7 @@ static int prune_model(struct rm_model *m, const char *const *paths, size_t n_pa
             const struct rm_node *nd = &e.g->nodes[i];
             int x = nd->proto->n_input ? nd->inputs[0] : -1;
             struct group *gx = x >= 0 && rm_prune_is_channel(&a, x) ? rm_prune_group_of(&a, x) : NULL;
-            if (nd->op == RM_OP_FLATTEN && gx && gx->keep && gx->n_keep < gx->channels) {
+            if (rm_edit_flattens(e.g, (int)i) && gx && gx->keep && gx->n_keep < gx->channels) {
                 for (int k = 0; k < gx->n_gemms; k++)
                     add_layer(&a, gx->gemms[k], layers, &n_layers);
                 continue;

@@ -105,7 +105,8 @@ static bool is_read_by_consumer(const struct analysis *a, int v)
         if (n->proto->n_input < 1 || n->inputs[0] != v)
             continue;
         enum rm_chan role = rm_op_def(n->op)->chan;
-        if (role == RM_CHAN_FLATTEN || role == RM_CHAN_GEMM || role == RM_CHAN_CONCAT)
+        if (role == RM_CHAN_FLATTEN || role == RM_CHAN_GEMM || role == RM_CHAN_CONCAT ||
+            rm_edit_flattens(a->e->g, val->consumers[k]))
             return true;
         if ((role == RM_CHAN_CONV || role == RM_CHAN_CONV_TRANSPOSE) && rm_node_attr_int(n->proto, "group", 1) == 1)
             return true;
