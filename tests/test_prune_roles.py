@@ -4,8 +4,9 @@ bilinear, scales and sizes, constant and Shape-derived sizes), ConvTranspose (as
 as a producer, depthwise), LayerNormalization over spatial axes (and its opset-13
 decomposition), InstanceNorm, PRelu with a per-channel slope, Mul/Add by per-channel
 constants (one shared by two groups), reductions whose axes are an input (ReduceSum from
-opset 13, ReduceMean from 18) and a dynamo-style classifier head (ReduceMean, a Reshape to
-[0, -1], Gemm); and the cases that must still block.
+opset 13, ReduceMean from 18), a dynamo-style classifier head (ReduceMean, a Reshape to
+[0, -1], Gemm) and grouped convolutions (ResNeXt, RegNet: each group pruned alike); and the
+cases that must still block.
 
 usage: test_prune_roles.py REMODEL
 
@@ -735,6 +736,121 @@ def _():
     m = randomise(LinearHead(True), 170)
     path = dynamo_head(export(m, "reshape_c", 13, shape=(1, 3, 4, 4)), 13, [-1, 8])
     blocks(path, "conv1", "Reshape")
+
+
+class GroupedNet(nn.Module):
+    """conv_a (1x1) -> BN -> ReLU -> conv_b (3x3, groups=4) -> BN -> ReLU -> conv_c (1x1): a
+    ResNeXt / RegNet bottleneck without its residual."""
+
+    def __init__(self, groups=4):
+        super().__init__()
+        self.conv_a = nn.Conv2d(3, 16, 1)
+        self.bn_a = nn.BatchNorm2d(16)
+        self.conv_b = nn.Conv2d(16, 16, 3, padding=1, groups=groups)
+        self.bn_b = nn.BatchNorm2d(16)
+        self.conv_c = nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.bn_a(self.conv_a(x)))
+        return self.conv_c(torch.relu(self.bn_b(self.conv_b(y))))
+
+
+def slice_grouped_in(conv, keep):
+    """conv (grouped) reading only the input channels `keep`: the rows of group b keep the
+    columns of their group's kept channels (each group keeps as many)."""
+    g, bo = conv.groups, conv.weight.shape[1]
+    bn = len(keep) // g
+    rows = conv.weight.shape[0] // g
+    w = conv.weight.detach()
+    cols = [[k - b * bo for k in keep if k // bo == b] for b in range(g)]
+    assert all(len(c) == bn for c in cols), f"kept {keep} is not {bn} per group"
+    conv.weight = nn.Parameter(torch.cat([w[b * rows:(b + 1) * rows][:, cols[b]] for b in range(g)]))
+
+
+def slice_bn_out(conv, bn, k):
+    conv.weight = sl(conv.weight, k, 0)
+    conv.bias = sl(conv.bias, k, 0)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        setattr(bn, name, sl(getattr(bn, name), k, 0))
+
+
+@case("grouped conv (groups=4) reads conv_a: 2 of each group of 4 go, the lowest L1 of each")
+def _():
+    m = randomise(GroupedNet(), 180)
+    path = export(m, "grouped_in", 13)
+
+    def f(r, k):
+        slice_bn_out(r.conv_a, r.bn_a, k)
+        slice_grouped_in(r.conv_b, k)
+    keep, _ = prune_and_compare(path, m, "conv_a", f)
+    # the weights after BatchNorm folding, as exported: conv_a's rows' L1, lowest 2 per group
+    mp = onnx.load(path)
+    w = {t.name: numpy_helper.to_array(t) for t in mp.graph.initializer}
+    conv_a = [n for n in mp.graph.node if n.op_type == "Conv"][0]
+    l1 = np.abs(w[conv_a.input[1]]).sum(axis=(1, 2, 3))
+    want = sorted(b * 4 + int(j) for b in range(4) for j in np.argsort(-l1[b * 4:(b + 1) * 4], kind="stable")[:2])
+    assert keep == want, f"kept {keep}, the L1 norm per group keeps {want}"
+
+
+@case("grouped conv (groups=4) as a producer: its rows go 2 per group, groups stay 4, conv_c follows")
+def _():
+    m = randomise(GroupedNet(), 181)
+    path = export(m, "grouped_out", 13)
+
+    def f(r, k):
+        slice_bn_out(r.conv_b, r.bn_b, k)
+        r.conv_c.weight = sl(r.conv_c.weight, k, 1)
+    keep, _ = prune_and_compare(path, m, "conv_b", f)
+    assert all(sum(1 for c in keep if c // 4 == b) == 2 for b in range(4)), f"kept {keep}"
+
+
+@case("grouped conv, --global --ratio 0.3: both groups pruned in whole multiples of 4, as PyTorch computes")
+def _():
+    m = randomise(GroupedNet(), 182)
+    path = export(m, "grouped_global", 13)
+    out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+    mp = onnx.load(path)
+    ka, kb = kept(out, conv_output(mp, "conv_a"), 16), kept(out, conv_output(mp, "conv_b"), 16)
+    assert len(ka) % 4 == 0 and len(kb) % 4 == 0 and len(ka) + len(kb) < 32, f"kept {ka} and {kb}:\n{so}"
+    r = copy.deepcopy(m)
+    x = np.random.default_rng(7).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        slice_bn_out(r.conv_a, r.bn_a, ka)
+        slice_grouped_in(r.conv_b, ka)
+        slice_bn_out(r.conv_b, r.bn_b, kb)
+        r.conv_c.weight = sl(r.conv_c.weight, kb, 1)
+        want = r(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+
+
+@case("grouped conv: --channels that leave its groups uneven are refused (exit 2, nothing written)")
+def _():
+    path = export(randomise(GroupedNet(), 183), "grouped_uneven", 13)
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "conv_a", "--channels", "0,5", "-o", out)
+    assert rc == 2 and "same number from each group" in err and len(err.strip().splitlines()) == 1, \
+        f"exit {rc}: {so} {err}"
+    assert not os.path.exists(out)
+
+
+class TwoGrouped(nn.Module):
+    """conv0's 12 channels read by convs of groups 4 and 6, blocks that do not nest."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 12, 1)
+        self.g4 = nn.Conv2d(12, 4, 3, padding=1, groups=4)
+        self.g6 = nn.Conv2d(12, 6, 3, padding=1, groups=6)
+
+    def forward(self, x):
+        y = torch.relu(self.conv0(x))
+        return torch.cat([self.g4(y), self.g6(y)], 1)
+
+
+@case("grouped convs of groups 4 and 6 read one tensor: blocks that do not agree block it")
+def _():
+    path = export(randomise(TwoGrouped(), 184), "grouped_disagree", 13)
+    blocks(path, "conv0", "blocks that do not agree")
 
 
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

@@ -357,6 +357,50 @@ int rm_edit_resize_bn(struct edit *e, int node)
 
 /* A conv reading the changed tensor: its in-channel axis follows (group 1), or, for a
  * depthwise conv, its channels and groups follow and the change goes on. */
+/* A grouped Conv's weight [C_out, C_in / group, ks] following e->map: the rows of group b
+ * read its in-channels, b * old_c / group on; every new channel j must come from its own
+ * group (j / (new_c / group)). 1 when one does not, else 0 or an RM_E* code. */
+static int resize_grouped(struct edit *e, int node, const Onnx__TensorProto *tp, int64_t group, int64_t ks,
+                          const int64_t *od, int64_t *nd, int rank, const char *name)
+{
+    int64_t bo = e->old_c / group, bn = e->new_c / group, rows = od[0] / group, nw;
+    for (int64_t j = 0; j < e->new_c; j++)
+        if (e->map[j] >= 0 && (e->map[j] >= e->old_c || e->map[j] / bo != j / bn))
+            return 1;
+    const uint8_t *old;
+    float *copy;
+    int64_t n;
+    int rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy);
+    if (rc)
+        return rc;
+    if (__builtin_mul_overflow(od[0], bo, &nw) || __builtin_mul_overflow(nw, ks, &nw) || nw > n) {
+        free(copy);
+        return rm_error_set(e->err, RM_EEDIT, "%s: its weight is smaller than its dims say", rm_edit_where(e, node));
+    }
+    float *w = __builtin_mul_overflow(od[0], bn, &nw) || __builtin_mul_overflow(nw, ks, &nw) ||
+                       (uint64_t)nw > SIZE_MAX / sizeof *w
+                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+    if (!w) {
+        free(copy);
+        return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+    }
+    size_t run = (size_t)ks * sizeof *w;
+    for (int64_t o = 0; o < od[0]; o++) {
+        int64_t b = o / rows;
+        for (int64_t q = 0; q < bn; q++) {
+            int64_t src = e->map[b * bn + q];
+            float *dst = w + (o * bn + q) * ks;
+            if (src >= 0)
+                memcpy(dst, old + (size_t)((o * bo + src - b * bo) * ks) * sizeof *w, run);
+            else
+                memset(dst, 0, run); /* a new channel (replace widening): zero */
+        }
+    }
+    free(copy);
+    nd[1] = bn;
+    return rm_edit_write_param(e, node, 1, nd, rank, w, name);
+}
+
 int rm_edit_resize_consumer(struct edit *e, int node)
 {
     Onnx__NodeProto *np = e->g->nodes[node].proto;
@@ -414,6 +458,17 @@ int rm_edit_resize_consumer(struct edit *e, int node)
                   (long long)e->old_c, (long long)e->new_c);
             if (e->follow && np->n_output >= 1 && e->g->nodes[node].outputs[0] >= 0)
                 rc = rm_edit_propagate(e, e->g->nodes[node].outputs[0], 1);
+        }
+    } else if (group > 1 && e->old_c % group == 0 && e->new_c % group == 0 && od[1] == e->old_c / group &&
+               od[0] % group == 0) {
+        rc = resize_grouped(e, node, tp, group, ks, od, nd, nd_rank, name);
+        if (rc == 1) {
+            rc = 0;
+            rm_edit_problem(e, "%s: grouped %s (groups=%lld) reads the changed channels, and they do not keep as many "
+                            "in each of its groups", rm_edit_where(e, node), kind, (long long)group);
+        } else if (!rc) {
+            rm_edit_note(e, "%s: grouped %s (groups=%lld) in_channels %lld -> %lld", rm_edit_where(e, node), kind,
+                         (long long)group, (long long)e->old_c, (long long)e->new_c);
         }
     } else {
         rm_edit_problem(e, "%s: grouped %s (groups=%lld) reads the changed channels; cannot carry %lld -> %lld "

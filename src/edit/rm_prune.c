@@ -601,6 +601,31 @@ struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_
     return NULL;
 }
 
+/* Grouped Conv node i (1 < group, not depthwise) whose channels the analysis can follow:
+ * weight [C_out, C_in / group, k...] with both counts multiples of group. */
+static bool grouped_ok(const struct edit *e, int i, int64_t group)
+{
+    const struct rm_node *n = &e->g->nodes[i];
+    if (group < 2 || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || !n->n_outputs || n->outputs[0] < 0)
+        return false;
+    const struct rm_value *x = &e->g->values[n->inputs[0]], *w = &e->g->values[n->inputs[1]];
+    return w->rank >= 3 && w->rank <= 5 && x->rank == w->rank && x->dims[1] > 0 && x->dims[1] % group == 0 &&
+           w->dims[1] == x->dims[1] / group && w->dims[0] > 0 && w->dims[0] % group == 0;
+}
+
+/* The group of value v is cut into `blocks` equal blocks by node i (a grouped conv). Two
+ * cuts agree when one refines the other (8 blocks are 4 blocks cut again). */
+static void set_blocks(struct analysis *a, int v, int64_t blocks, int i)
+{
+    struct group *gr = rm_prune_group_of(a, v);
+    if (!gr)
+        return;
+    if (blocks % gr->blocks == 0)
+        gr->blocks = blocks;
+    else if (gr->blocks % blocks != 0)
+        block(a, v, "grouped convolutions cut it into blocks that do not agree", i);
+}
+
 /* Join tensors that carry the same channels; then make one group per class. */
 int rm_prune_analyse(struct analysis *a, struct edit *e)
 {
@@ -671,6 +696,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             a->group_of[r] = a->n_groups;
             a->groups[a->n_groups].root = r;
             a->groups[a->n_groups].channels = -1;
+            a->groups[a->n_groups].blocks = 1;
             a->n_groups++;
         }
         struct group *gr = &a->groups[a->group_of[r]];
@@ -718,6 +744,17 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
                 if (gy)
                     fail |= push(&gy->producers, &gy->n_producers, (int)i);
+            } else if (grouped_ok(e, (int)i, group)) {
+                /* ResNeXt, RegNet: channels in `group` equal blocks, each block pruned alike */
+                struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
+                if (gx) {
+                    fail |= push(&gx->consumers, &gx->n_consumers, (int)i);
+                    set_blocks(a, x, group, (int)i);
+                }
+                if (gy) {
+                    fail |= push(&gy->producers, &gy->n_producers, (int)i);
+                    set_blocks(a, y, group, (int)i);
+                }
             } else {
                 block(a, x, "a grouped convolution reads it", (int)i);
                 block(a, y, "a grouped convolution produces it", (int)i);
@@ -946,9 +983,14 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             if (rm_prune_is_channel(a, src[k]) && rm_prune_group_of(a, src[k]) == t)
                 block(a, t->root, "its channels are concatenated or split into themselves", (int)i);
     }
-    for (int i = 0; i < a->n_groups; i++)
+    for (int i = 0; i < a->n_groups; i++) {
         if (derivs[i] > 1)
             block(a, a->groups[i].root, "its channels are put together by more than one Concat or Split", -1);
+        if (derivs[i] && a->groups[i].blocks > 1)
+            block(a, a->groups[i].root, "a grouped convolution reads channels a Concat or Split puts together", -1);
+        if (a->groups[i].channels > 0 && a->groups[i].channels % a->groups[i].blocks)
+            block(a, a->groups[i].root, "a grouped convolution's groups do not divide its channels", -1);
+    }
     free(derivs);
     /* a derived group's channels are its sources': when it cannot be followed
      * (ShuffleNet's channel shuffle after a concat), neither can they */
@@ -1528,19 +1570,32 @@ int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove)
         free(drop);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     }
+    /* each of the group's blocks (one without grouped convolutions) gives up as many */
+    int64_t nb = gr->blocks > 1 ? gr->blocks : 1, bs = c / nb, per = n_remove / nb;
+    if (n_remove % nb || bs * nb != c) {
+        free(order);
+        free(drop);
+        return rm_error_set(e->err, RM_EEDIT, "the channels of %s feed grouped convolutions in %lld groups of %lld: "
+                            "remove a multiple of %lld, the same number from each group (not %lld)",
+                            e->g->values[gr->root].name, (long long)nb, (long long)bs, (long long)nb,
+                            (long long)n_remove);
+    }
     for (int64_t i = 0; i < c; i++)
         order[i] = i;
     /* selection by score: simple insertion sort is fine for channel counts */
-    for (int64_t i = 1; i < c; i++) {
-        int64_t t = order[i], j = i;
-        while (j > 0 && gr->score[order[j - 1]] > gr->score[t]) {
-            order[j] = order[j - 1];
-            j--;
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t *o = order + b * bs;
+        for (int64_t i = 1; i < bs; i++) {
+            int64_t t = o[i], j = i;
+            while (j > 0 && gr->score[o[j - 1]] > gr->score[t]) {
+                o[j] = o[j - 1];
+                j--;
+            }
+            o[j] = t;
         }
-        order[j] = t;
+        for (int64_t i = 0; i < per; i++)
+            drop[o[i]] = 1;
     }
-    for (int64_t i = 0; i < n_remove; i++)
-        drop[order[i]] = 1;
     gr->n_keep = 0;
     for (int64_t i = 0; i < c; i++)
         if (!drop[i])

@@ -36,6 +36,8 @@ struct group {
     int *parts;           /* dividers with a group tensor among their parts: the group's
                              channels are a range of the divided tensor's (YOLOv8's C2f) */
     int n_parts;
+    int64_t blocks;       /* > 1: grouped convolutions read or produce the channels in this
+                             many equal blocks (their `group`): every block keeps as many */
     bool sourced;         /* a weight scores its channels: it has producers, or it is a part
                              of a split whose input is sourced */
     int64_t *keep;        /* chosen kept channels (sorted), NULL = untouched */
@@ -85,7 +87,8 @@ int rm_prune_root(struct analysis *a, int v);
  * are its weight's axis 1), summed over them; a part of a Split adds the rows of the
  * split input's weights at its offset. */
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
-/* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes). */
+/* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes); with
+ * blocks, n_remove / blocks of each block (RM_EEDIT unless n_remove is a multiple). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
 /* Whether node i divides a tensor's channels into parts: a Split (on channels when the
  * analysis follows it), or the divider node of a slice set. Sets *x to the divided value

@@ -396,13 +396,15 @@ static int conv_group(struct analysis *a, const char *path, struct group **out)
     return 0;
 }
 
-/* Channels a group of c keeps when raw of them are chosen to go, with round_to r:
- * the count is rounded up to a multiple of r (never above c). */
-static int64_t kept_count(int64_t c, int64_t raw, int64_t r)
+/* Channels group gr keeps when raw of them are chosen to go, with round_to r: the count is
+ * rounded up to a multiple of r, then of its blocks (never above its channels). */
+static int64_t kept_count(const struct group *gr, int64_t raw, int64_t r)
 {
-    int64_t k = c - raw;
+    int64_t c = gr->channels, k = c - raw;
     if (r > 1)
         k = (k + r - 1) / r * r;
+    if (gr->blocks > 1) /* as many in each block of a grouped convolution: up to a multiple */
+        k = (k + gr->blocks - 1) / gr->blocks * gr->blocks;
     return k < c ? k : c;
 }
 
@@ -563,13 +565,11 @@ static int estimate_init(struct estimate *s, struct analysis *a)
         int slots[4], n_slots = 0;
         int64_t mac = rm_node_macs(g, i);
         if (n->op == RM_OP_CONV) {
-            if (rm_node_attr_int(n->proto, "group", 1) == 1) {
-                ga = gy;
-                gb = gx;
-            } else if (gx >= 0 && gx == gy) {
+            if (gx >= 0 && gx == gy && rm_node_attr_int(n->proto, "group", 1) > 1) {
                 ga = gx; /* depthwise: channel c in is channel c out */
             } else {
-                continue;
+                ga = gy; /* weight [C_out, C_in / group, k...]: scaled by both groups */
+                gb = gx;
             }
             slots[n_slots++] = 1;
             slots[n_slots++] = 2;
@@ -772,7 +772,7 @@ static int prune_ratio(struct analysis *a, struct group *gr, double ratio, int64
     int64_t n_remove = (int64_t)floor(ratio * (double)gr->channels + 1e-9);
     if (n_remove >= gr->channels)
         n_remove = gr->channels - 1;
-    n_remove = gr->channels - kept_count(gr->channels, n_remove, round_to);
+    n_remove = gr->channels - kept_count(gr, n_remove, round_to);
     return rm_prune_choose_lowest(a->e, gr, n_remove);
 }
 
@@ -890,6 +890,16 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
             free(drop);
             if (!rc && gr->n_keep == 0)
                 rc = rm_error_set(err, RM_EUSAGE, "the channels given are every channel of '%s'", paths[p]);
+            for (int64_t b = 0, bs = gr->channels / gr->blocks, n0 = -1; !rc && gr->blocks > 1 && b < gr->blocks; b++) {
+                int64_t nk = 0;
+                for (int64_t q = 0; q < gr->n_keep; q++)
+                    nk += gr->keep[q] / bs == b;
+                if (n0 >= 0 && nk != n0)
+                    rc = rm_error_set(err, RM_EUSAGE, "the channels of '%s' feed grouped convolutions in %lld groups "
+                                      "of %lld channels: remove the same number from each group", paths[p],
+                                      (long long)gr->blocks, (long long)bs);
+                n0 = nk;
+            }
         } else if (ratio[gi] < 0) {
             ratio[gi] = o->ratio;
         }
@@ -965,7 +975,7 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
                 continue;
             removed[gi]++;
             gr->score[ranked[i].ch] = -2.0 + (double)i / (double)(k + 1); /* marked: earliest ranked lowest */
-            int64_t kept = kept_count(gr->channels, removed[gi], round_to);
+            int64_t kept = kept_count(gr, removed[gi], round_to);
             if ((double)kept != est.k[gi])
                 estimate_set(&est, gi, (double)kept);
             met = fixed_m + est.macs <= goal_m * (1 + 1e-12) && fixed_p + est.params <= goal_p * (1 + 1e-12);
@@ -998,7 +1008,7 @@ int rm_prune_select(struct analysis *a, const char *const *paths, size_t n_paths
         struct group *gr = &a->groups[i];
         if (!gr->score || !removed[i] || gr->keep)
             continue;
-        int64_t go = gr->channels - kept_count(gr->channels, removed[i], round_to);
+        int64_t go = gr->channels - kept_count(gr, removed[i], round_to);
         if (go > 0)
             rc = rm_prune_choose_lowest(e, gr, go);
     }
