@@ -738,6 +738,46 @@ def _():
     blocks(path, "conv1", "Reshape")
 
 
+class ViewHead(nn.Module):
+    """conv1 -> ReLU -> x.view(x.size(0), -1) -> Linear: torch 1.13 writes the view as a
+    Reshape to [N, -1], N a constant (static batch) or Shape -> Gather(0) (dynamic)."""
+
+    def __init__(self, channels_read=False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+        self.channels_read = channels_read
+
+    def forward(self, x):
+        y = torch.relu(self.conv1(x))
+        if self.channels_read:  # the shape's channel entry itself: it names the count
+            return self.fc(y.view(-1, y.size(1) * 16))
+        return self.fc(y.view(y.size(0), -1))
+
+
+for dynamic in (False, True):
+    @case(f"x.view(x.size(0), -1) before a Linear ({'dynamic' if dynamic else 'static'} batch): conv1 follows")
+    def _(dynamic=dynamic):
+        m = randomise(ViewHead(), 175 + dynamic)
+        path = os.path.join(WORK, f"view{int(dynamic)}.onnx")
+        with torch.no_grad():
+            torch.onnx.export(m, torch.zeros(1, 3, 4, 4), path, opset_version=13, input_names=["x"],
+                              output_names=["y"], dynamic_axes={"x": {0: "b"}} if dynamic else None)
+        ops = [n.op_type for n in onnx.load(path).graph.node]
+        assert "Reshape" in ops and ("Shape" in ops) == dynamic, ops
+        prune_and_compare(path, m, "conv1", slice_linear_head(16), shape=(3 if dynamic else 1, 3, 4, 4))
+
+
+@case("a view that reads the channel count (x.view(-1, x.size(1) * 16)): blocks, exit 2, nothing written")
+def _():
+    m = randomise(ViewHead(channels_read=True), 177)
+    path = os.path.join(WORK, "view_channels.onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(1, 3, 4, 4), path, opset_version=13, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "b"}})
+    blocks(path, "conv1", "its shape is read")
+
+
 class GroupedNet(nn.Module):
     """conv_a (1x1) -> BN -> ReLU -> conv_b (3x3, groups=4) -> BN -> ReLU -> conv_c (1x1): a
     ResNeXt / RegNet bottleneck without its residual."""

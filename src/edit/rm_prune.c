@@ -232,16 +232,40 @@ static bool slice_divides(struct analysis *a, int i, int r)
     return n->op == RM_OP_SLICE && a->set_of[i] != -1 && rm_prune_root(a, n->inputs[0]) == r;
 }
 
+/* Whether Gather node c takes of shape vector v (a Shape's output whose entry 0 is dim
+ * `first` of the tensor) constant entries that leave the channel axis (1) out: the batch
+ * of x.view(x.size(0), -1). */
+static bool gather_skips_channels(const struct analysis *a, const struct rm_node *c, int v, int64_t first)
+{
+    const struct rm_graph *g = a->e->g;
+    int64_t len = val(a, v)->rank == 1 ? val(a, v)->dims[0] : -1, n;
+    const struct rm_host_tensor *ix = c->n_inputs == 2 && c->inputs[0] == v && c->inputs[1] >= 0 && g->known
+                                          ? g->known[c->inputs[1]] : NULL;
+    int64_t axis = rm_node_attr_int(c->proto, "axis", 0);
+    if (!ix || ix->dtype != RM_I64 || len < 1 || (axis != 0 && axis != -1) ||
+        rm_dims_numel(ix->dims, (size_t)ix->rank, &n))
+        return false;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t j = rm_const_int(ix, k);
+        if (j < -len || j >= len || first + (j < 0 ? j + len : j) == 1)
+            return false;
+    }
+    return true;
+}
+
 /* Whether every use of value v (a shape vector) ends in the scales or sizes of a Resize or
  * Upsample, or in the starts or ends of a Slice dividing a tensor of the group with root
- * r, through ops on shape vectors only. */
-static bool feeds_followed_only(struct analysis *a, int v, int r, int depth)
+ * r, through ops on shape vectors only, or (first >= 0: v is the Shape itself, its entry 0
+ * the tensor's dim `first`) in a Gather of other dims than the channels. */
+static bool feeds_followed_only(struct analysis *a, int v, int r, int64_t first, int depth)
 {
     const struct rm_value *vv = val(a, v);
     if (depth > 32 || vv->output >= 0)
         return false;
     for (int k = 0; k < vv->n_consumers; k++) {
         const struct rm_node *c = &a->e->g->nodes[vv->consumers[k]];
+        if (first >= 0 && c->op == RM_OP_GATHER && gather_skips_channels(a, c, v, first))
+            continue;
         if (rm_op_def(c->op)->chan == RM_CHAN_RESAMPLE) {
             if (c->inputs[0] == v)
                 return false;
@@ -257,7 +281,7 @@ static bool feeds_followed_only(struct analysis *a, int v, int r, int depth)
             int w = c->outputs[o];
             if (w < 0)
                 continue;
-            if (val(a, w)->rank < 0 || val(a, w)->rank > 1 || !feeds_followed_only(a, w, r, depth + 1))
+            if (val(a, w)->rank < 0 || val(a, w)->rank > 1 || !feeds_followed_only(a, w, r, -1, depth + 1))
                 return false;
         }
     }
@@ -266,7 +290,8 @@ static bool feeds_followed_only(struct analysis *a, int v, int r, int depth)
 
 /* Why a Shape node reading channel tensor x blocks its group, or NULL: it does not when it
  * leaves the channel axis out (start >= 2) or its value only sizes Resizes (which the
- * shape check then sees) and bounds the Slices of a chunk of the group (rewritten). */
+ * shape check then sees), bounds the Slices of a chunk of the group (rewritten), or gives
+ * other dims than the channels (x.view(x.size(0), -1)). */
 static const char *shape_blocks(struct analysis *a, int i, int x)
 {
     const struct rm_node *n = &a->e->g->nodes[i];
@@ -276,9 +301,9 @@ static const char *shape_blocks(struct analysis *a, int i, int x)
     if (start >= 2)
         return NULL;
     if (n->proto->n_output >= 1 && n->outputs[0] >= 0 &&
-        feeds_followed_only(a, n->outputs[0], rm_prune_root(a, x), 0))
+        feeds_followed_only(a, n->outputs[0], rm_prune_root(a, x), start < 0 ? 0 : start, 0))
         return NULL;
-    return "its shape is read and used other than as a resize's sizes or a chunk's bounds";
+    return "its shape is read and used other than as a resize's sizes, a chunk's bounds or its batch size";
 }
 
 /* LayerNormalization: the normalised axis (axis, negative from the end), -1 when unknown. */
