@@ -768,6 +768,26 @@ for dynamic in (False, True):
         prune_and_compare(path, m, "conv1", slice_linear_head(16), shape=(3 if dynamic else 1, 3, 4, 4))
 
 
+@case("Shape(x, end=1) (opset 15) sizing the flatten before a Linear: conv1 follows")
+def _():
+    from onnx import helper
+    m = randomise(LinearHead(False), 178)
+    path = export(m, "shape_end", 15, shape=(1, 3, 4, 4))
+    mp = onnx.load(path)
+    g = mp.graph
+    flat = [n for n in g.node if n.op_type == "Flatten"][0]
+    at = list(g.node).index(flat)
+    g.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "minus_one"))
+    new = [helper.make_node("Shape", [flat.input[0]], ["batch"], end=1),
+           helper.make_node("Concat", ["batch", "minus_one"], ["flat_shape"], axis=0),
+           helper.make_node("Reshape", [flat.input[0], "flat_shape"], list(flat.output))]
+    g.node.remove(flat)
+    for k, nd in enumerate(new):
+        g.node.insert(at + k, nd)
+    onnx.save(mp, path)
+    prune_and_compare(path, m, "conv1", slice_linear_head(16), shape=(1, 3, 4, 4))
+
+
 @case("a view that reads the channel count (x.view(-1, x.size(1) * 16)): blocks, exit 2, nothing written")
 def _():
     m = randomise(ViewHead(channels_read=True), 177)

@@ -289,16 +289,19 @@ static bool feeds_followed_only(struct analysis *a, int v, int r, int64_t first,
 }
 
 /* Why a Shape node reading channel tensor x blocks its group, or NULL: it does not when it
- * leaves the channel axis out (start >= 2) or its value only sizes Resizes (which the
+ * leaves the channel axis out (start >= 2, or end <= 1) or its value only sizes Resizes (which the
  * shape check then sees), bounds the Slices of a chunk of the group (rewritten), or gives
  * other dims than the channels (x.view(x.size(0), -1)). */
 static const char *shape_blocks(struct analysis *a, int i, int x)
 {
     const struct rm_node *n = &a->e->g->nodes[i];
-    int64_t start = rm_node_attr_int(n->proto, "start", 0), rank = val(a, x)->rank;
+    int64_t rank = val(a, x)->rank, start = rm_node_attr_int(n->proto, "start", 0),
+            end = rm_node_attr_int(n->proto, "end", rank);
     if (start < 0)
         start += rank;
-    if (start >= 2)
+    if (end < 0)
+        end += rank;
+    if (start >= 2 || end <= 1) /* opset 15's range leaves the channels out: Shape(x, end=1) */
         return NULL;
     if (n->proto->n_output >= 1 && n->outputs[0] >= 0 &&
         feeds_followed_only(a, n->outputs[0], rm_prune_root(a, x), start < 0 ? 0 : start, 0))
