@@ -489,19 +489,41 @@ class GroupedDeconv(nn.Module):
         return self.conv2(self.up(torch.relu(self.conv1(x))))
 
 
-@case("grouped ConvTranspose (groups=2): blocks, exit 2, nothing written")
-def _():
-    blocks(export(randomise(GroupedDeconv(), 95), "deconv_grouped", 13), "conv1", "grouped transposed convolution")
+def slice_deconv_out(up, keep):
+    """A grouped ConvTranspose (weight [C_in, C_out / group, k...]) producing only `keep`:
+    the rows of input group b keep the columns of output group b's kept channels."""
+    g, bo = up.groups, up.weight.shape[1]
+    rows = up.weight.shape[0] // g
+    w = up.weight.detach()
+    cols = [[k - b * bo for k in keep if k // bo == b] for b in range(g)]
+    assert len({len(c) for c in cols}) == 1, f"kept {keep} is not as many per group"
+    up.weight = nn.Parameter(torch.cat([w[b * rows:(b + 1) * rows][:, cols[b]] for b in range(g)]))
+    up.bias = sl(up.bias, keep, 0)
 
 
-@case("grouped ConvTranspose: --global finds nothing to prune, exit 1, nothing written")
+@case("grouped ConvTranspose (groups=2) reads conv1: 2 of each group of 4 go, its rows follow")
 def _():
-    path = export(randomise(GroupedDeconv(), 97), "deconv_grouped_g", 13)
-    out = path[:-5] + "-pruned.onnx"
-    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.5", "-o", out)
-    assert rc == 1, f"exit {rc}, expected 1 (stdout {so!r}, stderr {err!r})"
-    assert "grouped transposed convolution" in so + err, f"no reason given: {so!r} {err!r}"
-    assert not os.path.exists(out), "a prune that removed nothing wrote a file"
+    m = randomise(GroupedDeconv(), 95)
+    path = export(m, "deconv_grouped_in", 13)
+
+    def f(r, k):
+        r.conv1.weight = sl(r.conv1.weight, k, 0)
+        r.conv1.bias = sl(r.conv1.bias, k, 0)
+        r.up.weight = sl(r.up.weight, k, 0)
+    keep, _ = prune_and_compare(path, m, "conv1", f)
+    assert sum(c < 4 for c in keep) == 2, f"kept {keep}"
+
+
+@case("grouped ConvTranspose (groups=2) as a producer: its columns go per group, conv2 follows")
+def _():
+    m = randomise(GroupedDeconv(), 97)
+    path = export(m, "deconv_grouped_out", 13)
+
+    def f(r, k):
+        slice_deconv_out(r.up, k)
+        r.conv2.weight = sl(r.conv2.weight, k, 1)
+    keep, _ = prune_and_compare(path, m, "up", f)
+    assert sum(c < 4 for c in keep) == 2, f"kept {keep}"
 
 
 @case("Resize that scales the channel axis: blocks, exit 2, nothing written")

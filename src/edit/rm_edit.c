@@ -401,6 +401,30 @@ static int resize_grouped(struct edit *e, int node, const Onnx__TensorProto *tp,
     return rm_edit_write_param(e, node, 1, nd, rank, w, name);
 }
 
+int rm_edit_slice_grouped(struct edit *e, int node, int64_t group)
+{
+    const Onnx__TensorProto *tp;
+    int rc = rm_edit_param_tensor(e, node, 1, &tp);
+    if (rc)
+        return rc;
+    int64_t od[RM_MAX_RANK], nd[RM_MAX_RANK], ks, numel;
+    if (!tp || tp->n_dims < 3 || tp->n_dims > RM_MAX_RANK || rm_dims_numel(tp->dims, tp->n_dims, &numel) ||
+        rm_dims_numel(tp->dims + 2, tp->n_dims - 2, &ks))
+        return rm_error_set(e->err, RM_EFORMAT, "%s: its weight's dims cannot be read", rm_edit_where(e, node));
+    for (int d = 0; d < (int)tp->n_dims; d++)
+        od[d] = nd[d] = tp->dims[d];
+    if (group < 2 || e->old_c % group || e->new_c % group || od[1] != e->old_c / group || od[0] % group)
+        return rm_error_set(e->err, RM_EEDIT, "%s: its weight does not fit %lld groups of %lld channels",
+                            rm_edit_where(e, node), (long long)group, (long long)(e->old_c / (group > 0 ? group : 1)));
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
+    rc = resize_grouped(e, node, tp, group, ks, od, nd, (int)tp->n_dims, name);
+    if (rc == 1)
+        return rm_error_set(e->err, RM_EEDIT, "%s: the channels kept are not as many in each of its %lld groups",
+                            rm_edit_where(e, node), (long long)group);
+    return rc;
+}
+
 int rm_edit_resize_consumer(struct edit *e, int node)
 {
     Onnx__NodeProto *np = e->g->nodes[node].proto;

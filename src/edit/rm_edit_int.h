@@ -98,6 +98,10 @@ int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *di
 void rm_edit_rows(struct edit *e, const float *old, int64_t n_old, int64_t row, float *out, int64_t fan_in);
 int rm_edit_resize_bn(struct edit *e, int node);
 int rm_edit_resize_consumer(struct edit *e, int node);
+/* Weight axis 1 of a grouped node (a Conv's in-channels, a ConvTranspose's out-channels:
+ * [A, B / group, k...]) following e->map, the rows of group b taking the columns of its
+ * own kept channels. RM_EEDIT when the map does not keep as many in each group. */
+int rm_edit_slice_grouped(struct edit *e, int node, int64_t group);
 int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial);
 void rm_edit_mark(struct edit *e, int v);
 int rm_edit_propagate(struct edit *e, int v, int depth);

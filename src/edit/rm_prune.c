@@ -641,6 +641,19 @@ static bool grouped_ok(const struct edit *e, int i, int64_t group)
            w->dims[1] == x->dims[1] / group && w->dims[0] > 0 && w->dims[0] % group == 0;
 }
 
+/* Grouped ConvTranspose node i (1 < group, not depthwise): weight [C_in, C_out / group,
+ * k...], C_in a multiple of group. */
+static bool grouped_t_ok(const struct edit *e, int i, int64_t group)
+{
+    const struct rm_node *n = &e->g->nodes[i];
+    if (group < 2 || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || !n->n_outputs || n->outputs[0] < 0)
+        return false;
+    const struct rm_value *x = &e->g->values[n->inputs[0]], *w = &e->g->values[n->inputs[1]];
+    const struct rm_value *y = &e->g->values[n->outputs[0]];
+    return w->rank >= 3 && w->rank <= 5 && x->rank == w->rank && x->dims[1] > 0 && x->dims[1] % group == 0 &&
+           w->dims[0] == x->dims[1] && w->dims[1] > 0 && y->rank == w->rank && y->dims[1] == w->dims[1] * group;
+}
+
 /* The group of value v is cut into `blocks` equal blocks by node i (a grouped conv). Two
  * cuts agree when one refines the other (8 blocks are 4 blocks cut again). */
 static void set_blocks(struct analysis *a, int v, int64_t blocks, int i)
@@ -800,13 +813,19 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             if (is_depthwise_t(e, (int)i)) {
                 if (gx)
                     fail |= push(&gx->members, &gx->n_members, (int)i);
-            } else if (group == 1 && wv >= 0 && val(a, wv)->rank >= 3 && (!gx || val(a, wv)->dims[0] == gx->channels)) {
+            } else if ((group == 1 && wv >= 0 && val(a, wv)->rank >= 3 && (!gx || val(a, wv)->dims[0] == gx->channels)) ||
+                       grouped_t_ok(e, (int)i, group)) {
+                /* grouped (UNet decoders): channels in `group` equal blocks, pruned alike */
                 if (gx)
                     fail |= push(&gx->consumers, &gx->n_consumers, (int)i);
+                if (gx && group > 1)
+                    set_blocks(a, x, group, (int)i);
                 if (gy && os && x >= 0 && n_os == (size_t)val(a, x)->rank)
                     block(a, y, "a transposed convolution's output_shape names its channel count", (int)i);
                 else if (gy)
                     fail |= push(&gy->producers, &gy->n_producers, (int)i);
+                if (gy && group > 1)
+                    set_blocks(a, y, group, (int)i);
             } else {
                 block(a, x, "a grouped transposed convolution reads it", (int)i);
                 block(a, y, "a grouped transposed convolution produces it", (int)i);
@@ -1302,9 +1321,24 @@ static int apply_group(struct analysis *a, struct group *gr)
     int rc = 0;
     /* a ConvTranspose's weight is [C_in, C_out / group, k...]: it produces on axis 1 and
      * consumes on axis 0 */
-    for (int k = 0; k < gr->n_producers && !rc; k++)
-        rc = e->g->nodes[gr->producers[k]].op == RM_OP_CONV_TRANSPOSE ? slice_weight_bias(e, gr->producers[k], 1)
-                                                                       : slice_producer(e, gr->producers[k]);
+    for (int k = 0; k < gr->n_producers && !rc; k++) {
+        int node = gr->producers[k];
+        int64_t group = rm_node_attr_int(e->g->nodes[node].proto, "group", 1);
+        if (e->g->nodes[node].op != RM_OP_CONV_TRANSPOSE) {
+            rc = slice_producer(e, node);
+        } else if (group > 1) { /* weight [C_in, C_out / group]: the columns of each group */
+            char name[512];
+            snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
+            rc = rm_edit_slice_grouped(e, node, group);
+            if (!rc)
+                rc = slice_param(e, node, 2, 0, name);
+            if (!rc)
+                rm_edit_note(e, "%s: grouped ConvTranspose (groups=%lld) out_channels %lld -> %lld",
+                             rm_edit_where(e, node), (long long)group, (long long)e->old_c, (long long)e->new_c);
+        } else {
+            rc = slice_weight_bias(e, node, 1);
+        }
+    }
     for (int k = 0; k < gr->n_members && !rc; k++) {
         int node = gr->members[k];
         rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node) : apply_member(a, node);

@@ -576,13 +576,11 @@ static int estimate_init(struct estimate *s, struct analysis *a)
         } else if (n->op == RM_OP_CONV_TRANSPOSE) {
             /* weight [C_in, C_out / group, k...]: its size and MACs scale with both groups
              * (group 1) or with the one group (depthwise); the bias with the output's */
-            if (rm_node_attr_int(n->proto, "group", 1) == 1) {
-                ga = gy;
-                gb = gx;
-            } else if (gx >= 0 && gx == gy) {
+            if (gx >= 0 && gx == gy && rm_node_attr_int(n->proto, "group", 1) > 1) {
                 ga = gx;
             } else {
-                continue;
+                ga = gy;
+                gb = gx;
             }
             slots[n_slots++] = 1;
             slots[n_slots++] = 2;
