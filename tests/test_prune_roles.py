@@ -5,8 +5,9 @@ as a producer, depthwise), LayerNormalization over spatial axes (and its opset-1
 decomposition), InstanceNorm, PRelu with a per-channel slope, Mul/Add by per-channel
 constants (one shared by two groups), reductions whose axes are an input (ReduceSum from
 opset 13, ReduceMean from 18), a dynamo-style classifier head (ReduceMean, a Reshape to
-[0, -1], Gemm) and grouped convolutions (ResNeXt, RegNet: each group pruned alike); and the
-cases that must still block.
+[0, -1], Gemm), grouped convolutions (ResNeXt, RegNet: each group pruned alike) and hidden
+Linear layers (Gemm, Gemm with transB=0, MatMul + Add; with BatchNorm1d); and the cases
+that must still block.
 
 usage: test_prune_roles.py REMODEL
 
@@ -818,6 +819,115 @@ def _():
         torch.onnx.export(m, torch.zeros(1, 3, 4, 4), path, opset_version=13, input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "b"}})
     blocks(path, "conv1", "its shape is read")
+
+
+class MLPHead(nn.Module):
+    """conv1 -> ReLU -> flatten -> fc1 (Linear 128 -> 32) -> [BatchNorm1d] -> ReLU -> fc2:
+    a classifier with a hidden Linear layer, as VGG's, AlexNet's and MobileNetV3's."""
+
+    def __init__(self, bn=False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc1 = nn.Linear(8 * 4 * 4, 32)
+        self.bn1 = nn.BatchNorm1d(32) if bn else None
+        self.fc2 = nn.Linear(32, 5)
+
+    def forward(self, x):
+        h = self.fc1(torch.flatten(torch.relu(self.conv1(x)), 1))
+        if self.bn1 is not None:
+            h = self.bn1(h)
+        return self.fc2(torch.relu(h))
+
+
+def slice_fc1(r, k):
+    r.fc1.weight = sl(r.fc1.weight, k, 0)
+    r.fc1.bias = sl(r.fc1.bias, k, 0)
+    if r.bn1 is not None:
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            setattr(r.bn1, name, sl(getattr(r.bn1, name), k, 0))
+    r.fc2.weight = sl(r.fc2.weight, k, 1)
+
+
+def restyle_gemms(path, style):
+    """Every Gemm (transB=1) of the model rewritten: "transB0" (weight stored [in, out]), or
+    "matmul" (MatMul by [in, out] and Add of the bias, as paddle2onnx writes a Linear)."""
+    from onnx import helper
+    mp = onnx.load(path)
+    g = mp.graph
+    inits = {t.name: t for t in g.initializer}
+    for gemm in [n for n in g.node if n.op_type == "Gemm"]:
+        w = numpy_helper.to_array(inits[gemm.input[1]])
+        scope = gemm.name.rsplit("/", 1)[0]
+        wt = numpy_helper.from_array(np.ascontiguousarray(w.T), gemm.input[1] + "_t")
+        g.initializer.append(wt)
+        if style == "transB0":
+            gemm.input[1] = wt.name
+            for a in gemm.attribute:
+                if a.name == "transB":
+                    a.i = 0
+            continue
+        k = list(g.node).index(gemm)
+        mm = helper.make_node("MatMul", [gemm.input[0], wt.name], [scope + "/mm"], name=scope + "/MatMul")
+        add = helper.make_node("Add", [scope + "/mm", gemm.input[2]], list(gemm.output), name=scope + "/Add")
+        g.node.remove(gemm)
+        g.node.insert(k, add)
+        g.node.insert(k, mm)
+    onnx.save(mp, path)
+    return path
+
+
+def linear_output(model, module):
+    """Output 0 of the Gemm or MatMul of Linear module path `module`."""
+    for n in model.graph.node:
+        if n.op_type in ("Gemm", "MatMul") and n.name.split("/")[1:2] == [module]:
+            return n.output[0]
+    raise AssertionError(f"no Linear node for {module}")
+
+
+for style in ("gemm", "transB0", "matmul"):
+    @case(f"hidden Linear ({style}): fc1's lowest-L1 rows go, its bias and fc2's columns follow")
+    def _(style=style):
+        m = randomise(MLPHead(), 190)
+        path = export(m, f"mlp_{style}", 13, shape=(1, 3, 4, 4))
+        if style != "gemm":
+            restyle_gemms(path, style)
+        out, so = H.pruned(path, ["fc1", "--ratio", "0.5"])
+        keep = kept(out, linear_output(onnx.load(path), "fc1"))
+        l1 = m.fc1.weight.detach().abs().sum(1).numpy()
+        want = sorted(np.argsort(-l1, kind="stable")[:16].tolist())
+        assert keep == want, f"kept {keep}, fc1's row L1 norms keep {want}"
+        x, ref = run_ref(m, slice_fc1, keep, (1, 3, 4, 4))
+        close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("hidden Linear with BatchNorm1d: the BatchNorm follows fc1's features")
+def _():
+    m = randomise(MLPHead(bn=True), 191)
+    path = export(m, "mlp_bn", 13, shape=(1, 3, 4, 4))
+    out, so = H.pruned(path, ["fc1", "--ratio", "0.25"])
+    keep = kept(out, linear_output(onnx.load(path), "fc1"))
+    assert len(keep) == 24, f"kept {keep}:\n{so}"
+    x, ref = run_ref(m, slice_fc1, keep, (1, 3, 4, 4))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("hidden Linear, --global --ratio 0.3: conv1 and fc1 ranked together, both pruned")
+def _():
+    m = randomise(MLPHead(), 192)
+    path = export(m, "mlp_global", 13, shape=(1, 3, 4, 4))
+    out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+    mp = onnx.load(path)
+    kc, kf = kept(out, conv_output(mp, "conv1"), 8), kept(out, linear_output(mp, "fc1"), 32)
+    assert len(kc) < 8 and len(kf) < 32, f"kept {kc} and {kf}:\n{so}"
+    r = copy.deepcopy(m)
+    x = np.random.default_rng(7).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    with torch.no_grad():
+        r.conv1.weight = sl(r.conv1.weight, kc, 0)
+        r.conv1.bias = sl(r.conv1.bias, kc, 0)
+        r.fc1.weight = sl(r.fc1.weight, [c * 16 + p for c in kc for p in range(16)], 1)
+        slice_fc1(r, kf)
+        want = r(torch.from_numpy(x)).numpy()
+    close(ort(out, x), want, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
 
 
 class GroupedNet(nn.Module):

@@ -461,7 +461,8 @@ int cli_prune_request(const struct cli_cmd *cmd, const struct cli_args *a, size_
         return cli_usage(cmd, "%s prunes every group; do not name modules with it (--ratio-for PATH=R gives one its own "
                          "ratio)", target ? "a target" : "--global");
     if (!po->global && !target && !n_paths && !po->n_ratio_for)
-        return cli_usage(cmd, "name the Conv2d modules to prune, or prune every group with --global");
+        return cli_usage(cmd, "name the Conv2d, ConvTranspose2d or Linear modules to prune, or prune every group "
+                              "with --global");
     if (po->criterion == RM_CRITERION_ACTIVATION && !po->calib.inputs && !po->calib.samples)
         return cli_usage(cmd, "--criterion activation needs calibration data: --calib-inputs DIR or --calib-samples N");
     if (po->reconstruct && !po->calib.inputs && !po->calib.samples)
@@ -621,7 +622,8 @@ static int run_prune(struct cli_args *a)
 
 static const struct cli_pos prune_pos[] = {
     CLI_POS_MODEL,
-    {"PATH", CLI_MANY, CLI_C_MODULE, "Conv2d modules whose coupled channel groups are pruned (none with --global)"},
+    {"PATH", CLI_MANY, CLI_C_MODULE,
+     "Conv2d, ConvTranspose2d or Linear modules whose coupled channel groups are pruned (none with --global)"},
     {0},
 };
 
@@ -642,10 +644,11 @@ static const struct cli_opt prune_opts[] = {
 const struct cli_cmd cli_cmd_prune = {
     .name = "prune",
     .summary = "remove channels, with every coupled layer following",
-    .about = "Prunes the coupled channel group of each named Conv2d module, or with --global or a target every "
-             "prunable group by one global ranking. Channels are removed physically: producing convs lose output "
-             "rows, BatchNorms and depthwise convs lose channels, consuming convs and a Linear after Flatten lose "
-             "inputs. A residual Add or squeeze-excite Mul couples all producers of its inputs into one group "
+    .about = "Prunes the coupled channel group of each named Conv2d, ConvTranspose2d or Linear module, or with "
+             "--global or a target every prunable group by one global ranking. Channels are removed physically: "
+             "producing convs and Linears lose output rows, BatchNorms and depthwise convs lose channels, consuming "
+             "convs and Linears lose inputs; grouped convs lose as many in each group. A residual Add or "
+             "squeeze-excite Mul couples all producers of its inputs into one group "
              "that keeps the same channels; Concat shifts channels by offsets, and a Split on channels is the "
              "reverse: its parts are groups of their own, and the conv before it (YOLOv8's C2f cv1) follows what "
              "they keep, its split sizes too. Slices that take every channel once (torch's chunk) are followed like "

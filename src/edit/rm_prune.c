@@ -535,7 +535,8 @@ static int slice_set(struct analysis *a, int x)
         int y = nd->n_outputs ? nd->outputs[0] : -1;
         int64_t lo = 0, hi = 0;
         why = slice_range(a, c, &lo, &hi);
-        if (!why && (y < 0 || !rm_prune_is_channel(a, y) || val(a, y)->rank != xv->rank || val(a, y)->dims[1] != hi - lo))
+        if (!why && (y < 0 || !rm_prune_is_channel(a, y) || val(a, y)->rank != xv->rank ||
+                     val(a, y)->dims[1] != hi - lo))
             why = "a Slice of its channels gives a part of unknown size";
         p[n++] = (struct part){lo, hi, c, y};
     }
@@ -627,6 +628,31 @@ struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_
                 return gx;
     }
     return NULL;
+}
+
+int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out)
+{
+    const struct rm_node *n = &g->nodes[i];
+    if (!rm_edit_is_linear(g, i) || n->n_inputs < 2 || n->inputs[1] < 0 ||
+        (n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transA", 0)))
+        return -1;
+    int wi = rm_graph_initializer_of(g, n->inputs[1]);
+    const struct rm_value *w = wi >= 0 ? &g->values[wi] : NULL;
+    int axis = n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transB", 0) ? 0 : 1;
+    if (!w || w->rank != 2 || w->dims[axis] != out || out < 1)
+        return -1;
+    if (n->op == RM_OP_GEMM && n->n_inputs > 2 && n->inputs[2] >= 0) {
+        /* C: a vector of the features ([out] or [1, out]), or one value for all */
+        int bi = rm_graph_initializer_of(g, n->inputs[2]);
+        const struct rm_value *b = bi >= 0 ? &g->values[bi] : NULL;
+        bool vector = b && ((b->rank == 1 && b->dims[0] == out) ||
+                            (b->rank == 2 && b->dims[0] == 1 && b->dims[1] == out));
+        bool one = b && ((b->rank == 1 && b->dims[0] == 1) || b->rank == 0 ||
+                         (b->rank == 2 && b->dims[0] == 1 && b->dims[1] == 1));
+        if (!vector && !one)
+            return -1;
+    }
+    return axis;
 }
 
 /* Grouped Conv node i (1 < group, not depthwise) whose channels the analysis can follow:
@@ -813,7 +839,8 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
             if (is_depthwise_t(e, (int)i)) {
                 if (gx)
                     fail |= push(&gx->members, &gx->n_members, (int)i);
-            } else if ((group == 1 && wv >= 0 && val(a, wv)->rank >= 3 && (!gx || val(a, wv)->dims[0] == gx->channels)) ||
+            } else if ((group == 1 && wv >= 0 && val(a, wv)->rank >= 3 &&
+                        (!gx || val(a, wv)->dims[0] == gx->channels)) ||
                        grouped_t_ok(e, (int)i, group)) {
                 /* grouped (UNet decoders): channels in `group` equal blocks, pruned alike */
                 if (gx)
@@ -972,6 +999,13 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 sp[gx->n_gemms - 1] = spatial;
             }
         } else if (role == RM_CHAN_GEMM || (n->op == RM_OP_MATMUL && rm_edit_is_linear(e->g, (int)i))) {
+            /* a Linear (VGG's and MobileNetV3's classifier): its output features are a group
+             * it produces (weight rows or columns, the bias) */
+            struct group *gy = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
+            if (gy && val(a, y)->rank == 2 && rm_prune_linear_out_axis(e->g, (int)i, val(a, y)->dims[1]) >= 0)
+                fail |= push(&gy->producers, &gy->n_producers, (int)i);
+            else if (gy)
+                block(a, y, "a Linear produces it whose weight or bias cannot follow its features", (int)i);
             if (gx) {
                 fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
                 int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
@@ -1054,8 +1088,9 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 if (gk && !gk->unprunable) {
                     block(a, src[k],
                           g->nodes[i].op == RM_OP_CONCAT ? "it feeds a Concat whose output channels cannot be followed"
-                          : g->nodes[i].op == RM_OP_SPLIT ? "it is a part of a Split whose input channels cannot be followed"
-                                                          : "it is a Slice of channels that cannot be followed",
+                          : g->nodes[i].op == RM_OP_SPLIT
+                              ? "it is a part of a Split whose input channels cannot be followed"
+                              : "it is a Slice of channels that cannot be followed",
                           (int)i);
                     changed = true;
                 }
@@ -1100,11 +1135,16 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
         for (int k = 0; k < n; k++) {
             int node = list[k];
             enum rm_op op = e->g->nodes[node].op;
-            if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE)
+            bool linear = pass == 0 && (op == RM_OP_GEMM || op == RM_OP_MATMUL);
+            if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE && !linear)
                 continue; /* BatchNorm and the other members: no weight norm of their own */
             /* the channel axis of the weight: 0, but 1 for a producing ConvTranspose
-             * ([C_in, C_out, k...]; a depthwise one's [C, 1, k...] has them on 0) */
-            int axis = pass == 0 && op == RM_OP_CONV_TRANSPOSE ? 1 : 0;
+             * ([C_in, C_out, k...]; a depthwise one's [C, 1, k...] has them on 0), and a
+             * Linear's output axis */
+            int axis = linear ? rm_prune_linear_out_axis(e->g, node, gr->channels)
+                       : pass == 0 && op == RM_OP_CONV_TRANSPOSE ? 1 : 0;
+            if (axis < 0)
+                continue;
             float *copy = NULL;
             const uint8_t *w = NULL;
             int64_t nw;
@@ -1241,6 +1281,30 @@ static int slice_weight_bias(struct edit *e, int node, int w_axis)
     return rc ? rc : slice_param(e, node, 2, 0, name);
 }
 
+/* A Linear producing the group: its weight's output axis (rm_prune_linear_out_axis) and a
+ * Gemm's bias vector follow the map; a bias of one value for all stays. */
+static int slice_linear(struct edit *e, int node)
+{
+    int axis = rm_prune_linear_out_axis(e->g, node, e->old_c);
+    if (axis < 0)
+        return rm_error_set(e->err, RM_EEDIT, "%s: its weight does not have %lld output features",
+                            rm_edit_where(e, node), (long long)e->old_c);
+    char name[512];
+    snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
+    int rc = slice_param(e, node, 1, axis, name);
+    const struct rm_node *n = &e->g->nodes[node];
+    if (!rc && n->op == RM_OP_GEMM && n->n_inputs > 2 && n->inputs[2] >= 0) {
+        const struct rm_value *b = &e->g->values[n->inputs[2]];
+        snprintf(name, sizeof name, "%s.bias", rm_edit_where(e, node));
+        if (b->rank >= 1 && b->dims[b->rank - 1] == e->old_c && e->old_c > 1)
+            rc = slice_param(e, node, 2, b->rank - 1, name);
+    }
+    if (!rc)
+        rm_edit_note(e, "%s: Linear out_features %lld -> %lld", rm_edit_where(e, node), (long long)e->old_c,
+                     (long long)e->new_c);
+    return rc;
+}
+
 /* A Resize whose constant `sizes` names the channel count: that entry becomes new_c (in
  * place when only this node reads the initializer, else in a copy of its own). */
 static int resize_sizes(struct analysis *a, int node)
@@ -1324,7 +1388,9 @@ static int apply_group(struct analysis *a, struct group *gr)
     for (int k = 0; k < gr->n_producers && !rc; k++) {
         int node = gr->producers[k];
         int64_t group = rm_node_attr_int(e->g->nodes[node].proto, "group", 1);
-        if (e->g->nodes[node].op != RM_OP_CONV_TRANSPOSE) {
+        if (e->g->nodes[node].op == RM_OP_GEMM || e->g->nodes[node].op == RM_OP_MATMUL) {
+            rc = slice_linear(e, node);
+        } else if (e->g->nodes[node].op != RM_OP_CONV_TRANSPOSE) {
             rc = slice_producer(e, node);
         } else if (group > 1) { /* weight [C_in, C_out / group]: the columns of each group */
             char name[512];
@@ -1447,7 +1513,8 @@ static int slice_bounds(struct analysis *a, const struct slice_set *s)
              * axes left to their default) gets axes [1] and no steps */
             const struct rm_node *nd = &e->g->nodes[node];
             const struct rm_host_tensor *st = e->g->known[nd->inputs[1]];
-            const struct rm_host_tensor *ax = nd->n_inputs > 3 && nd->inputs[3] >= 0 ? e->g->known[nd->inputs[3]] : NULL;
+            const struct rm_host_tensor *ax =
+                nd->n_inputs > 3 && nd->inputs[3] >= 0 ? e->g->known[nd->inputs[3]] : NULL;
             int64_t axis = ax && ax->rank == 1 && ax->dims[0] == 1 ? rm_const_int(ax, 0) : 0;
             bool alone = st && st->rank == 1 && st->dims[0] == 1 && !rm_norm_axis(&axis, e->g->values[s->x].rank) &&
                          axis == 1;

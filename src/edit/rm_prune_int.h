@@ -90,6 +90,10 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes); with
  * blocks, n_remove / blocks of each block (RM_EEDIT unless n_remove is a multiple). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
+/* The axis of Linear node i's weight (a Gemm, or a MatMul by a constant) holding its `out`
+ * output features: a Gemm's 0 with transB, else 1; -1 when they cannot be pruned (a
+ * transposed input, a weight or a Gemm bias that is not an initializer of their count). */
+int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out);
 /* Whether node i divides a tensor's channels into parts: a Split (on channels when the
  * analysis follows it), or the divider node of a slice set. Sets *x to the divided value
  * and *parts to the part values in channel order. */

@@ -381,9 +381,10 @@ static int conv_group(struct analysis *a, const char *path, struct group **out)
     if (rc)
         return rc;
     enum rm_op op = mod->main_node >= 0 ? e->g->nodes[mod->main_node].op : RM_OP_UNKNOWN;
-    if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE)
-        return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d or ConvTranspose2d", mod->path,
-                            mod->type);
+    bool linear = op == RM_OP_GEMM || (op == RM_OP_MATMUL && rm_edit_is_linear(e->g, mod->main_node));
+    if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE && !linear)
+        return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d, ConvTranspose2d or Linear",
+                            mod->path, mod->type);
     int y = e->g->nodes[mod->main_node].outputs[0];
     struct group *gr = y >= 0 && rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
     if (!gr || gr->unprunable)
@@ -536,6 +537,7 @@ static int estimate_init(struct estimate *s, struct analysis *a)
     size_t ng = (size_t)a->n_groups + 1, cap = 6 * g->n_nodes + 8, n_recs = 0;
     struct rec *recs = malloc(cap * sizeof *recs);
     int *gemm_group = malloc((g->n_nodes + 1) * sizeof *gemm_group);
+    int *linear_out = malloc((g->n_nodes + 1) * sizeof *linear_out);
     s->k = calloc(ng, sizeof *s->k);
     s->of_group = calloc(ng, sizeof *s->of_group);
     s->n_of_group = calloc(ng, sizeof *s->n_of_group);
@@ -543,18 +545,25 @@ static int estimate_init(struct estimate *s, struct analysis *a)
     s->n_dependents = calloc(ng, sizeof *s->n_dependents);
     s->concat_node = malloc(ng * sizeof *s->concat_node);
     int rc = 0;
-    if (!recs || !gemm_group || !s->k || !s->of_group || !s->n_of_group || !s->dependents || !s->n_dependents ||
-        !s->concat_node) {
+    if (!recs || !gemm_group || !linear_out || !s->k || !s->of_group || !s->n_of_group || !s->dependents ||
+        !s->n_dependents || !s->concat_node) {
         rc = -1;
         goto done;
     }
     for (size_t i = 0; i < g->n_nodes; i++)
-        gemm_group[i] = -1;
+        gemm_group[i] = linear_out[i] = -1;
     for (int gi = 0; gi < a->n_groups; gi++) {
-        s->k[gi] = (double)a->groups[gi].channels;
+        const struct group *gr = &a->groups[gi];
+        s->k[gi] = (double)gr->channels;
         s->concat_node[gi] = -1;
-        for (int k = 0; k < a->groups[gi].n_gemms; k++)
-            gemm_group[a->groups[gi].gemms[k]] = gi;
+        /* a Linear after Flatten is listed by the flattened group too (which nothing
+         * sources): the channels that can change are the sourced group's */
+        for (int k = 0; k < gr->n_gemms; k++)
+            if (gr->sourced || gemm_group[gr->gemms[k]] < 0)
+                gemm_group[gr->gemms[k]] = gi;
+        for (int k = 0; k < gr->n_producers; k++)
+            if (g->nodes[gr->producers[k]].op == RM_OP_GEMM || g->nodes[gr->producers[k]].op == RM_OP_MATMUL)
+                linear_out[gr->producers[k]] = gi;
     }
     /* MACs and initializers of every node, with the groups that scale them */
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -603,9 +612,12 @@ static int estimate_init(struct estimate *s, struct analysis *a)
                 continue;
             ga = gy;
             mac = 0;
-        } else if (gemm_group[i] >= 0) { /* a Linear: Gemm, or MatMul by a constant */
-            ga = gemm_group[i];
+        } else if (gemm_group[i] >= 0 || linear_out[i] >= 0) { /* a Linear: Gemm, or MatMul by a constant */
+            ga = gemm_group[i]; /* its input features */
+            gb = linear_out[i]; /* its output features, when it produces a group */
             slots[n_slots++] = 1;
+            if (n->op == RM_OP_GEMM)
+                slots[n_slots++] = 2;
         } else {
             const int *src;
             size_t n_src;
@@ -631,8 +643,13 @@ static int estimate_init(struct estimate *s, struct analysis *a)
                 continue;
             /* a conv weight follows both axes; biases, BatchNorm vectors and a Linear's
              * weight (its input features) follow one group */
-            recs[n_recs++] = (struct rec){g->values[iv].init, (double)numel, ga,
-                                          (n->op == RM_OP_CONV || n->op == RM_OP_CONV_TRANSPOSE) && slot == 1 ? gb : -1};
+            bool linear = n->op == RM_OP_GEMM || n->op == RM_OP_MATMUL;
+            if (linear && slot == 2) /* a Gemm's bias: its output features only */
+                recs[n_recs++] = (struct rec){g->values[iv].init, (double)numel, gb, -1};
+            else
+                recs[n_recs++] = (struct rec){g->values[iv].init, (double)numel, ga,
+                                              (n->op == RM_OP_CONV || n->op == RM_OP_CONV_TRANSPOSE || linear) &&
+                                                      slot == 1 ? gb : -1};
         }
     }
     /* one term per MAC count and per initializer (its uses together) */
@@ -690,6 +707,7 @@ static int estimate_init(struct estimate *s, struct analysis *a)
 done:
     free(recs);
     free(gemm_group);
+    free(linear_out);
     return rc ? rm_error_set(e->err, RM_ENOMEM, "out of memory") : 0;
 }
 
