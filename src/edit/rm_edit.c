@@ -355,8 +355,6 @@ int rm_edit_resize_bn(struct edit *e, int node)
     return 0;
 }
 
-/* A conv reading the changed tensor: its in-channel axis follows (group 1), or, for a
- * depthwise conv, its channels and groups follow and the change goes on. */
 /* A grouped Conv's weight [C_out, C_in / group, ks] following e->map: the rows of group b
  * read its in-channels, b * old_c / group on; every new channel j must come from its own
  * group (j / (new_c / group)). 1 when one does not, else 0 or an RM_E* code. */
@@ -425,6 +423,9 @@ int rm_edit_slice_grouped(struct edit *e, int node, int64_t group)
     return rc;
 }
 
+/* A conv reading the changed tensor: its in-channel axis follows (group 1), or, for a
+ * depthwise conv, its channels and groups follow and the change goes on; a grouped conv's
+ * in-channels follow group by group. */
 int rm_edit_resize_consumer(struct edit *e, int node)
 {
     Onnx__NodeProto *np = e->g->nodes[node].proto;
@@ -609,7 +610,8 @@ static bool pad_keeps_channels(const struct rm_graph *g, int node)
     return p[0] == 0 && p[1] == 0 && p[rank] == 0 && p[rank + 1] == 0;
 }
 
-/* A reduction over spatial axes only (axes attribute, none of them 0 or 1). */
+/* A reduction over spatial axes only (none of its axes, an attribute or a known input,
+ * is 0 or 1). */
 static bool spatial_reduce(const struct rm_graph *g, const struct rm_node *n)
 {
     int x = n->n_inputs ? n->inputs[0] : -1;

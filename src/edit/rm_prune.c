@@ -677,7 +677,8 @@ static bool grouped_t_ok(const struct edit *e, int i, int64_t group)
     const struct rm_value *x = &e->g->values[n->inputs[0]], *w = &e->g->values[n->inputs[1]];
     const struct rm_value *y = &e->g->values[n->outputs[0]];
     return w->rank >= 3 && w->rank <= 5 && x->rank == w->rank && x->dims[1] > 0 && x->dims[1] % group == 0 &&
-           w->dims[0] == x->dims[1] && w->dims[1] > 0 && y->rank == w->rank && y->dims[1] == w->dims[1] * group;
+           w->dims[0] == x->dims[1] && w->dims[1] > 0 && y->rank == w->rank && y->dims[1] % group == 0 &&
+           y->dims[1] / group == w->dims[1]; /* no product: the dims are the file's */
 }
 
 /* The group of value v is cut into `blocks` equal blocks by node i (a grouped conv). Two
