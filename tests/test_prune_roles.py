@@ -791,6 +791,20 @@ for dynamic in (False, True):
         prune_and_compare(path, m, "conv1", slice_linear_head(16), shape=(3 if dynamic else 1, 3, 4, 4))
 
 
+@case("--global with nothing prunable: exit 1, and the reason is the blocked group's, not the logits'")
+def _():
+    m = randomise(ViewHead(channels_read=True), 179)
+    path = os.path.join(WORK, "nothing.onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(1, 3, 4, 4), path, opset_version=13, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "b"}})
+    out = path[:-5] + "-pruned.onnx"
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.5", "-o", out)
+    assert rc == 1 and "nothing was pruned" in err, f"exit {rc}: {so} {err}"
+    assert "its shape is read" in err and "graph output" not in err, err
+    assert not os.path.exists(out)
+
+
 @case("Shape(x, end=1) (opset 15) sizing the flatten before a Linear: conv1 follows")
 def _():
     from onnx import helper

@@ -5,6 +5,14 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+/* A group left whole because it is the model's output: the expected reason, not the one
+ * to tell (a classifier's logits are unprunable in every model). */
+static bool at_output(const rm_prune_group *g)
+{
+    return strstr(g->reason, "graph output") != NULL;
+}
 
 bool rm_prune_nothing(const rm_prune_report *rep, const rm_prune_options *o, char *why, size_t n)
 {
@@ -14,7 +22,7 @@ bool rm_prune_nothing(const rm_prune_report *rep, const rm_prune_options *o, cha
         const rm_prune_group *g = &rep->groups[i];
         if (g->after != g->before)
             return false;
-        if (!g->prunable && !first_blocked)
+        if (!g->prunable && (!first_blocked || (at_output(first_blocked) && !at_output(g))))
             first_blocked = g;
         if (!g->considered)
             continue;
