@@ -485,7 +485,7 @@ typedef struct rm_calib_options {
 
 /* One module's own pruning ratio (beside the global one). */
 typedef struct rm_prune_ratio {
-    const char *path;        /* a Conv2d module: its output group gets ratio */
+    const char *path;        /* a Conv2d, ConvTranspose2d or Linear module: its output group gets ratio */
     double ratio;            /* 0 <= ratio < 1 */
 } rm_prune_ratio;
 
@@ -551,10 +551,10 @@ typedef struct rm_prune_report {
     rm_prune_refit *refits;  /* malloc'd, in the order they were fitted */
 } rm_prune_report;
 
-/* Remove channels physically from the coupled groups of the named Conv2d modules (or,
- * with o->global or a target, of every prunable group by a global ranking), with every
- * dependent layer following (BatchNorms, depthwise convs, residual Adds, squeeze-excite
- * Muls, Concats, consuming convs, a Linear after Flatten). With o->reconstruct the layers
+/* Remove channels physically from the coupled groups of the named Conv2d, ConvTranspose2d
+ * or Linear modules (or, with o->global or a target, of every prunable group by a global
+ * ranking), with every dependent layer following (BatchNorms, depthwise and grouped convs,
+ * residual Adds, squeeze-excite Muls, Concats, Splits, consuming convs and Linears). With o->reconstruct the layers
  * that lost input channels are then refitted on the calibration data, in graph order
  * (rm_prune_refit). rep (may be NULL) is filled; free it with rm_prune_report_free, also
  * after a failure. RM_EUSAGE for options that do not go together, RM_EEDIT for a target

@@ -733,8 +733,9 @@ class Model:
               calib_inputs=None, calib_samples: int = 0, calib_seed: int = 1, threads: int = 0) -> PruneReport:
         """Remove channels physically, with every coupled layer following.
 
-        paths         a module path or a list of them (Conv2d modules whose coupled channel
-                      groups are pruned); None: every prunable group (global_ ranking)
+        paths         a module path or a list of them (Conv2d, ConvTranspose2d or Linear
+                      modules whose coupled channel groups are pruned); None: every
+                      prunable group (global_ ranking)
         ratio         fraction of each group's channels removed, 0 < ratio < 1
         channels      or exactly these channel indices of the one named module's group
         global_       rank the channels of every prunable group together (default: when no

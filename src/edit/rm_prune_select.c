@@ -312,7 +312,7 @@ int rm_prune_check_options(const char *const *paths, size_t n_paths, const rm_pr
         return rm_error_set(err, RM_EUSAGE, "global pruning ranks every group; name no modules with it (give a "
                             "module its own ratio with ratio_for instead)");
     if (!global && n_paths == 0 && o->n_ratio_for == 0) {
-        rm_error_set(err, RM_EUSAGE, "name the Conv2d modules to prune, or prune globally");
+        rm_error_set(err, RM_EUSAGE, "name the Conv2d, ConvTranspose2d or Linear modules to prune, or prune globally");
         return rm_error_fix(err, RM_FIX_GLOBAL);
     }
     if (global && !targeted(o) && !(o->ratio > 0) && o->n_ratio_for == 0)
@@ -372,7 +372,8 @@ static int ignore_module(struct analysis *a, const char *path)
     return 0;
 }
 
-/* The group a Conv2d module's output channels belong to, ready to prune. */
+/* The group a Conv2d, ConvTranspose2d or Linear module's output channels belong to, ready
+ * to prune. */
 static int conv_group(struct analysis *a, const char *path, struct group **out)
 {
     struct edit *e = a->e;
