@@ -1123,6 +1123,35 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
 
 /* ---- importance --------------------------------------------------------------- */
 
+int rm_prune_part_ranges(struct analysis *a, const struct group *gr, int64_t off, int64_t count,
+                         int (*fn)(struct analysis *a, const struct group *gx, int64_t at, void *ctx), void *ctx)
+{
+    for (int k = 0; k < gr->n_parts; k++) {
+        int x;
+        const int *parts;
+        size_t n_parts;
+        if (!rm_prune_divider(a, gr->parts[k], &x, &parts, &n_parts))
+            continue;
+        const struct group *gx = rm_prune_group_of(a, x);
+        for (size_t slot = 0; gx && slot < n_parts; slot++) {
+            int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
+            if (rm_prune_group_of(a, parts[slot]) != gr || at < 0 || at + count > gx->channels)
+                continue;
+            int rc = fn(a, gx, at, ctx);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+struct norms_ctx {
+    int64_t count;
+    double *score;
+    int criterion, depth;
+};
+static int add_part_norms(struct analysis *a, const struct group *gx, int64_t at, void *ctx);
+
 /* Add to score[0 .. count) the norms of channels off .. off + count of group gr's weights:
  * its producers' and depthwise convs', and where gr is a part of a Split, those of the
  * split input's weights at the part's offset. */
@@ -1175,24 +1204,14 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
         }
     }
     /* a part of a Split: the rows of the split input's weights (a part of a part, too) */
-    for (int k = 0; k < gr->n_parts && depth < 16; k++) {
-        int x;
-        const int *parts;
-        size_t n_parts;
-        rm_prune_divider(a, gr->parts[k], &x, &parts, &n_parts);
-        const struct group *gx = rm_prune_group_of(a, x);
-        for (size_t slot = 0; gx && slot < n_parts; slot++) {
-            if (rm_prune_group_of(a, parts[slot]) != gr)
-                continue;
-            int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
-            if (at < 0 || at + count > gx->channels)
-                continue;
-            int rc = add_norms(a, gx, at, count, score, criterion, depth + 1);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
+    struct norms_ctx c = {count, score, criterion, depth + 1};
+    return depth < 16 ? rm_prune_part_ranges(a, gr, off, count, add_part_norms, &c) : 0;
+}
+
+static int add_part_norms(struct analysis *a, const struct group *gx, int64_t at, void *ctx)
+{
+    const struct norms_ctx *c = ctx;
+    return add_norms(a, gx, at, c->count, c->score, c->criterion, c->depth);
 }
 
 int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion)

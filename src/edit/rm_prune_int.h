@@ -109,6 +109,11 @@ int64_t rm_prune_source_channels(struct analysis *a, int v, struct group **gr);
 /* The offset of part `slot` of divider `node` among its input's channels (the analysis
  * checked that the parts' channel counts are known and add up). */
 int64_t rm_prune_split_offset(const struct analysis *a, int node, size_t slot);
+/* Calls fn(a, gx, at, ctx) for every place channels off .. off + count of group gr (a part
+ * of dividers) sit in a divided tensor's group gx, at channel `at` of it; stops at the
+ * first nonzero return, which it returns. */
+int rm_prune_part_ranges(struct analysis *a, const struct group *gr, int64_t off, int64_t count,
+                         int (*fn)(struct analysis *a, const struct group *gx, int64_t at, void *ctx), void *ctx);
 /* Module path of the group's first producer (or its root tensor's name) into buf. */
 const char *rm_prune_group_name(struct analysis *a, const struct group *gr, char *buf, size_t n);
 

@@ -39,6 +39,14 @@ const char *rm_criterion_name(int c)
     return c > 0 && c < (int)(sizeof criterion_names / sizeof *criterion_names) ? criterion_names[c] : "?";
 }
 
+struct bn_ctx {
+    int64_t count;
+    double *score;
+    int *found;
+    int depth;
+};
+static int add_part_bn(struct analysis *a, const struct group *gx, int64_t at, void *ctx);
+
 /* Add |gamma| / sqrt(var + eps) of channels off .. off + count of gr's BatchNorms to
  * score[0 .. count), and where gr is a part of a Split, its input's at the part's offset. */
 static int add_bn(struct analysis *a, const struct group *gr, int64_t off, int64_t count, double *score, int *found,
@@ -66,22 +74,14 @@ static int add_bn(struct analysis *a, const struct group *gr, int64_t off, int64
         if (rc)
             return rc;
     }
-    for (int k = 0; k < gr->n_parts && depth < 16; k++) {
-        int x;
-        const int *parts;
-        size_t n_parts;
-        rm_prune_divider(a, gr->parts[k], &x, &parts, &n_parts);
-        const struct group *gx = rm_prune_group_of(a, x);
-        for (size_t slot = 0; gx && slot < n_parts; slot++) {
-            int64_t at = rm_prune_split_offset(a, gr->parts[k], slot) + off;
-            if (rm_prune_group_of(a, parts[slot]) != gr || at < 0 || at + count > gx->channels)
-                continue;
-            int rc = add_bn(a, gx, at, count, score, found, depth + 1);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
+    struct bn_ctx c = {count, score, found, depth + 1};
+    return depth < 16 ? rm_prune_part_ranges(a, gr, off, count, add_part_bn, &c) : 0;
+}
+
+static int add_part_bn(struct analysis *a, const struct group *gx, int64_t at, void *ctx)
+{
+    const struct bn_ctx *c = ctx;
+    return add_bn(a, gx, at, c->count, c->score, c->found, c->depth);
 }
 
 /* gr->score = |gamma| / sqrt(var + eps) summed over the group's BatchNorms (network
