@@ -9,7 +9,8 @@
 #             info, check, show, a small run, replace, prune (by ratio, by channels,
 #             global) and fold-bn with their verification (fuzz_struct.c, fuzz_edit.c).
 #             Extra flags such as -fork=1 -ignore_crashes=1 keep it going past a crash.
-# Seeds the corpus from testdata/, tests/fuzz-regressions/ and ONNX's conformance models
+# Seeds the corpus from testdata/ (testdata/fuzz-seeds/: the patterns prune follows beyond
+# conv chains), tests/fuzz-regressions/ and ONNX's conformance models
 # (libonnx-testdata); a single input may take up to 60 s (running a plan under the
 # sanitizers is slow: one AveragePool found by fuzzing takes 22 s here and 0.5 s in a
 # release build); any crash or hang is written to
@@ -37,7 +38,7 @@ ninja -C build-fuzz "fuzz/$HARNESS"
 CORPUS=build-fuzz/corpus-$HARNESS
 mkdir -p "$CORPUS" fuzz/crashes
 for f in testdata/*.onnx testdata/edits/*.onnx testdata/broken/*.onnx testdata/torchvision/*.onnx \
-         testdata/digits/*.onnx tests/fuzz-regressions/*; do
+         testdata/digits/*.onnx testdata/fuzz-seeds/*.onnx tests/fuzz-regressions/*; do
     [ -f "$f" ] || continue
     [ "$(stat -c %s "$f")" -le 262144 ] && cp "$f" "$CORPUS/" 2>/dev/null || true
 done
