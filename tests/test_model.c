@@ -770,6 +770,30 @@ START_TEST(mapped_pages_drop_and_read_back)
 }
 END_TEST
 
+/* Bytes past a mapping's end are not in its file: the check once subtracted the pointer
+ * from the end unsigned, so a tensor an edit allocated above a model's mapping was "found"
+ * at an offset past the file's end, copy_file_range copied nothing, and the save wrote
+ * every later tensor from memory (VGG16's prune). */
+START_TEST(map_source_only_inside)
+{
+    struct rm_model *m = rm_test_load_model("resnet18");
+    const uint8_t *base = m->map;
+    size_t size = m->map_size;
+    int fd;
+    uint64_t off;
+    ck_assert(base != NULL && size > 4096);
+    ck_assert_int_eq(rm_fs_map_source(base + 100, 50, &fd, &off), 0);
+    ck_assert(off == 100 && fd >= 0);
+    ck_assert_int_eq(rm_fs_map_source(base + size - 8, 8, &fd, &off), 0);
+    ck_assert(off == size - 8);
+    ck_assert_int_eq(rm_fs_map_source(base + size - 8, 9, &fd, &off), -1); /* runs past the end */
+    ck_assert_int_eq(rm_fs_map_source(base + size, 1, &fd, &off), -1);
+    ck_assert_int_eq(rm_fs_map_source(base + size + 38602, 197100, &fd, &off), -1);
+    ck_assert_int_eq(rm_fs_map_source(base - 1, 1, &fd, &off), -1);
+    rm_model_free(m);
+}
+END_TEST
+
 /* A float tensor read where int64 is taken saturates (NaN: 0): the C conversion of an
  * out-of-range float is undefined, and fuzzing found a model holding 3.4e38 there
  * (tests/fuzz-regressions/tensor-float-read-as-int64-out-of-range.onnx; x86 gave INT64_MIN). */
@@ -972,6 +996,7 @@ static Suite *suite(void)
     TCase *sh = tcase_create("input_shapes");
     tcase_set_timeout(sh, 60);
     tcase_add_test(x, mapped_pages_drop_and_read_back);
+    tcase_add_test(x, map_source_only_inside);
     tcase_add_test(x, float_read_as_int64_saturates);
     tcase_add_test(sh, dynamic_hw_needs_a_shape);
     tcase_add_test(sh, dynamic_batch_alone_is_one);

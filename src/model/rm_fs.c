@@ -442,7 +442,7 @@ int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off)
     int rc = -1;
     pthread_mutex_lock(&maps_lock);
     for (int i = 0; i < MAP_SLOTS; i++)
-        if (maps[i].start && maps[i].fd >= 0 && a >= maps[i].start && n <= maps[i].end - a) {
+        if (maps[i].start && maps[i].fd >= 0 && a >= maps[i].start && a < maps[i].end && n <= maps[i].end - a) {
             *fd = maps[i].fd;
             *off = a - maps[i].start;
             rc = 0;
