@@ -273,6 +273,33 @@ void rm_edit_rows(struct edit *e, const float *old, int64_t n_old, int64_t row, 
     }
 }
 
+/* The bytes of tp (float32 as the host keeps them) when a slice may compact them where
+ * they are: rm_edit_write_param will rewrite tp itself (this node's own copy, or an
+ * initializer no other node reads), the model owns the bytes (an earlier step of the
+ * edit wrote them) and e->map only drops channels, keeping their order: every run then
+ * moves to where it is or lower. VGG16's first Linear is sliced twice, by the channels
+ * before it and by its own outputs; in place, the second needs no 270 MB buffer. */
+static float *slice_in_place(struct edit *e, int node, size_t slot, const Onnx__TensorProto *tp, int64_t n_old)
+{
+    if (e->new_c > n_old || !tp->has_raw_data || tp->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || !HOST_LE)
+        return NULL;
+    for (int64_t j = 0; j < e->new_c; j++)
+        if (e->map[j] < 0 || e->map[j] >= n_old || (j > 0 && e->map[j] <= e->map[j - 1]))
+            return NULL;
+    const char *name = own_copy(e, node, slot);
+    if (!name) {
+        const struct rm_node *nd = &e->g->nodes[node];
+        int v = slot < nd->n_inputs ? nd->inputs[slot] : -1;
+        int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
+        if (src < 0 || rm_edit_uses(e, src) != 1)
+            return NULL;
+        name = e->g->values[src].name;
+    }
+    if (rm_model_initializer(e->m, name) != tp)
+        return NULL;
+    return rm_model_tensor_reuse(e->m, tp->raw_data.data, tp->raw_data.len);
+}
+
 int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto *tp, int64_t outer,
                   int64_t n_old, int64_t inner, int64_t fan_in, const int64_t *dims, int rank, const char *fallback)
 {
@@ -288,9 +315,11 @@ int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto
         return rm_error_set(e->err, RM_EEDIT, "%s: input %zu is smaller than its channels say", rm_edit_where(e, node),
                             slot);
     }
-    float *w = __builtin_mul_overflow(outer, e->new_c, &nw) || __builtin_mul_overflow(nw, inner, &nw) ||
-                       (uint64_t)nw > SIZE_MAX / sizeof *w
-                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+    float *w = copy ? NULL : slice_in_place(e, node, slot, tp, n_old);
+    if (!w)
+        w = __builtin_mul_overflow(outer, e->new_c, &nw) || __builtin_mul_overflow(nw, inner, &nw) ||
+                    (uint64_t)nw > SIZE_MAX / sizeof *w
+                ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
     if (!w) {
         free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -301,7 +330,7 @@ int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto
             int64_t src = e->map[j];
             float *dst = w + (o * e->new_c + j) * inner;
             if (src >= 0 && src < n_old)
-                memcpy(dst, old + (size_t)((o * n_old + src) * inner) * sizeof *w, run);
+                memmove(dst, old + (size_t)((o * n_old + src) * inner) * sizeof *w, run); /* may be in place */
             else if (e->init == RM_INIT_KAIMING && fan_in > 0)
                 for (int64_t k = 0; k < inner; k++)
                     dst[k] = kaiming(e, fan_in);
@@ -531,8 +560,12 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     if ((rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy)))
         return rc;
     int64_t nw;
-    float *w = __builtin_mul_overflow(outs, f_new, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
-                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+    /* in place when it may be: runs only move down (spatial = 1 would do, but the map is
+     * per channel, so check it per channel) */
+    float *w = copy ? NULL : slice_in_place(e, node, 1, tp, e->old_c);
+    if (!w)
+        w = __builtin_mul_overflow(outs, f_new, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
+                ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
     if (!w) {
         free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -546,10 +579,10 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
             uint8_t *dst = (uint8_t *)(tb ? w + o * f_new + c * spatial : w + c * spatial * outs);
             if (src < 0 || src >= e->old_c)
                 memset(dst, 0, run);
-            else if (tb)
-                memcpy(dst, old + (size_t)(o * f_old + src * spatial) * sizeof *w, run); /* [out, features] */
+            else if (tb) /* memmove: the source may be w itself */
+                memmove(dst, old + (size_t)(o * f_old + src * spatial) * sizeof *w, run); /* [out, features] */
             else
-                memcpy(dst, old + (size_t)(src * spatial * outs) * sizeof *w, run);    /* [features, out] */
+                memmove(dst, old + (size_t)(src * spatial * outs) * sizeof *w, run);    /* [features, out] */
         }
     int64_t nd[2] = {tb ? outs : f_new, tb ? f_new : outs};
     char name[512];

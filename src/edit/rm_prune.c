@@ -1152,6 +1152,33 @@ struct norms_ctx {
 };
 static int add_part_norms(struct analysis *a, const struct group *gx, int64_t at, void *ctx);
 
+/* Sum of |x| (or of x * x) over n floats at p, any alignment, in double. Eight
+ * accumulators, so the compiler vectorises it: one running sum was a chain of
+ * dependent adds, and scoring VGG16's 553 MB took 0.6 s. */
+static double run_norm(const uint8_t *p, int64_t n, bool squares)
+{
+    double s[8] = {0};
+    int64_t j = 0;
+    float f[8];
+    if (squares)
+        for (; j + 8 <= n; j += 8) {
+            memcpy(f, p + (size_t)j * sizeof *f, sizeof f);
+            for (int k = 0; k < 8; k++)
+                s[k] += (double)f[k] * f[k];
+        }
+    else
+        for (; j + 8 <= n; j += 8) {
+            memcpy(f, p + (size_t)j * sizeof *f, sizeof f);
+            for (int k = 0; k < 8; k++)
+                s[k] += fabs((double)f[k]);
+        }
+    for (; j < n; j++) {
+        memcpy(f, p + (size_t)j * sizeof *f, sizeof *f);
+        s[j & 7] += squares ? (double)f[0] * f[0] : fabs((double)f[0]);
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 /* Add to score[0 .. count) the norms of channels off .. off + count of group gr's weights:
  * its producers' and depthwise convs', and where gr is a part of a Split, those of the
  * split input's weights at the part's offset. */
@@ -1189,17 +1216,19 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
                 continue;
             }
             int64_t outer = axis ? tp->dims[0] : 1, row = nw / gr->channels / outer;
-            for (int64_t c = 0; c < count; c++) {
-                double s = 0;
-                for (int64_t o = 0; o < outer; o++)
-                    for (int64_t j = 0; j < row; j++) {
-                        float f; /* w[o][off + c][j], from bytes of any alignment */
-                        memcpy(&f, w + (size_t)((o * gr->channels + off + c) * row + j) * sizeof f, sizeof f);
-                        double x = f;
-                        s += criterion == 2 ? x * x : fabs(x);
-                    }
-                score[c] += criterion == 2 ? sqrt(s) : s;
+            double *sum = calloc((size_t)(count ? count : 1), sizeof *sum);
+            if (!sum) {
+                free(copy);
+                return rm_error_set(e->err, RM_ENOMEM, "out of memory");
             }
+            /* in file order: w[o][off + c][0 .. row) is one run */
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t c = 0; c < count; c++)
+                    sum[c] += run_norm(w + (size_t)((o * gr->channels + off + c) * row) * sizeof(float), row,
+                                       criterion == 2);
+            for (int64_t c = 0; c < count; c++)
+                score[c] += criterion == 2 ? sqrt(sum[c]) : sum[c];
+            free(sum);
             free(copy);
         }
     }

@@ -140,6 +140,10 @@ int rm_input_dims_check(const char *input, int rank, const int64_t *dims, struct
  * the tensor takes the buffer itself instead of a copy (a large weight is built once,
  * in place). NULL when out of memory. */
 void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes);
+/* The same for bytes a tensor of m holds now, when they can be rewritten where they are:
+ * m owns them (an edit made them), no clone shares them, and they have room for `bytes`.
+ * Handed back as `data`, the tensor keeps the buffer. NULL otherwise. */
+void *rm_model_tensor_reuse(struct rm_model *m, const void *p, size_t bytes);
 
 /* Free the tensor bytes edits gave m (rm_model_free). */
 void rm_model_bufs_free(struct rm_model *m);

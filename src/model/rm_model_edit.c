@@ -189,6 +189,21 @@ void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes)
     return p;
 }
 
+void *rm_model_tensor_reuse(struct rm_model *m, const void *p, size_t bytes)
+{
+    if (!p || !m->bufs_cap || m->refs > 0)
+        return NULL;
+    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1))
+        if (m->bufs[k].p == p) {
+            if (m->bufs[k].n < bytes)
+                return NULL;
+            m->adopt = m->bufs[k].p;
+            m->adopt_size = m->bufs[k].n;
+            return m->adopt;
+        }
+    return NULL;
+}
+
 /* Point t at a copy of data (float32, or int64 when i64) with the given dims. */
 static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const int64_t *dims, const void *data,
                        bool i64, struct rm_error *err)
