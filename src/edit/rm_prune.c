@@ -26,6 +26,7 @@
 #include "rm_edit_int.h"
 #include "rm_prune_int.h"
 #include "rm_info.h"
+#include "rm_fs.h"
 #include "rm_ops_int.h"
 #include "rm_shape.h"
 #include "rm_tensor.h"
@@ -1221,6 +1222,8 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
                 free(copy);
                 return rm_error_set(e->err, RM_ENOMEM, "out of memory");
             }
+            if (!copy && count == gr->channels) /* every byte is read: map them in one go */
+                rm_fs_map_populate(w, (size_t)nw * sizeof(float));
             /* in file order: w[o][off + c][0 .. row) is one run */
             for (int64_t o = 0; o < outer; o++)
                 for (int64_t c = 0; c < count; c++)

@@ -436,6 +436,26 @@ void rm_fs_maps_drop(void)
     pthread_mutex_unlock(&maps_lock);
 }
 
+void rm_fs_map_populate(const void *p, size_t n)
+{
+#ifdef MADV_POPULATE_READ
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + n, mask = (uintptr_t)(ps > 0 ? ps : 4096) - 1;
+    pthread_mutex_lock(&maps_lock); /* held across madvise: the mapping cannot go meanwhile */
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].start && a >= maps[i].start && a < maps[i].end && n <= maps[i].end - a) {
+            uintptr_t lo = a & ~mask, hi = (b + mask) & ~mask;
+            if (hi > ((maps[i].end + mask) & ~mask))
+                hi = (maps[i].end + mask) & ~mask;
+            madvise((void *)lo, hi - lo, MADV_POPULATE_READ); /* (a kernel without it: faults as usual) */
+            break;
+        }
+    pthread_mutex_unlock(&maps_lock);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 int rm_fs_map_source(const void *p, size_t n, int *fd, uint64_t *off)
 {
     uintptr_t a = (uintptr_t)p;

@@ -69,6 +69,9 @@ int rm_atomic_commit(const char *path, const char *tmp, int fd, int ok, struct r
 void rm_fs_map_add(const void *map, size_t size, int fd);
 void rm_fs_map_remove(const void *map);
 void rm_fs_map_read(const void *p, size_t n);
+/* Map the pages of [p, p + n) that lie in a registered mapping before a pass reads them
+ * all (MADV_POPULATE_READ: one call instead of a fault per few pages); else nothing. */
+void rm_fs_map_populate(const void *p, size_t n);
 /* Drop every resident page of every registered mapping (what an edit read in place, the
  * pages a load's checks touched): a step that will read what it needs once, such as a
  * verification's plan builds, need not carry the rest. */

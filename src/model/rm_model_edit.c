@@ -137,15 +137,9 @@ static void buf_free(const struct rm_model_buf *b)
         free(b->p);
 }
 
-/* A new buffer of n bytes (at least 1) the model owns, or NULL. */
-static void *buf_new(struct rm_model *m, size_t n)
+/* Record p (n bytes) as the model's; the caller made room (bufs_grow). */
+static void buf_put(struct rm_model *m, void *p, size_t n)
 {
-    /* at most half the slots in use, deleted ones included */
-    if ((m->bufs_used + 1) * 2 > m->bufs_cap && bufs_grow(m))
-        return NULL;
-    void *p = n >= BUF_PAGES ? rm_pages_alloc(n, RM_PAGES_POPULATE) : malloc(n ? n : 1);
-    if (!p)
-        return NULL;
     size_t k = buf_slot(m, p);
     while (m->bufs[k].p && m->bufs[k].p != BUF_GONE)
         k = (k + 1) & (m->bufs_cap - 1);
@@ -153,6 +147,50 @@ static void *buf_new(struct rm_model *m, size_t n)
         m->bufs_used++;
     m->bufs[k] = (struct rm_model_buf){p, n};
     m->stats.tensor_bytes += n;
+}
+
+/* A new buffer of n bytes (at least 1) the model owns, or NULL. */
+static void *buf_new(struct rm_model *m, size_t n)
+{
+    /* at most half the slots in use, deleted ones included */
+    if ((m->bufs_used + 1) * 2 > m->bufs_cap && bufs_grow(m))
+        return NULL;
+    void *p = n >= BUF_PAGES ? rm_pages_alloc(n, RM_PAGES_POPULATE) : malloc(n ? n : 1);
+    if (p)
+        buf_put(m, p, n);
+    return p;
+}
+
+/* The model's buffer p, which holds at least n bytes, cut to n (n <= its size, n >= 1):
+ * a mapping gives back its tail pages; a heap block, or a mapping that becomes smaller
+ * than BUF_PAGES, moves to a heap block of n. Returns where the bytes are now (p when
+ * they cannot move: out of memory keeps the larger buffer). */
+static void *buf_fit(struct rm_model *m, void *p, size_t n)
+{
+    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1)) {
+        struct rm_model_buf *b = &m->bufs[k];
+        if (b->p != p)
+            continue;
+        if (n >= b->n || !n)
+            return p;
+        if (b->n >= BUF_PAGES && n >= BUF_PAGES) {
+            rm_pages_trim(p, b->n, n);
+            m->stats.tensor_bytes -= b->n - n;
+            b->n = n;
+            return p;
+        }
+        void *q = b->n >= BUF_PAGES ? malloc(n) : realloc(p, n);
+        if (!q)
+            return p;
+        if (b->n >= BUF_PAGES) {
+            memcpy(q, p, n);
+            rm_pages_free(p, b->n);
+        }
+        m->stats.tensor_bytes -= b->n;
+        *b = (struct rm_model_buf){BUF_GONE, 0};
+        buf_put(m, q, n); /* the slot just freed is room enough */
+        return q;
+    }
     return p;
 }
 
@@ -215,10 +253,11 @@ static int fill_tensor(struct rm_model *m, Onnx__TensorProto *t, int rank, const
     int64_t *d = rank ? rm_arena_memdup(&m->arena, dims, (size_t)rank * sizeof *dims) : NULL;
     uint8_t *raw = NULL;
     if (n && data && data == m->adopt && (size_t)n * elem <= m->adopt_size)
-        raw = m->adopt; /* filled in place (rm_model_tensor_buffer): no second copy */
+        raw = buf_fit(m, m->adopt, (size_t)n * elem); /* filled in place (rm_model_tensor_buffer, _reuse): no
+                                                         second copy, and no room held past its end */
     else if (n && (raw = buf_new(m, (size_t)n * elem)))
         memcpy(raw, data, (size_t)n * elem); /* little-endian host */
-    if (raw == m->adopt)
+    if (data && data == m->adopt)
         m->adopt = NULL, m->adopt_size = 0;
     if ((rank && !d) || (n && !raw))
         return oom(err);

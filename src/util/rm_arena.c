@@ -90,6 +90,13 @@ void rm_pages_free(void *p, size_t n)
         munmap(p, pages_size(n));
 }
 
+void rm_pages_trim(void *p, size_t n, size_t keep)
+{
+    size_t have = pages_size(n), want = pages_size(keep);
+    if (p && want && have > want)
+        munmap((char *)p + want, have - want);
+}
+
 static struct rm_arena_block *block_new(size_t min_payload, size_t hint)
 {
     size_t hdr = (sizeof(struct rm_arena_block) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);

@@ -58,5 +58,8 @@ void *rm_pages_alloc(size_t n, int flags);
 
 /* Unmap what rm_pages_alloc(n) gave (NULL is ignored). */
 void rm_pages_free(void *p, size_t n);
+/* Give back the pages of what rm_pages_alloc(n) gave past its first keep bytes (keep <= n):
+ * it is then what rm_pages_alloc(keep) would have given, for rm_pages_free. */
+void rm_pages_trim(void *p, size_t n, size_t keep);
 
 #endif
