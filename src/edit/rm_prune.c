@@ -1173,11 +1173,13 @@ static double run_norm(const uint8_t *p, int64_t n, bool squares)
             for (int k = 0; k < 8; k++)
                 s[k] += fabs((double)f[k]);
         }
+    double t = 0; /* the tail: s and f stay in registers (an index into s would not) */
     for (; j < n; j++) {
-        memcpy(f, p + (size_t)j * sizeof *f, sizeof *f);
-        s[j & 7] += squares ? (double)f[0] * f[0] : fabs((double)f[0]);
+        float x;
+        memcpy(&x, p + (size_t)j * sizeof x, sizeof x);
+        t += squares ? (double)x * x : fabs((double)x);
     }
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) + t;
 }
 
 /* Add to score[0 .. count) the norms of channels off .. off + count of group gr's weights:
