@@ -6,8 +6,9 @@ decomposition), InstanceNorm, PRelu with a per-channel slope, Mul/Add by per-cha
 constants (one shared by two groups), reductions whose axes are an input (ReduceSum from
 opset 13, ReduceMean from 18), a dynamo-style classifier head (ReduceMean, a Reshape to
 [0, -1], Gemm), grouped convolutions (ResNeXt, RegNet: each group pruned alike) and hidden
-Linear layers (Gemm, Gemm with transB=0, MatMul + Add; with BatchNorm1d); and the cases
-that must still block.
+Linear layers (Gemm, Gemm with transB=0, MatMul + Add; with BatchNorm1d), the hidden features
+of a Linear on the last axis (ConvNeXt's channels-last MLP, a transformer's MLP on tokens); and
+the cases that must still block.
 
 usage: test_prune_roles.py REMODEL
 
@@ -1057,6 +1058,142 @@ class TwoGrouped(nn.Module):
 def _():
     path = export(randomise(TwoGrouped(), 184), "grouped_disagree", 13)
     blocks(path, "conv0", "blocks that do not agree")
+
+
+class CNBlock(nn.Module):
+    """ConvNeXt's block: depthwise 7x7 conv, then channels last (permute) through LayerNorm and
+    an MLP (Linear C -> 4C, GELU, Linear 4C -> C) on the last axis, a layer scale, back to
+    channels first and the residual. torch 1.13 exports each Linear as MatMul + Add and GELU
+    as Div, Erf, Add, Mul, Mul."""
+
+    def __init__(self, c=8, hidden=32):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.fc1 = nn.Linear(c, hidden)
+        self.fc2 = nn.Linear(hidden, c)
+        self.gamma = nn.Parameter(torch.ones(c, 1, 1))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y))))
+        return x + self.gamma * y.permute(0, 3, 1, 2)
+
+
+class TinyConvNeXt(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 2, stride=2)
+        self.b0 = CNBlock()
+        self.b1 = CNBlock()
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.head(self.b1(self.b0(self.stem(x))).mean((2, 3)))
+
+
+class TokenMLP(nn.Module):
+    """A transformer's MLP on tokens [N, T, D]: patches embedded by a conv, then LayerNorm,
+    Linear D -> 4D, GELU, Linear 4D -> D and the residual; the head averages the tokens."""
+
+    def __init__(self, d=8, hidden=24):
+        super().__init__()
+        self.embed = nn.Conv2d(3, d, 2, stride=2)
+        self.norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, hidden)
+        self.fc2 = nn.Linear(hidden, d)
+        self.head = nn.Linear(d, 5)
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        t = t + self.fc2(F.gelu(self.fc1(self.norm(t))))
+        return self.head(t.mean(1))
+
+
+def matmul_output(model, module):
+    """Output 0 of the MatMul of Linear module path `module` (a.b.c: the node's scope)."""
+    scope = "/" + "/".join(module.split(".")) + "/"
+    for n in model.graph.node:
+        if n.op_type == "MatMul" and n.name.startswith(scope):
+            return n.output[0]
+    raise AssertionError(f"no MatMul for {module}")
+
+
+def slice_hidden(mlp, k):
+    mlp.fc1.weight = sl(mlp.fc1.weight, k, 0)
+    mlp.fc1.bias = sl(mlp.fc1.bias, k, 0)
+    mlp.fc2.weight = sl(mlp.fc2.weight, k, 1)
+
+
+def top_l1(linear, n):
+    l1 = linear.weight.detach().abs().sum(1).numpy()
+    return sorted(np.argsort(-l1, kind="stable")[:n].tolist())
+
+
+for opset in (13, 17):
+    @case(f"ConvNeXt MLP on the last axis (opset {opset}): fc1's lowest-L1 features go, its bias and fc2's rows follow")
+    def _(opset=opset):
+        m = randomise(TinyConvNeXt(), 200)
+        path = export(m, f"convnext_{opset}", opset, shape=(1, 3, 16, 16))
+        out, so = H.pruned(path, ["b0.fc1", "--ratio", "0.5"])
+        keep = kept(out, matmul_output(onnx.load(path), "b0.fc1"))
+        assert keep == top_l1(m.b0.fc1, 16), f"kept {keep}, fc1's row L1 norms keep {top_l1(m.b0.fc1, 16)}"
+        x, ref = run_ref(m, lambda r, k: slice_hidden(r.b0, k), keep, (1, 3, 16, 16))
+        close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("ConvNeXt, --global --ratio 0.3: both MLPs pruned; the channels-first stream and fc2's outputs stay")
+def _():
+    m = randomise(TinyConvNeXt(), 201)
+    path = export(m, "convnext_global", 13, shape=(1, 3, 16, 16))
+    out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+    mp = onnx.load(path)
+    k0, k1 = kept(out, matmul_output(mp, "b0.fc1")), kept(out, matmul_output(mp, "b1.fc1"))
+    assert len(k0) < 32 and len(k1) < 32, f"kept {k0} and {k1}:\n{so}"
+    assert "b0.fc2" in so and "last axis, and this op does not keep them there" in so, so
+    assert kept(out, matmul_output(mp, "b0.fc2"), 8) == list(range(8))
+
+    def f(r, k):
+        slice_hidden(r.b0, k0)
+        slice_hidden(r.b1, k1)
+    x, ref = run_ref(m, f, None, (1, 3, 16, 16))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+
+
+@case("ConvNeXt MLP, --criterion activation: keeps the features of largest mean |GELU output| (PyTorch's)")
+def _():
+    m = randomise(TinyConvNeXt(), 202)
+    path = export(m, "convnext_act", 13, shape=(1, 3, 16, 16))
+    calib = os.path.join(WORK, "convnext_calib")
+    xs = np.random.default_rng(11).standard_normal((4, 1, 3, 16, 16)).astype(np.float32)
+    acts = []
+    hook = m.b0.fc2.register_forward_hook(lambda mod, inp, outp: acts.append(inp[0].detach().abs().numpy()))
+    for k, x in enumerate(xs):
+        os.makedirs(os.path.join(calib, f"set_{k}"))
+        np.save(os.path.join(calib, f"set_{k}", "x.npy"), x)
+        with torch.no_grad():
+            m(torch.from_numpy(x))
+    hook.remove()
+    score = np.concatenate([a.reshape(-1, 32) for a in acts]).astype(np.float64).mean(0)
+    want = sorted(np.argsort(-score, kind="stable")[:16].tolist())
+    out, so = H.pruned(path, ["b0.fc1", "--ratio", "0.5", "--criterion", "activation", "--calib-inputs", calib])
+    keep = kept(out, matmul_output(onnx.load(path), "b0.fc1"))
+    assert keep == want, f"kept {keep}, mean |activation| keeps {want}"
+    x, ref = run_ref(m, lambda r, k: slice_hidden(r.b0, k), keep, (1, 3, 16, 16))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("transformer MLP on tokens [N, T, D]: fc1's features pruned; the token stream, read by LayerNorm, stays")
+def _():
+    m = randomise(TokenMLP(), 203)
+    path = export(m, "token_mlp", 13, shape=(1, 3, 8, 8))
+    out, so = H.pruned(path, ["fc1", "--ratio", "0.5"])
+    keep = kept(out, matmul_output(onnx.load(path), "fc1"))
+    assert keep == top_l1(m.fc1, 12), f"kept {keep}, fc1's row L1 norms keep {top_l1(m.fc1, 12)}"
+    x, ref = run_ref(m, slice_hidden, keep, (1, 3, 8, 8))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+    os.remove(out)
+    blocks(path, "fc2", "'fc2'", "last axis", "ReduceMean")  # LayerNorm's mean over the features
 
 
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

@@ -185,25 +185,32 @@ int rm_diff_tensors(const struct rm_host_tensor *a, const struct rm_host_tensor 
         acc_finish(&c, s);
         return 0;
     }
-    /* m: the tensor the map is written for (channel i), o: the other (channel map[i]) */
+    /* m: the tensor the map is written for (channel i), o: the other (channel map[i]); the
+     * channel axis is 1, or the one axis whose size differs (a Linear's features on the
+     * last axis of a channels-last tensor) */
     const struct rm_host_tensor *m = map_on_b ? b : a, *o = map_on_b ? a : b;
-    bool ok = a->rank >= 2 && a->rank == b->rank && a->dims[0] == b->dims[0] && map_len == m->dims[1];
-    for (int i = 2; ok && i < a->rank; i++)
-        ok = a->dims[i] == b->dims[i];
+    int ax = 1, differ = 0;
+    bool ok = a->rank >= 2 && a->rank == b->rank;
+    for (int i = 0; ok && i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            ax = i, differ++;
+    ok = ok && differ <= 1 && ax >= 1 && map_len == m->dims[ax];
     for (int64_t i = 0; ok && i < map_len; i++)
-        ok = map[i] < o->dims[1];
+        ok = map[i] < o->dims[ax];
     if (!ok)
         return rm_error_set(err, RM_EFORMAT, "channel map of %" PRId64 " entries does not fit "
                             "shapes %s in A and %s in B", map_len, sa, sb);
-    int64_t inner = 1; /* elements per channel: product of dims[2..] */
-    for (int i = 2; i < a->rank; i++)
+    int64_t inner = 1, outer = 1; /* elements per channel in a run, and runs */
+    for (int i = ax + 1; i < a->rank; i++)
         inner *= a->dims[i];
-    for (int64_t n = 0; n < a->dims[0]; n++)
+    for (int i = 0; i < ax; i++)
+        outer *= a->dims[i];
+    for (int64_t n = 0; n < outer; n++)
         for (int64_t i = 0; i < map_len; i++) {
             if (map[i] < 0)
                 continue;
             /* [n, i, :] of m against [n, map[i], :] of o */
-            int64_t mo = (n * m->dims[1] + i) * inner, oo = (n * o->dims[1] + map[i]) * inner;
+            int64_t mo = (n * m->dims[ax] + i) * inner, oo = (n * o->dims[ax] + map[i]) * inner;
             for (int64_t k = 0; k < inner; k++) {
                 double x = elem(o, oo + k), y = elem(m, mo + k);
                 if (map_on_b)

@@ -115,14 +115,15 @@ static bool is_const(const struct analysis *a, int v)
     return v >= 0 && (val(a, v)->init >= 0 || rm_graph_const_tensor(a->e->g, v));
 }
 
-int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot)
+int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot, bool last)
 {
     const struct rm_node *n = &g->nodes[node];
     if (slot >= n->proto->n_input || n->inputs[slot] < 0 || !n->proto->n_output || n->outputs[0] < 0)
         return -1;
     const struct rm_value *c = &g->values[n->inputs[slot]], *y = &g->values[n->outputs[0]];
-    /* numpy broadcasting aligns trailing axes: the constant's axis facing output axis 1 */
-    int ax = c->rank - y->rank + 1;
+    /* numpy broadcasting aligns trailing axes: the constant's axis facing output axis 1,
+     * or its last axis facing the output's last */
+    int ax = last ? c->rank - 1 : c->rank - y->rank + 1;
     if (c->rank < 0 || y->rank < 2 || ax < 0 || ax >= c->rank || c->dims[ax] == 1)
         return -1;
     return ax;
@@ -131,10 +132,11 @@ int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot)
 /* Why constant input `slot` of broadcasting node `node` cannot follow a change of its
  * output's channels (a per-channel constant that is not a float initializer of C
  * entries on that axis), or NULL when it can or has nothing per channel. */
-static const char *const_operand_blocks(const struct analysis *a, int node, size_t slot, int64_t channels)
+static const char *const_operand_blocks(const struct analysis *a, int node, size_t slot, int64_t channels,
+                                        bool last)
 {
     const struct rm_graph *g = a->e->g;
-    int ax = rm_prune_const_channel_axis(g, node, slot);
+    int ax = rm_prune_const_channel_axis(g, node, slot, last);
     if (ax < 0)
         return NULL;
     int v = g->nodes[node].inputs[slot];
@@ -634,7 +636,7 @@ struct group *rm_prune_derived(struct analysis *a, int i, const int **src, size_
 int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out)
 {
     const struct rm_node *n = &g->nodes[i];
-    if (!rm_edit_is_linear(g, i) || n->n_inputs < 2 || n->inputs[1] < 0 ||
+    if (!(rm_edit_is_linear(g, i) || rm_prune_last_linear(g, i)) || n->n_inputs < 2 || n->inputs[1] < 0 ||
         (n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transA", 0)))
         return -1;
     int wi = rm_graph_initializer_of(g, n->inputs[1]);
@@ -654,6 +656,111 @@ int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out)
             return -1;
     }
     return axis;
+}
+
+bool rm_prune_last_linear(const struct rm_graph *g, int i)
+{
+    const struct rm_node *n = &g->nodes[i];
+    if (n->op != RM_OP_MATMUL || n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0 || n->n_outputs != 1 ||
+        n->outputs[0] < 0)
+        return false;
+    const struct rm_value *x = &g->values[n->inputs[0]], *y = &g->values[n->outputs[0]];
+    int wi = rm_graph_initializer_of(g, n->inputs[1]);
+    const Onnx__TensorProto *w = wi >= 0 ? g->proto->initializer[g->values[wi].init] : NULL;
+    return w && w->n_dims == 2 && w->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && x->rank >= 3 &&
+           x->rank <= RM_MAX_RANK && y->rank == x->rank && x->dims[x->rank - 1] == w->dims[0] &&
+           y->dims[y->rank - 1] == w->dims[1];
+}
+
+int64_t rm_prune_channel_dim(const struct analysis *a, const struct group *gr, int v)
+{
+    const struct rm_value *x = val(a, v);
+    if (x->rank < 2)
+        return -1;
+    return gr && gr->last ? x->dims[x->rank - 1] : x->dims[1];
+}
+
+/* Node i touches a group whose channels are on the last axis. */
+static bool touches_last(struct analysis *a, const struct rm_node *n)
+{
+    for (size_t k = 0; k < n->n_inputs; k++)
+        if (rm_prune_is_channel(a, n->inputs[k]) && rm_prune_group_of(a, n->inputs[k])->last)
+            return true;
+    for (size_t k = 0; k < n->n_outputs; k++)
+        if (rm_prune_is_channel(a, n->outputs[k]) && rm_prune_group_of(a, n->outputs[k])->last)
+            return true;
+    return false;
+}
+
+/* Pass 2 for node i when it touches a group with its channels on the last axis: what
+ * follows them there is a Linear on the last axis (producing, or reading them as its
+ * input features), an elementwise op whose constants are scalars or vectors on the last
+ * axis, and a pointwise op (GELU, ReLU, ...); anything else blocks every group it
+ * touches. Returns nonzero when out of memory. */
+static int last_axis_node(struct analysis *a, int i)
+{
+    const struct rm_graph *g = a->e->g;
+    const struct rm_node *n = &g->nodes[i];
+    enum rm_chan role = rm_op_def(n->op)->chan;
+    int x = n->n_inputs ? n->inputs[0] : -1, y = n->n_outputs ? n->outputs[0] : -1;
+    struct group *gx = rm_prune_is_channel(a, x) ? rm_prune_group_of(a, x) : NULL;
+    struct group *gy = rm_prune_is_channel(a, y) ? rm_prune_group_of(a, y) : NULL;
+    int fail = 0;
+    if (rm_prune_last_linear(g, i)) {
+        if (gx && gx->last) {
+            fail |= push(&gx->gemms, &gx->n_gemms, i);
+            int64_t *sp = fail ? NULL : realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
+            if (!sp)
+                return 1;
+            gx->gemm_spatial = sp;
+            sp[gx->n_gemms - 1] = 1;
+        } else if (gx) {
+            block(a, x, "a Linear reads its last axis, and its channels are on axis 1", i);
+        }
+        if (gy && gy->last && rm_prune_linear_out_axis(g, i, gy->channels) >= 0)
+            fail |= push(&gy->producers, &gy->n_producers, i);
+        else if (gy)
+            block(a, y, "a Linear produces it whose weight cannot follow its features", i);
+        return fail;
+    }
+    if (role == RM_CHAN_ELTWISE && gy && gy->last) {
+        bool member = false;
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v < 0)
+                continue;
+            if (is_const(a, v)) {
+                const char *why = const_operand_blocks(a, i, k, gy->channels, true);
+                if (why)
+                    block(a, y, why, i);
+                else if (rm_prune_const_channel_axis(g, i, k, true) >= 0)
+                    member = true;
+            } else if (rm_prune_is_channel(a, v)) {
+                if (rm_prune_group_of(a, v) != gy) {
+                    block(a, v, "an elementwise op meets it with channels on the last axis", i);
+                    block(a, y, "an elementwise op meets channels on the last axis with others", i);
+                }
+            } else if (rm_prune_const_channel_axis(g, i, k, true) >= 0) {
+                block(a, y, "an elementwise op applies a computed per-channel vector", i);
+            }
+        }
+        return member ? push(&gy->members, &gy->n_members, i) : 0;
+    }
+    bool pool = n->op == RM_OP_AVERAGE_POOL || n->op == RM_OP_MAX_POOL || n->op == RM_OP_GLOBAL_AVERAGE_POOL ||
+                n->op == RM_OP_GLOBAL_MAX_POOL;
+    if (role == RM_CHAN_PASS && !pool && gx && gx == gy) {
+        for (size_t k = 1; k < n->n_inputs; k++) /* Clip's bounds: scalars */
+            if (rm_prune_is_channel(a, n->inputs[k]))
+                block(a, n->inputs[k], "a pointwise op reads it as a parameter", i);
+        return 0; /* joined in pass 1 */
+    }
+    for (size_t k = 0; k < n->n_inputs; k++)
+        if (rm_prune_is_channel(a, n->inputs[k]))
+            block(a, n->inputs[k], "its channels are on the last axis, and this op does not keep them there", i);
+    for (size_t k = 0; k < n->n_outputs; k++)
+        if (rm_prune_is_channel(a, n->outputs[k]))
+            block(a, n->outputs[k], "its channels are on the last axis, and this op does not keep them there", i);
+    return 0;
 }
 
 /* Grouped Conv node i (1 < group, not depthwise) whose channels the analysis can follow:
@@ -777,6 +884,28 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
         if (vv->output >= 0)
             block(a, (int)v, "it reaches a graph output", -1);
     }
+    /* Linear layers on the last axis make groups with their channels there; every tensor
+     * of such a group must have the Linear output's rank and last axis */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        int y = g->nodes[i].n_outputs ? g->nodes[i].outputs[0] : -1;
+        if (!rm_prune_last_linear(g, (int)i) || !rm_prune_is_channel(a, y))
+            continue;
+        struct group *gr = rm_prune_group_of(a, y);
+        if (!gr->last) {
+            gr->last = true;
+            gr->last_rank = val(a, y)->rank;
+            gr->channels = val(a, y)->dims[val(a, y)->rank - 1];
+        }
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        struct group *gr = rm_prune_is_channel(a, (int)v) ? rm_prune_group_of(a, (int)v) : NULL;
+        if (gr && gr->last && (val(a, (int)v)->rank != gr->last_rank || rm_prune_channel_dim(a, gr, (int)v) != gr->channels)) {
+            char why[160];
+            snprintf(why, sizeof why, "its channels are on the last axis, and '%.60s' has another rank or last axis",
+                     val(a, (int)v)->name);
+            block(a, (int)v, why, val(a, (int)v)->producer);
+        }
+    }
     /* Slices dividing channels, before the Shapes that bound them are judged in pass 2 */
     a->set_of = malloc((g->n_nodes + 1) * sizeof *a->set_of);
     a->sets = calloc(g->n_nodes + 1, sizeof *a->sets);
@@ -785,7 +914,7 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
     for (size_t i = 0; i < g->n_nodes; i++)
         a->set_of[i] = -1;
     for (size_t v = 0; v < g->n_values; v++)
-        if (rm_prune_is_channel(a, (int)v) && slice_set(a, (int)v))
+        if (rm_prune_is_channel(a, (int)v) && !rm_prune_group_of(a, (int)v)->last && slice_set(a, (int)v))
             return rm_error_set(e->err, RM_ENOMEM, "out of memory");
     /* pass 2: roles */
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -794,6 +923,16 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
         int x = n->proto->n_input ? n->inputs[0] : -1, y = n->proto->n_output ? n->outputs[0] : -1;
         struct group *gx = rm_prune_is_channel(a, x) ? rm_prune_group_of(a, x) : NULL;
         int fail = 0;
+        if (touches_last(a, n)) { /* channels on the last axis: their own rules */
+            if (unknown_operand(a, n)) {
+                for (size_t k = 0; k < n->proto->n_input; k++)
+                    block(a, n->inputs[k], "it meets a tensor of unknown shape", (int)i);
+                block(a, y, "it meets a tensor of unknown shape", (int)i);
+            } else if (last_axis_node(a, (int)i)) {
+                return rm_error_set(e->err, RM_ENOMEM, "out of memory");
+            }
+            continue;
+        }
         if ((role == RM_CHAN_ELTWISE || role == RM_CHAN_CONCAT) && unknown_operand(a, n)) {
             /* an operand whose shape is unknown (made by an op without a shape rule) may
              * carry these channels too: nothing here can be followed */
@@ -911,17 +1050,17 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 if (v < 0)
                     continue;
                 if (is_const(a, v)) {
-                    const char *why = const_operand_blocks(a, (int)i, k, gy->channels);
+                    const char *why = const_operand_blocks(a, (int)i, k, gy->channels, false);
                     if (why)
                         block(a, y, why, (int)i);
-                    else if (rm_prune_const_channel_axis(e->g, (int)i, k) >= 0)
+                    else if (rm_prune_const_channel_axis(e->g, (int)i, k, false) >= 0)
                         member = true;
                 } else if (rm_prune_is_channel(a, v)) {
                     if (val(a, v)->rank != ry) {
                         block(a, v, "an elementwise op broadcasts it against a tensor of another rank", (int)i);
                         block(a, y, "an elementwise op broadcasts tensors of different ranks", (int)i);
                     }
-                } else if (rm_prune_const_channel_axis(e->g, (int)i, k) >= 0) {
+                } else if (rm_prune_const_channel_axis(e->g, (int)i, k, false) >= 0) {
                     block(a, y, "an elementwise op applies a computed per-channel vector", (int)i);
                 }
             }
@@ -1397,7 +1536,7 @@ static int resize_sizes(struct analysis *a, int node)
 }
 
 /* A member of the group other than a BatchNorm or depthwise Conv follows e->map. */
-static int apply_member(struct analysis *a, int node)
+static int apply_member(struct analysis *a, const struct group *gr, int node)
 {
     struct edit *e = a->e;
     const struct rm_node *n = &e->g->nodes[node];
@@ -1419,7 +1558,7 @@ static int apply_member(struct analysis *a, int node)
         break;
     case RM_CHAN_ELTWISE:
         for (size_t k = 0; k < n->proto->n_input && !rc; k++) {
-            int ax = rm_prune_const_channel_axis(e->g, node, k);
+            int ax = rm_prune_const_channel_axis(e->g, node, k, gr->last);
             if (ax >= 0 && is_const(a, n->inputs[k]))
                 rc = slice_param(e, node, k, ax, e->g->values[n->inputs[k]].name);
         }
@@ -1461,7 +1600,7 @@ static int apply_group(struct analysis *a, struct group *gr)
     }
     for (int k = 0; k < gr->n_members && !rc; k++) {
         int node = gr->members[k];
-        rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node) : apply_member(a, node);
+        rc = e->g->nodes[node].op == RM_OP_BATCH_NORM ? rm_edit_resize_bn(e, node) : apply_member(a, gr, node);
     }
     for (int k = 0; k < gr->n_consumers && !rc; k++) {
         int node = gr->consumers[k];

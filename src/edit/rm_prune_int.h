@@ -38,6 +38,10 @@ struct group {
     int n_parts;
     int64_t blocks;       /* > 1: grouped convolutions read or produce the channels in this
                              many equal blocks (their `group`): every block keeps as many */
+    bool last;            /* its channels are on the last axis, not on axis 1: the hidden
+                             features of a Linear applied to [..., C] (ConvNeXt's channels-last
+                             MLP, a transformer's); every tensor has rank last_rank */
+    int last_rank;
     bool sourced;         /* a weight scores its channels: it has producers, or it is a part
                              of a split whose input is sourced */
     int64_t *keep;        /* chosen kept channels (sorted), NULL = untouched */
@@ -78,8 +82,13 @@ void rm_prune_analysis_free(struct analysis *a);
 bool rm_prune_is_channel(const struct analysis *a, int v);
 struct group *rm_prune_group_of(struct analysis *a, int v);
 /* The axis of constant input `slot` of broadcasting node `node` that lines up with its
- * output's channel axis (1) and has more than one entry, or -1. */
-int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot);
+ * output's channel axis (1, or the last with `last`) and has more than one entry, or -1. */
+int rm_prune_const_channel_axis(const struct rm_graph *g, int node, size_t slot, bool last);
+/* Whether node i is a Linear applied to the last axis of a tensor of rank 3 or more: a
+ * MatMul by a constant float [in, out] weight (ConvNeXt's MLP, a transformer's). */
+bool rm_prune_last_linear(const struct rm_graph *g, int i);
+/* The size of value v's channel axis in group gr (axis 1, or the last for gr->last). */
+int64_t rm_prune_channel_dim(const struct analysis *a, const struct group *gr, int v);
 /* Union-find root of value v (its group is a->group_of[root]). */
 int rm_prune_root(struct analysis *a, int v);
 /* gr->score = per-channel L1 (criterion 1) or L2 (2) norm of the weights of the group's
@@ -90,7 +99,8 @@ int rm_prune_score_norm(struct analysis *a, struct group *gr, int criterion);
 /* gr->keep = every channel but the n_remove lowest-scored (ties: lower index goes); with
  * blocks, n_remove / blocks of each block (RM_EEDIT unless n_remove is a multiple). */
 int rm_prune_choose_lowest(struct edit *e, struct group *gr, int64_t n_remove);
-/* The axis of Linear node i's weight (a Gemm, or a MatMul by a constant) holding its `out`
+/* The axis of Linear node i's weight (a Gemm, a MatMul by a constant, on a matrix or on the
+ * last axis: rm_prune_last_linear) holding its `out`
  * output features: a Gemm's 0 with transB, else 1; -1 when they cannot be pruned (a
  * transposed input, a weight or a Gemm bias that is not an initializer of their count). */
 int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out);

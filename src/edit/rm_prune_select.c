@@ -106,7 +106,7 @@ static bool is_read_by_consumer(const struct analysis *a, int v)
             continue;
         enum rm_chan role = rm_op_def(n->op)->chan;
         if (role == RM_CHAN_FLATTEN || role == RM_CHAN_GEMM || role == RM_CHAN_CONCAT ||
-            rm_edit_flattens(a->e->g, val->consumers[k]))
+            rm_edit_flattens(a->e->g, val->consumers[k]) || rm_prune_last_linear(a->e->g, val->consumers[k]))
             return true;
         if ((role == RM_CHAN_CONV || role == RM_CHAN_CONV_TRANSPOSE) && rm_node_attr_int(n->proto, "group", 1) == 1)
             return true;
@@ -118,6 +118,7 @@ struct act_stats {
     size_t n;
     int *value;          /* per tensor: value index */
     int64_t *channels;
+    bool *last;          /* per tensor: its channels are on the last axis, not axis 1 */
     double **sum;        /* per tensor, per channel: sum of |x| */
     double *count;       /* per tensor: elements per channel summed */
 };
@@ -126,16 +127,20 @@ static int act_visit(void *ctx, int sample, size_t item, struct rm_host_tensor *
 {
     (void)sample;
     struct act_stats *st = ctx;
-    if (t->dtype != RM_DTYPE_FLOAT || t->rank < 2 || t->dims[1] != st->channels[item])
+    int ax = st->last[item] ? t->rank - 1 : 1;
+    if (t->dtype != RM_DTYPE_FLOAT || t->rank < 2 || t->dims[ax] != st->channels[item])
         return rm_error_set(err, RM_EFORMAT, "calibration: a tensor has %lld channels where %lld were expected",
-                            t->rank >= 2 ? (long long)t->dims[1] : -1LL, (long long)st->channels[item]);
-    int64_t c = t->dims[1], spatial = 1;
-    for (int d = 2; d < t->rank; d++)
+                            t->rank >= 2 ? (long long)t->dims[ax] : -1LL, (long long)st->channels[item]);
+    int64_t c = t->dims[ax], outer = 1, spatial = 1;
+    for (int d = 0; d < ax; d++)
+        outer *= t->dims[d];
+    for (int d = ax + 1; d < t->rank; d++)
         spatial *= t->dims[d];
     const float *x = t->data;
     double *s = st->sum[item];
-    /* x[n][c][s]: mean |x| per channel over batch and positions */
-    for (int64_t n = 0; n < t->dims[0]; n++)
+    /* x[n][c][s]: mean |x| per channel over what comes before the channel axis (the batch,
+     * or with channels last every position) and what comes after */
+    for (int64_t n = 0; n < outer; n++)
         for (int64_t ch = 0; ch < c; ch++) {
             const float *p = x + (n * c + ch) * spatial;
             double acc = 0;
@@ -143,7 +148,7 @@ static int act_visit(void *ctx, int sample, size_t item, struct rm_host_tensor *
                 acc += fabs((double)p[i]);
             s[ch] += acc;
         }
-    st->count[item] += (double)(t->dims[0] * spatial);
+    st->count[item] += (double)(outer * spatial);
     return 0;
 }
 
@@ -161,11 +166,12 @@ static int score_activation(struct analysis *a, struct group **list, int n, cons
     size_t cap = e->g->n_values + 1;
     st.value = calloc(cap, sizeof *st.value);
     st.channels = calloc(cap, sizeof *st.channels);
+    st.last = calloc(cap, sizeof *st.last);
     st.sum = calloc(cap, sizeof *st.sum);
     st.count = calloc(cap, sizeof *st.count);
     names = calloc(cap, sizeof *names);
     owner = calloc(cap, sizeof *owner);
-    if (!st.value || !st.channels || !st.sum || !st.count || !names || !owner) {
+    if (!st.value || !st.channels || !st.last || !st.sum || !st.count || !names || !owner) {
         rc = rm_error_set(e->err, RM_ENOMEM, "out of memory");
         goto done;
     }
@@ -175,12 +181,13 @@ static int score_activation(struct analysis *a, struct group **list, int n, cons
         for (int pass = 0; pass < 2 && st.n == first; pass++)
             for (size_t v = 0; v < e->g->n_values; v++) {
                 if (!rm_prune_is_channel(a, (int)v) || rm_prune_root(a, (int)v) != gr->root ||
-                    e->g->values[v].producer < 0 || e->g->values[v].dims[1] != gr->channels)
+                    e->g->values[v].producer < 0 || rm_prune_channel_dim(a, gr, (int)v) != gr->channels)
                     continue;
                 if (pass == 0 && !is_read_by_consumer(a, (int)v))
                     continue;
                 st.value[st.n] = (int)v;
                 st.channels[st.n] = gr->channels;
+                st.last[st.n] = gr->last;
                 names[st.n] = e->g->values[v].name;
                 owner[st.n] = gi;
                 if (!(st.sum[st.n] = calloc((size_t)gr->channels, sizeof **st.sum))) {
@@ -217,6 +224,7 @@ done:
         free(st.sum[t]);
     free(st.value);
     free(st.channels);
+    free(st.last);
     free(st.sum);
     free(st.count);
     free(names);
@@ -382,7 +390,8 @@ static int conv_group(struct analysis *a, const char *path, struct group **out)
     if (rc)
         return rc;
     enum rm_op op = mod->main_node >= 0 ? e->g->nodes[mod->main_node].op : RM_OP_UNKNOWN;
-    bool linear = op == RM_OP_GEMM || (op == RM_OP_MATMUL && rm_edit_is_linear(e->g, mod->main_node));
+    bool linear = op == RM_OP_GEMM || (op == RM_OP_MATMUL && (rm_edit_is_linear(e->g, mod->main_node) ||
+                                                              rm_prune_last_linear(e->g, mod->main_node)));
     if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE && !linear)
         return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d, ConvTranspose2d or Linear",
                             mod->path, mod->type);
@@ -607,7 +616,7 @@ static int estimate_init(struct estimate *s, struct analysis *a)
         } else if (rm_op_def(n->op)->chan == RM_CHAN_ELTWISE && gy >= 0) {
             /* a per-channel constant (PRelu's slope, a bias or scale) follows the group */
             for (size_t k = 0; k < n->proto->n_input && k < 4; k++)
-                if (rm_prune_const_channel_axis(g, (int)i, k) >= 0)
+                if (rm_prune_const_channel_axis(g, (int)i, k, a->groups[gy].last) >= 0)
                     slots[n_slots++] = (int)k;
             if (!n_slots)
                 continue;

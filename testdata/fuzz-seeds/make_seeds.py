@@ -64,6 +64,23 @@ class Mlp(nn.Module):
         return self.fc2(torch.relu(self.bn(self.fc1(y))))
 
 
+class CNBlock(nn.Module):
+    """ConvNeXt's block: a channels-last MLP (Linear on the last axis, GELU) between permutes."""
+
+    def __init__(self, c=4, hidden=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 2, stride=2)
+        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.fc1 = nn.Linear(c, hidden)
+        self.fc2 = nn.Linear(hidden, c)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.fc2(nn.functional.gelu(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1)))))
+        return x + y.permute(0, 3, 1, 2)
+
+
 def export(m, name, opset, dynamic=False):
     path = os.path.join(HERE, name + ".onnx")
     with torch.no_grad():
@@ -132,6 +149,7 @@ def main():
     export(seeded(Mlp), "mlp_gemm", 13)
     gemm_to_matmul(export(seeded(Mlp), "mlp_matmul", 13))
     export(seeded(lambda: Mlp(view=True)), "view_dynamic", 13, dynamic=True)
+    export(seeded(CNBlock), "convnext_mlp", 13)
     torch.manual_seed(0)
     dynamo_head(os.path.join(HERE, "dynamo_head.onnx"))
     for f in sorted(os.listdir(HERE)):
