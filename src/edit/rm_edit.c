@@ -273,6 +273,17 @@ void rm_edit_rows(struct edit *e, const float *old, int64_t n_old, int64_t row, 
     }
 }
 
+/* A buffer of the model for a x b x c floats (rm_model_tensor_buffer), or NULL when the
+ * count is negative, overflows or does not fit in memory. */
+static float *float_buffer(struct edit *e, int64_t a, int64_t b, int64_t c)
+{
+    int64_t n;
+    if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &n) || __builtin_mul_overflow(n, c, &n) ||
+        (uint64_t)n > SIZE_MAX / sizeof(float))
+        return NULL;
+    return rm_model_tensor_buffer(e->m, (size_t)n * sizeof(float));
+}
+
 /* The bytes of tp (float32 as the host keeps them) when a slice may compact them where
  * they are: rm_edit_write_param will rewrite tp itself (this node's own copy, or an
  * initializer no other node reads), the model owns the bytes (an earlier step of the
@@ -317,9 +328,7 @@ int rm_edit_slice(struct edit *e, int node, size_t slot, const Onnx__TensorProto
     }
     float *w = copy ? NULL : slice_in_place(e, node, slot, tp, n_old);
     if (!w)
-        w = __builtin_mul_overflow(outer, e->new_c, &nw) || __builtin_mul_overflow(nw, inner, &nw) ||
-                    (uint64_t)nw > SIZE_MAX / sizeof *w
-                ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+        w = float_buffer(e, outer, e->new_c, inner);
     if (!w) {
         free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -404,9 +413,7 @@ static int resize_grouped(struct edit *e, int node, const Onnx__TensorProto *tp,
         free(copy);
         return rm_error_set(e->err, RM_EEDIT, "%s: its weight is smaller than its dims say", rm_edit_where(e, node));
     }
-    float *w = __builtin_mul_overflow(od[0], bn, &nw) || __builtin_mul_overflow(nw, ks, &nw) ||
-                       (uint64_t)nw > SIZE_MAX / sizeof *w
-                   ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+    float *w = float_buffer(e, od[0], bn, ks);
     if (!w) {
         free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
@@ -559,13 +566,10 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     }
     if ((rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy)))
         return rc;
-    int64_t nw;
-    /* in place when it may be: runs only move down (spatial = 1 would do, but the map is
-     * per channel, so check it per channel) */
+    /* in place when slice_in_place allows it: every channel's runs only move down */
     float *w = copy ? NULL : slice_in_place(e, node, 1, tp, e->old_c);
     if (!w)
-        w = __builtin_mul_overflow(outs, f_new, &nw) || (uint64_t)nw > SIZE_MAX / sizeof *w
-                ? NULL : rm_model_tensor_buffer(e->m, (size_t)nw * sizeof *w);
+        w = float_buffer(e, outs, f_new, 1);
     if (!w) {
         free(copy);
         return rm_error_set(e->err, RM_ENOMEM, "out of memory");
