@@ -1183,6 +1183,32 @@ def _():
     close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
 
 
+@case("ConvNeXt MLP, --reconstruct: fc2 refitted per position on the last axis; held-out outputs move to the original's")
+def _():
+    m = randomise(TinyConvNeXt(), 204)
+    path = export(m, "convnext_rec", 13, shape=(1, 3, 16, 16))
+    plain, _ = H.pruned(path, ["--global", "--ratio", "0.5"])
+    rec = path[:-5] + "-rec.onnx"
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.5", "--reconstruct", "--calib-samples", "8",
+                          "-o", rec)
+    assert rc == 0, f"exit {rc}: {err}"
+    assert "b0.fc2" in so and "not refitted" not in so, so
+    onnx.checker.check_model(onnx.load(rec), full_check=True)
+    w = {t.name: numpy_helper.to_array(t) for t in onnx.load(rec).graph.initializer}
+    wp = {t.name: numpy_helper.to_array(t) for t in onnx.load(plain).graph.initializer}
+    assert {k: v.shape for k, v in w.items()} == {k: v.shape for k, v in wp.items()}, "refitting changed a shape"
+    errs = {}
+    for name, model in (("plain", plain), ("reconstructed", rec)):
+        e = []
+        for seed in (101, 102, 103):  # held out: the calibration draws seeds from 0
+            x = np.random.default_rng(seed).standard_normal((1, 3, 16, 16)).astype(np.float32)
+            with torch.no_grad():
+                want = m(torch.from_numpy(x)).numpy()
+            e.append(float(np.abs(ort(model, x) - want).max()))
+        errs[name] = max(e)
+    assert errs["reconstructed"] < 0.25 * errs["plain"], f"max |error| vs the original: {errs}"
+
+
 @case("transformer MLP on tokens [N, T, D]: fc1's features pruned; the token stream, read by LayerNorm, stays")
 def _():
     m = randomise(TokenMLP(), 203)

@@ -35,6 +35,7 @@ struct layer {
     const char *x;            /* input tensor in the pruned model */
     char path[256];
     bool gemm, skip;
+    bool last;                /* a Linear on the last axis: every position is a row */
     /* geometry in the pruned model */
     int64_t nb, cin, h, w, oh, ow, kh, kw, o_full;
     struct rm_window win;
@@ -91,7 +92,7 @@ static int take_targets(void *ctx, int s, size_t item, struct rm_host_tensor *t,
     struct recon *r = ctx;
     struct layer *l = &r->layers[r->idx[item]];
     /* the original's channels (the pruned model may have fewer) */
-    int64_t o_full = t->rank >= 2 ? t->dims[1] : -1;
+    int64_t o_full = t->rank >= 2 ? t->dims[l->last ? t->rank - 1 : 1] : -1;
     int64_t expect = l->gemm ? l->nb * o_full : l->nb * o_full * l->oh * l->ow;
     bool fits = o_full >= l->o;
     for (int64_t j = 0; fits && l->out_keep && j < l->o; j++)
@@ -185,6 +186,23 @@ static int describe(struct layer *l, const struct rm_graph *g, int node, const s
             if (c && !c_vector)
                 why = "its bias is not a vector";
             l->bias_col = l->beta != 0;
+            l->kh = l->kw = 1;
+        }
+    } else if (rm_prune_last_linear(g, node)) {
+        /* a MatMul by [in, out] on the last axis of [..., in] (ConvNeXt's and a transformer's
+         * MLP): the rows are every position before that axis; its bias is the Add after it */
+        int64_t rows;
+        l->gemm = l->last = true;
+        l->transb = 0;
+        l->alpha = 1.0;
+        l->beta = 0.0;
+        if (rm_dims_numel(x->dims, (size_t)x->rank - 1, &rows) || rows <= 0 || w->rank != 2) {
+            why = "its input's shape is unknown";
+        } else {
+            l->nb = l->positions = rows;
+            l->cin = x->dims[x->rank - 1];
+            l->o_full = y->dims[y->rank - 1];
+            l->bias_col = false;
             l->kh = l->kw = 1;
         }
     } else if (n->op != RM_OP_CONV) {
