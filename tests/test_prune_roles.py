@@ -27,6 +27,7 @@ that must block exits 2 with one line naming the op and writes nothing.
 """
 
 import copy
+import json
 import os
 import sys
 import warnings
@@ -1158,6 +1159,12 @@ def _():
         slice_hidden(r.b1, k1)
     x, ref = run_ref(m, f, None, (1, 3, 16, 16))
     close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module pruned alike")
+    # the kept features of fc1 are the original's (the first change is after them): diff
+    # --layers aligns them on the last axis through the channel map
+    rc, so, err = remodel("diff", path, out, "--layers", "--json")
+    assert rc == 1, f"diff: exit {rc}: {err}"
+    layer = {lay["path"]: lay for lay in json.loads(so)["layers"]}["b0.fc1"]
+    assert layer["comparable"] and layer["aligned"] and layer["max_abs"] <= 1e-5 * 8, layer
 
 
 @case("ConvNeXt MLP, --criterion activation: keeps the features of largest mean |GELU output| (PyTorch's)")
