@@ -28,7 +28,7 @@ remodel = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "build"
 work = sys.argv[2] if len(sys.argv) > 2 else "/tmp/remodel-zoo"
 names = sys.argv[3:] or ["resnet18", "resnet50", "mobilenet_v2", "densenet121", "googlenet",
                          "efficientnet_b0", "regnet_y_400mf", "shufflenet_v2_x1_0", "squeezenet1_0",
-                         "mnasnet1_0", "mobilenet_v3_small"]
+                         "mnasnet1_0", "mobilenet_v3_small", "convnext_tiny", "vit_b_16"]
 os.makedirs(work, exist_ok=True)
 torch.set_num_threads(1)
 worst, failed = 0.0, False
@@ -40,6 +40,8 @@ for name in names:
         torch.manual_seed(0)
         kw = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
         m = getattr(torchvision.models, name)(weights=None, **kw).eval()
+        if name.startswith("vit"):  # torchvision zeroes the head: every output would be 0
+            torch.nn.init.normal_(m.heads.head.weight, std=0.02)
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.running_mean.uniform_(-0.5, 0.5)
