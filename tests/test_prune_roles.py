@@ -1229,4 +1229,33 @@ def _():
     blocks(path, "fc2", "'fc2'", "last axis", "ReduceMean")  # LayerNorm's mean over the features
 
 
+@case("a Linear on the last axis whose weight a Constant node holds: pruned as an initializer would be")
+def _():
+    from onnx import helper
+    m = randomise(TokenMLP(), 205)
+    path = export(m, "token_mlp_const", 13, shape=(1, 3, 8, 8))
+    mp = onnx.load(path)
+    mm = next(n for n in mp.graph.node if n.op_type == "MatMul" and n.name.startswith("/fc1/"))
+    w = next(t for t in mp.graph.initializer if t.name == mm.input[1])
+    mp.graph.initializer.remove(w)
+    mp.graph.node.insert(0, helper.make_node("Constant", [], [w.name], value=w, name="/fc1/Constant"))
+    onnx.save(mp, path)
+    out, so = H.pruned(path, ["fc1", "--ratio", "0.5"])
+    keep = kept(out, matmul_output(onnx.load(path), "fc1"))
+    assert keep == top_l1(m.fc1, 12), f"kept {keep}, fc1's row L1 norms keep {top_l1(m.fc1, 12)}"
+    x, ref = run_ref(m, slice_hidden, keep, (1, 3, 8, 8))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+
+
+@case("a Linear on the last axis with an int64 weight: exit 2 naming why, nothing written")
+def _():
+    path = export(randomise(TokenMLP(), 206), "token_mlp_int", 13, shape=(1, 3, 8, 8))
+    mp = onnx.load(path)
+    mm = next(n for n in mp.graph.node if n.op_type == "MatMul" and n.name.startswith("/fc1/"))
+    w = next(t for t in mp.graph.initializer if t.name == mm.input[1])
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.int64), w.name))
+    onnx.save(mp, path)
+    blocks(path, "fc1", "'fc1'", "float32 constant [in, out] weight")
+
+
 H.finish(keep_work=bool(os.environ.get("RM_ROLES_KEEP")))

@@ -392,6 +392,10 @@ static int conv_group(struct analysis *a, const char *path, struct group **out)
     enum rm_op op = mod->main_node >= 0 ? e->g->nodes[mod->main_node].op : RM_OP_UNKNOWN;
     bool linear = op == RM_OP_GEMM || (op == RM_OP_MATMUL && (rm_edit_is_linear(e->g, mod->main_node) ||
                                                               rm_prune_last_linear(e->g, mod->main_node)));
+    if (op == RM_OP_MATMUL && !linear)
+        return rm_error_set(e->err, RM_EEDIT,
+                            "module '%s' is a %s whose MatMul does not multiply by a float32 constant [in, out] "
+                            "weight: its features cannot be pruned", mod->path, mod->type);
     if (op != RM_OP_CONV && op != RM_OP_CONV_TRANSPOSE && !linear)
         return rm_error_set(e->err, RM_EEDIT, "module '%s' is a %s, not a Conv2d, ConvTranspose2d or Linear",
                             mod->path, mod->type);
