@@ -652,8 +652,10 @@ const struct cli_cmd cli_cmd_prune = {
              "that keeps the same channels; Concat shifts channels by offsets, and a Split on channels is the "
              "reverse: its parts are groups of their own, and the conv before it (YOLOv8's C2f cv1) follows what "
              "they keep, its split sizes too. Slices that take every channel once (torch's chunk) are followed like "
-             "a Split, their bounds rewritten. Groups the analysis cannot follow "
-             "(reshapes, transposes, grouped convs, graph inputs/outputs) are reported unprunable, never guessed.",
+             "a Split, their bounds rewritten. A Linear applied to the last axis (ConvNeXt's and a transformer's "
+             "MLP) makes a group of its features there, which pointwise ops and the next such Linear follow. "
+             "Groups the analysis cannot follow (other reshapes and transposes, LayerNorm over the channels, "
+             "graph inputs/outputs) are reported unprunable, never guessed.",
     .pos = prune_pos,
     .opts = prune_opts,
     .notes = EDIT_VERIFY_NOTE "Prints a table of groups (channels before -> after, or why a group is unprunable or "
