@@ -1143,6 +1143,35 @@ for opset in (13, 17):
         close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
 
 
+@case("ConvNeXt exported without constant folding: each MLP weight read through a Transpose node is sliced there")
+def _():
+    m = randomise(TinyConvNeXt(), 207)
+    path = os.path.join(WORK, "convnext_unfolded.onnx")
+    with torch.no_grad():
+        torch.onnx.export(m, torch.zeros(1, 3, 16, 16), path, opset_version=13, input_names=["x"],
+                          output_names=["y"], do_constant_folding=False)
+    mp = onnx.load(path)
+    assert sum(n.op_type == "Transpose" and n.name.startswith("/b0/fc") for n in mp.graph.node) == 2, \
+        "the export no longer reads fc1 and fc2 through Transpose nodes: the case would test nothing"
+    # (the module tree does not name a Linear made of Transpose + MatMul + Add, so --global)
+    out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
+    k0, k1 = kept(out, matmul_output(mp, "b0.fc1")), kept(out, matmul_output(mp, "b1.fc1"))
+    for k, fc in ((k0, m.b0.fc1), (k1, m.b1.fc1)):
+        assert 0 < len(k) < 32 and k == top_l1(fc, len(k)), f"kept {k}, the row L1 norms keep {top_l1(fc, len(k))}"
+
+    def f(r, k):
+        slice_hidden(r.b0, k0)
+        slice_hidden(r.b1, k1)
+    x, ref = run_ref(m, f, None, (1, 3, 16, 16))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+    # --reconstruct leaves such a layer as pruned, and says why
+    rec = path[:-5] + "-rec.onnx"
+    rc, so, err = remodel("prune", path, "--global", "--ratio", "0.3", "--reconstruct", "--calib-samples", "2",
+                          "-o", rec)
+    assert rc == 0 and "read through a Transpose node" in so, f"exit {rc}: {so} {err}"
+    close(ort(rec, x), ref, "the --reconstruct model, its fc2 left as pruned")
+
+
 @case("ConvNeXt, --global --ratio 0.3: both MLPs pruned; the channels-first stream and fc2's outputs stay")
 def _():
     m = randomise(TinyConvNeXt(), 201)

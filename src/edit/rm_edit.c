@@ -550,7 +550,14 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     const uint8_t *old = NULL;
     int64_t n;
     const Onnx__TensorProto *tp;
-    int rc = rm_edit_param_tensor(e, node, 1, &tp);
+    int wnode;
+    size_t wslot;
+    bool transposed;
+    if (!rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
+        wnode = node, wslot = 1, transposed = false; /* reported below as not an initializer */
+    if (transposed)
+        tb = 1; /* MatMul(x, Transpose(W)): W is [out, in] */
+    int rc = rm_edit_param_tensor(e, wnode, wslot, &tp);
     if (rc)
         return rc;
     if (!tp || tp->n_dims != 2)
@@ -567,7 +574,7 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     if ((rc = rm_edit_f32_bytes(e, tp, &old, &n, &copy)))
         return rc;
     /* in place when slice_in_place allows it: every channel's runs only move down */
-    float *w = copy ? NULL : slice_in_place(e, node, 1, tp, e->old_c);
+    float *w = copy ? NULL : slice_in_place(e, wnode, wslot, tp, e->old_c);
     if (!w)
         w = float_buffer(e, outs, f_new, 1);
     if (!w) {
@@ -591,11 +598,41 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     int64_t nd[2] = {tb ? outs : f_new, tb ? f_new : outs};
     char name[512];
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
-    rc = rm_edit_write_param(e, node, 1, nd, 2, w, name);
+    rc = rm_edit_write_param(e, wnode, wslot, nd, 2, w, name);
     if (!rc)
         rm_edit_note(e, "%s: Linear in_features %lld -> %lld", rm_edit_where(e, node), (long long)f_old, (long long)f_new);
     free(copy);
     return rc;
+}
+
+bool rm_edit_linear_weight(const struct rm_graph *g, int node, int *wnode, size_t *wslot, bool *transposed)
+{
+    const struct rm_node *n = &g->nodes[node];
+    *wnode = node;
+    *wslot = 1;
+    *transposed = false;
+    int b = n->n_inputs > 1 ? n->inputs[1] : -1;
+    if (b < 0)
+        return false;
+    if (rm_graph_initializer_of(g, b) >= 0)
+        return true;
+    const struct rm_value *bv = &g->values[b];
+    if (n->op != RM_OP_MATMUL || bv->producer < 0 || bv->n_consumers != 1 || bv->output >= 0)
+        return false;
+    const struct rm_node *t = &g->nodes[bv->producer];
+    if (t->op != RM_OP_TRANSPOSE || t->n_inputs != 1 || t->inputs[0] < 0)
+        return false;
+    int w = rm_graph_initializer_of(g, t->inputs[0]);
+    if (w < 0 || g->values[w].rank != 2 || g->values[w].n_consumers != 1)
+        return false;
+    size_t np;
+    const int64_t *perm = rm_node_attr_ints(t->proto, "perm", &np);
+    if (perm && !(np == 2 && perm[0] == 1 && perm[1] == 0))
+        return false;
+    *wnode = bv->producer;
+    *wslot = 0;
+    *transposed = true;
+    return true;
 }
 
 bool rm_edit_is_linear(const struct rm_graph *g, int node)

@@ -639,9 +639,14 @@ int rm_prune_linear_out_axis(const struct rm_graph *g, int i, int64_t out)
     if (!(rm_edit_is_linear(g, i) || rm_prune_last_linear(g, i)) || n->n_inputs < 2 || n->inputs[1] < 0 ||
         (n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transA", 0)))
         return -1;
-    int wi = rm_graph_initializer_of(g, n->inputs[1]);
+    int wnode;
+    size_t wslot;
+    bool transposed; /* MatMul(x, Transpose(W)): W is [out, in] */
+    if (!rm_edit_linear_weight(g, i, &wnode, &wslot, &transposed))
+        return -1;
+    int wi = rm_graph_initializer_of(g, g->nodes[wnode].inputs[wslot]);
     const struct rm_value *w = wi >= 0 ? &g->values[wi] : NULL;
-    int axis = n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transB", 0) ? 0 : 1;
+    int axis = (n->op == RM_OP_GEMM && rm_node_attr_int(n->proto, "transB", 0)) || transposed ? 0 : 1;
     if (!w || w->rank != 2 || w->dims[axis] != out || out < 1)
         return -1;
     if (n->op == RM_OP_GEMM && n->n_inputs > 2 && n->inputs[2] >= 0) {
@@ -665,11 +670,16 @@ bool rm_prune_last_linear(const struct rm_graph *g, int i)
         n->outputs[0] < 0)
         return false;
     const struct rm_value *x = &g->values[n->inputs[0]], *y = &g->values[n->outputs[0]];
-    int wi = rm_graph_initializer_of(g, n->inputs[1]);
+    int wnode;
+    size_t wslot;
+    bool t; /* read through a Transpose: W is [out, in] */
+    if (!rm_edit_linear_weight(g, i, &wnode, &wslot, &t))
+        return false;
+    int wi = rm_graph_initializer_of(g, g->nodes[wnode].inputs[wslot]);
     const Onnx__TensorProto *w = wi >= 0 ? g->proto->initializer[g->values[wi].init] : NULL;
     return w && w->n_dims == 2 && w->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && x->rank >= 3 &&
-           x->rank <= RM_MAX_RANK && y->rank == x->rank && x->dims[x->rank - 1] == w->dims[0] &&
-           y->dims[y->rank - 1] == w->dims[1];
+           x->rank <= RM_MAX_RANK && y->rank == x->rank && x->dims[x->rank - 1] == w->dims[t ? 1 : 0] &&
+           y->dims[y->rank - 1] == w->dims[t ? 0 : 1];
 }
 
 int64_t rm_prune_channel_dim(const struct analysis *a, const struct group *gr, int v)
@@ -1348,7 +1358,12 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
             const uint8_t *w = NULL;
             int64_t nw;
             const Onnx__TensorProto *tp;
-            int rc = rm_edit_param_tensor(e, node, 1, &tp);
+            int wnode = node;
+            size_t wslot = 1;
+            bool transposed;
+            if (linear && !rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
+                wnode = node, wslot = 1;
+            int rc = rm_edit_param_tensor(e, wnode, wslot, &tp);
             if (!rc && tp)
                 rc = rm_edit_f32_bytes(e, tp, &w, &nw, &copy); /* read where the bytes are */
             if (rc)
@@ -1483,8 +1498,13 @@ static int slice_linear(struct edit *e, int node)
         return rm_error_set(e->err, RM_EEDIT, "%s: its weight does not have %lld output features",
                             rm_edit_where(e, node), (long long)e->old_c);
     char name[512];
+    int wnode;
+    size_t wslot;
+    bool transposed;
+    if (!rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
+        wnode = node, wslot = 1;
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
-    int rc = slice_param(e, node, 1, axis, name);
+    int rc = slice_param(e, wnode, wslot, axis, name);
     const struct rm_node *n = &e->g->nodes[node];
     if (!rc && n->op == RM_OP_GEMM && n->n_inputs > 2 && n->inputs[2] >= 0) {
         const struct rm_value *b = &e->g->values[n->inputs[2]];

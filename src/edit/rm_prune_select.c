@@ -648,7 +648,12 @@ static int estimate_init(struct estimate *s, struct analysis *a)
             int slot = slots[k];
             if ((size_t)slot >= n->proto->n_input || n->inputs[slot] < 0)
                 continue;
-            int iv = rm_graph_initializer_of(g, n->inputs[slot]);
+            int from = n->inputs[slot], wnode;
+            size_t wslot;
+            bool transposed;
+            if (n->op == RM_OP_MATMUL && slot == 1 && rm_edit_linear_weight(g, (int)i, &wnode, &wslot, &transposed))
+                from = g->nodes[wnode].inputs[wslot]; /* MatMul(x, Transpose(W)): W's entries */
+            int iv = rm_graph_initializer_of(g, from);
             if (iv < 0 || g->values[iv].init < 0)
                 continue;
             int64_t numel;
