@@ -1143,7 +1143,7 @@ for opset in (13, 17):
         close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
 
 
-@case("ConvNeXt exported without constant folding: each MLP weight read through a Transpose node is sliced there")
+@case("ConvNeXt exported without constant folding: a Linear is Transpose + MatMul + Add, its weight sliced where stored")
 def _():
     m = randomise(TinyConvNeXt(), 207)
     path = os.path.join(WORK, "convnext_unfolded.onnx")
@@ -1153,7 +1153,15 @@ def _():
     mp = onnx.load(path)
     assert sum(n.op_type == "Transpose" and n.name.startswith("/b0/fc") for n in mp.graph.node) == 2, \
         "the export no longer reads fc1 and fc2 through Transpose nodes: the case would test nothing"
-    # (the module tree does not name a Linear made of Transpose + MatMul + Add, so --global)
+    # the tree names Transpose + MatMul + Add a Linear, with PyTorch's features
+    rc, so, err = remodel("show", path)
+    assert rc == 0 and "(fc1): Linear(in_features=8, out_features=32, bias=True)" in so, so
+    out, so = H.pruned(path, ["b0.fc1", "--ratio", "0.5"])
+    keep = kept(out, matmul_output(mp, "b0.fc1"))
+    assert keep == top_l1(m.b0.fc1, 16), f"kept {keep}, fc1's row L1 norms keep {top_l1(m.b0.fc1, 16)}"
+    x, ref = run_ref(m, lambda r, k: slice_hidden(r.b0, k), keep, (1, 3, 16, 16))
+    close(ort(out, x), ref, "onnxruntime on the pruned model vs the PyTorch module sliced alike")
+    os.remove(out)
     out, so = H.pruned(path, ["--global", "--ratio", "0.3"])
     k0, k1 = kept(out, matmul_output(mp, "b0.fc1")), kept(out, matmul_output(mp, "b1.fc1"))
     for k, fc in ((k0, m.b0.fc1), (k1, m.b1.fc1)):

@@ -369,14 +369,27 @@ bool rm_leaf_linear(struct rm_tree *t, struct rm_module *m, int node, const enum
 {
     const struct rm_graph *g = t->g;
     bool gemm = g->nodes[node].op == RM_OP_GEMM;
-    if (!companions(others, n, gemm ? RM_OP_UNKNOWN : RM_OP_ADD))
-        return false;
     int64_t w[RM_MAX_RANK];
     int wv = rm_tree_node_input(g, node, 1);
+    /* MatMul(x, Transpose(W)), W a 2-D constant [out, in] (torch's export without constant
+     * folding): the Transpose is the Linear's own */
+    int tr = !gemm && wv >= 0 ? g->values[wv].producer : -1;
+    if (tr >= 0) {
+        size_t np;
+        const int64_t *perm = rm_node_attr_ints(g->nodes[tr].proto, "perm", &np);
+        if (g->nodes[tr].op != RM_OP_TRANSPOSE || !rm_tree_is_const(g, rm_tree_node_input(g, tr, 0)) ||
+            (perm && !(np == 2 && perm[0] == 1 && perm[1] == 0)))
+            tr = -1;
+    }
+    for (int k = 0; k < n; k++)
+        if (gemm || !(others[k] == RM_OP_ADD || (others[k] == RM_OP_TRANSPOSE && tr >= 0)))
+            return false;
+    if (tr >= 0)
+        wv = rm_tree_node_input(g, tr, 0);
     int rank = value_dims(g, wv, w);
     if (!gemm && (rank != 2 || !rm_tree_is_const(g, wv)))
         return false; /* a MatMul of two activations is no Linear */
-    bool tb = gemm && rm_node_attr_int(g->nodes[node].proto, "transB", 0);
+    bool tb = (gemm && rm_node_attr_int(g->nodes[node].proto, "transB", 0)) || tr >= 0;
     int64_t in = -1, out = -1;
     if (rank == 2) {
         in = tb ? w[1] : w[0];
@@ -391,7 +404,10 @@ bool rm_leaf_linear(struct rm_tree *t, struct rm_module *m, int node, const enum
         return false; /* an Add of two activations is no bias */
     bool bias = gemm ? rm_tree_node_input(g, node, 2) >= 0 : add >= 0;
     arg_bool(m, "bias", bias, true);
-    add_param(t, m, "weight", node, 1);
+    if (tr >= 0)
+        add_param(t, m, "weight", tr, 0);
+    else
+        add_param(t, m, "weight", node, 1);
     if (gemm && bias)
         add_param(t, m, "bias", node, 2);
     else if (bias) /* MatMul + Add: the bias is the Add input that is an initializer */
