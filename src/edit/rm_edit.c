@@ -125,21 +125,30 @@ static const char *own_copy(const struct edit *e, int node, size_t slot)
     return v < 0 || strcmp(n->input[slot], e->g->values[v].name) ? n->input[slot] : NULL;
 }
 
+/* The initializer rm_edit_write_param rewrites where it is for input `slot` of node: the
+ * copy an earlier step made for the node (a conv whose in- and out-channels two pruned
+ * groups change), or the initializer the node alone reads; NULL when it would make a copy. */
+static const char *written_in_place(struct edit *e, int node, size_t slot)
+{
+    const char *mine = own_copy(e, node, slot);
+    if (mine)
+        return mine;
+    int v = slot < e->g->nodes[node].n_inputs ? e->g->nodes[node].inputs[slot] : -1;
+    int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
+    return src >= 0 && rm_edit_uses(e, src) == 1 ? e->g->values[src].name : NULL;
+}
+
 /* Give input `slot` of node the float tensor (dims, data). An initializer used only
  * by this node is rewritten in place (its name kept); one shared with other nodes
  * is left alone and the node gets a copy named after `fallback`. */
 int rm_edit_write_param(struct edit *e, int node, size_t slot, const int64_t *dims, int rank,
                        const float *data, const char *fallback)
 {
-    /* a second change to the same input (a conv whose in- and out-channels two pruned
-     * groups change): the copy made for the first is this node's alone */
-    const char *mine = own_copy(e, node, slot);
-    if (mine)
-        return rm_model_set_initializer(e->m, mine, rank, dims, data, e->err);
+    const char *target = written_in_place(e, node, slot);
+    if (target)
+        return rm_model_set_initializer(e->m, target, rank, dims, data, e->err);
     int v = slot < e->g->nodes[node].n_inputs ? e->g->nodes[node].inputs[slot] : -1;
     int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
-    if (src >= 0 && rm_edit_uses(e, src) == 1)
-        return rm_model_set_initializer(e->m, e->g->values[src].name, rank, dims, data, e->err);
     const char *name;
     int rc = rm_model_add_initializer(e->m, fallback, rank, dims, data, &name, e->err);
     if (!rc)
@@ -297,16 +306,8 @@ static float *slice_in_place(struct edit *e, int node, size_t slot, const Onnx__
     for (int64_t j = 0; j < e->new_c; j++)
         if (e->map[j] < 0 || e->map[j] >= n_old || (j > 0 && e->map[j] <= e->map[j - 1]))
             return NULL;
-    const char *name = own_copy(e, node, slot);
-    if (!name) {
-        const struct rm_node *nd = &e->g->nodes[node];
-        int v = slot < nd->n_inputs ? nd->inputs[slot] : -1;
-        int src = v >= 0 ? rm_graph_initializer_of(e->g, v) : -1;
-        if (src < 0 || rm_edit_uses(e, src) != 1)
-            return NULL;
-        name = e->g->values[src].name;
-    }
-    if (rm_model_initializer(e->m, name) != tp)
+    const char *name = written_in_place(e, node, slot);
+    if (!name || rm_model_initializer(e->m, name) != tp)
         return NULL;
     return rm_model_tensor_reuse(e->m, tp->raw_data.data, tp->raw_data.len);
 }
@@ -553,8 +554,7 @@ int rm_edit_resize_gemm(struct edit *e, int node, int64_t spatial)
     int wnode;
     size_t wslot;
     bool transposed;
-    if (!rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
-        wnode = node, wslot = 1, transposed = false; /* reported below as not an initializer */
+    rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed); /* else (node, 1): reported below */
     if (transposed)
         tb = 1; /* MatMul(x, Transpose(W)): W is [out, in] */
     int rc = rm_edit_param_tensor(e, wnode, wslot, &tp);

@@ -113,7 +113,8 @@ bool rm_edit_is_linear(const struct rm_graph *g, int node);
 /* Where the weight of Linear node `node` is stored: its input 1 (*wnode = node, *wslot = 1),
  * or for a MatMul reading Transpose(W), W a 2-D initializer the Transpose alone reads and
  * whose output only this MatMul reads (torch's export without constant folding), input 0 of
- * that Transpose, with *transposed set (W is [out, in]). False when neither. */
+ * that Transpose, with *transposed set (W is [out, in]). False when neither, with *wnode,
+ * *wslot and *transposed left at node, 1 and false. */
 bool rm_edit_linear_weight(const struct rm_graph *g, int node, int *wnode, size_t *wslot, bool *transposed);
 /* Whether node flattens its input's axes from 1 on into a Linear's features: Flatten (its
  * axis is the caller's to check), or a Reshape to a constant [0, -1] or [N, -1] with N its

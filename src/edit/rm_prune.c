@@ -456,6 +456,20 @@ static int push(int **arr, int *n, int v)
     return 0;
 }
 
+/* List Linear node `node` as reading group gr's channels, each spread over `spatial`
+ * features (1: the channels are its features). -1 when out of memory. */
+static int push_gemm(struct group *gr, int node, int64_t spatial)
+{
+    if (push(&gr->gemms, &gr->n_gemms, node))
+        return -1;
+    int64_t *sp = realloc(gr->gemm_spatial, (size_t)gr->n_gemms * sizeof *sp);
+    if (!sp)
+        return -1;
+    gr->gemm_spatial = sp;
+    sp[gr->n_gemms - 1] = spatial; /* a node pushed twice in a row keeps one entry */
+    return 0;
+}
+
 struct group *rm_prune_group_of(struct analysis *a, int v)
 {
     int r = rm_prune_root(a, v);
@@ -718,12 +732,8 @@ static int last_axis_node(struct analysis *a, int i)
     int fail = 0;
     if (rm_prune_last_linear(g, i)) {
         if (gx && gx->last) {
-            fail |= push(&gx->gemms, &gx->n_gemms, i);
-            int64_t *sp = fail ? NULL : realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
-            if (!sp)
+            if (push_gemm(gx, i, 1))
                 return 1;
-            gx->gemm_spatial = sp;
-            sp[gx->n_gemms - 1] = 1;
         } else if (gx) {
             block(a, x, "a Linear reads its last axis, and its channels are on axis 1", i);
         }
@@ -1137,17 +1147,10 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                     block(a, x, "its flattened features feed something other than a Linear", c);
                     continue;
                 }
-                if (push(&gx->gemms, &gx->n_gemms, c)) {
+                if (push_gemm(gx, c, spatial)) {
                     fail = 1;
                     break;
                 }
-                int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
-                if (!sp) {
-                    fail = 1;
-                    break;
-                }
-                gx->gemm_spatial = sp;
-                sp[gx->n_gemms - 1] = spatial;
             }
         } else if (role == RM_CHAN_GEMM || (n->op == RM_OP_MATMUL && rm_edit_is_linear(e->g, (int)i))) {
             /* a Linear (VGG's and MobileNetV3's classifier): its output features are a group
@@ -1157,16 +1160,8 @@ int rm_prune_analyse(struct analysis *a, struct edit *e)
                 fail |= push(&gy->producers, &gy->n_producers, (int)i);
             else if (gy)
                 block(a, y, "a Linear produces it whose weight or bias cannot follow its features", (int)i);
-            if (gx) {
-                fail |= push(&gx->gemms, &gx->n_gemms, (int)i);
-                int64_t *sp = realloc(gx->gemm_spatial, (size_t)gx->n_gemms * sizeof *sp);
-                if (!sp)
-                    fail = 1;
-                else {
-                    gx->gemm_spatial = sp;
-                    sp[gx->n_gemms - 1] = 1;
-                }
-            }
+            if (gx && push_gemm(gx, (int)i, 1))
+                fail = 1;
         } else {
             /* anything else reading a channel tensor: Reshape, Transpose (channel
              * shuffles), Shape, Slice, MatMul, ... is not followed */
@@ -1361,8 +1356,8 @@ static int add_norms(struct analysis *a, const struct group *gr, int64_t off, in
             int wnode = node;
             size_t wslot = 1;
             bool transposed;
-            if (linear && !rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
-                wnode = node, wslot = 1;
+            if (linear) /* where it is stored: (node, 1), or a Transpose's input */
+                rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed);
             int rc = rm_edit_param_tensor(e, wnode, wslot, &tp);
             if (!rc && tp)
                 rc = rm_edit_f32_bytes(e, tp, &w, &nw, &copy); /* read where the bytes are */
@@ -1501,8 +1496,7 @@ static int slice_linear(struct edit *e, int node)
     int wnode;
     size_t wslot;
     bool transposed;
-    if (!rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed))
-        wnode = node, wslot = 1;
+    rm_edit_linear_weight(e->g, node, &wnode, &wslot, &transposed); /* else (node, 1) */
     snprintf(name, sizeof name, "%s.weight", rm_edit_where(e, node));
     int rc = slice_param(e, wnode, wslot, axis, name);
     const struct rm_node *n = &e->g->nodes[node];

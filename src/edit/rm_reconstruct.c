@@ -192,14 +192,14 @@ static int describe(struct layer *l, const struct rm_graph *g, int node, const s
         /* a MatMul by [in, out] on the last axis of [..., in] (ConvNeXt's and a transformer's
          * MLP): the rows are every position before that axis; its bias is the Add after it */
         int64_t rows;
+        int wnode;
         size_t wslot;
         bool transposed;
         l->gemm = l->last = true;
         l->transb = 0;
         l->alpha = 1.0;
         l->beta = 0.0;
-        int wn;
-        if (!rm_edit_linear_weight(g, node, &wn, &wslot, &transposed) || transposed) {
+        if (!rm_edit_linear_weight(g, node, &wnode, &wslot, &transposed) || transposed) {
             why = "its weight is read through a Transpose node";
         } else if (rm_dims_numel(x->dims, (size_t)x->rank - 1, &rows) || rows <= 0 || w->rank != 2) {
             why = "its input's shape is unknown";

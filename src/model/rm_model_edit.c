@@ -161,51 +161,54 @@ static void *buf_new(struct rm_model *m, size_t n)
     return p;
 }
 
+/* The entry of buffer p in the model's set, or NULL when the model does not own p. */
+static struct rm_model_buf *buf_find(struct rm_model *m, const void *p)
+{
+    if (!p || !m->bufs_cap)
+        return NULL;
+    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1))
+        if (m->bufs[k].p == p)
+            return &m->bufs[k];
+    return NULL;
+}
+
 /* The model's buffer p, which holds at least n bytes, cut to n (n <= its size, n >= 1):
  * a mapping gives back its tail pages; a heap block, or a mapping that becomes smaller
  * than BUF_PAGES, moves to a heap block of n. Returns where the bytes are now (p when
  * they cannot move: out of memory keeps the larger buffer). */
 static void *buf_fit(struct rm_model *m, void *p, size_t n)
 {
-    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1)) {
-        struct rm_model_buf *b = &m->bufs[k];
-        if (b->p != p)
-            continue;
-        if (n >= b->n || !n)
-            return p;
-        if (b->n >= BUF_PAGES && n >= BUF_PAGES) {
-            rm_pages_trim(p, b->n, n);
-            m->stats.tensor_bytes -= b->n - n;
-            b->n = n;
-            return p;
-        }
-        void *q = b->n >= BUF_PAGES ? malloc(n) : realloc(p, n);
-        if (!q)
-            return p;
-        if (b->n >= BUF_PAGES) {
-            memcpy(q, p, n);
-            rm_pages_free(p, b->n);
-        }
-        m->stats.tensor_bytes -= b->n;
-        *b = (struct rm_model_buf){BUF_GONE, 0};
-        buf_put(m, q, n); /* the slot just freed is room enough */
-        return q;
+    struct rm_model_buf *b = buf_find(m, p);
+    if (!b || n >= b->n || !n)
+        return p;
+    if (b->n >= BUF_PAGES && n >= BUF_PAGES) {
+        rm_pages_trim(p, b->n, n);
+        m->stats.tensor_bytes -= b->n - n;
+        b->n = n;
+        return p;
     }
-    return p;
+    void *q = b->n >= BUF_PAGES ? malloc(n) : realloc(p, n);
+    if (!q)
+        return p;
+    if (b->n >= BUF_PAGES) {
+        memcpy(q, p, n);
+        rm_pages_free(p, b->n);
+    }
+    m->stats.tensor_bytes -= b->n;
+    *b = (struct rm_model_buf){BUF_GONE, 0};
+    buf_put(m, q, n); /* the slot just freed is room enough */
+    return q;
 }
 
 /* Free p if the model owns it and no clone shares the model's bytes. */
 static void buf_release(struct rm_model *m, const void *p)
 {
-    if (!p || !m->bufs_cap || m->refs > 0)
+    struct rm_model_buf *b = m->refs > 0 ? NULL : buf_find(m, p);
+    if (!b)
         return;
-    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1))
-        if (m->bufs[k].p == p) {
-            buf_free(&m->bufs[k]);
-            m->stats.tensor_bytes -= m->bufs[k].n;
-            m->bufs[k] = (struct rm_model_buf){BUF_GONE, 0};
-            return;
-        }
+    buf_free(b);
+    m->stats.tensor_bytes -= b->n;
+    *b = (struct rm_model_buf){BUF_GONE, 0};
 }
 
 void rm_model_bufs_free(struct rm_model *m)
@@ -229,17 +232,12 @@ void *rm_model_tensor_buffer(struct rm_model *m, size_t bytes)
 
 void *rm_model_tensor_reuse(struct rm_model *m, const void *p, size_t bytes)
 {
-    if (!p || !m->bufs_cap || m->refs > 0)
+    struct rm_model_buf *b = m->refs > 0 ? NULL : buf_find(m, p);
+    if (!b || b->n < bytes)
         return NULL;
-    for (size_t k = buf_slot(m, p); m->bufs[k].p; k = (k + 1) & (m->bufs_cap - 1))
-        if (m->bufs[k].p == p) {
-            if (m->bufs[k].n < bytes)
-                return NULL;
-            m->adopt = m->bufs[k].p;
-            m->adopt_size = m->bufs[k].n;
-            return m->adopt;
-        }
-    return NULL;
+    m->adopt = b->p;
+    m->adopt_size = b->n;
+    return m->adopt;
 }
 
 /* Point t at a copy of data (float32, or int64 when i64) with the given dims. */
